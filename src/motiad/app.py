@@ -1,0 +1,134 @@
+"""The composition root: settings, storage, broker and HTTP in one task group,
+with orderly shutdown on SIGINT/SIGTERM (DESIGN §2)."""
+
+from __future__ import annotations
+
+import fcntl
+import signal
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+
+from .broker import Broker, LoadReport, Step
+from .config import Settings
+from .errors import MotiadError
+from .http import build_app, serve_http
+from .http.server import bind_socket
+from .storage import SqliteStore
+from .tracing import LogBus
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """What :func:`run_project` tells its caller once it serves."""
+
+    report: LoadReport
+    url: str
+
+
+def step_row(step: Step) -> dict[str, Any]:
+    """One step as the CLI and JSON listings show it."""
+    return {
+        "name": step.name,
+        "type": step.type,
+        "language": step.file.language,
+        "trigger": step.trigger,
+        "file": step.file.relative,
+    }
+
+
+@contextmanager
+def project_lock(path: Path) -> Iterator[None]:
+    """One broker per SQLite file: its schedule of deliveries lives in memory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise MotiadError(
+                f"another motiad is already running on this project (lock: {path})"
+            ) from None
+        yield
+
+
+async def run_project(
+    project: Path,
+    settings: Settings,
+    logs: LogBus,
+    on_started: Callable[[Started], None],
+    *,
+    stop: anyio.Event | None = None,
+) -> None:
+    """Run the project until SIGINT/SIGTERM (or ``stop``), then shut down in order:
+    stop accepting HTTP → let in-flight work finish (bounded) → stop children."""
+    project = project.resolve()
+    db_path = settings.sqlite_path(project)
+    stop = stop or anyio.Event()
+    with project_lock(db_path.with_suffix(".lock")):
+        store = SqliteStore(db_path)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_wait_for_signals, stop)
+            await tg.start(store.serve)
+            sock = bind_socket(settings.host, settings.port)
+            broker = Broker(project, settings, store, logs)
+            async with anyio.create_task_group() as children:
+                report = await broker.load(children)
+                await broker.serve(children)
+                http_stopped = anyio.Event()
+                host, port = sock.getsockname()[:2]
+                await tg.start(_serve_until, build_app(broker), sock, stop, settings, http_stopped)
+                on_started(Started(report, f"http://{_display_host(host)}:{port}"))
+                await http_stopped.wait()
+                logs.log("info", "stopping: finishing in-flight work")
+                await broker.stop(settings.shutdown_grace_s)
+                children.cancel_scope.cancel()
+            tg.cancel_scope.cancel()
+    logs.log("info", "stopped")
+
+
+async def _serve_until(
+    app: Any,
+    sock: Any,
+    stop: anyio.Event,
+    settings: Settings,
+    stopped: anyio.Event,
+    *,
+    task_status: anyio.abc.TaskStatus[None],
+) -> None:
+    try:
+        await serve_http(
+            app,
+            sock,
+            shutdown=stop,
+            graceful_timeout_s=settings.shutdown_grace_s,
+            task_status=task_status,
+        )
+    finally:
+        stopped.set()
+
+
+async def _wait_for_signals(stop: anyio.Event) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            stop.set()
+            return
+
+
+def _display_host(host: str) -> str:
+    return "localhost" if host in ("127.0.0.1", "::1") else host
+
+
+async def load_project(project: Path, settings: Settings, logs: LogBus) -> LoadReport:
+    """Start every step's child just long enough to read its config (``motiad steps``)."""
+    store = SqliteStore(settings.sqlite_path(project.resolve()))  # not opened: no I/O needed
+    broker = Broker(project, settings, store, logs)
+    async with anyio.create_task_group() as children:
+        report = await broker.load(children)
+        await broker.stop(0)
+        children.cancel_scope.cancel()
+    return report

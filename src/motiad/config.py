@@ -1,0 +1,234 @@
+"""Project settings and step configs, with validation that names the file and
+the field of every mistake.
+
+Step configs use Motia's field names (DESIGN §1) and refuse unknown fields, so
+a typo such as ``subscribe`` is reported instead of silently ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from .errors import ConfigError
+
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+HTTP_METHODS: tuple[str, ...] = HttpMethod.__args__
+
+
+class EmitSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """An ``emits`` entry in object form."""
+
+    topic: str
+    label: str | None = None
+    conditional: bool = False
+
+
+Emit = str | EmitSpec
+
+
+class QueueSettings(
+    msgspec.Struct, rename="camel", forbid_unknown_fields=True, omit_defaults=True
+):
+    """``infrastructure.queue``."""
+
+    type: Literal["standard", "fifo"] = "standard"
+    max_retries: int | None = None
+    visibility_timeout: float | None = None
+    delay_seconds: float = 0
+
+
+class HandlerSettings(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """``infrastructure.handler``."""
+
+    timeout: float | None = None
+    ram: int | None = None
+    cpu: int | None = None
+
+
+class Infrastructure(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """``infrastructure`` (Motia's name for per-step queue and handler settings)."""
+
+    queue: QueueSettings = msgspec.field(default_factory=QueueSettings)
+    handler: HandlerSettings = msgspec.field(default_factory=HandlerSettings)
+
+
+class _StepConfigBase(
+    msgspec.Struct,
+    tag_field="type",
+    rename="camel",
+    forbid_unknown_fields=True,
+    omit_defaults=True,
+    kw_only=True,
+):
+    name: str
+    description: str | None = None
+    emits: list[Emit] = []
+    virtual_emits: list[Emit] = []
+    virtual_subscribes: list[str] = []
+    flows: list[str] = []
+    include_files: list[str] = []
+    infrastructure: Infrastructure = msgspec.field(default_factory=Infrastructure)
+
+    @property
+    def emitted_topics(self) -> list[str]:
+        """Topics in ``emits``, whichever form each entry has."""
+        return [e if isinstance(e, str) else e.topic for e in self.emits]
+
+
+class ApiStepConfig(_StepConfigBase, tag="api"):
+    """An HTTP route."""
+
+    path: str
+    method: str
+    body_schema: dict[str, Any] | None = None
+    response_schema: dict[str, dict[str, Any]] | None = None
+    query_params: list[dict[str, Any]] = []
+    middleware: list[Any] = []
+
+
+class EventStepConfig(_StepConfigBase, tag="event"):
+    """A subscriber to one or more topics."""
+
+    subscribes: list[str]
+    input: dict[str, Any] | None = None
+
+
+class CronStepConfig(_StepConfigBase, tag="cron"):
+    """A scheduled step."""
+
+    cron: str
+
+
+class NoopStepConfig(_StepConfigBase, tag="noop"):
+    """Drawn in the flow graph, never run."""
+
+
+StepConfig = ApiStepConfig | EventStepConfig | CronStepConfig | NoopStepConfig
+STEP_TYPES = ("api", "event", "cron", "noop")
+
+_AT_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_PARAM_SEGMENT = re.compile(r"^:[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def parse_step_config(raw: Mapping[str, Any], source: Path | str) -> StepConfig:
+    """Validate a config object a child reported for ``source``.
+
+    Raises :class:`ConfigError` naming the file and the field, for example
+    ``steps/send.step.ts: config.path: missing (required for api steps)``.
+    """
+    if not isinstance(raw, Mapping):
+        raise ConfigError(source, f"config must be an object, got {type(raw).__name__}")
+    step_type = raw.get("type")
+    if step_type not in STEP_TYPES:
+        raise ConfigError(
+            source,
+            f"unknown step type {step_type!r}; expected one of {', '.join(STEP_TYPES)}",
+            field="config.type",
+        )
+    raw = dict(raw)
+    if step_type == "api" and isinstance(raw.get("method"), str):
+        raw["method"] = raw["method"].upper()
+    try:
+        config: StepConfig = msgspec.convert(raw, StepConfig)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        match = _AT_PATH.search(text)
+        field = "config" + (match.group("path") if match else "")
+        message = text[: match.start()] if match else text
+        missing = re.match(r"Object missing required field `(?P<name>\w+)`", message)
+        unknown = re.match(r"Object contains unknown field `(?P<name>[^`]+)`", message)
+        if missing:
+            field = f"{field}.{missing.group('name')}"
+            message = f"missing (required for {step_type} steps)"
+        elif unknown:
+            field = f"{field}.{unknown.group('name')}"
+            message = "unknown field (a typo? see the README for the fields of each step type)"
+        raise ConfigError(source, message, field=field) from None
+    _check_step(config, source)
+    return config
+
+
+def _check_step(config: StepConfig, source: Path | str) -> None:
+    if not config.name.strip():
+        raise ConfigError(source, "must not be empty", field="config.name")
+    if isinstance(config, ApiStepConfig):
+        if config.method not in HTTP_METHODS:
+            raise ConfigError(
+                source,
+                f"unknown method {config.method!r}; expected one of {', '.join(HTTP_METHODS)}",
+                field="config.method",
+            )
+        if not config.path.startswith("/"):
+            raise ConfigError(source, f"must start with '/', got {config.path!r}", field="config.path")
+        for segment in config.path.strip("/").split("/"):
+            if segment.startswith(":") and not _PARAM_SEGMENT.match(segment):
+                raise ConfigError(
+                    source, f"invalid path parameter {segment!r}", field="config.path"
+                )
+    elif isinstance(config, EventStepConfig) and not config.subscribes:
+        raise ConfigError(source, "must name at least one topic", field="config.subscribes")
+
+
+# --- project settings -------------------------------------------------------
+
+
+class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Project-wide settings (DESIGN §7). All optional."""
+
+    host: str = "127.0.0.1"
+    port: int = 3000
+    storage: str = "sqlite:.motiad/motiad.db"
+    python: str | None = None
+    """Interpreter for Python steps; default: the project's .venv, else the broker's."""
+    shutdown_grace_s: float = 10.0
+    """How long in-flight work may run after SIGINT/SIGTERM before children are stopped."""
+    handler_timeout_s: float = 30.0
+    max_body_bytes: int = 1024 * 1024
+    """Largest request body accepted (413 beyond): 1 MiB, like common proxies."""
+
+    def sqlite_path(self, project: Path) -> Path:
+        """The database file for a ``sqlite:`` storage URL, relative to the project."""
+        if not self.storage.startswith("sqlite:"):
+            raise ConfigError("storage", f"unsupported storage {self.storage!r}", field="storage")
+        path = Path(self.storage.removeprefix("sqlite:"))
+        return path if path.is_absolute() else project / path
+
+
+SETTINGS_FILE = "motiad.toml"
+_ENV_PREFIX = "MOTIAD_"
+
+
+def load_settings(
+    project: Path,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Settings with precedence: ``overrides`` (CLI) > ``MOTIAD_*`` > ``motiad.toml`` > defaults."""
+    merged: dict[str, Any] = {}
+    source = project / SETTINGS_FILE
+    if source.exists():
+        try:
+            merged.update(tomllib.loads(source.read_text(encoding="utf-8")))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(source, f"not valid TOML: {exc}") from None
+    env = os.environ if environ is None else environ
+    for field in msgspec.structs.fields(Settings):
+        value = env.get(_ENV_PREFIX + field.name.upper())
+        if value is not None:
+            merged[field.name] = value
+    merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return msgspec.convert(merged, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        match = _AT_PATH.search(text)
+        key = match.group("path").lstrip(".") if match else None
+        message = text[: match.start()] if match else text
+        raise ConfigError(source, message, field=key) from None

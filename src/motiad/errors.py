@@ -1,0 +1,50 @@
+"""The one error tree of motiad. Every message names what a person needs to fix
+it: the file, the step, the field, and what to do next."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class MotiadError(Exception):
+    """Base of every error motiad raises on purpose. ``str()`` is user-facing."""
+
+
+class ConfigError(MotiadError):
+    """A project or step configuration is invalid."""
+
+    def __init__(self, source: Path | str, message: str, *, field: str | None = None) -> None:
+        self.source = str(source)
+        self.field = field
+        where = f"{self.source}: {field}: " if field else f"{self.source}: "
+        super().__init__(where + message)
+        self.message = message
+
+
+class StepLoadError(MotiadError):
+    """A step file could not be loaded by its child."""
+
+    def __init__(self, path: Path | str, type_: str, message: str, stack: str = "") -> None:
+        self.path = str(path)
+        self.type = type_
+        self.detail = message
+        self.stack = stack
+        super().__init__(f"{self.path}: failed to load: {type_}: {message}")
+
+
+class ChildError(MotiadError):
+    """A child process failed: it would not start, died, or broke the protocol."""
+
+
+class RemoteError(MotiadError):
+    """A JSON-RPC error reply from the peer."""
+
+    def __init__(self, code: int, message: str, data: object = None) -> None:
+        self.code = code
+        self.message = message
+        self.data = data
+        super().__init__(f"{message} (code {code})")
+
+
+class StorageError(MotiadError):
+    """The storage backend failed or is unreachable."""

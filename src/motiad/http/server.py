@@ -1,0 +1,92 @@
+"""The ASGI app (API routes + the quart app under the reserved prefix) and
+hypercorn serving it on a socket we bind ourselves, so the caller knows the
+port is open (and which one, with ``--port 0``) before it says so."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import anyio
+from anyio.abc import TaskStatus
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+from quart import Quart
+
+from ..broker import Broker
+from ..errors import MotiadError
+from .api import ApiHandler, Receive, Scope, Send
+
+RESERVED_PREFIX = "/__motiad"
+"""Workbench and JSON API live here; API steps may not use it."""
+
+
+def build_quart(broker: Broker) -> Quart:
+    """The quart app for everything under :data:`RESERVED_PREFIX`."""
+    app = Quart("motiad")
+
+    @app.get(f"{RESERVED_PREFIX}/health")
+    async def health() -> dict[str, Any]:
+        return {"ok": True, "steps": len(broker.steps)}
+
+    @app.get(f"{RESERVED_PREFIX}/steps")
+    async def steps() -> dict[str, Any]:
+        return {
+            "steps": [
+                {"name": step.name, "file": step.file.relative, "language": step.file.language}
+                for step in broker.steps.values()
+            ]
+        }
+
+    return app
+
+
+def build_app(broker: Broker) -> Any:
+    """The ASGI app: API steps first, the quart app for the reserved prefix,
+    lifespan and anything not HTTP."""
+    api = ApiHandler(broker)
+    framework = build_quart(broker)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith(RESERVED_PREFIX):
+            await api(scope, receive, send)
+        else:
+            await framework(scope, receive, send)  # type: ignore[arg-type]
+
+    return app
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening socket; a clear error when the port is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise MotiadError(
+            f"cannot listen on {host}:{port}: {exc.strerror}; pass another --port"
+        ) from None
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+async def serve_http(
+    app: Any,
+    sock: socket.socket,
+    *,
+    shutdown: anyio.Event,
+    graceful_timeout_s: float,
+    task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``app`` on ``sock`` until ``shutdown`` is set; in-flight requests
+    get ``graceful_timeout_s`` to finish."""
+    config = Config()
+    config.bind = [f"fd://{sock.detach()}"]  # hypercorn owns (and closes) the socket now
+    config.graceful_timeout = graceful_timeout_s
+    config.accesslog = None
+    config.errorlog = None
+    task_status.started()
+    await serve(app, config, shutdown_trigger=shutdown.wait, mode="asgi")

@@ -1,0 +1,118 @@
+"""Run ``motiad`` as a real process and watch what it prints.
+
+Tests wait for the line they expect, with a deadline; they never sleep.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import anyio.abc
+
+from motiad.transport import read_lines
+
+REPO = Path(__file__).resolve().parents[1]
+QUICKSTART = REPO / "examples" / "quickstart"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def make_project(root: Path, *sources: Path) -> Path:
+    """A project at ``root`` whose ``steps/`` holds copies of ``sources``
+    (files or folders); ``node_modules`` is shared with the quickstart (tsx)."""
+    steps = root / "steps"
+    steps.mkdir(parents=True, exist_ok=True)
+    for source in sources:
+        if source.is_dir():
+            shutil.copytree(source, steps, dirs_exist_ok=True)
+        else:
+            shutil.copy(source, steps / source.name)
+    (root / "node_modules").symlink_to(QUICKSTART / "node_modules")
+    return root
+
+
+class MotiadProcess:
+    """A running ``motiad`` CLI with its output collected line by line."""
+
+    def __init__(self, process: anyio.abc.Process) -> None:
+        self.process = process
+        self.lines: list[str] = []
+        self._changed = anyio.Event()
+        self.url = ""
+
+    async def _collect(self) -> None:
+        assert self.process.stdout
+        async for line in read_lines(self.process.stdout, 1 << 20):
+            if isinstance(line, bytes):
+                self.lines.append(_ANSI.sub("", line.decode("utf-8", "replace")))
+                self._changed.set()
+        self._changed.set()
+
+    async def wait_for(self, pattern: str, *, timeout: float = 20, start: int = 0) -> re.Match[str]:
+        """The first line from ``start`` on matching ``pattern``; fails after ``timeout``."""
+        regex = re.compile(pattern)
+        seen = start
+        with anyio.fail_after(timeout):
+            while True:
+                for line in self.lines[seen:]:
+                    found = regex.search(line)
+                    if found:
+                        return found
+                seen = len(self.lines)
+                if self.process.returncode is not None:
+                    raise AssertionError(
+                        f"motiad exited ({self.process.returncode}) before printing {pattern!r}:\n"
+                        + "\n".join(self.lines)
+                    )
+                self._changed = anyio.Event()
+                await self._changed.wait()
+
+    def output(self) -> str:
+        """Everything printed so far."""
+        return "\n".join(self.lines)
+
+    async def stop(self, sig: int = signal.SIGINT, *, timeout: float = 20) -> int:
+        """Send ``sig`` and wait for the exit code."""
+        if self.process.returncode is None:
+            self.process.send_signal(sig)
+        with anyio.fail_after(timeout):
+            return await self.process.wait()
+
+
+@asynccontextmanager
+async def motiad(*args: str, cwd: Path | None = None) -> AsyncIterator[MotiadProcess]:
+    """Start ``motiad ARGS`` and, for ``run``, wait until it serves."""
+    env = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
+    process = await anyio.open_process(
+        [sys.executable, "-m", "motiad", *args],
+        cwd=cwd,
+        env=env,
+        stderr=subprocess.STDOUT,
+    )
+    running = MotiadProcess(process)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(running._collect)
+        try:
+            if args and args[0] == "run":
+                found = await running.wait_for(r"serving \d+ steps on (http://\S+)")
+                running.url = found.group(1)
+            yield running
+        except BaseException:
+            # shown by pytest with the failure: what motiad printed explains it
+            sys.stderr.write("---- motiad output ----\n" + running.output() + "\n")
+            raise
+        finally:
+            with anyio.CancelScope(shield=True):
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
+            tg.cancel_scope.cancel()

@@ -1,0 +1,79 @@
+"""Step configs and settings: every mistake names the file and the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from motiad.config import ApiStepConfig, EventStepConfig, load_settings, parse_step_config
+from motiad.errors import ConfigError
+
+
+def test_motia_configs_parse_with_their_field_names() -> None:
+    config = parse_step_config(
+        {
+            "name": "Send",
+            "type": "api",
+            "path": "/messages/:id",
+            "method": "post",
+            "emits": ["a", {"topic": "b", "label": "B", "conditional": True}],
+            "virtualEmits": ["c"],
+            "flows": ["f"],
+            "bodySchema": {"type": "object"},
+            "infrastructure": {"queue": {"maxRetries": 2}},
+        },
+        "steps/send.step.ts",
+    )
+    assert isinstance(config, ApiStepConfig)
+    assert config.method == "POST"
+    assert config.emitted_topics == ["a", "b"]
+    assert config.infrastructure.queue.max_retries == 2
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"name": "A", "type": "apii"}, "steps/a.ts: config.type: unknown step type 'apii'"),
+        ({"name": "A", "type": "api", "method": "GET"}, "steps/a.ts: config.path: missing"),
+        ({"name": "A", "type": "event"}, "steps/a.ts: config.subscribes: missing"),
+        ({"name": "A", "type": "event", "subscribes": "t"}, "config.subscribes: Expected `array`"),
+        (
+            {"name": "A", "type": "event", "subscribes": ["t"], "subscribe": []},
+            "steps/a.ts: config.subscribe: unknown field",
+        ),
+        ({"name": "A", "type": "api", "path": "x", "method": "GET"}, "config.path: must start"),
+        ({"name": "A", "type": "api", "path": "/x", "method": "FETCH"}, "unknown method 'FETCH'"),
+        ({"name": "A", "type": "event", "subscribes": []}, "config.subscribes: must name"),
+        (
+            {"name": "A", "type": "event", "subscribes": ["t"], "infrastructure": {"queue": {"maxRetries": "x"}}},
+            "config.infrastructure.queue.maxRetries: Expected `int | null`, got `str`",
+        ),
+    ],
+)
+def test_invalid_configs_name_the_file_and_field(raw: dict[str, object], expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_step_config(raw, "steps/a.ts")
+    assert expected in str(caught.value)
+
+
+def test_event_config() -> None:
+    config = parse_step_config({"name": "P", "type": "event", "subscribes": ["t"]}, "p.py")
+    assert isinstance(config, EventStepConfig)
+
+
+def test_settings_precedence_flag_over_env_over_file(tmp_path: Path) -> None:
+    (tmp_path / "motiad.toml").write_text('port = 4000\nhost = "0.0.0.0"\n')
+    assert load_settings(tmp_path, {}, {}).port == 4000
+    assert load_settings(tmp_path, {}, {"MOTIAD_PORT": "5000"}).port == 5000
+    settings = load_settings(tmp_path, {"port": 6000, "host": None}, {"MOTIAD_PORT": "5000"})
+    assert (settings.port, settings.host) == (6000, "0.0.0.0")
+
+
+def test_invalid_settings_name_the_file_and_key(tmp_path: Path) -> None:
+    (tmp_path / "motiad.toml").write_text('port = "many"\n')
+    with pytest.raises(ConfigError, match=r"motiad.toml: port: Expected `int`"):
+        load_settings(tmp_path, {}, {})
+    (tmp_path / "motiad.toml").write_text("prot = 1\n")
+    with pytest.raises(ConfigError, match="prot"):
+        load_settings(tmp_path, {}, {})

@@ -1,0 +1,47 @@
+"""The bounded line reader: whole lines, any chunking, over-long lines dropped."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from motiad.transport import LineTooLong, read_lines
+
+pytestmark = pytest.mark.anyio
+
+
+async def collect(chunks: list[bytes], max_bytes: int) -> list[bytes | int]:
+    send, receive = anyio.create_memory_object_stream[bytes](len(chunks) + 1)
+    async with send:
+        for chunk in chunks:
+            await send.send(chunk)
+    out: list[bytes | int] = []
+    async with receive:
+        # a memory stream of bytes quacks like a ByteReceiveStream
+        async for line in read_lines(receive, max_bytes):  # type: ignore[arg-type]
+            out.append(line.size if isinstance(line, LineTooLong) else line)
+    return out
+
+
+async def test_lines_split_across_chunks_are_joined() -> None:
+    assert await collect([b'{"a"', b":1}\n{", b'"b":2}\n'], 100) == [b'{"a":1}', b'{"b":2}']
+
+
+async def test_an_over_long_line_is_reported_and_reading_goes_on() -> None:
+    lines = await collect([b"x" * 30, b"y" * 30 + b"\nok\n"], 50)
+    assert lines == [60, b"ok"]
+
+
+async def test_a_last_line_without_newline_is_kept() -> None:
+    assert await collect([b"a\nb"], 10) == [b"a", b"b"]
+
+
+@given(st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=8), st.data())
+def test_any_chunking_gives_the_same_lines(lines: list[bytes], data: st.DataObject) -> None:
+    stream = b"".join(line + b"\n" for line in lines)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=6)))
+    chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    result = anyio.run(collect, [c for c in chunks if c], 30)
+    assert result == [line if len(line) <= 30 else len(line) for line in lines]
