@@ -57,11 +57,11 @@ class MotiadProcess:
                 self._changed.set()
         self._changed.set()
 
-    async def wait_for(self, pattern: str, *, timeout: float = 20, start: int = 0) -> re.Match[str]:
-        """The first line from ``start`` on matching ``pattern``; fails after ``timeout``."""
+    async def wait_for(self, pattern: str, *, within: float = 20, start: int = 0) -> re.Match[str]:
+        """The first line from ``start`` on matching ``pattern``; fails after ``within`` seconds."""
         regex = re.compile(pattern)
         seen = start
-        with anyio.fail_after(timeout):
+        with anyio.fail_after(within):
             while True:
                 for line in self.lines[seen:]:
                     found = regex.search(line)
@@ -80,11 +80,11 @@ class MotiadProcess:
         """Everything printed so far."""
         return "\n".join(self.lines)
 
-    async def stop(self, sig: int = signal.SIGINT, *, timeout: float = 20) -> int:
+    async def stop(self, sig: signal.Signals = signal.SIGINT, *, within: float = 20) -> int:
         """Send ``sig`` and wait for the exit code."""
         if self.process.returncode is None:
             self.process.send_signal(sig)
-        with anyio.fail_after(timeout):
+        with anyio.fail_after(within):
             return await self.process.wait()
 
 

@@ -46,7 +46,12 @@ def test_motia_configs_parse_with_their_field_names() -> None:
         ({"name": "A", "type": "api", "path": "/x", "method": "FETCH"}, "unknown method 'FETCH'"),
         ({"name": "A", "type": "event", "subscribes": []}, "config.subscribes: must name"),
         (
-            {"name": "A", "type": "event", "subscribes": ["t"], "infrastructure": {"queue": {"maxRetries": "x"}}},
+            {
+                "name": "A",
+                "type": "event",
+                "subscribes": ["t"],
+                "infrastructure": {"queue": {"maxRetries": "x"}},
+            },
             "config.infrastructure.queue.maxRetries: Expected `int | null`, got `str`",
         ),
     ],

@@ -86,7 +86,9 @@ def test_encoded_messages_use_camel_case_and_one_line() -> None:
     assert line.count(b"\n") == 1
     assert b'"traceId":"tr"' in line
     assert b'"eventId":"e"' in line
-    assert encode_result(1, msgspec.Raw(b'{"a":1}')) == b'{"jsonrpc":"2.0","id":1,"result":{"a":1}}\n'
+    assert (
+        encode_result(1, msgspec.Raw(b'{"a":1}')) == b'{"jsonrpc":"2.0","id":1,"result":{"a":1}}\n'
+    )
 
 
 @given(st.binary(max_size=300))
@@ -94,6 +96,12 @@ def test_any_bytes_give_a_message_or_a_malformed_value_never_an_exception(line: 
     decode_line(line)
 
 
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(), lambda c: st.lists(c) | st.dictionaries(st.text(), c), max_leaves=20))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(),
+        lambda c: st.lists(c) | st.dictionaries(st.text(), c),
+        max_leaves=20,
+    )
+)
 def test_any_json_value_is_classified(value: object) -> None:
     decode_line(msgspec.json.encode(value))

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import fcntl
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -64,15 +63,16 @@ async def run_project(
     *,
     stop: anyio.Event | None = None,
 ) -> None:
-    """Run the project until SIGINT/SIGTERM (or ``stop``), then shut down in order:
+    """Run the project (an absolute path) until SIGINT/SIGTERM (or ``stop``), then
+    shut down in order:
     stop accepting HTTP → let in-flight work finish (bounded) → stop children."""
-    project = project.resolve()
     db_path = settings.sqlite_path(project)
     stop = stop or anyio.Event()
     with project_lock(db_path.with_suffix(".lock")):
         store = SqliteStore(db_path)
+        grace = anyio.CancelScope()
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_wait_for_signals, stop)
+            tg.start_soon(_wait_for_signals, stop, grace)
             await tg.start(store.serve)
             sock = bind_socket(settings.host, settings.port)
             broker = Broker(project, settings, store, logs)
@@ -84,8 +84,10 @@ async def run_project(
                 await tg.start(_serve_until, build_app(broker), sock, stop, settings, http_stopped)
                 on_started(Started(report, f"http://{_display_host(host)}:{port}"))
                 await http_stopped.wait()
-                logs.log("info", "stopping: finishing in-flight work")
-                await broker.stop(settings.shutdown_grace_s)
+                logs.log("info", "stopping: finishing in-flight work (Ctrl-C again to skip)")
+                with grace:
+                    await broker.drain(settings.shutdown_grace_s)
+                await broker.stop()
                 children.cancel_scope.cancel()
             tg.cancel_scope.cancel()
     logs.log("info", "stopped")
@@ -112,11 +114,13 @@ async def _serve_until(
         stopped.set()
 
 
-async def _wait_for_signals(stop: anyio.Event) -> None:
+async def _wait_for_signals(stop: anyio.Event, force: anyio.CancelScope) -> None:
+    """First SIGINT/SIGTERM: orderly stop. A second one: skip the grace period."""
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for _ in signals:
+            if stop.is_set():
+                force.cancel()
             stop.set()
-            return
 
 
 def _display_host(host: str) -> str:
@@ -125,10 +129,10 @@ def _display_host(host: str) -> str:
 
 async def load_project(project: Path, settings: Settings, logs: LogBus) -> LoadReport:
     """Start every step's child just long enough to read its config (``motiad steps``)."""
-    store = SqliteStore(settings.sqlite_path(project.resolve()))  # not opened: no I/O needed
+    store = SqliteStore(settings.sqlite_path(project))  # not opened: loading needs no storage
     broker = Broker(project, settings, store, logs)
     async with anyio.create_task_group() as children:
         report = await broker.load(children)
-        await broker.stop(0)
+        await broker.stop()
         children.cancel_scope.cancel()
     return report

@@ -204,6 +204,7 @@ class Broker:
             for topic in config.subscribes:
                 self.subscribers.setdefault(topic, []).append(step)
         self.steps[step.name] = step
+        step.child.name = step.name
 
     async def serve(self, tg: TaskGroup) -> None:
         """Start consuming events for every event step, in ``tg``."""
@@ -213,12 +214,15 @@ class Broker:
                 self._consumers.append(consumer)
                 tg.start_soon(consumer.run)
 
-    async def stop(self, grace_s: float) -> None:
-        """Stop taking events, let running ones finish (up to ``grace_s``), stop children."""
+    async def drain(self, grace_s: float) -> None:
+        """Stop taking events; wait up to ``grace_s`` for the running ones."""
         with anyio.move_on_after(grace_s):
             async with anyio.create_task_group() as tg:
                 for consumer in self._consumers:
                     tg.start_soon(consumer.drain)
+
+    async def stop(self) -> None:
+        """Abandon deliveries still running (they stay due in storage), stop children."""
         for consumer in self._consumers:
             consumer.cancel()
         async with anyio.create_task_group() as tg:
@@ -301,7 +305,7 @@ class Broker:
             )
             await self.store.retry(delivery, text, delay)
         else:
-            reason = "not retryable" if not error.retryable else f"after {delivery.attempt} attempts"
+            reason = f"after {delivery.attempt} attempts" if error.retryable else "(not retryable)"
             self.logs.log(
                 "error",
                 f"event {delivery.event.id} ({delivery.event.topic}) moved to the dead-letter"

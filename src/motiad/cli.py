@@ -64,7 +64,7 @@ def run(project_dir: Path, port: int | None, host: str | None, log_level: str) -
         console.print(f"motiad {__version__} serving {len(info.report.steps)} steps on {info.url}")
 
     try:
-        anyio.run(run_project, project_dir, settings, logs, started)
+        anyio.run(run_project, project_dir.resolve(), settings, logs, started)
     except MotiadError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -79,7 +79,7 @@ def steps(project_dir: Path, as_json: bool) -> None:
     errors = make_console(sys.stderr)
     logs.subscribe(LogPrinter(errors, min_level="warn"))
     try:
-        report = anyio.run(load_project, project_dir, settings, logs)
+        report = anyio.run(load_project, project_dir.resolve(), settings, logs)
     except MotiadError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:

@@ -18,8 +18,11 @@ import msgspec
 
 from .errors import ConfigError
 
-HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-HTTP_METHODS: tuple[str, ...] = HttpMethod.__args__
+HTTP_METHODS: tuple[str, ...] = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+
+Language = Literal["python", "node"]
+"""The languages motiad starts children for."""
 
 
 class EmitSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -33,9 +36,7 @@ class EmitSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
 Emit = str | EmitSpec
 
 
-class QueueSettings(
-    msgspec.Struct, rename="camel", forbid_unknown_fields=True, omit_defaults=True
-):
+class QueueSettings(msgspec.Struct, rename="camel", forbid_unknown_fields=True, omit_defaults=True):
     """``infrastructure.queue``."""
 
     type: Literal["standard", "fifo"] = "standard"
@@ -166,7 +167,9 @@ def _check_step(config: StepConfig, source: Path | str) -> None:
                 field="config.method",
             )
         if not config.path.startswith("/"):
-            raise ConfigError(source, f"must start with '/', got {config.path!r}", field="config.path")
+            raise ConfigError(
+                source, f"must start with '/', got {config.path!r}", field="config.path"
+            )
         for segment in config.path.strip("/").split("/"):
             if segment.startswith(":") and not _PARAM_SEGMENT.match(segment):
                 raise ConfigError(

@@ -6,11 +6,9 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
+from .config import Language
 from .errors import ConfigError
-
-Language = Literal["python", "node"]
 
 STEPS_DIR = "steps"
 STEP_PATTERNS: dict[Language, tuple[str, ...]] = {

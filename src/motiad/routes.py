@@ -66,7 +66,7 @@ class RouteTable(Generic[T]):
             raise RouteConflict(node.targets[method][0])
         node.targets[method] = (target, tuple(names))
 
-    def match(self, method: str, path: str) -> Match[T] | None | list[str]:
+    def match(self, method: str, path: str) -> Match[T] | list[str] | None:
         """The match; ``None`` when no path fits; the allowed methods when the
         path fits but the method does not (for a 405)."""
         found = self._find(self._root, _segments(path), 0, [])

@@ -8,6 +8,7 @@ responses to unknown ids logged and dropped (``rpc.unknown-id``).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -210,13 +211,9 @@ class RpcPeer:
         await method.handler(params)
 
     async def _reply(self, msg_id: RequestId, result: Any) -> None:
-        try:
+        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
             await self._sender.send(encode_result(msg_id, result))
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            pass  # the peer is gone; its supervisor reports that
 
     async def _reply_error(self, msg_id: RequestId | None, error: ErrorObject) -> None:
-        try:
+        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
             await self._sender.send(encode_error(msg_id, error))
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            pass

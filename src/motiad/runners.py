@@ -12,8 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Settings
-from .discovery import Language
+from .config import Language, Settings
 from .errors import ConfigError
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -86,7 +85,8 @@ def child_command(language: Language, project: Path, settings: Settings) -> Chil
         if node is None:
             raise ConfigError(
                 project,
-                "node is not on PATH; install Node.js 20 or newer to run TypeScript/JavaScript steps",
+                "node is not on PATH; install Node.js 20 or newer to run"
+                " TypeScript/JavaScript steps",
             )
         argv = [node, str(sdk_dir("sdk-node") / "src" / "runner.mjs")]
     return ChildCommand(argv, env, project)

@@ -7,12 +7,14 @@ delivers them again. A crash loop is reported, never spun (DESIGN §2).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
+
 import anyio
 import msgspec
 from anyio.abc import Process, TaskStatus
@@ -77,6 +79,8 @@ class Child:
         logs: LogBus,
     ) -> None:
         self.spec = spec
+        self.name = spec.label
+        """How log records name it: the file until the broker knows the step's name."""
         self._methods = methods
         self._notifications = notifications
         self._logs = logs
@@ -84,8 +88,14 @@ class Child:
         self._process: Process | None = None
         self._ready = anyio.Event()
         self._stopping = False
+        self._serving_once = False
         self._stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL)
         self.restarts = 0
+
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`stop` was called: exits are then expected."""
+        return self._stopping
 
     # --- running ------------------------------------------------------------
 
@@ -96,22 +106,22 @@ class Child:
         that fails raises :class:`ChildError` to the caller of ``tg.start``.
         """
         failures = 0
-        first = True
         while not self._stopping:
             started = time.monotonic()
             try:
-                await self._run_once(task_status if first else None)
+                await self._run_once(None if self._serving_once else task_status)
             except ChildError as exc:
-                if first:
+                if not self._serving_once:
                     raise
                 self._problem(str(exc))
-            first = False
-            if self._stopping:
+            if self.stopping:
                 return
             failures = 0 if time.monotonic() - started > STABLE_AFTER_S else failures + 1
             delay = min(BACKOFF_MAX_S, BACKOFF_INITIAL_S * 2 ** (failures - 1)) if failures else 0
             if failures >= 5:
-                self._problem(f"crash loop: {failures} failed starts in a row; next try in {delay:.0f}s")
+                self._problem(
+                    f"crash loop: {failures} failed starts in a row; next try in {delay:.0f}s"
+                )
             self.restarts += 1
             await anyio.sleep(delay)
 
@@ -124,7 +134,9 @@ class Child:
         except OSError as exc:
             raise ChildError(f"{self.spec.label}: cannot start {command.argv[0]}: {exc}") from exc
         self._process = process
-        assert process.stdin and process.stdout and process.stderr
+        assert process.stdin
+        assert process.stdout
+        assert process.stderr
         peer = RpcPeer(
             LineSender(process.stdin),
             methods=self._methods,
@@ -146,6 +158,7 @@ class Child:
                     self._ready.set()
                     if task_status is not None:
                         task_status.started(result)
+                        self._serving_once = True
                     tg.start_soon(self._heartbeat, peer, process)
                     await process.wait()
                     tg.cancel_scope.cancel()
@@ -179,8 +192,7 @@ class Child:
                 tail = "\n".join(self._stderr_tail)
                 raise ChildError(
                     f"{self.spec.label}: child exited with code {process.returncode}"
-                    " before answering initialize"
-                    + (f"; its stderr:\n{tail}" if tail else "")
+                    " before answering initialize" + (f"; its stderr:\n{tail}" if tail else "")
                 ) from None
             except MotiadError as exc:
                 raise ChildError(f"{self.spec.label}: bad initialize result: {exc}") from None
@@ -188,7 +200,8 @@ class Child:
             if major != PROTOCOL_VERSION.split(".")[0]:
                 raise ChildError(
                     f"{self.spec.label}: protocol version mismatch: broker speaks"
-                    f" {PROTOCOL_VERSION}, child ({result.sdk.name}) speaks {result.protocol_version}"
+                    f" {PROTOCOL_VERSION}, child ({result.sdk.name})"
+                    f" speaks {result.protocol_version}"
                 )
             return result
         raise ChildError(
@@ -211,7 +224,7 @@ class Child:
             )
             if text:
                 self._stderr_tail.append(text)
-                self._logs.log("info", text, step=self.spec.label)
+                self._logs.log("info", text, step=self.name)
 
     async def _heartbeat(self, peer: RpcPeer, process: Process) -> None:
         misses = 0
@@ -243,10 +256,8 @@ class Child:
                 return await pending.wait()
             await peer.notify("$/cancel", CancelParams(pending.id))
             with anyio.move_on_after(CANCEL_GRACE_S) as grace:
-                try:
+                with contextlib.suppress(RemoteError):
                     await pending.wait()
-                except RemoteError:
-                    pass
             if grace.cancelled_caught and self._process is not None:
                 self._problem(
                     f"{params.invocation_id}: handler ignored $/cancel for {CANCEL_GRACE_S:.0f}s;"
@@ -279,10 +290,8 @@ class Child:
             return
         if peer is not None:
             with anyio.move_on_after(STOP_STEP_S):
-                try:
+                with contextlib.suppress(MotiadError):
                     await peer.request("shutdown", {})
-                except MotiadError:
-                    pass
         await self._terminate(process)
 
     async def _terminate(self, process: Process) -> None:
@@ -290,10 +299,8 @@ class Child:
 
         Leaves stdout and stderr to their readers, which end at EOF."""
         if process.returncode is None and process.stdin is not None:
-            try:
+            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
                 await process.stdin.aclose()
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-                pass
         for sig in (None, signal.SIGTERM, signal.SIGKILL):
             if sig is not None:
                 _signal_group(process, sig)
@@ -314,15 +321,13 @@ class Child:
         _signal_group(process, signal.SIGKILL)
 
     def _problem(self, message: str) -> None:
-        self._logs.log("error", message, step=self.spec.label)
+        self._logs.log("error", message, step=self.name)
 
 
 def _signal_group(process: Process, sig: signal.Signals) -> None:
     """Signal the child's whole process group (it leads one: start_new_session)."""
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def handler_error(exc: RemoteError) -> ErrorInfo:

@@ -62,7 +62,5 @@ class LogBus:
     ) -> None:
         """Publish a record made here and now (the broker's own messages)."""
         self.publish(
-            LogRecord(
-                time.time(), level, message, step, trace_id, invocation_id, fields or None
-            )
+            LogRecord(time.time(), level, message, step, trace_id, invocation_id, fields or None)
         )

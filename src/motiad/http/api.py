@@ -125,9 +125,7 @@ class ApiHandler:
             )
         except BodyTooLarge:
             limit = self.broker.settings.max_body_bytes
-            await _send_json(
-                send, 413, {"error": f"request body exceeds {limit} bytes"}, trace_id
-            )
+            await _send_json(send, 413, {"error": f"request body exceeds {limit} bytes"}, trace_id)
             return
         except msgspec.DecodeError as exc:
             await _send_json(

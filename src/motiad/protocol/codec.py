@@ -92,7 +92,8 @@ def decode_line(line: bytes) -> Incoming:
     msg_id = None if env.id is msgspec.UNSET else env.id
     if env.jsonrpc != "2.0":
         return Malformed(
-            msg_id, ErrorObject(ErrorCode.INVALID_REQUEST, 'invalid request: "jsonrpc" must be "2.0"')
+            msg_id,
+            ErrorObject(ErrorCode.INVALID_REQUEST, 'invalid request: "jsonrpc" must be "2.0"'),
         )
     params = None if env.params is msgspec.UNSET else env.params
     if env.method is not msgspec.UNSET:
@@ -100,7 +101,8 @@ def decode_line(line: bytes) -> Incoming:
             return IncomingNotification(env.method, params)
         if env.id is None:
             return Malformed(
-                None, ErrorObject(ErrorCode.INVALID_REQUEST, 'invalid request: "id" must not be null')
+                None,
+                ErrorObject(ErrorCode.INVALID_REQUEST, 'invalid request: "id" must not be null'),
             )
         return IncomingRequest(env.id, env.method, params)
     has_result = env.result is not msgspec.UNSET
@@ -127,19 +129,16 @@ def decode_params(raw: msgspec.Raw | None, kind: type[T], *, where: str = "$.par
     """
     data = raw if raw is not None else b"{}"
     try:
-        return msgspec.json.decode(data, type=kind)
+        value: T = msgspec.json.decode(data, type=kind)
     except msgspec.ValidationError as exc:
         text = str(exc)
         match = _PATH_IN_MESSAGE.search(text)
         if match is None:
-            return _raise_invalid(text, where)
-        return _raise_invalid(text[: match.start()], where + match.group("path"))
+            raise InvalidParams(text, where) from None
+        raise InvalidParams(text[: match.start()], where + match.group("path")) from None
     except msgspec.DecodeError as exc:  # Raw is always valid JSON; kept for safety
-        return _raise_invalid(str(exc), where)
-
-
-def _raise_invalid(message: str, path: str) -> Any:
-    raise InvalidParams(message, path)
+        raise InvalidParams(str(exc), where) from None
+    return value
 
 
 def encode_request(msg_id: RequestId, method: str, params: Any) -> bytes:

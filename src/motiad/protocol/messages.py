@@ -74,7 +74,7 @@ class Envelope(msgspec.Struct):
     """
 
     jsonrpc: str | msgspec.UnsetType = msgspec.UNSET
-    id: RequestId | None | msgspec.UnsetType = msgspec.UNSET
+    id: RequestId | msgspec.UnsetType | None = msgspec.UNSET
     method: str | msgspec.UnsetType = msgspec.UNSET
     params: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
     result: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET

@@ -203,15 +203,22 @@ class SqliteStore:
         def apply(conn: sqlite3.Connection) -> list[int]:
             conn.execute(
                 "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
-                (event.id, event.topic, bytes(event.data), event.trace_id,
-                 event.message_group_id, event.created_at),
+                (
+                    event.id,
+                    event.topic,
+                    bytes(event.data),
+                    event.trace_id,
+                    event.message_group_id,
+                    event.created_at,
+                ),
             )
             return [
                 conn.execute(
                     "INSERT INTO deliveries (event_id, step, due_at, updated_at)"
                     " VALUES (?, ?, ?, ?)",
                     (event.id, step, due_at, event.created_at),
-                ).lastrowid or 0
+                ).lastrowid
+                or 0
                 for step in subscribers
             ]
 
