@@ -1,0 +1,193 @@
+"""The ``context`` a handler receives: emit, state, logger and ids (Motia's Python names).
+
+Every call works from both kinds of handler. On the event loop thread (an
+``async def`` handler) a call returns an awaitable. From a worker thread (a
+plain ``def`` handler) it blocks until the broker answers and returns the value,
+so ``context.state.set(...)`` reads like ordinary code there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Mapping
+from typing import Any, Final
+
+from .errors import BrokerGoneError
+from .protocol import JsonObject, LineTooLongError
+from .rpc import Peer, report
+from .values import to_jsonable, wrap
+
+_LOG_LEVELS: Final = {
+    "debug": "debug",
+    "info": "info",
+    "warn": "warn",
+    "warning": "warn",
+    "error": "error",
+}
+
+_TRUNCATED_MESSAGE_CHARS: Final = 4096
+"""How much of a log message survives when the whole record is over the line
+limit: enough to read what happened."""
+
+
+class Channel:
+    """How one invocation's context reaches the broker, from any thread."""
+
+    def __init__(self, peer: Peer, loop: asyncio.AbstractEventLoop, invocation_id: str) -> None:
+        self._peer = peer
+        self._loop = loop
+        self._loop_thread = threading.get_ident()  # built on the loop thread, by the runner
+        self.invocation_id = invocation_id
+
+    def call(self, method: str, params: JsonObject) -> Any:
+        """Send ``method`` for this invocation; an awaitable on the loop, the value elsewhere."""
+        params = {"invocationId": self.invocation_id, **params}
+        if threading.get_ident() == self._loop_thread:
+            return self._request(method, params)
+        request = self._request(method, params)
+        try:
+            future = asyncio.run_coroutine_threadsafe(request, self._loop)
+        except RuntimeError:  # the loop is closed: the child is exiting
+            request.close()
+            raise BrokerGoneError(f"cannot send {method}: the child is shutting down") from None
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return future.result()  # a plain worker thread: block until answered
+        # A thread running its own event loop (asyncio.run inside a sync handler).
+        return asyncio.wrap_future(future)
+
+    def notify(self, method: str, params: JsonObject) -> None:
+        """Send a notification for this invocation, from any thread, without waiting."""
+        params = {"invocationId": self.invocation_id, **params}
+        if threading.get_ident() == self._loop_thread:
+            self._send_notification(method, params)
+            return
+        with contextlib.suppress(RuntimeError):  # a closed loop: the child is exiting
+            self._loop.call_soon_threadsafe(self._send_notification, method, params)
+
+    async def _request(self, method: str, params: JsonObject) -> Any:
+        return wrap(await self._peer.request(method, params))
+
+    def _send_notification(self, method: str, params: JsonObject) -> None:
+        try:
+            self._peer.notify(method, params)
+        except LineTooLongError:
+            # Keep the record readable rather than losing it.
+            message = str(params.get("message", ""))[:_TRUNCATED_MESSAGE_CHARS]
+            shortened = {**params, "message": message, "fields": {"truncated": True}}
+            self._peer.notify(method, shortened)
+        except (TypeError, ValueError) as exc:
+            report(f"dropped a {method} notification: {exc}")
+
+
+class Logger:
+    """``context.logger``: structured log records sent to the broker as ``log`` notifications."""
+
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel
+
+    def debug(self, message: object, fields: Mapping[str, Any] | None = None) -> None:
+        """Log at level ``debug``."""
+        self.log("debug", message, fields)
+
+    def info(self, message: object, fields: Mapping[str, Any] | None = None) -> None:
+        """Log at level ``info``."""
+        self.log("info", message, fields)
+
+    def warn(self, message: object, fields: Mapping[str, Any] | None = None) -> None:
+        """Log at level ``warn``."""
+        self.log("warn", message, fields)
+
+    def warning(self, message: object, fields: Mapping[str, Any] | None = None) -> None:
+        """Log at level ``warn`` (the name Python's ``logging`` uses)."""
+        self.log("warn", message, fields)
+
+    def error(self, message: object, fields: Mapping[str, Any] | None = None) -> None:
+        """Log at level ``error``."""
+        self.log("error", message, fields)
+
+    def log(self, level: str, message: object, fields: Mapping[str, Any] | None = None) -> None:
+        """Log at ``level`` (``debug``, ``info``, ``warn``/``warning`` or ``error``).
+
+        ``fields`` is made JSON-safe: objects JSON cannot hold appear as their
+        ``repr``; a non-mapping is logged under the key ``value``.
+        """
+        params: JsonObject = {"level": _LOG_LEVELS.get(level, "info"), "message": str(message)}
+        if fields is not None:
+            try:
+                safe = to_jsonable(fields if isinstance(fields, Mapping) else {"value": fields})
+            except Exception as exc:  # a user Mapping that fails to iterate
+                safe = {"unloggable": f"{type(exc).__name__}: {exc}"}
+            params["fields"] = safe
+        self._channel.notify("log", params)
+
+
+class State:
+    """``context.state``: JSON values by group id and key, kept by the broker."""
+
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel
+
+    def get(self, group_id: str, key: str) -> Any:
+        """The value stored under ``key`` in ``group_id``, or ``None``."""
+        return self._channel.call("state.get", {"groupId": group_id, "key": key})
+
+    def set(self, group_id: str, key: str, value: Any) -> Any:
+        """Store ``value`` (JSON-serialisable) under ``key``; returns the stored value."""
+        return self._channel.call("state.set", {"groupId": group_id, "key": key, "value": value})
+
+    def delete(self, group_id: str, key: str) -> Any:
+        """Remove ``key`` from ``group_id``; returns the deleted value, or ``None``."""
+        return self._channel.call("state.delete", {"groupId": group_id, "key": key})
+
+    def get_group(self, group_id: str) -> Any:
+        """Every value in ``group_id``, ordered by key."""
+        return self._channel.call("state.getGroup", {"groupId": group_id})
+
+    def clear(self, group_id: str) -> Any:
+        """Remove every key of ``group_id``."""
+        return self._channel.call("state.clear", {"groupId": group_id})
+
+
+class Context:
+    """What a handler gets beside its input: ``emit``, ``state``, ``logger`` and ids.
+
+    ``event_id``, ``topic`` and ``message_group_id`` are set for event
+    invocations and ``None`` otherwise; ``attempt`` counts deliveries from 1.
+    """
+
+    def __init__(
+        self,
+        channel: Channel,
+        *,
+        trace_id: str,
+        trigger: JsonObject,
+        attempt: int,
+    ) -> None:
+        self._channel = channel
+        self.trace_id = trace_id
+        self.invocation_id = channel.invocation_id
+        self.trigger = wrap(trigger)
+        self.attempt = attempt
+        is_event = trigger.get("type") == "event"
+        self.event_id: str | None = trigger.get("eventId") if is_event else None
+        self.topic: str | None = trigger.get("topic") if is_event else None
+        self.message_group_id: str | None = trigger.get("messageGroupId") if is_event else None
+        self.logger = Logger(channel)
+        self.state = State(channel)
+
+    def emit(self, event: Mapping[str, Any]) -> Any:
+        """Emit ``{"topic", "data", "messageGroupId"?}``; done once the event is durable.
+
+        Returns the broker's answer (``{"eventId": ...}``). Raises ``TypeError``
+        at once when ``event`` is not a mapping with a string ``topic``.
+        """
+        if not isinstance(event, Mapping) or not isinstance(event.get("topic"), str):
+            raise TypeError('emit expects {"topic": str, "data": ..., "messageGroupId"?: str}')
+        params: JsonObject = {"topic": event["topic"], "data": event.get("data")}
+        if event.get("messageGroupId") is not None:
+            params["messageGroupId"] = event["messageGroupId"]
+        return self._channel.call("emit", params)

@@ -1,0 +1,103 @@
+"""Constants and message encoding of the motiad step protocol (protocol/SPEC.md).
+
+Pure: no I/O. Everything the wire needs to agree on lives here so that the
+reader, the peer and the runner cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import IntEnum
+from typing import Any, Final, TypeAlias
+
+PROTOCOL_VERSION: Final = "1.0"
+"""The protocol version this SDK speaks (SPEC `lifecycle.version`)."""
+
+SDK_NAME: Final = "motiad-sdk-python"
+SDK_VERSION: Final = "0.1.0"
+SDK_LANGUAGE: Final = "python"
+
+DEFAULT_MAX_LINE_BYTES: Final = 16 * 1024 * 1024
+"""SPEC `framing.max-line` default, used until ``initialize`` says otherwise."""
+
+JsonObject: TypeAlias = dict[str, Any]
+RequestId: TypeAlias = int | str
+
+
+class ErrorCode(IntEnum):
+    """Every error code of SPEC §3."""
+
+    PARSE_ERROR = -32700
+    INVALID_REQUEST = -32600
+    METHOD_NOT_FOUND = -32601
+    INVALID_PARAMS = -32602
+    INTERNAL_ERROR = -32603
+    HANDLER_FAILED = -32000
+    TIMED_OUT = -32001
+    CANCELLED = -32002
+    UNKNOWN_STEP = -32003
+    VERSION_MISMATCH = -32004
+    LINE_TOO_LONG = -32005
+    UNKNOWN_INVOCATION = -32006
+    SHUTTING_DOWN = -32007
+
+
+class LineTooLongError(ValueError):
+    """An outgoing message would exceed the peer's ``maxLineBytes`` (SPEC `framing.max-line`)."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"message is {size} bytes encoded, over the {limit}-byte line limit")
+        self.size = size
+        self.limit = limit
+
+
+def json_default(value: object) -> Any:
+    """Encode the one non-JSON type user code commonly returns: pydantic-style models.
+
+    Duck-typed on ``model_dump`` so pydantic stays an optional user dependency.
+    Anything else raises ``TypeError`` as :mod:`json` would.
+    """
+    dump = getattr(value, "model_dump", None)
+    if callable(dump) and not isinstance(value, type):
+        try:
+            return dump(mode="json")
+        except TypeError:  # a model_dump without pydantic v2's ``mode`` keyword
+            return dump()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# One encoder each, built once: the fast path is a plain ``json.dumps`` with
+# compact separators. ``allow_nan=False`` because NaN is not JSON and the broker
+# would refuse the whole line.
+_ENCODER: Final = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=json_default
+)
+_ASCII_ENCODER: Final = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=True, allow_nan=False, default=json_default
+)
+
+
+def encode_message(message: JsonObject, max_line_bytes: int) -> bytes:
+    """Encode ``message`` once as one NDJSON line (newline included).
+
+    Raises ``TypeError``/``ValueError`` for values JSON cannot hold and
+    :class:`LineTooLongError` when the line would exceed ``max_line_bytes``.
+    """
+    text = _ENCODER.encode(message)
+    try:
+        data = (text + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates (e.g. from os.fsdecode) cannot be UTF-8; escaped
+        # ASCII JSON can still carry them.
+        data = (_ASCII_ENCODER.encode(message) + "\n").encode("ascii")
+    if len(data) - 1 > max_line_bytes:
+        raise LineTooLongError(len(data) - 1, max_line_bytes)
+    return data
+
+
+def parse_version(version: str) -> tuple[int, int] | None:
+    """``"MAJOR.MINOR"`` → ``(major, minor)``; ``None`` when it is not that shape."""
+    major, sep, minor = version.partition(".")
+    if not sep or not all(part.isascii() and part.isdigit() for part in (major, minor)):
+        return None
+    return int(major), int(minor)

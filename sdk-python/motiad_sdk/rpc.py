@@ -1,0 +1,229 @@
+"""JSON-RPC 2.0 over lines: classifying what comes in, correlating what goes out.
+
+:func:`classify` is pure and total: every line becomes a value (a request, a
+notification, a response or an :class:`Invalid` to answer), never an exception,
+so the reader loop cannot die on bad input (SPEC `framing.bad-line`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import BrokerError, BrokerGoneError
+from .framing import LineWriter
+from .protocol import (
+    DEFAULT_MAX_LINE_BYTES,
+    ErrorCode,
+    JsonObject,
+    RequestId,
+    encode_message,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A request from the broker; it must be answered."""
+
+    id: RequestId
+    method: str
+    params: JsonObject
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A notification from the broker; it is never answered."""
+
+    method: str
+    params: JsonObject
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """The broker's answer to one of our requests: ``error`` set, or ``result``."""
+
+    id: RequestId
+    result: Any
+    error: BrokerError | None
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    """A line that must be answered with an error instead of being served."""
+
+    id: RequestId | None
+    code: ErrorCode
+    message: str
+    data: JsonObject | None = None
+
+
+Incoming = Request | Notification | Response | Invalid
+
+
+def _read_id(value: Any) -> RequestId | None:
+    """The id when it is one SPEC §2 allows (integer or string); ``bool`` is not an int here."""
+    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    return None
+
+
+def classify(line: bytes) -> Incoming | None:
+    """What one line is. ``None`` means: ignore it (a notification with bad params)."""
+    try:
+        message = json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError:
+        return Invalid(None, ErrorCode.PARSE_ERROR, "parse error: the line is not valid UTF-8")
+    except ValueError as exc:  # JSONDecodeError, and too-deep nesting
+        return Invalid(None, ErrorCode.PARSE_ERROR, f"parse error: {exc}")
+    except RecursionError:
+        return Invalid(None, ErrorCode.PARSE_ERROR, "parse error: nesting too deep")
+    if not isinstance(message, dict):
+        kind = type(message).__name__
+        return Invalid(None, ErrorCode.INVALID_REQUEST, f"invalid request: a JSON {kind}")
+    raw_id = message.get("id")
+    request_id = _read_id(raw_id)
+    if message.get("jsonrpc") != "2.0":
+        return Invalid(
+            request_id, ErrorCode.INVALID_REQUEST, 'invalid request: jsonrpc is not "2.0"'
+        )
+    has_id = "id" in message
+    if has_id and request_id is None:
+        return Invalid(
+            None, ErrorCode.INVALID_REQUEST, "invalid request: id must be an int or string"
+        )
+    if "method" not in message:
+        return _classify_response(message, request_id)
+    method = message["method"]
+    if not isinstance(method, str):
+        return Invalid(
+            request_id, ErrorCode.INVALID_REQUEST, "invalid request: method must be a string"
+        )
+    params = message.get("params", {})
+    if not isinstance(params, dict):
+        if request_id is None:
+            return None  # notifications are never answered, not even with errors
+        return Invalid(
+            request_id,
+            ErrorCode.INVALID_PARAMS,
+            "invalid params: params must be an object",
+            {"path": "$.params"},
+        )
+    if request_id is None:
+        return Notification(method, params)
+    return Request(request_id, method, params)
+
+
+def _classify_response(message: JsonObject, request_id: RequestId | None) -> Incoming:
+    if request_id is None:
+        return Invalid(None, ErrorCode.INVALID_REQUEST, "invalid request: no method and no id")
+    if "error" in message:
+        error = message["error"]
+        if isinstance(error, dict) and isinstance(error.get("code"), int):
+            broker_error = BrokerError(
+                error["code"], str(error.get("message", "")), error.get("data")
+            )
+        else:
+            broker_error = BrokerError(
+                ErrorCode.INTERNAL_ERROR, "the broker sent a malformed error", error
+            )
+        return Response(request_id, None, broker_error)
+    if "result" in message:
+        return Response(request_id, message["result"], None)
+    return Invalid(
+        request_id, ErrorCode.INVALID_REQUEST, "invalid request: no method, result or error"
+    )
+
+
+class Peer:
+    """Our side of the conversation: sends, and matches answers to our requests.
+
+    Lives on the event loop thread; other threads reach it through
+    ``loop.call_soon_threadsafe`` or ``asyncio.run_coroutine_threadsafe``.
+    """
+
+    def __init__(self, writer: LineWriter) -> None:
+        self._writer = writer
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._gone = False
+        self.max_line_bytes = DEFAULT_MAX_LINE_BYTES
+        """The limit for lines we send; ``initialize`` sets it (SPEC `framing.max-line`)."""
+
+    def send(self, message: JsonObject) -> None:
+        """Encode ``message`` once and write it as one line.
+
+        Raises ``TypeError``/``ValueError`` (including
+        :class:`~motiad_sdk.protocol.LineTooLongError`) when it cannot be sent.
+        """
+        self._writer.write(encode_message(message, self.max_line_bytes))
+
+    def respond(self, request_id: RequestId, result: Any) -> None:
+        """Answer a broker request with ``result``."""
+        self.send({"jsonrpc": "2.0", "id": request_id, "result": result})
+
+    def respond_error(
+        self, request_id: RequestId | None, code: int, message: str, data: Any = None
+    ) -> None:
+        """Answer a broker request (or a line with no readable id) with an error."""
+        error: JsonObject = {"code": int(code), "message": message}
+        if data is not None:
+            error["data"] = data
+        try:
+            self.send({"jsonrpc": "2.0", "id": request_id, "error": error})
+        except (TypeError, ValueError):
+            # The data could not be encoded or was too long: the code and message
+            # still tell the broker what happened.
+            error.pop("data", None)
+            self.send({"jsonrpc": "2.0", "id": request_id, "error": error})
+
+    def notify(self, method: str, params: JsonObject) -> None:
+        """Send a notification."""
+        self.send({"jsonrpc": "2.0", "method": method, "params": params})
+
+    async def request(self, method: str, params: JsonObject) -> Any:
+        """Send a request and wait for its answer; a broker error raises :class:`BrokerError`."""
+        if self._gone:
+            raise BrokerGoneError(f"cannot send {method}: the broker is gone")
+        request_id = next(self._ids)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        try:
+            self.send({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
+            await self._writer.drain()
+            return await future
+        finally:
+            # Also on cancellation: a late answer then finds no entry and is ignored.
+            self._pending.pop(request_id, None)
+
+    def resolve(self, response: Response) -> None:
+        """Deliver a response; one matching nothing in flight is ignored (SPEC `rpc.unknown-id`)."""
+        if not isinstance(response.id, int):
+            return  # our ids are integers
+        future = self._pending.pop(response.id, None)
+        if future is None or future.done():
+            return
+        if response.error is not None:
+            future.set_exception(response.error)
+        else:
+            future.set_result(response.result)
+
+    def close(self) -> None:
+        """The broker is gone: fail every request still waiting for an answer."""
+        self._gone = True
+        pending, self._pending = self._pending, {}
+        for method_future in pending.values():
+            if not method_future.done():
+                method_future.set_exception(BrokerGoneError("the broker closed the connection"))
+
+
+def report(text: str) -> None:
+    """Write an SDK diagnostic to stderr, where it becomes a log record of the step."""
+    try:
+        sys.stderr.write(f"motiad-sdk: {text}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):  # stderr closed: nothing left to tell
+        pass

@@ -1,0 +1,524 @@
+"""The child's main loop: read lines, serve the broker's requests, run handlers.
+
+One reader task turns stdin into lines and dispatches them without awaiting
+anything slow, so pings and the broker's answers to context calls are always
+read while handlers run (SPEC `rpc.concurrent`). Each invocation is its own
+task; its answer is sent from the task's done-callback, so it is sent exactly
+once whatever ends it: a result, an exception, a timeout or a ``$/cancel``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import functools
+import inspect
+import os
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from .context import Channel, Context
+from .errors import error_info
+from .framing import LineReader, LineSplitter, LineTooLong, LineWriter, claim_stdio
+from .loading import Step, add_import_root, load_steps
+from .protocol import (
+    DEFAULT_MAX_LINE_BYTES,
+    PROTOCOL_VERSION,
+    SDK_LANGUAGE,
+    SDK_NAME,
+    SDK_VERSION,
+    ErrorCode,
+    JsonObject,
+    RequestId,
+    parse_version,
+)
+from .rpc import Invalid, Notification, Peer, Request, Response, classify, report
+from .values import wrap
+
+SHUTDOWN_GRACE_S: Final = 10.0
+"""How long ``shutdown`` lets running handlers finish before cancelling them:
+the broker's own stop sequence waits for in-flight work before it gets here,
+so this only bounds a handler that ignores that."""
+
+TEARDOWN_GRACE_S: Final = 1.0
+"""How long cancelled tasks get to unwind at exit; a prompt exit matters more
+(SPEC `lifecycle.stdin-eof`)."""
+
+FLUSH_TIMEOUT_S: Final = 5.0
+"""How long queued output may take to reach a broker that stopped reading."""
+
+TRIGGER_TYPES: Final = ("api", "event", "cron")
+
+
+class ParamsError(Exception):
+    """Request params that do not match the method's shape (SPEC `rpc.bad-params`)."""
+
+    def __init__(self, field_path: str, expected: str) -> None:
+        self.path = f"$.params.{field_path}"
+        super().__init__(f"invalid params: {self.path} must be {expected}")
+
+
+@dataclass(frozen=True, slots=True)
+class InvokeParams:
+    """The checked params of ``invoke``."""
+
+    step: str
+    trigger: JsonObject
+    trigger_type: str
+    input: Any
+    trace_id: str
+    invocation_id: str
+    attempt: int
+    timeout_ms: float | None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _string(params: JsonObject, name: str) -> str:
+    value = params.get(name)
+    if not isinstance(value, str):
+        raise ParamsError(name, "a string")
+    return value
+
+
+def parse_invoke(params: JsonObject) -> InvokeParams:
+    """Check ``invoke`` params field by field; the first bad one raises :class:`ParamsError`."""
+    step = _string(params, "step")
+    trigger = params.get("trigger")
+    if not isinstance(trigger, dict):
+        raise ParamsError("trigger", "an object")
+    trigger_type = trigger.get("type")
+    if trigger_type not in TRIGGER_TYPES:
+        raise ParamsError("trigger.type", 'one of "api", "event", "cron"')
+    for name in ("topic", "eventId", "messageGroupId"):
+        if trigger.get(name) is not None and not isinstance(trigger[name], str):
+            raise ParamsError(f"trigger.{name}", "a string or null")
+    trace_id = _string(params, "traceId")
+    invocation_id = _string(params, "invocationId")
+    attempt = params.get("attempt", 1)
+    if not _is_int(attempt) or attempt < 1:
+        raise ParamsError("attempt", "an integer >= 1")
+    timeout_ms = params.get("timeoutMs")
+    if timeout_ms is not None and (
+        isinstance(timeout_ms, bool) or not isinstance(timeout_ms, (int, float)) or timeout_ms <= 0
+    ):
+        raise ParamsError("timeoutMs", "a positive number or null")
+    return InvokeParams(
+        step,
+        trigger,
+        trigger_type,
+        params.get("input"),
+        trace_id,
+        invocation_id,
+        attempt,
+        timeout_ms,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """How a handler ended when it was not cancelled: a value, or an exception."""
+
+    value: Any = None
+    error: BaseException | None = None
+
+
+@dataclass(slots=True)
+class _Invocation:
+    request_id: RequestId
+    trigger_type: str
+    task: asyncio.Task[_Outcome]
+    timer: asyncio.TimerHandle | None = None
+    cancel_code: ErrorCode | None = None  # set when we cancelled it; the answer's code
+    cancel_message: str = ""
+
+
+@dataclass(slots=True)
+class _Lifecycle:
+    initialized: bool = False
+    shutting_down: bool = False  # `shutdown` received: refuse new invocations
+    stopping: bool = False  # leaving: nobody waits for answers of cancelled handlers
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
+    if future.done():  # the invocation was cancelled meanwhile; drop the late outcome
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(value)
+
+
+def _shape_result(trigger_type: str, value: Any) -> Any:
+    """The wire result: an api response object, ``null`` for event and cron."""
+    if trigger_type != "api":
+        return None
+    if not isinstance(value, Mapping) or not _is_int(value.get("status")):
+        raise TypeError(
+            "an api handler must return a dict with an integer `status` "
+            f"(and optional `body`, `headers`), not {value!r:.200}"
+        )
+    return dict(value)
+
+
+class Runner:
+    """Serves one broker connection until ``shutdown``, end of input or a closed pipe."""
+
+    def __init__(self, read_fd: int, write_fd: int) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._reader = LineReader(read_fd)
+        self._writer = LineWriter(write_fd, on_lost=self._stop)
+        self._peer = Peer(self._writer)
+        self._splitter = LineSplitter(DEFAULT_MAX_LINE_BYTES)
+        self._steps: dict[str, Step] = {}
+        self._inflight: dict[RequestId, _Invocation] = {}
+        self._life = _Lifecycle()
+        self._stopped = asyncio.Event()
+        self._methods: dict[str, Callable[[Request], None]] = {
+            "initialize": self._initialize,
+            "ping": self._ping,
+            "invoke": self._invoke,
+            "$/cancel": self._cancel_request,
+            "shutdown": self._shutdown,
+        }
+
+    async def run(self) -> int:
+        """Serve until told to stop; return the exit status."""
+        await self._reader.open()
+        await self._writer.open()
+        reading = self._loop.create_task(self._read_loop(), name="motiad-sdk reader")
+        try:
+            await self._stopped.wait()
+        finally:
+            reading.cancel()
+            await self._teardown(reading)
+        return 0
+
+    # -- reading and dispatch ---------------------------------------------
+
+    async def _read_loop(self) -> None:
+        while chunk := await self._reader.read():
+            for line in self._splitter.feed(chunk):
+                self._handle_line(line)
+        self._stop()  # end of input: the broker is gone (SPEC `lifecycle.stdin-eof`)
+
+    def _handle_line(self, line: bytes | LineTooLong) -> None:
+        """Serve one line; nothing a line contains may end the reader."""
+        if isinstance(line, LineTooLong):
+            limit = self._splitter.max_line_bytes
+            self._peer.respond_error(
+                None, ErrorCode.LINE_TOO_LONG, f"line too long: over {limit} bytes, discarded"
+            )
+            return
+        incoming = classify(line)
+        try:
+            if isinstance(incoming, Request):
+                self._serve(incoming)
+            elif isinstance(incoming, Response):
+                self._peer.resolve(incoming)
+            elif isinstance(incoming, Invalid):
+                self._peer.respond_error(
+                    incoming.id, incoming.code, incoming.message, incoming.data
+                )
+            elif isinstance(incoming, Notification) and incoming.method == "$/cancel":
+                self._cancel_by_id(incoming.params.get("id"))
+            # Other notifications are ignored (SPEC `rpc.unknown-method`).
+        except Exception as exc:  # a bug here must not kill the reader
+            report(
+                "internal error while serving a line:\n" + "".join(traceback.format_exception(exc))
+            )
+            if isinstance(incoming, Request):
+                self._peer.respond_error(
+                    incoming.id, ErrorCode.INTERNAL_ERROR, f"internal error: {exc}"
+                )
+
+    def _serve(self, request: Request) -> None:
+        method = self._methods.get(request.method)
+        if method is None:
+            self._peer.respond_error(
+                request.id, ErrorCode.METHOD_NOT_FOUND, f"method not found: {request.method}"
+            )
+            return
+        try:
+            method(request)
+        except ParamsError as exc:
+            self._peer.respond_error(
+                request.id, ErrorCode.INVALID_PARAMS, str(exc), {"path": exc.path}
+            )
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def _initialize(self, request: Request) -> None:
+        params = request.params
+        if self._life.initialized:
+            self._peer.respond_error(
+                request.id, ErrorCode.INVALID_REQUEST, "invalid request: already initialized"
+            )
+            return
+        version = params.get("protocolVersion")
+        parsed = parse_version(version) if isinstance(version, str) else None
+        if parsed is None:
+            raise ParamsError("protocolVersion", 'a "MAJOR.MINOR" string')
+        ours = parse_version(PROTOCOL_VERSION)
+        if ours is None or parsed[0] != ours[0]:
+            self._peer.respond_error(
+                request.id,
+                ErrorCode.VERSION_MISMATCH,
+                f"protocol version mismatch: the broker speaks {version}, "
+                f"{SDK_NAME} {SDK_VERSION} speaks {PROTOCOL_VERSION}",
+                {"broker": version, "child": PROTOCOL_VERSION},
+            )
+            return
+        project = _string(params, "project")
+        paths = params.get("steps")
+        if not isinstance(paths, list):
+            raise ParamsError("steps", "an array of paths")
+        for index, path in enumerate(paths):
+            if not isinstance(path, str):
+                raise ParamsError(f"steps[{index}]", "a string")
+        max_line = params.get("maxLineBytes", DEFAULT_MAX_LINE_BYTES)
+        if not _is_int(max_line) or max_line < 1:
+            raise ParamsError("maxLineBytes", "a positive integer")
+        self._splitter.max_line_bytes = self._peer.max_line_bytes = max_line
+        add_import_root(project, first=True)
+        for path in paths:
+            add_import_root(os.path.dirname(path) or ".", first=False)
+        self._steps, entries = load_steps(paths)
+        self._life.initialized = True
+        self._peer.respond(
+            request.id,
+            {
+                "protocolVersion": PROTOCOL_VERSION,
+                "sdk": {"name": SDK_NAME, "version": SDK_VERSION, "language": SDK_LANGUAGE},
+                "steps": entries,
+            },
+        )
+
+    def _ping(self, request: Request) -> None:
+        self._peer.respond(request.id, {})
+
+    def _shutdown(self, request: Request) -> None:
+        self._life.shutting_down = True
+        task = self._loop.create_task(self._drain_then_stop(request.id), name="motiad-sdk shutdown")
+        self._life.background.add(task)
+        task.add_done_callback(self._life.background.discard)
+
+    async def _drain_then_stop(self, request_id: RequestId) -> None:
+        """SPEC `lifecycle.shutdown`: let running handlers finish, answer, exit 0."""
+        running = {invocation.task for invocation in self._inflight.values()}
+        if running:
+            _, late = await asyncio.wait(running, timeout=SHUTDOWN_GRACE_S)
+            if late:
+                for invocation in list(self._inflight.values()):
+                    self._cancel(
+                        invocation, ErrorCode.CANCELLED, "cancelled: the child is stopping"
+                    )
+                await asyncio.wait(late, timeout=TEARDOWN_GRACE_S)
+        # Each finished handler answered from its done-callback, which ran before
+        # asyncio.wait woke us: the broker sees those answers before this one.
+        self._peer.respond(request_id, None)
+        self._stop()
+
+    def _stop(self) -> None:
+        self._life.stopping = True
+        self._stopped.set()
+
+    async def _teardown(self, reading: asyncio.Task[None]) -> None:
+        """Cancel what still runs (nobody awaits its answers), flush output, close."""
+        self._reader.close()
+        for invocation in list(self._inflight.values()):
+            invocation.task.cancel()
+        for task in self._life.background:
+            task.cancel()
+        self._peer.close()
+        tasks: set[asyncio.Task[Any]] = {reading, *self._life.background}
+        tasks.update(invocation.task for invocation in self._inflight.values())
+        await asyncio.wait(tasks, timeout=TEARDOWN_GRACE_S)
+        await self._writer.aclose(FLUSH_TIMEOUT_S)
+
+    # -- invocations ---------------------------------------------------------
+
+    def _invoke(self, request: Request) -> None:
+        if self._life.shutting_down:
+            self._peer.respond_error(
+                request.id, ErrorCode.SHUTTING_DOWN, "shutting down: invoke refused"
+            )
+            return
+        params = parse_invoke(request.params)
+        step = self._steps.get(params.step)
+        if step is None or step.handler is None:
+            reason = "a noop step has no handler" if step else "no step loaded from that path"
+            self._peer.respond_error(
+                request.id, ErrorCode.UNKNOWN_STEP, f"unknown step {params.step}: {reason}"
+            )
+            return
+        if request.id in self._inflight:
+            self._peer.respond_error(
+                request.id, ErrorCode.INVALID_REQUEST, f"request id {request.id!r} is in flight"
+            )
+            return
+        context = Context(
+            Channel(self._peer, self._loop, params.invocation_id),
+            trace_id=params.trace_id,
+            trigger=params.trigger,
+            attempt=params.attempt,
+        )
+        task = self._loop.create_task(
+            self._call(step.handler, params, context), name=f"invoke {params.invocation_id}"
+        )
+        invocation = _Invocation(request.id, params.trigger_type, task)
+        if params.timeout_ms is not None:
+            invocation.timer = self._loop.call_later(
+                params.timeout_ms / 1000,
+                self._cancel,
+                invocation,
+                ErrorCode.TIMED_OUT,
+                f"timed out: the handler exceeded its {params.timeout_ms} ms budget",
+            )
+        self._inflight[request.id] = invocation
+        task.add_done_callback(functools.partial(self._finish, invocation))
+
+    async def _call(
+        self, handler: Callable[..., Any], params: InvokeParams, context: Context
+    ) -> _Outcome:
+        """Run the handler with Motia's Python signature for the trigger type."""
+        cron = params.trigger_type == "cron"
+        args: tuple[Any, ...] = (context,) if cron else (wrap(params.input), context)
+        try:
+            if inspect.iscoroutinefunction(handler):
+                value = await handler(*args)
+            else:
+                value = await self._in_thread(handler, args, params.invocation_id)
+            if inspect.isawaitable(value):  # a sync wrapper around an async function
+                value = await value
+        except (Exception, SystemExit) as exc:  # SystemExit: a handler calling exit()
+            return _Outcome(error=exc)
+        return _Outcome(value=value)
+
+    async def _in_thread(
+        self, handler: Callable[..., Any], args: tuple[Any, ...], invocation_id: str
+    ) -> Any:
+        """Run a plain ``def`` handler in a worker thread, keeping the loop free.
+
+        A daemon thread per call rather than ``asyncio.to_thread``: a handler
+        that blocks forever must not hold the process at exit (the default
+        executor's threads are joined at interpreter shutdown), and a thread
+        is cheap next to a pipe round trip.
+        """
+        future: asyncio.Future[Any] = self._loop.create_future()
+        run_context = contextvars.copy_context()
+        loop = self._loop
+
+        def work() -> None:
+            value: Any = None
+            error: BaseException | None = None
+            try:
+                value = run_context.run(handler, *args)
+            except StopIteration as exc:  # futures refuse it, as coroutines do (PEP 479)
+                error = RuntimeError("handler raised StopIteration")
+                error.__cause__ = exc
+            except BaseException as exc:
+                error = exc
+            with contextlib.suppress(RuntimeError):  # a closed loop: the child is exiting
+                loop.call_soon_threadsafe(_settle, future, value, error)
+
+        threading.Thread(target=work, name=f"motiad handler {invocation_id}", daemon=True).start()
+        return await future
+
+    def _finish(self, invocation: _Invocation, task: asyncio.Task[_Outcome]) -> None:
+        """Answer an invocation once its task is done, whatever ended it."""
+        self._inflight.pop(invocation.request_id, None)
+        if invocation.timer is not None:
+            invocation.timer.cancel()
+        request_id = invocation.request_id
+        if invocation.cancel_code is not None:
+            self._peer.respond_error(request_id, invocation.cancel_code, invocation.cancel_message)
+            return
+        if task.cancelled():
+            if not self._life.stopping:  # the handler raised CancelledError itself
+                self._fail(request_id, asyncio.CancelledError("the handler was cancelled"))
+            return
+        outcome = task.result()
+        if outcome.error is not None:
+            self._fail(request_id, outcome.error)
+            return
+        try:
+            self._peer.respond(request_id, _shape_result(invocation.trigger_type, outcome.value))
+        except (TypeError, ValueError) as exc:  # not JSON, or over the line limit
+            self._fail(request_id, exc)
+
+    def _fail(self, request_id: RequestId, exc: BaseException) -> None:
+        self._peer.respond_error(
+            request_id,
+            ErrorCode.HANDLER_FAILED,
+            f"handler failed: {type(exc).__name__}: {exc}",
+            error_info(exc),
+        )
+
+    def _cancel_request(self, request: Request) -> None:
+        """``$/cancel`` sent as a request rather than a notification: serve it and answer."""
+        target = request.params.get("id")
+        if not (isinstance(target, str) or _is_int(target)):
+            raise ParamsError("id", "an integer or string")
+        self._cancel_by_id(target)
+        self._peer.respond(request.id, None)
+
+    def _cancel_by_id(self, target: Any) -> None:
+        """SPEC `invoke.cancel`; an unknown id is ignored."""
+        if not isinstance(target, (int, str)) or isinstance(target, bool):
+            return
+        invocation = self._inflight.get(target)
+        if invocation is not None:
+            self._cancel(invocation, ErrorCode.CANCELLED, "cancelled by the broker")
+
+    def _cancel(self, invocation: _Invocation, code: ErrorCode, message: str) -> None:
+        # A task that is already done is answered normally by its done-callback.
+        if invocation.task.done() or invocation.cancel_code is not None:
+            return
+        invocation.cancel_code = code
+        invocation.cancel_message = message
+        invocation.task.cancel()
+
+
+async def serve(read_fd: int, write_fd: int) -> int:
+    """Run the protocol over the two file descriptors; return the exit status."""
+    return await Runner(read_fd, write_fd).run()
+
+
+def main() -> int:
+    """Entry point of ``python -m motiad_sdk``: claim stdio, serve, exit."""
+    read_fd, write_fd = claim_stdio()  # before anything can import user code
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        status = loop.run_until_complete(serve(read_fd, write_fd))
+    except KeyboardInterrupt:
+        status = 130
+    finally:
+        _close_loop(loop)
+    sys.stderr.flush()
+    if threading.active_count() > 1:
+        # A sync handler (or a user thread) still runs and cannot be stopped;
+        # a normal exit would wait for it, or crash at finalisation when it
+        # writes to stderr. The broker needs us gone now.
+        os._exit(status)
+    return status
+
+
+def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel tasks user code left behind, then close the loop (bounded)."""
+    leftovers = asyncio.all_tasks(loop)
+    for task in leftovers:
+        task.cancel()
+    if leftovers:
+        loop.run_until_complete(asyncio.wait(leftovers, timeout=TEARDOWN_GRACE_S))
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.close()
