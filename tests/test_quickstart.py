@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .harness import QUICKSTART, make_project, motiad
+from .harness import FIXTURES, QUICKSTART, make_project, motiad
 
 pytestmark = pytest.mark.anyio
 
@@ -61,3 +61,17 @@ def test_steps_lists_every_step_with_its_config_as_json(tmp_path: Path) -> None:
     assert by_name["GetMessage"]["trigger"] == "GET /messages/:text"
     assert by_name["StoreMessage"]["language"] == "python"
     assert listing["errors"] == []
+
+
+async def test_an_emit_the_handler_did_not_await_is_still_delivered_in_its_trace(
+    tmp_path: Path,
+) -> None:
+    project = make_project(tmp_path / "p", FIXTURES / "unawaited")
+    async with (
+        motiad("run", str(project), "--port", "0") as broker,
+        httpx.AsyncClient(base_url=broker.url) as http,
+    ):
+        fired = await http.post("/fire", json={"n": 7})
+        assert fired.status_code == 202
+        trace = fired.headers["x-trace-id"][:8]
+        await broker.wait_for(rf"Record {trace} recorded .*\"n\":7,\"attempt\":1")

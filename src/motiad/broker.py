@@ -5,6 +5,7 @@ that consume events; the app owns the broker."""
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,11 @@ from .supervisor import Child, ChildSpec, InvocationTimeout, handler_error
 from .tracing import LogBus, new_id
 
 _api_result_decoder = msgspec.json.Decoder(ApiResult)
+
+FINISHED_INVOCATIONS_KEPT = 4096
+"""Finished invocations remembered so that a call the handler did not await
+(``emit(...)`` without ``await``, as Motia allows) still finds its trace: its
+line may arrive after the handler's result."""
 
 
 @dataclass(eq=False)
@@ -111,6 +117,7 @@ class Broker:
         self.routes: RouteTable[Step] = RouteTable()
         self.subscribers: dict[str, list[Step]] = {}
         self._invocations: dict[str, _Invocation] = {}
+        self._finished: OrderedDict[str, _Invocation] = OrderedDict()
         self._consumers: list[Consumer] = []
         self._children: list[Child] = []
         self.retry_policy = RetryPolicy()
@@ -256,7 +263,7 @@ class Broker:
             self.logs.log("error", str(exc), step=step.name, trace_id=trace_id)
             raise
         finally:
-            del self._invocations[invocation_id]
+            self._finish(invocation_id)
         try:
             return _api_result_decoder.decode(raw or b"null")
         except msgspec.ValidationError as exc:
@@ -289,7 +296,7 @@ class Broker:
         else:
             await self.store.ack(delivery)
         finally:
-            del self._invocations[invocation_id]
+            self._finish(invocation_id)
 
     async def _settle_failure(self, step: Step, delivery: Delivery, error: ErrorInfo) -> None:
         text = f"{error.type}: {error.message}"
@@ -340,8 +347,13 @@ class Broker:
 
     # --- serving children ---------------------------------------------------
 
+    def _finish(self, invocation_id: str) -> None:
+        self._finished[invocation_id] = self._invocations.pop(invocation_id)
+        if len(self._finished) > FINISHED_INVOCATIONS_KEPT:
+            self._finished.popitem(last=False)
+
     def _invocation(self, invocation_id: str) -> _Invocation:
-        invocation = self._invocations.get(invocation_id)
+        invocation = self._invocations.get(invocation_id) or self._finished.get(invocation_id)
         if invocation is None:
             raise RemoteError(
                 ErrorCode.UNKNOWN_INVOCATION,
@@ -395,7 +407,8 @@ class Broker:
         await self.store.state_clear(params.group_id)
 
     async def _log(self, params: LogParams) -> None:
-        invocation = self._invocations.get(params.invocation_id or "")
+        invocation_id = params.invocation_id or ""
+        invocation = self._invocations.get(invocation_id) or self._finished.get(invocation_id)
         self.logs.log(
             params.level,
             params.message,
