@@ -148,8 +148,6 @@ class RpcPeer:
                     ErrorObject(ErrorCode.LINE_TOO_LONG, f"line of {line.size} bytes is too long"),
                 )
                 continue
-            if not line.strip():
-                continue
             message = decode_line(line)
             if isinstance(message, IncomingResponse):
                 self._resolve(message)

@@ -1,0 +1,190 @@
+// Public types of @motiad/sdk, for step files:
+//   import type { ApiRouteConfig, Handlers } from '@motiad/sdk'
+// Names follow Motia's, so a Motia step keeps compiling when its 'motia'
+// import is mapped here (tsconfig "paths": {"motia": ["node_modules/@motiad/sdk"]}).
+// At run time the SDK needs none of this: type-only imports are erased.
+
+/** Any JSON value. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** A JSON Schema document. */
+export type JsonSchema = { [keyword: string]: unknown };
+
+/**
+ * A schema in a step config: JSON Schema, or a zod schema (v3 or v4), which
+ * the SDK converts to JSON Schema when the step loads.
+ */
+export type StepSchema = JsonSchema | { readonly _zod: unknown } | { readonly _def: unknown };
+
+/** A topic a step emits: its name, or the name with a label for flow diagrams. */
+export type Emit = string | { topic: string; label?: string; conditional?: boolean };
+
+export interface QueueConfig {
+  type?: 'standard' | 'fifo';
+  maxRetries?: number;
+  visibilityTimeout?: number;
+  delaySeconds?: number;
+}
+
+export interface InfrastructureConfig {
+  handler?: { timeout?: number; ram?: number };
+  queue?: QueueConfig;
+}
+
+export interface StepConfigBase {
+  name: string;
+  description?: string;
+  /** Flows this step is drawn in. */
+  flows?: string[];
+  emits?: Emit[];
+  virtualEmits?: Emit[];
+  virtualSubscribes?: string[];
+  includeFiles?: string[];
+}
+
+export type ApiRouteMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD' | 'OPTIONS';
+
+export interface QueryParam {
+  name: string;
+  description?: string;
+}
+
+export interface ApiRouteConfig extends StepConfigBase {
+  type: 'api';
+  path: string;
+  method: ApiRouteMethod;
+  bodySchema?: StepSchema;
+  /** Response schemas by status code. */
+  responseSchema?: Record<number, StepSchema>;
+  queryParams?: QueryParam[];
+  infrastructure?: InfrastructureConfig;
+}
+
+export interface EventConfig extends StepConfigBase {
+  type: 'event';
+  subscribes: string[];
+  /** Schema of the event data. */
+  input?: StepSchema;
+  infrastructure?: InfrastructureConfig;
+}
+
+export interface CronConfig extends StepConfigBase {
+  type: 'cron';
+  /** A cron expression. */
+  cron: string;
+  infrastructure?: InfrastructureConfig;
+}
+
+/** A step that never runs; it only draws virtual edges in flow diagrams. */
+export interface NoopConfig extends StepConfigBase {
+  type: 'noop';
+  virtualEmits: Emit[];
+  virtualSubscribes: string[];
+}
+
+export type StepConfig = ApiRouteConfig | EventConfig | CronConfig | NoopConfig;
+
+/** The request an API step's handler receives. */
+export interface ApiRequest<TBody = unknown> {
+  method: string;
+  path: string;
+  /** The parsed JSON body, the text of a non-JSON body, or null when empty. */
+  body: TBody;
+  /** Header names are lower-case. */
+  headers: Record<string, string | string[]>;
+  pathParams: Record<string, string>;
+  /** A repeated key gives an array. */
+  queryParams: Record<string, string | string[]>;
+}
+
+/** What an API step's handler returns. */
+export interface ApiResponse<TStatus extends number = number, TBody = unknown> {
+  status: TStatus;
+  body?: TBody;
+  headers?: Record<string, string>;
+}
+
+export interface EmitEvent<TData = unknown> {
+  topic: string;
+  data: TData;
+  /** Orders delivery within the group on FIFO queues. */
+  messageGroupId?: string;
+}
+
+/** Emits an event; resolves once the event is stored durably. */
+export type Emitter = <TData = unknown>(event: EmitEvent<TData>) => Promise<{ eventId: string }>;
+
+/** Key-value state of JSON values, grouped by a group id (often the trace id). */
+export interface StateManager {
+  /** The value, or null. */
+  get<T = unknown>(groupId: string, key: string): Promise<T | null>;
+  /** Stores the value; resolves with what was stored. */
+  set<T = unknown>(groupId: string, key: string, value: T): Promise<T>;
+  /** Deletes the value; resolves with it, or null. */
+  delete<T = unknown>(groupId: string, key: string): Promise<T | null>;
+  /** All values in the group, ordered by key. */
+  getGroup<T = unknown>(groupId: string): Promise<T[]>;
+  clear(groupId: string): Promise<null>;
+}
+
+/**
+ * Structured logs of the invocation. `fields` is an object of extra data;
+ * Errors in it keep their name, message and stack.
+ */
+export interface Logger {
+  debug(message: string, fields?: unknown): void;
+  info(message: string, fields?: unknown): void;
+  warn(message: string, fields?: unknown): void;
+  error(message: string, fields?: unknown): void;
+}
+
+/** The context every handler receives. */
+export interface FlowContext {
+  emit: Emitter;
+  state: StateManager;
+  logger: Logger;
+  traceId: string;
+  /** Aborted when the invocation times out or is cancelled: pass it on to fetch() and friends. */
+  signal: AbortSignal;
+}
+
+/** Motia's other name for the handler context. */
+export type Context = FlowContext;
+
+/** The context of an event step's handler. */
+export interface EventContext extends FlowContext {
+  topic: string;
+  eventId: string;
+  /** 1 on the first delivery. */
+  attempt: number;
+}
+
+export type ApiRouteHandler<TBody = any, TResponse extends ApiResponse = ApiResponse> = (
+  req: ApiRequest<TBody>,
+  ctx: FlowContext,
+) => TResponse | Promise<TResponse>;
+
+export type EventHandler<TInput = any> = (input: TInput, ctx: EventContext) => void | Promise<void>;
+
+export type CronHandler = (ctx: FlowContext) => void | Promise<void>;
+
+export type StepHandler = ApiRouteHandler | EventHandler | CronHandler;
+
+/**
+ * Handlers by step name, as in Motia (`export const handler: Handlers['SendMessage'] = …`).
+ * Augment it for precise types:
+ *   declare module '@motiad/sdk' { interface Handlers { SendMessage: ApiRouteHandler<{text: string}> } }
+ * Unlisted names get a loosely typed handler.
+ */
+export interface Handlers {
+  [stepName: string]: (...args: any[]) => unknown;
+}
+
+/**
+ * A failure that retrying cannot fix: the broker dead-letters the event
+ * instead of redelivering it.
+ */
+export declare class NonRetryableError extends Error {
+  readonly retryable: false;
+  constructor(message?: string, options?: ErrorOptions);
+}

@@ -1,0 +1,114 @@
+// The context a handler receives (Motia's names): emit, state, logger,
+// traceId, signal, and for events eventId, attempt and topic. Each service
+// call is a request to the broker carrying the invocation's id (SPEC §2.3).
+
+import { inspect } from 'node:util';
+import { jsonSafeReplacer } from './errors.mjs';
+import { isObject } from './rpc.mjs';
+
+/**
+ * @typedef {import('../index.js').FlowContext} FlowContext
+ * @typedef {import('../index.js').EventContext} EventContext
+ * @typedef {import('../index.js').Logger} Logger
+ * @typedef {import('../index.js').StateManager} StateManager
+ * @typedef {import('./rpc.mjs').RpcPeer} RpcPeer
+ */
+
+/**
+ * The context of one invocation. Its functions are closures, not methods, so
+ * handlers may destructure them (`async (req, { emit, logger }) => …`).
+ *
+ * @param {RpcPeer} peer
+ * @param {string} invocationId
+ * @param {string} traceId
+ * @param {{readonly signal: AbortSignal}} invocation whose signal aborts on timeout or cancel;
+ *   read only when the handler asks, as making one is the costliest part of a context
+ * @returns {FlowContext}
+ */
+export function createContext(peer, invocationId, traceId, invocation) {
+  return {
+    emit: (event) => {
+      if (!isObject(event) || typeof event.topic !== 'string') {
+        return Promise.reject(new TypeError('emit expects {topic: string, data, messageGroupId?}'));
+      }
+      const { topic, data, messageGroupId } = event;
+      return /** @type {Promise<{eventId: string}>} */ (
+        peer.request('emit', { invocationId, topic, data: data === undefined ? null : data, messageGroupId })
+      );
+    },
+    state: createState(peer, invocationId),
+    logger: createLogger(peer, invocationId),
+    traceId,
+    get signal() {
+      return invocation.signal;
+    },
+  };
+}
+
+/**
+ * Adds the event fields to a context.
+ *
+ * @param {FlowContext} ctx
+ * @param {{topic: string, eventId: string}} trigger
+ * @param {number} attempt
+ * @returns {EventContext}
+ */
+export function asEventContext(ctx, trigger, attempt) {
+  const event = /** @type {EventContext} */ (ctx);
+  event.topic = trigger.topic;
+  event.eventId = trigger.eventId;
+  event.attempt = attempt;
+  return event;
+}
+
+/**
+ * @param {RpcPeer} peer
+ * @param {string} invocationId
+ * @returns {StateManager}
+ */
+function createState(peer, invocationId) {
+  // Values travel as JSON: `undefined` would vanish from the params, so it is sent as null.
+  return /** @type {StateManager} */ ({
+    get: (groupId, key) => peer.request('state.get', { invocationId, groupId, key }),
+    set: (groupId, key, value) => peer.request('state.set', { invocationId, groupId, key, value: value === undefined ? null : value }),
+    delete: (groupId, key) => peer.request('state.delete', { invocationId, groupId, key }),
+    getGroup: (groupId) => peer.request('state.getGroup', { invocationId, groupId }),
+    clear: (groupId) => peer.request('state.clear', { invocationId, groupId }),
+  });
+}
+
+/**
+ * @param {RpcPeer} peer
+ * @param {string} invocationId
+ * @returns {Logger}
+ */
+function createLogger(peer, invocationId) {
+  return {
+    debug: (message, fields) => sendLog(peer, invocationId, 'debug', message, fields),
+    info: (message, fields) => sendLog(peer, invocationId, 'info', message, fields),
+    warn: (message, fields) => sendLog(peer, invocationId, 'warn', message, fields),
+    error: (message, fields) => sendLog(peer, invocationId, 'error', message, fields),
+  };
+}
+
+/**
+ * Sends a `log` notification. `fields` must be an object on the wire: an
+ * Error becomes `{error: …}` and any other non-object `{value: …}`. Errors
+ * inside, BigInts and cycles are made JSON-safe while the message is written.
+ *
+ * @param {RpcPeer} peer
+ * @param {string} invocationId
+ * @param {'debug' | 'info' | 'warn' | 'error'} level
+ * @param {unknown} message
+ * @param {unknown} fields
+ */
+function sendLog(peer, invocationId, level, message, fields) {
+  const text = typeof message === 'string' ? message : message instanceof Error ? message.message : inspect(message, { breakLength: Infinity });
+  /** @type {Record<string, unknown>} */
+  const params = { invocationId, level, message: text };
+  if (fields instanceof Error) params.fields = { error: fields };
+  else if (isObject(fields)) params.fields = fields;
+  else if (fields !== undefined) params.fields = { value: fields };
+  else if (message instanceof Error) params.fields = { error: message };
+  peer.notify('log', params, jsonSafeReplacer());
+}

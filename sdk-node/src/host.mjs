@@ -1,0 +1,345 @@
+// The child's side of the protocol (SPEC §2.1, §2.2): initialize, invoke,
+// $/cancel, ping and shutdown, served over an RpcPeer.
+
+import path from 'node:path';
+import { asEventContext, createContext } from './context.mjs';
+import { errorInfo } from './errors.mjs';
+import { loadSteps } from './loader.mjs';
+import { ErrorCode, RpcError, invalidParams, isObject } from './rpc.mjs';
+
+/** The protocol version this SDK speaks. */
+export const PROTOCOL_VERSION = '1.0';
+
+/** What `initialize` reports about this SDK. */
+export const SDK_INFO = Object.freeze({ name: 'motiad-sdk-node', version: '0.1.0', language: 'node' });
+
+// How long `shutdown` waits for running handlers before answering anyway:
+// SPEC says SHOULD let them finish, and a bound keeps a stuck handler from
+// holding the broker's stop forever (it escalates to signals after its grace).
+const SHUTDOWN_GRACE_MS = 10_000;
+
+// setTimeout fires at once for delays above 2^31-1 ms (~24.8 days); a budget
+// that large is no budget.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+const PONG = Object.freeze({});
+
+/**
+ * @typedef {import('./rpc.mjs').RpcPeer} RpcPeer
+ * @typedef {import('./rpc.mjs').RequestId} RequestId
+ * @typedef {import('./rpc.mjs').Params} Params
+ * @typedef {import('./loader.mjs').LoadedStep} LoadedStep
+ * @typedef {{type: 'api'} | {type: 'cron'} | {type: 'event', topic: string, eventId: string}} Trigger
+ */
+
+/**
+ * Serves the broker's requests: registers its methods on `peer` when built.
+ */
+export class StepHost {
+  #peer;
+  #exit;
+  /** @type {Map<string, LoadedStep>} loaded steps by path as sent in initialize */
+  #steps = new Map();
+  /** @type {Map<RequestId, Invocation>} unanswered invocations by invoke request id */
+  #running = new Map();
+  /** @type {'new' | 'loading' | 'ready'} */
+  #phase = 'new';
+  /** @type {Promise<void> | null} set once shutdown starts: new invocations are refused */
+  #drained = null;
+  /** @type {() => void} */
+  #onIdle = () => {};
+
+  /**
+   * @param {RpcPeer} peer
+   * @param {() => Promise<never>} exit flushes the protocol output and ends the process with status 0
+   */
+  constructor(peer, exit) {
+    this.#peer = peer;
+    this.#exit = exit;
+    peer.handle('initialize', (params) => this.#initialize(params));
+    peer.handle('invoke', (params, id) => this.#invoke(params, id));
+    // lifecycle.ping: answered straight from the read loop, whatever handlers are doing.
+    peer.handle('ping', () => PONG);
+    peer.handle('shutdown', (_params, id) => this.#shutdown(id));
+    peer.onNotification('$/cancel', (params) => this.#cancel(params));
+  }
+
+  /**
+   * @param {Params} params
+   * @returns {Promise<unknown>}
+   */
+  async #initialize(params) {
+    if (this.#phase !== 'new') throw new RpcError(ErrorCode.INVALID_REQUEST, 'invalid request: initialize was already received');
+    // The version comes first: a broker of another major may shape the rest differently.
+    const version = stringParam(params, 'protocolVersion');
+    const major = /^(\d+)\.\d+$/.exec(version)?.[1];
+    if (major === undefined) throw invalidParams('protocolVersion', 'must be "MAJOR.MINOR"');
+    if (Number(major) !== Number(PROTOCOL_VERSION.split('.')[0])) {
+      throw new RpcError(
+        ErrorCode.VERSION_MISMATCH,
+        `protocol version mismatch: the broker speaks ${version}, ${SDK_INFO.name} speaks ${PROTOCOL_VERSION}`,
+      );
+    }
+    const project = stringParam(params, 'project');
+    if (!path.isAbsolute(project)) throw invalidParams('project', 'must be an absolute path');
+    const files = params.steps;
+    if (!Array.isArray(files)) throw invalidParams('steps', 'must be an array of paths');
+    files.forEach((file, i) => {
+      if (typeof file !== 'string') throw invalidParams(`steps[${i}]`, 'must be a string');
+    });
+    const maxLineBytes = params.maxLineBytes;
+    if (maxLineBytes !== undefined && !(Number.isSafeInteger(maxLineBytes) && Number(maxLineBytes) > 0)) {
+      throw invalidParams('maxLineBytes', 'must be a positive integer');
+    }
+
+    this.#phase = 'loading';
+    if (maxLineBytes !== undefined) this.#peer.maxLineBytes = Number(maxLineBytes);
+    const loaded = await loadSteps(project, files);
+    const steps = [];
+    for (const step of loaded) {
+      if ('error' in step) {
+        steps.push(step);
+      } else {
+        this.#steps.set(step.path, step);
+        steps.push({ path: step.path, config: step.config });
+      }
+    }
+    this.#phase = 'ready';
+    return { protocolVersion: PROTOCOL_VERSION, sdk: SDK_INFO, steps };
+  }
+
+  /**
+   * @param {Params} params
+   * @param {RequestId} id
+   * @returns {Promise<unknown>}
+   */
+  #invoke(params, id) {
+    if (this.#drained !== null) throw new RpcError(ErrorCode.SHUTTING_DOWN, 'shutting down: invoke refused');
+    if (this.#phase !== 'ready') throw new RpcError(ErrorCode.INVALID_REQUEST, 'invalid request: invoke before initialize was answered');
+    if (this.#running.has(id)) throw new RpcError(ErrorCode.INVALID_REQUEST, `invalid request: id ${JSON.stringify(id)} is already running`);
+    const stepPath = stringParam(params, 'step');
+    const trigger = triggerParam(params.trigger);
+    const traceId = stringParam(params, 'traceId');
+    const invocationId = stringParam(params, 'invocationId');
+    const attempt = params.attempt ?? 1;
+    if (!Number.isSafeInteger(attempt)) throw invalidParams('attempt', 'must be an integer');
+    const timeoutMs = params.timeoutMs ?? null;
+    if (timeoutMs !== null && !(typeof timeoutMs === 'number' && timeoutMs > 0)) throw invalidParams('timeoutMs', 'must be a positive number');
+    const step = this.#steps.get(stepPath);
+    if (step === undefined) throw new RpcError(ErrorCode.UNKNOWN_STEP, `unknown step: ${stepPath}`);
+    const handler = step.handler;
+    if (handler === null) throw new RpcError(ErrorCode.UNKNOWN_STEP, `step ${stepPath} is a noop step: it has no handler`);
+
+    return new Promise((resolve, reject) => {
+      const invocation = new Invocation(resolve, reject, () => {
+        this.#running.delete(id);
+        if (this.#running.size === 0) this.#onIdle();
+      });
+      this.#running.set(id, invocation);
+      if (timeoutMs !== null && timeoutMs <= MAX_TIMER_MS) invocation.startTimer(timeoutMs);
+      const ctx = createContext(this.#peer, invocationId, traceId, invocation);
+      const input = params.input === undefined ? null : params.input;
+      let out;
+      try {
+        if (trigger.type === 'api') out = handler(input, ctx);
+        else if (trigger.type === 'event') out = handler(input, asEventContext(ctx, trigger, /** @type {number} */ (attempt)));
+        else out = /** @type {(ctx: unknown) => unknown} */ (handler)(ctx); // cron: the context only
+      } catch (err) {
+        invocation.fail(handlerFailed(err));
+        return;
+      }
+      if (isThenable(out)) {
+        out.then(
+          (value) => answer(invocation, trigger.type, value),
+          (err) => invocation.fail(handlerFailed(err)),
+        );
+      } else {
+        answer(invocation, trigger.type, out);
+      }
+    });
+  }
+
+  /** @param {Params} params */
+  #cancel(params) {
+    const id = params.id;
+    if (typeof id !== 'string' && typeof id !== 'number') return;
+    // invoke.cancel: unknown (or already answered) ids are ignored.
+    this.#running.get(id)?.stop(new RpcError(ErrorCode.CANCELLED, 'invocation cancelled'), new DOMException('invocation cancelled', 'AbortError'));
+  }
+
+  /**
+   * @param {RequestId} id
+   * @returns {Promise<never>}
+   */
+  async #shutdown(id) {
+    this.#drained ??= this.#running.size === 0 ? Promise.resolve() : this.#whenIdle(SHUTDOWN_GRACE_MS);
+    await this.#drained;
+    // Answer here rather than by returning: the process ends right after.
+    this.#peer.respond(id, null);
+    return this.#exit();
+  }
+
+  /**
+   * @param {number} limitMs
+   * @returns {Promise<void>} resolves when no invocation runs, or after `limitMs`
+   */
+  #whenIdle(limitMs) {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, limitMs);
+      this.#onIdle = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}
+
+/**
+ * One running handler call. It is answered once: by the handler's outcome,
+ * or earlier by a timeout or cancel. JavaScript cannot stop a running
+ * promise, so those abort `signal` for handlers that honour it and answer at
+ * once; whatever the handler does later is ignored.
+ */
+class Invocation {
+  /** @type {AbortController | null} made on first use: most handlers never look at their signal */
+  #controller = null;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  #timer;
+  #answered = false;
+  #resolve;
+  #reject;
+  #onDone;
+
+  /**
+   * @param {(value: unknown) => void} resolve
+   * @param {(error: RpcError) => void} reject
+   * @param {() => void} onDone
+   */
+  constructor(resolve, reject, onDone) {
+    this.#resolve = resolve;
+    this.#reject = reject;
+    this.#onDone = onDone;
+  }
+
+  /** @returns {AbortSignal} aborted on timeout or cancel */
+  get signal() {
+    this.#controller ??= new AbortController();
+    return this.#controller.signal;
+  }
+
+  /** @param {number} timeoutMs */
+  startTimer(timeoutMs) {
+    this.#timer = setTimeout(() => {
+      const message = `invocation timed out after ${timeoutMs} ms`;
+      this.stop(new RpcError(ErrorCode.TIMED_OUT, message), new DOMException(message, 'TimeoutError'));
+    }, timeoutMs);
+  }
+
+  /** @param {unknown} value */
+  succeed(value) {
+    if (this.#finish()) this.#resolve(value);
+  }
+
+  /** @param {RpcError} error */
+  fail(error) {
+    if (this.#finish()) this.#reject(error);
+  }
+
+  /**
+   * Answers with `error` now and aborts the handler's signal with `reason`.
+   *
+   * @param {RpcError} error
+   * @param {DOMException} reason
+   */
+  stop(error, reason) {
+    if (this.#answered) return;
+    this.fail(error);
+    this.#controller ??= new AbortController();
+    this.#controller.abort(reason);
+  }
+
+  /** @returns {boolean} whether this call is the one that answers */
+  #finish() {
+    if (this.#answered) return false;
+    this.#answered = true;
+    clearTimeout(this.#timer);
+    this.#onDone();
+    return true;
+  }
+}
+
+/**
+ * @param {Params} params
+ * @param {string} field
+ * @returns {string}
+ */
+function stringParam(params, field) {
+  const value = params[field];
+  if (typeof value !== 'string') throw invalidParams(field, 'must be a string');
+  return value;
+}
+
+/**
+ * @param {unknown} trigger
+ * @returns {Trigger}
+ */
+function triggerParam(trigger) {
+  if (!isObject(trigger)) throw invalidParams('trigger', 'must be an object');
+  const type = trigger.type;
+  if (type === 'api' || type === 'cron') return { type };
+  if (type !== 'event') throw invalidParams('trigger.type', 'must be "api", "event" or "cron"');
+  if (typeof trigger.topic !== 'string') throw invalidParams('trigger.topic', 'must be a string');
+  if (typeof trigger.eventId !== 'string') throw invalidParams('trigger.eventId', 'must be a string');
+  return { type, topic: trigger.topic, eventId: trigger.eventId };
+}
+
+/**
+ * @param {unknown} value
+ * @returns {value is PromiseLike<unknown>}
+ */
+function isThenable(value) {
+  return typeof value === 'object' && value !== null && typeof (/** @type {{then?: unknown}} */ (value).then) === 'function';
+}
+
+/**
+ * invoke.handler-error: -32000 with the ErrorInfo as data.
+ *
+ * @param {unknown} err
+ * @returns {RpcError}
+ */
+function handlerFailed(err) {
+  const info = errorInfo(err);
+  return new RpcError(ErrorCode.HANDLER_FAILED, `handler failed: ${info.type}: ${info.message}`, info);
+}
+
+/**
+ * Answers an invocation with its handler's return value: an API handler's
+ * `{status, body?, headers?}` (the status an integer), null for the others.
+ * A malformed API response is the handler's bug, reported as its failure and
+ * not retryable (the same code fails the same way).
+ *
+ * @param {Invocation} invocation
+ * @param {Trigger['type']} type
+ * @param {unknown} value
+ */
+function answer(invocation, type, value) {
+  if (type !== 'api') {
+    invocation.succeed(null);
+  } else if (isObject(value) && Number.isInteger(value.status)) {
+    invocation.succeed(value);
+  } else {
+    const error = new TypeError(`an api handler must return {status: integer, body?, headers?}, got ${describe(value)}`);
+    error.name = 'InvalidApiResponse';
+    invocation.fail(handlerFailed(Object.assign(error, { retryable: false })));
+  }
+}
+
+/**
+ * @param {unknown} value
+ * @returns {string}
+ */
+function describe(value) {
+  if (value === null || value === undefined) return String(value);
+  if (isObject(value)) return `an object without an integer status (status: ${JSON.stringify(value.status) ?? 'undefined'})`;
+  return typeof value;
+}

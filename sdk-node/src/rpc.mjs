@@ -1,0 +1,360 @@
+// A JSON-RPC 2.0 peer over NDJSON (SPEC §2): decodes and classifies every
+// incoming line, dispatches requests and notifications, correlates responses
+// to the requests it sent, and writes one line per message. Bad input is
+// answered as a value; nothing here throws back into the read loop.
+
+import { LineReader } from './lines.mjs';
+
+/** Error codes of SPEC §3. */
+export const ErrorCode = Object.freeze({
+  PARSE_ERROR: -32700,
+  INVALID_REQUEST: -32600,
+  METHOD_NOT_FOUND: -32601,
+  INVALID_PARAMS: -32602,
+  INTERNAL_ERROR: -32603,
+  HANDLER_FAILED: -32000,
+  TIMED_OUT: -32001,
+  CANCELLED: -32002,
+  UNKNOWN_STEP: -32003,
+  VERSION_MISMATCH: -32004,
+  LINE_TOO_LONG: -32005,
+  UNKNOWN_INVOCATION: -32006,
+  SHUTTING_DOWN: -32007,
+});
+
+/** @typedef {string | number} RequestId */
+/** @typedef {Record<string, unknown>} Params */
+/**
+ * Handles one request; returns the result, or a promise of it. Throw an
+ * RpcError to answer with that error.
+ * @typedef {(params: Params, id: RequestId) => unknown} MethodHandler
+ */
+/** @typedef {(params: Params) => void} NotificationHandler */
+
+/**
+ * A JSON-RPC error, thrown by method handlers to answer with it, and raised
+ * to user code when the other side answers one of our requests with an error.
+ */
+export class RpcError extends Error {
+  /**
+   * @param {number} code
+   * @param {string} message
+   * @param {unknown} [data]
+   */
+  constructor(code, message, data) {
+    super(message);
+    this.name = 'RpcError';
+    this.code = code;
+    this.data = data;
+  }
+}
+
+/**
+ * A -32602 error naming the offending field (`rpc.bad-params`).
+ *
+ * @param {string} field path below params, e.g. `steps[2]` or `trigger.type`
+ * @param {string} message what was expected
+ * @returns {RpcError}
+ */
+export function invalidParams(field, message) {
+  return new RpcError(ErrorCode.INVALID_PARAMS, `invalid params: ${field} ${message}`, { path: `$.params.${field}` });
+}
+
+/**
+ * @param {unknown} value
+ * @returns {value is Record<string, unknown>} whether `value` is a JSON object (not null, not an array)
+ */
+export function isObject(value) {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * @param {unknown} id
+ * @returns {id is RequestId}
+ */
+function isRequestId(id) {
+  return typeof id === 'string' || Number.isInteger(id);
+}
+
+/** @type {Params} */
+const NO_PARAMS = Object.freeze({});
+
+/**
+ * One end of a JSON-RPC connection. Incoming bytes go to push(); methods and
+ * notifications are served by the handlers registered with handle() and
+ * onNotification(); request() sends and awaits; every line out goes through
+ * one LineWriter. Both directions may have many requests in flight, answered
+ * in any order (`rpc.concurrent`).
+ */
+export class RpcPeer {
+  /** @type {Map<string, MethodHandler>} */
+  #methods = new Map();
+  /** @type {Map<string, NotificationHandler>} */
+  #notifications = new Map();
+  /** @type {Map<number, {resolve: (value: unknown) => void, reject: (reason: Error) => void}>} */
+  #pending = new Map();
+  #nextId = 1;
+  // fatal: invalid UTF-8 must be refused (`framing.bad-line`), not patched with U+FFFD.
+  #decoder = new TextDecoder('utf-8', { fatal: true });
+  #writer;
+  #reader;
+
+  /** @param {import('./lines.mjs').LineWriter} writer */
+  constructor(writer) {
+    this.#writer = writer;
+    this.#reader = new LineReader(
+      (line) => this.receive(line),
+      () => this.#replyError(null, ErrorCode.LINE_TOO_LONG, `line too long: over maxLineBytes (${this.maxLineBytes})`),
+    );
+  }
+
+  /** The line limit for both directions (`framing.max-line`). */
+  get maxLineBytes() {
+    return this.#reader.maxLineBytes;
+  }
+
+  set maxLineBytes(bytes) {
+    this.#reader.maxLineBytes = bytes;
+  }
+
+  /**
+   * Serves `method` with `handler`.
+   *
+   * @param {string} method
+   * @param {MethodHandler} handler
+   */
+  handle(method, handler) {
+    this.#methods.set(method, handler);
+  }
+
+  /**
+   * Serves the notification `method` with `handler`. Unknown notifications
+   * are ignored (`rpc.unknown-method`).
+   *
+   * @param {string} method
+   * @param {NotificationHandler} handler
+   */
+  onNotification(method, handler) {
+    this.#notifications.set(method, handler);
+  }
+
+  /**
+   * Feeds bytes read from the other side.
+   *
+   * @param {Buffer} chunk
+   */
+  push(chunk) {
+    this.#reader.push(chunk);
+  }
+
+  /**
+   * Handles one complete line (without its newline).
+   *
+   * @param {Buffer} line
+   */
+  receive(line) {
+    let message;
+    try {
+      message = JSON.parse(this.#decoder.decode(line));
+    } catch (err) {
+      const why = err instanceof SyntaxError ? err.message : 'line is not valid UTF-8';
+      this.#replyError(null, ErrorCode.PARSE_ERROR, `parse error: ${why}`);
+      return;
+    }
+    if (!isObject(message)) {
+      this.#replyError(null, ErrorCode.INVALID_REQUEST, 'invalid request: not a JSON-RPC 2.0 object');
+      return;
+    }
+    const id = message.id;
+    const replyId = isRequestId(id) ? id : null;
+    if (message.jsonrpc !== '2.0') {
+      this.#replyError(replyId, ErrorCode.INVALID_REQUEST, 'invalid request: "jsonrpc" must be "2.0"');
+      return;
+    }
+    const method = message.method;
+    if (method === undefined) {
+      if ('result' in message || 'error' in message) this.#settle(replyId, message);
+      else this.#replyError(replyId, ErrorCode.INVALID_REQUEST, 'invalid request: no "method"');
+      return;
+    }
+    if (typeof method !== 'string') {
+      this.#replyError(replyId, ErrorCode.INVALID_REQUEST, 'invalid request: "method" must be a string');
+      return;
+    }
+    const params = message.params ?? NO_PARAMS;
+    if (!('id' in message)) {
+      this.#notify(method, params);
+      return;
+    }
+    if (replyId === null) {
+      this.#replyError(null, ErrorCode.INVALID_REQUEST, 'invalid request: "id" must be a string or an integer');
+      return;
+    }
+    const handler = this.#methods.get(method);
+    if (handler === undefined) {
+      this.#replyError(replyId, ErrorCode.METHOD_NOT_FOUND, `method not found: ${method}`);
+      return;
+    }
+    if (!isObject(params)) {
+      this.#replyError(replyId, ErrorCode.INVALID_PARAMS, 'invalid params: params must be an object', { path: '$.params' });
+      return;
+    }
+    let result;
+    try {
+      result = handler(params, replyId);
+    } catch (err) {
+      this.#replyThrown(replyId, err);
+      return;
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (value) => this.respond(replyId, value),
+        (err) => this.#replyThrown(replyId, err),
+      );
+    } else {
+      this.respond(replyId, result);
+    }
+  }
+
+  /**
+   * Answers request `id` with `result` (`undefined` is sent as null). A result
+   * that cannot be sent (not JSON-serialisable, or over the line limit) is
+   * answered with an error instead, so the request never goes unanswered.
+   *
+   * @param {RequestId} id
+   * @param {unknown} result
+   */
+  respond(id, result) {
+    let line;
+    try {
+      line = JSON.stringify({ jsonrpc: '2.0', id, result: result === undefined ? null : result });
+    } catch (err) {
+      this.#replyError(id, ErrorCode.INTERNAL_ERROR, `result is not JSON-serialisable: ${String(err)}`);
+      return;
+    }
+    if (this.#fits(line)) this.#writer.writeLine(line);
+    else this.#replyError(id, ErrorCode.LINE_TOO_LONG, `result too long: over maxLineBytes (${this.maxLineBytes})`);
+  }
+
+  /**
+   * Sends a request and resolves with its result. An error answer rejects
+   * with an RpcError carrying the error's `code` and `data`.
+   *
+   * @param {string} method
+   * @param {Params} params
+   * @returns {Promise<unknown>}
+   */
+  request(method, params) {
+    const id = this.#nextId++;
+    let line;
+    try {
+      line = JSON.stringify({ jsonrpc: '2.0', id, method, params });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (!this.#fits(line)) {
+      return Promise.reject(new RpcError(ErrorCode.LINE_TOO_LONG, `${method} request too long: over maxLineBytes (${this.maxLineBytes})`));
+    }
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#writer.writeLine(line);
+    });
+  }
+
+  /**
+   * Sends a notification. `replacer` may make user data JSON-safe. One that
+   * cannot be sent is dropped with a note on stderr: notifications have no
+   * answer to carry an error.
+   *
+   * @param {string} method
+   * @param {Params} params
+   * @param {(this: unknown, key: string, value: unknown) => unknown} [replacer]
+   */
+  notify(method, params, replacer) {
+    let line;
+    try {
+      line = JSON.stringify({ jsonrpc: '2.0', method, params }, replacer);
+    } catch (err) {
+      process.stderr.write(`motiad-sdk-node: ${method} notification dropped: ${String(err)}\n`);
+      return;
+    }
+    if (this.#fits(line)) this.#writer.writeLine(line);
+    else process.stderr.write(`motiad-sdk-node: ${method} notification dropped: over maxLineBytes (${this.maxLineBytes})\n`);
+  }
+
+  /**
+   * @param {string} line
+   * @returns {boolean}
+   */
+  #fits(line) {
+    // A UTF-16 unit takes at most 3 UTF-8 bytes: skip counting short lines.
+    return line.length * 3 <= this.maxLineBytes || Buffer.byteLength(line) <= this.maxLineBytes;
+  }
+
+  /**
+   * @param {string} method
+   * @param {unknown} params
+   */
+  #notify(method, params) {
+    const handler = this.#notifications.get(method);
+    if (handler === undefined || !isObject(params)) return;
+    try {
+      handler(params);
+    } catch (err) {
+      process.stderr.write(`motiad-sdk-node: ${method} notification failed: ${String(err)}\n`);
+    }
+  }
+
+  /**
+   * @param {RequestId | null} id
+   * @param {Record<string, unknown>} message
+   */
+  #settle(id, message) {
+    if (id === null) {
+      // The other side could not read one of our lines. Never answer a
+      // response (two peers doing so would echo errors forever): note it.
+      process.stderr.write(`motiad-sdk-node: the broker reported an error: ${JSON.stringify(message.error)}\n`);
+      return;
+    }
+    // rpc.unknown-id: an answer to nothing we asked (or asked twice) is ignored.
+    const pending = typeof id === 'number' ? this.#pending.get(id) : undefined;
+    if (pending === undefined) return;
+    this.#pending.delete(/** @type {number} */ (id));
+    if ('error' in message) {
+      const error = isObject(message.error) ? message.error : {};
+      const code = typeof error.code === 'number' ? error.code : ErrorCode.INTERNAL_ERROR;
+      const text = typeof error.message === 'string' ? error.message : 'error without a message';
+      pending.reject(new RpcError(code, text, error.data));
+    } else {
+      pending.resolve(message.result);
+    }
+  }
+
+  /**
+   * @param {RequestId} id
+   * @param {unknown} err
+   */
+  #replyThrown(id, err) {
+    if (err instanceof RpcError) this.#replyError(id, err.code, err.message, err.data);
+    else this.#replyError(id, ErrorCode.INTERNAL_ERROR, `internal error: ${err instanceof Error ? err.stack : String(err)}`);
+  }
+
+  /**
+   * @param {RequestId | null} id
+   * @param {number} code
+   * @param {string} message
+   * @param {unknown} [data]
+   */
+  #replyError(id, code, message, data) {
+    const error = data === undefined ? { code, message } : { code, message, data };
+    let line;
+    try {
+      line = JSON.stringify({ jsonrpc: '2.0', id, error });
+    } catch {
+      line = JSON.stringify({ jsonrpc: '2.0', id, error: { code, message } });
+    }
+    // Error data (a stack trace, say) may be what overflows: drop it, keep the answer.
+    if (!this.#fits(line)) line = JSON.stringify({ jsonrpc: '2.0', id, error: { code, message: message.slice(0, 1024) } });
+    this.#writer.writeLine(line);
+  }
+}

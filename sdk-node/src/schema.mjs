@@ -1,0 +1,222 @@
+// Step configs travel as JSON (SPEC `initialize`: "schemas already converted
+// to JSON Schema"). Motia steps put zod schemas in `bodySchema`, `input` and
+// `responseSchema`; this turns them into JSON Schema.
+
+import { isObject } from './rpc.mjs';
+import { importFromProject } from './resolve.mjs';
+
+/**
+ * zod v4 renders unrepresentable types (transforms, dates, …) as `{}`
+ * instead of throwing: a config must still load.
+ * @typedef {{io?: 'input' | 'output', unrepresentable?: 'any' | 'throw'}} Zod4Options
+ * @typedef {(schema: unknown, options?: Zod4Options) => Record<string, unknown>} Zod4Converter
+ */
+
+/** @type {Map<string, Promise<Zod4Converter>>} the project's zod v4 converter, loaded once */
+const zod4Converters = new Map();
+
+/**
+ * Returns a JSON-ready copy of a step config: zod schemas in `bodySchema`,
+ * `input` and the values of `responseSchema` become JSON Schema. The user's
+ * object is not changed. Throws if the result is not JSON-serialisable (a
+ * cycle, a BigInt), so the caller can report that step alone.
+ *
+ * @param {Record<string, unknown>} config
+ * @param {string} project where to find zod when a v4 schema has no converter of its own
+ * @returns {Promise<Record<string, unknown>>}
+ */
+export async function configToJson(config, project) {
+  const out = { ...config };
+  // Request-side schemas describe what comes in ("input" side of transforms).
+  if (isZodSchema(out.bodySchema)) out.bodySchema = await zodToJsonSchema(out.bodySchema, project, 'input');
+  if (isZodSchema(out.input)) out.input = await zodToJsonSchema(out.input, project, 'input');
+  if (isObject(out.responseSchema)) {
+    /** @type {Record<string, unknown>} */
+    const responses = {};
+    for (const [status, schema] of Object.entries(out.responseSchema)) {
+      responses[status] = isZodSchema(schema) ? await zodToJsonSchema(schema, project, 'output') : schema;
+    }
+    out.responseSchema = responses;
+  }
+  return JSON.parse(JSON.stringify(out));
+}
+
+/**
+ * @param {unknown} value
+ * @returns {boolean} whether `value` is a zod schema (v4 or v3)
+ */
+function isZodSchema(value) {
+  return isZod4(value) || isZod3(value);
+}
+
+/**
+ * @param {unknown} value
+ * @returns {value is {_zod: unknown, toJSONSchema?: (options?: Zod4Options) => Record<string, unknown>}}
+ */
+function isZod4(value) {
+  return typeof value === 'object' && value !== null && '_zod' in value;
+}
+
+/**
+ * @param {unknown} value
+ * @returns {value is Zod3Schema}
+ */
+function isZod3(value) {
+  return isObject(value) && isObject(value._def) && typeof value._def.typeName === 'string' && typeof value.safeParse === 'function';
+}
+
+/**
+ * Converts one zod schema. v4 schemas use zod's own converter: the schema's
+ * `toJSONSchema()` method (zod >= 4.2), else `toJSONSchema` from the project's
+ * `zod/v4/core`. v3 has no converter built in: see zod3ToJsonSchema.
+ *
+ * @param {unknown} schema
+ * @param {string} project
+ * @param {'input' | 'output'} io
+ * @returns {Promise<Record<string, unknown>>}
+ */
+async function zodToJsonSchema(schema, project, io) {
+  /** @type {Zod4Options} */
+  const options = { io, unrepresentable: 'any' };
+  if (isZod4(schema)) {
+    if (typeof schema.toJSONSchema === 'function') return schema.toJSONSchema(options);
+    return (await zod4Converter(project))(schema, options);
+  }
+  if (isZod3(schema)) return zod3ToJsonSchema(schema);
+  throw new TypeError('not a zod schema');
+}
+
+/**
+ * @param {string} project
+ * @returns {Promise<Zod4Converter>}
+ */
+function zod4Converter(project) {
+  let converter = zod4Converters.get(project);
+  if (converter === undefined) {
+    converter = importFromProject(project, 'zod/v4/core').then((core) => core.toJSONSchema);
+    zod4Converters.set(project, converter);
+  }
+  return converter;
+}
+
+/**
+ * The parts of a zod v3 schema the walker reads.
+ * @typedef {{_def: Zod3Def, safeParse: unknown, isOptional?: () => boolean}} Zod3Schema
+ * @typedef {Record<string, any> & {typeName: string, description?: string}} Zod3Def
+ */
+
+/**
+ * A small, best-effort zod v3 → JSON Schema walker over `_def`: objects,
+ * strings, numbers, booleans, arrays, optional, nullable, default, enum,
+ * literal, union, record, null, date, any/unknown, and effects (refine,
+ * transform) as their inner schema. Anything else becomes `{}` (any value).
+ *
+ * @param {Zod3Schema} schema
+ * @returns {Record<string, unknown>}
+ */
+export function zod3ToJsonSchema(schema) {
+  const def = schema._def;
+  const out = zod3Node(def);
+  if (typeof def.description === 'string') out.description = def.description;
+  return out;
+}
+
+/**
+ * @param {Zod3Def} def
+ * @returns {Record<string, unknown>}
+ */
+function zod3Node(def) {
+  switch (def.typeName) {
+    case 'ZodString':
+      return withChecks({ type: 'string' }, def.checks, STRING_CHECKS);
+    case 'ZodNumber':
+      return withChecks({ type: 'number' }, def.checks, NUMBER_CHECKS);
+    case 'ZodBoolean':
+      return { type: 'boolean' };
+    case 'ZodNull':
+      return { type: 'null' };
+    case 'ZodDate':
+      return { type: 'string', format: 'date-time' };
+    case 'ZodLiteral':
+      return { const: def.value };
+    case 'ZodEnum':
+      return { type: 'string', enum: [...def.values] };
+    case 'ZodArray':
+      return { type: 'array', items: zod3ToJsonSchema(def.type) };
+    case 'ZodObject':
+      return zod3Object(def);
+    case 'ZodRecord':
+      return { type: 'object', additionalProperties: zod3ToJsonSchema(def.valueType) };
+    case 'ZodUnion':
+    case 'ZodDiscriminatedUnion':
+      return { anyOf: [...def.options].map(zod3ToJsonSchema) };
+    case 'ZodOptional': // optionality is the parent object's `required`
+      return zod3ToJsonSchema(def.innerType);
+    case 'ZodNullable':
+      return { anyOf: [zod3ToJsonSchema(def.innerType), { type: 'null' }] };
+    case 'ZodDefault':
+      return { ...zod3ToJsonSchema(def.innerType), default: def.defaultValue() };
+    case 'ZodEffects':
+      return zod3ToJsonSchema(def.schema);
+    default: // ZodAny, ZodUnknown, and what this walker does not know
+      return {};
+  }
+}
+
+/**
+ * @param {Zod3Def} def
+ * @returns {Record<string, unknown>}
+ */
+function zod3Object(def) {
+  /** @type {Record<string, Zod3Schema>} */
+  const shape = def.shape();
+  /** @type {Record<string, unknown>} */
+  const properties = {};
+  const required = [];
+  for (const [key, child] of Object.entries(shape)) {
+    properties[key] = zod3ToJsonSchema(child);
+    if (!child.isOptional?.()) required.push(key);
+  }
+  /** @type {Record<string, unknown>} */
+  const out = { type: 'object', properties };
+  if (required.length > 0) out.required = required;
+  // Like zod's own v4 output: unknown keys are stripped unless passed through.
+  const catchall = def.catchall?._def?.typeName === 'ZodNever' ? undefined : def.catchall;
+  out.additionalProperties = catchall ? zod3ToJsonSchema(catchall) : def.unknownKeys === 'passthrough';
+  return out;
+}
+
+/** @typedef {Record<string, (check: Record<string, any>) => Record<string, unknown>>} CheckMap */
+
+/** @type {CheckMap} */
+const STRING_CHECKS = {
+  min: (c) => ({ minLength: c.value }),
+  max: (c) => ({ maxLength: c.value }),
+  length: (c) => ({ minLength: c.value, maxLength: c.value }),
+  email: () => ({ format: 'email' }),
+  url: () => ({ format: 'uri' }),
+  uuid: () => ({ format: 'uuid' }),
+  datetime: () => ({ format: 'date-time' }),
+  regex: (c) => ({ pattern: c.regex.source }),
+};
+
+/** @type {CheckMap} */
+const NUMBER_CHECKS = {
+  int: () => ({ type: 'integer' }),
+  min: (c) => (c.inclusive ? { minimum: c.value } : { exclusiveMinimum: c.value }),
+  max: (c) => (c.inclusive ? { maximum: c.value } : { exclusiveMaximum: c.value }),
+};
+
+/**
+ * @param {Record<string, unknown>} out
+ * @param {Array<Record<string, any>> | undefined} checks
+ * @param {CheckMap} known
+ * @returns {Record<string, unknown>}
+ */
+function withChecks(out, checks, known) {
+  for (const check of checks ?? []) {
+    const apply = Object.hasOwn(known, check.kind) ? known[check.kind] : undefined;
+    if (apply) Object.assign(out, apply(check));
+  }
+  return out;
+}
