@@ -44,7 +44,7 @@ from .queue import Consumer, RetryPolicy
 from .routes import RouteConflict, RouteTable
 from .rpc import Method
 from .runners import child_command
-from .storage import Delivery, Event, Store
+from .storage import Delivery, Event, Store, Target
 from .supervisor import Child, ChildSpec, InvocationTimeout, handler_error
 from .tracing import LogBus, new_id
 
@@ -88,7 +88,7 @@ class Step:
 
     def timeout_s(self, settings: Settings) -> float:
         """``infrastructure.handler.timeout``, else the project default."""
-        return self.config.infrastructure.handler.timeout or settings.handler_timeout_s
+        return self.config.infrastructure.handler.timeout or settings.handler.timeout_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +116,16 @@ class Broker:
         self.steps: dict[str, Step] = {}
         self.routes: RouteTable[Step] = RouteTable()
         self.subscribers: dict[str, list[Step]] = {}
+        self.targets: dict[str, list[Target]] = {}
+        """Per topic, the deliveries an emit creates (subscriber and first delay)."""
         self._invocations: dict[str, _Invocation] = {}
         self._finished: OrderedDict[str, _Invocation] = OrderedDict()
         self._consumers: list[Consumer] = []
         self._children: list[Child] = []
-        self.retry_policy = RetryPolicy()
+        queue = settings.queue
+        self.retry_policy = RetryPolicy(
+            queue.max_retries, queue.backoff_initial_ms / 1000, queue.backoff_max_ms / 1000
+        )
         self._methods: Mapping[str, Method] = {
             "emit": Method(EmitParams, self._emit),
             "state.get": Method(StateKeyParams, self._state_get),
@@ -208,8 +213,10 @@ class Broker:
                     field="config.path",
                 ) from None
         elif isinstance(config, EventStepConfig):
+            target = Target(step.name, config.infrastructure.queue.delay_seconds)
             for topic in config.subscribes:
                 self.subscribers.setdefault(topic, []).append(step)
+                self.targets.setdefault(topic, []).append(target)
         self.steps[step.name] = step
         step.child.name = step.name
 
@@ -217,9 +224,12 @@ class Broker:
         """Start consuming events for every event step, in ``tg``."""
         for step in self.steps.values():
             if isinstance(step.config, EventStepConfig):
+                fifo = step.config.infrastructure.queue.type == "fifo"
+                self.store.open_queue(step.name, fifo=fifo)
                 consumer = Consumer(step.name, self.store, self._deliver)
                 self._consumers.append(consumer)
                 tg.start_soon(consumer.run)
+        self.store.route_enqueued(lambda topic: self.targets.get(topic, ()))
 
     async def drain(self, grace_s: float) -> None:
         """Stop taking events; wait up to ``grace_s`` for the running ones."""
@@ -290,16 +300,18 @@ class Broker:
         except RemoteError as exc:
             error = self._log_failure(step, event.trace_id, invocation_id, exc)
             await self._settle_failure(step, delivery, error)
-        except (InvocationTimeout, ChildError) as exc:
+        except InvocationTimeout as exc:
             self.logs.log("error", str(exc), step=step.name, trace_id=event.trace_id)
-            await self._settle_failure(step, delivery, ErrorInfo(type(exc).__name__, str(exc)))
+            await self._settle_failure(step, delivery, ErrorInfo("TimeoutError", str(exc)))
+        except ChildError as exc:
+            self.logs.log("error", str(exc), step=step.name, trace_id=event.trace_id)
+            await self._settle_failure(step, delivery, ErrorInfo("ChildError", str(exc)))
         else:
             await self.store.ack(delivery)
         finally:
             self._finish(invocation_id)
 
     async def _settle_failure(self, step: Step, delivery: Delivery, error: ErrorInfo) -> None:
-        text = f"{error.type}: {error.message}"
         max_retries = step.config.infrastructure.queue.max_retries
         attempts = self.retry_policy.attempts(max_retries)
         if error.retryable and delivery.attempt < attempts:
@@ -310,7 +322,7 @@ class Broker:
                 step=step.name,
                 trace_id=delivery.event.trace_id,
             )
-            await self.store.retry(delivery, text, delay)
+            await self.store.retry(delivery, error, delay)
         else:
             reason = f"after {delivery.attempt} attempts" if error.retryable else "(not retryable)"
             self.logs.log(
@@ -320,7 +332,7 @@ class Broker:
                 step=step.name,
                 trace_id=delivery.event.trace_id,
             )
-            await self.store.dead_letter(delivery, text)
+            await self.store.dead_letter(delivery, error)
 
     def _log_failure(
         self, step: Step, trace_id: str, invocation_id: str, exc: RemoteError
@@ -372,9 +384,9 @@ class Broker:
             params.message_group_id,
             time.time(),
         )
-        subscribers = self.subscribers.get(params.topic)
-        if subscribers:
-            await self.store.publish(event, [step.name for step in subscribers])
+        targets = self.targets.get(params.topic)
+        if targets:
+            await self.store.publish(event, targets)
         elif params.topic not in self._unrouted_topics:
             self._unrouted_topics.add(params.topic)
             self.logs.log(

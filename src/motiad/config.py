@@ -12,7 +12,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -36,19 +36,24 @@ class EmitSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
 Emit = str | EmitSpec
 
 
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+
+
 class QueueSettings(msgspec.Struct, rename="camel", forbid_unknown_fields=True, omit_defaults=True):
-    """``infrastructure.queue``."""
+    """``infrastructure.queue`` (seconds, as in Motia)."""
 
     type: Literal["standard", "fifo"] = "standard"
-    max_retries: int | None = None
-    visibility_timeout: float | None = None
-    delay_seconds: float = 0
+    max_retries: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    visibility_timeout: Positive | None = None
+    delay_seconds: NonNegative = 0
 
 
 class HandlerSettings(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    """``infrastructure.handler``."""
+    """``infrastructure.handler`` (``timeout`` in seconds; ``ram``/``cpu`` are
+    accepted for Motia compatibility and not enforced)."""
 
-    timeout: float | None = None
+    timeout: Positive | None = None
     ram: int | None = None
     cpu: int | None = None
 
@@ -182,6 +187,23 @@ def _check_step(config: StepConfig, source: Path | str) -> None:
 # --- project settings -------------------------------------------------------
 
 
+class QueueDefaults(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[queue]`` in motiad.toml: defaults for every event step."""
+
+    max_retries: Annotated[int, msgspec.Meta(ge=0)] = 3
+    backoff_initial_ms: Annotated[int, msgspec.Meta(ge=0)] = 1000
+    backoff_max_ms: Annotated[int, msgspec.Meta(ge=0)] = 300_000
+    visibility_timeout_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    """How long a delivery may run before it counts as lost; default: the
+    handler timeout plus a margin (see ``Broker``)."""
+
+
+class HandlerDefaults(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[handler]`` in motiad.toml."""
+
+    timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Project-wide settings (DESIGN §7). All optional."""
 
@@ -190,11 +212,13 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     storage: str = "sqlite:.motiad/motiad.db"
     python: str | None = None
     """Interpreter for Python steps; default: the project's .venv, else the broker's."""
-    shutdown_grace_s: float = 10.0
+    shutdown_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 10.0
     """How long in-flight work may run after SIGINT/SIGTERM before children are stopped."""
-    handler_timeout_s: float = 30.0
-    max_body_bytes: int = 1024 * 1024
+    max_body_bytes: Annotated[int, msgspec.Meta(gt=0)] = 1024 * 1024
     """Largest request body accepted (413 beyond): 1 MiB, like common proxies."""
+
+    queue: QueueDefaults = msgspec.field(default_factory=QueueDefaults)
+    handler: HandlerDefaults = msgspec.field(default_factory=HandlerDefaults)
 
     def sqlite_path(self, project: Path) -> Path:
         """The database file for a ``sqlite:`` storage URL, relative to the project."""

@@ -18,6 +18,10 @@ DEFAULT_CONCURRENCY = 64
 bounded so a backlog cannot flood it."""
 
 
+TAKE_BATCH = 64
+"""Deliveries taken from storage at once: amortises the wake-up under load."""
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """Exponential backoff with full jitter (the AWS architecture blog's
@@ -62,9 +66,13 @@ class Consumer:
             async with anyio.create_task_group() as tg:
                 with self._taking:
                     while True:
-                        deliveries = await self._store.take(self.step, 64)
-                        for delivery in deliveries:
-                            await self._slots.acquire()
+                        deliveries = await self._store.take(self.step, TAKE_BATCH)
+                        for index, delivery in enumerate(deliveries):
+                            try:
+                                await self._slots.acquire()
+                            except BaseException:  # stopping: the rest were never run
+                                self._store.release(deliveries[index:])
+                                raise
                             self._running += 1
                             tg.start_soon(self._one, delivery)
 

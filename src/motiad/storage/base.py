@@ -6,9 +6,12 @@ child sent and hands it back without decoding it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import msgspec
+
+from ..protocol.messages import ErrorInfo
 
 
 class Event(msgspec.Struct, frozen=True):
@@ -32,27 +35,89 @@ class Delivery(msgspec.Struct):
     """1 for the first delivery, incremented on each retry."""
 
 
+class Target(msgspec.Struct, frozen=True):
+    """A subscriber of a topic, and how long its first delivery waits."""
+
+    step: str
+    delay_s: float = 0.0
+
+
+Router = Callable[[str], Sequence[Target]]
+"""The subscribers of a topic, as the running broker knows them."""
+
+
+class DeadLetter(msgspec.Struct, frozen=True):
+    """A delivery that ran out of attempts or failed for good."""
+
+    id: int
+    step: str
+    attempts: int
+    error: ErrorInfo
+    failed_at: float
+    event: Event
+
+
+class DeadLetterFilter(msgspec.Struct, frozen=True):
+    """Which dead letters an operation applies to: ids, a topic, or all."""
+
+    ids: tuple[int, ...] = ()
+    topic: str | None = None
+    all: bool = False
+
+
 class QueueStore(Protocol):
     """Durable, at-least-once delivery of events to subscribing steps."""
 
-    async def publish(self, event: Event, subscribers: list[str], delay_s: float = 0) -> None:
-        """Commit ``event`` and one delivery per subscriber. Durable on return."""
+    async def publish(self, event: Event, targets: Sequence[Target]) -> None:
+        """Commit ``event`` and one delivery per target. Durable on return."""
+        ...
+
+    async def enqueue(self, event: Event) -> None:
+        """Commit ``event`` for the running broker to route (``motiad emit``)."""
+        ...
+
+    def open_queue(self, step: str, *, fifo: bool) -> None:
+        """Start scheduling the pending deliveries of ``step``."""
+        ...
+
+    def route_enqueued(self, router: Router) -> None:
+        """Route events committed with :meth:`enqueue`, now and as they come."""
         ...
 
     async def take(self, step: str, limit: int) -> list[Delivery]:
         """Wait until deliveries for ``step`` are due and return up to ``limit`` of them."""
         ...
 
+    def release(self, deliveries: Sequence[Delivery]) -> None:
+        """Taken deliveries that will not run now (the consumer is stopping)."""
+        ...
+
     async def ack(self, delivery: Delivery) -> None:
         """The delivery succeeded: forget it."""
         ...
 
-    async def retry(self, delivery: Delivery, error: str, delay_s: float) -> None:
+    async def retry(self, delivery: Delivery, error: ErrorInfo, delay_s: float) -> None:
         """The attempt failed: deliver again after ``delay_s``."""
         ...
 
-    async def dead_letter(self, delivery: Delivery, error: str) -> None:
+    async def dead_letter(self, delivery: Delivery, error: ErrorInfo) -> None:
         """Give up on the delivery; keep it where a person can see it."""
+        ...
+
+
+class DeadLetterStore(Protocol):
+    """Seeing and handling dead letters (``motiad dlq``, the workbench)."""
+
+    async def dead_letters(self, which: DeadLetterFilter) -> list[DeadLetter]:
+        """The dead letters ``which`` selects, oldest failure first."""
+        ...
+
+    async def redrive(self, which: DeadLetterFilter) -> int:
+        """Make the selected dead letters due again, from attempt 1; returns how many."""
+        ...
+
+    async def purge(self, which: DeadLetterFilter) -> int:
+        """Delete the selected dead letters; returns how many."""
         ...
 
 
@@ -80,5 +145,5 @@ class StateStore(Protocol):
         ...
 
 
-class Store(QueueStore, StateStore, Protocol):
+class Store(QueueStore, DeadLetterStore, StateStore, Protocol):
     """A complete backend."""

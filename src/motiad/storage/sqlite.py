@@ -6,18 +6,19 @@ by one commit per event; each caller is answered only after its batch commits.
 Reads run on the event loop on their own connection: in WAL mode they never
 wait for the writer, and a small indexed read costs less than a thread hop.
 
-This backend assumes one broker owns the file (the app takes a lock), so the
-schedule of due deliveries lives in memory and is rebuilt from the table on
-start; a delivery that was in flight when the broker died is simply due again.
+One broker owns the file (the app holds a lock on it), so the lease on a
+delivery is that process: the schedule of due deliveries lives in memory and
+is rebuilt from the table on start, and a delivery that was in flight when the
+broker died is simply due again. Other processes (``motiad emit``, ``motiad
+dlq``) may write to the file while the broker runs; the owner notices their
+commits (``PRAGMA data_version``) and picks up what they added.
 """
 
 from __future__ import annotations
 
-import heapq
 import sqlite3
 import time
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -28,13 +29,17 @@ from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ..errors import StorageError
-from .base import Delivery, Event
+from ..protocol.messages import ErrorInfo
+from .base import DeadLetter, DeadLetterFilter, Delivery, Event, Router, Target
+from .schedule import StepSchedule
 
 T = TypeVar("T")
 
 BATCH_MAX = 512
 """Writes applied per transaction at most: large enough to amortise a commit,
 small enough that one batch never holds the writer for long."""
+EXTERNAL_CHECK_S = 0.5
+"""How often the owner looks for commits made by other processes (the CLI)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -43,8 +48,10 @@ CREATE TABLE IF NOT EXISTS events (
     data BLOB NOT NULL,
     trace_id TEXT NOT NULL,
     message_group_id TEXT,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    routed INTEGER NOT NULL DEFAULT 1
 );
+CREATE INDEX IF NOT EXISTS events_unrouted ON events(routed) WHERE routed = 0;
 CREATE TABLE IF NOT EXISTS deliveries (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id TEXT NOT NULL REFERENCES events(id),
@@ -52,7 +59,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     attempt INTEGER NOT NULL DEFAULT 1,
     due_at REAL NOT NULL,
     status TEXT NOT NULL DEFAULT 'pending',
-    last_error TEXT,
+    last_error BLOB,
     updated_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deliveries_by_status ON deliveries(status, step);
@@ -65,6 +72,13 @@ CREATE TABLE IF NOT EXISTS state (
 ) WITHOUT ROWID;
 """
 
+_DELIVERY_COLUMNS = (
+    "d.id, d.step, d.attempt, d.due_at, e.id, e.topic, e.data, e.trace_id,"
+    " e.message_group_id, e.created_at"
+)
+_error_decoder = msgspec.json.Decoder(ErrorInfo)
+_encode = msgspec.json.Encoder().encode
+
 
 @dataclass(eq=False)
 class _Write(Generic[T]):
@@ -72,13 +86,6 @@ class _Write(Generic[T]):
     done: anyio.Event = field(default_factory=anyio.Event)
     result: T | None = None
     error: BaseException | None = None
-
-
-@dataclass
-class _StepSchedule:
-    ready: deque[Delivery] = field(default_factory=deque)
-    delayed: list[tuple[float, int, Delivery]] = field(default_factory=list)
-    wake: anyio.Event = field(default_factory=anyio.Event)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -91,8 +98,29 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def _delivery(row: Sequence[Any]) -> tuple[Delivery, float]:
+    d_id, step, attempt, due_at, e_id, topic, data, trace_id, group, created_at = row
+    event = Event(e_id, topic, msgspec.Raw(data), trace_id, group, created_at)
+    return Delivery(d_id, event, step, attempt), due_at
+
+
+def _where(which: DeadLetterFilter) -> tuple[str, list[Any]]:
+    """SQL conditions (on ``d`` and ``e``) selecting the dead letters ``which`` names."""
+    clauses: list[str] = ["d.status = 'dead'"]
+    args: list[Any] = []
+    if which.ids:
+        clauses.append(f"d.id IN ({','.join('?' * len(which.ids))})")
+        args.extend(which.ids)
+    if which.topic is not None:
+        clauses.append("e.topic = ?")
+        args.append(which.topic)
+    if not (which.ids or which.topic is not None or which.all):
+        clauses.append("0")  # selecting nothing unless told what
+    return " AND ".join(clauses), args
+
+
 class SqliteStore:
-    """Queue and state in one SQLite file."""
+    """Queue, dead letters and state in one SQLite file."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -101,37 +129,43 @@ class SqliteStore:
         self._send, self._receive = anyio.create_memory_object_stream[_Write[Any]](10_000)
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
-        self._schedules: dict[str, _StepSchedule] = {}
-        self._seq = 0
+        self._schedules: dict[str, StepSchedule] = {}
+        self._router: Router | None = None
+        self._data_version = 0
 
     # --- lifecycle ----------------------------------------------------------
 
     async def serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Open the file, load pending deliveries, then apply writes until cancelled."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Open the file, then apply writes (and watch for other writers) until cancelled."""
+        await anyio.to_thread.run_sync(self.path.parent.mkdir, 0o777, True, True)
         try:
             self._writer = await anyio.to_thread.run_sync(_connect, self.path)
             self._writer.executescript(_SCHEMA)
+            self._data_version = self._writer.execute("PRAGMA data_version").fetchone()[0]
             self._reader = _connect(self.path)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open {self.path}: {exc}") from exc
         try:
-            self._load_pending()
-            task_status.started()
-            async with self._receive:
-                async for first in self._receive:
-                    batch = [first]
-                    while len(batch) < BATCH_MAX:
-                        try:
-                            batch.append(self._receive.receive_nowait())
-                        except anyio.WouldBlock:
-                            break
-                    await anyio.to_thread.run_sync(self._apply, batch)
-                    for write in batch:
-                        write.done.set()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._watch_other_writers)
+                task_status.started()
+                await self._apply_writes()
         finally:
             self._send.close()
             self._close()
+
+    async def _apply_writes(self) -> None:
+        async with self._receive:
+            async for first in self._receive:
+                batch = [first]
+                while len(batch) < BATCH_MAX:
+                    try:
+                        batch.append(self._receive.receive_nowait())
+                    except anyio.WouldBlock:
+                        break
+                await anyio.to_thread.run_sync(self._apply, batch)
+                for write in batch:
+                    write.done.set()
 
     def _close(self) -> None:
         for conn in (self._writer, self._reader):
@@ -175,34 +209,64 @@ class SqliteStore:
             raise StorageError(f"{self.path}: storage is not open")
         return self._reader
 
+    async def _watch_other_writers(self) -> None:
+        """Pick up events and redriven deliveries committed by other processes."""
+        while True:
+            await anyio.sleep(EXTERNAL_CHECK_S)
+
+            def version(conn: sqlite3.Connection) -> int:
+                # the writer's own commits do not change its data_version
+                return int(conn.execute("PRAGMA data_version").fetchone()[0])
+
+            current = await self._write(version)
+            if current != self._data_version:
+                self._data_version = current
+                await self._route_pending()
+                self._rescan()
+
+    def _rescan(self) -> None:
+        for step, schedule in self._schedules.items():
+            self._rescan_step(step, schedule)
+
     # --- queue --------------------------------------------------------------
 
-    def _load_pending(self) -> None:
+    def open_queue(self, step: str, *, fifo: bool) -> None:
+        """Schedule the pending deliveries of ``step`` (all are due: no lease outlives us)."""
+        schedule = self._schedules.setdefault(step, StepSchedule(fifo=fifo))
+        schedule.fifo = fifo
+        self._rescan_step(step, schedule)
+
+    def _rescan_step(self, step: str, schedule: StepSchedule) -> None:
         rows = self._read().execute(
-            "SELECT d.id, d.step, d.attempt, d.due_at, e.id, e.topic, e.data, e.trace_id,"
-            " e.message_group_id, e.created_at FROM deliveries d JOIN events e"
-            " ON e.id = d.event_id WHERE d.status = 'pending' ORDER BY d.id"
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id"
+            " WHERE d.status = 'pending' AND d.step = ? ORDER BY d.id",
+            (step,),
         )
-        for d_id, step, attempt, due_at, *event in rows:
-            ev = Event(event[0], event[1], msgspec.Raw(event[2]), *event[3:])
-            self._schedule(Delivery(d_id, ev, step, attempt), due_at)
+        for row in rows:
+            schedule.add(*_delivery(row))
 
-    def _schedule(self, delivery: Delivery, due_at: float) -> None:
-        schedule = self._schedules.setdefault(delivery.step, _StepSchedule())
-        if due_at <= time.time():
-            schedule.ready.append(delivery)
-        else:
-            self._seq += 1
-            heapq.heappush(schedule.delayed, (due_at, self._seq, delivery))
-        schedule.wake.set()
+    def route_enqueued(self, router: Router) -> None:
+        """Route events other processes enqueued, now and whenever they commit more."""
+        self._router = router
 
-    async def publish(self, event: Event, subscribers: list[str], delay_s: float = 0) -> None:
-        """Commit the event and its deliveries; then make them due."""
-        due_at = event.created_at + delay_s
+    async def _route_pending(self) -> None:
+        router = self._router
+        if router is None:
+            return
+        rows = self._read().execute(
+            "SELECT id, topic, data, trace_id, message_group_id, created_at FROM events"
+            " WHERE routed = 0 ORDER BY rowid"
+        )
+        for e_id, topic, data, trace_id, group, created_at in rows.fetchall():
+            event = Event(e_id, topic, msgspec.Raw(data), trace_id, group, created_at)
+            await self._insert_deliveries(event, list(router(topic)), mark_routed=True)
 
-        def apply(conn: sqlite3.Connection) -> list[int]:
+    async def publish(self, event: Event, targets: Sequence[Target]) -> None:
+        """Commit the event and its deliveries; then schedule them."""
+
+        def apply(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, 1)",
                 (
                     event.id,
                     event.topic,
@@ -212,34 +276,70 @@ class SqliteStore:
                     event.created_at,
                 ),
             )
-            return [
-                conn.execute(
+
+        await self._insert_deliveries(event, targets, insert_event=apply)
+
+    async def _insert_deliveries(
+        self,
+        event: Event,
+        targets: Sequence[Target],
+        *,
+        insert_event: Callable[[sqlite3.Connection], None] | None = None,
+        mark_routed: bool = False,
+    ) -> None:
+        def apply(conn: sqlite3.Connection) -> list[tuple[int, float]]:
+            if insert_event is not None:
+                insert_event(conn)
+            if mark_routed:
+                conn.execute("UPDATE events SET routed = 1 WHERE id = ?", (event.id,))
+            rows = []
+            for target in targets:
+                due_at = event.created_at + target.delay_s
+                cursor = conn.execute(
                     "INSERT INTO deliveries (event_id, step, due_at, updated_at)"
                     " VALUES (?, ?, ?, ?)",
-                    (event.id, step, due_at, event.created_at),
-                ).lastrowid
-                or 0
-                for step in subscribers
-            ]
+                    (event.id, target.step, due_at, event.created_at),
+                )
+                rows.append((cursor.lastrowid or 0, due_at))
+            return rows
 
-        ids = await self._write(apply)
-        for delivery_id, step in zip(ids, subscribers, strict=True):
-            self._schedule(Delivery(delivery_id, event, step, 1), due_at)
+        rows = await self._write(apply)
+        for (delivery_id, due_at), target in zip(rows, targets, strict=True):
+            schedule = self._schedules.get(target.step)
+            if schedule is not None:
+                schedule.add(Delivery(delivery_id, event, target.step, 1), due_at)
+
+    async def enqueue(self, event: Event) -> None:
+        """Commit an event with no deliveries yet; the running broker routes it."""
+
+        def apply(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, 0)",
+                (
+                    event.id,
+                    event.topic,
+                    bytes(event.data),
+                    event.trace_id,
+                    event.message_group_id,
+                    event.created_at,
+                ),
+            )
+
+        await self._write(apply)
 
     async def take(self, step: str, limit: int) -> list[Delivery]:
         """Wait for due deliveries of ``step``; return up to ``limit``."""
-        schedule = self._schedules.setdefault(step, _StepSchedule())
+        schedule = self._schedules[step]
         while True:
-            now = time.time()
-            while schedule.delayed and schedule.delayed[0][0] <= now:
-                schedule.ready.append(heapq.heappop(schedule.delayed)[2])
-            if schedule.ready:
-                count = min(limit, len(schedule.ready))
-                return [schedule.ready.popleft() for _ in range(count)]
-            schedule.wake = anyio.Event()
-            wait_s = schedule.delayed[0][0] - now if schedule.delayed else None
-            with anyio.move_on_after(wait_s):
-                await schedule.wake.wait()
+            taken, next_due = schedule.take(limit)
+            if taken:
+                return taken
+            await schedule.wait(next_due)
+
+    def release(self, deliveries: Sequence[Delivery]) -> None:
+        """Taken but not run: due again at once."""
+        for delivery in deliveries:
+            self._schedules[delivery.step].released(delivery)
 
     async def ack(self, delivery: Delivery) -> None:
         """Delete the delivery, and its event once no delivery needs it."""
@@ -253,8 +353,9 @@ class SqliteStore:
             )
 
         await self._write(apply)
+        self._schedules[delivery.step].settled(delivery)
 
-    async def retry(self, delivery: Delivery, error: str, delay_s: float) -> None:
+    async def retry(self, delivery: Delivery, error: ErrorInfo, delay_s: float) -> None:
         """Record the failure and schedule the next attempt."""
         now = time.time()
         due_at = now + delay_s
@@ -263,15 +364,14 @@ class SqliteStore:
             conn.execute(
                 "UPDATE deliveries SET attempt = attempt + 1, due_at = ?, last_error = ?,"
                 " updated_at = ? WHERE id = ?",
-                (due_at, error, now, delivery.id),
+                (due_at, _encode(error), now, delivery.id),
             )
 
         await self._write(apply)
-        self._schedule(
-            Delivery(delivery.id, delivery.event, delivery.step, delivery.attempt + 1), due_at
-        )
+        again = Delivery(delivery.id, delivery.event, delivery.step, delivery.attempt + 1)
+        self._schedules[delivery.step].retried(again, due_at)
 
-    async def dead_letter(self, delivery: Delivery, error: str) -> None:
+    async def dead_letter(self, delivery: Delivery, error: ErrorInfo) -> None:
         """Park the delivery with its last error."""
         now = time.time()
 
@@ -279,10 +379,80 @@ class SqliteStore:
             conn.execute(
                 "UPDATE deliveries SET status = 'dead', last_error = ?, updated_at = ?"
                 " WHERE id = ?",
-                (error, now, delivery.id),
+                (_encode(error), now, delivery.id),
             )
 
         await self._write(apply)
+        self._schedules[delivery.step].settled(delivery)
+
+    # --- dead letters -------------------------------------------------------
+
+    async def dead_letters(self, which: DeadLetterFilter) -> list[DeadLetter]:
+        """The selected dead letters, oldest failure first."""
+        where, args = _where(which)
+        rows = self._read().execute(
+            f"SELECT {_DELIVERY_COLUMNS}, d.last_error, d.updated_at FROM deliveries d"
+            f" JOIN events e ON e.id = d.event_id WHERE {where} ORDER BY d.updated_at, d.id",
+            args,
+        )
+        letters = []
+        for row in rows:
+            delivery, _ = _delivery(row[:10])
+            error = _error_decoder.decode(row[10]) if row[10] else ErrorInfo("Error", "")
+            letters.append(
+                DeadLetter(
+                    delivery.id, delivery.step, delivery.attempt, error, row[11], delivery.event
+                )
+            )
+        return letters
+
+    async def redrive(self, which: DeadLetterFilter) -> int:
+        """Selected dead letters become pending again, from attempt 1."""
+        where, args = _where(which)
+        now = time.time()
+
+        def apply(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            rows = conn.execute(
+                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN events e"
+                f" ON e.id = d.event_id WHERE {where}",
+                args,
+            ).fetchall()
+            conn.executemany(
+                "UPDATE deliveries SET status = 'pending', attempt = 1, due_at = ?,"
+                " updated_at = ? WHERE id = ?",
+                [(now, now, row[0]) for row in rows],
+            )
+            return [(row[0], row[1], 1, now, *row[4:]) for row in rows]
+
+        rows = await self._write(apply)
+        for row in rows:
+            delivery, due_at = _delivery(row)
+            schedule = self._schedules.get(delivery.step)
+            if schedule is not None:
+                schedule.add(delivery, due_at)
+        return len(rows)
+
+    async def purge(self, which: DeadLetterFilter) -> int:
+        """Delete the selected dead letters (and events nothing else needs)."""
+        where, args = _where(which)
+
+        def apply(conn: sqlite3.Connection) -> int:
+            ids = [
+                row[0]
+                for row in conn.execute(
+                    f"SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id"
+                    f" WHERE {where}",
+                    args,
+                )
+            ]
+            conn.executemany("DELETE FROM deliveries WHERE id = ?", [(i,) for i in ids])
+            conn.execute(
+                "DELETE FROM events WHERE routed = 1 AND NOT EXISTS"
+                " (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)"
+            )
+            return len(ids)
+
+        return await self._write(apply)
 
     # --- state --------------------------------------------------------------
 
