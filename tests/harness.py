@@ -40,6 +40,25 @@ def make_project(root: Path, *sources: Path) -> Path:
     return root
 
 
+def children_of(pid: int) -> list[int]:
+    """Direct children of ``pid``, read from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def command_line(pid: int) -> str:
+    """The command line of ``pid``, arguments separated by spaces."""
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
 class MotiadProcess:
     """A running ``motiad`` CLI with its output collected line by line."""
 

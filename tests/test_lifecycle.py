@@ -10,23 +10,9 @@ import anyio
 import httpx
 import pytest
 
-from .harness import FIXTURES, make_project, motiad
+from .harness import FIXTURES, children_of, make_project, motiad
 
 pytestmark = pytest.mark.anyio
-
-
-def children_of(pid: int) -> list[int]:
-    """Direct children of ``pid``, read from /proc."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 async def wait_for_exit(pid: int) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 
 from .broker import Broker, LoadReport, Step
-from .config import Settings
+from .config import Settings, load_settings
 from .errors import MotiadError
 from .http import build_app, serve_http
 from .http.server import bind_socket
@@ -41,11 +41,30 @@ def step_row(step: Step) -> dict[str, Any]:
     }
 
 
+def lock_path(project: Path, settings: Settings) -> Path:
+    """The lock a running broker holds on its storage."""
+    return settings.sqlite_path(project).with_suffix(".lock")
+
+
+def broker_is_running(project: Path) -> bool:
+    """True when a ``motiad run`` holds the project's lock now."""
+    path = lock_path(project, load_settings(project))
+    if not path.exists():
+        return False
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
 @contextmanager
 def project_lock(path: Path) -> Iterator[None]:
     """One broker per SQLite file: its schedule of deliveries lives in memory."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
+    with path.open("a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -68,7 +87,7 @@ async def run_project(
     stop accepting HTTP → let in-flight work finish (bounded) → stop children."""
     db_path = settings.sqlite_path(project)
     stop = stop or anyio.Event()
-    with project_lock(db_path.with_suffix(".lock")):
+    with project_lock(lock_path(project, settings)):
         store = SqliteStore(db_path)
         grace = anyio.CancelScope()
         async with anyio.create_task_group() as tg:

@@ -16,6 +16,7 @@ from .app import Started, load_project, run_project, step_row
 from .config import Settings, load_settings
 from .console import LogPrinter, make_console, steps_table
 from .errors import MotiadError
+from .queue_cli import dlq, emit
 from .tracing import LogBus
 
 project_argument = click.argument(
@@ -98,3 +99,7 @@ def steps(project_dir: Path, as_json: bool) -> None:
             errors.print(f"error: {error}", style="bold red")
     if report.errors:
         sys.exit(1)
+
+
+main.add_command(dlq)
+main.add_command(emit)
