@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,6 @@ from typing import Any, Generic, TypeVar
 import anyio
 import msgspec
 from anyio.abc import TaskStatus
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ..errors import StorageError
 from ..protocol.messages import ErrorInfo
@@ -63,6 +63,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     updated_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deliveries_by_status ON deliveries(status, step);
+CREATE INDEX IF NOT EXISTS deliveries_by_event ON deliveries(event_id);
 CREATE TABLE IF NOT EXISTS state (
     group_id TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -124,9 +125,9 @@ class SqliteStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._send: MemoryObjectSendStream[_Write[Any]]
-        self._receive: MemoryObjectReceiveStream[_Write[Any]]
-        self._send, self._receive = anyio.create_memory_object_stream[_Write[Any]](10_000)
+        self._pending: deque[_Write[Any]] = deque()
+        self._has_pending = anyio.Event()
+        self._open = False
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._schedules: dict[str, StepSchedule] = {}
@@ -145,24 +146,26 @@ class SqliteStore:
             self._reader = _connect(self.path)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open {self.path}: {exc}") from exc
+        self._open = True
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._watch_other_writers)
                 task_status.started()
                 await self._apply_writes()
         finally:
-            self._send.close()
+            self._open = False
+            for write in self._pending:
+                write.error = StorageError(f"{self.path}: storage closed before this write")
+                write.done.set()
             self._close()
 
     async def _apply_writes(self) -> None:
-        async with self._receive:
-            async for first in self._receive:
-                batch = [first]
-                while len(batch) < BATCH_MAX:
-                    try:
-                        batch.append(self._receive.receive_nowait())
-                    except anyio.WouldBlock:
-                        break
+        while True:
+            await self._has_pending.wait()
+            self._has_pending = anyio.Event()
+            while self._pending:
+                count = min(BATCH_MAX, len(self._pending))
+                batch = [self._pending.popleft() for _ in range(count)]
                 await anyio.to_thread.run_sync(self._apply, batch)
                 for write in batch:
                     write.done.set()
@@ -174,31 +177,36 @@ class SqliteStore:
         self._writer = self._reader = None
 
     def _apply(self, batch: list[_Write[Any]]) -> None:
+        """Apply a batch in one transaction. Should a write fail, the batch is
+        rolled back and each write applied alone, so one bad write never sinks
+        its batch-mates (and the common case pays for no savepoints)."""
         conn = self._writer
         assert conn is not None
-        conn.execute("BEGIN IMMEDIATE")
-        for write in batch:
-            conn.execute("SAVEPOINT op")
-            try:
-                write.result = write.apply(conn)
-                conn.execute("RELEASE op")
-            except Exception as exc:  # one bad write must not sink its batch-mates
-                conn.execute("ROLLBACK TO op")
-                conn.execute("RELEASE op")
-                write.error = exc
         try:
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            conn.execute("ROLLBACK")
+            conn.execute("BEGIN IMMEDIATE")
             for write in batch:
-                write.error = write.error or exc
+                write.result = write.apply(conn)
+            conn.execute("COMMIT")
+        except Exception:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for write in batch:
+                write.result = None
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    write.result = write.apply(conn)
+                    conn.execute("COMMIT")
+                except Exception as exc:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    write.error = exc
 
     async def _write(self, apply: Callable[[sqlite3.Connection], T]) -> T:
+        if not self._open:
+            raise StorageError(f"{self.path}: storage is closed")
         write: _Write[T] = _Write(apply)
-        try:
-            await self._send.send(write)
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            raise StorageError(f"{self.path}: storage is closed") from None
+        self._pending.append(write)
+        self._has_pending.set()
         await write.done.wait()
         if write.error is not None:
             raise StorageError(f"{self.path}: {write.error}") from write.error
