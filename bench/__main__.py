@@ -1,0 +1,5 @@
+"""``python -m bench``: the same as ``bench/run``."""
+
+from .bench import main
+
+main()

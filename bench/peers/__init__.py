@@ -1,0 +1,1 @@
+"""Peers: the servers motiad is compared with, measured in the same run."""
