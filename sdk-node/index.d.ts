@@ -57,6 +57,8 @@ export interface ApiRouteConfig extends StepConfigBase {
   /** Response schemas by status code. */
   responseSchema?: Record<number, StepSchema>;
   queryParams?: QueryParam[];
+  /** Run around the handler, first one outermost; the broker sees their names. */
+  middleware?: ApiMiddleware<any>[];
   infrastructure?: InfrastructureConfig;
 }
 
@@ -163,6 +165,17 @@ export type ApiRouteHandler<TBody = any, TResponse extends ApiResponse = ApiResp
   req: ApiRequest<TBody>,
   ctx: FlowContext,
 ) => TResponse | Promise<TResponse>;
+
+/**
+ * Runs around an API handler, as in Motia: return `await next()` (changed or
+ * not), or a response of its own without calling `next` (the handler is skipped).
+ * A change to `req` is seen by the middleware after it and by the handler.
+ */
+export type ApiMiddleware<TBody = any> = (
+  req: ApiRequest<TBody>,
+  ctx: FlowContext,
+  next: () => Promise<ApiResponse>,
+) => ApiResponse | Promise<ApiResponse>;
 
 export type EventHandler<TInput = any> = (input: TInput, ctx: EventContext) => void | Promise<void>;
 

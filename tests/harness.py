@@ -135,3 +135,31 @@ async def motiad(*args: str, cwd: Path | None = None) -> AsyncIterator[MotiadPro
                     process.kill()
                     await process.wait()
             tg.cancel_scope.cancel()
+
+
+def run_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run a one-shot ``motiad ARGS`` command to completion (bounded by ``timeout``)."""
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "motiad", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=env,
+        check=False,
+    )
+
+
+SDK_NODE_MODULES = REPO / "sdk-node" / "node_modules"
+"""The Node SDK's dev dependencies: tsx, zod and the TypeScript compiler."""
+
+
+def typed_project(root: Path) -> Path:
+    """A copy of the ``typed`` fixture at ``root``: TypeScript steps that use
+    zod and ``Handlers[...]``, a Python step, a cron and a noop step."""
+    shutil.copytree(FIXTURES / "typed", root)
+    (root / "node_modules").symlink_to(SDK_NODE_MODULES)
+    return root

@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { errorInfo } from './errors.mjs';
+import { middlewareName, middlewareOf } from './middleware.mjs';
 import { isObject } from './rpc.mjs';
 import { PackageNotFoundError, importFromProject } from './resolve.mjs';
 import { configToJson } from './schema.mjs';
@@ -13,8 +14,9 @@ const TYPESCRIPT_FILE = /\.[cm]?ts$/;
 
 /**
  * @typedef {(input: unknown, ctx: unknown) => unknown} StepHandler
- * @typedef {{path: string, config: Record<string, unknown>, handler: StepHandler | null}} LoadedStep
- *   `handler` is null for a `noop` step, which never runs
+ * @typedef {import('./middleware.mjs').Middleware} Middleware
+ * @typedef {{path: string, config: Record<string, unknown>, handler: StepHandler | null, middleware: Middleware[]}} LoadedStep
+ *   `handler` is null for a `noop` step, which never runs; `middleware` runs around an API handler
  * @typedef {{path: string, error: import('./errors.mjs').ErrorInfo}} FailedStep
  */
 
@@ -94,10 +96,14 @@ async function loadStep(project, file) {
     if (typeof handler !== 'function' && config.type !== 'noop') {
       throw new StepShapeError(`step ${file} has no handler: export one with \`export const handler = async (...) => {...}\``);
     }
+    // Middleware functions stay here; the broker's copy of the config names them.
+    const middleware = middlewareOf(config, file);
+    const shaped = config.middleware === undefined ? config : { ...config, middleware: middleware.map(middlewareName) };
     return {
       path: file,
-      config: await configToJson(config, project),
+      config: await configToJson(shaped, project),
       handler: typeof handler === 'function' ? /** @type {StepHandler} */ (handler) : null,
+      middleware,
     };
   } catch (err) {
     return { path: file, error: errorInfo(err, false) };

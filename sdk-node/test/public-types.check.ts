@@ -1,8 +1,15 @@
 // Compiled by `npm run typecheck`, never run: step files written against the
 // public types in index.d.ts must type-check as users would write them.
 
-import type { ApiRouteConfig, ApiRouteHandler, CronConfig, CronHandler, EventConfig, EventHandler, Handlers, NoopConfig } from '../index.js'
+import type { ApiMiddleware, ApiRouteConfig, ApiRouteHandler, CronConfig, CronHandler, EventConfig, EventHandler, Handlers, NoopConfig } from '../index.js'
 import { NonRetryableError } from '../src/index.mjs'
+
+const requireToken: ApiMiddleware = async (req, { logger }, next) => {
+  if (!req.headers.authorization) return { status: 401, body: { error: 'Unauthorized' } }
+  const response = await next()
+  logger.info('answered', { status: response.status })
+  return { ...response, headers: { ...response.headers, 'x-checked': 'yes' } }
+}
 
 export const apiConfig: ApiRouteConfig = {
   name: 'SendMessage',
@@ -11,6 +18,7 @@ export const apiConfig: ApiRouteConfig = {
   method: 'POST',
   emits: ['message.sent'],
   responseSchema: { 200: { type: 'object' } },
+  middleware: [requireToken],
 }
 
 export const apiHandler: ApiRouteHandler<{ text: string }> = async (req, { emit, logger, state, signal, traceId }) => {

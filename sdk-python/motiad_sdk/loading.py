@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import Any
 
 from .errors import error_info
+from .middleware import Middleware, middleware_name, middleware_of
 from .protocol import JsonObject, encode_message
 
 _SCHEMA_KEYS = ("bodySchema", "input")
@@ -31,6 +32,8 @@ class Step:
     path: str
     config: JsonObject
     handler: Callable[..., Any] | None  # None only for noop steps, which never run
+    middleware: tuple[Middleware, ...] = ()
+    """Runs around an API handler, first one outermost."""
 
 
 def add_import_root(directory: str, *, first: bool) -> None:
@@ -72,7 +75,11 @@ def load_step(path: str, index: int) -> Step:
         raise AttributeError(f"{path} does not define `config`")
     if not isinstance(raw_config, Mapping):
         raise TypeError(f"`config` in {path} must be a dict, not {type(raw_config).__name__}")
+    middleware = middleware_of(raw_config, path)
     config = json_config(raw_config)
+    if "middleware" in config:
+        # The functions stay here; the broker's copy of the config names them.
+        config["middleware"] = [middleware_name(entry) for entry in middleware]
     try:
         encode_message(config, sys.maxsize)  # fail here, naming the file, not in the broker
     except (TypeError, ValueError) as exc:
@@ -82,7 +89,7 @@ def load_step(path: str, index: int) -> Step:
         raise AttributeError(f"{path} does not define `handler`")
     if handler is not None and not callable(handler):
         raise TypeError(f"`handler` in {path} must be callable, not {type(handler).__name__}")
-    return Step(path, config, handler)
+    return Step(path, config, handler, middleware)
 
 
 def json_config(config: Mapping[str, Any]) -> JsonObject:

@@ -4,10 +4,13 @@ that consume events; the app owns the broker."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +26,22 @@ from .config import (
     StepConfig,
     parse_step_config,
 )
+from .cron import CronError, Schedule
 from .discovery import StepFile, discover_steps
-from .errors import ChildError, ConfigError, MotiadError, RemoteError, StepLoadError
+from .errors import (
+    ChildError,
+    ConfigError,
+    InvalidInput,
+    MotiadError,
+    RemoteError,
+    StepLoadError,
+)
 from .protocol import ErrorCode
 from .protocol.messages import (
     ApiRequest,
     ApiResult,
     ApiTrigger,
+    CronTrigger,
     EmitParams,
     EmitResult,
     ErrorInfo,
@@ -39,16 +51,31 @@ from .protocol.messages import (
     StateGroupParams,
     StateKeyParams,
     StateSetParams,
+    Trigger,
 )
-from .queue import Consumer, RetryPolicy
+from .queue import TAKE_BATCH, RetryPolicy, Worker
 from .routes import RouteConflict, RouteTable
 from .rpc import Method
 from .runners import child_command
+from .schemas import Schema, SchemaError
 from .storage import Delivery, Event, Store, Target
 from .supervisor import Child, ChildSpec, InvocationTimeout, handler_error
 from .tracing import LogBus, new_id
 
 _api_result_decoder = msgspec.json.Decoder(ApiResult)
+
+
+def failure_info(exc: MotiadError) -> ErrorInfo:
+    """What a failed invocation records: the handler's own error, or what
+    happened to the invocation (timed out, child died), which is retryable."""
+    if isinstance(exc, RemoteError):
+        if exc.code == ErrorCode.HANDLER_FAILED:
+            return handler_error(exc)
+        return ErrorInfo("InvocationError", f"{exc.message} (code {exc.code})")
+    if isinstance(exc, InvocationTimeout):
+        return ErrorInfo("TimeoutError", str(exc))
+    return ErrorInfo(type(exc).__name__, str(exc))
+
 
 FINISHED_INVOCATIONS_KEPT = 4096
 """Finished invocations remembered so that a call the handler did not await
@@ -63,6 +90,14 @@ class Step:
     file: StepFile
     config: StepConfig
     child: Child
+    body_schema: Schema | None = None
+    """``bodySchema`` of an API step, compiled."""
+    input_schema: Schema | None = None
+    """``input`` of an event step, compiled: checked on every emit to it."""
+    schedule: Schedule | None = None
+    """``cron`` of a cron step, parsed."""
+    emits: frozenset[str] = frozenset()
+    """Every topic the step declares it emits (``emits`` and ``virtualEmits``)."""
 
     @property
     def name(self) -> str:
@@ -120,7 +155,7 @@ class Broker:
         """Per topic, the deliveries an emit creates (subscriber and first delay)."""
         self._invocations: dict[str, _Invocation] = {}
         self._finished: OrderedDict[str, _Invocation] = OrderedDict()
-        self._consumers: list[Consumer] = []
+        self._workers: list[Worker[Any]] = []
         self._children: list[Child] = []
         queue = settings.queue
         self.retry_policy = RetryPolicy(
@@ -136,6 +171,7 @@ class Broker:
         }
         self._notifications: Mapping[str, Method] = {"log": Method(LogParams, self._log)}
         self._unrouted_topics: set[str] = set()
+        self._undeclared: set[tuple[str, str]] = set()
 
     # --- starting -----------------------------------------------------------
 
@@ -191,7 +227,34 @@ class Broker:
         report.steps = list(self.steps.values())
         return report
 
+    def _compile(self, step: Step) -> None:
+        """Compile the step's schemas and schedule; errors name the file and field."""
+        config = step.config
+        source = step.file.relative
+        schemas: list[tuple[str, Any]] = []
+        if isinstance(config, ApiStepConfig) and config.body_schema is not None:
+            schemas.append(("bodySchema", config.body_schema))
+        if isinstance(config, EventStepConfig) and config.input is not None:
+            schemas.append(("input", config.input))
+        for name, raw in schemas:
+            try:
+                compiled = Schema.compile(raw)
+            except SchemaError as exc:
+                raise ConfigError(source, exc.message, field=f"config.{name}") from None
+            if name == "bodySchema":
+                step.body_schema = compiled
+            else:
+                step.input_schema = compiled
+        if isinstance(config, CronStepConfig):
+            try:
+                step.schedule = Schedule.parse(config.cron)
+            except CronError as exc:
+                raise ConfigError(source, exc.message, field="config.cron") from None
+        virtual = [e if isinstance(e, str) else e.topic for e in config.virtual_emits]
+        step.emits = frozenset([*config.emitted_topics, *virtual])
+
     def _register(self, step: Step) -> None:
+        self._compile(step)
         other = self.steps.get(step.name)
         if other is not None:
             raise ConfigError(
@@ -221,27 +284,65 @@ class Broker:
         step.child.name = step.name
 
     async def serve(self, tg: TaskGroup) -> None:
-        """Start consuming events for every event step, in ``tg``."""
+        """Start consuming events for every event step and the schedule of every
+        cron step, in ``tg``."""
         for step in self.steps.values():
+            worker: Worker[Any]
             if isinstance(step.config, EventStepConfig):
                 fifo = step.config.infrastructure.queue.type == "fifo"
                 self.store.open_queue(step.name, fifo=fifo)
-                consumer = Consumer(step.name, self.store, self._deliver)
-                self._consumers.append(consumer)
-                tg.start_soon(consumer.run)
+                worker = Worker(
+                    step.name,
+                    partial(self.store.take, step.name, TAKE_BATCH),
+                    self._deliver,
+                    abandon=self.store.release,
+                )
+            elif isinstance(step.config, CronStepConfig):
+                worker = self._cron_worker(step)
+            else:
+                continue
+            self._workers.append(worker)
+            tg.start_soon(worker.run)
         self.store.route_enqueued(lambda topic: self.targets.get(topic, ()))
 
+    def _cron_worker(self, step: Step) -> Worker[datetime]:
+        """Fires each tick of the step's schedule, computed in local time as
+        node-cron does. Ticks missed while motiad was down are not replayed."""
+        schedule = step.schedule
+        assert schedule is not None
+        assert isinstance(step.config, CronStepConfig)
+        skip = step.config.skip_if_running
+
+        async def next_tick() -> Sequence[datetime]:
+            while True:
+                due = schedule.next_after(datetime.now().astimezone())
+                await anyio.sleep(max(0.0, (due - datetime.now().astimezone()).total_seconds()))
+                if not (skip and worker.running):
+                    return [due]
+                self.logs.log(
+                    "warn", "tick skipped: the previous run is still going", step=step.name
+                )
+
+        async def tick(due: datetime) -> None:
+            trace_id = new_id()
+            self.logs.log("debug", f"cron tick {due:%H:%M:%S}", step=step.name, trace_id=trace_id)
+            with contextlib.suppress(MotiadError):  # logged by _invoke; the next tick runs
+                await self._invoke(step, CronTrigger(), None, trace_id)
+
+        worker: Worker[datetime] = Worker(step.name, next_tick, tick, concurrency=1_000)
+        return worker
+
     async def drain(self, grace_s: float) -> None:
-        """Stop taking events; wait up to ``grace_s`` for the running ones."""
+        """Stop taking events and ticks; wait up to ``grace_s`` for the running ones."""
         with anyio.move_on_after(grace_s):
             async with anyio.create_task_group() as tg:
-                for consumer in self._consumers:
-                    tg.start_soon(consumer.drain)
+                for worker in self._workers:
+                    tg.start_soon(worker.drain)
 
     async def stop(self) -> None:
         """Abandon deliveries still running (they stay due in storage), stop children."""
-        for consumer in self._consumers:
-            consumer.cancel()
+        for worker in self._workers:
+            worker.cancel()
         async with anyio.create_task_group() as tg:
             for child in self._children:
                 tg.start_soon(child.stop)
@@ -251,29 +352,16 @@ class Broker:
     async def call_api(self, step: Step, request: ApiRequest, trace_id: str) -> ApiResult:
         """Run an API step's handler under ``trace_id``; returns its response.
 
-        Raises :class:`RemoteError`, :class:`InvocationTimeout` or :class:`ChildError`.
+        Raises :class:`InvalidInput` (the body fails ``bodySchema``), or what
+        :meth:`_invoke` raises.
         """
-        invocation_id = new_id()
-        params = InvokeParams(
-            str(step.file.path),
-            ApiTrigger(),
-            request,
-            trace_id,
-            invocation_id,
-            1,
-            int(step.timeout_s(self.settings) * 1000),
-        )
-        self._invocations[invocation_id] = _Invocation(step, trace_id)
-        try:
-            raw = await step.child.invoke(params)
-        except RemoteError as exc:
-            self._log_failure(step, trace_id, invocation_id, exc)
-            raise
-        except (InvocationTimeout, ChildError) as exc:
-            self.logs.log("error", str(exc), step=step.name, trace_id=trace_id)
-            raise
-        finally:
-            self._finish(invocation_id)
+        if step.body_schema is not None:
+            body = request.body
+            value = msgspec.json.decode(body) if isinstance(body, msgspec.Raw) else body
+            issues = step.body_schema.issues(value, root="body")
+            if issues:
+                raise InvalidInput("request body does not match the step's bodySchema", issues)
+        raw = await self._invoke(step, ApiTrigger(), request, trace_id)
         try:
             return _api_result_decoder.decode(raw or b"null")
         except msgspec.ValidationError as exc:
@@ -281,35 +369,53 @@ class Broker:
             self.logs.log("error", message, step=step.name, trace_id=trace_id)
             raise RemoteError(ErrorCode.HANDLER_FAILED, message) from None
 
-    async def _deliver(self, delivery: Delivery) -> None:
-        step = self.steps[delivery.step]
-        event = delivery.event
+    async def _invoke(
+        self, step: Step, trigger: Trigger, payload: Any, trace_id: str, attempt: int = 1
+    ) -> msgspec.Raw | None:
+        """One invocation of ``step``'s handler; failures are logged under the trace.
+
+        Raises :class:`RemoteError` (the handler failed), :class:`InvocationTimeout`
+        or :class:`ChildError` (the child died or is unavailable).
+        """
         invocation_id = new_id()
         params = InvokeParams(
             str(step.file.path),
-            EventTrigger(event.topic, event.id, event.message_group_id),
-            event.data,
-            event.trace_id,
+            trigger,
+            payload,
+            trace_id,
             invocation_id,
-            delivery.attempt,
+            attempt,
             int(step.timeout_s(self.settings) * 1000),
         )
-        self._invocations[invocation_id] = _Invocation(step, event.trace_id)
+        self._invocations[invocation_id] = _Invocation(step, trace_id)
         try:
-            await step.child.invoke(params)
-        except RemoteError as exc:
-            error = self._log_failure(step, event.trace_id, invocation_id, exc)
-            await self._settle_failure(step, delivery, error)
-        except InvocationTimeout as exc:
-            self.logs.log("error", str(exc), step=step.name, trace_id=event.trace_id)
-            await self._settle_failure(step, delivery, ErrorInfo("TimeoutError", str(exc)))
-        except ChildError as exc:
-            self.logs.log("error", str(exc), step=step.name, trace_id=event.trace_id)
-            await self._settle_failure(step, delivery, ErrorInfo("ChildError", str(exc)))
-        else:
-            await self.store.ack(delivery)
+            return await step.child.invoke(params)
+        except MotiadError as exc:
+            error = failure_info(exc)
+            self.logs.log(
+                "error",
+                f"handler failed: {error.type}: {error.message}"
+                if isinstance(exc, RemoteError)
+                else str(exc),
+                step=step.name,
+                trace_id=trace_id,
+                invocation_id=invocation_id,
+                **({"stack": error.stack} if error.stack else {}),
+            )
+            raise
         finally:
             self._finish(invocation_id)
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        step = self.steps[delivery.step]
+        event = delivery.event
+        trigger = EventTrigger(event.topic, event.id, event.message_group_id)
+        try:
+            await self._invoke(step, trigger, event.data, event.trace_id, delivery.attempt)
+        except MotiadError as exc:
+            await self._settle_failure(step, delivery, failure_info(exc))
+        else:
+            await self.store.ack(delivery)
 
     async def _settle_failure(self, step: Step, delivery: Delivery, error: ErrorInfo) -> None:
         max_retries = step.config.infrastructure.queue.max_retries
@@ -334,29 +440,6 @@ class Broker:
             )
             await self.store.dead_letter(delivery, error)
 
-    def _log_failure(
-        self, step: Step, trace_id: str, invocation_id: str, exc: RemoteError
-    ) -> ErrorInfo:
-        if exc.code == ErrorCode.HANDLER_FAILED:
-            error = handler_error(exc)
-            self.logs.log(
-                "error",
-                f"handler failed: {error.type}: {error.message}",
-                step=step.name,
-                trace_id=trace_id,
-                invocation_id=invocation_id,
-                stack=error.stack,
-            )
-            return error
-        self.logs.log(
-            "error",
-            f"invocation failed: {exc.message} (code {exc.code})",
-            step=step.name,
-            trace_id=trace_id,
-            invocation_id=invocation_id,
-        )
-        return ErrorInfo("InvocationError", exc.message, retryable=True)
-
     # --- serving children ---------------------------------------------------
 
     def _finish(self, invocation_id: str) -> None:
@@ -376,6 +459,7 @@ class Broker:
 
     async def _emit(self, params: EmitParams) -> EmitResult:
         invocation = self._invocation(params.invocation_id)
+        self._check_emit(invocation.step, params)
         event = Event(
             new_id(),
             params.topic,
@@ -396,6 +480,38 @@ class Broker:
                 trace_id=invocation.trace_id,
             )
         return EmitResult(event.id)
+
+    def _check_emit(self, emitter: Step, params: EmitParams) -> None:
+        """Refuse data that a subscriber's ``input`` schema rejects (at the emitter,
+        where the bug is); warn once about topics the emitter did not declare."""
+        topic = params.topic
+        if topic not in emitter.emits and (emitter.name, topic) not in self._undeclared:
+            self._undeclared.add((emitter.name, topic))
+            self.logs.log(
+                "warn",
+                f"emits {topic!r}, which config.emits does not declare"
+                " (add it, so flows and types show it)",
+                step=emitter.name,
+            )
+        data: Any = msgspec.UNSET
+        for subscriber in self.subscribers.get(topic, ()):
+            if subscriber.input_schema is None:
+                continue
+            if data is msgspec.UNSET:
+                data = msgspec.json.decode(params.data)
+            issues = subscriber.input_schema.issues(data, root="data")
+            if issues:
+                detail = "; ".join(f"{path}: {message}" for path, message in issues)
+                raise RemoteError(
+                    ErrorCode.INVALID_PARAMS,
+                    f"emit {topic!r}: data does not match the input schema of"
+                    f" {subscriber.name} ({subscriber.file.relative}): {detail}",
+                    {
+                        "path": "$.params." + issues[0].path.removeprefix("$."),
+                        "subscriber": subscriber.name,
+                        "issues": [{"path": p, "message": m} for p, m in issues],
+                    },
+                )
 
     async def _state_get(self, params: StateKeyParams) -> msgspec.Raw | None:
         self._invocation(params.invocation_id)

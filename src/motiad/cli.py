@@ -13,11 +13,17 @@ import msgspec
 
 from . import __version__
 from .app import Started, load_project, run_project, step_row
+from .broker import LoadReport
 from .config import Settings, load_settings
 from .console import LogPrinter, make_console, steps_table
 from .errors import MotiadError
+from .flows import FlowStep, build_graph
+from .flowview import flow_trees
+from .pyenv import install as install_requirements
 from .queue_cli import dlq, emit
+from .scaffold import create_project
 from .tracing import LogBus
+from .typegen import write_types
 
 project_argument = click.argument(
     "project_dir",
@@ -99,6 +105,89 @@ def steps(project_dir: Path, as_json: bool) -> None:
             errors.print(f"error: {error}", style="bold red")
     if report.errors:
         sys.exit(1)
+
+
+def _load_report(project_dir: Path) -> LoadReport:
+    """Load the project's steps (each child started just long enough to answer
+    ``initialize``); warnings and errors go to stderr."""
+    settings = _settings(project_dir)
+    logs = LogBus()
+    logs.subscribe(LogPrinter(make_console(sys.stderr), min_level="warn"))
+    try:
+        return anyio.run(load_project, project_dir.resolve(), settings, logs)
+    except MotiadError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _flow_steps(report: LoadReport) -> list[FlowStep]:
+    return [FlowStep(s.file.relative, s.file.language, s.config) for s in report.steps]
+
+
+def _print_errors(report: LoadReport) -> None:
+    errors = make_console(sys.stderr)
+    for error in report.errors:
+        errors.print(f"error: {error}", style="bold red")
+
+
+@main.command()
+@project_argument
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of trees.")
+def flows(project_dir: Path, as_json: bool) -> None:
+    """Draw the flows of PROJECT_DIR: steps, the topics they emit, who subscribes."""
+    report = _load_report(project_dir)
+    graph = build_graph(_flow_steps(report))
+    if as_json:
+        payload = {**graph, "errors": [str(error) for error in report.errors]}
+        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+    else:
+        console = make_console()
+        for tree in flow_trees(graph):
+            console.print(tree)
+        for warning in graph["warnings"]:
+            make_console(sys.stderr).print(f"warning: {warning}", style="yellow")
+        _print_errors(report)
+    if report.errors:
+        sys.exit(1)
+
+
+@main.command()
+@project_argument
+def types(project_dir: Path) -> None:
+    """Write PROJECT_DIR/types.d.ts: a typed Handlers map for TypeScript steps."""
+    report = _load_report(project_dir)
+    path = write_types(project_dir.resolve(), _flow_steps(report))
+    click.echo(f"wrote {path} for {len(report.steps)} steps")
+    _print_errors(report)
+    if report.errors:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("name", type=click.Path(file_okay=False, path_type=Path))
+def create(name: Path) -> None:
+    """Create a project in the new folder NAME: a TypeScript API step, a Python
+    and a TypeScript event step in one flow."""
+    try:
+        written = create_project(name)
+    except MotiadError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Created {name}/:")
+    for path in written:
+        click.echo(f"  {path.as_posix()}")
+    click.echo(f"\nNext:\n  cd {name}\n  npm install\n  motiad install\n  motiad run")
+
+
+@main.command("install")
+@project_argument
+def install_command(project_dir: Path) -> None:
+    """Create PROJECT_DIR/.venv and install PROJECT_DIR/requirements.txt into it."""
+    settings = _settings(project_dir)
+    if settings.python:
+        click.echo(f"note: `python = {settings.python}` is set, so steps run on that instead")
+    try:
+        install_requirements(project_dir.resolve(), click.echo)
+    except MotiadError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 main.add_command(dlq)

@@ -110,6 +110,9 @@ class CronStepConfig(_StepConfigBase, tag="cron"):
     """A scheduled step."""
 
     cron: str
+    skip_if_running: bool = False
+    """motiad's addition: skip a tick while the previous run is still going
+    (by default every tick fires, as in Motia)."""
 
 
 class NoopStepConfig(_StepConfigBase, tag="noop"):
@@ -118,6 +121,9 @@ class NoopStepConfig(_StepConfigBase, tag="noop"):
 
 StepConfig = ApiStepConfig | EventStepConfig | CronStepConfig | NoopStepConfig
 STEP_TYPES = ("api", "event", "cron", "noop")
+
+RESERVED_PATH_PREFIX = "/__motiad"
+"""The workbench and its JSON API live here; API steps may not use it."""
 
 _AT_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 _PARAM_SEGMENT = re.compile(r"^:[A-Za-z_][A-Za-z0-9_]*$")
@@ -170,6 +176,12 @@ def _check_step(config: StepConfig, source: Path | str) -> None:
                 source,
                 f"unknown method {config.method!r}; expected one of {', '.join(HTTP_METHODS)}",
                 field="config.method",
+            )
+        if config.path.startswith(RESERVED_PATH_PREFIX):
+            raise ConfigError(
+                source,
+                f"{RESERVED_PATH_PREFIX} is reserved for motiad's workbench; choose another path",
+                field="config.path",
             )
         if not config.path.startswith("/"):
             raise ConfigError(

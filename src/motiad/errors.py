@@ -3,6 +3,7 @@ it: the file, the step, the field, and what to do next."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -44,6 +45,17 @@ class RemoteError(MotiadError):
         self.message = message
         self.data = data
         super().__init__(f"{message} (code {code})")
+
+
+class InvalidInput(MotiadError):
+    """A value does not match its schema: a request body, an event's data."""
+
+    def __init__(self, message: str, issues: Sequence[tuple[str, str]]) -> None:
+        self.issues = issues
+        """Each ``(path, message)``, e.g. ``("body.email", "expected string, got number")``."""
+        detail = "; ".join(f"{path}: {problem}" for path, problem in issues)
+        super().__init__(f"{message}: {detail}")
+        self.message = message
 
 
 class StorageError(MotiadError):

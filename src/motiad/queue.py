@@ -1,23 +1,22 @@
-"""Consuming events: one consumer per subscribing step takes due deliveries
-from storage and runs them, bounded by the step's concurrency; the retry
-policy decides when a failed delivery is tried again."""
+"""Running work as it comes: a :class:`Worker` takes batches from a source and
+runs each item, bounded by a concurrency limit, and drains on shutdown. Event
+consumers and cron schedules are workers; the retry policy decides when a
+failed delivery is tried again."""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import anyio
 
-from .storage import Delivery
-from .storage.base import QueueStore
+T = TypeVar("T")
 
 DEFAULT_CONCURRENCY = 64
 """Deliveries one step runs at once: enough to keep a warm child busy,
 bounded so a backlog cannot flood it."""
-
-
 TAKE_BATCH = 64
 """Deliveries taken from storage at once: amortises the wake-up under load."""
 
@@ -41,57 +40,67 @@ class RetryPolicy:
         return random.uniform(0, min(self.max_s, self.initial_s * 2 ** (attempt - 1)))
 
 
-class Consumer:
-    """Takes deliveries for one step and hands each to ``deliver``."""
+class Worker(Generic[T]):
+    """Takes items from ``source`` and runs ``handle`` on each, at most
+    ``concurrency`` at once.
+
+    :meth:`drain` stops taking and waits for what runs; :meth:`cancel`
+    abandons it. Items taken but never started are handed to ``abandon``.
+    """
 
     def __init__(
         self,
-        step: str,
-        store: QueueStore,
-        deliver: Callable[[Delivery], Awaitable[None]],
+        name: str,
+        source: Callable[[], Awaitable[Sequence[T]]],
+        handle: Callable[[T], Awaitable[None]],
+        *,
         concurrency: int = DEFAULT_CONCURRENCY,
+        abandon: Callable[[Sequence[T]], None] | None = None,
     ) -> None:
-        self.step = step
-        self._store = store
-        self._deliver = deliver
+        self.name = name
+        self._source = source
+        self._handle = handle
+        self._abandon = abandon
         self._slots = anyio.Semaphore(concurrency)
         self._taking = anyio.CancelScope()
         self._all = anyio.CancelScope()
         self._idle = anyio.Event()
-        self._running = 0
+        self.running = 0
+        """Items being handled now."""
 
     async def run(self) -> None:
-        """Take and deliver until cancelled; running deliveries finish first on drain."""
+        """Take and handle until cancelled."""
         with self._all:
             async with anyio.create_task_group() as tg:
                 with self._taking:
                     while True:
-                        deliveries = await self._store.take(self.step, TAKE_BATCH)
-                        for index, delivery in enumerate(deliveries):
+                        items = await self._source()
+                        for index, item in enumerate(items):
                             try:
                                 await self._slots.acquire()
-                            except BaseException:  # stopping: the rest were never run
-                                self._store.release(deliveries[index:])
+                            except BaseException:  # stopping: the rest never ran
+                                if self._abandon is not None:
+                                    self._abandon(items[index:])
                                 raise
-                            self._running += 1
-                            tg.start_soon(self._one, delivery)
+                            self.running += 1
+                            tg.start_soon(self._one, item)
 
-    async def _one(self, delivery: Delivery) -> None:
+    async def _one(self, item: T) -> None:
         try:
-            await self._deliver(delivery)
+            await self._handle(item)
         finally:
             self._slots.release()
-            self._running -= 1
-            if self._running == 0:
+            self.running -= 1
+            if self.running == 0:
                 self._idle.set()
 
     async def drain(self) -> None:
-        """Stop taking; return when the deliveries already running have finished."""
+        """Stop taking; return when the items already running have finished."""
         self._taking.cancel()
-        while self._running:
+        while self.running:
             self._idle = anyio.Event()
             await self._idle.wait()
 
     def cancel(self) -> None:
-        """Abandon whatever is still running (it stays due in storage)."""
+        """Abandon whatever is still running (a delivery stays due in storage)."""
         self._all.cancel()

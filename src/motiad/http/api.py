@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 import msgspec
 
 from ..broker import Broker
-from ..errors import ChildError, MotiadError, RemoteError, StorageError
+from ..errors import ChildError, InvalidInput, MotiadError, RemoteError, StorageError
 from ..protocol import ErrorCode
 from ..protocol.messages import ApiRequest, ApiResult
 from ..supervisor import InvocationTimeout
@@ -34,11 +34,14 @@ class BodyTooLarge(Exception):
     """The request body exceeds the configured limit."""
 
 
-def error_response(exc: Exception, trace_id: str) -> tuple[int, dict[str, str]]:
+def error_response(exc: Exception, trace_id: str) -> tuple[int, dict[str, Any]]:
     """The one mapping from a failure to what an HTTP client sees.
 
     Never leaks a stack trace: the client gets the trace id, the log has the rest.
     """
+    if isinstance(exc, InvalidInput):
+        issues = [{"path": path, "message": message} for path, message in exc.issues]
+        return 400, {"error": exc.message, "issues": issues, "traceId": trace_id}
     if isinstance(exc, RemoteError) and exc.code == ErrorCode.HANDLER_FAILED:
         return 500, {"error": "Internal Server Error", "traceId": trace_id}
     if isinstance(exc, InvocationTimeout):
@@ -151,16 +154,25 @@ async def _send_json(
     trace_id: str,
     extra: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
-    headers = [*_JSON_HEADERS, (TRACE_HEADER, trace_id.encode()), *(extra or [])]
+    body = _encode(payload)
+    headers = [
+        *_JSON_HEADERS,
+        (b"content-length", b"%d" % len(body)),
+        (TRACE_HEADER, trace_id.encode()),
+        *(extra or []),
+    ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": _encode(payload)})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _send_result(send: Send, result: ApiResult, trace_id: str) -> None:
     headers = [(TRACE_HEADER, trace_id.encode())]
     content_type = None
     for name, value in result.headers.items():
-        if name.lower() == "content-type":
+        lowered = name.lower()
+        if lowered == "content-length":
+            continue  # computed below from the body actually sent
+        if lowered == "content-type":
             content_type = str(value)
         headers.append((name.encode("latin-1"), str(value).encode("latin-1")))
     body = bytes(result.body)
@@ -168,5 +180,7 @@ async def _send_result(send: Send, result: ApiResult, trace_id: str) -> None:
         headers.append(_JSON_HEADERS[0])
     elif "json" not in content_type and body.startswith(b'"'):
         body = msgspec.json.decode(body, type=str).encode()  # text bodies go out as text
+    # a length, not chunked framing: one send per response (see bench/README.md)
+    headers.append((b"content-length", b"%d" % len(body)))
     await send({"type": "http.response.start", "status": result.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

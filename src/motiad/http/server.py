@@ -14,11 +14,11 @@ from hypercorn.config import Config
 from quart import Quart
 
 from ..broker import Broker
+from ..config import RESERVED_PATH_PREFIX
 from ..errors import MotiadError
 from .api import ApiHandler, Receive, Scope, Send
 
-RESERVED_PREFIX = "/__motiad"
-"""Workbench and JSON API live here; API steps may not use it."""
+RESERVED_PREFIX = RESERVED_PATH_PREFIX
 
 
 def build_quart(broker: Broker) -> Quart:

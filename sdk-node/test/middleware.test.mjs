@@ -1,0 +1,74 @@
+// API middleware (Motia's `config.middleware`): run in the child around the
+// handler, in order; the broker sees their names only.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Child, step } from './child.mjs';
+
+const API = { type: 'api' };
+const PROTECTED = step('middleware.step.ts');
+
+/**
+ * @param {Record<string, string>} headers
+ * @param {Record<string, string>} [queryParams]
+ */
+const request = (headers, queryParams = {}) => ({ method: 'GET', path: '/protected', body: null, headers, pathParams: {}, queryParams });
+
+describe('middleware', () => {
+  /** @type {Child} */
+  let child;
+  /** @type {import('./child.mjs').Message} */
+  let init;
+
+  before(async () => {
+    child = new Child();
+    init = await child.initialize([PROTECTED, step('bad-middleware.step.mjs')]);
+  });
+  after(() => child.close());
+
+  test('the broker gets the middleware names in the config', () => {
+    const [entry] = init.result.steps;
+    assert.deepEqual(entry.config.middleware, ['logRequest', 'auth', 'misbehave']);
+  });
+
+  test('a middleware list that is not functions is a load error', () => {
+    const entry = init.result.steps[1];
+    assert.equal(entry.error.type, 'MiddlewareError');
+    assert.match(entry.error.message, /config\.middleware\[0\] in .*bad-middleware\.step\.mjs must be a function, not string/);
+  });
+
+  test('middleware runs in order around the handler and may change req and the response', async () => {
+    const response = await child.response(child.invoke(PROTECTED, API, request({ authorization: 'Bearer ok' })));
+    assert.deepEqual(response.result, { status: 200, body: { user: 'alice' }, headers: { 'x-logged': 'yes' } });
+    const before = await child.sent('log', (m) => m.params.message === 'before');
+    const ran = await child.sent('log', (m) => m.params.message === 'handler ran');
+    assert.deepEqual(before.params.fields, { path: '/protected' });
+    assert.equal(ran.params.level, 'info');
+  });
+
+  test('a middleware that answers without calling next() skips the handler', async () => {
+    const response = await child.response(child.invoke(PROTECTED, API, request({}), { invocationId: 'no-token' }));
+    assert.deepEqual(response.result, { status: 401, body: { error: 'Unauthorized' }, headers: { 'x-logged': 'yes' } });
+    // Logs are written before the answer, so a handler log would be here already.
+    const logs = child.inbox.filter((m) => m.method === 'log' && m.params.invocationId === 'no-token');
+    assert.deepEqual(
+      logs.map((m) => m.params.message),
+      ['before'],
+    );
+  });
+
+  test('a middleware that throws fails the invocation like a handler', async () => {
+    const response = await child.response(child.invoke(PROTECTED, API, request({ authorization: 'Bearer ok' }, { mode: 'throw' })));
+    assert.equal(response.error.code, -32000);
+    assert.equal(response.error.data.message, 'middleware exploded');
+  });
+
+  test('calling next() twice, or returning nothing, is a clear failure', async () => {
+    const twice = await child.response(child.invoke(PROTECTED, API, request({ authorization: 'Bearer ok' }, { mode: 'twice' })));
+    assert.equal(twice.error.data.type, 'MiddlewareError');
+    assert.match(twice.error.data.message, /middleware misbehave called next\(\) more than once/);
+    const nothing = await child.response(child.invoke(PROTECTED, API, request({ authorization: 'Bearer ok' }, { mode: 'nothing' })));
+    assert.match(nothing.error.data.message, /middleware misbehave returned undefined: return a response/);
+    assert.equal(nothing.error.data.retryable, false);
+  });
+});

@@ -1,0 +1,158 @@
+/** Any JSON value. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
+
+/** A JSON Schema document. */
+export type JsonSchema = { [keyword: string]: unknown }
+
+/** A schema in a step config: JSON Schema, or a zod schema (v3 or v4). */
+export type StepSchema = JsonSchema | { readonly _zod: unknown } | { readonly _def: unknown }
+
+/** A topic a step emits: its name, or the name with a label for flow diagrams. */
+export type Emit = string | { topic: string; label?: string; conditional?: boolean }
+
+export interface QueueConfig {
+  type?: 'standard' | 'fifo'
+  maxRetries?: number
+  visibilityTimeout?: number
+  delaySeconds?: number
+}
+
+export interface InfrastructureConfig {
+  handler?: { timeout?: number; ram?: number; cpu?: number }
+  queue?: QueueConfig
+}
+
+export interface StepConfigBase {
+  name: string
+  description?: string
+  /** Flows this step is drawn in. */
+  flows?: string[]
+  emits?: Emit[]
+  virtualEmits?: Emit[]
+  virtualSubscribes?: string[]
+  includeFiles?: string[]
+  infrastructure?: InfrastructureConfig
+}
+
+export type ApiRouteMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD' | 'OPTIONS'
+
+export interface QueryParam {
+  name: string
+  description?: string
+}
+
+export interface ApiRouteConfig extends StepConfigBase {
+  type: 'api'
+  path: string
+  method: ApiRouteMethod
+  bodySchema?: StepSchema
+  /** Response schemas by status code. */
+  responseSchema?: Record<number, StepSchema>
+  queryParams?: QueryParam[]
+  /** Run around the handler, in order. */
+  middleware?: ApiMiddleware<any, any, any>[]
+}
+
+export interface EventConfig extends StepConfigBase {
+  type: 'event'
+  subscribes: string[]
+  /** Schema of the event data. */
+  input?: StepSchema
+}
+
+export interface CronConfig extends StepConfigBase {
+  type: 'cron'
+  /** A cron expression: 5 fields, or 6 with seconds first. */
+  cron: string
+}
+
+/** A step that never runs; it only draws virtual edges in flow diagrams. */
+export interface NoopConfig extends StepConfigBase {
+  type: 'noop'
+  virtualEmits: Emit[]
+  virtualSubscribes: string[]
+}
+
+export type StepConfig = ApiRouteConfig | EventConfig | CronConfig | NoopConfig
+
+/** The request an API step's handler receives. */
+export interface ApiRequest<TBody = unknown> {
+  method: string
+  path: string
+  /** The parsed JSON body, the text of a non-JSON body, or null when empty. */
+  body: TBody
+  /** Header names are lower-case. */
+  headers: Record<string, string | string[]>
+  pathParams: Record<string, string>
+  /** A repeated key gives an array. */
+  queryParams: Record<string, string | string[]>
+}
+
+/** What an API step's handler returns; `body` is required when its schema says so. */
+export type ApiResponse<TStatus extends number = number, TBody = unknown> = {
+  status: TStatus
+  headers?: Record<string, string>
+} & (undefined extends TBody ? { body?: TBody } : { body: TBody })
+
+/** Emits an event (`{topic, data, messageGroupId?}`); resolves once it is stored durably. */
+export type Emitter<TEmitData> = (event: TEmitData & { messageGroupId?: string }) => Promise<{ eventId: string }>
+
+/** Key-value state of JSON values, grouped by a group id (often the trace id). */
+export interface StateManager {
+  get<T = unknown>(groupId: string, key: string): Promise<T | null>
+  set<T = unknown>(groupId: string, key: string, value: T): Promise<T>
+  delete<T = unknown>(groupId: string, key: string): Promise<T | null>
+  getGroup<T = unknown>(groupId: string): Promise<T[]>
+  clear(groupId: string): Promise<null>
+}
+
+/** Structured logs of the invocation. */
+export interface Logger {
+  debug(message: string, fields?: unknown): void
+  info(message: string, fields?: unknown): void
+  warn(message: string, fields?: unknown): void
+  error(message: string, fields?: unknown): void
+}
+
+/** The platform's AbortSignal where the project's types know it (lib "dom" or @types/node). */
+export type AbortSignalLike = typeof globalThis extends { AbortSignal: { prototype: infer S } }
+  ? S
+  : { readonly aborted: boolean; readonly reason: unknown }
+
+/** The context every handler receives; `emit` takes only the topics the step declares. */
+export interface FlowContext<TEmitData = never> {
+  emit: Emitter<TEmitData>
+  state: StateManager
+  logger: Logger
+  traceId: string
+  /** Aborted when the invocation times out or is cancelled. */
+  signal: AbortSignalLike
+}
+
+/** The context of an event step's handler. */
+export interface EventContext<TEmitData = never> extends FlowContext<TEmitData> {
+  topic: string
+  eventId: string
+  /** 1 on the first delivery. */
+  attempt: number
+}
+
+export type ApiRouteHandler<
+  TRequestBody = unknown,
+  TResponseBody extends ApiResponse<number, unknown> = ApiResponse<number, unknown>,
+  TEmitData = never,
+> = (req: ApiRequest<TRequestBody>, ctx: FlowContext<TEmitData>) => Promise<TResponseBody> | TResponseBody
+
+export type EventHandler<TInput, TEmitData = never> = (
+  input: TInput,
+  ctx: EventContext<TEmitData>,
+) => Promise<void> | void
+
+export type CronHandler<TEmitData = never> = (ctx: FlowContext<TEmitData>) => Promise<void> | void
+
+/** Runs around an API handler: return `await next()` (maybe changed), or a response of its own. */
+export type ApiMiddleware<TBody = unknown, TEmitData = never, TResult = unknown> = (
+  req: ApiRequest<TBody>,
+  ctx: FlowContext<TEmitData>,
+  next: () => Promise<ApiResponse<number, TResult>>,
+) => Promise<ApiResponse<number, TResult>>
