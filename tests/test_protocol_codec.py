@@ -71,11 +71,15 @@ def test_bad_params_name_the_offending_path() -> None:
     assert caught.value.to_error().data == {"path": "$.params.trigger.topic"}
 
 
-def test_missing_params_name_the_field() -> None:
+def test_a_missing_field_is_named_by_its_own_path() -> None:
+    """SPEC `rpc.bad-params`: the path of a missing field is the field's."""
     with pytest.raises(InvalidParams) as caught:
         decode_params(msgspec.Raw(b"{}"), InvokeParams)
     assert "step" in caught.value.message
-    assert caught.value.path == "$.params"
+    assert caught.value.path == "$.params.step"
+    with pytest.raises(InvalidParams) as nested:
+        decode_params(msgspec.Raw(b'{"step":"s","trigger":{"type":"event"}}'), InvokeParams)
+    assert nested.value.path == "$.params.trigger.topic"
 
 
 def test_encoded_messages_use_camel_case_and_one_line() -> None:
@@ -105,3 +109,73 @@ def test_any_bytes_give_a_message_or_a_malformed_value_never_an_exception(line: 
 )
 def test_any_json_value_is_classified(value: object) -> None:
     decode_line(msgspec.json.encode(value))
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"jsonrpc":"2.0","id":1,"method":"x","params":' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b'{"jsonrpc":"2.0","id":1,"result":' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b"[" * 100_000,
+    ],
+    ids=["deep-params", "deep-result", "unterminated"],
+)
+def test_json_nested_too_deep_is_a_parse_error_not_a_crash(line: bytes) -> None:
+    """SPEC `framing.nesting`: this once raised RecursionError out of the reader."""
+    message = decode_line(line)
+    assert isinstance(message, Malformed)
+    assert message.error.code == ErrorCode.PARSE_ERROR
+
+
+def test_a_malformed_response_is_never_answered() -> None:
+    """SPEC `rpc.no-reply-to-responses`: two peers answering errors would echo forever."""
+    for line in (
+        b'{"jsonrpc":"2.0","id":1,"result":1,"error":{"code":1,"message":""}}',
+        b'{"jsonrpc":"2.0","id":1,"error":"oops"}',
+        b'{"jsonrpc":"1.0","id":1,"result":1}',
+        b'{"jsonrpc":"2.0","id":null,"result":1}',
+    ):
+        message = decode_line(line)
+        assert isinstance(message, Malformed), line
+        assert message.reply is False, line
+    report = decode_line(b'{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"x"}}')
+    assert isinstance(report, IncomingResponse)
+    assert report.id is None
+
+
+def test_an_invalid_request_keeps_its_id_even_when_the_envelope_does_not_decode() -> None:
+    """SPEC `framing.bad-line`: the id is echoed when one can be read."""
+    message = decode_line(b'{"jsonrpc":"2.0","id":3,"method":5}')
+    assert isinstance(message, Malformed)
+    assert (message.id, message.error.code, message.reply) == (3, ErrorCode.INVALID_REQUEST, True)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(),
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(
+    st.one_of(st.integers(-(2**53), 2**53), st.text(max_size=10)),
+    st.sampled_from(["ping", "emit", "state.get", "no.such"]),
+    st.dictionaries(st.text(max_size=8), json_values, max_size=4),
+)
+def test_any_request_we_encode_decodes_to_the_same_id_method_and_params(
+    msg_id: int | str, method: str, params: dict[str, object]
+) -> None:
+    message = decode_line(encode_request(msg_id, method, params).rstrip(b"\n"))
+    assert isinstance(message, IncomingRequest)
+    assert (message.id, message.method) == (msg_id, method)
+    assert message.params is not None
+    assert msgspec.json.decode(message.params) == params
+
+
+@given(json_values, st.integers(0, 2**31))
+def test_any_result_we_encode_is_a_response_to_its_id(result: object, msg_id: int) -> None:
+    message = decode_line(encode_result(msg_id, result).rstrip(b"\n"))
+    assert isinstance(message, IncomingResponse)
+    assert message.id == msg_id
+    assert message.result is not None
+    assert msgspec.json.decode(message.result) == result

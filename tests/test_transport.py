@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from motiad.transport import LineTooLong, read_lines
+from motiad.transport import HEAD_BYTES, LineTooLong, read_lines
 
 pytestmark = pytest.mark.anyio
 
@@ -45,3 +45,31 @@ def test_any_chunking_gives_the_same_lines(lines: list[bytes], data: st.DataObje
     chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
     result = anyio.run(collect, [c for c in chunks if c], 30)
     assert result == [line if len(line) <= 30 else len(line) for line in lines]
+
+
+@given(st.binary(min_size=31, max_size=400).map(lambda b: b.replace(b"\n", b"")), st.data())
+def test_an_over_long_line_keeps_its_head_whatever_the_chunking(
+    line: bytes, data: st.DataObject
+) -> None:
+    """SPEC `framing.max-line`: discarded but for its start (to say which request it
+    answered), and the next line is read whole."""
+    stream = line + b"\nnext\n"
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=6)))
+    chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+
+    async def run() -> list[bytes | LineTooLong]:
+        send, receive = anyio.create_memory_object_stream[bytes](len(chunks) + 1)
+        async with send:
+            for chunk in chunks:
+                if chunk:
+                    await send.send(chunk)
+        async with receive:
+            return [item async for item in read_lines(receive, 30)]  # type: ignore[arg-type]
+
+    if len(line) <= 30:
+        return
+    too_long, following = anyio.run(run)
+    assert isinstance(too_long, LineTooLong)
+    assert too_long.size == len(line)
+    assert too_long.head == line[:HEAD_BYTES]
+    assert following == b"next"

@@ -1,10 +1,10 @@
 // The child's side of the protocol (SPEC §2.1, §2.2): initialize, invoke,
 // $/cancel, ping and shutdown, served over an RpcPeer.
 
-import path from 'node:path';
 import { asEventContext, createContext } from './context.mjs';
 import { errorInfo } from './errors.mjs';
 import { loadSteps } from './loader.mjs';
+import { runWithMiddleware } from './middleware.mjs';
 import { ErrorCode, RpcError, invalidParams, isObject } from './rpc.mjs';
 
 /** The protocol version this SDK speaks. */
@@ -57,7 +57,8 @@ export class StepHost {
     this.#peer = peer;
     this.#exit = exit;
     peer.handle('initialize', (params) => this.#initialize(params));
-    peer.handle('invoke', (params, id) => this.#invoke(params, id));
+    // invoke.result: a result JSON cannot hold is the handler's failure, not retryable.
+    peer.handle('invoke', (params, id) => this.#invoke(params, id), { unsendable: (err) => handlerFailed(err, false) });
     // lifecycle.ping: answered straight from the read loop, whatever handlers are doing.
     peer.handle('ping', () => PONG);
     peer.handle('shutdown', (_params, id) => this.#shutdown(id));
@@ -81,7 +82,6 @@ export class StepHost {
       );
     }
     const project = stringParam(params, 'project');
-    if (!path.isAbsolute(project)) throw invalidParams('project', 'must be an absolute path');
     const files = params.steps;
     if (!Array.isArray(files)) throw invalidParams('steps', 'must be an array of paths');
     files.forEach((file, i) => {
@@ -114,17 +114,19 @@ export class StepHost {
    * @returns {Promise<unknown>}
    */
   #invoke(params, id) {
-    if (this.#drained !== null) throw new RpcError(ErrorCode.SHUTTING_DOWN, 'shutting down: invoke refused');
-    if (this.#phase !== 'ready') throw new RpcError(ErrorCode.INVALID_REQUEST, 'invalid request: invoke before initialize was answered');
-    if (this.#running.has(id)) throw new RpcError(ErrorCode.INVALID_REQUEST, `invalid request: id ${JSON.stringify(id)} is already running`);
+    // rpc.error-order: the params are checked first (-32602), then the state.
     const stepPath = stringParam(params, 'step');
     const trigger = triggerParam(params.trigger);
+    if (!('input' in params)) throw invalidParams('input', 'is required (null for cron)');
     const traceId = stringParam(params, 'traceId');
     const invocationId = stringParam(params, 'invocationId');
     const attempt = params.attempt ?? 1;
-    if (!Number.isSafeInteger(attempt)) throw invalidParams('attempt', 'must be an integer');
+    if (!(Number.isSafeInteger(attempt) && Number(attempt) >= 1)) throw invalidParams('attempt', 'must be an integer >= 1');
     const timeoutMs = params.timeoutMs ?? null;
     if (timeoutMs !== null && !(typeof timeoutMs === 'number' && timeoutMs > 0)) throw invalidParams('timeoutMs', 'must be a positive number');
+    if (this.#drained !== null) throw new RpcError(ErrorCode.SHUTTING_DOWN, 'shutting down: invoke refused');
+    if (this.#phase !== 'ready') throw new RpcError(ErrorCode.INVALID_REQUEST, 'invalid request: not initialized');
+    if (this.#running.has(id)) throw new RpcError(ErrorCode.INVALID_REQUEST, `invalid request: id ${JSON.stringify(id)} is already running`);
     const step = this.#steps.get(stepPath);
     if (step === undefined) throw new RpcError(ErrorCode.UNKNOWN_STEP, `unknown step: ${stepPath}`);
     const handler = step.handler;
@@ -141,7 +143,7 @@ export class StepHost {
       const input = params.input === undefined ? null : params.input;
       let out;
       try {
-        if (trigger.type === 'api') out = handler(input, ctx);
+        if (trigger.type === 'api') out = step.middleware.length > 0 ? runWithMiddleware(step.middleware, handler, input, ctx) : handler(input, ctx);
         else if (trigger.type === 'event') out = handler(input, asEventContext(ctx, trigger, /** @type {number} */ (attempt)));
         else out = /** @type {(ctx: unknown) => unknown} */ (handler)(ctx); // cron: the context only
       } catch (err) {
@@ -174,6 +176,12 @@ export class StepHost {
   async #shutdown(id) {
     this.#drained ??= this.#running.size === 0 ? Promise.resolve() : this.#whenIdle(SHUTDOWN_GRACE_MS);
     await this.#drained;
+    // lifecycle.shutdown: handlers still running after the grace are cancelled,
+    // and each is answered (-32002) before the shutdown answer.
+    for (const invocation of [...this.#running.values()]) {
+      invocation.stop(new RpcError(ErrorCode.CANCELLED, 'cancelled: the child is shutting down'), new DOMException('shutting down', 'AbortError'));
+    }
+    await new Promise((resolve) => setImmediate(resolve));
     // Answer here rather than by returning: the process ends right after.
     this.#peer.respond(id, null);
     return this.#exit();
@@ -290,6 +298,8 @@ function triggerParam(trigger) {
   if (type !== 'event') throw invalidParams('trigger.type', 'must be "api", "event" or "cron"');
   if (typeof trigger.topic !== 'string') throw invalidParams('trigger.topic', 'must be a string');
   if (typeof trigger.eventId !== 'string') throw invalidParams('trigger.eventId', 'must be a string');
+  const group = trigger.messageGroupId;
+  if (group !== undefined && group !== null && typeof group !== 'string') throw invalidParams('trigger.messageGroupId', 'must be a string or null');
   return { type, topic: trigger.topic, eventId: trigger.eventId };
 }
 
@@ -305,10 +315,11 @@ function isThenable(value) {
  * invoke.handler-error: -32000 with the ErrorInfo as data.
  *
  * @param {unknown} err
+ * @param {boolean} [retryable] overrides the error's own marking
  * @returns {RpcError}
  */
-function handlerFailed(err) {
-  const info = errorInfo(err);
+function handlerFailed(err, retryable) {
+  const info = errorInfo(err, retryable);
   return new RpcError(ErrorCode.HANDLER_FAILED, `handler failed: ${info.type}: ${info.message}`, info);
 }
 

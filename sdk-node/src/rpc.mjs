@@ -30,6 +30,16 @@ export const ErrorCode = Object.freeze({
  * @typedef {(params: Params, id: RequestId) => unknown} MethodHandler
  */
 /** @typedef {(params: Params) => void} NotificationHandler */
+/**
+ * What one incoming line is (SPEC `rpc.error-order`): a request to serve, a
+ * notification, a response to settle, an error to answer, or a line to drop
+ * unanswered (`rpc.no-reply-to-responses`).
+ * @typedef {{kind: 'request', id: RequestId, method: string, params: unknown}
+ *   | {kind: 'notification', method: string, params: unknown}
+ *   | {kind: 'response', id: RequestId, message: Record<string, unknown>}
+ *   | {kind: 'invalid', id: RequestId | null, code: number, message: string}
+ *   | {kind: 'ignored', reason: string}} Incoming
+ */
 
 /**
  * A JSON-RPC error, thrown by method handlers to answer with it, and raised
@@ -79,6 +89,56 @@ function isRequestId(id) {
 /** @type {Params} */
 const NO_PARAMS = Object.freeze({});
 
+// fatal: invalid UTF-8 must be refused (`framing.utf8`), not patched with
+// U+FFFD; ignoreBOM keeps a byte order mark in the text, where JSON.parse
+// refuses it as the spec asks, instead of silently dropping it.
+const DECODER = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * Classifies one line (without its newline). Pure and total: bad input
+ * becomes a value, never an exception (SPEC `framing.bad-line`).
+ *
+ * @param {Uint8Array} line
+ * @returns {Incoming}
+ */
+export function classify(line) {
+  let message;
+  try {
+    message = JSON.parse(DECODER.decode(line));
+  } catch (err) {
+    const why = err instanceof SyntaxError ? err.message : 'the line is not valid UTF-8';
+    return { kind: 'invalid', id: null, code: ErrorCode.PARSE_ERROR, message: `parse error: ${why}` };
+  }
+  if (!isObject(message)) {
+    return { kind: 'invalid', id: null, code: ErrorCode.INVALID_REQUEST, message: 'invalid request: not a JSON-RPC 2.0 object' };
+  }
+  const id = isRequestId(message.id) ? message.id : null;
+  if (message.method === undefined && ('result' in message || 'error' in message)) {
+    // rpc.no-reply-to-responses: a response is settled or dropped, never answered.
+    if (message.jsonrpc !== '2.0') return { kind: 'ignored', reason: 'a response whose "jsonrpc" is not "2.0"' };
+    if (id === null) {
+      const error = isObject(message.error) ? message.error : {};
+      return { kind: 'ignored', reason: `the broker could not read a line we sent: ${JSON.stringify(error.message ?? message.error ?? null)}` };
+    }
+    return { kind: 'response', id, message };
+  }
+  if (message.jsonrpc !== '2.0') {
+    return { kind: 'invalid', id, code: ErrorCode.INVALID_REQUEST, message: 'invalid request: "jsonrpc" must be "2.0"' };
+  }
+  const method = message.method;
+  if (method === undefined) return { kind: 'invalid', id, code: ErrorCode.INVALID_REQUEST, message: 'invalid request: no "method"' };
+  if (typeof method !== 'string') {
+    return { kind: 'invalid', id, code: ErrorCode.INVALID_REQUEST, message: 'invalid request: "method" must be a string' };
+  }
+  // rpc.params: absent params are {}; present ones are checked once the method is known.
+  const params = 'params' in message ? message.params : NO_PARAMS;
+  if (!('id' in message)) return { kind: 'notification', method, params };
+  if (id === null) {
+    return { kind: 'invalid', id: null, code: ErrorCode.INVALID_REQUEST, message: 'invalid request: "id" must be a string or an integer' };
+  }
+  return { kind: 'request', id, method, params };
+}
+
 /**
  * One end of a JSON-RPC connection. Incoming bytes go to push(); methods and
  * notifications are served by the handlers registered with handle() and
@@ -87,15 +147,13 @@ const NO_PARAMS = Object.freeze({});
  * in any order (`rpc.concurrent`).
  */
 export class RpcPeer {
-  /** @type {Map<string, MethodHandler>} */
+  /** @type {Map<string, {handler: MethodHandler, unsendable?: (err: unknown) => RpcError}>} */
   #methods = new Map();
   /** @type {Map<string, NotificationHandler>} */
   #notifications = new Map();
   /** @type {Map<number, {resolve: (value: unknown) => void, reject: (reason: Error) => void}>} */
   #pending = new Map();
   #nextId = 1;
-  // fatal: invalid UTF-8 must be refused (`framing.bad-line`), not patched with U+FFFD.
-  #decoder = new TextDecoder('utf-8', { fatal: true });
   #writer;
   #reader;
 
@@ -118,13 +176,15 @@ export class RpcPeer {
   }
 
   /**
-   * Serves `method` with `handler`.
+   * Serves `method` with `handler`. `unsendable` turns a result that cannot be
+   * encoded as JSON into the error to answer instead (default: -32603).
    *
    * @param {string} method
    * @param {MethodHandler} handler
+   * @param {{unsendable?: (err: unknown) => RpcError}} [options]
    */
-  handle(method, handler) {
-    this.#methods.set(method, handler);
+  handle(method, handler, options = {}) {
+    this.#methods.set(method, { handler, unsendable: options.unsendable });
   }
 
   /**
@@ -150,90 +210,82 @@ export class RpcPeer {
   /**
    * Handles one complete line (without its newline).
    *
-   * @param {Buffer} line
+   * @param {Uint8Array} line
    */
   receive(line) {
-    let message;
-    try {
-      message = JSON.parse(this.#decoder.decode(line));
-    } catch (err) {
-      const why = err instanceof SyntaxError ? err.message : 'line is not valid UTF-8';
-      this.#replyError(null, ErrorCode.PARSE_ERROR, `parse error: ${why}`);
-      return;
+    const incoming = classify(line);
+    switch (incoming.kind) {
+      case 'invalid':
+        this.#replyError(incoming.id, incoming.code, incoming.message);
+        return;
+      case 'ignored':
+        process.stderr.write(`motiad-sdk-node: ignored a line: ${incoming.reason}\n`);
+        return;
+      case 'response':
+        this.#settle(incoming.id, incoming.message);
+        return;
+      case 'notification':
+        this.#notify(incoming.method, incoming.params);
+        return;
+      case 'request':
+        this.#serve(incoming.id, incoming.method, incoming.params);
     }
-    if (!isObject(message)) {
-      this.#replyError(null, ErrorCode.INVALID_REQUEST, 'invalid request: not a JSON-RPC 2.0 object');
-      return;
-    }
-    const id = message.id;
-    const replyId = isRequestId(id) ? id : null;
-    if (message.jsonrpc !== '2.0') {
-      this.#replyError(replyId, ErrorCode.INVALID_REQUEST, 'invalid request: "jsonrpc" must be "2.0"');
-      return;
-    }
-    const method = message.method;
-    if (method === undefined) {
-      if ('result' in message || 'error' in message) this.#settle(replyId, message);
-      else this.#replyError(replyId, ErrorCode.INVALID_REQUEST, 'invalid request: no "method"');
-      return;
-    }
-    if (typeof method !== 'string') {
-      this.#replyError(replyId, ErrorCode.INVALID_REQUEST, 'invalid request: "method" must be a string');
-      return;
-    }
-    const params = message.params ?? NO_PARAMS;
-    if (!('id' in message)) {
-      this.#notify(method, params);
-      return;
-    }
-    if (replyId === null) {
-      this.#replyError(null, ErrorCode.INVALID_REQUEST, 'invalid request: "id" must be a string or an integer');
-      return;
-    }
-    const handler = this.#methods.get(method);
-    if (handler === undefined) {
-      this.#replyError(replyId, ErrorCode.METHOD_NOT_FOUND, `method not found: ${method}`);
+  }
+
+  /**
+   * @param {RequestId} id
+   * @param {string} method
+   * @param {unknown} params
+   */
+  #serve(id, method, params) {
+    const served = this.#methods.get(method);
+    if (served === undefined) {
+      this.#replyError(id, ErrorCode.METHOD_NOT_FOUND, `method not found: ${method}`);
       return;
     }
     if (!isObject(params)) {
-      this.#replyError(replyId, ErrorCode.INVALID_PARAMS, 'invalid params: params must be an object', { path: '$.params' });
+      this.#replyError(id, ErrorCode.INVALID_PARAMS, 'invalid params: params must be an object', { path: '$.params' });
       return;
     }
     let result;
     try {
-      result = handler(params, replyId);
+      result = served.handler(params, id);
     } catch (err) {
-      this.#replyThrown(replyId, err);
+      this.#replyThrown(id, err);
       return;
     }
     if (result instanceof Promise) {
       result.then(
-        (value) => this.respond(replyId, value),
-        (err) => this.#replyThrown(replyId, err),
+        (value) => this.respond(id, value, served.unsendable),
+        (err) => this.#replyThrown(id, err),
       );
     } else {
-      this.respond(replyId, result);
+      this.respond(id, result, served.unsendable);
     }
   }
 
   /**
    * Answers request `id` with `result` (`undefined` is sent as null). A result
-   * that cannot be sent (not JSON-serialisable, or over the line limit) is
-   * answered with an error instead, so the request never goes unanswered.
+   * that cannot be sent is answered with an error instead, so the request
+   * never goes unanswered: not JSON-serialisable → `unsendable(err)` (default
+   * -32603); over the line limit → -32005 with the request's id
+   * (`framing.max-line.send`).
    *
    * @param {RequestId} id
    * @param {unknown} result
+   * @param {(err: unknown) => RpcError} [unsendable]
    */
-  respond(id, result) {
+  respond(id, result, unsendable) {
     let line;
     try {
       line = JSON.stringify({ jsonrpc: '2.0', id, result: result === undefined ? null : result });
     } catch (err) {
-      this.#replyError(id, ErrorCode.INTERNAL_ERROR, `result is not JSON-serialisable: ${String(err)}`);
+      const error = unsendable?.(err) ?? new RpcError(ErrorCode.INTERNAL_ERROR, `result is not JSON-serialisable: ${String(err)}`);
+      this.#replyError(id, error.code, error.message, error.data);
       return;
     }
     if (this.#fits(line)) this.#writer.writeLine(line);
-    else this.#replyError(id, ErrorCode.LINE_TOO_LONG, `result too long: over maxLineBytes (${this.maxLineBytes})`);
+    else this.#replyError(id, ErrorCode.LINE_TOO_LONG, `result too long: ${Buffer.byteLength(line)} bytes, over maxLineBytes (${this.maxLineBytes})`);
   }
 
   /**
@@ -278,8 +330,13 @@ export class RpcPeer {
       process.stderr.write(`motiad-sdk-node: ${method} notification dropped: ${String(err)}\n`);
       return;
     }
-    if (this.#fits(line)) this.#writer.writeLine(line);
-    else process.stderr.write(`motiad-sdk-node: ${method} notification dropped: over maxLineBytes (${this.maxLineBytes})\n`);
+    if (this.#fits(line)) {
+      this.#writer.writeLine(line);
+    } else {
+      // framing.max-line.send: never sent; say so on stderr with its start.
+      const start = JSON.stringify(String(isObject(params) ? (params.message ?? '') : '').slice(0, 200));
+      process.stderr.write(`motiad-sdk-node: ${method} notification dropped: ${Buffer.byteLength(line)} bytes, over maxLineBytes (${this.maxLineBytes}); it began ${start}\n`);
+    }
   }
 
   /**
@@ -296,6 +353,7 @@ export class RpcPeer {
    * @param {unknown} params
    */
   #notify(method, params) {
+    // Unknown notifications, and notifications with bad params, are ignored.
     const handler = this.#notifications.get(method);
     if (handler === undefined || !isObject(params)) return;
     try {
@@ -306,16 +364,10 @@ export class RpcPeer {
   }
 
   /**
-   * @param {RequestId | null} id
+   * @param {RequestId} id
    * @param {Record<string, unknown>} message
    */
   #settle(id, message) {
-    if (id === null) {
-      // The other side could not read one of our lines. Never answer a
-      // response (two peers doing so would echo errors forever): note it.
-      process.stderr.write(`motiad-sdk-node: the broker reported an error: ${JSON.stringify(message.error)}\n`);
-      return;
-    }
     // rpc.unknown-id: an answer to nothing we asked (or asked twice) is ignored.
     const pending = typeof id === 'number' ? this.#pending.get(id) : undefined;
     if (pending === undefined) return;

@@ -119,6 +119,7 @@ describe('bad input', () => {
     assert.deepEqual((await child.response('edge')).result, {});
   });
 
+  // framing.channels: stdout carries protocol lines only.
   test('nothing but protocol lines ever reached stdout', () => {
     assert.deepEqual(child.garbage, []);
   });

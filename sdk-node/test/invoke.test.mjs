@@ -60,6 +60,7 @@ describe('invoke', () => {
     assert.deepEqual(await child.response(id), { jsonrpc: '2.0', id, result: null });
   });
 
+  // rpc.concurrent, invoke.context: each call carries its invocation's id; events see topic, eventId, attempt.
   test('two event invocations use emit and state concurrently, answered out of order', async () => {
     const counter = step('flow.step.ts');
     const first = child.invoke(counter, event('count'), { key: 'a' }, { invocationId: 'inv-a', attempt: 2 });
@@ -158,6 +159,7 @@ describe('invoke', () => {
     assert.equal((await child.response(id)).error.code, -32002);
   });
 
+  // invoke.cancel, rpc.answer-once: a finished invocation keeps its one answer.
   test('$/cancel of a finished or unknown invocation is ignored', async () => {
     const id = behave({ action: 'ok' });
     assert.equal((await child.response(id)).result, null);

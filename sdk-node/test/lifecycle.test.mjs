@@ -7,6 +7,7 @@ import { Child, step, within } from './child.mjs';
 const BEHAVIOURS = step('behaviours.step.ts');
 const behave = { type: 'event', topic: 'behave', eventId: 'e1', messageGroupId: null };
 
+// lifecycle.shutdown, invoke.after-shutdown.
 test('shutdown refuses new invokes, lets running ones finish, answers null and exits 0', async () => {
   const child = new Child();
   try {

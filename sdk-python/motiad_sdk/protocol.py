@@ -7,6 +7,7 @@ reader, the peer and the runner cannot drift apart.
 from __future__ import annotations
 
 import json
+import re
 from enum import IntEnum
 from typing import Any, Final, TypeAlias
 
@@ -72,9 +73,7 @@ def json_default(value: object) -> Any:
 _ENCODER: Final = json.JSONEncoder(
     separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=json_default
 )
-_ASCII_ENCODER: Final = json.JSONEncoder(
-    separators=(",", ":"), ensure_ascii=True, allow_nan=False, default=json_default
-)
+_LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 
 def encode_message(message: JsonObject, max_line_bytes: int) -> bytes:
@@ -87,9 +86,10 @@ def encode_message(message: JsonObject, max_line_bytes: int) -> bytes:
     try:
         data = (text + "\n").encode("utf-8")
     except UnicodeEncodeError:
-        # Lone surrogates (e.g. from os.fsdecode) cannot be UTF-8; escaped
-        # ASCII JSON can still carry them.
-        data = (_ASCII_ENCODER.encode(message) + "\n").encode("ascii")
+        # Lone surrogates (e.g. from os.fsdecode) are not Unicode text: they can
+        # be neither UTF-8 nor, by SPEC `framing.utf8`, escaped. Each becomes
+        # U+FFFD, as a decoder would show it.
+        data = (_LONE_SURROGATE.sub("\ufffd", text) + "\n").encode("utf-8")
     if len(data) - 1 > max_line_bytes:
         raise LineTooLongError(len(data) - 1, max_line_bytes)
     return data

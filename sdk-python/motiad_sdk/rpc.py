@@ -1,8 +1,9 @@
 """JSON-RPC 2.0 over lines: classifying what comes in, correlating what goes out.
 
 :func:`classify` is pure and total: every line becomes a value (a request, a
-notification, a response or an :class:`Invalid` to answer), never an exception,
-so the reader loop cannot die on bad input (SPEC `framing.bad-line`).
+notification, a response, an :class:`Invalid` to answer or an :class:`Ignored`
+to drop), never an exception, so the reader loop cannot die on bad input
+(SPEC `framing.bad-line`).
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ from .protocol import (
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """A request from the broker; it must be answered."""
+    """A request from the broker; it must be answered. ``params`` is as sent
+    (``{}`` when absent): the runner checks it is an object once it knows the
+    method (SPEC `rpc.error-order`)."""
 
     id: RequestId
     method: str
-    params: JsonObject
+    params: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +42,7 @@ class Notification:
     """A notification from the broker; it is never answered."""
 
     method: str
-    params: JsonObject
+    params: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,81 +64,100 @@ class Invalid:
     data: JsonObject | None = None
 
 
-Incoming = Request | Notification | Response | Invalid
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """A line that is dropped unanswered (SPEC `rpc.no-reply-to-responses`):
+    a malformed response, or the broker's report of a line it could not read."""
+
+    reason: str
+
+
+Incoming = Request | Notification | Response | Invalid | Ignored
 
 
 def _read_id(value: Any) -> RequestId | None:
-    """The id when it is one SPEC §2 allows (integer or string); ``bool`` is not an int here."""
+    """The id when SPEC `rpc.ids` allows it (an integer or a string; ``bool`` is no int)."""
     if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
         return value
     return None
 
 
-def classify(line: bytes) -> Incoming | None:
-    """What one line is. ``None`` means: ignore it (a notification with bad params)."""
+def _no_constants(name: str) -> Any:
+    """``NaN`` and ``Infinity`` are not JSON (SPEC `framing.bad-line`)."""
+    raise ValueError(f"{name} is not JSON")
+
+
+def classify(line: bytes) -> Incoming:
+    """What one line is, checked in the order of SPEC `rpc.error-order`."""
     try:
-        message = json.loads(line.decode("utf-8"))
+        message = json.loads(line.decode("utf-8"), parse_constant=_no_constants)
     except UnicodeDecodeError:
         return Invalid(None, ErrorCode.PARSE_ERROR, "parse error: the line is not valid UTF-8")
-    except ValueError as exc:  # JSONDecodeError, and too-deep nesting
+    except ValueError as exc:  # JSONDecodeError, NaN, and too-deep nesting
         return Invalid(None, ErrorCode.PARSE_ERROR, f"parse error: {exc}")
     except RecursionError:
         return Invalid(None, ErrorCode.PARSE_ERROR, "parse error: nesting too deep")
     if not isinstance(message, dict):
         kind = type(message).__name__
         return Invalid(None, ErrorCode.INVALID_REQUEST, f"invalid request: a JSON {kind}")
-    raw_id = message.get("id")
-    request_id = _read_id(raw_id)
+    request_id = _read_id(message.get("id"))
+    if "method" not in message and ("result" in message or "error" in message):
+        return _classify_response(message, request_id)
     if message.get("jsonrpc") != "2.0":
         return Invalid(
             request_id, ErrorCode.INVALID_REQUEST, 'invalid request: jsonrpc is not "2.0"'
         )
-    has_id = "id" in message
-    if has_id and request_id is None:
-        return Invalid(
-            None, ErrorCode.INVALID_REQUEST, "invalid request: id must be an int or string"
-        )
     if "method" not in message:
-        return _classify_response(message, request_id)
+        return Invalid(
+            request_id, ErrorCode.INVALID_REQUEST, "invalid request: no method, result or error"
+        )
     method = message["method"]
     if not isinstance(method, str):
         return Invalid(
             request_id, ErrorCode.INVALID_REQUEST, "invalid request: method must be a string"
         )
     params = message.get("params", {})
-    if not isinstance(params, dict):
-        if request_id is None:
-            return None  # notifications are never answered, not even with errors
-        return Invalid(
-            request_id,
-            ErrorCode.INVALID_PARAMS,
-            "invalid params: params must be an object",
-            {"path": "$.params"},
-        )
-    if request_id is None:
+    if "id" not in message:
         return Notification(method, params)
+    if request_id is None:
+        return Invalid(
+            None, ErrorCode.INVALID_REQUEST, "invalid request: id must be an int or string"
+        )
     return Request(request_id, method, params)
 
 
 def _classify_response(message: JsonObject, request_id: RequestId | None) -> Incoming:
-    if request_id is None:
-        return Invalid(None, ErrorCode.INVALID_REQUEST, "invalid request: no method and no id")
-    if "error" in message:
-        error = message["error"]
-        if isinstance(error, dict) and isinstance(error.get("code"), int):
-            broker_error = BrokerError(
-                error["code"], str(error.get("message", "")), error.get("data")
-            )
-        else:
-            broker_error = BrokerError(
-                ErrorCode.INTERNAL_ERROR, "the broker sent a malformed error", error
-            )
-        return Response(request_id, None, broker_error)
-    if "result" in message:
+    """A line shaped like a response: resolved when its id is valid, else dropped;
+    never answered either way (SPEC `rpc.no-reply-to-responses`)."""
+    if message.get("jsonrpc") != "2.0":
+        return Ignored('a response whose jsonrpc is not "2.0"')
+    if "error" not in message:
+        if request_id is None:
+            return Ignored("a result without a valid id")
         return Response(request_id, message["result"], None)
-    return Invalid(
-        request_id, ErrorCode.INVALID_REQUEST, "invalid request: no method, result or error"
+    error = message["error"]
+    code = error.get("code") if isinstance(error, dict) else None
+    well_formed = (
+        isinstance(code, int)
+        and not isinstance(code, bool)
+        and isinstance(error.get("message"), str)
+        and "result" not in message
     )
+    if request_id is None:
+        what = error.get("message") if well_formed else repr(error)[:200]
+        return Ignored(f"the broker could not read a line we sent: {what}")
+    if well_formed and isinstance(code, int):
+        broker_error = BrokerError(code, error["message"], error.get("data"))
+    else:  # fail the call rather than leave it waiting
+        broker_error = BrokerError(
+            ErrorCode.INTERNAL_ERROR, "the broker sent a malformed error", error
+        )
+    return Response(request_id, None, broker_error)
+
+
+_SHORT_MESSAGE_CHARS = 1024
+"""SPEC `framing.max-line.send`: the message of an error response that had to
+lose its data is cut to this length."""
 
 
 class Peer:
@@ -175,10 +197,10 @@ class Peer:
         try:
             self.send({"jsonrpc": "2.0", "id": request_id, "error": error})
         except (TypeError, ValueError):
-            # The data could not be encoded or was too long: the code and message
-            # still tell the broker what happened.
-            error.pop("data", None)
-            self.send({"jsonrpc": "2.0", "id": request_id, "error": error})
+            # SPEC `framing.max-line.send`: the data could not be encoded or was
+            # too long; the code and a shortened message still say what happened.
+            short = {"code": int(code), "message": message[:_SHORT_MESSAGE_CHARS]}
+            self.send({"jsonrpc": "2.0", "id": request_id, "error": short})
 
     def notify(self, method: str, params: JsonObject) -> None:
         """Send a notification."""

@@ -18,7 +18,7 @@ import os
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -26,6 +26,7 @@ from .context import Channel, Context
 from .errors import error_info
 from .framing import LineReader, LineSplitter, LineTooLong, LineWriter, claim_stdio
 from .loading import Step, add_import_root, load_steps
+from .middleware import Middleware, run_with_middleware
 from .protocol import (
     DEFAULT_MAX_LINE_BYTES,
     PROTOCOL_VERSION,
@@ -34,10 +35,11 @@ from .protocol import (
     SDK_VERSION,
     ErrorCode,
     JsonObject,
+    LineTooLongError,
     RequestId,
     parse_version,
 )
-from .rpc import Invalid, Notification, Peer, Request, Response, classify, report
+from .rpc import Ignored, Invalid, Notification, Peer, Request, Response, classify, report
 from .values import wrap
 
 SHUTDOWN_GRACE_S: Final = 10.0
@@ -97,9 +99,15 @@ def parse_invoke(params: JsonObject) -> InvokeParams:
     trigger_type = trigger.get("type")
     if trigger_type not in TRIGGER_TYPES:
         raise ParamsError("trigger.type", 'one of "api", "event", "cron"')
-    for name in ("topic", "eventId", "messageGroupId"):
-        if trigger.get(name) is not None and not isinstance(trigger[name], str):
-            raise ParamsError(f"trigger.{name}", "a string or null")
+    if trigger_type == "event":
+        for name in ("topic", "eventId"):
+            if not isinstance(trigger.get(name), str):
+                raise ParamsError(f"trigger.{name}", "a string")
+        group = trigger.get("messageGroupId")
+        if group is not None and not isinstance(group, str):
+            raise ParamsError("trigger.messageGroupId", "a string or null")
+    if "input" not in params:
+        raise ParamsError("input", "present (null for cron)")
     trace_id = _string(params, "traceId")
     invocation_id = _string(params, "invocationId")
     attempt = params.get("attempt", 1)
@@ -157,12 +165,19 @@ def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None
         future.set_result(value)
 
 
+class InvalidApiResponse(TypeError):
+    """An api handler returned something other than ``{status, body?, headers?}``
+    (SPEC `invoke.result`): the same code would fail the same way again."""
+
+    retryable = False
+
+
 def _shape_result(trigger_type: str, value: Any) -> Any:
     """The wire result: an api response object, ``null`` for event and cron."""
     if trigger_type != "api":
         return None
     if not isinstance(value, Mapping) or not _is_int(value.get("status")):
-        raise TypeError(
+        raise InvalidApiResponse(
             "an api handler must return a dict with an integer `status` "
             f"(and optional `body`, `headers`), not {value!r:.200}"
         )
@@ -186,7 +201,6 @@ class Runner:
             "initialize": self._initialize,
             "ping": self._ping,
             "invoke": self._invoke,
-            "$/cancel": self._cancel_request,
             "shutdown": self._shutdown,
         }
 
@@ -228,7 +242,13 @@ class Runner:
                 self._peer.respond_error(
                     incoming.id, incoming.code, incoming.message, incoming.data
                 )
-            elif isinstance(incoming, Notification) and incoming.method == "$/cancel":
+            elif isinstance(incoming, Ignored):
+                report(f"ignored a line: {incoming.reason}")
+            elif (
+                isinstance(incoming, Notification)
+                and incoming.method == "$/cancel"
+                and isinstance(incoming.params, dict)  # bad params: ignored (`rpc.bad-params`)
+            ):
                 self._cancel_by_id(incoming.params.get("id"))
             # Other notifications are ignored (SPEC `rpc.unknown-method`).
         except Exception as exc:  # a bug here must not kill the reader
@@ -241,10 +261,19 @@ class Runner:
                 )
 
     def _serve(self, request: Request) -> None:
+        """Method, then params (SPEC `rpc.error-order`), then the method itself."""
         method = self._methods.get(request.method)
         if method is None:
             self._peer.respond_error(
                 request.id, ErrorCode.METHOD_NOT_FOUND, f"method not found: {request.method}"
+            )
+            return
+        if not isinstance(request.params, dict):  # SPEC `rpc.params`
+            self._peer.respond_error(
+                request.id,
+                ErrorCode.INVALID_PARAMS,
+                "invalid params: params must be an object",
+                {"path": "$.params"},
             )
             return
         try:
@@ -347,12 +376,17 @@ class Runner:
     # -- invocations ---------------------------------------------------------
 
     def _invoke(self, request: Request) -> None:
-        if self._life.shutting_down:
+        params = parse_invoke(request.params)  # SPEC `rpc.error-order`: params first
+        if self._life.shutting_down:  # SPEC `invoke.after-shutdown`
             self._peer.respond_error(
                 request.id, ErrorCode.SHUTTING_DOWN, "shutting down: invoke refused"
             )
             return
-        params = parse_invoke(request.params)
+        if not self._life.initialized:  # SPEC `lifecycle.before-initialize`
+            self._peer.respond_error(
+                request.id, ErrorCode.INVALID_REQUEST, "invalid request: not initialized"
+            )
+            return
         step = self._steps.get(params.step)
         if step is None or step.handler is None:
             reason = "a noop step has no handler" if step else "no step loaded from that path"
@@ -372,7 +406,8 @@ class Runner:
             attempt=params.attempt,
         )
         task = self._loop.create_task(
-            self._call(step.handler, params, context), name=f"invoke {params.invocation_id}"
+            self._call(step.handler, step.middleware, params, context),
+            name=f"invoke {params.invocation_id}",
         )
         invocation = _Invocation(request.id, params.trigger_type, task)
         if params.timeout_ms is not None:
@@ -387,18 +422,31 @@ class Runner:
         task.add_done_callback(functools.partial(self._finish, invocation))
 
     async def _call(
-        self, handler: Callable[..., Any], params: InvokeParams, context: Context
+        self,
+        handler: Callable[..., Any],
+        middleware: Sequence[Middleware],
+        params: InvokeParams,
+        context: Context,
     ) -> _Outcome:
-        """Run the handler with Motia's Python signature for the trigger type."""
+        """Run the handler with Motia's Python signature for the trigger type,
+        inside the step's middleware for an API call."""
         cron = params.trigger_type == "cron"
         args: tuple[Any, ...] = (context,) if cron else (wrap(params.input), context)
-        try:
+
+        async def run_handler() -> Any:
             if inspect.iscoroutinefunction(handler):
                 value = await handler(*args)
             else:
                 value = await self._in_thread(handler, args, params.invocation_id)
             if inspect.isawaitable(value):  # a sync wrapper around an async function
                 value = await value
+            return value
+
+        try:
+            if params.trigger_type == "api" and middleware:
+                value = await run_with_middleware(middleware, run_handler, args[0], context)
+            else:
+                value = await run_handler()
         except (Exception, SystemExit) as exc:  # SystemExit: a handler calling exit()
             return _Outcome(error=exc)
         return _Outcome(value=value)
@@ -452,24 +500,20 @@ class Runner:
             return
         try:
             self._peer.respond(request_id, _shape_result(invocation.trigger_type, outcome.value))
-        except (TypeError, ValueError) as exc:  # not JSON, or over the line limit
-            self._fail(request_id, exc)
+        except LineTooLongError as exc:  # SPEC `framing.max-line.send`
+            self._peer.respond_error(request_id, ErrorCode.LINE_TOO_LONG, f"result too long: {exc}")
+        except (TypeError, ValueError) as exc:  # SPEC `invoke.result`: not JSON
+            self._fail(request_id, exc, retryable=False)
 
-    def _fail(self, request_id: RequestId, exc: BaseException) -> None:
+    def _fail(
+        self, request_id: RequestId, exc: BaseException, *, retryable: bool | None = None
+    ) -> None:
         self._peer.respond_error(
             request_id,
             ErrorCode.HANDLER_FAILED,
             f"handler failed: {type(exc).__name__}: {exc}",
-            error_info(exc),
+            error_info(exc, retryable=retryable),
         )
-
-    def _cancel_request(self, request: Request) -> None:
-        """``$/cancel`` sent as a request rather than a notification: serve it and answer."""
-        target = request.params.get("id")
-        if not (isinstance(target, str) or _is_int(target)):
-            raise ParamsError("id", "an integer or string")
-        self._cancel_by_id(target)
-        self._peer.respond(request.id, None)
 
     def _cancel_by_id(self, target: Any) -> None:
         """SPEC `invoke.cancel`; an unknown id is ignored."""

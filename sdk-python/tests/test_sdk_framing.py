@@ -9,7 +9,8 @@ from sdk_harness import event_trigger, spawn_child, step
 
 
 def test_what_user_code_prints_goes_to_stderr_not_stdout() -> None:
-    """SPEC `framing.stdout-owned`: at import and in a handler, via Python and via fd 1."""
+    """SPEC `framing.stdout-owned`, `framing.channels`: at import and in a handler, via
+    Python and via fd 1, user output goes to stderr; stdout carries protocol lines only."""
     with spawn_child() as child:
         child.initialize([step("noisy_step")])
         request_id = child.invoke(step("noisy_step"), event_trigger("noise"), {})
@@ -68,6 +69,7 @@ def test_a_bad_line_is_answered_and_the_child_keeps_serving(
             {
                 "step": "s",
                 "trigger": {"type": "cron"},
+                "input": None,
                 "traceId": "t",
                 "invocationId": "i",
                 "timeoutMs": "soon",

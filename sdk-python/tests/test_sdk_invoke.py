@@ -7,6 +7,7 @@ from sdk_harness import event_trigger, spawn_child, step
 
 
 def test_an_api_handler_reads_its_request_by_attribute_and_by_key() -> None:
+    """SPEC `invoke.input`, `invoke.context`: the request, and the invocation's traceId."""
     with spawn_child() as child:
         child.initialize([step("api_echo_step")])
         request_id = child.invoke(
@@ -97,7 +98,7 @@ def test_cancel_stops_a_running_handler_and_answers_cancelled() -> None:
 
 
 def test_cancel_of_a_finished_invocation_sends_nothing_more() -> None:
-    """SPEC `invoke.cancel`: a finished one keeps its normal answer."""
+    """SPEC `invoke.cancel`, `rpc.answer-once`: a finished one keeps its one answer."""
     with spawn_child() as child:
         child.initialize([step("tick_step")])
         request_id = child.invoke(step("tick_step"), {"type": "cron"})
@@ -116,8 +117,29 @@ def test_an_unknown_step_is_refused() -> None:
         assert child.error(request_id)["code"] == -32003
 
 
-def test_an_invoke_before_initialize_finds_no_step() -> None:
-    """SPEC `lifecycle.initialize`: nothing is served before the handshake."""
+def test_before_initialize_invoke_is_refused_and_ping_answered() -> None:
+    """SPEC `lifecycle.before-initialize`: nothing runs before the handshake."""
     with spawn_child() as child:
         request_id = child.invoke(step("tick_step"), {"type": "cron"})
-        assert child.error(request_id)["code"] == -32003
+        assert child.error(request_id)["code"] == -32600
+        child.ping()
+
+
+@pytest.mark.parametrize(
+    ("kind", "error_type"),
+    [("no-status", "InvalidApiResponse"), ("not-json", "TypeError")],
+)
+def test_an_api_result_the_wire_cannot_carry_is_a_permanent_handler_failure(
+    kind: str, error_type: str
+) -> None:
+    """SPEC `invoke.result`: -32000, not retryable (the same code fails the same way)."""
+    with spawn_child() as child:
+        child.initialize([step("bad_result_step")])
+        request_id = child.invoke(
+            step("bad_result_step"), {"type": "api"}, {"body": {"kind": kind}}
+        )
+        error = child.error(request_id)
+
+    assert error["code"] == -32000
+    assert error["data"]["type"] == error_type
+    assert error["data"]["retryable"] is False

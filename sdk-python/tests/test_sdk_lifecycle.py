@@ -6,7 +6,7 @@ from sdk_harness import event_trigger, spawn_child, step
 
 
 def test_shutdown_refuses_new_work_lets_running_handlers_finish_and_exits_zero() -> None:
-    """SPEC `lifecycle.shutdown`."""
+    """SPEC `lifecycle.shutdown`, `invoke.after-shutdown`."""
     with spawn_child() as child:
         child.initialize([step("relay_step")])
         running = child.invoke(step("relay_step"), event_trigger("start"), {"n": 1})

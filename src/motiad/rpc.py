@@ -1,15 +1,21 @@
 """A JSON-RPC 2.0 peer over a line transport: request/response correlation,
 dispatch of incoming requests to typed handlers, and precise error replies.
 
-It never dies on bad input: malformed lines are answered (SPEC
-``framing.bad-line``), over-long lines reported (``framing.max-line``),
-responses to unknown ids logged and dropped (``rpc.unknown-id``).
+It never dies on bad input, and a peer that misbehaves can neither block its
+reader nor flood the log: malformed lines are answered through a small queue
+that drops what a peer does not read (SPEC ``framing.bad-line``), over-long
+lines are discarded and reported (``framing.max-line``), responses to unknown
+ids are logged and dropped (``rpc.unknown-id``), responses are never answered
+(``rpc.no-reply-to-responses``), and problem reports are throttled.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import re
+import time
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +23,7 @@ from typing import Any
 import anyio
 import msgspec
 from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .errors import ChildError, MotiadError, RemoteError
 from .protocol import (
@@ -33,10 +40,38 @@ from .protocol import (
     encode_request,
     encode_result,
 )
-from .protocol.messages import ErrorObject, RequestId
+from .protocol.messages import DEFAULT_MAX_LINE_BYTES, ErrorObject, RequestId
 from .transport import LineSender, LineTooLong
 
 Handler = Callable[[Any], Awaitable[Any]]
+
+MAX_INCOMING_REQUESTS = 1024
+"""Requests from the peer served at once. Past this the reader waits, so a peer
+that floods requests without reading the answers is slowed down (and, missing
+its heartbeats, restarted) instead of growing the broker's memory."""
+
+BAD_LINE_REPLIES_QUEUED = 64
+"""Error replies to bad lines waiting to be written. They are written by their
+own task so a peer that writes garbage and never reads cannot block the
+reader; when the queue is full further replies are dropped (and counted)."""
+
+PROBLEMS_PER_WINDOW = 20
+PROBLEM_WINDOW_S = 10.0
+"""At most this many problem reports per window; the rest are counted and
+summed up in one line, so a child printing garbage cannot flood the log."""
+
+EXCERPT_BYTES = 120
+"""How much of a bad line a problem report quotes."""
+
+_SEND_FAILURES = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
+"""What writing to a pipe whose reader is gone raises (anyio's, or the raw
+``BrokenPipeError``/``ConnectionResetError`` asyncio lets through)."""
+
+_LEADING_RESPONSE_ID = re.compile(
+    rb'^\s*\{\s*"jsonrpc"\s*:\s*"2\.0"\s*,\s*"id"\s*:\s*(-?[0-9]+)\s*,\s*"(?:result|error)"'
+)
+"""The id of a response, read from the start of a line too long to parse:
+every SDK we know writes ``jsonrpc``, then ``id``, then ``result``/``error``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,11 +86,48 @@ Problem = Callable[[str], None]
 """Called with a one-line description of anything wrong the peer did."""
 
 
+class Throttle:
+    """Admits at most ``limit`` events per ``window_s`` seconds and counts the rest.
+
+    The caller reports three things: each admitted event, the moment it starts
+    dropping (so a flood shows at once), and how many it dropped once the
+    window is over (or at :meth:`flush`).
+    """
+
+    def __init__(self, limit: int, window_s: float) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._window_start = time.monotonic()
+        self._admitted = 0
+        self._suppressed = 0
+
+    def admit(self) -> tuple[bool, bool, int]:
+        """``(admitted, first_dropped, dropped_in_last_window)`` for one event:
+        whether to report it, whether it is the first one of this window not
+        reported, and how many were dropped in a window that just ended."""
+        now = time.monotonic()
+        ended = 0
+        if now - self._window_start >= self.window_s:
+            ended, self._suppressed = self._suppressed, 0
+            self._window_start, self._admitted = now, 0
+        self._admitted += 1
+        if self._admitted <= self.limit:
+            return True, False, ended
+        self._suppressed += 1
+        return False, self._suppressed == 1, ended
+
+    def flush(self) -> int:
+        """Events dropped and not yet reported; resets the count."""
+        suppressed, self._suppressed = self._suppressed, 0
+        return suppressed
+
+
 @dataclass(eq=False, slots=True)
 class PendingRequest:
     """A request we sent that has not been answered yet."""
 
     id: int
+    method: str
     done: anyio.Event = field(default_factory=anyio.Event)
     result: msgspec.Raw | None = None
     error: BaseException | None = None
@@ -66,6 +138,12 @@ class PendingRequest:
         if self.error is not None:
             raise self.error
         return self.result
+
+    def fail(self, error: BaseException) -> None:
+        """Settle with ``error`` unless already settled."""
+        if not self.done.is_set():
+            self.error = error
+            self.done.set()
 
 
 class RpcPeer:
@@ -78,25 +156,35 @@ class RpcPeer:
         methods: Mapping[str, Method],
         notifications: Mapping[str, Method],
         on_problem: Problem,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     ) -> None:
         self._sender = sender
         self._methods = methods
         self._notifications = notifications
         self._on_problem = on_problem
+        self.max_line_bytes = max_line_bytes
+        """The longest line either side may send (SPEC ``framing.max-line``)."""
         self._ids = itertools.count(1)
         self._pending: dict[RequestId, PendingRequest] = {}
         self._closed: BaseException | None = None
+        self._throttle = Throttle(PROBLEMS_PER_WINDOW, PROBLEM_WINDOW_S)
+        self._serving = anyio.Semaphore(MAX_INCOMING_REQUESTS)
+        self._bad_line_replies: MemoryObjectSendStream[bytes] | None = None
+        self._dropped_replies = 0
 
     @property
     def in_flight(self) -> int:
         """Our requests still waiting for a response."""
         return len(self._pending)
 
+    # --- sending --------------------------------------------------------------
+
     async def request(self, method: str, params: Any) -> msgspec.Raw | None:
         """Send a request and wait for its result (raw JSON).
 
-        Raises :class:`RemoteError` for an error reply and :class:`ChildError`
-        when the connection closes first.
+        Raises :class:`RemoteError` for an error reply (or a request too long
+        to send, code ``-32005``) and :class:`ChildError` when the connection
+        closes first.
         """
         pending = await self.open_request(method, params)
         try:
@@ -109,10 +197,11 @@ class RpcPeer:
         (to send ``$/cancel``) or wait in stages. Pair with :meth:`forget`."""
         if self._closed is not None:
             raise ChildError(f"cannot send {method}: {self._closed}")
-        pending = PendingRequest(next(self._ids))
+        pending = PendingRequest(next(self._ids), method)
+        line = self._fitting(encode_request(pending.id, method, params), method)
         self._pending[pending.id] = pending
         try:
-            await self._sender.send(encode_request(pending.id, method, params))
+            await self._send(line, method)
         except BaseException:
             self.forget(pending)
             raise
@@ -123,79 +212,183 @@ class RpcPeer:
         self._pending.pop(pending.id, None)
 
     async def notify(self, method: str, params: Any) -> None:
-        """Send a notification."""
-        await self._sender.send(encode_notification(method, params))
+        """Send a notification (:class:`RemoteError` ``-32005`` when too long)."""
+        await self._send(self._fitting(encode_notification(method, params), method), method)
 
     def close(self, reason: BaseException) -> None:
         """Fail every request in flight with ``reason``; refuse new ones."""
         self._closed = reason
         for pending in self._pending.values():
-            pending.error = reason
-            pending.done.set()
+            pending.fail(reason)
         self._pending.clear()
+
+    def _fitting(self, line: bytes, method: str) -> bytes:
+        """``line`` if it is within the limit; SPEC ``framing.max-line.send``."""
+        size = len(line) - 1
+        if size > self.max_line_bytes:
+            raise RemoteError(
+                ErrorCode.LINE_TOO_LONG,
+                f"{method}: a line of {size} bytes exceeds maxLineBytes"
+                f" ({self.max_line_bytes}); not sent",
+            )
+        return line
+
+    async def _send(self, line: bytes, what: str) -> None:
+        try:
+            await self._sender.send(line)
+        except _SEND_FAILURES as exc:
+            raise ChildError(f"cannot send {what}: the pipe is closed ({exc!r})") from None
+
+    # --- receiving ------------------------------------------------------------
 
     async def serve(self, lines: AsyncIterator[bytes | LineTooLong], tg: TaskGroup) -> None:
         """Read and dispatch every incoming line until the stream ends.
 
         Incoming requests run as tasks in ``tg`` so one slow handler never
-        blocks the reader (SPEC ``rpc.concurrent``).
+        blocks the reader (SPEC ``rpc.concurrent``); error replies to bad lines
+        are written by a task of their own.
         """
-        async for line in lines:
-            if isinstance(line, LineTooLong):
-                self._on_problem(f"line of {line.size} bytes exceeds the limit; discarded")
-                await self._reply_error(
-                    None,
-                    ErrorObject(ErrorCode.LINE_TOO_LONG, f"line of {line.size} bytes is too long"),
+        replies, queue = anyio.create_memory_object_stream[bytes](BAD_LINE_REPLIES_QUEUED)
+        self._bad_line_replies = replies
+        tg.start_soon(self._write_bad_line_replies, queue)
+        try:
+            async for line in lines:
+                if isinstance(line, LineTooLong):
+                    self._discarded(line)
+                    continue
+                message = decode_line(line)
+                if isinstance(message, IncomingResponse):
+                    self._resolve(message)
+                elif isinstance(message, IncomingRequest):
+                    await self._serving.acquire()
+                    tg.start_soon(self._handle_request, message)
+                elif isinstance(message, IncomingNotification):
+                    await self._handle_notification(message)
+                else:
+                    self._malformed(message, line)
+        finally:
+            replies.close()
+            queue.close()  # also when the writer never got to run
+            suppressed = self._throttle.flush()
+            if suppressed:
+                self._on_problem(f"{suppressed} more protocol problems were not logged")
+            if self._dropped_replies:
+                self._on_problem(
+                    f"{self._dropped_replies} error replies to bad lines were dropped:"
+                    " the peer did not read them"
                 )
-                continue
-            message = decode_line(line)
-            if isinstance(message, IncomingResponse):
-                self._resolve(message)
-            elif isinstance(message, IncomingRequest):
-                tg.start_soon(self._handle_request, message)
-            elif isinstance(message, IncomingNotification):
-                await self._handle_notification(message)
-            else:
-                self._report_malformed(message, line)
-                await self._reply_error(message.id, message.error)
 
-    def _report_malformed(self, message: Malformed, line: bytes) -> None:
-        excerpt = line[:120].decode("utf-8", "replace")
-        self._on_problem(f"{message.error.message}: {excerpt!r}")
+    def _report(self, text: str) -> None:
+        admitted, first_dropped, dropped = self._throttle.admit()
+        if dropped:
+            self._on_problem(f"{dropped} more protocol problems were not logged")
+        if admitted:
+            self._on_problem(text)
+        elif first_dropped:
+            self._on_problem(
+                f"over {PROBLEMS_PER_WINDOW} protocol problems in {PROBLEM_WINDOW_S:g}s: further"
+                " ones are counted, not logged"
+            )
+
+    def _queue_reply(self, line: bytes) -> None:
+        try:
+            assert self._bad_line_replies is not None  # set by serve(), the only caller's caller
+            self._bad_line_replies.send_nowait(line)
+        except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self._dropped_replies += 1
+
+    async def _write_bad_line_replies(self, queue: MemoryObjectReceiveStream[bytes]) -> None:
+        with contextlib.suppress(anyio.ClosedResourceError):
+            async with queue:
+                async for line in queue:
+                    with contextlib.suppress(ChildError):
+                        await self._send(line, "an error reply")
+
+    def _discarded(self, line: LineTooLong) -> None:
+        head = line.head[:EXCERPT_BYTES].decode("utf-8", "replace")
+        self._report(
+            f"discarded a line of {line.size} bytes, over maxLineBytes ({self.max_line_bytes}),"
+            f" starting {head!r}"
+        )
+        found = _LEADING_RESPONSE_ID.match(line.head)
+        pending = self._pending.pop(int(found.group(1)), None) if found else None
+        if pending is not None:  # SPEC framing.max-line: fail the request it answered
+            pending.fail(
+                RemoteError(
+                    ErrorCode.LINE_TOO_LONG,
+                    f"the answer to {pending.method} was a line of {line.size} bytes, over"
+                    f" maxLineBytes ({self.max_line_bytes}); discarded",
+                )
+            )
+        self._queue_reply(
+            encode_error(
+                None,
+                ErrorObject(
+                    ErrorCode.LINE_TOO_LONG,
+                    f"line too long: {line.size} bytes, over maxLineBytes ({self.max_line_bytes})",
+                ),
+            )
+        )
+
+    def _malformed(self, message: Malformed, line: bytes) -> None:
+        excerpt = line[:EXCERPT_BYTES].decode("utf-8", "replace")
+        more = f" ({len(line)} bytes)" if len(line) > EXCERPT_BYTES else ""
+        action = "" if message.reply else "; not answered (it is a response)"
+        self._report(f"{message.error.message}{action}: {excerpt!r}{more}")
+        if message.reply:
+            self._queue_reply(encode_error(message.id, message.error))
 
     def _resolve(self, response: IncomingResponse) -> None:
-        pending = self._pending.pop(response.id, None) if response.id is not None else None
+        if response.id is None:  # SPEC rpc.no-reply-to-responses: an error about a bad line
+            error = response.error
+            detail = f"{error.message} (code {error.code})" if error else "no detail"
+            self._report(f"the peer could not read a line we sent: {detail}")
+            return
+        pending = self._pending.pop(response.id, None)
         if pending is None:
-            self._on_problem(f"response to unknown request id {response.id!r} ignored")
+            self._report(f"response to unknown request id {response.id!r} ignored")
             return
         if response.error is not None:
             error = response.error
-            pending.error = RemoteError(error.code, error.message, error.data)
+            pending.fail(RemoteError(error.code, error.message, error.data))
         else:
             pending.result = response.result
-        pending.done.set()
+            pending.done.set()
 
     async def _handle_request(self, request: IncomingRequest) -> None:
-        method = self._methods.get(request.method)
-        if method is None:
-            await self._reply_error(
-                request.id,
-                ErrorObject(ErrorCode.METHOD_NOT_FOUND, f"unknown method {request.method!r}"),
-            )
-            return
         try:
-            params = (
-                decode_params(request.params, method.params) if method.params is not None else None
-            )
-            result = await method.handler(params)
-        except InvalidParams as exc:
-            await self._reply_error(request.id, exc.to_error())
-        except RemoteError as exc:
-            await self._reply_error(request.id, ErrorObject(exc.code, exc.message, exc.data))
-        except MotiadError as exc:
-            await self._reply_error(request.id, ErrorObject(ErrorCode.INTERNAL_ERROR, str(exc)))
-        else:
-            await self._reply(request.id, result)
+            method = self._methods.get(request.method)
+            if method is None:
+                await self._reply_error(
+                    request.id,
+                    ErrorObject(ErrorCode.METHOD_NOT_FOUND, f"unknown method {request.method!r}"),
+                )
+                return
+            try:
+                params = (
+                    decode_params(request.params, method.params)
+                    if method.params is not None
+                    else None
+                )
+                result = await method.handler(params)
+            except InvalidParams as exc:
+                await self._reply_error(request.id, exc.to_error())
+            except RemoteError as exc:
+                await self._reply_error(request.id, ErrorObject(exc.code, exc.message, exc.data))
+            except MotiadError as exc:
+                await self._reply_error(request.id, ErrorObject(ErrorCode.INTERNAL_ERROR, str(exc)))
+            except Exception as exc:  # a bug in one method must not end the connection
+                self._on_problem(
+                    f"internal error serving {request.method}:\n"
+                    + "".join(traceback.format_exception(exc)).rstrip()
+                )
+                await self._reply_error(
+                    request.id, ErrorObject(ErrorCode.INTERNAL_ERROR, f"internal error: {exc!r}")
+                )
+            else:
+                await self._reply(request.id, result, request.method)
+        finally:
+            self._serving.release()
 
     async def _handle_notification(self, note: IncomingNotification) -> None:
         method = self._notifications.get(note.method)
@@ -204,14 +397,41 @@ class RpcPeer:
         try:
             params = decode_params(note.params, method.params) if method.params else None
         except InvalidParams as exc:
-            self._on_problem(f"{note.method}: {exc.message} at {exc.path}")
+            self._report(f"{note.method}: {exc.message} at {exc.path}; notification ignored")
             return
-        await method.handler(params)
+        try:
+            await method.handler(params)
+        except Exception as exc:  # as in _handle_request: the reader must survive
+            self._on_problem(
+                f"internal error handling {note.method}:\n"
+                + "".join(traceback.format_exception(exc)).rstrip()
+            )
 
-    async def _reply(self, msg_id: RequestId, result: Any) -> None:
-        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-            await self._sender.send(encode_result(msg_id, result))
+    async def _reply(self, msg_id: RequestId, result: Any, method: str) -> None:
+        try:
+            line = encode_result(msg_id, result)
+        except (msgspec.EncodeError, TypeError, ValueError) as exc:
+            await self._reply_error(
+                msg_id, ErrorObject(ErrorCode.INTERNAL_ERROR, f"cannot encode the result: {exc}")
+            )
+            return
+        if len(line) - 1 > self.max_line_bytes:  # SPEC framing.max-line.send
+            await self._reply_error(
+                msg_id,
+                ErrorObject(
+                    ErrorCode.LINE_TOO_LONG,
+                    f"the result of {method} is {len(line) - 1} bytes encoded, over"
+                    f" maxLineBytes ({self.max_line_bytes})",
+                ),
+            )
+            return
+        with contextlib.suppress(ChildError):
+            await self._send(line, "a reply")
 
     async def _reply_error(self, msg_id: RequestId | None, error: ErrorObject) -> None:
-        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-            await self._sender.send(encode_error(msg_id, error))
+        line = encode_error(msg_id, error)
+        if len(line) - 1 > self.max_line_bytes:  # drop the data, shorten the message
+            short = ErrorObject(error.code, error.message[:1024])
+            line = encode_error(msg_id, short)
+        with contextlib.suppress(ChildError):
+            await self._send(line, "an error reply")

@@ -1,8 +1,10 @@
 """One child process: spawn → initialize → serve → restart → staged stop.
 
-A child that exits, or misses its heartbeats, is restarted with exponential
-backoff; the invocations it had in flight fail as retryable so the queue
-delivers them again. A crash loop is reported, never spun (DESIGN §2).
+A child that exits, misses its heartbeats, closes its stdout or ignores a
+``$/cancel`` is restarted with exponential backoff; the invocations it had in
+flight fail as retryable so the queue delivers them again. A crash loop is
+reported, never spun (DESIGN §2). Every wait on the child is bounded, so no
+child, however broken, can hang the broker (SPEC §4, §7).
 """
 
 from __future__ import annotations
@@ -20,17 +22,18 @@ import msgspec
 from anyio.abc import Process, TaskStatus
 
 from .errors import ChildError, MotiadError, RemoteError
-from .protocol import decode_params
+from .protocol import ErrorCode, InvalidParams, decode_params
 from .protocol.messages import (
     DEFAULT_MAX_LINE_BYTES,
     PROTOCOL_VERSION,
     CancelParams,
+    Empty,
     ErrorInfo,
     InitializeParams,
     InitializeResult,
     InvokeParams,
 )
-from .rpc import Method, RpcPeer
+from .rpc import Method, RpcPeer, Throttle
 from .runners import ChildCommand
 from .tracing import LogBus
 from .transport import LineSender, read_lines
@@ -38,8 +41,11 @@ from .transport import LineSender, read_lines
 INITIALIZE_TIMEOUT_S = 60.0
 """Loading step files may compile TypeScript (tsx) or import heavy libraries."""
 CANCEL_GRACE_S = 5.0
-"""After ``$/cancel``, how long a child may take to answer before it is restarted."""
+"""After ``$/cancel``, how long a child may take to answer before it is restarted
+(SPEC ``invoke.timeout``): long enough for a handler to unwind, short enough
+that a stuck child does not hold its queue for long."""
 PING_INTERVAL_S = 5.0
+PING_TIMEOUT_S = 5.0
 PING_MISSES = 3
 """A child that misses this many consecutive pings is hung (SPEC ``lifecycle.ping``)."""
 BACKOFF_INITIAL_S = 0.5
@@ -48,7 +54,31 @@ STABLE_AFTER_S = 30.0
 """A child that ran this long before exiting is restarted without backoff."""
 STOP_STEP_S = 3.0
 """Each stage of a stop (shutdown request, stdin EOF, SIGTERM) gets this long."""
+CRASH_LOOP_AFTER = 5
+"""Failed starts in a row after which each restart is reported as a crash loop."""
 STDERR_TAIL = 20
+STDERR_MAX_LINE = 64 * 1024
+"""Longer stderr lines are dropped (and counted): logs are for people."""
+STDERR_LINES_PER_WINDOW = 1000
+STDERR_WINDOW_S = 10.0
+"""A child may log this many stderr lines per window; the rest are counted and
+reported, so a child flooding stderr cannot flood the broker's log."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChildTimings:
+    """Every bound on waiting for a child. The defaults are the broker's; tests
+    and ``motiad conformance`` use shorter ones to finish quickly."""
+
+    initialize_s: float = INITIALIZE_TIMEOUT_S
+    cancel_grace_s: float = CANCEL_GRACE_S
+    ping_interval_s: float = PING_INTERVAL_S
+    ping_timeout_s: float = PING_TIMEOUT_S
+    ping_misses: int = PING_MISSES
+    backoff_initial_s: float = BACKOFF_INITIAL_S
+    backoff_max_s: float = BACKOFF_MAX_S
+    stable_after_s: float = STABLE_AFTER_S
+    stop_step_s: float = STOP_STEP_S
 
 
 class InvocationTimeout(MotiadError):
@@ -65,6 +95,7 @@ class ChildSpec:
     files: list[str]
     """Absolute paths of the step files it loads."""
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    timings: ChildTimings = ChildTimings()
 
 
 class Child:
@@ -87,10 +118,20 @@ class Child:
         self._peer: RpcPeer | None = None
         self._process: Process | None = None
         self._ready = anyio.Event()
+        self._stop_requested = anyio.Event()
         self._stopping = False
         self._serving_once = False
         self._stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL)
+        self._timings = spec.timings
         self.restarts = 0
+        """How many times the child was started again after the first start."""
+        self.pid: int | None = None
+        """The process id of the running child, if any."""
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit status of the last process (``None`` while it runs, or before any)."""
+        return self._process.returncode if self._process is not None else None
 
     @property
     def stopping(self) -> bool:
@@ -105,6 +146,7 @@ class Child:
         ``task_status`` gets the first :class:`InitializeResult`; a first start
         that fails raises :class:`ChildError` to the caller of ``tg.start``.
         """
+        timings = self._timings
         failures = 0
         while not self._stopping:
             started = time.monotonic()
@@ -116,14 +158,22 @@ class Child:
                 self._problem(str(exc))
             if self.stopping:
                 return
-            failures = 0 if time.monotonic() - started > STABLE_AFTER_S else failures + 1
-            delay = min(BACKOFF_MAX_S, BACKOFF_INITIAL_S * 2 ** (failures - 1)) if failures else 0
-            if failures >= 5:
+            stable = time.monotonic() - started > timings.stable_after_s
+            failures = 0 if stable else failures + 1
+            delay = (
+                min(timings.backoff_max_s, timings.backoff_initial_s * 2 ** (failures - 1))
+                if failures
+                else 0
+            )
+            if failures >= CRASH_LOOP_AFTER:
                 self._problem(
-                    f"crash loop: {failures} failed starts in a row; next try in {delay:.0f}s"
+                    f"crash loop: {failures} failed starts in a row; next try in {delay:.1f}s"
                 )
+            else:
+                self._problem(f"restarting the child in {delay:.1f}s")
             self.restarts += 1
-            await anyio.sleep(delay)
+            with anyio.move_on_after(delay):
+                await self._stop_requested.wait()  # a stop ends the backoff at once
 
     async def _run_once(self, task_status: TaskStatus[InitializeResult] | None) -> None:
         command = self.spec.command
@@ -134,6 +184,7 @@ class Child:
         except OSError as exc:
             raise ChildError(f"{self.spec.label}: cannot start {command.argv[0]}: {exc}") from exc
         self._process = process
+        self.pid = process.pid
         assert process.stdin
         assert process.stdout
         assert process.stderr
@@ -142,6 +193,7 @@ class Child:
             methods=self._methods,
             notifications=self._notifications,
             on_problem=self._problem,
+            max_line_bytes=self.spec.max_line_bytes,
         )
         failure: ChildError | None = None
         try:
@@ -163,8 +215,8 @@ class Child:
                     await process.wait()
                     tg.cancel_scope.cancel()
         finally:
-            self._ready = anyio.Event()
-            self._peer = None
+            self._not_ready()
+            self.pid = None
             peer.close(ChildError(f"{self.spec.label}: child exited (code {process.returncode})"))
             with anyio.CancelScope(shield=True):
                 await self._reap(process)
@@ -173,7 +225,7 @@ class Child:
         if not self._stopping:
             tail = "\n".join(self._stderr_tail)
             raise ChildError(
-                f"{self.spec.label}: child exited with code {process.returncode}"
+                f"{self.spec.label}: child {_exit_status(process.returncode)}"
                 + (f"; last stderr lines:\n{tail}" if tail else "")
             )
 
@@ -181,63 +233,101 @@ class Child:
         params = InitializeParams(
             PROTOCOL_VERSION, str(self.spec.command.cwd), self.spec.files, self.spec.max_line_bytes
         )
-        with anyio.move_on_after(INITIALIZE_TIMEOUT_S):
+        label, limit = self.spec.label, self._timings.initialize_s
+        with anyio.move_on_after(limit):
             try:
                 raw = await peer.request("initialize", params)
                 result = decode_params(raw, InitializeResult, where="$.result")
             except RemoteError as exc:
-                raise ChildError(f"{self.spec.label}: initialize failed: {exc.message}") from None
+                raise ChildError(
+                    f"{label}: initialize failed: {exc.message} (code {exc.code})"
+                ) from None
             except ChildError:
-                await process.wait()
+                with anyio.move_on_after(self._timings.stop_step_s):
+                    await process.wait()
                 tail = "\n".join(self._stderr_tail)
                 raise ChildError(
-                    f"{self.spec.label}: child exited with code {process.returncode}"
-                    " before answering initialize" + (f"; its stderr:\n{tail}" if tail else "")
+                    f"{label}: child {_exit_status(process.returncode)} before answering"
+                    " initialize" + (f"; its stderr:\n{tail}" if tail else "")
+                ) from None
+            except InvalidParams as exc:
+                raise ChildError(
+                    f"{label}: bad initialize result: {exc.message} at {exc.path}"
                 ) from None
             except MotiadError as exc:
-                raise ChildError(f"{self.spec.label}: bad initialize result: {exc}") from None
+                raise ChildError(f"{label}: bad initialize result: {exc}") from None
             major = result.protocol_version.split(".")[0]
             if major != PROTOCOL_VERSION.split(".")[0]:
                 raise ChildError(
-                    f"{self.spec.label}: protocol version mismatch: broker speaks"
+                    f"{label}: protocol version mismatch: broker speaks"
                     f" {PROTOCOL_VERSION}, child ({result.sdk.name})"
                     f" speaks {result.protocol_version}"
                 )
+            _check_entries(label, self.spec.files, result)
             return result
-        raise ChildError(
-            f"{self.spec.label}: no answer to initialize within {INITIALIZE_TIMEOUT_S:.0f}s"
-        )
+        raise ChildError(f"{label}: no answer to initialize within {limit:g}s")
 
     async def _serve(self, peer: RpcPeer, process: Process, tg: anyio.abc.TaskGroup) -> None:
         assert process.stdout
         await peer.serve(read_lines(process.stdout, self.spec.max_line_bytes), tg)
-        # stdout closed: the child is exiting; make it so if it lingers
+        if self._peer is peer:  # new invocations wait for the restart instead
+            self._not_ready()
         peer.close(ChildError(f"{self.spec.label}: child closed its stdout"))
+        # A child without stdout can answer nothing: it should be exiting. One
+        # that lingers is stopped (end of input first), so it gets restarted.
+        with anyio.move_on_after(self._timings.stop_step_s):
+            await process.wait()
+            return
+        if not self._stopping:
+            self._problem("child closed its stdout but kept running; stopping it")
+        await self._terminate(process)
 
     async def _pump_stderr(self, process: Process) -> None:
         assert process.stderr
-        async for line in read_lines(process.stderr, 64 * 1024):
-            text = (
-                f"<{line.size} bytes of stderr dropped>"
-                if not isinstance(line, bytes)
-                else line.decode("utf-8", "replace").rstrip()
-            )
-            if text:
+        throttle = Throttle(STDERR_LINES_PER_WINDOW, STDERR_WINDOW_S)
+        try:
+            async for line in read_lines(process.stderr, STDERR_MAX_LINE):
+                text = (
+                    f"<stderr line of {line.size} bytes dropped: over {STDERR_MAX_LINE} bytes>"
+                    if not isinstance(line, bytes)
+                    else line.decode("utf-8", "replace").rstrip()
+                )
+                if not text:
+                    continue
                 self._stderr_tail.append(text)
-                self._logs.log("info", text, step=self.name)
+                admitted, first_dropped, dropped = throttle.admit()
+                if dropped:
+                    self._problem(f"{dropped} stderr lines were not logged (flood)")
+                if admitted:
+                    self._logs.log("info", text, step=self.name)
+                elif first_dropped:
+                    self._problem(
+                        f"over {STDERR_LINES_PER_WINDOW} stderr lines in {STDERR_WINDOW_S:g}s:"
+                        " further ones are counted, not logged"
+                    )
+        finally:
+            suppressed = throttle.flush()
+            if suppressed:
+                self._problem(f"{suppressed} stderr lines were not logged (flood)")
 
     async def _heartbeat(self, peer: RpcPeer, process: Process) -> None:
+        timings = self._timings
         misses = 0
         while True:
-            await anyio.sleep(PING_INTERVAL_S)
-            with anyio.move_on_after(PING_INTERVAL_S) as scope:
+            await anyio.sleep(timings.ping_interval_s)
+            with anyio.move_on_after(timings.ping_timeout_s) as scope:
                 try:
-                    await peer.request("ping", {})
+                    await peer.request("ping", Empty())
+                except RemoteError as exc:
+                    self._problem(f"ping answered with an error: {exc}")
                 except MotiadError:
-                    return
+                    return  # the connection is closing; its reader reports why
             misses = misses + 1 if scope.cancelled_caught else 0
-            if misses >= PING_MISSES:
-                self._problem(f"no answer to {misses} pings; restarting the hung child")
+            if misses >= timings.ping_misses:
+                self._problem(
+                    f"no answer to {misses} pings in a row (each waited"
+                    f" {timings.ping_timeout_s:g}s); killing the hung child"
+                )
                 self._kill(process)
                 return
 
@@ -250,28 +340,54 @@ class Child:
         or :class:`ChildError` (the child died or was restarted).
         """
         peer = await self._wait_ready()
-        pending = await peer.open_request("invoke", params)
+        process = self._process
+        budget = params.timeout_ms / 1000 if params.timeout_ms is not None else float("inf")
+        pending = None
         try:
-            with anyio.move_on_after(params.timeout_ms / 1000):
-                return await pending.wait()
-            await peer.notify("$/cancel", CancelParams(pending.id))
-            with anyio.move_on_after(CANCEL_GRACE_S) as grace:
-                with contextlib.suppress(RemoteError):
-                    await pending.wait()
-            if grace.cancelled_caught and self._process is not None:
+            # The send is inside the budget too: a child that stopped reading
+            # its stdin must not hold the caller past its timeout.
+            with anyio.move_on_after(budget):
+                pending = await peer.open_request("invoke", params)
+                try:
+                    return await pending.wait()
+                except RemoteError as exc:
+                    if exc.code != ErrorCode.TIMED_OUT:
+                        raise
+                    # The child enforced the budget itself (SPEC invoke.timeout):
+                    # the same failure as the broker's own timer.
+                    raise InvocationTimeout(
+                        f"{self.spec.label}: handler timed out after {budget:g}s"
+                    ) from None
+            grace = self._timings.cancel_grace_s
+            answered = False
+            with anyio.move_on_after(grace):
+                if pending is not None:
+                    with contextlib.suppress(ChildError):
+                        await peer.notify("$/cancel", CancelParams(pending.id))
+                    with contextlib.suppress(RemoteError, ChildError):
+                        await pending.wait()
+                    answered = True
+            if not answered and process is not None and process.returncode is None:
                 self._problem(
-                    f"{params.invocation_id}: handler ignored $/cancel for {CANCEL_GRACE_S:.0f}s;"
-                    " restarting the child"
+                    f"{params.invocation_id}: no answer {grace:g}s after $/cancel (timeout"
+                    f" {budget:g}s); killing the child"
                 )
-                self._kill(self._process)
-            raise InvocationTimeout(
-                f"{self.spec.label}: handler timed out after {params.timeout_ms / 1000:g}s"
-            )
+                self._kill(process)
+            raise InvocationTimeout(f"{self.spec.label}: handler timed out after {budget:g}s")
         finally:
-            peer.forget(pending)
+            if pending is not None:
+                peer.forget(pending)
+
+    def _not_ready(self) -> None:
+        """No peer to invoke until the next start. Waiters on a pending event keep
+        it (a fresh one would orphan them); a set one is replaced."""
+        self._peer = None
+        if self._ready.is_set():
+            self._ready = anyio.Event()
 
     async def _wait_ready(self) -> RpcPeer:
-        with anyio.move_on_after(INITIALIZE_TIMEOUT_S + BACKOFF_MAX_S):
+        timings = self._timings
+        with anyio.move_on_after(timings.initialize_s + timings.backoff_max_s):
             while self._peer is None:
                 if self._stopping:
                     raise ChildError(f"{self.spec.label}: child is stopping")
@@ -284,14 +400,15 @@ class Child:
     async def stop(self) -> None:
         """Staged stop: ``shutdown`` → close stdin → SIGTERM → SIGKILL the group."""
         self._stopping = True
+        self._stop_requested.set()
         self._ready.set()  # wake invokers waiting for a restart that will not come
         process, peer = self._process, self._peer
         if process is None or process.returncode is not None:
             return
         if peer is not None:
-            with anyio.move_on_after(STOP_STEP_S):
+            with anyio.move_on_after(self._timings.stop_step_s):
                 with contextlib.suppress(MotiadError):
-                    await peer.request("shutdown", {})
+                    await peer.request("shutdown", Empty())
         await self._terminate(process)
 
     async def _terminate(self, process: Process) -> None:
@@ -304,17 +421,25 @@ class Child:
         for sig in (None, signal.SIGTERM, signal.SIGKILL):
             if sig is not None:
                 _signal_group(process, sig)
-            with anyio.move_on_after(STOP_STEP_S):
+            with anyio.move_on_after(self._timings.stop_step_s):
                 await process.wait()
                 break
         else:
             await process.wait()
 
     async def _reap(self, process: Process) -> None:
-        """Terminate the child and release its pipes (once nothing reads them)."""
+        """Terminate the child and release its pipes (once nothing reads them).
+
+        What the child wrote and nobody read is drained to end of file first:
+        a pipe whose reader paused (the broker stopped reading a flooding
+        child) only closes once it has seen its end."""
         await self._terminate(process)
         for stream in (process.stdout, process.stderr):
             if stream is not None:
+                with anyio.move_on_after(self._timings.stop_step_s):
+                    with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+                        async for _ in stream:
+                            pass
                 await stream.aclose()
 
     def _kill(self, process: Process) -> None:
@@ -330,9 +455,56 @@ def _signal_group(process: Process, sig: signal.Signals) -> None:
         os.killpg(process.pid, sig)
 
 
+def _exit_status(code: int | None) -> str:
+    """How a child ended, for people: ``exited with code 3``, ``was killed by SIGKILL``."""
+    if code is None:
+        return "is still running"
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+def _check_entries(label: str, files: list[str], result: InitializeResult) -> None:
+    """SPEC ``lifecycle.initialize``: one entry per path sent, in order, each
+    with a config or an error."""
+    paths = [entry.path for entry in result.steps]
+    if paths != files:
+        raise ChildError(
+            f"{label}: bad initialize result: the entries name {paths!r}, expected one per"
+            f" step file in order: {files!r}"
+        )
+    for index, entry in enumerate(result.steps):
+        if (entry.config is None) == (entry.error is None):
+            raise ChildError(
+                f"{label}: bad initialize result: $.result.steps[{index}] needs exactly one"
+                ' of "config" and "error"'
+            )
+
+
+NOT_RETRYABLE_CODES = frozenset(
+    {
+        ErrorCode.METHOD_NOT_FOUND,
+        ErrorCode.INVALID_PARAMS,
+        ErrorCode.LINE_TOO_LONG,
+    }
+)
+"""Invoke errors that would come back the same on a retry (SPEC §5)."""
+
+
 def handler_error(exc: RemoteError) -> ErrorInfo:
-    """The ErrorInfo carried by a handler failure; a malformed one is kept as text."""
+    """The ErrorInfo of a failed invocation: a handler failure's own (a
+    malformed one kept as text), else one made from the error code."""
+    if exc.code == ErrorCode.HANDLER_FAILED:
+        try:
+            return msgspec.convert(exc.data, ErrorInfo)
+        except msgspec.ValidationError:
+            return ErrorInfo("Error", exc.message)
     try:
-        return msgspec.convert(exc.data, ErrorInfo)
-    except msgspec.ValidationError:
-        return ErrorInfo("Error", exc.message)
+        name = ErrorCode(exc.code).name
+    except ValueError:
+        name = f"ERROR_{exc.code}"
+    kind = "".join(part.capitalize() for part in name.split("_"))
+    return ErrorInfo(kind, exc.message, retryable=exc.code not in NOT_RETRYABLE_CODES)

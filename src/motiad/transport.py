@@ -10,14 +10,20 @@ from anyio.abc import ByteReceiveStream, ByteSendStream
 
 READ_CHUNK = 65536
 
+HEAD_BYTES = 256
+"""How much of an over-long line is kept, to say what it was (and, for a
+response, which request it answered)."""
+
 
 class LineTooLong:
-    """Stands in for a line that exceeded the limit; its bytes were discarded."""
+    """Stands in for a line that exceeded the limit; its bytes were discarded
+    except the first :data:`HEAD_BYTES`."""
 
-    __slots__ = ("size",)
+    __slots__ = ("head", "size")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, head: bytes = b"") -> None:
         self.size = size
+        self.head = head
 
     def __repr__(self) -> str:
         return f"LineTooLong({self.size})"
@@ -35,6 +41,7 @@ async def read_lines(
     """
     buffer = bytearray()
     discarding = 0  # bytes dropped so far of an over-long line, 0 when not discarding
+    head = b""
     async for chunk in stream:
         start = 0
         while True:
@@ -43,18 +50,22 @@ async def read_lines(
                 rest = len(chunk) - start
                 if discarding:
                     discarding += rest
+                    head += chunk[start : start + max(0, HEAD_BYTES - len(head))]
                 elif len(buffer) + rest > max_bytes:
                     discarding = len(buffer) + rest
+                    head = bytes(buffer[:HEAD_BYTES]) + chunk[start : start + HEAD_BYTES]
                     buffer.clear()
                 else:
                     buffer += chunk[start:]
                 break
             size = end - start
             if discarding:
-                yield LineTooLong(discarding + size)
+                head += chunk[start : min(end, start + max(0, HEAD_BYTES - len(head)))]
+                yield LineTooLong(discarding + size, head[:HEAD_BYTES])
                 discarding = 0
             elif len(buffer) + size > max_bytes:
-                yield LineTooLong(len(buffer) + size)
+                head = bytes(buffer[:HEAD_BYTES]) + chunk[start : min(end, start + HEAD_BYTES)]
+                yield LineTooLong(len(buffer) + size, head[:HEAD_BYTES])
                 buffer.clear()
             elif buffer:
                 buffer += chunk[start:end]
@@ -64,7 +75,7 @@ async def read_lines(
                 yield chunk[start:end]
             start = end + 1
     if discarding:
-        yield LineTooLong(discarding)
+        yield LineTooLong(discarding, head[:HEAD_BYTES])
     elif buffer:
         yield bytes(buffer)
 

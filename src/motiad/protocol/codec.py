@@ -11,6 +11,7 @@ import re
 from typing import Any, TypeVar
 
 import msgspec
+from msgspec import UNSET
 
 from .codes import ErrorCode
 from .messages import (
@@ -28,6 +29,7 @@ T = TypeVar("T")
 _encoder = msgspec.json.Encoder()
 _envelope_decoder = msgspec.json.Decoder(Envelope)
 _PATH_IN_MESSAGE = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_MISSING_FIELD = re.compile(r"^Object missing required field `(?P<field>[^`]+)`")
 
 
 class IncomingRequest(msgspec.Struct, frozen=True):
@@ -54,10 +56,17 @@ class IncomingResponse(msgspec.Struct, frozen=True):
 
 
 class Malformed(msgspec.Struct, frozen=True):
-    """A line that is not a valid message, and the error reply it deserves."""
+    """A line that is not a valid message, and the error reply it deserves.
+
+    ``reply`` is false for a malformed *response* (a line with ``result`` or
+    ``error`` and no ``method``): answering responses is how two peers end up
+    echoing errors at each other forever (SPEC ``rpc.no-reply-to-responses``),
+    so those are only logged.
+    """
 
     id: RequestId | None
     error: ErrorObject
+    reply: bool = True
 
 
 Incoming = IncomingRequest | IncomingNotification | IncomingResponse | Malformed
@@ -73,53 +82,106 @@ class InvalidParams(Exception):
 
     def to_error(self) -> ErrorObject:
         """The ``-32602`` error object for this failure."""
-        return ErrorObject(ErrorCode.INVALID_PARAMS, self.message, {"path": self.path})
+        return ErrorObject(
+            ErrorCode.INVALID_PARAMS, f"invalid params: {self.message}", {"path": self.path}
+        )
 
 
 def decode_line(line: bytes) -> Incoming:
-    """Classify one line (without its newline) as a message or a :class:`Malformed`."""
+    """Classify one line (without its newline) as a message or a :class:`Malformed`.
+
+    The checks run in the order of SPEC ``rpc.error-order``: UTF-8 and JSON
+    (``-32700``), then the JSON-RPC envelope (``-32600``); the method and its
+    params are the caller's second stage (``-32601``, ``-32602``).
+    """
     if not line.isascii():  # msgspec does not validate UTF-8 inside strings
         try:
             line.decode("utf-8")
         except UnicodeDecodeError as exc:
-            return Malformed(None, ErrorObject(ErrorCode.PARSE_ERROR, f"parse error: {exc}"))
+            return _parse_error(f"the line is not valid UTF-8: {exc}")
     try:
         env = _envelope_decoder.decode(line)
-    except msgspec.ValidationError as exc:
-        return Malformed(None, ErrorObject(ErrorCode.INVALID_REQUEST, f"invalid request: {exc}"))
+    except msgspec.ValidationError:
+        return _classify_invalid(line)
     except msgspec.DecodeError as exc:
-        return Malformed(None, ErrorObject(ErrorCode.PARSE_ERROR, f"parse error: {exc}"))
-    msg_id = None if env.id is msgspec.UNSET else env.id
+        return _parse_error(str(exc))
+    except RecursionError:
+        return _parse_error(_TOO_DEEP)
+    if env.method is UNSET and (env.result is not UNSET or env.error is not UNSET):
+        return _classify_response(env)
+    msg_id = None if env.id is UNSET else env.id
     if env.jsonrpc != "2.0":
-        return Malformed(
-            msg_id,
-            ErrorObject(ErrorCode.INVALID_REQUEST, 'invalid request: "jsonrpc" must be "2.0"'),
-        )
-    params = None if env.params is msgspec.UNSET else env.params
-    if env.method is not msgspec.UNSET:
-        if env.id is msgspec.UNSET:
-            return IncomingNotification(env.method, params)
-        if env.id is None:
-            return Malformed(
-                None,
-                ErrorObject(ErrorCode.INVALID_REQUEST, 'invalid request: "id" must not be null'),
-            )
-        return IncomingRequest(env.id, env.method, params)
-    has_result = env.result is not msgspec.UNSET
-    has_error = env.error is not msgspec.UNSET
-    if env.id is not msgspec.UNSET and has_result != has_error:
-        return IncomingResponse(
-            env.id,
-            env.result if isinstance(env.result, msgspec.Raw) else None,
-            env.error if isinstance(env.error, ErrorObject) else None,
-        )
+        return _invalid(msg_id, '"jsonrpc" must be "2.0"')
+    if env.method is UNSET:
+        return _invalid(msg_id, 'expected "method", or "id" with one of "result" and "error"')
+    params = None if env.params is UNSET else env.params
+    if env.id is UNSET:
+        return IncomingNotification(env.method, params)
+    if env.id is None:
+        return _invalid(None, '"id" of a request must be an integer or a string, not null')
+    return IncomingRequest(env.id, env.method, params)
+
+
+_TOO_DEEP = "JSON nested too deeply"
+
+
+def _parse_error(why: str) -> Malformed:
+    return Malformed(None, ErrorObject(ErrorCode.PARSE_ERROR, f"parse error: {why}"))
+
+
+def _invalid(msg_id: RequestId | None, why: str, *, reply: bool = True) -> Malformed:
     return Malformed(
-        msg_id,
-        ErrorObject(
-            ErrorCode.INVALID_REQUEST,
-            'invalid request: expected "method", or "id" with exactly one of "result" and "error"',
-        ),
+        msg_id, ErrorObject(ErrorCode.INVALID_REQUEST, f"invalid request: {why}"), reply
     )
+
+
+def _classify_response(env: Envelope) -> Incoming:
+    """A line shaped like a response: valid, or dropped unanswered."""
+    msg_id = None if env.id is UNSET else env.id
+    if env.jsonrpc != "2.0":
+        return _invalid(msg_id, 'invalid response: "jsonrpc" must be "2.0"', reply=False)
+    if env.result is not UNSET and env.error is not UNSET:
+        return _invalid(msg_id, 'invalid response: both "result" and "error"', reply=False)
+    if env.id is UNSET:
+        return _invalid(None, 'invalid response: no "id"', reply=False)
+    if isinstance(env.error, ErrorObject):
+        return IncomingResponse(env.id, None, env.error)
+    if env.id is None:
+        return _invalid(None, 'invalid response: a result with "id": null', reply=False)
+    return IncomingResponse(
+        env.id, env.result if isinstance(env.result, msgspec.Raw) else None, None
+    )
+
+
+def _read_id(value: Any) -> RequestId | None:
+    """An id SPEC ``rpc.ids`` allows (an integer or a string), else ``None``."""
+    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    return None
+
+
+def _classify_invalid(line: bytes) -> Malformed:
+    """The slow path for JSON that does not fit the envelope: keep the id when
+    it can be read, and never answer what looks like a response."""
+    try:
+        value = msgspec.json.decode(line)
+    except msgspec.DecodeError as exc:
+        return _parse_error(str(exc))
+    except RecursionError:
+        return _parse_error(_TOO_DEEP)
+    if not isinstance(value, dict):
+        kind = "array (batches are not supported)" if isinstance(value, list) else "JSON value"
+        return _invalid(None, f"expected a JSON object, got an {kind}")
+    msg_id = _read_id(value.get("id"))
+    try:
+        _envelope_decoder.decode(line)
+    except msgspec.ValidationError as exc:
+        why = str(exc)
+    else:  # pragma: no cover - only called when the envelope does not validate
+        why = "malformed message"
+    if "method" not in value and ("result" in value or "error" in value):
+        return _invalid(msg_id, f"invalid response: {why}", reply=False)
+    return _invalid(msg_id, why)
 
 
 def decode_params(raw: msgspec.Raw | None, kind: type[T], *, where: str = "$.params") -> T:
@@ -133,25 +195,29 @@ def decode_params(raw: msgspec.Raw | None, kind: type[T], *, where: str = "$.par
     except msgspec.ValidationError as exc:
         text = str(exc)
         match = _PATH_IN_MESSAGE.search(text)
-        if match is None:
-            raise InvalidParams(text, where) from None
-        raise InvalidParams(text[: match.start()], where + match.group("path")) from None
-    except msgspec.DecodeError as exc:  # Raw is always valid JSON; kept for safety
+        message, path = (
+            (text, where) if match is None else (text[: match.start()], where + match.group("path"))
+        )
+        missing = _MISSING_FIELD.match(message)
+        if missing is not None:  # name the missing field itself, as SPEC rpc.bad-params asks
+            path += "." + missing.group("field")
+        raise InvalidParams(message, path) from None
+    except (msgspec.DecodeError, RecursionError) as exc:  # Raw is valid JSON; kept for safety
         raise InvalidParams(str(exc), where) from None
     return value
 
 
 def encode_request(msg_id: RequestId, method: str, params: Any) -> bytes:
     """One request line, newline included."""
-    return _encoder.encode(Request(msg_id, method, params)) + b"\n"
+    return _encoder.encode(Request(msg_id, method, UNSET if params is None else params)) + b"\n"
 
 
 def encode_notification(method: str, params: Any) -> bytes:
     """One notification line, newline included."""
-    return _encoder.encode(Notification(method, params)) + b"\n"
+    return _encoder.encode(Notification(method, UNSET if params is None else params)) + b"\n"
 
 
-def encode_result(msg_id: RequestId | None, result: Any) -> bytes:
+def encode_result(msg_id: RequestId, result: Any) -> bytes:
     """One success response line, newline included."""
     return _encoder.encode(Response(msg_id, result)) + b"\n"
 

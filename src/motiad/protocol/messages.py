@@ -8,7 +8,8 @@ Field names are the wire's camelCase via ``rename="camel"``.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -19,17 +20,27 @@ cannot exhaust the broker's memory."""
 
 RequestId = int | str
 LogLevel = Literal["debug", "info", "warn", "error"]
+Version = Annotated[str, msgspec.Meta(pattern=r"^[0-9]+\.[0-9]+$")]
+"""``MAJOR.MINOR`` (SPEC ``lifecycle.version``)."""
+JsonObject = Annotated[Any, msgspec.Meta(extra_json_schema={"type": "object"})]
+"""Any JSON object: kept untyped in Python (``params`` of the envelope)."""
 
 
 class _Wire(msgspec.Struct, rename="camel", omit_defaults=True):
     """Base of every params/result Struct: camelCase on the wire."""
 
 
+def _json_null() -> msgspec.Raw:
+    """The default of a raw JSON field: ``null`` (a factory, as a Raw default
+    cannot be rendered into the JSON Schema)."""
+    return msgspec.Raw(b"null")
+
+
 # --- envelope ---------------------------------------------------------------
 
 
 class ErrorObject(msgspec.Struct, omit_defaults=True):
-    """JSON-RPC ``error`` member."""
+    """The `error` member of an error response."""
 
     code: int
     message: str
@@ -37,29 +48,29 @@ class ErrorObject(msgspec.Struct, omit_defaults=True):
 
 
 class Request(msgspec.Struct, tag_field="jsonrpc", tag="2.0"):
-    """An outgoing request (params already typed)."""
+    """A request: it must be answered. Absent `params` mean `{}`."""
 
     id: RequestId
     method: str
-    params: Any = None
+    params: JsonObject | msgspec.UnsetType = msgspec.UNSET
 
 
 class Notification(msgspec.Struct, tag_field="jsonrpc", tag="2.0"):
-    """An outgoing notification."""
+    """A notification: it is never answered. Absent `params` mean `{}`."""
 
     method: str
-    params: Any = None
+    params: JsonObject | msgspec.UnsetType = msgspec.UNSET
 
 
 class Response(msgspec.Struct, tag_field="jsonrpc", tag="2.0", omit_defaults=True):
-    """An outgoing success response. ``result`` is always present on the wire."""
+    """A success response: the request's `id` and its `result` (always present)."""
 
-    id: RequestId | None
+    id: RequestId
     result: Any
 
 
 class ErrorResponse(msgspec.Struct, tag_field="jsonrpc", tag="2.0"):
-    """An outgoing error response."""
+    """An error response; `id` is `null` when the line it answers had no readable id."""
 
     id: RequestId | None
     error: ErrorObject
@@ -93,6 +104,17 @@ class ErrorInfo(_Wire):
     retryable: bool = True
 
 
+class InvalidParamsData(_Wire):
+    """The ``data`` of a ``-32602`` error."""
+
+    path: str
+    """JSON path of the offending field, from the message root: ``$.params.trigger.topic``."""
+
+
+class Empty(_Wire):
+    """``{}``: the params of ``ping`` and ``shutdown``, the result of ``ping``."""
+
+
 class SdkInfo(_Wire):
     """Who answered ``initialize``."""
 
@@ -104,13 +126,14 @@ class SdkInfo(_Wire):
 # --- broker -> child --------------------------------------------------------
 
 
-class InitializeParams(_Wire):
-    """``initialize``: the files the child must load."""
+class InitializeParams(_Wire, omit_defaults=False):
+    """``initialize``: the files the child must load, and the line limit of
+    both directions (always sent)."""
 
-    protocol_version: str
+    protocol_version: Version
     project: str
     steps: list[str]
-    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    max_line_bytes: Annotated[int, msgspec.Meta(ge=1)] = DEFAULT_MAX_LINE_BYTES
 
 
 class LoadedStep(_Wire):
@@ -121,12 +144,16 @@ class LoadedStep(_Wire):
     error: ErrorInfo | None = None
 
 
+_ONE_OUTCOME = {"oneOf": [{"required": ["config"]}, {"required": ["error"]}]}
+
+
 class InitializeResult(_Wire):
     """The child's answer to ``initialize``."""
 
-    protocol_version: str
+    protocol_version: Version
     sdk: SdkInfo
-    steps: list[LoadedStep]
+    steps: list[Annotated[LoadedStep, msgspec.Meta(extra_json_schema=_ONE_OUTCOME)]]
+    """One entry per path of ``initialize``, in the same order."""
 
 
 class ApiTrigger(_Wire, tag_field="type", tag="api"):
@@ -159,24 +186,29 @@ class ApiRequest(_Wire):
     query_params: dict[str, str | list[str]]
 
 
-class InvokeParams(_Wire):
-    """``invoke``: run one handler."""
+class InvokeParams(_Wire, omit_defaults=False):
+    """``invoke``: run one handler. Every field is always sent (``timeoutMs: null``
+    included), though a receiver defaults a missing ``attempt`` to 1 and a
+    missing ``timeoutMs`` to no budget."""
 
     step: str
     trigger: Trigger
     input: Any
+    """Required, ``null`` for cron."""
     trace_id: str
     invocation_id: str
-    attempt: int
-    timeout_ms: int
+    attempt: Annotated[int, msgspec.Meta(ge=1)] = 1
+    timeout_ms: Annotated[int, msgspec.Meta(gt=0)] | None = None
+    """The handler's budget in milliseconds; ``null``: none."""
 
 
 class ApiResult(_Wire):
-    """What an api handler must return. ``body`` stays raw JSON so the broker
-    sends it on without decoding it."""
+    """What an api handler returns: an integer `status`, any JSON `body`, and
+    `headers` (values are sent as text)."""
 
     status: int
-    body: msgspec.Raw = msgspec.Raw(b"null")
+    body: msgspec.Raw = msgspec.field(default_factory=_json_null)
+    """Kept raw: the broker sends it on without decoding it."""
     headers: dict[str, str | int | float | bool] = {}
 
 
@@ -194,7 +226,7 @@ class EmitParams(_Wire):
 
     invocation_id: str
     topic: str
-    data: msgspec.Raw = msgspec.Raw(b"null")
+    data: msgspec.Raw = msgspec.field(default_factory=_json_null)
     """Kept as raw JSON: the broker stores and forwards it without re-encoding."""
     message_group_id: str | None = None
 
@@ -239,22 +271,46 @@ class LogParams(_Wire):
     fields: dict[str, Any] | None = None
 
 
-BROKER_TO_CHILD: dict[str, type[_Wire] | None] = {
-    "initialize": InitializeParams,
-    "invoke": InvokeParams,
-    "$/cancel": CancelParams,
-    "ping": None,
-    "shutdown": None,
+Direction = Literal["broker-to-child", "child-to-broker"]
+
+
+@dataclass(frozen=True, slots=True)
+class MethodSpec:
+    """One method of the protocol: who sends it, how, and its shapes."""
+
+    name: str
+    direction: Direction
+    kind: Literal["request", "notification"]
+    params: type[_Wire]
+    result: Any = None
+    """The type of the result (``None``: JSON ``null``); unused for notifications."""
+
+
+METHODS: dict[str, MethodSpec] = {
+    spec.name: spec
+    for spec in (
+        MethodSpec("initialize", "broker-to-child", "request", InitializeParams, InitializeResult),
+        MethodSpec("invoke", "broker-to-child", "request", InvokeParams, ApiResult | None),
+        MethodSpec("$/cancel", "broker-to-child", "notification", CancelParams),
+        MethodSpec("ping", "broker-to-child", "request", Empty, Empty),
+        MethodSpec("shutdown", "broker-to-child", "request", Empty, None),
+        MethodSpec("emit", "child-to-broker", "request", EmitParams, EmitResult),
+        MethodSpec("state.get", "child-to-broker", "request", StateKeyParams, Any),
+        MethodSpec("state.set", "child-to-broker", "request", StateSetParams, Any),
+        MethodSpec("state.delete", "child-to-broker", "request", StateKeyParams, Any),
+        MethodSpec("state.getGroup", "child-to-broker", "request", StateGroupParams, list[Any]),
+        MethodSpec("state.clear", "child-to-broker", "request", StateGroupParams, None),
+        MethodSpec("log", "child-to-broker", "notification", LogParams),
+    )
 }
-"""Params type of every method the broker sends (``None``: empty object)."""
+"""Every method of protocol version 1 (SPEC §3). ``stream.*`` is reserved."""
+
+BROKER_TO_CHILD: dict[str, type[_Wire]] = {
+    name: spec.params for name, spec in METHODS.items() if spec.direction == "broker-to-child"
+}
+"""Params type of every method the broker sends."""
 
 CHILD_TO_BROKER: dict[str, type[_Wire]] = {
-    "emit": EmitParams,
-    "state.get": StateKeyParams,
-    "state.set": StateSetParams,
-    "state.delete": StateKeyParams,
-    "state.getGroup": StateGroupParams,
-    "state.clear": StateGroupParams,
-    "log": LogParams,
+    name: spec.params for name, spec in METHODS.items() if spec.direction == "child-to-broker"
 }
 """Params type of every method a child sends."""

@@ -1,0 +1,2 @@
+// Conformance fixture ConformanceNoop (protocol/SPEC.md §11.1): loads, never runs.
+export const config = { name: 'ConformanceNoop', type: 'noop', virtualEmits: ['conformance.virtual'], virtualSubscribes: [] }

@@ -1,0 +1,8 @@
+"""Conformance fixture `ConformanceNoop` (protocol/SPEC.md §11.1): loads, never runs."""
+
+config = {
+    "name": "ConformanceNoop",
+    "type": "noop",
+    "virtualEmits": ["conformance.virtual"],
+    "virtualSubscribes": [],
+}

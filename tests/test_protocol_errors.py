@@ -1,0 +1,89 @@
+"""The error codes of SPEC §5: one table in the spec, the broker and both SDKs,
+and what the broker makes of each failure."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import cast
+
+import pytest
+from motiad_sdk.protocol import ErrorCode as PythonSdkCode
+
+from motiad.broker import Broker
+from motiad.config import Settings
+from motiad.errors import RemoteError
+from motiad.protocol import ErrorCode
+from motiad.protocol.messages import EmitParams, ErrorInfo
+from motiad.storage import Store
+from motiad.supervisor import handler_error
+from motiad.tracing import LogBus
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def spec_codes() -> dict[int, str]:
+    """The codes of the SPEC §5 table, with their names."""
+    text = (REPO / "protocol" / "SPEC.md").read_text("utf-8")
+    section = text.split("## 5. Errors", 1)[1].split("## 6.", 1)[0]
+    return {
+        int(code): name for code, name in re.findall(r"^\| (-\d+) \| ([a-z ]+) \|", section, re.M)
+    }
+
+
+def node_codes() -> dict[str, int]:
+    """``ErrorCode`` of sdk-node/src/rpc.mjs."""
+    source = (REPO / "sdk-node" / "src" / "rpc.mjs").read_text("utf-8")
+    table = source.split("export const ErrorCode = Object.freeze({", 1)[1].split("});", 1)[0]
+    return {name: int(code) for name, code in re.findall(r"(\w+): (-\d+)", table)}
+
+
+def test_the_spec_the_broker_and_both_sdks_share_one_code_table() -> None:
+    """SPEC `errors.codes`."""
+    codes = spec_codes()
+    assert len(codes) == 13
+    broker = {int(code): code.name for code in ErrorCode}
+    assert set(broker) == set(codes)
+    for code, name in broker.items():
+        assert name.lower().replace("_", " ").startswith(codes[code].split()[0]), (code, name)
+    assert {code.name: int(code) for code in PythonSdkCode} == {v: k for k, v in broker.items()}
+    assert node_codes() == {v: k for k, v in broker.items()}
+
+
+@pytest.mark.parametrize(
+    ("code", "data", "retryable"),
+    [
+        (-32000, {"type": "ValueError", "message": "m", "stack": "", "retryable": True}, True),
+        (
+            -32000,
+            {"type": "NonRetryableError", "message": "m", "stack": "", "retryable": False},
+            False,
+        ),
+        (-32000, "not an ErrorInfo", True),
+        (-32001, None, True),
+        (-32002, None, True),
+        (-32003, None, True),
+        (-32007, None, True),
+        (-32603, None, True),
+        (-32601, None, False),
+        (-32602, {"path": "$.params.step"}, False),
+        (-32005, None, False),
+    ],
+)
+def test_the_broker_retries_an_invocation_unless_the_failure_would_repeat(
+    code: int, data: object, retryable: bool
+) -> None:
+    """SPEC `errors.retryable`: the last column of the §5 table, and `data.retryable`."""
+    info = handler_error(RemoteError(code, "failed", data))
+    assert isinstance(info, ErrorInfo)
+    assert info.retryable is retryable
+
+
+@pytest.mark.anyio
+async def test_a_service_request_for_an_unknown_invocation_gets_32006(tmp_path: Path) -> None:
+    """SPEC `services.invocation`: the broker's emit handler, as a child's request reaches it."""
+    # No storage is reached: the invocation check comes first (hence the stand-in store).
+    broker = Broker(tmp_path, Settings(), cast(Store, object()), LogBus())
+    with pytest.raises(RemoteError) as refused:
+        await broker._emit(EmitParams("no-such-invocation", "t"))
+    assert refused.value.code == -32006

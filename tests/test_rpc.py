@@ -1,0 +1,165 @@
+"""The JSON-RPC peer survives its peer (SPEC §1, §2, §8): limits on what it
+sends, bugs in its own methods, and a peer that writes garbage without reading.
+
+The "child" here is a pair of in-memory byte streams: these checks are about
+the peer's logic, and a real process adds nothing but slowness (the real
+children are in test_supervisor_misbehaving.py)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import pytest
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from motiad.errors import ChildError, RemoteError
+from motiad.protocol.messages import StateKeyParams
+from motiad.rpc import BAD_LINE_REPLIES_QUEUED, Method, RpcPeer
+from motiad.transport import LineSender, read_lines
+
+pytestmark = pytest.mark.anyio
+LIMIT = 256
+
+
+@dataclass
+class Wire:
+    """Our peer, and the two streams a test uses to play the other side."""
+
+    peer: RpcPeer
+    to_us: MemoryObjectSendStream[bytes]
+    from_us: MemoryObjectReceiveStream[bytes]
+    served: anyio.Event
+    """Set once the peer's reader saw the end of its input."""
+    problems: list[str] = field(default_factory=list)
+
+    async def send(self, message: Any) -> None:
+        await self.to_us.send(json.dumps(message).encode() + b"\n")
+
+    async def receive(self) -> dict[str, Any]:
+        with anyio.fail_after(5):
+            line = await self.from_us.receive()
+        value: dict[str, Any] = json.loads(line)
+        return value
+
+
+async def state_get(params: StateKeyParams) -> Any:
+    if params.key == "huge":
+        return "x" * (LIMIT * 2)
+    if params.key == "bug":
+        raise KeyError("a bug in the method")
+    return {"key": params.key}
+
+
+@asynccontextmanager
+async def wire(*, unread: bool = False) -> AsyncIterator[Wire]:
+    """A served peer. ``unread``: nothing reads what it writes past its first line."""
+    out_send, out_receive = anyio.create_memory_object_stream[bytes](1 if unread else 1000)
+    in_send, in_receive = anyio.create_memory_object_stream[bytes](1000)
+    problems: list[str] = []
+    peer = RpcPeer(
+        LineSender(out_send),  # type: ignore[arg-type]  # a memory stream of bytes
+        methods={"state.get": Method(StateKeyParams, state_get)},
+        notifications={},
+        on_problem=problems.append,
+        max_line_bytes=LIMIT,
+    )
+    served = anyio.Event()
+
+    async def serve(tg: anyio.abc.TaskGroup) -> None:
+        await peer.serve(read_lines(in_receive, LIMIT), tg)  # type: ignore[arg-type]
+        served.set()
+
+    async with out_send, out_receive, in_send, in_receive, anyio.create_task_group() as tg:
+        tg.start_soon(serve, tg)
+        yield Wire(peer, in_send, out_receive, served, problems)
+        tg.cancel_scope.cancel()
+
+
+async def test_a_request_too_long_to_send_fails_without_writing_anything() -> None:
+    """SPEC `framing.max-line.send`: the broker never writes a line over the limit."""
+    async with wire() as w:
+        with pytest.raises(RemoteError) as refused:
+            await w.peer.request("invoke", {"input": "x" * LIMIT})
+        assert refused.value.code == -32005
+        assert w.peer.in_flight == 0
+        assert w.from_us.statistics().current_buffer_used == 0
+
+
+async def test_a_result_too_long_is_answered_32005_with_the_request_id() -> None:
+    """SPEC `framing.max-line.send`: a large state.getGroup, say."""
+    async with wire() as w:
+        await w.send(
+            {
+                "jsonrpc": "2.0",
+                "id": 4,
+                "method": "state.get",
+                "params": {"invocationId": "i", "groupId": "g", "key": "huge"},
+            }
+        )
+        answer = await w.receive()
+        assert answer["id"] == 4
+        assert answer["error"]["code"] == -32005
+
+
+async def test_a_bug_in_a_method_is_answered_internal_error_and_reading_goes_on() -> None:
+    async with wire() as w:
+        await w.send(
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "state.get",
+                "params": {"invocationId": "i", "groupId": "g", "key": "bug"},
+            }
+        )
+        assert (await w.receive())["error"]["code"] == -32603
+        await w.send(
+            {
+                "jsonrpc": "2.0",
+                "id": 2,
+                "method": "state.get",
+                "params": {"invocationId": "i", "groupId": "g", "key": "ok"},
+            }
+        )
+        assert (await w.receive())["result"] == {"key": "ok"}
+        assert any("KeyError: 'a bug in the method'" in p for p in w.problems)
+
+
+async def test_responses_are_never_answered_even_malformed_ones() -> None:
+    """SPEC `rpc.no-reply-to-responses`, `rpc.unknown-id`."""
+    async with wire() as w:
+        for message in (
+            {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "x"}},
+            {"jsonrpc": "2.0", "id": 9, "result": 1, "error": {"code": 1, "message": "both"}},
+            {"jsonrpc": "1.0", "id": 9, "result": 1},
+            {"jsonrpc": "2.0", "id": 12345, "result": 1},
+        ):
+            await w.send(message)
+        await w.send({"jsonrpc": "2.0", "id": "last", "method": "nope"})
+        assert (await w.receive())["id"] == "last"  # the only answer
+        assert len(w.problems) == 4
+
+
+async def test_garbage_from_a_peer_that_never_reads_cannot_block_the_reader() -> None:
+    """SPEC §8: error replies to bad lines are queued, then dropped and counted."""
+    async with wire(unread=True) as w:
+        pending = await w.peer.open_request("ping", {})  # fills the one-line buffer
+        for _ in range(BAD_LINE_REPLIES_QUEUED * 3):
+            await w.to_us.send(b"garbage\n")
+        await w.send({"jsonrpc": "2.0", "id": pending.id, "result": "still heard"})
+        with anyio.fail_after(5):
+            assert bytes(await pending.wait() or b"") == b'"still heard"'
+            await w.to_us.aclose()  # end of input: the summary comes out
+            await w.served.wait()
+        assert any("error replies to bad lines were dropped" in p for p in w.problems)
+
+
+async def test_a_closed_pipe_is_a_child_error_not_a_crash() -> None:
+    async with wire() as w:
+        await w.from_us.aclose()
+        with pytest.raises(ChildError, match="pipe is closed"):
+            await w.peer.request("ping", {})
