@@ -121,7 +121,7 @@ async def motiad(*args: str, cwd: Path | None = None) -> AsyncIterator[MotiadPro
     async with anyio.create_task_group() as tg:
         tg.start_soon(running._collect)
         try:
-            if args and args[0] == "run":
+            if args and args[0] in ("run", "dev"):
                 found = await running.wait_for(r"serving \d+ steps on (http://\S+)")
                 running.url = found.group(1)
             yield running

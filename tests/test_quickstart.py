@@ -74,4 +74,4 @@ async def test_an_emit_the_handler_did_not_await_is_still_delivered_in_its_trace
         fired = await http.post("/fire", json={"n": 7})
         assert fired.status_code == 202
         trace = fired.headers["x-trace-id"][:8]
-        await broker.wait_for(rf"Record {trace} recorded .*\"n\":7,\"attempt\":1")
+        await broker.wait_for(rf"Record {trace} recorded .*\"n\":7,\"attempt\":1,\"step\":\"mine\"")

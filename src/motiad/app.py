@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,10 +81,15 @@ async def run_project(
     on_started: Callable[[Started], None],
     *,
     stop: anyio.Event | None = None,
+    alongside: Callable[[Broker], Awaitable[None]] | None = None,
+    dev: bool = False,
 ) -> None:
     """Run the project (an absolute path) until SIGINT/SIGTERM (or ``stop``), then
     shut down in order:
-    stop accepting HTTP → let in-flight work finish (bounded) → stop children."""
+    stop accepting HTTP → let in-flight work finish (bounded) → stop children.
+
+    ``alongside`` runs next to the broker until the stop (``motiad dev``'s file
+    watcher); ``dev`` turns on the checks that only help during development."""
     db_path = settings.sqlite_path(project)
     stop = stop or anyio.Event()
     with project_lock(lock_path(project, settings)):
@@ -94,7 +99,7 @@ async def run_project(
             tg.start_soon(_wait_for_signals, stop, grace)
             await tg.start(store.serve)
             sock = bind_socket(settings.host, settings.port)
-            broker = Broker(project, settings, store, logs)
+            broker = Broker(project, settings, store, logs, dev=dev)
             async with anyio.create_task_group() as children:
                 report = await broker.load(children)
                 await broker.serve(children)
@@ -102,7 +107,10 @@ async def run_project(
                 host, port = sock.getsockname()[:2]
                 await tg.start(_serve_until, build_app(broker), sock, stop, settings, http_stopped)
                 on_started(Started(report, f"http://{_display_host(host)}:{port}"))
+                beside = await tg.start(_cancellable, alongside, broker) if alongside else None
                 await http_stopped.wait()
+                if beside is not None:
+                    beside.cancel()
                 logs.log("info", "stopping: finishing in-flight work (Ctrl-C again to skip)")
                 with grace:
                     await broker.drain(settings.shutdown_grace_s)
@@ -110,6 +118,18 @@ async def run_project(
                 children.cancel_scope.cancel()
             tg.cancel_scope.cancel()
     logs.log("info", "stopped")
+
+
+async def _cancellable(
+    work: Callable[[Broker], Awaitable[None]],
+    broker: Broker,
+    *,
+    task_status: anyio.abc.TaskStatus[anyio.CancelScope],
+) -> None:
+    """Run ``work(broker)``; the caller gets the scope that stops it."""
+    with anyio.CancelScope() as scope:
+        task_status.started(scope)
+        await work(broker)
 
 
 async def _serve_until(

@@ -27,7 +27,7 @@ from .config import (
     parse_step_config,
 )
 from .cron import CronError, Schedule
-from .discovery import StepFile, discover_steps
+from .discovery import StepFile, discover_steps, language_of
 from .errors import (
     ChildError,
     ConfigError,
@@ -71,7 +71,9 @@ def failure_info(exc: MotiadError) -> ErrorInfo:
     if isinstance(exc, RemoteError):
         if exc.code == ErrorCode.HANDLER_FAILED:
             return handler_error(exc)
-        return ErrorInfo("InvocationError", f"{exc.message} (code {exc.code})")
+        # SPEC errors.retryable: some codes would come back the same on a retry.
+        retryable = handler_error(exc).retryable
+        return ErrorInfo("InvocationError", f"{exc.message} (code {exc.code})", retryable=retryable)
     if isinstance(exc, InvocationTimeout):
         return ErrorInfo("TimeoutError", str(exc))
     return ErrorInfo(type(exc).__name__, str(exc))
@@ -96,6 +98,8 @@ class Step:
     """``input`` of an event step, compiled: checked on every emit to it."""
     schedule: Schedule | None = None
     """``cron`` of a cron step, parsed."""
+    response_schemas: dict[int, Schema] = field(default_factory=dict)
+    """``responseSchema`` of an API step by status, compiled (checked in ``motiad dev``)."""
     emits: frozenset[str] = frozenset()
     """Every topic the step declares it emits (``emits`` and ``virtualEmits``)."""
 
@@ -143,8 +147,12 @@ class LoadReport:
 class Broker:
     """Everything between the HTTP layer and the children."""
 
-    def __init__(self, project: Path, settings: Settings, store: Store, logs: LogBus) -> None:
+    def __init__(
+        self, project: Path, settings: Settings, store: Store, logs: LogBus, *, dev: bool = False
+    ) -> None:
         self.project = project.resolve()
+        self.dev = dev
+        """Development checks on: API responses are checked against responseSchema."""
         self.settings = settings
         self.store = store
         self.logs = logs
@@ -155,7 +163,10 @@ class Broker:
         """Per topic, the deliveries an emit creates (subscriber and first delay)."""
         self._invocations: dict[str, _Invocation] = {}
         self._finished: OrderedDict[str, _Invocation] = OrderedDict()
-        self._workers: list[Worker[Any]] = []
+        self._workers: dict[str, Worker[Any]] = {}
+        """Per step name, what feeds it (event deliveries or cron ticks)."""
+        self._children_tg: TaskGroup | None = None
+        self._serve_tg: TaskGroup | None = None
         self._children: list[Child] = []
         queue = settings.queue
         self.retry_policy = RetryPolicy(
@@ -181,51 +192,68 @@ class Broker:
         A file that fails to load, or whose config is invalid or conflicts with
         another step, is reported and left out; the others run.
         """
+        self._children_tg = tg
         report = LoadReport()
-        files = discover_steps(self.project)
-        children: list[tuple[StepFile, Child]] = []
-        for file in files:
-            try:
-                command = child_command(file.language, self.project, self.settings)
-            except ConfigError as exc:
-                report.errors.append(exc)
-                continue
-            spec = ChildSpec(file.relative, command, [str(file.path)])
-            child = Child(
-                spec, methods=self._methods, notifications=self._notifications, logs=self.logs
-            )
-            children.append((file, child))
-
-        loaded: dict[str, tuple[StepFile, Child, Any]] = {}
-
-        async def start(file: StepFile, child: Child) -> None:
-            try:
-                result = await tg.start(child.run)
-            except ChildError as exc:
-                report.errors.append(exc)
-                return
-            self._children.append(child)
-            for entry in result.steps:
-                if entry.error is not None:
-                    error = entry.error
-                    report.errors.append(
-                        StepLoadError(file.relative, error.type, error.message, error.stack)
-                    )
-                else:
-                    loaded[file.relative] = (file, child, entry.config)
-
+        loaded: dict[str, list[Step]] = {}
         async with anyio.create_task_group() as starting:
-            for file, child in children:
-                starting.start_soon(start, file, child)
-
+            for file in discover_steps(self.project):
+                starting.start_soon(self._start_file, file, report.errors, loaded)
         for relative in sorted(loaded):
-            file, child, raw_config = loaded[relative]
-            try:
-                self._register(Step(file, parse_step_config(raw_config, file.relative), child))
-            except ConfigError as exc:
-                report.errors.append(exc)
+            await self._register_file(relative, loaded[relative], report.errors)
         report.steps = list(self.steps.values())
         return report
+
+    async def _start_file(
+        self, file: StepFile, errors: list[MotiadError], loaded: dict[str, list[Step]]
+    ) -> None:
+        """Start the child for ``file`` and read its steps' configs into ``loaded``."""
+        assert self._children_tg is not None
+        try:
+            command = child_command(file.language, self.project, self.settings)
+        except ConfigError as exc:
+            errors.append(exc)
+            return
+        spec = ChildSpec(file.relative, command, [str(file.path)])
+        child = Child(
+            spec, methods=self._methods, notifications=self._notifications, logs=self.logs
+        )
+        try:
+            result = await self._children_tg.start(child.run)
+        except ChildError as exc:
+            errors.append(exc)
+            return
+        self._children.append(child)
+        steps = loaded.setdefault(file.relative, [])
+        for entry in result.steps:
+            if entry.error is not None:
+                error = entry.error
+                errors.append(StepLoadError(file.relative, error.type, error.message, error.stack))
+                continue
+            try:
+                steps.append(
+                    Step(file, parse_step_config(entry.config or {}, file.relative), child)
+                )
+            except ConfigError as exc:
+                errors.append(exc)
+
+    async def _register_file(
+        self, relative: str, steps: list[Step], errors: list[MotiadError]
+    ) -> list[Step]:
+        """Register the steps of one file; returns those that run. The file's
+        child is stopped when none does (it would only hold memory)."""
+        running = []
+        for step in steps:
+            try:
+                self._register(step)
+            except ConfigError as exc:
+                errors.append(exc)
+            else:
+                running.append(step)
+        child = next((c for c in self._children if c.spec.label == relative), None)
+        if child is not None and not running:
+            self._children.remove(child)
+            await child.stop()
+        return running
 
     def _compile(self, step: Step) -> None:
         """Compile the step's schemas and schedule; errors name the file and field."""
@@ -234,6 +262,15 @@ class Broker:
         schemas: list[tuple[str, Any]] = []
         if isinstance(config, ApiStepConfig) and config.body_schema is not None:
             schemas.append(("bodySchema", config.body_schema))
+        if isinstance(config, ApiStepConfig):
+            for status, raw in (config.response_schema or {}).items():
+                if not status.isdigit():
+                    raise ConfigError(
+                        source,
+                        f"keys are HTTP statuses, got {status!r}",
+                        field="config.responseSchema",
+                    )
+                schemas.append((f"responseSchema.{status}", raw))
         if isinstance(config, EventStepConfig) and config.input is not None:
             schemas.append(("input", config.input))
         for name, raw in schemas:
@@ -243,8 +280,10 @@ class Broker:
                 raise ConfigError(source, exc.message, field=f"config.{name}") from None
             if name == "bodySchema":
                 step.body_schema = compiled
-            else:
+            elif name == "input":
                 step.input_schema = compiled
+            else:
+                step.response_schemas[int(name.removeprefix("responseSchema."))] = compiled
         if isinstance(config, CronStepConfig):
             try:
                 step.schedule = Schedule.parse(config.cron)
@@ -286,24 +325,66 @@ class Broker:
     async def serve(self, tg: TaskGroup) -> None:
         """Start consuming events for every event step and the schedule of every
         cron step, in ``tg``."""
+        self._serve_tg = tg
         for step in self.steps.values():
-            worker: Worker[Any]
-            if isinstance(step.config, EventStepConfig):
-                fifo = step.config.infrastructure.queue.type == "fifo"
-                self.store.open_queue(step.name, fifo=fifo)
-                worker = Worker(
-                    step.name,
-                    partial(self.store.take, step.name, TAKE_BATCH),
-                    self._deliver,
-                    abandon=self.store.release,
-                )
-            elif isinstance(step.config, CronStepConfig):
-                worker = self._cron_worker(step)
-            else:
-                continue
-            self._workers.append(worker)
-            tg.start_soon(worker.run)
+            self._start_worker(step)
         self.store.route_enqueued(lambda topic: self.targets.get(topic, ()))
+
+    def _start_worker(self, step: Step) -> None:
+        assert self._serve_tg is not None
+        worker: Worker[Any]
+        if isinstance(step.config, EventStepConfig):
+            fifo = step.config.infrastructure.queue.type == "fifo"
+            self.store.open_queue(step.name, fifo=fifo)
+            worker = Worker(
+                step.name,
+                partial(self.store.take, step.name, TAKE_BATCH),
+                self._deliver,
+                abandon=self.store.release,
+            )
+        elif isinstance(step.config, CronStepConfig):
+            worker = self._cron_worker(step)
+        else:
+            return
+        self._workers[step.name] = worker
+        self._serve_tg.start_soon(worker.run)
+
+    async def reload_file(self, relative: str) -> LoadReport:
+        """``motiad dev``: a step file changed, appeared or went away. Its steps
+        stop (their deliveries stay due), its child stops, and if the file is
+        still there it starts again. Every other step keeps serving."""
+        report = LoadReport()
+        for step in [s for s in self.steps.values() if s.file.relative == relative]:
+            self._unregister(step)
+        for child in [c for c in self._children if c.spec.label == relative]:
+            self._children.remove(child)
+            await child.stop()
+        path = self.project / relative
+        language = language_of(path)
+        if language is not None and path.is_file():
+            loaded: dict[str, list[Step]] = {}
+            await self._start_file(StepFile(path, relative, language), report.errors, loaded)
+            report.steps = await self._register_file(
+                relative, loaded.get(relative, []), report.errors
+            )
+            for step in report.steps:
+                self._start_worker(step)
+        return report
+
+    def _unregister(self, step: Step) -> None:
+        del self.steps[step.name]
+        config = step.config
+        if isinstance(config, ApiStepConfig):
+            self.routes.remove(config.method, config.path)
+        if isinstance(config, EventStepConfig):
+            for topic in config.subscribes:
+                self.subscribers[topic] = [s for s in self.subscribers[topic] if s is not step]
+                self.targets[topic] = [t for t in self.targets[topic] if t.step != step.name]
+        worker = self._workers.pop(step.name, None)
+        if worker is not None:
+            worker.cancel()
+        if isinstance(config, EventStepConfig):
+            self.store.close_queue(step.name)
 
     def _cron_worker(self, step: Step) -> Worker[datetime]:
         """Fires each tick of the step's schedule, computed in local time as
@@ -336,12 +417,12 @@ class Broker:
         """Stop taking events and ticks; wait up to ``grace_s`` for the running ones."""
         with anyio.move_on_after(grace_s):
             async with anyio.create_task_group() as tg:
-                for worker in self._workers:
+                for worker in self._workers.values():
                     tg.start_soon(worker.drain)
 
     async def stop(self) -> None:
         """Abandon deliveries still running (they stay due in storage), stop children."""
-        for worker in self._workers:
+        for worker in self._workers.values():
             worker.cancel()
         async with anyio.create_task_group() as tg:
             for child in self._children:
@@ -363,11 +444,38 @@ class Broker:
                 raise InvalidInput("request body does not match the step's bodySchema", issues)
         raw = await self._invoke(step, ApiTrigger(), request, trace_id)
         try:
-            return _api_result_decoder.decode(raw or b"null")
+            result = _api_result_decoder.decode(raw or b"null")
         except msgspec.ValidationError as exc:
             message = f"handler must return {{status, body?, headers?}}: {exc}"
             self.logs.log("error", message, step=step.name, trace_id=trace_id)
             raise RemoteError(ErrorCode.HANDLER_FAILED, message) from None
+        if self.dev and step.response_schemas:
+            self._check_response(step, result, trace_id)
+        return result
+
+    def _check_response(self, step: Step, result: ApiResult, trace_id: str) -> None:
+        """``motiad dev``: warn when a response breaks the step's responseSchema."""
+        schema = step.response_schemas.get(result.status)
+        if schema is None:
+            declared = ", ".join(str(s) for s in sorted(step.response_schemas))
+            self.logs.log(
+                "warn",
+                f"responded {result.status}, which config.responseSchema does not declare"
+                f" (declared: {declared})",
+                step=step.name,
+                trace_id=trace_id,
+            )
+            return
+        issues = schema.issues(msgspec.json.decode(result.body), root="body")
+        if issues:
+            detail = "; ".join(f"{path}: {message}" for path, message in issues)
+            self.logs.log(
+                "warn",
+                f"response {result.status} does not match config.responseSchema.{result.status}:"
+                f" {detail}",
+                step=step.name,
+                trace_id=trace_id,
+            )
 
     async def _invoke(
         self, step: Step, trigger: Trigger, payload: Any, trace_id: str, attempt: int = 1
@@ -400,7 +508,7 @@ class Broker:
                 step=step.name,
                 trace_id=trace_id,
                 invocation_id=invocation_id,
-                **({"stack": error.stack} if error.stack else {}),
+                fields={"stack": error.stack} if error.stack else None,
             )
             raise
         finally:
@@ -543,5 +651,5 @@ class Broker:
             step=invocation.step.name if invocation else None,
             trace_id=invocation.trace_id if invocation else None,
             invocation_id=params.invocation_id,
-            **(params.fields or {}),
+            fields=params.fields,
         )

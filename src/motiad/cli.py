@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,9 @@ from . import __version__
 from .app import Started, load_project, run_project, step_row
 from .broker import LoadReport
 from .config import Settings, load_settings
+from .conformance import conformance_command
 from .console import LogPrinter, make_console, steps_table
+from .dev import watch
 from .errors import MotiadError
 from .flows import FlowStep, build_graph
 from .flowview import flow_trees
@@ -59,6 +62,29 @@ def main() -> None:
 )
 def run(project_dir: Path, port: int | None, host: str | None, log_level: str) -> None:
     """Start every step of PROJECT_DIR and serve its API."""
+    _serve(project_dir, port, host, log_level, dev=False)
+
+
+@main.command()
+@project_argument
+@click.option("--port", type=int, default=None, help="Port to listen on (default 3000; 0: any).")
+@click.option("--host", default=None, help="Interface to bind (default 127.0.0.1).")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warn", "error"]),
+    default="debug",
+    show_default=True,
+    help="Hide log records below this level.",
+)
+def dev(project_dir: Path, port: int | None, host: str | None, log_level: str) -> None:
+    """Like run, and reload each step file when it changes (responses are
+    checked against responseSchema)."""
+    _serve(project_dir, port, host, log_level, dev=True)
+
+
+def _serve(
+    project_dir: Path, port: int | None, host: str | None, log_level: str, dev: bool
+) -> None:
     settings = _settings(project_dir, port=port, host=host)
     console = make_console()
     logs = LogBus()
@@ -71,7 +97,17 @@ def run(project_dir: Path, port: int | None, host: str | None, log_level: str) -
         console.print(f"motiad {__version__} serving {len(info.report.steps)} steps on {info.url}")
 
     try:
-        anyio.run(run_project, project_dir.resolve(), settings, logs, started)
+        anyio.run(
+            partial(
+                run_project,
+                project_dir.resolve(),
+                settings,
+                logs,
+                started,
+                alongside=partial(watch, logs=logs) if dev else None,
+                dev=dev,
+            )
+        )
     except MotiadError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -192,3 +228,4 @@ def install_command(project_dir: Path) -> None:
 
 main.add_command(dlq)
 main.add_command(emit)
+main.add_command(conformance_command)

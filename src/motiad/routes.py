@@ -66,6 +66,16 @@ class RouteTable(Generic[T]):
             raise RouteConflict(node.targets[method][0])
         node.targets[method] = (target, tuple(names))
 
+    def remove(self, method: str, path: str) -> None:
+        """Forget the route (``motiad dev`` reloads); unknown routes are ignored."""
+        node: _Node[T] | None = self._root
+        for segment in _segments(path):
+            if node is None:
+                return
+            node = node.param if segment.startswith(":") else node.static.get(segment)
+        if node is not None:
+            node.targets.pop(method, None)
+
     def match(self, method: str, path: str) -> Match[T] | list[str] | None:
         """The match; ``None`` when no path fits; the allowed methods when the
         path fits but the method does not (for a 405)."""

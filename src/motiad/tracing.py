@@ -4,6 +4,7 @@ shows or stores them (the console now; storage and the workbench later)."""
 from __future__ import annotations
 
 import os
+import random
 import time
 from collections.abc import Callable
 from typing import Any, Literal
@@ -14,9 +15,15 @@ Level = Literal["debug", "info", "warn", "error"]
 LEVELS: tuple[Level, ...] = ("debug", "info", "warn", "error")
 
 
+_random = random.Random(os.urandom(32))
+
+
 def new_id() -> str:
-    """A random 128-bit id as 32 hex digits (trace, invocation and event ids)."""
-    return os.urandom(16).hex()
+    """A random 128-bit id as 32 hex digits (trace, invocation and event ids).
+
+    Ids need to be unique, not secret: a generator seeded once from the OS
+    spares a system call per id on the request path."""
+    return f"{_random.getrandbits(128):032x}"
 
 
 class LogRecord(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -58,9 +65,10 @@ class LogBus:
         step: str | None = None,
         trace_id: str | None = None,
         invocation_id: str | None = None,
-        **fields: Any,
+        fields: dict[str, Any] | None = None,
     ) -> None:
-        """Publish a record made here and now (the broker's own messages)."""
+        """Publish a record made here and now. ``fields`` is a separate mapping, so
+        a user field named ``step`` or ``trace_id`` is kept, never confused with ours."""
         self.publish(
             LogRecord(time.time(), level, message, step, trace_id, invocation_id, fields or None)
         )

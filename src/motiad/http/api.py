@@ -83,6 +83,8 @@ def parse_body(body: bytes, content_type: str) -> msgspec.Raw | str:
 def query_params(query_string: bytes) -> dict[str, str | list[str]]:
     """Motia's shape: a string per key, a list of strings when a key repeats."""
     params: dict[str, str | list[str]] = {}
+    if not query_string:
+        return params
     for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
         existing = params.get(key)
         if existing is None:

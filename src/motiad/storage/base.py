@@ -80,6 +80,10 @@ class QueueStore(Protocol):
         """Start scheduling the pending deliveries of ``step``."""
         ...
 
+    def close_queue(self, step: str) -> None:
+        """Stop scheduling ``step``; its pending deliveries stay in storage."""
+        ...
+
     def route_enqueued(self, router: Router) -> None:
         """Route events committed with :meth:`enqueue`, now and as they come."""
         ...

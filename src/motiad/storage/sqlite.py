@@ -253,6 +253,12 @@ class SqliteStore:
         for row in rows:
             schedule.add(*_delivery(row))
 
+    def close_queue(self, step: str) -> None:
+        """Stop scheduling ``step`` (its deliveries stay pending in the file)."""
+        schedule = self._schedules.pop(step, None)
+        if schedule is not None:
+            schedule.wake.set()
+
     def route_enqueued(self, router: Router) -> None:
         """Route events other processes enqueued, now and whenever they commit more."""
         self._router = router

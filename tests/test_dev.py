@@ -1,0 +1,70 @@
+"""``motiad dev``: a changed file reloads only its step; files come and go;
+a broken file shows its error while the rest serve; responses are checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .harness import FIXTURES, children_of, command_line, make_project, motiad
+
+pytestmark = pytest.mark.anyio
+
+HELLO = """export const config = {{ name: 'Hello', type: 'api', path: '/hello', method: 'GET',
+  responseSchema: {{ 200: {{ type: 'object', required: ['hello'] }} }} }}
+export const handler = async () => ({{ status: 200, body: {body} }})
+"""
+
+
+def python_child(pid: int) -> int:
+    (child,) = [c for c in children_of(pid) if "motiad_sdk" in command_line(c)]
+    return child
+
+
+async def test_dev_reloads_what_changed_and_keeps_the_rest_serving(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p", FIXTURES / "dev")
+    steps = project / "steps"
+    async with (
+        motiad("dev", str(project), "--port", "0") as broker,
+        httpx.AsyncClient(base_url=broker.url) as http,
+    ):
+        untouched = python_child(broker.process.pid)
+        assert (await http.get("/hello")).json() == {"hello": "world"}
+
+        mark = len(broker.lines)
+        (steps / "hello.step.ts").write_text(HELLO.format(body="{ hello: 'again' }"))
+        await broker.wait_for(r"steps/hello.step.ts changed; reloading it", start=mark)
+        await broker.wait_for(r"Hello\s+ready: api step, GET /hello", start=mark)
+        assert (await http.get("/hello")).json() == {"hello": "again"}
+        assert python_child(broker.process.pid) == untouched
+
+        mark = len(broker.lines)
+        (steps / "hello.step.ts").write_text(HELLO.format(body="{ bye: 1 }"))
+        await broker.wait_for(r"Hello\s+ready", start=mark)
+        assert (await http.get("/hello")).json() == {"bye": 1}
+        await broker.wait_for(
+            r"Hello \w+ response 200 does not match config.responseSchema.200: body.hello",
+            start=mark,
+        )
+
+        mark = len(broker.lines)
+        (steps / "new.step.js").write_text(
+            "export const config = { name: 'New', type: 'api', path: '/new', method: 'GET' }\n"
+            "export const handler = async () => ({ status: 200, body: { fresh: true } })\n"
+        )
+        await broker.wait_for(r"steps/new.step.js added; reloading it", start=mark)
+        await broker.wait_for(r"New\s+ready: api step, GET /new", start=mark)
+        assert (await http.get("/new")).json() == {"fresh": True}
+
+        mark = len(broker.lines)
+        (steps / "new.step.js").write_text("export const config = {\n")
+        await broker.wait_for(r"steps/new.step.js: failed to load", start=mark)
+        assert (await http.get("/new")).status_code == 404
+        assert (await http.get("/hello")).status_code == 200
+
+        mark = len(broker.lines)
+        (steps / "new.step.js").unlink()
+        await broker.wait_for(r"steps/new.step.js removed; reloading it", start=mark)
+        assert (await http.get("/hello")).status_code == 200
