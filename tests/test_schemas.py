@@ -129,6 +129,38 @@ def test_pydantic_refs_to_defs_resolve() -> None:
     assert issues == [Issue("$.home.city", "expected string, got integer")]
 
 
+def test_an_optional_model_reports_the_fields_inside_it() -> None:
+    # pydantic's `foodOrder: Optional[FoodOrder] = None` (Motia's Python templates)
+    pydantic_like = {
+        "$defs": {
+            "FoodOrder": {
+                "type": "object",
+                "properties": {"quantity": {"type": "integer"}},
+                "required": ["quantity"],
+            }
+        },
+        "type": "object",
+        "properties": {
+            "foodOrder": {"anyOf": [{"$ref": "#/$defs/FoodOrder"}, {"type": "null"}]},
+            "either": {"oneOf": [{"type": "string"}, {"type": "integer", "minimum": 0}]},
+            "shape": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+        },
+    }
+    schema = Schema.compile(pydantic_like)
+
+    assert schema.issues({"foodOrder": {"quantity": "x"}, "either": -1}, root="body") == [
+        Issue("body.foodOrder.quantity", "expected integer, got string"),
+        Issue("body.either", "must be >= 0"),
+    ]
+    assert schema.issues({"foodOrder": {}}) == [Issue("$.foodOrder.quantity", "is required")]
+    assert schema.issues({"foodOrder": None, "either": 1}) == []
+    # No branch, or more than one, written for the value's type: the shapes are named.
+    assert schema.issues({"foodOrder": 3, "shape": True}) == [
+        Issue("$.foodOrder", "does not match any of the allowed shapes"),
+        Issue("$.shape", "does not match any of the allowed shapes"),
+    ]
+
+
 def test_date_time_strings_are_checked_as_zod_checks_them() -> None:
     schema = Schema.compile({"type": "string", "format": "date-time"})
 
@@ -155,6 +187,17 @@ def test_an_invalid_schema_is_a_clear_error(schema: Any, expected: str) -> None:
         Schema.compile(schema)
 
     assert expected in caught.value.message
+
+
+def test_each_problem_in_a_schema_is_named_once() -> None:
+    # From Motia's event step docs (Python tab): `properties` maps names to schemas.
+    with pytest.raises(SchemaError) as caught:
+        Schema.compile({"type": "object", "properties": {"type": "string"}})
+
+    assert caught.value.message == (
+        "not a valid JSON Schema (2020-12): "
+        "properties.type: 'string' is not of type 'object', 'boolean'"
+    )
 
 
 def test_boolean_schemas_accept_everything_or_nothing() -> None:

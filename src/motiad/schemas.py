@@ -120,10 +120,14 @@ class Schema:
         validator_class = _DRAFTS[draft]
         meta = validator_class(validator_class.META_SCHEMA)
         # Schema errors quote the schema, which is the author's, never user data.
-        problems = [
-            f"{_schema_path(error.absolute_path)}: {_shorten(error.message)}"
-            for error in meta.iter_errors(schema)
-        ]
+        # The 2020-12 meta-schema reaches one place through several vocabularies,
+        # so the same problem can come back many times: each is named once.
+        problems = list(
+            dict.fromkeys(
+                f"{_schema_path(error.absolute_path)}: {_shorten(error.message)}"
+                for error in meta.iter_errors(schema)
+            )
+        )
         if problems:
             raise SchemaError(f"not a valid JSON Schema ({draft}): " + "; ".join(problems))
         checker = FormatChecker()
@@ -167,6 +171,10 @@ def _draft_of(schema: Mapping[str, Any]) -> str:
 def _issues(errors: Iterable[ValidationError], root: str) -> Iterable[Issue]:
     for error in errors:
         path = list(error.absolute_path)
+        branch = _fitting_branch(error)
+        if branch is not None:
+            yield from _issues(branch, root)
+            continue
         if error.validator == "required" and isinstance(error.instance, Mapping):
             missing = _named_in_message(error.message, error.validator_value)
             if missing is not None:
@@ -182,6 +190,29 @@ def _issues(errors: Iterable[ValidationError], root: str) -> Iterable[Issue]:
                 yield Issue(_value_path(root, [*path, extra]), "is not an allowed property")
             continue
         yield Issue(_value_path(root, path), _describe(error))
+
+
+def _fitting_branch(error: ValidationError) -> list[ValidationError] | None:
+    """For an ``anyOf``/``oneOf`` that no branch matched: the errors of the only
+    branch written for the value's type, or ``None`` when that is not one branch.
+
+    pydantic writes ``Optional[Model]`` as ``anyOf: [{$ref: Model}, {type: null}]``
+    (zod's ``.nullable()`` likewise): for an object that fails ``Model``, the
+    useful issues are inside it (``body.foodOrder.quantity``), not "does not
+    match any of the allowed shapes". A branch whose only error is ``type`` on
+    the value itself was written for another type and says nothing more.
+    """
+    if error.validator not in ("anyOf", "oneOf") or not error.context:
+        return None
+    branches: dict[object, list[ValidationError]] = {}
+    for sub in error.context:
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    fitting = [
+        errors
+        for errors in branches.values()
+        if not all(e.validator == "type" and not e.relative_path for e in errors)
+    ]
+    return fitting[0] if len(fitting) == 1 else None
 
 
 def _named_in_message(message: str, names: object) -> str | None:
