@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from motiad.transport import HEAD_BYTES, LineTooLong, read_lines
+from motiad.transport import HEAD_BYTES, BatchingLineSender, LineTooLong, read_lines
 
 pytestmark = pytest.mark.anyio
 
@@ -73,3 +73,22 @@ def test_an_over_long_line_keeps_its_head_whatever_the_chunking(
     assert too_long.size == len(line)
     assert too_long.head == line[:HEAD_BYTES]
     assert following == b"next"
+
+
+async def test_lines_queued_in_one_turn_leave_in_one_write() -> None:
+    # a memory stream records each write as one item: what a pipe cannot show
+    send, receive = anyio.create_memory_object_stream[bytes](100)
+    sender = BatchingLineSender(send)  # type: ignore[arg-type]
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(sender.run)
+        for n in range(5):
+            await sender.send(b"%d\n" % n)
+        with anyio.fail_after(5):
+            assert await receive.receive() == b"0\n1\n2\n3\n4\n"
+        await sender.send(b"later\n")
+        with anyio.fail_after(5):
+            assert await receive.receive() == b"later\n"
+        await sender.aclose()
+        with pytest.raises(anyio.BrokenResourceError):
+            await sender.send(b"after close\n")
+    receive.close()

@@ -41,7 +41,7 @@ from .protocol import (
     encode_result,
 )
 from .protocol.messages import DEFAULT_MAX_LINE_BYTES, ErrorObject, RequestId
-from .transport import LineSender, LineTooLong
+from .transport import BatchingLineSender, LineSender, LineTooLong
 
 Handler = Callable[[Any], Awaitable[Any]]
 
@@ -151,7 +151,7 @@ class RpcPeer:
 
     def __init__(
         self,
-        sender: LineSender,
+        sender: LineSender | BatchingLineSender,
         *,
         methods: Mapping[str, Method],
         notifications: Mapping[str, Method],

@@ -36,7 +36,7 @@ from .protocol.messages import (
 from .rpc import Method, RpcPeer, Throttle
 from .runners import ChildCommand
 from .tracing import LogBus
-from .transport import LineSender, read_lines
+from .transport import BatchingLineSender, read_lines
 
 INITIALIZE_TIMEOUT_S = 60.0
 """Loading step files may compile TypeScript (tsx) or import heavy libraries."""
@@ -188,8 +188,9 @@ class Child:
         assert process.stdin
         assert process.stdout
         assert process.stderr
+        sender = BatchingLineSender(process.stdin)
         peer = RpcPeer(
-            LineSender(process.stdin),
+            sender,
             methods=self._methods,
             notifications=self._notifications,
             on_problem=self._problem,
@@ -198,6 +199,7 @@ class Child:
         failure: ChildError | None = None
         try:
             async with anyio.create_task_group() as tg:
+                tg.start_soon(sender.run)
                 tg.start_soon(self._pump_stderr, process)
                 tg.start_soon(self._serve, peer, process, tg)
                 try:
