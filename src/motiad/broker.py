@@ -36,6 +36,7 @@ from .errors import (
     RemoteError,
     StepLoadError,
 )
+from .flows import trigger_text
 from .protocol import ErrorCode
 from .protocol.messages import (
     ApiRequest,
@@ -116,14 +117,7 @@ class Step:
     @property
     def trigger(self) -> str:
         """What makes it run, for people: ``POST /messages``, a topic list, a schedule."""
-        config = self.config
-        if isinstance(config, ApiStepConfig):
-            return f"{config.method} {config.path}"
-        if isinstance(config, EventStepConfig):
-            return ", ".join(config.subscribes)
-        if isinstance(config, CronStepConfig):
-            return config.cron
-        return "—"
+        return trigger_text(self.config)
 
     def timeout_s(self, settings: Settings) -> float:
         """``infrastructure.handler.timeout``, else the project default."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -49,33 +50,37 @@ def main() -> None:
     """motiad: steps in any language on warm processes, wired by durable events."""
 
 
+def serve_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options ``run`` and ``dev`` share."""
+    for option in reversed(
+        [
+            project_argument,
+            click.option(
+                "--port", type=int, default=None, help="Port to listen on (default 3000; 0: any)."
+            ),
+            click.option("--host", default=None, help="Interface to bind (default 127.0.0.1)."),
+            click.option(
+                "--log-level",
+                type=click.Choice(["debug", "info", "warn", "error"]),
+                default="debug",
+                show_default=True,
+                help="Hide log records below this level.",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
 @main.command()
-@project_argument
-@click.option("--port", type=int, default=None, help="Port to listen on (default 3000; 0: any).")
-@click.option("--host", default=None, help="Interface to bind (default 127.0.0.1).")
-@click.option(
-    "--log-level",
-    type=click.Choice(["debug", "info", "warn", "error"]),
-    default="debug",
-    show_default=True,
-    help="Hide log records below this level.",
-)
+@serve_options
 def run(project_dir: Path, port: int | None, host: str | None, log_level: str) -> None:
     """Start every step of PROJECT_DIR and serve its API."""
     _serve(project_dir, port, host, log_level, dev=False)
 
 
 @main.command()
-@project_argument
-@click.option("--port", type=int, default=None, help="Port to listen on (default 3000; 0: any).")
-@click.option("--host", default=None, help="Interface to bind (default 127.0.0.1).")
-@click.option(
-    "--log-level",
-    type=click.Choice(["debug", "info", "warn", "error"]),
-    default="debug",
-    show_default=True,
-    help="Hide log records below this level.",
-)
+@serve_options
 def dev(project_dir: Path, port: int | None, host: str | None, log_level: str) -> None:
     """Like run, and reload each step file when it changes (responses are
     checked against responseSchema)."""
