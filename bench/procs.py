@@ -43,13 +43,22 @@ def start(
         )
 
 
-def wait_ready(proc: subprocess.Popen[bytes], url: str, deadline_s: float, log: Path) -> float:
-    """Poll ``url`` until it answers with any HTTP status; returns the seconds it took.
+def wait_ready(
+    proc: subprocess.Popen[bytes],
+    url: str,
+    deadline_s: float,
+    log: Path,
+    *,
+    started: float | None = None,
+    interval_s: float = 0.1,
+) -> float:
+    """Poll ``url`` until it answers 200; returns the seconds it took (since
+    ``started``, a ``time.monotonic()`` reading, if given).
 
     A benchmark may poll (tests may not): the server has no other way to tell us.
     Raises if the process exits or the deadline passes, with the log's tail.
     """
-    started = time.monotonic()
+    started = time.monotonic() if started is None else started
     while True:
         if proc.poll() is not None:
             raise RuntimeError(
@@ -58,13 +67,11 @@ def wait_ready(proc: subprocess.Popen[bytes], url: str, deadline_s: float, log: 
         try:
             with urllib.request.urlopen(url, timeout=1.0):
                 return time.monotonic() - started
-        except urllib.error.HTTPError:
-            return time.monotonic() - started  # it answered: it serves
-        except OSError:
+        except OSError:  # not listening yet, or an error status (a step still loading)
             pass
         if time.monotonic() - started > deadline_s:
             raise RuntimeError(f"server not ready at {url} after {deadline_s:g} s:\n{_tail(log)}")
-        time.sleep(0.1)
+        time.sleep(interval_s)
 
 
 def stop(proc: subprocess.Popen[bytes], grace_s: float) -> int | None:
@@ -104,16 +111,21 @@ class ProcCpu:
     """Seconds its main thread was ready to run but waited for a CPU (``schedstat``)."""
     thread_cpu_s: float = 0.0
     """CPU seconds of its main thread alone (motiad: the event loop)."""
+    reaped_s: float = 0.0
+    """CPU seconds of its children that exited and were waited for (``cutime`` +
+    ``cstime``): Motia 0.17 starts a process per invocation, gone by the next reading."""
 
 
-def _stat(pid: int, path: str = "/proc/{pid}/stat") -> tuple[int, float] | None:
-    """(parent pid, CPU seconds) from ``/proc/<pid>/stat`` (or a thread's stat)."""
+def _stat(pid: int, path: str = "/proc/{pid}/stat") -> tuple[int, float, float] | None:
+    """(parent pid, CPU seconds, CPU seconds of waited-for children) from
+    ``/proc/<pid>/stat`` (or a thread's stat)."""
     try:
         text = Path(path.format(pid=pid)).read_text()
     except OSError:
         return None
     fields = text[text.rindex(")") + 2 :].split()  # the command name may hold spaces
-    return int(fields[1]), (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    own = (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    return int(fields[1]), own, (int(fields[13]) + int(fields[14])) / _CLOCK_TICKS
 
 
 def _label(pid: int) -> str:
@@ -121,22 +133,24 @@ def _label(pid: int) -> str:
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
-        return "?"
-    words = [Path(os.fsdecode(arg)).name for arg in argv if arg][:3]
+        return "exiting"
+    # A program that rewrites its title (redis-server) has one argument with spaces.
+    words = [Path(os.fsdecode(arg).split(" ")[0]).name for arg in argv if arg][:3]
     if len(words) > 2 and words[1] == "-m":
         return words[2]  # python -m motiad_sdk: the module says more than the interpreter
-    return words[0] if words else "?"
+    return words[0] if words else "exiting"
 
 
-def tree_cpu(root: int) -> list[ProcCpu]:
-    """CPU used so far by ``root`` and every descendant still alive."""
+def _family(root: int) -> dict[int, tuple[float, float]]:
+    """``root`` and every descendant still alive: pid → (CPU s, reaped children's CPU s)."""
     parents: dict[int, int] = {}
-    cpu: dict[int, float] = {}
+    cpu: dict[int, tuple[float, float]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             stat = _stat(int(entry))
             if stat is not None:
-                parents[int(entry)], cpu[int(entry)] = stat
+                parents[int(entry)] = stat[0]
+                cpu[int(entry)] = stat[1], stat[2]
     family = {root}
     grew = True
     while grew:
@@ -145,11 +159,33 @@ def tree_cpu(root: int) -> list[ProcCpu]:
             if parent in family and pid not in family:
                 family.add(pid)
                 grew = True
+    return {pid: cpu[pid] for pid in sorted(family) if pid in cpu}
+
+
+def tree_cpu(root: int) -> list[ProcCpu]:
+    """CPU used so far by ``root`` and every descendant still alive (with what their
+    exited children used)."""
     return [
-        ProcCpu(pid, _label(pid), cpu[pid], _runq_s(pid), _thread_cpu_s(pid))
-        for pid in sorted(family)
-        if pid in cpu
+        ProcCpu(pid, _label(pid), own, _runq_s(pid), _thread_cpu_s(pid), reaped)
+        for pid, (own, reaped) in _family(root).items()
     ]
+
+
+def tree_rss_bytes(root: int) -> tuple[int, int]:
+    """(resident set size summed over ``root`` and its descendants, how many processes):
+    what a project costs in memory, shared pages counted once per process as ``ps`` does."""
+    total = count = 0
+    for pid in _family(root):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+                count += 1
+                break
+    return total, count
 
 
 def _thread_cpu_s(pid: int) -> float:
@@ -173,8 +209,10 @@ def cpu_share(
     ``main thread`` is the root's main thread alone (the event loop); ``main waiting``
     the share of the time it was ready to run but had no CPU (children and wrk had them)."""
     was = {proc.pid: proc.cpu_s for proc in before}
+    was_reaped = {proc.pid: proc.reaped_s for proc in before}
     shares: dict[str, float] = {}
     groups: dict[str, list[float]] = {}
+    reaped = sum(proc.reaped_s - was_reaped.get(proc.pid, 0.0) for proc in after)
     for proc in after:
         used = 100 * (proc.cpu_s - was.get(proc.pid, 0.0)) / seconds
         if proc.pid != root:
@@ -190,14 +228,17 @@ def cpu_share(
         if sum(spent) >= 0.5:
             name = label if len(spent) == 1 else f"{label} x{len(spent)}"
             shares[name] = round(sum(spent), 1)
+    if 100 * reaped / seconds >= 0.5:
+        shares["exited children"] = round(100 * reaped / seconds, 1)
     return shares
 
 
 def tree_cpu_s(before: list[ProcCpu], after: list[ProcCpu]) -> float:
-    """CPU seconds a process tree used between two readings (children that exited in
-    between are not counted)."""
-    was = {proc.pid: proc.cpu_s for proc in before}
-    return sum(proc.cpu_s - was.get(proc.pid, 0.0) for proc in after)
+    """CPU seconds a process tree used between two readings, with the children that
+    exited in between (once their parent waited for them); the CPU a process that was
+    alive at the first reading used before it exited is lost."""
+    was = {proc.pid: proc.cpu_s + proc.reaped_s for proc in before}
+    return sum(proc.cpu_s + proc.reaped_s - was.get(proc.pid, 0.0) for proc in after)
 
 
 def _cpu_ticks() -> tuple[int, int]:
@@ -211,6 +252,8 @@ def wait_quiet(limit_pct: float, deadline_s: float) -> float:
     """Wait (up to ``deadline_s``) for a second in which the machine used less than
     ``limit_pct`` of a core; returns the last reading. The machine may be shared
     with test runs, and a benchmark next to one measures both."""
+    if deadline_s <= 0:  # no waiting (--quick): just say how busy it is
+        return machine_busy(0.3)
     started = time.monotonic()
     while True:
         busy = machine_busy(1.0)

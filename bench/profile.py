@@ -133,6 +133,15 @@ def _callback_frames(frames: list[str]) -> list[str]:
     return frames
 
 
+def _process_label(frame: str) -> str:
+    """``process 12:"python -m motiad_sdk"`` → ``motiad_sdk`` (pid when unnamed)."""
+    head, _, command = frame.partition(":")
+    words = command.strip('"').split()
+    if len(words) > 2 and words[1] == "-m":
+        return words[2]
+    return Path(words[0]).name if words else head.removeprefix("process ")
+
+
 def analyse(collapsed: Path) -> list[ThreadProfile]:
     """Fold py-spy's collapsed stacks, busiest thread first; idle threads left out."""
     threads: dict[str, ThreadProfile] = {}
@@ -142,9 +151,17 @@ def analyse(collapsed: Path) -> list[ThreadProfile]:
             continue
         count = int(count_text)
         frames = stack.split(";")
+        process = ""
+        while frames and frames[0].startswith("process "):  # py-spy --subprocesses
+            process = _process_label(frames.pop(0))
+        if not frames:
+            continue
         key = frames[0] if frames[0].startswith("thread ") else "thread (?): ?"
         frames = frames[1:] if frames[0].startswith("thread ") else frames
-        thread = threads.setdefault(key, ThreadProfile(key.split(": ", 1)[-1]))
+        name = key.split(": ", 1)[-1]
+        thread = threads.setdefault(
+            process + key, ThreadProfile(f"{process}: {name}" if process else name)
+        )
         thread.samples += count
         if not frames or any(marker in frames[-1] for marker in _IDLE_LEAVES):
             thread.idle += count

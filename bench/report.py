@@ -1,5 +1,11 @@
 """What a run measured, as one table on the terminal (rich) and as JSON and
-Markdown under ``bench/results/``."""
+Markdown under ``bench/results/``.
+
+Every scenario, wrk-driven or not, gives :class:`Row`s: one figure with its unit
+(requests/s, invocations/s, seconds, MB…), optional p50/p99, named error counts,
+CPU per operation and notes. Targets compare a row's figure with a baseline's in
+the same round, or with a fixed bound.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +16,12 @@ import statistics
 import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from rich.console import Console
 from rich.table import Table
 
 from .profile import ThreadProfile
-from .scenarios import Target
 from .systems import ROOT
 from .wrk import WrkResult
 
@@ -46,89 +51,160 @@ class Background:
 
 @dataclass(slots=True)
 class Row:
-    """One scenario against one system."""
+    """One scenario against one system in one round."""
 
     scenario: str
     system: str
     round: int
-    wrk: WrkResult
-    cpu_pct: dict[str, float]
-    """Percent of one core used during the measured run: ``main`` (the server process),
-    its children by kind, and ``wrk``."""
-    busy_before: float
-    """Percent of a core the machine used in the second before the run, the server idle:
-    others' work (tests, builds) skews the figures."""
+    value: float
+    """The scenario's figure, in :attr:`unit`."""
+    unit: str
+    """``req/s``, ``inv/s``, ``events/s``, ``orders/s``, ``s``, ``MB``, ``x``, ``ms``…"""
+    higher_is_better: bool = True
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    errors: dict[str, int] = field(default_factory=dict)
+    """Named counts that should be 0 (``non-2xx``, ``socket``, ``lost``…), or that
+    describe what happened (``duplicates``)."""
+    cpu_ms_per_op: float | None = None
+    """CPU milliseconds the system's process tree used per operation."""
+    cpu_pct: dict[str, float] = field(default_factory=dict)
+    """Percent of one core by kind of process during the run: ``main`` (the server),
+    its children by kind, ``wrk``, ``others`` (the rest of the machine)."""
+    busy_before: float = 0.0
+    """Percent of a core the machine used in the second before the run."""
+    notes: list[str] = field(default_factory=list)
+    wrk: WrkResult | None = None
     background: Background | None = None
     profile: list[ThreadProfile] = field(default_factory=list)
     profile_file: str | None = None
-    rounds_rps: list[float] = field(default_factory=list)
-    """Requests/s of every round, when this row stands for several (the median one)."""
+    rounds_values: list[float] = field(default_factory=list)
+    """The figure of every round, when this row stands for several (the median one)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Raw figures for the JSON (a micro-benchmark's whole output)."""
 
-    def rps_text(self) -> str:
-        """``1,113`` or, over rounds, ``1,113 (1,016-1,409)``."""
-        text = f"{self.wrk.rps:,.0f}"
-        if len(self.rounds_rps) > 1:
-            text += f" ({min(self.rounds_rps):,.0f}-{max(self.rounds_rps):,.0f})"
+    def value_text(self) -> str:
+        """``1,113 req/s`` or, over rounds, ``1,113 req/s (1,016-1,409)``."""
+        text = _fmt(self.value, self.unit)
+        if len(self.rounds_values) > 1:
+            low, high = min(self.rounds_values), max(self.rounds_values)
+            text += f" ({_number(low, self.unit)}-{_number(high, self.unit)})"
         return text
+
+    def errors_text(self) -> str:
+        """``0`` when every count is 0, else ``lost 3, duplicates 2``."""
+        shown = {name: count for name, count in self.errors.items() if count}
+        return ", ".join(f"{name} {count:,}" for name, count in shown.items()) or "0"
+
+
+def _number(value: float, unit: str) -> str:
+    if unit in ("s", "ms", "x"):
+        return f"{value:.2f}"
+    if unit == "MB":
+        return f"{value:,.0f}"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.1f}"
+
+
+def _fmt(value: float, unit: str) -> str:
+    return f"{_number(value, unit)}{'x' if unit == 'x' else ' ' + unit}"
+
+
+Metric = Literal["value", "p50"] | str
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A bound on ``system``'s ``metric`` in ``scenario``: ``value`` (the row's
+    figure), ``p50``, or an error count by name. With a ``baseline`` the bound is on
+    the ratio to the baseline's same metric in the same round."""
+
+    system: str
+    metric: Metric
+    bound: Literal["min", "max"]
+    threshold: float
+    baseline: str | None = None
+
+    def describe(self, unit: str = "") -> str:
+        """``motiad/bare-quart req/s ≥ 0.4x``, ``motiad p50 ≤ 2 ms`` (``unit``: the
+        rows' unit, for the figure)."""
+        sign = "≥" if self.bound == "min" else "≤"
+        what = {"value": unit or "figure", "p50": "p50"}.get(self.metric, self.metric)
+        if self.baseline:
+            return f"{self.system}/{self.baseline} {what} {sign} {self.threshold:g}x"
+        suffix = {"value": f" {unit}", "p50": " ms"}.get(self.metric, "")
+        return f"{self.system} {what} {sign} {self.threshold:,g}{suffix}"
+
+
+def metric_of(row: Row, metric: Metric) -> float | None:
+    """A row's ``value``, ``p50`` (ms) or named error count."""
+    if metric == "value":
+        return row.value
+    if metric == "p50":
+        return row.p50_ms
+    return float(row.errors[metric]) if metric in row.errors else None
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """A target checked against one run: the median over rounds of the ratios of
-    each round (system and baseline run back to back, so a round's pair saw the
-    same neighbours on the machine)."""
+    """A target checked against one run: the median over rounds of each round's
+    figure (or ratio: system and baseline ran back to back, so a round's pair saw
+    the same neighbours on the machine)."""
 
     scenario: str
     target: Target
-    rps_ratio: float
-    p50_ratio: float
-    rps_ratios: tuple[float, ...] = ()
-    """Each round's ratio."""
-    p50_ratios: tuple[float, ...] = ()
+    figure: float
+    per_round: tuple[float, ...]
+    unit: str
 
     @property
-    def rps_ok(self) -> bool:
-        """Requests/s at least the target share of the baseline's."""
-        return self.rps_ratio >= self.target.min_rps_ratio
+    def ok(self) -> bool:
+        """Within the bound."""
+        if self.target.bound == "min":
+            return self.figure >= self.target.threshold
+        return self.figure <= self.target.threshold
 
-    @property
-    def p50_ok(self) -> bool:
-        """Median latency at most the target multiple of the baseline's."""
-        return self.p50_ratio <= self.target.max_p50_ratio
+    def text(self) -> str:
+        """One line: figure (rounds), bound, PASS/MISS."""
+        target = self.target
+        if target.baseline:
+            figure = f"{self.figure:.2f}x"
+            each = ", ".join(f"{ratio:.2f}x" for ratio in self.per_round)
+        else:
+            unit = "ms" if target.metric == "p50" else self.unit
+            figure = (
+                _fmt(self.figure, unit) if target.metric in ("value", "p50") else f"{self.figure:g}"
+            )
+            each = ", ".join(_number(value, unit) for value in self.per_round)
+        rounds = f" (rounds: {each})" if len(self.per_round) > 1 else ""
+        return f"{self.scenario}: {target.describe(self.unit)}: {figure}{rounds} {_mark(self.ok)}"
 
 
 def verdict(scenario: str, target: Target, rounds: list[Row]) -> Verdict | None:
-    """Ratios of ``target.system`` to ``target.baseline``, per round and their median
-    (``None``: no round has both)."""
-    pairs: dict[int, dict[str, WrkResult]] = {}
+    """``target`` over the rounds of ``scenario`` (``None``: no round has the figures)."""
+    by_round: dict[int, dict[str, Row]] = {}
     for row in rounds:
         if row.scenario == scenario:
-            pairs.setdefault(row.round, {})[row.system] = row.wrk
-    rps: list[float] = []
-    p50: list[float] = []
-    for found in pairs.values():
-        system, baseline = found.get(target.system), found.get(target.baseline)
-        if system is None or baseline is None or not baseline.rps or not baseline.p50_ms:
+            by_round.setdefault(row.round, {})[row.system] = row
+    figures: list[float] = []
+    unit = ""
+    for found in by_round.values():
+        own = found.get(target.system)
+        if own is None:
             continue
-        rps.append(system.rps / baseline.rps)
-        p50.append(system.p50_ms / baseline.p50_ms)
-    if not rps:
+        mine = metric_of(own, target.metric)
+        if mine is None:
+            continue
+        unit = own.unit
+        if target.baseline is None:
+            figures.append(mine)
+            continue
+        base_row = found.get(target.baseline)
+        base = metric_of(base_row, target.metric) if base_row else None
+        if base:
+            figures.append(mine / base)
+    if not figures:
         return None
-    return Verdict(
-        scenario,
-        target,
-        statistics.median(rps),
-        statistics.median(p50),
-        tuple(round(ratio, 2) for ratio in rps),
-        tuple(round(ratio, 2) for ratio in p50),
-    )
-
-
-def _each(ratios: tuple[float, ...], suffix: str = "") -> str:
-    """`` (rounds: 0.33, 0.36, 0.29)`` when there were several."""
-    if len(ratios) < 2:
-        return ""
-    return " (rounds: " + ", ".join(f"{ratio:.2f}{suffix}" for ratio in ratios) + ")"
+    return Verdict(scenario, target, statistics.median(figures), tuple(figures), unit)
 
 
 def _run(argv: list[str]) -> str:
@@ -136,15 +212,13 @@ def _run(argv: list[str]) -> str:
         done = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=ROOT)
     except OSError:
         return "?"
-    return (
-        (done.stdout or done.stderr).strip().splitlines()[0]
-        if (done.stdout or done.stderr)
-        else "?"
-    )
+    out = (done.stdout or done.stderr).strip()
+    return out.splitlines()[0] if out else "?"
 
 
-def machine(rev: str | None) -> dict[str, Any]:
-    """The machine and the code measured (``rev``: motiad from that commit)."""
+def machine(rev: str | None, versions: dict[str, str]) -> dict[str, Any]:
+    """The machine and the code measured (``rev``: motiad from that commit); ``versions``
+    of peers found by the setup (Motia)."""
     model = "?"
     with Path("/proc/cpuinfo").open() as cpuinfo:
         for line in cpuinfo:
@@ -165,6 +239,7 @@ def machine(rev: str | None) -> dict[str, Any]:
         "python": platform.python_version(),
         "node": _run(["node", "--version"]),
         "wrk": _run(["wrk", "--version"]).split(" [")[0],
+        **versions,
         "git": (
             f"{rev} = " + _run(["git", "rev-parse", "--short", rev])
             if rev
@@ -178,8 +253,31 @@ def _cpu(row: Row) -> str:
     return ", ".join(f"{name} {pct:.0f}%" for name, pct in row.cpu_pct.items())
 
 
+def _notes(row: Row) -> str:
+    parts = list(row.notes)
+    if row.cpu_pct:
+        parts.append("CPU % of a core: " + _cpu(row))
+    return "; ".join(parts)
+
+
 def _mark(ok: bool) -> str:
     return "PASS" if ok else "MISS"
+
+
+COLUMNS = ("scenario", "system", "result", "p50 ms", "p99 ms", "errors", "CPU ms/op", "notes")
+
+
+def _cells(row: Row) -> list[str]:
+    return [
+        row.scenario,
+        row.system,
+        row.value_text(),
+        "" if row.p50_ms is None else f"{row.p50_ms:.2f}",
+        "" if row.p99_ms is None else f"{row.p99_ms:.2f}",
+        row.errors_text(),
+        "" if row.cpu_ms_per_op is None else f"{row.cpu_ms_per_op:.3g}",
+        _notes(row),
+    ]
 
 
 def print_report(
@@ -188,38 +286,24 @@ def print_report(
     rounds: list[Row],
     verdicts: list[Verdict],
     failures: list[str],
+    notes: list[str],
 ) -> None:
     """The table, the targets, the background work, the profiles and what failed."""
     table = Table(
-        title="wrk -t2 -c32 --latency; the median round by req/s (range over rounds)",
+        title="each scenario against its baseline in the same run; the median round "
+        "(range over rounds)",
         title_justify="left",
     )
-    for column in ("scenario", "system", "req/s", "p50 ms", "p99 ms", "non-2xx", "errors"):
-        table.add_column(column, justify="right" if " " in column or "/" in column else "left")
-    table.add_column("CPU (% of a core)")
+    for column in COLUMNS:
+        numeric = column in ("result", "p50 ms", "p99 ms", "CPU ms/op")
+        table.add_column(column, justify="right" if numeric else "left")
     for row in rows:
-        table.add_row(
-            row.scenario,
-            row.system,
-            row.rps_text(),
-            f"{row.wrk.p50_ms:.2f}",
-            f"{row.wrk.p99_ms:.2f}",
-            str(row.wrk.non_2xx),
-            str(row.wrk.errors),
-            _cpu(row),
-        )
+        table.add_row(*_cells(row))
     console.print(table)
     for item in verdicts:
-        target = item.target
-        console.print(
-            f"{item.scenario}: {target.system}/{target.baseline} "
-            f"req/s {item.rps_ratio:.2f}{_each(item.rps_ratios)} "
-            f"(target ≥ {target.min_rps_ratio:.2f}) "
-            f"[{'green' if item.rps_ok else 'red'}]{_mark(item.rps_ok)}[/]   "
-            f"p50 {item.p50_ratio:.2f}x{_each(item.p50_ratios, 'x')} "
-            f"(target ≤ {target.max_p50_ratio:.1f}x) "
-            f"[{'green' if item.p50_ok else 'red'}]{_mark(item.p50_ok)}[/]"
-        )
+        colour = "green" if item.ok else "red"
+        line = item.text()
+        console.print(line.rsplit(" ", 1)[0] + f" [{colour}]{_mark(item.ok)}[/]")
     for row in rows:
         if row.background is not None:
             console.print(f"{row.scenario} on {row.system}: {_background(row.background)}")
@@ -244,6 +328,8 @@ def print_report(
                 console.print(f"  self {pct:5.1f}%  {name}")
             for name, pct in thread.top_inclusive(15):
                 console.print(f"  incl {pct:5.1f}%  {name}")
+    for note in notes:
+        console.print(f"[yellow]note: {note}[/]")
     for failure in failures:
         console.print(f"[bold red]failed: {failure}[/]")
 
@@ -262,6 +348,40 @@ def _background(work: Background) -> str:
     )
 
 
+def _row_json(row: Row) -> dict[str, Any]:
+    return {
+        "scenario": row.scenario,
+        "system": row.system,
+        "round": row.round,
+        "value": row.value,
+        "unit": row.unit,
+        "p50_ms": row.p50_ms,
+        "p99_ms": row.p99_ms,
+        "errors": row.errors,
+        "cpu_ms_per_op": row.cpu_ms_per_op,
+        "cpu_pct": row.cpu_pct,
+        "busy_before_pct": row.busy_before,
+        "notes": row.notes,
+        "wrk": (
+            {
+                "rps": row.wrk.rps,
+                "requests": row.wrk.requests,
+                "duration_s": row.wrk.duration_s,
+                "p50_ms": row.wrk.p50_ms,
+                "p75_ms": row.wrk.p75_ms,
+                "p90_ms": row.wrk.p90_ms,
+                "p99_ms": row.wrk.p99_ms,
+                "non_2xx": row.wrk.non_2xx,
+                "socket_errors": row.wrk.socket_errors,
+            }
+            if row.wrk
+            else None
+        ),
+        "background": asdict(row.background) if row.background else None,
+        "extra": row.extra,
+    }
+
+
 def to_json(
     path: Path,
     command: str,
@@ -271,29 +391,18 @@ def to_json(
     rounds: list[Row],
     verdicts: list[Verdict],
     failures: list[str],
+    notes: list[str],
 ) -> None:
-    """Everything measured, machine-readable: the summary rows (median rounds) and
-    every round."""
+    """Everything measured, machine-readable: the summary rows (median rounds) with
+    their profiles, and every round."""
     payload = {
         "command": command,
         "settings": settings,
         "machine": info,
         "rows": [
             {
-                "scenario": row.scenario,
-                "system": row.system,
-                "rps": row.wrk.rps,
-                "p50_ms": row.wrk.p50_ms,
-                "p75_ms": row.wrk.p75_ms,
-                "p90_ms": row.wrk.p90_ms,
-                "p99_ms": row.wrk.p99_ms,
-                "requests": row.wrk.requests,
-                "duration_s": row.wrk.duration_s,
-                "non_2xx": row.wrk.non_2xx,
-                "socket_errors": row.wrk.socket_errors,
-                "cpu_pct": row.cpu_pct,
-                "busy_before_pct": row.busy_before,
-                "background": asdict(row.background) if row.background else None,
+                **_row_json(row),
+                "rounds_values": row.rounds_values,
                 "profile": [
                     {
                         "thread": thread.name,
@@ -306,42 +415,38 @@ def to_json(
                     for thread in row.profile
                 ],
                 "profile_file": row.profile_file,
-                "round": row.round,
-                "rounds_rps": row.rounds_rps,
             }
             for row in rows
         ],
-        "rounds": [
-            {
-                "scenario": row.scenario,
-                "system": row.system,
-                "round": row.round,
-                "rps": row.wrk.rps,
-                "p50_ms": row.wrk.p50_ms,
-                "p99_ms": row.wrk.p99_ms,
-                "non_2xx": row.wrk.non_2xx,
-                "errors": row.wrk.errors,
-                "cpu_pct": row.cpu_pct,
-                "busy_before_pct": row.busy_before,
-            }
-            for row in rounds
-        ],
+        "rounds": [_row_json(row) for row in rounds],
         "targets": [
             {
                 "scenario": item.scenario,
                 **asdict(item.target),
-                "rps_ratio": round(item.rps_ratio, 3),
-                "p50_ratio": round(item.p50_ratio, 3),
-                "rps_ratio_per_round": list(item.rps_ratios),
-                "p50_ratio_per_round": list(item.p50_ratios),
-                "rps": _mark(item.rps_ok),
-                "p50": _mark(item.p50_ok),
+                "figure": round(item.figure, 4),
+                "per_round": [round(value, 4) for value in item.per_round],
+                "verdict": _mark(item.ok),
             }
             for item in verdicts
         ],
         "failures": failures,
+        "notes": notes,
     }
     path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+
+
+def _md(cell: str) -> str:
+    return cell.replace("|", "\\|")
+
+
+def markdown_table(rows: list[Row]) -> list[str]:
+    """The table as Markdown lines (also what the README keeps)."""
+    lines = [
+        "| " + " | ".join(COLUMNS) + " |",
+        "|---|---|--:|--:|--:|---|--:|---|",
+    ]
+    lines += ["| " + " | ".join(_md(cell) for cell in _cells(row)) + " |" for row in rows]
+    return lines
 
 
 def to_markdown(
@@ -352,6 +457,7 @@ def to_markdown(
     rounds: list[Row],
     verdicts: list[Verdict],
     failures: list[str],
+    notes: list[str],
 ) -> None:
     """The same, for people: paste it into an issue or the README."""
     lines = [
@@ -359,39 +465,28 @@ def to_markdown(
         "",
         "machine: " + ", ".join(f"{key} {value}" for key, value in info.items()),
         "",
-        "| scenario | system | req/s | p50 ms | p99 ms | non-2xx | errors | CPU (% of a core) |",
-        "|---|---|--:|--:|--:|--:|--:|---|",
+        *markdown_table(rows),
+        "",
     ]
-    lines += [
-        f"| {row.scenario} | {row.system} | {row.rps_text()} | {row.wrk.p50_ms:.2f} "
-        f"| {row.wrk.p99_ms:.2f} | {row.wrk.non_2xx} | {row.wrk.errors} | {_cpu(row)} |"
-        for row in rows
-    ]
-    lines.append("")
-    for item in verdicts:
-        target = item.target
-        lines.append(
-            f"- {item.scenario}: {target.system}/{target.baseline} req/s "
-            f"**{item.rps_ratio:.2f}**{_each(item.rps_ratios)} "
-            f"(target ≥ {target.min_rps_ratio:.2f}) {_mark(item.rps_ok)}; "
-            f"p50 **{item.p50_ratio:.2f}x**{_each(item.p50_ratios, 'x')} "
-            f"(target ≤ {target.max_p50_ratio:.1f}x) {_mark(item.p50_ok)}"
-        )
+    lines += [f"- {item.text()}" for item in verdicts]
     for row in rows:
         if row.background is not None:
             lines.append(f"- {row.scenario} on {row.system}: {_background(row.background)}")
+    lines += [f"- note: {note}" for note in notes]
     lines += [f"- **failed**: {failure.splitlines()[0]}" for failure in failures]
     if len(rounds) > len(rows):
         lines += [
             "",
             "every round (others: CPU used by other work on the machine during the run):",
             "",
-            "| round | scenario | system | req/s | p50 ms | p99 ms | others % of a core |",
+            "| round | scenario | system | result | p50 ms | p99 ms | others % of a core |",
             "|--:|---|---|--:|--:|--:|--:|",
         ]
         lines += [
-            f"| {row.round} | {row.scenario} | {row.system} | {row.wrk.rps:,.0f} "
-            f"| {row.wrk.p50_ms:.2f} | {row.wrk.p99_ms:.2f} | {row.cpu_pct.get('others', 0):.0f} |"
+            f"| {row.round} | {row.scenario} | {row.system} | {_fmt(row.value, row.unit)} "
+            f"| {'' if row.p50_ms is None else f'{row.p50_ms:.2f}'} "
+            f"| {'' if row.p99_ms is None else f'{row.p99_ms:.2f}'} "
+            f"| {row.cpu_pct.get('others', 0):.0f} |"
             for row in rounds
         ]
     for row in rows:
@@ -399,7 +494,7 @@ def to_markdown(
             lines += [
                 "",
                 f"profile of {row.system} ({row.scenario}), thread {thread.name}: busy "
-                f"{thread.busy_pct:.0f}% of {thread.samples} samples",
+                f"{thread.busy_pct:.0f}% of {thread.samples} samples ({row.profile_file})",
                 "",
                 "by package (self): "
                 + ", ".join(f"{name} {pct:.1f}%" for name, pct in thread.top_packages(10)),

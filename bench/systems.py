@@ -1,7 +1,10 @@
-"""The systems under test: how to prepare, start and stop each server, and where it
-answers. A scenario names the systems it runs against (``scenarios.py``).
+"""The systems under test: how to prepare, start and stop each server for a project,
+and where it answers. A scenario names the project and the systems it runs against
+(``scenarios.py``).
 
-To add one: subclass :class:`System`, add an instance to :data:`SYSTEMS`.
+Projects live in ``bench/projects/`` (``ping``, ``chain``, ``events``, ``noop``) or
+``examples/`` (``quickstart``): the *same* step files run on motiad and on Motia 0.17.
+To add a system: subclass :class:`System`, add an instance in :func:`systems`.
 """
 
 from __future__ import annotations
@@ -17,8 +20,27 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 """The repository."""
 
+PROJECTS = ROOT / "bench" / "projects"
+
 PYTHON = sys.executable
 """The dev venv's interpreter (``bench/run`` runs us on it)."""
+
+READY_PATHS = {
+    "ping": "/ping",
+    "chain": "/runs/ready",
+    "events": "/probe/ready",
+    "quickstart": "/__motiad/health",
+}
+"""A route of each project that answers 200 once its steps are loaded (the quickstart
+has none without state: motiad's health route)."""
+
+
+def project_dir(project: str) -> Path:
+    """``bench/projects/NAME``, else ``examples/NAME``."""
+    for base in (PROJECTS, ROOT / "examples"):
+        if (base / project / "steps").is_dir():
+            return base / project
+    raise RuntimeError(f"no project {project!r} under bench/projects/ or examples/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,16 +65,22 @@ class System:
 
     name: str = ""
     description: str = ""
-    ready_path: str = "/"
-    """Polled until it answers (any status) before a scenario runs."""
+    shared: bool = False
+    """One server serves every project (bare quart): started once, not per project."""
     ready_deadline_s: float = 60.0
     """Longest start we wait for: motiad starts Node children through tsx."""
     stop_grace_s: float = 20.0
     """After SIGINT: motiad lets in-flight work finish (its shutdown grace is 10 s)."""
+    unavailable: str | None = None
+    """Why this system cannot run on this machine (set by the driver's setup)."""
 
-    def prepare(self, workdir: Path) -> Path:
+    def prepare(self, workdir: Path, project: str) -> Path:
         """Lay out what the server needs under ``workdir``; return its working folder."""
         return workdir
+
+    def ready_path(self, project: str) -> str:
+        """A path that answers 200 once the server serves ``project``."""
+        return READY_PATHS[project]
 
     def command(self, cwd: Path, port: int) -> list[str]:
         """argv that serves on 127.0.0.1:``port``."""
@@ -63,7 +91,7 @@ class System:
         return None
 
     def backlog(self, cwd: Path) -> Backlog | None:
-        """Queued background work, for systems that have some (``None``: none)."""
+        """Queued background work, for systems that show it (``None``: none or unknown)."""
         return None
 
 
@@ -72,43 +100,50 @@ class BareQuart(System):
 
     name = "bare-quart"
     description = "quart + hypercorn, 1 worker, default config (bench/peers/bare_quart.py)"
-    ready_path = "/health"
+    shared = True
     stop_grace_s = 10.0
 
     def command(self, cwd: Path, port: int) -> list[str]:
         """``python -m bench.peers.bare_quart --port N`` from the repository root."""
         return [PYTHON, "-m", "bench.peers.bare_quart", "--port", str(port)]
 
-    def prepare(self, workdir: Path) -> Path:
+    def prepare(self, workdir: Path, project: str) -> Path:
         """Runs from the repository root so ``bench.peers`` imports."""
         return ROOT
 
+    def ready_path(self, project: str) -> str:
+        """Its own health route: it serves every project's routes at once."""
+        return "/health"
+
+
+def _copy_project(source: Path, target: Path) -> None:
+    """``steps/`` and the project's small files; never ``node_modules``, ``.motiad``."""
+    target.mkdir(parents=True)
+    shutil.copytree(source / "steps", target / "steps")
+    for name in ("package.json", "motiad.toml", ".env", "requirements.txt"):
+        if (source / name).exists():
+            shutil.copy2(source / name, target / name)
+
 
 class Motiad(System):
-    """``motiad run`` on a copy of an example project, with a fresh database."""
+    """``motiad run`` on a copy of a project, with a fresh database."""
 
-    ready_path = "/__motiad/health"
-
-    def __init__(self, name: str, example: str, source: Path | None = None) -> None:
-        self.name = name
-        self.example = ROOT / "examples" / example
+    def __init__(self, node_modules: Path, source: Path | None = None) -> None:
+        self.name = "motiad"
+        self.node_modules = node_modules
+        """A ``node_modules`` with tsx (``bench/.cache/tsx/``), linked into each copy."""
         self.source = source
         """A checkout (``src/``, ``sdk-*/``) to run instead of the dev venv's motiad."""
-        self.description = f"motiad run examples/{example} --log-level warn (fresh .motiad/)"
+        self.description = "motiad run PROJECT --log-level warn (fresh .motiad/)" + (
+            f", src/ of {source.name}" if source else ""
+        )
 
-    def prepare(self, workdir: Path) -> Path:
-        """Copy ``steps/`` (and ``package.json``), link ``node_modules``; no ``.motiad/``."""
-        project = workdir / self.example.name
-        project.mkdir(parents=True)
-        shutil.copytree(self.example / "steps", project / "steps")
-        for name in ("package.json", "motiad.toml", ".env"):
-            if (self.example / name).exists():
-                shutil.copy2(self.example / name, project / name)
-        modules = self.example / "node_modules"
-        if not modules.is_dir():
-            raise RuntimeError(f"{modules} is missing: run 'npm install' in {self.example}")
-        (project / "node_modules").symlink_to(modules, target_is_directory=True)
-        return project
+    def prepare(self, workdir: Path, project: str) -> Path:
+        """Copy the project, link ``node_modules``; no ``.motiad/``."""
+        target = workdir / project
+        _copy_project(project_dir(project), target)
+        (target / "node_modules").symlink_to(self.node_modules, target_is_directory=True)
+        return target
 
     def command(self, cwd: Path, port: int) -> list[str]:
         """``motiad run PROJECT --port N --log-level warn`` (as ``python -m motiad``)."""
@@ -117,34 +152,93 @@ class Motiad(System):
     def env(self) -> dict[str, str] | None:
         """With a :attr:`source`, its ``src/`` comes first on the path (before the
         editable install); the SDKs are found beside it."""
-        if self.source is None:
-            return None
-        paths = [str(self.source / "src"), os.environ.get("PYTHONPATH", "")]
-        return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
+        return motiad_env(self.source)
 
     def backlog(self, cwd: Path) -> Backlog | None:
         """Read (read-only) the deliveries table of the project's SQLite database."""
-        db = cwd / ".motiad" / "motiad.db"
-        if not db.exists():
-            return None
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-        try:
-            row = conn.execute(
-                "SELECT seq FROM sqlite_sequence WHERE name = 'deliveries'"
-            ).fetchone()
-            pending = dict(
-                conn.execute(
-                    "SELECT step, count(*) FROM deliveries WHERE status = 'pending' GROUP BY step"
-                ).fetchall()
-            )
-            (dead,) = conn.execute(
-                "SELECT count(*) FROM deliveries WHERE status = 'dead'"
-            ).fetchone()
-        except sqlite3.OperationalError:  # tables not created yet
-            return None
-        finally:
-            conn.close()
-        return Backlog(int(row[0]) if row else 0, pending, int(dead))
+        return read_backlog(cwd / ".motiad" / "motiad.db")
+
+
+def motiad_env(source: Path | None) -> dict[str, str] | None:
+    """The environment that runs motiad from ``source`` (``None``: the dev venv's)."""
+    if source is None:
+        return None
+    paths = [str(source / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
+
+
+def read_backlog(db: Path) -> Backlog | None:
+    """Deliveries created, pending by step and dead in a motiad SQLite database."""
+    if not db.exists():
+        return None
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'deliveries'").fetchone()
+        pending = dict(
+            conn.execute(
+                "SELECT step, count(*) FROM deliveries WHERE status = 'pending' GROUP BY step"
+            ).fetchall()
+        )
+        (dead,) = conn.execute("SELECT count(*) FROM deliveries WHERE status = 'dead'").fetchone()
+    except sqlite3.OperationalError:  # tables not created yet
+        return None
+    finally:
+        conn.close()
+    return Backlog(int(row[0]) if row else 0, pending, int(dead))
+
+
+MOTIA_CONFIG = """\
+// Written by bench/: no workbench plugins. Without a motia.config.ts, Motia writes
+// one that lists its five workbench plugins and runs `npm install` to add them.
+export default { plugins: [] }
+"""
+
+
+class Motia(System):
+    """Motia 0.17 (``motia start``, no workbench) on a copy of a project: the same step
+    files; Redis is Motia's bundled redis-memory-server on Debian's ``redis-server``."""
+
+    name = "motia-0.17"
+    ready_deadline_s = 120.0
+    stop_grace_s = 15.0
+
+    def __init__(self, cache: Path) -> None:
+        self.cache = cache
+        """``bench/.cache/motia``: ``node_modules`` (npm) and ``python_modules`` (its venv)."""
+        self.description = (
+            "npx motia start -p N -H 127.0.0.1 -v (motia@0.17.6-beta.187; "
+            "MOTIA_DOCKER_DISABLE_WORKBENCH, no plugins)"
+        )
+
+    def prepare(self, workdir: Path, project: str) -> Path:
+        """Copy the project, add a plugin-less ``motia.config.ts``, link the cached
+        ``node_modules`` and ``python_modules``."""
+        target = workdir / project
+        _copy_project(project_dir(project), target)
+        (target / "motia.config.ts").write_text(MOTIA_CONFIG, encoding="utf-8")
+        for name in ("node_modules", "python_modules"):
+            (target / name).symlink_to(self.cache / name, target_is_directory=True)
+        return target
+
+    def command(self, cwd: Path, port: int) -> list[str]:
+        """``node .../motia/dist/cli.mjs start`` (what ``npx motia start`` runs)."""
+        cli = self.cache / "node_modules" / "motia" / "dist" / "cli.mjs"
+        node = shutil.which("node") or "node"
+        return [node, str(cli), "start", "-p", str(port), "-H", "127.0.0.1", "-v"]
+
+    def env(self) -> dict[str, str] | None:
+        """No analytics, no workbench, Debian's ``redis-server`` for its bundled Redis."""
+        return {**os.environ, **motia_env()}
+
+
+def motia_env() -> dict[str, str]:
+    """Variables Motia needs here (no network but the package registries)."""
+    return {
+        "MOTIA_ANALYTICS_DISABLED": "true",
+        "MOTIA_DOCKER_DISABLE_WORKBENCH": "true",
+        "REDISMS_SYSTEM_BINARY": shutil.which("redis-server") or "/usr/bin/redis-server",
+        "REDISMS_DISABLE_POSTINSTALL": "1",
+    }
 
 
 def snapshot(rev: str, cache: Path) -> Path:
@@ -170,9 +264,11 @@ def snapshot(rev: str, cache: Path) -> Path:
     return target
 
 
-def systems(motiad_source: Path | None = None) -> dict[str, System]:
+def systems(cache: Path, motiad_source: Path | None = None) -> dict[str, System]:
     """The registry, by name; ``motiad_source``: a snapshot to run as motiad."""
-    return {
-        system.name: system
-        for system in (BareQuart(), Motiad("motiad", "quickstart", motiad_source))
-    }
+    found: list[System] = [
+        BareQuart(),
+        Motiad(cache / "tsx" / "node_modules", motiad_source),
+        Motia(cache / "motia"),
+    ]
+    return {system.name: system for system in found}

@@ -97,6 +97,47 @@ def lua_script(request: HttpRequest, path: Path) -> Path:
     return path
 
 
+ORDER_ITEMS = (
+    '[{"sku":"a-1","qty":2,"price":9.5},{"sku":"b-2","qty":1,"price":20},'
+    '{"sku":"c-3","qty":3,"price":1.25}]'
+)
+"""The items of every benchmark order: a little JSON work for each step of the chain."""
+
+
+def orders_script(path: Path, run: str, ids_dir: Path) -> Path:
+    """The Lua script of ``chain-32``: POST /orders with a unique id per request
+    (``RUN-THREAD-N``); each thread appends the id of every 200 answer to
+    ``ids_dir/ids-THREAD.txt``, so the driver knows exactly which orders were accepted."""
+    headers = '{["content-type"] = "application/json"}'
+    lines = [
+        "local threads = 0",
+        "function setup(thread)",
+        "  threads = threads + 1",
+        '  thread:set("tid", threads)',
+        "end",
+        "local counter = 0",
+        "local out = nil",
+        "function init(args)",
+        f"  out = io.open({_lua_string(str(ids_dir))} .. '/ids-' .. tid .. '.txt', 'a')",
+        '  out:setvbuf("line")',
+        "end",
+        "function request()",
+        "  counter = counter + 1",
+        f"  local id = {_lua_string(run)} .. '-' .. tid .. '-' .. counter",
+        f'  local body = \'{{"id":"\' .. id .. \'","run":"{run}","items":{ORDER_ITEMS}}}\'',
+        f'  return wrk.format("POST", "/orders", {headers}, body)',
+        "end",
+        "function response(status, headers, body)",
+        "  if status == 200 then",
+        '    local id = string.match(body, \'"id":"([^"]+)"\')',
+        '    if id then out:write(id, "\\n") end',
+        "  end",
+        "end",
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 def run_wrk(wrk: str, url: str, script: Path, duration_s: float) -> WrkResult:
     """One wrk run at ``-t2 -c32 --latency`` against ``url``; raises on a wrk failure."""
     argv = [

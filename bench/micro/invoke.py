@@ -1,0 +1,300 @@
+"""Warm ``invoke`` round trips through the real broker pieces, against a raw pipe echo
+between the same two interpreters.
+
+``via=sdk``: :class:`motiad.supervisor.Child` runs the SDK's child for a no-op step
+(``bench/projects/noop``), and each round trip is ``child.invoke(InvokeParams(...))``
+built as the broker builds it (``Broker._invoke``): broker → child → broker.
+``via=echo``: the same parent (anyio, asyncio) writes a line of the same size to a
+tiny echo child (``echo_child.py`` / ``echo_child.mjs``) and reads it back.
+
+Run by the driver in its own process, so ``--rev`` can put a snapshot's ``src/`` first
+on ``PYTHONPATH`` and py-spy can sample it alone::
+
+    python -m bench.micro.invoke --language python --via sdk --count 20000 --inflight 64
+
+Prints one JSON object: sequential round trips (p50/p99/mean µs), pipelined
+invocations/s with ``inflight`` outstanding, and CPU seconds of parent and child.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import resource
+import shutil
+import statistics
+import sys
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import anyio
+from anyio.abc import Process
+
+HERE = Path(__file__).resolve().parent
+NOOP = HERE.parent / "projects" / "noop"
+FILES = {"python": NOOP / "steps" / "noop_invoke_step.py", "node": NOOP / "steps" / "noop.step.mjs"}
+
+WARMUP = 500
+"""Round trips before timing: JIT (Node), caches and the allocator settle."""
+
+TIMEOUT_MS = 30_000
+"""The handler budget each invocation carries, as a step's default would."""
+
+
+def _child_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) ``pid`` used so far."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = text[text.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _only_child() -> int:
+    """The pid of our one child process (``Child`` has no public pid in every revision)."""
+    me = os.getpid()
+    children = Path(f"/proc/{me}/task/{me}/children").read_text().split()
+    return int(children[0]) if children else 0
+
+
+def _self_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+RoundTrip = Callable[[], Awaitable[None]]
+
+
+def _motiad(module: str) -> ModuleType:
+    """A motiad module, imported when the benchmark runs: the driver puts a snapshot's
+    ``src/`` first on ``PYTHONPATH`` for ``--rev``, and ``mypy bench`` on its own sees
+    motiad as an installed package without type information."""
+    return importlib.import_module(f"motiad.{module}")
+
+
+def _percentile(ordered: list[int], share: float) -> float:
+    """The ``share`` quantile of sorted nanoseconds, in µs."""
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))] / 1000
+
+
+async def _measure(
+    sequential: RoundTrip,
+    pipelined: RoundTrip,
+    count: int,
+    inflight: int,
+    pid: int,
+    between: Callable[[], None] = lambda: None,
+) -> dict[str, Any]:
+    """``count`` round trips of ``sequential`` one after another, then ``count`` of
+    ``pipelined`` from ``inflight`` tasks at once (``between`` runs in between);
+    latencies, rates and CPU per round trip of this process and of the child."""
+    for _ in range(WARMUP):
+        await sequential()
+    samples: list[int] = []
+    cpu = _self_cpu_s(), _child_cpu_s(pid)
+    started = time.perf_counter()
+    for _ in range(count):
+        before = time.perf_counter_ns()
+        await sequential()
+        samples.append(time.perf_counter_ns() - before)
+    sequential_s = time.perf_counter() - started
+    cpu_sequential = _self_cpu_s() - cpu[0], _child_cpu_s(pid) - cpu[1]
+
+    between()
+    per_task = max(1, count // inflight)
+    total = per_task * inflight
+
+    async def worker() -> None:
+        for _ in range(per_task):
+            await pipelined()
+
+    cpu = _self_cpu_s(), _child_cpu_s(pid)
+    started = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        for _ in range(inflight):
+            tg.start_soon(worker)
+    pipelined_s = time.perf_counter() - started
+    cpu_pipelined = _self_cpu_s() - cpu[0], _child_cpu_s(pid) - cpu[1]
+
+    samples.sort()
+    return {
+        "count": count,
+        "p50_us": _percentile(samples, 0.5),
+        "p99_us": _percentile(samples, 0.99),
+        "mean_us": statistics.fmean(samples) / 1000,
+        "sequential_rate": count / sequential_s,
+        "sequential_cpu_us": {
+            "parent": 1e6 * cpu_sequential[0] / count,
+            "child": 1e6 * cpu_sequential[1] / count,
+        },
+        "inflight": inflight,
+        "pipelined_count": total,
+        "pipelined_rate": total / pipelined_s,
+        "pipelined_cpu_us": {
+            "parent": 1e6 * cpu_pipelined[0] / total,
+            "child": 1e6 * cpu_pipelined[1] / total,
+        },
+    }
+
+
+async def via_sdk(language: str, count: int, inflight: int) -> dict[str, Any]:
+    """``Child.invoke`` of a no-op step of ``language`` (the broker's own classes)."""
+    Settings = _motiad("config").Settings
+    messages = _motiad("protocol.messages")
+    EventTrigger, InvokeParams, LogParams = (
+        messages.EventTrigger,
+        messages.InvokeParams,
+        messages.LogParams,
+    )
+    Method = _motiad("rpc").Method
+    child_command = _motiad("runners").child_command
+    Child, ChildSpec = _motiad("supervisor").Child, _motiad("supervisor").ChildSpec
+    LogBus, new_id = _motiad("tracing").LogBus, _motiad("tracing").new_id
+
+    step = FILES[language]
+    command = child_command("python" if language == "python" else "node", NOOP, Settings())
+    spec = ChildSpec(str(step.relative_to(NOOP)), command, [str(step)])
+
+    async def on_log(params: Any) -> None:
+        """The no-op handler logs nothing; a stray line is dropped like a muted log."""
+
+    logs = LogBus()
+    child = Child(spec, methods={}, notifications={"log": Method(LogParams, on_log)}, logs=logs)
+    trace_id = new_id()
+    event_id = new_id()
+
+    async def one() -> None:
+        # As Broker._invoke builds it: a fresh invocation id and params per call.
+        params = InvokeParams(
+            str(step),
+            EventTrigger("noop", event_id, None),
+            {"n": 1},
+            trace_id,
+            new_id(),
+            1,
+            TIMEOUT_MS,
+        )
+        await child.invoke(params)
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(child.run)
+        try:
+            figures = await _measure(one, one, count, inflight, _only_child())
+        finally:
+            with anyio.CancelScope(shield=True):
+                await child.stop()
+            tg.cancel_scope.cancel()
+    return figures
+
+
+def _echo_line() -> bytes:
+    """A line the size of a real invoke request (the bytes ``Child.invoke`` writes)."""
+    messages = _motiad("protocol.messages")
+    EventTrigger, InvokeParams = messages.EventTrigger, messages.InvokeParams
+    new_id = _motiad("tracing").new_id
+    params = InvokeParams(
+        str(FILES["python"]),
+        EventTrigger("noop", new_id(), None),
+        {"n": 1},
+        new_id(),
+        new_id(),
+        1,
+        TIMEOUT_MS,
+    )
+    line: bytes = _motiad("protocol.codec").encode_request(1, "invoke", params)
+    return line
+
+
+class _Lines:
+    """Read whole lines from a byte stream (the echo's replies)."""
+
+    def __init__(self, process: Process) -> None:
+        assert process.stdout is not None
+        self._stream = process.stdout
+        self._buffer = b""
+
+    async def next(self) -> bytes:
+        while True:
+            end = self._buffer.find(b"\n")
+            if end >= 0:
+                line, self._buffer = self._buffer[: end + 1], self._buffer[end + 1 :]
+                return line
+            self._buffer += await self._stream.receive()
+
+
+async def via_echo(language: str, count: int, inflight: int) -> dict[str, Any]:
+    """The same parent writing one line to a raw echo child and reading it back; the
+    pipelined run keeps ``inflight`` lines outstanding (one reader task, replies in
+    order, so the oldest writer gets the next line)."""
+    if language == "python":
+        argv = [sys.executable, str(HERE / "echo_child.py")]
+    else:
+        argv = [shutil.which("node") or "node", str(HERE / "echo_child.mjs")]
+    line = _echo_line()
+    process = await anyio.open_process(argv)
+    assert process.stdin is not None
+    stdin = process.stdin
+    lines = _Lines(process)
+    lock = anyio.Lock()
+    waiting: deque[anyio.Event] = deque()
+
+    async def sequential() -> None:
+        await stdin.send(line)
+        await lines.next()
+
+    async def reader() -> None:
+        while True:
+            await lines.next()
+            waiting.popleft().set()
+
+    async def pipelined() -> None:
+        done = anyio.Event()
+        async with lock:  # one writer at a time, so the queue order is the pipe's
+            waiting.append(done)
+            await stdin.send(line)
+        await done.wait()
+
+    try:
+        async with anyio.create_task_group() as tg:
+
+            def start_reader() -> None:
+                tg.start_soon(reader)
+
+            figures = await _measure(
+                sequential, pipelined, count, inflight, process.pid, between=start_reader
+            )
+            tg.cancel_scope.cancel()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await stdin.aclose()
+            with anyio.move_on_after(5):
+                await process.wait()
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+            await process.aclose()
+    return figures
+
+
+def main() -> None:
+    """Parse the arguments, run one measurement, print its JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--language", choices=("python", "node"), required=True)
+    parser.add_argument("--via", choices=("sdk", "echo"), required=True)
+    parser.add_argument("--count", type=int, default=20_000)
+    parser.add_argument("--inflight", type=int, default=64)
+    args = parser.parse_args()
+    run = via_sdk if args.via == "sdk" else via_echo
+    figures = anyio.run(run, args.language, args.count, args.inflight)
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
