@@ -71,43 +71,45 @@ def run_wrk_scenario(run: Run, scenario: Scenario, round_no: int) -> list[Row]:
     assert scenario.project is not None
     rows: list[Row] = []
     for name in scenario.systems:
-        server = run.server(name, scenario.project)
-        if server is None:
-            continue
-        run.console.print(f"round {round_no}: {scenario.name} on {name}")
-        label = f"{scenario.name}-{name}-{round_no}"
-        script = lua_script(scenario.request, run.out / f"{scenario.name}.lua")
-        url = server.base_url + scenario.request.path
-        try:
-            if round_no == 1:
-                run_wrk(run.wrk, url, script, run.plan.warmup_s)
-            _drain(server, run.plan.drain_s)
-            settle(server, run.plan.drain_s)
-            before = server.system.backlog(server.cwd)
-            with sampled(run, server.proc.pid) as sample:
-                profiler = Profiler(run, server.proc.pid, label, run.plan.measure_s)
-                result = run_wrk(run.wrk, url, script, run.plan.measure_s)
-        except (RuntimeError, ValueError) as exc:
-            run.failures.append(f"{scenario.name} on {name}: {exc}")
-            continue
-        (run.out / f"{label}.wrk.txt").write_text(result.raw, encoding="utf-8")
-        row = _wrk_row(scenario, server, round_no, result)
-        row.cpu_pct, row.busy_before = sample.cpu_pct, sample.busy_before
-        row.cpu_ms_per_op = 1000 * sample.tree_cpu_s / result.requests if result.requests else None
-        at_end = server.system.backlog(server.cwd)
-        if before is not None and at_end is not None and at_end.created > before.created:
-            drained_in, still = _drain(server, run.plan.drain_s)
-            final = server.system.backlog(server.cwd) or at_end
-            row.background = Background(
-                accepted=result.ok,
-                deliveries=at_end.created - before.created,
-                pending_at_end=at_end.pending,
-                drained_in_s=drained_in,
-                pending_after=still,
-                dead=final.dead - before.dead,
+        with run.using(name, scenario.project) as server:
+            if server is None:
+                continue
+            run.console.print(f"round {round_no}: {scenario.name} on {name}")
+            label = f"{scenario.name}-{name}-{round_no}"
+            script = lua_script(scenario.request, run.out / f"{scenario.name}.lua")
+            url = server.base_url + scenario.request.path
+            try:
+                if round_no == 1 and not server.system.fresh:
+                    run_wrk(run.wrk, url, script, run.plan.warmup_s)
+                _drain(server, run.plan.drain_s)
+                settle(server, run.plan.drain_s)
+                before = server.system.backlog(server.cwd)
+                with sampled(run, server.proc.pid) as sample:
+                    profiler = Profiler(run, server.proc.pid, label, run.plan.measure_s)
+                    result = run_wrk(run.wrk, url, script, run.plan.measure_s)
+            except (RuntimeError, ValueError) as exc:
+                run.failures.append(f"{scenario.name} on {name}: {exc}")
+                continue
+            (run.out / f"{label}.wrk.txt").write_text(result.raw, encoding="utf-8")
+            row = _wrk_row(scenario, server, round_no, result)
+            row.cpu_pct, row.busy_before = sample.cpu_pct, sample.busy_before
+            row.cpu_ms_per_op = (
+                1000 * sample.tree_cpu_s / result.requests if result.requests else None
             )
-        profiler.finish(row, run)
-        rows.append(row)
+            at_end = server.system.backlog(server.cwd)
+            if before is not None and at_end is not None and at_end.created > before.created:
+                drained_in, still = _drain(server, run.plan.drain_s)
+                final = server.system.backlog(server.cwd) or at_end
+                row.background = Background(
+                    accepted=result.ok,
+                    deliveries=at_end.created - before.created,
+                    pending_at_end=at_end.pending,
+                    drained_in_s=drained_in,
+                    pending_after=still,
+                    dead=final.dead - before.dead,
+                )
+            profiler.finish(row, run)
+            rows.append(row)
     return rows
 
 
@@ -191,41 +193,41 @@ def run_chain_latency(run: Run, scenario: Scenario, round_no: int) -> list[Row]:
     assert scenario.project is not None
     rows: list[Row] = []
     for name in scenario.systems:
-        server = run.server(name, scenario.project)
-        if server is None:
-            continue
-        run.console.print(f"round {round_no}: {scenario.name} on {name}")
-        settle(server, run.plan.drain_s)
-        try:
-            with sampled(run, server.proc.pid) as sample:
-                latencies, posts, errors = _one_at_a_time(run, server)
-        except OSError as exc:
-            run.failures.append(f"{scenario.name} on {name}: {exc}")
-            continue
-        if not latencies:
-            run.failures.append(f"{scenario.name} on {name}: no order reached the end")
-            continue
-        latencies.sort()
-        posts.sort()
-        rows.append(
-            Row(
-                scenario.name,
-                name,
-                round_no,
-                len(latencies) / sample.seconds,
-                "orders/s",
-                p50_ms=_quantile(latencies, 0.5),
-                p99_ms=_quantile(latencies, 0.99),
-                errors={"timeouts": errors},
-                cpu_ms_per_op=1000 * sample.tree_cpu_s / len(latencies),
-                cpu_pct=sample.cpu_pct,
-                busy_before=sample.busy_before,
-                notes=[
-                    f"{len(latencies)} orders; POST answered in p50 {_quantile(posts, 0.5):.2f}"
-                    f" ms, p99 {_quantile(posts, 0.99):.2f} ms"
-                ],
+        with run.using(name, scenario.project) as server:
+            if server is None:
+                continue
+            run.console.print(f"round {round_no}: {scenario.name} on {name}")
+            settle(server, run.plan.drain_s)
+            try:
+                with sampled(run, server.proc.pid) as sample:
+                    latencies, posts, errors = _one_at_a_time(run, server)
+            except OSError as exc:
+                run.failures.append(f"{scenario.name} on {name}: {exc}")
+                continue
+            if not latencies:
+                run.failures.append(f"{scenario.name} on {name}: no order reached the end")
+                continue
+            latencies.sort()
+            posts.sort()
+            rows.append(
+                Row(
+                    scenario.name,
+                    name,
+                    round_no,
+                    len(latencies) / sample.seconds,
+                    "orders/s",
+                    p50_ms=_quantile(latencies, 0.5),
+                    p99_ms=_quantile(latencies, 0.99),
+                    errors={"timeouts": errors},
+                    cpu_ms_per_op=1000 * sample.tree_cpu_s / len(latencies),
+                    cpu_pct=sample.cpu_pct,
+                    busy_before=sample.busy_before,
+                    notes=[
+                        f"{len(latencies)} orders; POST answered in p50 {_quantile(posts, 0.5):.2f}"
+                        f" ms, p99 {_quantile(posts, 0.99):.2f} ms"
+                    ],
+                )
             )
-        )
     return rows
 
 
@@ -378,61 +380,68 @@ def run_chain_load(run: Run, scenario: Scenario, round_no: int) -> list[Row]:
     assert scenario.project is not None
     rows: list[Row] = []
     for name in scenario.systems:
-        server = run.server(name, scenario.project)
-        if server is None:
-            continue
-        run.console.print(f"round {round_no}: {scenario.name} on {name}")
-        label = f"{scenario.name}-{name}-{round_no}"
-        try:
-            if round_no == 1:
-                warm = run.out / f"{label}-warmup"
-                warm.mkdir()
-                script = orders_script(run.out / f"{label}-warmup.lua", f"w{round_no}", warm)
-                run_wrk(run.wrk, server.base_url + "/orders", script, run.plan.warmup_s)
-            _drain(server, run.plan.drain_s)
-            settle(server, run.plan.drain_s)
-            run_id = f"r{uuid.uuid4().hex[:10]}"
-            ids = run.out / f"{label}-ids"
-            ids.mkdir()
-            script = orders_script(run.out / f"{label}.lua", run_id, ids)
-            with sampled(run, server.proc.pid) as sample:
-                profiler = Profiler(run, server.proc.pid, label, run.plan.measure_s)
-                started_ms = time.time() * 1000
-                result = run_wrk(run.wrk, server.base_url + "/orders", script, run.plan.measure_s)
-                outcome = _follow_chain(server, run_id, _accepted_ids(ids), run.plan.drain_s)
-        except (RuntimeError, ValueError, OSError, KeyError) as exc:
-            run.failures.append(f"{scenario.name} on {name}: {exc}")
-            continue
-        (run.out / f"{label}.wrk.txt").write_text(result.raw, encoding="utf-8")
-        span_s = ((outcome.last_ms or started_ms) - started_ms) / 1000
-        row = Row(
-            scenario.name,
-            name,
-            round_no,
-            outcome.finished / span_s if span_s > 0 else 0.0,
-            "orders/s",
-            p50_ms=result.p50_ms,
-            p99_ms=result.p99_ms,
-            errors={
-                "lost": outcome.lost,
-                "unfinished": outcome.unfinished,
-                "non-2xx": result.non_2xx,
-                "socket": result.errors,
-            },
-            cpu_ms_per_op=(
-                1000 * sample.tree_cpu_s / outcome.finished if outcome.finished else None
-            ),
-            cpu_pct=sample.cpu_pct,
-            busy_before=sample.busy_before,
-            notes=[
-                f"{outcome.accepted:,} POSTs accepted ({result.rps:,.0f} req/s, p50/p99 are "
-                f"theirs), {outcome.finished:,} finished (+{outcome.extra} answered after "
-                f"wrk stopped), the last {span_s - run.plan.measure_s:.1f} s after the load"
-            ],
-            wrk=result,
-        )
-        profiler.finish(row, run)
-        rows.append(row)
+        with run.using(name, scenario.project) as server:
+            if server is None:
+                continue
+            run.console.print(f"round {round_no}: {scenario.name} on {name}")
+            label = f"{scenario.name}-{name}-{round_no}"
+            try:
+                if round_no == 1 and not server.system.fresh:
+                    warm = run.out / f"{label}-warmup"
+                    warm.mkdir()
+                    script = orders_script(run.out / f"{label}-warmup.lua", f"w{round_no}", warm)
+                    run_wrk(run.wrk, server.base_url + "/orders", script, run.plan.warmup_s)
+                _drain(server, run.plan.drain_s)
+                settle(server, run.plan.drain_s)
+                run_id = f"r{uuid.uuid4().hex[:10]}"
+                ids = run.out / f"{label}-ids"
+                ids.mkdir()
+                script = orders_script(run.out / f"{label}.lua", run_id, ids)
+                with sampled(run, server.proc.pid) as sample:
+                    profiler = Profiler(run, server.proc.pid, label, run.plan.measure_s)
+                    started_ms = time.time() * 1000
+                    result = run_wrk(
+                        run.wrk, server.base_url + "/orders", script, run.plan.measure_s
+                    )
+                    outcome = _follow_chain(server, run_id, _accepted_ids(ids), run.plan.drain_s)
+            except (RuntimeError, ValueError, OSError, KeyError) as exc:
+                run.failures.append(f"{scenario.name} on {name}: {exc}")
+                continue
+            (run.out / f"{label}.wrk.txt").write_text(result.raw, encoding="utf-8")
+            span_s = ((outcome.last_ms or started_ms) - started_ms) / 1000
+            tail = (
+                f"the last {span_s - run.plan.measure_s:.1f} s after the load"
+                if outcome.finished
+                else "none finished"
+            )
+            row = Row(
+                scenario.name,
+                name,
+                round_no,
+                outcome.finished / span_s if span_s > 0 else 0.0,
+                "orders/s",
+                p50_ms=result.p50_ms,
+                p99_ms=result.p99_ms,
+                errors={
+                    "lost": outcome.lost,
+                    "unfinished": outcome.unfinished,
+                    "non-2xx": result.non_2xx,
+                    "socket": result.errors,
+                },
+                cpu_ms_per_op=(
+                    1000 * sample.tree_cpu_s / outcome.finished if outcome.finished else None
+                ),
+                cpu_pct=sample.cpu_pct,
+                busy_before=sample.busy_before,
+                notes=[
+                    f"{outcome.accepted:,} POSTs accepted ({result.rps:,.0f} req/s, p50/p99 are "
+                    f"theirs), {outcome.finished:,} finished (+{outcome.extra} answered after "
+                    f"wrk stopped), {tail}"
+                ],
+                wrk=result,
+            )
+            profiler.finish(row, run)
+            rows.append(row)
     return rows
 
 
@@ -443,56 +452,56 @@ def run_ageing(run: Run, scenario: Scenario, round_no: int) -> list[Row]:
     rows: list[Row] = []
     windows = run.plan.ageing_windows
     for name in scenario.systems:
-        server = run.server(name, scenario.project)
-        if server is None:
-            continue
-        run.console.print(
-            f"{scenario.name} on {name}: {windows} x {run.plan.measure_s:g} s back to back"
-        )
-        _drain(server, run.plan.drain_s)
-        settle(server, run.plan.drain_s)
-        results: list[WrkResult] = []
-        url = server.base_url + scenario.request.path
-        try:
-            with sampled(run, server.proc.pid) as sample:
-                for window in range(windows):
-                    label = f"{scenario.name}-{name}-{window + 1}"
-                    if scenario.request.path == "/orders":
-                        ids = run.out / f"{label}-ids"
-                        ids.mkdir()
-                        script = orders_script(run.out / f"{label}.lua", f"a{window}", ids)
-                    else:
-                        script = lua_script(scenario.request, run.out / f"{label}.lua")
-                    results.append(run_wrk(run.wrk, url, script, run.plan.measure_s))
-        except (RuntimeError, ValueError) as exc:
-            run.failures.append(f"{scenario.name} on {name}: {exc}")
-            continue
-        drained_in, still = _drain(server, run.plan.drain_s)
-        first, last = results[0], results[-1]
-        requests = sum(result.requests for result in results)
-        row = Row(
-            scenario.name,
-            name,
-            round_no,
-            last.rps / first.rps if first.rps else 0.0,
-            "x",
-            p50_ms=last.p50_ms,
-            p99_ms=last.p99_ms,
-            errors={
-                "non-2xx": sum(result.non_2xx for result in results),
-                "socket": sum(result.errors for result in results),
-            },
-            cpu_ms_per_op=1000 * sample.tree_cpu_s / requests if requests else None,
-            cpu_pct=sample.cpu_pct,
-            busy_before=sample.busy_before,
-            notes=[
-                "req/s per window: " + ", ".join(f"{result.rps:,.0f}" for result in results),
-                f"p50 first {first.p50_ms:.2f} ms, last {last.p50_ms:.2f} ms (p50/p99: last)",
-            ],
-        )
-        if still:
-            row.notes.append(f"{still} deliveries still pending {run.plan.drain_s:g} s after")
-        elif drained_in is not None and server.system.backlog(server.cwd) is not None:
-            row.notes.append(f"backlog drained {drained_in:.1f} s after the load")
-        rows.append(row)
+        with run.using(name, scenario.project) as server:
+            if server is None:
+                continue
+            run.console.print(
+                f"{scenario.name} on {name}: {windows} x {run.plan.measure_s:g} s back to back"
+            )
+            _drain(server, run.plan.drain_s)
+            settle(server, run.plan.drain_s)
+            results: list[WrkResult] = []
+            url = server.base_url + scenario.request.path
+            try:
+                with sampled(run, server.proc.pid) as sample:
+                    for window in range(windows):
+                        label = f"{scenario.name}-{name}-{window + 1}"
+                        if scenario.request.path == "/orders":
+                            ids = run.out / f"{label}-ids"
+                            ids.mkdir()
+                            script = orders_script(run.out / f"{label}.lua", f"a{window}", ids)
+                        else:
+                            script = lua_script(scenario.request, run.out / f"{label}.lua")
+                        results.append(run_wrk(run.wrk, url, script, run.plan.measure_s))
+            except (RuntimeError, ValueError) as exc:
+                run.failures.append(f"{scenario.name} on {name}: {exc}")
+                continue
+            drained_in, still = _drain(server, run.plan.drain_s)
+            first, last = results[0], results[-1]
+            requests = sum(result.requests for result in results)
+            row = Row(
+                scenario.name,
+                name,
+                round_no,
+                last.rps / first.rps if first.rps else 0.0,
+                "x",
+                p50_ms=last.p50_ms,
+                p99_ms=last.p99_ms,
+                errors={
+                    "non-2xx": sum(result.non_2xx for result in results),
+                    "socket": sum(result.errors for result in results),
+                },
+                cpu_ms_per_op=1000 * sample.tree_cpu_s / requests if requests else None,
+                cpu_pct=sample.cpu_pct,
+                busy_before=sample.busy_before,
+                notes=[
+                    "req/s per window: " + ", ".join(f"{result.rps:,.0f}" for result in results),
+                    f"p50 first {first.p50_ms:.2f} ms, last {last.p50_ms:.2f} ms (p50/p99: last)",
+                ],
+            )
+            if still:
+                row.notes.append(f"{still} deliveries still pending {run.plan.drain_s:g} s after")
+            elif drained_in is not None and server.system.backlog(server.cwd) is not None:
+                row.notes.append(f"backlog drained {drained_in:.1f} s after the load")
+            rows.append(row)
     return rows

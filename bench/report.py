@@ -131,7 +131,7 @@ class Target:
         what = {"value": unit or "figure", "p50": "p50"}.get(self.metric, self.metric)
         if self.baseline:
             return f"{self.system}/{self.baseline} {what} {sign} {self.threshold:g}x"
-        suffix = {"value": f" {unit}", "p50": " ms"}.get(self.metric, "")
+        suffix = " ms" if self.metric == "p50" else ""
         return f"{self.system} {what} {sign} {self.threshold:,g}{suffix}"
 
 

@@ -85,6 +85,8 @@ class Run:
     notes: list[str] = field(default_factory=list)
     """What the report should say that is no failure of motiad or of the bench."""
     dead: set[tuple[str, str]] = field(default_factory=set)
+    starts: int = 0
+    """Servers started so far (names the logs of systems started afresh each time)."""
     """Servers that failed to start or died: reported once, skipped after."""
     cleanup: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
@@ -116,7 +118,9 @@ class Run:
             return None
         try:
             cwd = found.prepare(self.workdir(f"{system}-{key[1]}"), project)
-            server = launch(found, project, cwd, self.out, f"{system}-{key[1]}")
+            self.starts += 1
+            label = f"{system}-{key[1]}" + (f"-{self.starts}" if found.fresh else "")
+            server = launch(found, project, cwd, self.out, label)
         except RuntimeError as exc:
             self.failures.append(f"{system} ({project}) did not start: {exc}")
             self.dead.add(key)
@@ -127,20 +131,37 @@ class Run:
         self.servers[key] = server
         return server
 
+    @contextlib.contextmanager
+    def using(self, system: str, project: str) -> Iterator[Server | None]:
+        """:meth:`server` for one measurement; a system that must be fresh for each
+        (Motia 0.17) is stopped after it, so the next one starts anew."""
+        server = self.server(system, project)
+        try:
+            yield server
+        finally:
+            if server is not None and server.system.fresh:
+                self._stop(server)
+                self.servers = {
+                    key: found for key, found in self.servers.items() if found is not server
+                }
+
+    def _stop(self, server: Server) -> None:
+        """Settle and stop one server; an unclean exit of motiad is a failure, a peer's
+        a note (Motia 0.17 exits 1 on SIGINT when a Redis call races its shutdown)."""
+        if server.proc.poll() is not None:
+            procs.stop(server.proc, server.system.stop_grace_s)
+            return
+        settle(server, self.plan.drain_s)
+        code = procs.stop(server.proc, server.system.stop_grace_s)
+        if code != 0:
+            name = server.system.name
+            message = f"{name} ({server.project}) stopped with exit code {code} (log: {server.log})"
+            (self.failures if name == "motiad" else self.notes).append(message)
+
     def stop_all(self) -> None:
-        """Stop every long-lived server; an unclean exit of a live one is a failure."""
-        for (name, project), server in self.servers.items():
-            was_alive = server.proc.poll() is None
-            if was_alive:
-                settle(
-                    server, self.plan.drain_s
-                )  # Motia 0.17 exits 1 when stopped with work in flight
-            code = procs.stop(server.proc, server.system.stop_grace_s)
-            if was_alive and code != 0:
-                message = f"{name} ({project}) stopped with exit code {code} (log: {server.log})"
-                # A peer's unclean exit is its own business (Motia 0.17 exits 1 on SIGINT
-                # when a Redis call races its shutdown); motiad's is a bug.
-                (self.failures if name == "motiad" else self.notes).append(message)
+        """Stop every long-lived server."""
+        for server in self.servers.values():
+            self._stop(server)
         self.servers.clear()
 
 

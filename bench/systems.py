@@ -73,6 +73,8 @@ class System:
     """After SIGINT: motiad lets in-flight work finish (its shutdown grace is 10 s)."""
     unavailable: str | None = None
     """Why this system cannot run on this machine (set by the driver's setup)."""
+    fresh: bool = False
+    """Started anew for every measurement (its state from earlier ones would skew it)."""
 
     def prepare(self, workdir: Path, project: str) -> Path:
         """Lay out what the server needs under ``workdir``; return its working folder."""
@@ -199,6 +201,10 @@ class Motia(System):
     files; Redis is Motia's bundled redis-memory-server on Debian's ``redis-server``."""
 
     name = "motia-0.17"
+    fresh = True
+    """Motia 0.17 slows with every request it serves (see bench/README.md: its stream
+    wrapper wraps the same object again on each use), so each measurement gets a fresh
+    server; the ageing scenarios show the slowdown itself."""
     ready_deadline_s = 120.0
     stop_grace_s = 15.0
 
