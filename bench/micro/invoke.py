@@ -27,7 +27,6 @@ import shutil
 import statistics
 import sys
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import ModuleType
@@ -84,17 +83,31 @@ def _percentile(ordered: list[int], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))] / 1000
 
 
+Pipelined = Callable[[int, int], Awaitable[None]]
+"""Runs ``total`` round trips keeping ``inflight`` outstanding."""
+
+
+def _workers(one: RoundTrip) -> Pipelined:
+    """``inflight`` tasks, each doing its share of round trips one after another."""
+
+    async def run(total: int, inflight: int) -> None:
+        async def worker() -> None:
+            for _ in range(total // inflight):
+                await one()
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(inflight):
+                tg.start_soon(worker)
+
+    return run
+
+
 async def _measure(
-    sequential: RoundTrip,
-    pipelined: RoundTrip,
-    count: int,
-    inflight: int,
-    pid: int,
-    between: Callable[[], None] = lambda: None,
+    sequential: RoundTrip, pipelined: Pipelined, count: int, inflight: int, pid: int
 ) -> dict[str, Any]:
-    """``count`` round trips of ``sequential`` one after another, then ``count`` of
-    ``pipelined`` from ``inflight`` tasks at once (``between`` runs in between);
-    latencies, rates and CPU per round trip of this process and of the child."""
+    """``count`` round trips of ``sequential`` one after another, then about as many
+    through ``pipelined`` with ``inflight`` outstanding; latencies, rates and CPU per
+    round trip of this process and of the child."""
     for _ in range(WARMUP):
         await sequential()
     samples: list[int] = []
@@ -107,19 +120,10 @@ async def _measure(
     sequential_s = time.perf_counter() - started
     cpu_sequential = _self_cpu_s() - cpu[0], _child_cpu_s(pid) - cpu[1]
 
-    between()
-    per_task = max(1, count // inflight)
-    total = per_task * inflight
-
-    async def worker() -> None:
-        for _ in range(per_task):
-            await pipelined()
-
+    total = (count // inflight) * inflight
     cpu = _self_cpu_s(), _child_cpu_s(pid)
     started = time.perf_counter()
-    async with anyio.create_task_group() as tg:
-        for _ in range(inflight):
-            tg.start_soon(worker)
+    await pipelined(total, inflight)
     pipelined_s = time.perf_counter() - started
     cpu_pipelined = _self_cpu_s() - cpu[0], _child_cpu_s(pid) - cpu[1]
 
@@ -186,7 +190,7 @@ async def via_sdk(language: str, count: int, inflight: int) -> dict[str, Any]:
     async with anyio.create_task_group() as tg:
         await tg.start(child.run)
         try:
-            figures = await _measure(one, one, count, inflight, _only_child())
+            figures = await _measure(one, _workers(one), count, inflight, _only_child())
         finally:
             with anyio.CancelScope(shield=True):
                 await child.stop()
@@ -230,9 +234,9 @@ class _Lines:
 
 
 async def via_echo(language: str, count: int, inflight: int) -> dict[str, Any]:
-    """The same parent writing one line to a raw echo child and reading it back; the
-    pipelined run keeps ``inflight`` lines outstanding (one reader task, replies in
-    order, so the oldest writer gets the next line)."""
+    """The same parent writing one line to a raw echo child and reading it back. The
+    pipelined floor keeps ``inflight`` lines outstanding the cheapest way: one task
+    writes as many lines as replies came back, in one write per read."""
     if language == "python":
         argv = [sys.executable, str(HERE / "echo_child.py")]
     else:
@@ -240,37 +244,28 @@ async def via_echo(language: str, count: int, inflight: int) -> dict[str, Any]:
     line = _echo_line()
     process = await anyio.open_process(argv)
     assert process.stdin is not None
-    stdin = process.stdin
+    assert process.stdout is not None
+    stdin, stdout = process.stdin, process.stdout
     lines = _Lines(process)
-    lock = anyio.Lock()
-    waiting: deque[anyio.Event] = deque()
 
     async def sequential() -> None:
         await stdin.send(line)
         await lines.next()
 
-    async def reader() -> None:
-        while True:
-            await lines.next()
-            waiting.popleft().set()
-
-    async def pipelined() -> None:
-        done = anyio.Event()
-        async with lock:  # one writer at a time, so the queue order is the pipe's
-            waiting.append(done)
-            await stdin.send(line)
-        await done.wait()
+    async def pipelined(total: int, window: int) -> None:
+        sent = min(window, total)
+        await stdin.send(line * sent)
+        received = 0
+        while received < total:
+            replies = (await stdout.receive()).count(b"\n")
+            received += replies
+            more = min(replies, total - sent)
+            if more:
+                await stdin.send(line * more)
+                sent += more
 
     try:
-        async with anyio.create_task_group() as tg:
-
-            def start_reader() -> None:
-                tg.start_soon(reader)
-
-            figures = await _measure(
-                sequential, pipelined, count, inflight, process.pid, between=start_reader
-            )
-            tg.cancel_scope.cancel()
+        figures = await _measure(sequential, pipelined, count, inflight, process.pid)
     finally:
         with anyio.CancelScope(shield=True):
             await stdin.aclose()
