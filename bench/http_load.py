@@ -153,7 +153,7 @@ def run_startup(run: Run, scenario: Scenario, round_no: int) -> list[Row]:
                 rss / 2**20,
                 "MB",
                 higher_is_better=False,
-                notes=[f"{count} processes"],
+                notes=[f"{count} process{'' if count == 1 else 'es'}"],
             )
         )
         if code != 0:
