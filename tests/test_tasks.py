@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from motiad.tasks import TaskSet
@@ -21,7 +22,7 @@ async def test_cancelling_the_owner_cancels_and_waits_for_every_task() -> None:
             await anyio.sleep_forever()
         finally:
             with anyio.CancelScope(shield=True):
-                await anyio.sleep(0)  # cleanup that itself awaits
+                await anyio.lowlevel.checkpoint()  # cleanup that itself awaits
             unwound.append("done")
 
     with anyio.fail_after(5):
@@ -47,12 +48,12 @@ async def test_a_failing_task_cancels_the_others_and_the_owner_raises_it() -> No
             cancelled.set()
 
     async def failing() -> None:
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         raise ValueError("a bug in a handler")
 
+    tasks.spawn(sleeper())
+    tasks.spawn(failing())
     with anyio.fail_after(5), pytest.raises(ValueError, match="a bug"):
-        tasks.spawn(sleeper())
-        tasks.spawn(failing())
         await tasks.run()
     assert cancelled.is_set()
 
@@ -69,6 +70,6 @@ async def test_tasks_that_finish_leave_the_set() -> None:
             tg.start_soon(tasks.run)
             tasks.spawn(quick())
             await done.wait()
-            await anyio.sleep(0)
+            await anyio.lowlevel.checkpoint()
             assert len(tasks) == 0
             tg.cancel_scope.cancel()

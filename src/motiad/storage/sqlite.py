@@ -16,6 +16,7 @@ commits (``PRAGMA data_version``) and picks up what they added.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections import deque
@@ -84,9 +85,14 @@ _encode = msgspec.json.Encoder().encode
 @dataclass(eq=False)
 class _Write(Generic[T]):
     apply: Callable[[sqlite3.Connection], T]
-    done: anyio.Event = field(default_factory=anyio.Event)
+    # A bare asyncio.Event (motiad runs on asyncio): one per write is a hot
+    # path, and anyio's costs several times as much to make. Several tasks may
+    # wait on one write (batched acks).
+    done: asyncio.Event = field(default_factory=asyncio.Event)
     result: T | None = None
     error: BaseException | None = None
+    taken: bool = False
+    """Handed to the writer thread: nothing may be added to it any more."""
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -126,13 +132,16 @@ class SqliteStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._pending: deque[_Write[Any]] = deque()
-        self._has_pending = anyio.Event()
+        self._has_pending = asyncio.Event()
         self._open = False
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._schedules: dict[str, StepSchedule] = {}
         self._router: Router | None = None
         self._data_version = 0
+        self._acks_write: _Write[None] | None = None
+        self._acks: list[Delivery] = []
+        """The deliveries of ``_acks_write``, the ack write not yet taken."""
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -162,10 +171,12 @@ class SqliteStore:
     async def _apply_writes(self) -> None:
         while True:
             await self._has_pending.wait()
-            self._has_pending = anyio.Event()
+            self._has_pending.clear()
             while self._pending:
                 count = min(BATCH_MAX, len(self._pending))
                 batch = [self._pending.popleft() for _ in range(count)]
+                for write in batch:
+                    write.taken = True
                 await anyio.to_thread.run_sync(self._apply, batch)
                 for write in batch:
                     write.done.set()
@@ -202,11 +213,18 @@ class SqliteStore:
                     write.error = exc
 
     async def _write(self, apply: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._wait(self._submit(apply))
+
+    def _submit(self, apply: Callable[[sqlite3.Connection], T]) -> _Write[T]:
         if not self._open:
             raise StorageError(f"{self.path}: storage is closed")
         write: _Write[T] = _Write(apply)
         self._pending.append(write)
         self._has_pending.set()
+        return write
+
+    async def _wait(self, write: _Write[T]) -> T:
+        """The result of ``write`` once its batch is committed."""
         await write.done.wait()
         if write.error is not None:
             raise StorageError(f"{self.path}: {write.error}") from write.error
@@ -356,17 +374,28 @@ class SqliteStore:
             self._schedules[delivery.step].released(delivery)
 
     async def ack(self, delivery: Delivery) -> None:
-        """Delete the delivery, and its event once no delivery needs it."""
+        """Delete the delivery, and its event once no delivery needs it.
 
-        def apply(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM deliveries WHERE id = ?", (delivery.id,))
-            conn.execute(
-                "DELETE FROM events WHERE id = ?1 AND NOT EXISTS"
-                " (SELECT 1 FROM deliveries WHERE event_id = ?1)",
-                (delivery.event.id,),
-            )
+        Acks are batched: every ack made before the writer takes the current
+        ack write joins it (two ``executemany`` instead of two statements and a
+        write each), and each caller returns once that write is committed.
+        """
+        write = self._acks_write
+        if write is None or write.taken:
+            acks: list[Delivery] = []
 
-        await self._write(apply)
+            def apply(conn: sqlite3.Connection) -> None:
+                conn.executemany("DELETE FROM deliveries WHERE id = ?", [(d.id,) for d in acks])
+                conn.executemany(
+                    "DELETE FROM events WHERE id = ?1 AND NOT EXISTS"
+                    " (SELECT 1 FROM deliveries WHERE event_id = ?1)",
+                    [(d.event.id,) for d in acks],
+                )
+
+            write = self._acks_write = self._submit(apply)
+            self._acks = acks
+        self._acks.append(delivery)
+        await self._wait(write)
         self._schedules[delivery.step].settled(delivery)
 
     async def retry(self, delivery: Delivery, error: ErrorInfo, delay_s: float) -> None:
