@@ -54,7 +54,7 @@ from .protocol.messages import (
     StateSetParams,
     Trigger,
 )
-from .queue import TAKE_BATCH, RetryPolicy, Worker
+from .queue import TAKE_BATCH, FollowUp, RetryPolicy, Worker
 from .routes import RouteConflict, RouteTable
 from .rpc import Method
 from .runners import child_command
@@ -398,11 +398,12 @@ class Broker:
                     "warn", "tick skipped: the previous run is still going", step=step.name
                 )
 
-        async def tick(due: datetime) -> None:
+        async def tick(due: datetime) -> FollowUp:
             trace_id = new_id()
             self.logs.log("debug", f"cron tick {due:%H:%M:%S}", step=step.name, trace_id=trace_id)
             with contextlib.suppress(MotiadError):  # logged by _invoke; the next tick runs
                 await self._invoke(step, CronTrigger(), None, trace_id)
+            return None
 
         worker: Worker[datetime] = Worker(step.name, next_tick, tick, concurrency=1_000)
         return worker
@@ -508,7 +509,9 @@ class Broker:
         finally:
             self._finish(invocation_id)
 
-    async def _deliver(self, delivery: Delivery) -> None:
+    async def _deliver(self, delivery: Delivery) -> FollowUp:
+        """Invoke the subscriber; a failure is settled here, a success returns
+        its ack, which the worker awaits after freeing the delivery's slot."""
         step = self.steps[delivery.step]
         event = delivery.event
         trigger = EventTrigger(event.topic, event.id, event.message_group_id)
@@ -516,8 +519,8 @@ class Broker:
             await self._invoke(step, trigger, event.data, event.trace_id, delivery.attempt)
         except MotiadError as exc:
             await self._settle_failure(step, delivery, failure_info(exc))
-        else:
-            await self.store.ack(delivery)
+            return None
+        return partial(self.store.ack, delivery)
 
     async def _settle_failure(self, step: Step, delivery: Delivery, error: ErrorInfo) -> None:
         max_retries = step.config.infrastructure.queue.max_retries
