@@ -39,6 +39,16 @@ T = TypeVar("T")
 BATCH_MAX = 512
 """Writes applied per transaction at most: large enough to amortise a commit,
 small enough that one batch never holds the writer for long."""
+INLINE_BATCH_MAX = 4
+"""Batches this small are committed on the event loop itself. In WAL mode with
+``synchronous=NORMAL`` a commit is a write to the page cache (tens of µs): less
+than the hop to a worker thread and back, and at idle that hop is most of an
+emit's latency. What may take long stays off the loop: checkpoints (they sync
+the file; automatic ones are off on the writer, :data:`CHECKPOINT_AFTER`),
+larger batches, and a batch that would wait for another process's lock."""
+CHECKPOINT_AFTER = 1000
+"""Writes between two checkpoints of the WAL (in the worker thread); SQLite's own
+automatic checkpoint runs every 1000 pages."""
 EXTERNAL_CHECK_S = 0.5
 """How often the owner looks for commits made by other processes (the CLI)."""
 
@@ -139,6 +149,7 @@ class SqliteStore:
         self._schedules: dict[str, StepSchedule] = {}
         self._router: Router | None = None
         self._data_version = 0
+        self._since_checkpoint = 0
         self._acks_write: _Write[None] | None = None
         self._acks: list[Delivery] = []
         """The deliveries of ``_acks_write``, the ack write not yet taken."""
@@ -150,6 +161,7 @@ class SqliteStore:
         await anyio.to_thread.run_sync(self.path.parent.mkdir, 0o777, True, True)
         try:
             self._writer = await anyio.to_thread.run_sync(_connect, self.path)
+            self._writer.execute("PRAGMA wal_autocheckpoint=0")  # done in the thread instead
             self._writer.executescript(_SCHEMA)
             self._data_version = self._writer.execute("PRAGMA data_version").fetchone()[0]
             self._reader = _connect(self.path)
@@ -177,9 +189,44 @@ class SqliteStore:
                 batch = [self._pending.popleft() for _ in range(count)]
                 for write in batch:
                     write.taken = True
-                await anyio.to_thread.run_sync(self._apply, batch)
+                if count > INLINE_BATCH_MAX or not self._apply_inline(batch):
+                    await anyio.to_thread.run_sync(self._apply, batch)
                 for write in batch:
                     write.done.set()
+                self._since_checkpoint += count
+                if self._since_checkpoint >= CHECKPOINT_AFTER:
+                    self._since_checkpoint = 0
+                    await anyio.to_thread.run_sync(self._checkpoint)
+
+    def _apply_inline(self, batch: list[_Write[Any]]) -> bool:
+        """Apply a small batch on the loop (see :data:`INLINE_BATCH_MAX`); False,
+        with nothing applied, when it must go to the thread instead: another
+        process holds the write lock, or a write failed (the thread's path
+        then applies each alone)."""
+        conn = self._writer
+        assert conn is not None
+        conn.execute("PRAGMA busy_timeout=0")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            conn.execute("PRAGMA busy_timeout=5000")
+        try:
+            for write in batch:
+                write.result = write.apply(conn)
+            conn.execute("COMMIT")
+        except Exception:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for write in batch:
+                write.result = None
+            return False
+        return True
+
+    def _checkpoint(self) -> None:
+        assert self._writer is not None
+        self._writer.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _close(self) -> None:
         for conn in (self._writer, self._reader):
