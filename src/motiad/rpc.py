@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import itertools
 import math
 import re
@@ -125,22 +126,73 @@ class Throttle:
         return suppressed
 
 
+class Deadlines:
+    """One timer for the deadlines of every request a peer waits on.
+
+    Hot path: a ``call_later`` handle per invocation costs more than the rest
+    of its bookkeeping when many are in flight. Deadlines go into a heap and
+    one timer is armed for the earliest; a waiter that is answered first just
+    stays until the heap is pruned, which happens once most of it is stale
+    (as asyncio does with cancelled timers), so memory stays proportional to
+    the waits in progress.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+        self._live = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._armed_for = math.inf
+
+    def add(
+        self, loop: asyncio.AbstractEventLoop, when: float, waiter: asyncio.Future[None]
+    ) -> None:
+        """Wake ``waiter`` at ``when`` (loop time) unless it is done by then."""
+        if len(self._heap) > 64 and len(self._heap) > 2 * self._live:
+            self._heap = [entry for entry in self._heap if not entry[2].done()]
+            heapq.heapify(self._heap)
+        heapq.heappush(self._heap, (when, next(self._seq), waiter))
+        self._live += 1
+        if when < self._armed_for:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = loop.call_at(when, self._fire, loop)
+            self._armed_for = when
+
+    def finished(self) -> None:
+        """A waiter added here is done (answered, expired or cancelled)."""
+        self._live -= 1
+
+    def _fire(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer, self._armed_for = None, math.inf
+        now = loop.time()
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            _wake(heapq.heappop(heap)[2])
+        while heap and heap[0][2].done():  # answered ones need no timer
+            heapq.heappop(heap)
+        if heap:
+            self._armed_for = heap[0][0]
+            self._timer = loop.call_at(self._armed_for, self._fire, loop)
+
+
 class PendingRequest:
     """A request we sent that has not been answered yet.
 
     Hot path (one per invocation): the answer is kept in plain attributes and
-    the one waiter sleeps on a bare asyncio future, with a ``call_later`` timer
-    for its deadline, instead of an ``anyio.Event`` and a cancel scope. motiad
-    runs on asyncio (hypercorn's loop), so this costs a fraction of anyio's
-    machinery; cancelling the waiting task (an anyio cancel scope around it)
-    still works, as for any awaited future. One waiter at a time.
+    the one waiter sleeps on a bare asyncio future, its deadline kept by the
+    peer's :class:`Deadlines`, instead of an ``anyio.Event`` and a cancel
+    scope. motiad runs on asyncio (hypercorn's loop), so this costs a fraction
+    of anyio's machinery; cancelling the waiting task (an anyio cancel scope
+    around it) still works, as for any awaited future. One waiter at a time.
     """
 
-    __slots__ = ("_waiter", "answered", "error", "id", "method", "result")
+    __slots__ = ("_deadlines", "_waiter", "answered", "error", "id", "method", "result")
 
-    def __init__(self, id: int, method: str) -> None:
+    def __init__(self, id: int, method: str, deadlines: Deadlines | None = None) -> None:
         self.id = id
         self.method = method
+        self._deadlines = deadlines or Deadlines()
         self.answered = False
         """True once settled by a response, an error or the closing connection."""
         self.result: msgspec.Raw | None = None
@@ -162,13 +214,17 @@ class PendingRequest:
             return False
         loop = asyncio.get_running_loop()
         waiter = self._waiter = loop.create_future()
-        timer = loop.call_later(timeout_s, _wake, waiter) if timeout_s < math.inf else None
+        bounded = timeout_s < math.inf
+        if bounded:
+            self._deadlines.add(loop, loop.time() + timeout_s, waiter)
         try:
             await waiter
         finally:
             self._waiter = None
-            if timer is not None:
-                timer.cancel()
+            if bounded:
+                if not waiter.done():  # cancelled: done for the heap's pruning too
+                    waiter.cancel()
+                self._deadlines.finished()
         return self.answered
 
     def settle(self, result: msgspec.Raw | None, error: BaseException | None) -> None:
@@ -209,6 +265,7 @@ class RpcPeer:
         self.max_line_bytes = max_line_bytes
         """The longest line either side may send (SPEC ``framing.max-line``)."""
         self._ids = itertools.count(1)
+        self._deadlines = Deadlines()
         self._pending: dict[RequestId, PendingRequest] = {}
         self._closed: BaseException | None = None
         self._throttle = Throttle(PROBLEMS_PER_WINDOW, PROBLEM_WINDOW_S)
@@ -249,7 +306,7 @@ class RpcPeer:
         (to send ``$/cancel``) or wait in stages. Pair with :meth:`forget`."""
         if self._closed is not None:
             raise ChildError(f"cannot send {method}: {self._closed}")
-        pending = PendingRequest(next(self._ids), method)
+        pending = PendingRequest(next(self._ids), method, self._deadlines)
         line = self._fitting(encode_request(pending.id, method, params), method)
         self._pending[pending.id] = pending
         try:
