@@ -7,6 +7,9 @@ from .base import (
     Event,
     Router,
     Store,
+    StreamChange,
+    StreamListener,
+    StreamStore,
     Target,
 )
 from .sqlite import SqliteStore
@@ -19,5 +22,8 @@ __all__ = [
     "Router",
     "SqliteStore",
     "Store",
+    "StreamChange",
+    "StreamListener",
+    "StreamStore",
     "Target",
 ]

@@ -7,7 +7,7 @@ child sent and hands it back without decoding it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Literal, Protocol
 
 import msgspec
 
@@ -149,5 +149,77 @@ class StateStore(Protocol):
         ...
 
 
-class Store(QueueStore, DeadLetterStore, StateStore, Protocol):
+StreamChangeType = Literal["create", "update", "delete", "event"]
+
+
+class StreamChange(msgspec.Struct, frozen=True):
+    """One change of a stream, as subscribed clients are told of it."""
+
+    stream: str
+    group_id: str
+    id: str | None
+    """The item's id; ``None`` for an event sent to a whole group."""
+    type: StreamChangeType
+    data: msgspec.Raw
+    """The item (``create``, ``update``; the removed item for ``delete``), or
+    for ``event`` the ephemeral event ``{type, data}`` itself."""
+    timestamp: int
+    """Milliseconds since the epoch, strictly increasing per store: Motia's
+    clients drop a change whose timestamp is not newer than the last they saw."""
+
+
+StreamListener = Callable[[StreamChange], None]
+"""Called on the event loop for every change, in commit order. It must not block
+or raise (the WebSocket hub only queues the change for each client)."""
+
+
+class StreamStore(Protocol):
+    """Stream items by (stream, group, id), and the feed of their changes.
+
+    Every change (a ``set``, a ``delete`` that removed something, a ``send``)
+    reaches every listener registered with :meth:`watch_streams`, including
+    changes made by other brokers sharing the storage where the backend can
+    see them (Redis pub/sub); ``send`` events go through the feed unstored.
+    """
+
+    async def stream_get(self, stream: str, group_id: str, id: str) -> msgspec.Raw | None:
+        """The item, or ``None``."""
+        ...
+
+    async def stream_set(
+        self, stream: str, group_id: str, id: str, item: msgspec.Raw
+    ) -> StreamChange:
+        """Store ``item`` (a JSON object that carries its ``id``), replacing any
+        previous one. Durable and announced to listeners on return; the change
+        says ``create`` or ``update``."""
+        ...
+
+    async def stream_delete(self, stream: str, group_id: str, id: str) -> StreamChange | None:
+        """Remove the item; the ``delete`` change carries it. ``None``: there was none."""
+        ...
+
+    async def stream_group(self, stream: str, group_id: str) -> list[msgspec.Raw]:
+        """Every item of the group, ordered by id."""
+        ...
+
+    async def stream_send(
+        self, stream: str, group_id: str, id: str | None, event: msgspec.Raw
+    ) -> StreamChange:
+        """Announce an ephemeral ``event`` (``{type, data}``) to listeners; nothing is stored."""
+        ...
+
+    async def stream_names(self) -> list[str]:
+        """Every stream that has stored items, sorted."""
+        ...
+
+    async def stream_groups(self, stream: str) -> list[str]:
+        """Every group of ``stream`` that has stored items, sorted."""
+        ...
+
+    def watch_streams(self, listener: StreamListener) -> Callable[[], None]:
+        """Call ``listener`` with every change from now on; returns what stops it."""
+        ...
+
+
+class Store(QueueStore, DeadLetterStore, StateStore, StreamStore, Protocol):
     """A complete backend."""

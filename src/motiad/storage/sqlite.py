@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 import anyio
 import msgspec
@@ -30,10 +30,21 @@ from anyio.abc import TaskStatus
 
 from ..errors import StorageError
 from ..protocol.messages import ErrorInfo
-from .base import DeadLetter, DeadLetterFilter, Delivery, Event, Router, Target
+from .base import (
+    DeadLetter,
+    DeadLetterFilter,
+    Delivery,
+    Event,
+    Router,
+    StreamChange,
+    StreamChangeType,
+    StreamListener,
+    Target,
+)
 from .schedule import StepSchedule
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 BATCH_MAX = 512
 """Writes applied per transaction at most: large enough to amortise a commit,
@@ -71,6 +82,14 @@ CREATE TABLE IF NOT EXISTS state (
     updated_at REAL NOT NULL,
     PRIMARY KEY (group_id, key)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stream_items (
+    stream TEXT NOT NULL,
+    group_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    data BLOB NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (stream, group_id, id)
+) WITHOUT ROWID;
 """
 
 _DELIVERY_COLUMNS = (
@@ -83,7 +102,10 @@ _encode = msgspec.json.Encoder().encode
 
 @dataclass(eq=False)
 class _Write(Generic[T]):
-    apply: Callable[[sqlite3.Connection], T]
+    apply: Callable[[sqlite3.Connection], Any]
+    then: Callable[[Any], T] | None = None
+    """Runs on the event loop once the batch committed, in batch order (stream
+    changes are announced in commit order); its value is the write's result."""
     done: anyio.Event = field(default_factory=anyio.Event)
     result: T | None = None
     error: BaseException | None = None
@@ -121,7 +143,7 @@ def _where(which: DeadLetterFilter) -> tuple[str, list[Any]]:
 
 
 class SqliteStore:
-    """Queue, dead letters and state in one SQLite file."""
+    """Queue, dead letters, state and streams in one SQLite file."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -133,6 +155,8 @@ class SqliteStore:
         self._schedules: dict[str, StepSchedule] = {}
         self._router: Router | None = None
         self._data_version = 0
+        self._stream_listeners: list[StreamListener] = []
+        self._last_change_ms = 0
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -168,6 +192,8 @@ class SqliteStore:
                 batch = [self._pending.popleft() for _ in range(count)]
                 await anyio.to_thread.run_sync(self._apply, batch)
                 for write in batch:
+                    if write.then is not None and write.error is None:
+                        write.result = write.then(write.result)
                     write.done.set()
 
     def _close(self) -> None:
@@ -201,16 +227,28 @@ class SqliteStore:
                         conn.execute("ROLLBACK")
                     write.error = exc
 
-    async def _write(self, apply: Callable[[sqlite3.Connection], T]) -> T:
+    @overload
+    async def _write(self, apply: Callable[[sqlite3.Connection], T]) -> T: ...
+
+    @overload
+    async def _write(
+        self, apply: Callable[[sqlite3.Connection], U], then: Callable[[U], T]
+    ) -> T: ...
+
+    async def _write(
+        self,
+        apply: Callable[[sqlite3.Connection], Any],
+        then: Callable[[Any], Any] | None = None,
+    ) -> Any:
         if not self._open:
             raise StorageError(f"{self.path}: storage is closed")
-        write: _Write[T] = _Write(apply)
+        write: _Write[Any] = _Write(apply, then)
         self._pending.append(write)
         self._has_pending.set()
         await write.done.wait()
         if write.error is not None:
             raise StorageError(f"{self.path}: {write.error}") from write.error
-        return write.result  # type: ignore[return-value]
+        return write.result
 
     def _read(self) -> sqlite3.Connection:
         if self._reader is None:
@@ -520,3 +558,112 @@ class SqliteStore:
             conn.execute("DELETE FROM state WHERE group_id = ?", (group_id,))
 
         await self._write(apply)
+
+    # --- streams ------------------------------------------------------------
+
+    async def stream_get(self, stream: str, group_id: str, id: str) -> msgspec.Raw | None:
+        """The stored item, or ``None``."""
+        row = (
+            self._read()
+            .execute(
+                "SELECT data FROM stream_items WHERE stream = ? AND group_id = ? AND id = ?",
+                (stream, group_id, id),
+            )
+            .fetchone()
+        )
+        return None if row is None else msgspec.Raw(row[0])
+
+    async def stream_set(
+        self, stream: str, group_id: str, id: str, item: msgspec.Raw
+    ) -> StreamChange:
+        """Update or insert (one statement in the common case of an update)."""
+        now = time.time()
+        data = bytes(item)
+
+        def apply(conn: sqlite3.Connection) -> StreamChangeType:
+            updated = conn.execute(
+                "UPDATE stream_items SET data = ?, updated_at = ?"
+                " WHERE stream = ? AND group_id = ? AND id = ?",
+                (data, now, stream, group_id, id),
+            ).rowcount
+            if updated:
+                return "update"
+            conn.execute(
+                "INSERT INTO stream_items VALUES (?, ?, ?, ?, ?)", (stream, group_id, id, data, now)
+            )
+            return "create"
+
+        def announce(kind: StreamChangeType) -> StreamChange:
+            return self._announce(stream, group_id, id, kind, item)
+
+        return await self._write(apply, announce)
+
+    async def stream_delete(self, stream: str, group_id: str, id: str) -> StreamChange | None:
+        """Delete; the change carries the removed item."""
+
+        def apply(conn: sqlite3.Connection) -> bytes | None:
+            row = conn.execute(
+                "DELETE FROM stream_items WHERE stream = ? AND group_id = ? AND id = ?"
+                " RETURNING data",
+                (stream, group_id, id),
+            ).fetchone()
+            return None if row is None else bytes(row[0])
+
+        def announce(old: bytes | None) -> StreamChange | None:
+            if old is None:
+                return None
+            return self._announce(stream, group_id, id, "delete", msgspec.Raw(old))
+
+        return await self._write(apply, announce)
+
+    async def stream_group(self, stream: str, group_id: str) -> list[msgspec.Raw]:
+        """All items of the group, by id."""
+        rows = self._read().execute(
+            "SELECT data FROM stream_items WHERE stream = ? AND group_id = ? ORDER BY id",
+            (stream, group_id),
+        )
+        return [msgspec.Raw(data) for (data,) in rows]
+
+    async def stream_send(
+        self, stream: str, group_id: str, id: str | None, event: msgspec.Raw
+    ) -> StreamChange:
+        """Announce at once: nothing to commit."""
+        return self._announce(stream, group_id, id, "event", event)
+
+    async def stream_names(self) -> list[str]:
+        """Streams with stored items."""
+        rows = self._read().execute("SELECT DISTINCT stream FROM stream_items ORDER BY stream")
+        return [name for (name,) in rows]
+
+    async def stream_groups(self, stream: str) -> list[str]:
+        """Groups of ``stream`` with stored items."""
+        rows = self._read().execute(
+            "SELECT DISTINCT group_id FROM stream_items WHERE stream = ? ORDER BY group_id",
+            (stream,),
+        )
+        return [group for (group,) in rows]
+
+    def watch_streams(self, listener: StreamListener) -> Callable[[], None]:
+        """Register ``listener`` for every change made through this store."""
+        self._stream_listeners.append(listener)
+
+        def stop() -> None:
+            if listener in self._stream_listeners:
+                self._stream_listeners.remove(listener)
+
+        return stop
+
+    def _announce(
+        self,
+        stream: str,
+        group_id: str,
+        id: str | None,
+        kind: StreamChangeType,
+        data: msgspec.Raw,
+    ) -> StreamChange:
+        """Stamp a change (strictly increasing milliseconds) and hand it to every listener."""
+        self._last_change_ms = max(int(time.time() * 1000), self._last_change_ms + 1)
+        change = StreamChange(stream, group_id, id, kind, data, self._last_change_ms)
+        for listener in list(self._stream_listeners):
+            listener(change)
+        return change
