@@ -34,7 +34,7 @@ async def todo(http: httpx.AsyncClient, path: str, op: str, data: Any = None) ->
 
 
 async def test_changes_reach_group_subscribers_as_motia_clients_expect(tmp_path: Path) -> None:
-    """SPEC stream.set, stream.delete, stream.send, stream.getGroup."""
+    """SPEC `stream.methods`, `stream.changes`: every change is pushed as Motia sends it."""
     project = streams_project(tmp_path / "p")
     async with (
         motiad("run", str(project), "--port", "0") as broker,
@@ -96,7 +96,7 @@ async def test_an_item_subscriber_is_synced_and_sees_only_its_item(tmp_path: Pat
 async def test_a_set_the_schema_refuses_fails_in_the_handler_naming_stream_and_field(
     tmp_path: Path,
 ) -> None:
-    """SPEC stream.set.validated, stream.unknown."""
+    """SPEC `stream.validated`, `stream.unknown`."""
     project = streams_project(tmp_path / "p")
     async with (
         motiad("run", str(project), "--port", "0") as broker,
