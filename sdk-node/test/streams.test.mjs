@@ -42,7 +42,9 @@ test('ctx.streams.<name> sends stream requests and hands back their results', as
     const id = child.invoke(step('stream.step.mjs'), { type: 'event', topic: 'stream', eventId: 'e' }, { title: 'milk' });
     const item = { title: 'milk', id: 't1' };
     const calls = [];
-    for (const [method, answer] of [['stream.set', item], ['stream.get', item], ['stream.getGroup', [item]], ['stream.send', null], ['stream.delete', item]]) {
+    /** @type {Array<[string, unknown]>} */
+    const answers = [['stream.set', item], ['stream.get', item], ['stream.getGroup', [item]], ['stream.send', null], ['stream.delete', item]];
+    for (const [method, answer] of answers) {
       const call = await child.sent(method);
       calls.push(call.params);
       child.reply(call, answer);
