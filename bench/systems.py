@@ -30,6 +30,7 @@ READY_PATHS = {
     "chain": "/runs/ready",
     "events": "/probe/ready",
     "quickstart": "/__motiad/health",
+    "streams": "/__motiad/health",
 }
 """A route of each project that answers 200 once its steps are loaded (the quickstart
 has none without state: motiad's health route)."""
@@ -115,6 +116,29 @@ class BareQuart(System):
 
     def ready_path(self, project: str) -> str:
         """Its own health route: it serves every project's routes at once."""
+        return "/health"
+
+
+class WsFloor(System):
+    """hypercorn and a bare ASGI app speaking the stream WebSocket protocol: the floor
+    of fanning a change out to WebSocket clients."""
+
+    name = "ws-floor"
+    description = (
+        "hypercorn, a bare ASGI stream fan-out, nothing behind it (bench/peers/ws_floor.py)"
+    )
+    stop_grace_s = 10.0
+
+    def command(self, cwd: Path, port: int) -> list[str]:
+        """``python -m bench.peers.ws_floor --port N`` from the repository root."""
+        return [PYTHON, "-m", "bench.peers.ws_floor", "--port", str(port)]
+
+    def prepare(self, workdir: Path, project: str) -> Path:
+        """Runs from the repository root so ``bench.peers`` imports."""
+        return ROOT
+
+    def ready_path(self, project: str) -> str:
+        """Any path answers."""
         return "/health"
 
 
@@ -276,5 +300,6 @@ def systems(cache: Path, motiad_source: Path | None = None) -> dict[str, System]
         BareQuart(),
         Motiad(cache / "tsx" / "node_modules", motiad_source),
         Motia(cache / "motia"),
+        WsFloor(),
     ]
     return {system.name: system for system in found}
