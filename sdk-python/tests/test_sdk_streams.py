@@ -40,17 +40,15 @@ def test_context_streams_are_stream_requests_answered_in_a_sync_handler() -> Non
         request_id = child.invoke(
             step("sync_stream_step"), event_trigger("stream"), {"title": "milk"}
         )
-        calls = []
-        for method, answer in [
-            ("stream.set", item),
-            ("stream.get", item),
-            ("stream.getGroup", [item]),
-            ("stream.send", None),
-            ("stream.delete", item),
-        ]:
-            call = child.child_request(method)
-            calls.append(call["params"])
-            child.reply(call, answer)
+        calls = child.answer_in_order(
+            [
+                ("stream.set", item),
+                ("stream.get", item),
+                ("stream.getGroup", [item]),
+                ("stream.send", None),
+                ("stream.delete", item),
+            ]
+        )
         assert child.result(request_id) is None
         log = child.notification("log")
     base = {"invocationId": calls[0]["invocationId"], "stream": "todo", "groupId": "inbox"}
