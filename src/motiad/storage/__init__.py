@@ -5,9 +5,15 @@ from .base import (
     DeadLetterFilter,
     Delivery,
     Event,
+    LogQuery,
     Router,
+    StateGroup,
     Store,
     Target,
+    Trace,
+    TraceQuery,
+    TraceStore,
+    TraceSummary,
 )
 from .sqlite import SqliteStore
 
@@ -16,8 +22,14 @@ __all__ = [
     "DeadLetterFilter",
     "Delivery",
     "Event",
+    "LogQuery",
     "Router",
     "SqliteStore",
+    "StateGroup",
     "Store",
     "Target",
+    "Trace",
+    "TraceQuery",
+    "TraceStore",
+    "TraceSummary",
 ]
