@@ -1,20 +1,18 @@
 """Find step files in a project. Starts nothing: which language runs a file
-is decided here, how to start it is decided in :mod:`motiad.runners`."""
+is decided here, from the runner registry's patterns; how to start it is
+decided in :mod:`motiad.runners`."""
 
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Language
+from .config import Language, LanguageSettings, builtin_languages
 from .errors import ConfigError
 
 STEPS_DIR = "steps"
-STEP_PATTERNS: dict[Language, tuple[str, ...]] = {
-    "node": ("*.step.ts", "*.step.js", "*.step.mjs", "*.step.cjs", "*.step.mts", "*.step.cts"),
-    "python": ("*_step.py", "*.step.py"),
-}
 _SKIPPED_DIRS = {"node_modules", "__pycache__", ".venv", "venv", ".git", ".motiad"}
 
 
@@ -29,15 +27,29 @@ class StepFile:
     language: Language
 
 
-def language_of(path: Path) -> Language | None:
-    """The language that runs ``path``, or ``None`` when it is not a step file."""
-    for language, patterns in STEP_PATTERNS.items():
-        if any(fnmatch.fnmatch(path.name, pattern) for pattern in patterns):
-            return language
-    return None
+def language_of(
+    path: Path, languages: Mapping[str, LanguageSettings] | None = None
+) -> Language | None:
+    """The language whose patterns match ``path``'s name, or ``None`` when it is
+    not a step file. Two languages claiming one file is a configuration error."""
+    registry = builtin_languages() if languages is None else languages
+    matches = [
+        name
+        for name, language in registry.items()
+        if any(fnmatch.fnmatch(path.name, pattern) for pattern in language.patterns)
+    ]
+    if len(matches) > 1:
+        raise ConfigError(
+            path,
+            f"matches the patterns of {' and '.join(sorted(matches))}; change one"
+            " [languages.NAME] patterns in motiad.toml so one language claims it",
+        )
+    return matches[0] if matches else None
 
 
-def discover_steps(project: Path) -> list[StepFile]:
+def discover_steps(
+    project: Path, languages: Mapping[str, LanguageSettings] | None = None
+) -> list[StepFile]:
     """All step files under ``PROJECT/steps``, sorted by relative path."""
     project = project.resolve()
     steps_dir = project / STEPS_DIR
@@ -47,11 +59,13 @@ def discover_steps(project: Path) -> list[StepFile]:
             f"no {STEPS_DIR}/ folder here; is this a motiad project? "
             "(create one with steps/*.step.ts or steps/*_step.py files)",
         )
+    registry = builtin_languages() if languages is None else languages
     found: list[StepFile] = []
     for path in sorted(steps_dir.rglob("*")):
         if _SKIPPED_DIRS.intersection(path.relative_to(project).parts) or not path.is_file():
             continue
-        language = language_of(path)
+        relative = path.relative_to(project).as_posix()
+        language = language_of(Path(relative), registry)
         if language is not None:
-            found.append(StepFile(path, path.relative_to(project).as_posix(), language))
+            found.append(StepFile(path, relative, language))
     return found
