@@ -328,7 +328,7 @@ def load_settings(
             merged.update(tomllib.loads(source.read_text(encoding="utf-8")))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(source, f"not valid TOML: {exc}") from None
-    merged["languages"] = _merge_languages(source, merged.get("languages", {}))
+    languages = _merge_languages(source, merged.pop("languages", {}))
     env = os.environ if environ is None else environ
     for field in msgspec.structs.fields(Settings):
         if field.name == "languages":
@@ -340,30 +340,40 @@ def load_settings(
     try:
         settings = msgspec.convert(merged, Settings, strict=False)
     except msgspec.ValidationError as exc:
-        text = str(exc)
-        match = _AT_PATH.search(text)
-        key = match.group("path").lstrip(".") if match else None
-        message = text[: match.start()] if match else text
-        missing = re.match(r"Object missing required field `(?P<name>\w+)`", message)
-        if missing and key:
-            key, message = f"{key}.{missing.group('name')}", "missing"
-        elif missing:
-            key, message = missing.group("name"), "missing"
-        raise ConfigError(source, message, field=key) from None
-    for name, language in settings.languages.items():
-        _check_language(source, name, language)
+        raise _settings_error(source, exc) from None
+    settings.languages = languages
     return settings
 
 
-def _merge_languages(source: Path, declared: Any) -> dict[str, Any]:
-    """The built-in entries with the project's ``[languages.*]`` merged in, key by key."""
+def _settings_error(source: Path, exc: msgspec.ValidationError, prefix: str = "") -> ConfigError:
+    """A conversion error as ``FILE: KEY: problem``."""
+    text = str(exc)
+    match = _AT_PATH.search(text)
+    key = prefix + (match.group("path") if match else "")
+    message = text[: match.start()] if match else text
+    missing = re.match(r"Object missing required field `(?P<name>\w+)`", message)
+    if missing:
+        key, message = f"{key}.{missing.group('name')}", "missing"
+    return ConfigError(source, message, field=key.lstrip(".") or None)
+
+
+def _merge_languages(source: Path, declared: Any) -> dict[str, LanguageSettings]:
+    """The built-in entries with the project's ``[languages.*]`` merged in, key by
+    key, each converted and checked."""
     if not isinstance(declared, Mapping):
         raise ConfigError(source, "expected a table of [languages.NAME] entries", field="languages")
-    languages: dict[str, Any] = {name: dict(entry) for name, entry in BUILTIN_LANGUAGES.items()}
+    raw: dict[str, Any] = {name: dict(entry) for name, entry in BUILTIN_LANGUAGES.items()}
     for name, entry in declared.items():
         if not isinstance(entry, Mapping):
             raise ConfigError(source, "expected a table", field=f"languages.{name}")
-        languages[name] = {**languages.get(name, {}), **entry}
+        raw[name] = {**raw.get(name, {}), **entry}
+    languages: dict[str, LanguageSettings] = {}
+    for name, entry in raw.items():
+        try:
+            languages[name] = msgspec.convert(entry, LanguageSettings)
+        except msgspec.ValidationError as exc:
+            raise _settings_error(source, exc, f"languages.{name}") from None
+        _check_language(source, name, languages[name])
     return languages
 
 
