@@ -18,6 +18,7 @@ import anyio
 import msgspec
 from anyio.abc import TaskGroup
 
+from .builds import build_language
 from .config import (
     ApiStepConfig,
     CronStepConfig,
@@ -27,7 +28,13 @@ from .config import (
     parse_step_config,
 )
 from .cron import CronError, Schedule
-from .discovery import STREAM_PATTERNS, StepFile, discover_steps, discover_streams, language_of
+from .discovery import (
+    StepFile,
+    discover_steps,
+    discover_streams,
+    language_of,
+    stream_language_of,
+)
 from .errors import (
     ChildError,
     ConfigError,
@@ -212,9 +219,12 @@ class Broker:
         self._children_tg = tg
         report = LoadReport()
         loaded: dict[str, list[Step]] = {}
+        files = discover_steps(self.project, self.settings.languages)
+        failed = await self._build({file.language for file in files}, files, report.errors)
         async with anyio.create_task_group() as starting:
-            for file in discover_steps(self.project):
-                starting.start_soon(self._start_file, file, report.errors, loaded)
+            for file in files:
+                if file.language not in failed:
+                    starting.start_soon(self._start_file, file, report.errors, loaded)
             by_language: dict[str, list[StepFile]] = {}
             for stream_file in discover_streams(self.project):
                 by_language.setdefault(stream_file.language, []).append(stream_file)
@@ -226,13 +236,28 @@ class Broker:
         report.streams = sorted(self.streams.definitions.values(), key=lambda d: d.name)
         return report
 
+    async def _build(
+        self, languages: set[str], files: list[StepFile], errors: list[MotiadError]
+    ) -> set[str]:
+        """Run the registry's ``build`` of each of ``languages`` that has one, one
+        after the other (their output stays readable); the languages whose build failed."""
+        failed: set[str] = set()
+        for language in sorted(languages):
+            paths = [file.path for file in files if file.language == language]
+            try:
+                await build_language(language, self.project, self.settings, paths, self.logs)
+            except ConfigError as exc:
+                errors.append(exc)
+                failed.add(language)
+        return failed
+
     async def _start_file(
         self, file: StepFile, errors: list[MotiadError], loaded: dict[str, list[Step]]
     ) -> None:
         """Start the child for ``file`` and read its steps' configs into ``loaded``."""
         assert self._children_tg is not None
         try:
-            command = child_command(file.language, self.project, self.settings)
+            command = child_command(file.language, self.project, self.settings, file.path)
         except ConfigError as exc:
             errors.append(exc)
             return
@@ -414,7 +439,7 @@ class Broker:
         still there it starts again. Every other step keeps serving."""
         report = LoadReport()
         path = self.project / relative
-        stream_language = language_of(path, STREAM_PATTERNS)
+        stream_language = stream_language_of(Path(relative))
         if stream_language is not None:
             self.streams.remove_file(relative)
             if path.is_file():
@@ -426,8 +451,15 @@ class Broker:
         for child in [c for c in self._children if c.spec.label == relative]:
             self._children.remove(child)
             await child.stop()
-        language = language_of(path)
+        try:
+            language = language_of(Path(relative), self.settings.languages)
+            files = discover_steps(self.project, self.settings.languages)
+        except ConfigError as exc:
+            report.errors.append(exc)
+            return report
         if language is not None and path.is_file():
+            if await self._build({language}, files, report.errors):
+                return report
             loaded: dict[str, list[Step]] = {}
             await self._start_file(StepFile(path, relative, language), report.errors, loaded)
             report.steps = await self._register_file(

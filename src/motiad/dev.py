@@ -5,11 +5,13 @@ shows its error while the rest keep serving."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import anyio
 
 from .broker import Broker
+from .config import LanguageSettings
 from .discovery import discover_steps, discover_streams
 from .errors import MotiadError
 from .tracing import LogBus
@@ -19,10 +21,12 @@ POLL_S = 0.4
 enough that an editor's save (write, rename) has settled when it is seen."""
 
 
-def snapshot(project: Path) -> dict[str, int]:
+def snapshot(
+    project: Path, languages: Mapping[str, LanguageSettings] | None = None
+) -> dict[str, int]:
     """Each step and stream file's modification time, by relative path."""
     try:
-        files = discover_steps(project) + discover_streams(project)
+        files = discover_steps(project, languages) + discover_streams(project)
     except MotiadError:
         return {}  # steps/ removed for a moment (a checkout): wait for it to return
     stamps: dict[str, int] = {}
@@ -36,10 +40,11 @@ def snapshot(project: Path) -> dict[str, int]:
 
 async def watch(broker: Broker, logs: LogBus) -> None:
     """Reload every step file that changes, until cancelled."""
-    seen = await anyio.to_thread.run_sync(snapshot, broker.project)
+    languages = broker.settings.languages
+    seen = await anyio.to_thread.run_sync(snapshot, broker.project, languages)
     while True:
         await anyio.sleep(POLL_S)
-        now = await anyio.to_thread.run_sync(snapshot, broker.project)
+        now = await anyio.to_thread.run_sync(snapshot, broker.project, languages)
         changed = sorted(
             path for path in seen.keys() | now.keys() if seen.get(path) != now.get(path)
         )
