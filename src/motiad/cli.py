@@ -18,7 +18,7 @@ from .app import Started, load_project, run_project, step_row
 from .broker import LoadReport
 from .config import Settings, load_settings
 from .conformance import conformance_command
-from .console import LogPrinter, make_console, steps_table
+from .console import LogPrinter, make_console, steps_table, streams_line
 from .dev import watch
 from .errors import MotiadError
 from .flows import FlowStep, build_graph
@@ -99,6 +99,8 @@ def _serve(
         for error in info.report.errors:
             console.print(f"error: {error}", style="bold red")
         console.print(steps_table([step_row(step) for step in info.report.steps]))
+        if info.report.streams:
+            console.print(streams_line([(d.name, d.file) for d in info.report.streams]))
         console.print(f"motiad {__version__} serving {len(info.report.steps)} steps on {info.url}")
 
     try:
@@ -145,8 +147,8 @@ def steps(project_dir: Path, as_json: bool) -> None:
     else:
         console = make_console()
         console.print(steps_table([step_row(step) for step in report.steps]))
-        for definition in report.streams:
-            console.print(f"stream {definition.name} ({definition.file})")
+        if report.streams:
+            console.print(streams_line([(d.name, d.file) for d in report.streams]))
         for error in report.errors:
             errors.print(f"error: {error}", style="bold red")
     if report.errors:

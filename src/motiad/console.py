@@ -32,6 +32,14 @@ def steps_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
+def streams_line(streams: list[tuple[str, str]]) -> str:
+    """``streams: todo (steps/todo.stream.ts), …`` for (name, file) pairs; empty
+    when there are none."""
+    if not streams:
+        return ""
+    return "streams: " + ", ".join(f"{name} ({file})" for name, file in streams)
+
+
 def _fields_text(fields: dict[str, Any]) -> str:
     stack = fields.get("stack")
     rest = {k: v for k, v in fields.items() if k != "stack"}
