@@ -203,7 +203,8 @@ def flows(project_dir: Path, as_json: bool) -> None:
 def types(project_dir: Path) -> None:
     """Write PROJECT_DIR/types.d.ts: a typed Handlers map for TypeScript steps."""
     report = _load_report(project_dir)
-    path = write_types(project_dir.resolve(), _flow_steps(report))
+    streams = [(d.name, d.raw_schema) for d in report.streams]
+    path = write_types(project_dir.resolve(), _flow_steps(report), streams)
     click.echo(f"wrote {path} for {len(report.steps)} steps")
     _print_errors(report)
     if report.errors:
