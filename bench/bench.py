@@ -27,7 +27,7 @@ from .http_load import (
     run_wrk_scenario,
 )
 from .install import MOTIA_VERSION, ensure_motia, ensure_tsx
-from .micro.drive import run_events, run_invoke, run_kill
+from .micro.drive import run_events, run_fanout, run_invoke, run_kill
 from .profile import ensure_py_spy
 from .report import Row, Verdict, machine, print_report, to_json, to_markdown, verdict
 from .scenarios import SCENARIOS, Kind, Scenario
@@ -50,6 +50,7 @@ RUNNERS: dict[Kind, Runner] = {
     "invoke": run_invoke,
     "events": run_events,
     "kill": run_kill,
+    "fanout": run_fanout,
 }
 
 FULL = Plan(
@@ -66,6 +67,7 @@ FULL = Plan(
     chain_max=300,
     kill_after_s=3,
     quiet_s=10,
+    stream_changes=5_000,
     drain_s=60,
 )
 QUICK = Plan(
@@ -82,6 +84,7 @@ QUICK = Plan(
     chain_max=100,
     kill_after_s=2,
     quiet_s=0,
+    stream_changes=1_000,
     drain_s=20,
 )
 """``--quick`` (< 5 min): one round of 5 s windows, shorter ageing (2 x 5 s), fewer

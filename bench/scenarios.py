@@ -20,7 +20,7 @@ from .wrk import HttpRequest
 JSON = {"content-type": "application/json"}
 
 Kind = Literal[
-    "wrk", "startup", "chain-latency", "chain-load", "ageing", "invoke", "events", "kill"
+    "wrk", "startup", "chain-latency", "chain-load", "ageing", "invoke", "events", "kill", "fanout"
 ]
 
 PEERS = ("bare-quart", "motiad", "motia-0.17")
@@ -161,6 +161,18 @@ SCENARIOS: tuple[Scenario, ...] = (
         project="events",
         targets=(("kill-9", Target("motiad", "lost", "max", 0)),),
         repeat=False,
+    ),
+    Scenario(
+        name="stream-fanout",
+        kind="fanout",
+        description=(
+            "POST /feed: one TS handler's loop of awaited streams.feed.set to 100 WebSocket "
+            "clients joined to the group; changes/s until the slowest client has the last, "
+            "p50/p99 set → receive. The floor: hypercorn encoding each change once and "
+            "queueing it for every connection, nothing behind it"
+        ),
+        systems=("ws-floor", "motiad"),
+        project="streams",
     ),
     Scenario(
         name="ageing-ping",

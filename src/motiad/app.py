@@ -105,7 +105,8 @@ async def run_project(
                 await broker.serve(children)
                 http_stopped = anyio.Event()
                 host, port = sock.getsockname()[:2]
-                await tg.start(_serve_until, build_app(broker), sock, stop, settings, http_stopped)
+                app = build_app(broker, stop)
+                await tg.start(_serve_until, app, sock, stop, settings, http_stopped)
                 on_started(Started(report, f"http://{_display_host(host)}:{port}"))
                 beside = await tg.start(_cancellable, alongside, broker) if alongside else None
                 await http_stopped.wait()

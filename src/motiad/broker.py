@@ -444,6 +444,7 @@ class Broker:
             self.streams.remove_file(relative)
             if path.is_file():
                 await self._load_streams([StepFile(path, relative, stream_language)], report.errors)
+            report.streams = [d for d in self.streams.definitions.values() if d.file == relative]
             return report
         for step in [s for s in self.steps.values() if s.file.relative == relative]:
             self._unregister(step)

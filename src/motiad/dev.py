@@ -1,6 +1,7 @@
 """``motiad dev``: ``run`` plus file watching. A changed step file restarts only
-its own step; a new or removed file adds or removes its steps and routes; a
-file that fails to load shows its error while the rest keep serving."""
+its own step (a changed stream file reloads its stream definition); a new or
+removed file adds or removes its steps and routes; a file that fails to load
+shows its error while the rest keep serving."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import anyio
 
 from .broker import Broker
 from .config import LanguageSettings
-from .discovery import discover_steps
+from .discovery import discover_steps, discover_streams
 from .errors import MotiadError
 from .tracing import LogBus
 
@@ -23,9 +24,9 @@ enough that an editor's save (write, rename) has settled when it is seen."""
 def snapshot(
     project: Path, languages: Mapping[str, LanguageSettings] | None = None
 ) -> dict[str, int]:
-    """Each step file's modification time, by relative path."""
+    """Each step and stream file's modification time, by relative path."""
     try:
-        files = discover_steps(project, languages)
+        files = discover_steps(project, languages) + discover_streams(project)
     except MotiadError:
         return {}  # steps/ removed for a moment (a checkout): wait for it to return
     stamps: dict[str, int] = {}
@@ -62,3 +63,5 @@ async def watch(broker: Broker, logs: LogBus) -> None:
                 logs.log("error", str(error))
             for step in report.steps:
                 logs.log("info", f"ready: {step.type} step, {step.trigger}", step=step.name)
+            for stream in report.streams:
+                logs.log("info", f"ready: stream {stream.name!r} ({stream.file})")

@@ -44,12 +44,13 @@ def build_quart(broker: Broker) -> Quart:
     return app
 
 
-def build_app(broker: Broker) -> Any:
+def build_app(broker: Broker, stopping: anyio.Event | None = None) -> Any:
     """The ASGI app: API steps first, the quart app for the reserved prefix,
-    lifespan and anything not HTTP."""
+    lifespan and anything not HTTP. ``stopping``: set when serving stops (stream
+    WebSockets are closed then)."""
     api = ApiHandler(broker)
     framework = build_quart(broker)
-    streams = StreamHub(broker)
+    streams = StreamHub(broker, stopping=stopping)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope["path"].startswith(RESERVED_PREFIX):
