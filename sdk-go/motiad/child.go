@@ -78,8 +78,10 @@ func (c *child) end() { c.endOnce.Do(func() { close(c.done) }) }
 
 // Serve runs the protocol on in/out until shutdown or the end of in, with
 // the registered steps. Main calls it on the process's real stdin/stdout.
-func Serve(in io.Reader, out io.Writer) {
-	c := newChild(out, os.Stderr)
+func Serve(in io.Reader, out io.Writer) { serve(in, out, os.Stderr) }
+
+func serve(in io.Reader, out io.Writer, diag io.Writer) {
+	c := newChild(out, diag)
 	go c.read(in)
 	<-c.done
 	c.out.close()
