@@ -16,9 +16,9 @@ import msgspec
 from . import __version__
 from .app import Started, load_project, run_project, step_row
 from .broker import LoadReport
-from .config import Settings, load_settings
+from .config import Settings, builtin_languages, load_settings
 from .conformance import conformance_command
-from .console import LogPrinter, make_console, steps_table
+from .console import LogPrinter, languages_table, make_console, steps_table
 from .dev import watch
 from .errors import MotiadError
 from .flows import FlowStep, build_graph
@@ -146,6 +146,29 @@ def steps(project_dir: Path, as_json: bool) -> None:
             errors.print(f"error: {error}", style="bold red")
     if report.errors:
         sys.exit(1)
+
+
+@main.command()
+@project_argument
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def languages(project_dir: Path, as_json: bool) -> None:
+    """List the runner registry of PROJECT_DIR: built-in and declared languages."""
+    settings = _settings(project_dir)
+    builtin = builtin_languages()
+    rows = []
+    for name, entry in settings.languages.items():
+        origin = (
+            "motiad.toml"
+            if name not in builtin
+            else "built-in"
+            if entry == builtin[name]
+            else "built-in, changed in motiad.toml"
+        )
+        rows.append({"name": name, "origin": origin, **msgspec.to_builtins(entry)})
+    if as_json:
+        click.echo(json.dumps({"languages": rows}, indent=2))
+        return
+    make_console().print(languages_table(rows))
 
 
 def _load_report(project_dir: Path) -> LoadReport:
