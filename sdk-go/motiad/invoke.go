@@ -9,6 +9,12 @@ import (
 )
 
 func (c *child) invoke(msg message) {
+	// rpc.error-order: the params first, then what invoke itself checks.
+	p, bad := parseInvoke(msg.params)
+	if bad != nil {
+		c.sendError(msg.id, codeInvalidParams, bad.Error(), map[string]string{"path": bad.path})
+		return
+	}
 	c.mu.Lock()
 	stopping, initialized := c.stopping, c.initialized
 	c.mu.Unlock()
@@ -18,11 +24,6 @@ func (c *child) invoke(msg message) {
 	}
 	if !initialized {
 		c.sendError(msg.id, codeInvalidRequest, "invalid request: not initialized", nil)
-		return
-	}
-	p, bad := parseInvoke(msg.params)
-	if bad != nil {
-		c.sendError(msg.id, codeInvalidParams, bad.Error(), map[string]string{"path": bad.path})
 		return
 	}
 	key := string(msg.id)
