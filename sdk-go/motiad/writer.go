@@ -3,77 +3,57 @@ package motiad
 import (
 	"bufio"
 	"io"
+	"sync"
+	"sync/atomic"
 )
 
-// writer owns the protocol output: every line goes through its one
-// goroutine, which flushes when nothing more is queued, so lines queued
-// together go out in one write. A failed write ends the session
-// (lifecycle.stdin-eof: the pipe is closed).
+// writer owns the protocol output: every line is written under one lock
+// (one writer at a time, whole lines), and the last of the goroutines
+// waiting to write flushes, so lines sent together go out in one write
+// without a hand-off to a writer goroutine. A failed write ends the session
+// (lifecycle.stdin-eof: the pipe is closed) and drops what follows.
 type writer struct {
-	lines   chan []byte
-	closing chan struct{}
-	stopped chan struct{}
-	onFail  func()
+	mu       sync.Mutex
+	buffered *bufio.Writer
+	waiting  atomic.Int32
+	failed   bool
+	closed   bool
+	onFail   func()
 }
 
 func newWriter(out io.Writer, onFail func()) *writer {
-	w := &writer{
-		lines:   make(chan []byte, 1024),
-		closing: make(chan struct{}),
-		stopped: make(chan struct{}),
-		onFail:  onFail,
-	}
-	go w.loop(bufio.NewWriterSize(out, 64*1024))
-	return w
+	return &writer{buffered: bufio.NewWriterSize(out, 64*1024), onFail: onFail}
 }
 
-// send queues one line (without its newline); after close it is dropped.
+// send writes one line (without its newline); after close or a failure it
+// is dropped.
 func (w *writer) send(line []byte) {
-	select {
-	case w.lines <- line:
-	case <-w.closing:
+	w.waiting.Add(1)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	last := w.waiting.Add(-1) == 0
+	if w.failed || w.closed {
+		return
+	}
+	_, err := w.buffered.Write(line)
+	if err == nil {
+		err = w.buffered.WriteByte('\n')
+	}
+	if err == nil && last {
+		err = w.buffered.Flush()
+	}
+	if err != nil {
+		w.failed = true
+		go w.onFail() // not under the lock: ending the session may send nothing more
 	}
 }
 
-func (w *writer) loop(buffered *bufio.Writer) {
-	defer close(w.stopped)
-	write := func(line []byte) bool {
-		_, err := buffered.Write(line)
-		if err == nil {
-			err = buffered.WriteByte('\n')
-		}
-		if err == nil && len(w.lines) == 0 {
-			err = buffered.Flush()
-		}
-		if err != nil {
-			w.onFail()
-		}
-		return err == nil
-	}
-	for {
-		select {
-		case line := <-w.lines:
-			if !write(line) {
-				return
-			}
-		case <-w.closing:
-			for {
-				select {
-				case line := <-w.lines:
-					if !write(line) {
-						return
-					}
-				default:
-					_ = buffered.Flush()
-					return
-				}
-			}
-		}
-	}
-}
-
-// close writes out what is queued; lines sent after it are dropped.
+// close writes out what is buffered; lines sent after it are dropped.
 func (w *writer) close() {
-	close(w.closing)
-	<-w.stopped
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.failed && !w.closed {
+		_ = w.buffered.Flush()
+	}
+	w.closed = true
 }
