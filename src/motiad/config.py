@@ -217,6 +217,18 @@ class HandlerDefaults(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
 
 
+class TraceRetention(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[traces]`` in motiad.toml: how much history storage keeps for the
+    workbench and ``motiad traces``/``logs``. Older entries are deleted as new
+    ones come, so a busy project's file stops growing (about 1 KiB a span or
+    log record: the defaults cap traces near a few tens of MiB)."""
+
+    max_traces: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    """Newest traces kept, with their spans and logs."""
+    max_logs: Annotated[int, msgspec.Meta(ge=1)] = 20_000
+    """Newest log records kept, in traces or not (broker and stderr lines)."""
+
+
 PLACEHOLDERS = ("{file}", "{project}", "{sdk}", "{python}")
 """What a runner's ``command``, ``build`` and ``env`` may contain: the step file
 (``command`` only), the project root, the SDK folder (``sdk``), and the Python
@@ -300,6 +312,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     queue: QueueDefaults = msgspec.field(default_factory=QueueDefaults)
     handler: HandlerDefaults = msgspec.field(default_factory=HandlerDefaults)
+    traces: TraceRetention = msgspec.field(default_factory=TraceRetention)
     languages: dict[str, LanguageSettings] = msgspec.field(default_factory=builtin_languages)
     """The runner registry: the built-in entries with the project's merged in."""
 
