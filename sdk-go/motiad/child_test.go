@@ -270,3 +270,13 @@ func TestNonRetryableKeepsTheErrorItWraps(t *testing.T) {
 		t.Fatal("NonRetryable(nil) must be nil")
 	}
 }
+
+func TestARunnerAnswersOnlyForThePathsItWasGiven(t *testing.T) {
+	// One binary holds every Go step of a project; each child hosts its own
+	// file (SPEC invoke.unknown-step for the others).
+	p := startChild(t)
+	p.initialize([]string{apiStep}, 0)
+	if code := errorCode(t, p.until(invoke(p, failingStep, event, nil, nil), nil)); code != codeUnknownStep {
+		t.Fatalf("a step compiled in but not given in initialize answered %d", code)
+	}
+}
