@@ -42,7 +42,7 @@ class Scenario:
     """(scenario name of the rows it checks, target): a runner may report several."""
     repeat: bool = True
     """Measured in every round (``False``: once per run, after the rounds)."""
-    language: Literal["python", "node"] | None = None
+    language: Literal["python", "node", "go"] | None = None
     """For ``invoke``: which SDK."""
 
 
@@ -132,6 +132,20 @@ SCENARIOS: tuple[Scenario, ...] = (
         targets=(
             ("invoke-node", Target("motiad", "p50", "max", 2.0, "pipe-echo")),
             ("invoke-node-64", Target("motiad", "value", "min", 20_000)),
+        ),
+    ),
+    Scenario(
+        name="invoke-go",
+        kind="invoke",
+        description=(
+            "the same with a no-op Go handler (sdk-go, compiled by the registry's build "
+            "before timing) against a Go pipe echo (row invoke-go-64: 64 in flight)"
+        ),
+        systems=("pipe-echo", "motiad"),
+        language="go",
+        targets=(
+            ("invoke-go", Target("motiad", "p50", "max", 2.0, "pipe-echo")),
+            ("invoke-go-64", Target("motiad", "value", "min", 20_000)),
         ),
     ),
     Scenario(

@@ -12,13 +12,15 @@ from typing import Any
 import anyio
 import click
 import msgspec
+from rich.console import Console
 
 from . import __version__
 from .app import Started, load_project, run_project, step_row
 from .broker import LoadReport
-from .config import Settings, load_settings
+from .builds import BUILD_LOG_PREFIX
+from .config import Settings, builtin_languages, load_settings
 from .conformance import conformance_command
-from .console import LogPrinter, make_console, steps_table
+from .console import LogPrinter, languages_table, make_console, steps_table
 from .dev import watch
 from .errors import MotiadError
 from .flows import FlowStep, build_graph
@@ -26,7 +28,7 @@ from .flowview import flow_trees
 from .pyenv import install as install_requirements
 from .queue_cli import dlq, emit
 from .scaffold import create_project
-from .tracing import LogBus
+from .tracing import LogBus, LogRecord
 from .typegen import write_types
 
 project_argument = click.argument(
@@ -42,6 +44,18 @@ def _settings(project: Path, **overrides: Any) -> Settings:
         return load_settings(project.resolve(), overrides)
     except MotiadError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _show_problems_and_builds(logs: LogBus, console: Console) -> None:
+    """For the one-shot commands: warnings, errors and a registry build's output
+    (its first-run cost stays visible) go to ``console``; the rest is not shown."""
+    printer = LogPrinter(console)
+
+    def sink(record: LogRecord) -> None:
+        if record.level in ("warn", "error") or (record.step or "").startswith(BUILD_LOG_PREFIX):
+            printer(record)
+
+    logs.subscribe(sink)
 
 
 @click.group()
@@ -125,7 +139,7 @@ def steps(project_dir: Path, as_json: bool) -> None:
     settings = _settings(project_dir)
     logs = LogBus()
     errors = make_console(sys.stderr)
-    logs.subscribe(LogPrinter(errors, min_level="warn"))
+    _show_problems_and_builds(logs, errors)
     try:
         report = anyio.run(load_project, project_dir.resolve(), settings, logs)
     except MotiadError as exc:
@@ -153,12 +167,35 @@ def steps(project_dir: Path, as_json: bool) -> None:
         sys.exit(1)
 
 
+@main.command()
+@project_argument
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def languages(project_dir: Path, as_json: bool) -> None:
+    """List the runner registry of PROJECT_DIR: built-in and declared languages."""
+    settings = _settings(project_dir)
+    builtin = builtin_languages()
+    rows = []
+    for name, entry in settings.languages.items():
+        origin = (
+            "motiad.toml"
+            if name not in builtin
+            else "built-in"
+            if entry == builtin[name]
+            else "built-in, changed in motiad.toml"
+        )
+        rows.append({"name": name, "origin": origin, **msgspec.to_builtins(entry)})
+    if as_json:
+        click.echo(json.dumps({"languages": rows}, indent=2))
+        return
+    make_console().print(languages_table(rows))
+
+
 def _load_report(project_dir: Path) -> LoadReport:
     """Load the project's steps (each child started just long enough to answer
     ``initialize``); warnings and errors go to stderr."""
     settings = _settings(project_dir)
     logs = LogBus()
-    logs.subscribe(LogPrinter(make_console(sys.stderr), min_level="warn"))
+    _show_problems_and_builds(logs, make_console(sys.stderr))
     try:
         return anyio.run(load_project, project_dir.resolve(), settings, logs)
     except MotiadError as exc:
