@@ -14,14 +14,14 @@ import click
 import msgspec
 
 from . import __version__
-from .app import Started, load_project, run_project, step_row
-from .broker import LoadReport
+from .app import Started, load_project, run_project
+from .broker import LoadReport, flow_steps, step_row
 from .config import Settings, load_settings
 from .conformance import conformance_command
 from .console import LogPrinter, make_console, steps_table
 from .dev import watch
 from .errors import MotiadError
-from .flows import FlowStep, build_graph
+from .flows import build_graph
 from .flowview import flow_trees
 from .pyenv import install as install_requirements
 from .queue_cli import dlq, emit
@@ -100,6 +100,8 @@ def _serve(
             console.print(f"error: {error}", style="bold red")
         console.print(steps_table([step_row(step) for step in info.report.steps]))
         console.print(f"motiad {__version__} serving {len(info.report.steps)} steps on {info.url}")
+        if info.workbench_url:
+            console.print(f"workbench: {info.workbench_url}")
 
     try:
         anyio.run(
@@ -160,10 +162,6 @@ def _load_report(project_dir: Path) -> LoadReport:
         raise click.ClickException(str(exc)) from None
 
 
-def _flow_steps(report: LoadReport) -> list[FlowStep]:
-    return [FlowStep(s.file.relative, s.file.language, s.config) for s in report.steps]
-
-
 def _print_errors(report: LoadReport) -> None:
     errors = make_console(sys.stderr)
     for error in report.errors:
@@ -176,7 +174,7 @@ def _print_errors(report: LoadReport) -> None:
 def flows(project_dir: Path, as_json: bool) -> None:
     """Draw the flows of PROJECT_DIR: steps, the topics they emit, who subscribes."""
     report = _load_report(project_dir)
-    graph = build_graph(_flow_steps(report))
+    graph = build_graph(flow_steps(report.steps))
     if as_json:
         payload = {**graph, "errors": [str(error) for error in report.errors]}
         click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
@@ -196,7 +194,7 @@ def flows(project_dir: Path, as_json: bool) -> None:
 def types(project_dir: Path) -> None:
     """Write PROJECT_DIR/types.d.ts: a typed Handlers map for TypeScript steps."""
     report = _load_report(project_dir)
-    path = write_types(project_dir.resolve(), _flow_steps(report))
+    path = write_types(project_dir.resolve(), flow_steps(report.steps))
     click.echo(f"wrote {path} for {len(report.steps)} steps")
     _print_errors(report)
     if report.errors:

@@ -14,6 +14,7 @@ from .base import (
     TraceQuery,
     TraceStore,
     TraceSummary,
+    dead_letter_json,
 )
 from .sqlite import SqliteStore
 
@@ -32,4 +33,5 @@ __all__ = [
     "TraceQuery",
     "TraceStore",
     "TraceSummary",
+    "dead_letter_json",
 ]
