@@ -62,7 +62,7 @@ export function mount(main, route, ctx) {
             ["Trace", h("a", { href: `#/traces/${letter.event.traceId}` }, shortId(letter.event.traceId))]]
           .map(([k, v]) => h("div", {}, h("span", {}, k), h("span", {}, v)))),
       h("h3", {}, "Error"),
-      h("p", { class: "mono", style: "color:var(--error);margin:0 0 8px" }, `${letter.error.type}: ${letter.error.message}`),
+      h("p", { class: "mono letter-error", style: "color:var(--error);margin:0 0 8px" }, `${letter.error.type}: ${letter.error.message}`),
       letter.error.stack ? h("pre", { class: "stack" }, letter.error.stack) : null,
       h("h3", { style: "margin-top:14px" }, "Event data"),
       jsonBlock(letter.event.data),
