@@ -325,3 +325,31 @@ async def test_the_workbench_can_be_turned_off(tmp_path: Path) -> None:
         assert "workbench:" not in broker.output()
         assert (await http.get("/__motiad/")).status_code == 404
         assert (await http.get(f"{API}/traces")).status_code == 404
+
+
+async def test_traces_and_logs_are_printed_by_the_cli_after_the_run(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p", QUICKSTART / "steps")
+    async with (
+        motiad("run", str(project), "--port", "0") as broker,
+        httpx.AsyncClient(base_url=broker.url) as http,
+        live_stream(http) as live,
+    ):
+        sent = await http.post("/messages", json={"text": "cli"})
+        trace_id = sent.headers["x-trace-id"]
+        await live.wait("span", step="StoreMessage", traceId=trace_id)
+        await live.wait("span", step="ProcessMessage", traceId=trace_id)
+        assert await broker.stop(signal.SIGINT) == 0  # what it buffered is written on the way out
+
+    listed = json.loads(run_cli("traces", "-p", str(project), "--json").stdout)["traces"]
+    assert [(t["traceId"], t["spans"]) for t in listed] == [(trace_id, 3)]
+    shown = run_cli("traces", trace_id, "-p", str(project))
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(r"ok\s+StoreMessage \(event message.sent\) took", shown.stdout)
+    assert "Stored message" in shown.stdout
+    records = run_cli("logs", "-p", str(project), "--step", "StoreMessage", "--json").stdout
+    assert [json.loads(line)["message"] for line in records.splitlines()] == ["Stored message"]
+    grep = run_cli("logs", "-p", str(project), "--grep", "PROCESSING")
+    assert "ProcessMessage" in grep.stdout
+    missing = run_cli("traces", "f" * 32, "-p", str(project))
+    assert missing.returncode == 1
+    assert "no trace" in missing.stderr

@@ -135,6 +135,11 @@ def step_row(step: Step) -> dict[str, Any]:
     }
 
 
+def step_json(step: Step) -> dict[str, Any]:
+    """One step with its config (``motiad steps --json``, the workbench)."""
+    return {**step_row(step), "config": msgspec.to_builtins(step.config)}
+
+
 def flow_steps(steps: Iterable[Step]) -> list[FlowStep]:
     """What the flow graph needs of each step (``motiad flows``, the workbench)."""
     return [FlowStep(s.file.relative, s.file.language, s.config) for s in steps]

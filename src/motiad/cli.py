@@ -11,11 +11,10 @@ from typing import Any
 
 import anyio
 import click
-import msgspec
 
 from . import __version__
 from .app import Started, load_project, run_project
-from .broker import LoadReport, flow_steps, step_row
+from .broker import LoadReport, flow_steps, step_json, step_row
 from .config import Settings, load_settings
 from .conformance import conformance_command
 from .console import LogPrinter, make_console, steps_table
@@ -26,6 +25,7 @@ from .flowview import flow_trees
 from .pyenv import install as install_requirements
 from .queue_cli import dlq, emit
 from .scaffold import create_project
+from .trace_cli import logs, traces
 from .tracing import LogBus
 from .typegen import write_types
 
@@ -134,10 +134,7 @@ def steps(project_dir: Path, as_json: bool) -> None:
         raise click.ClickException(str(exc)) from None
     if as_json:
         payload = {
-            "steps": [
-                {**step_row(step), "config": msgspec.to_builtins(step.config)}
-                for step in report.steps
-            ],
+            "steps": [step_json(step) for step in report.steps],
             "errors": [str(error) for error in report.errors],
         }
         click.echo(json.dumps(payload, indent=2))
@@ -231,4 +228,6 @@ def install_command(project_dir: Path) -> None:
 
 main.add_command(dlq)
 main.add_command(emit)
+main.add_command(traces)
+main.add_command(logs)
 main.add_command(conformance_command)

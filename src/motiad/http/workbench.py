@@ -25,7 +25,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from quart import Quart, Response, redirect, request
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
-from ..broker import Broker, flow_steps, step_row
+from ..broker import Broker, flow_steps, step_json
 from ..config import RESERVED_PATH_PREFIX
 from ..errors import InvalidInput, MotiadError
 from ..flows import build_graph
@@ -283,14 +283,7 @@ def register_workbench(app: Quart, broker: Broker, options: WorkbenchOptions) ->
 
     @app.get(f"{API}/steps")
     async def steps_with_configs() -> Response:
-        return _json(
-            {
-                "steps": [
-                    {**step_row(step), "config": msgspec.to_builtins(step.config)}
-                    for step in broker.steps.values()
-                ]
-            }
-        )
+        return _json({"steps": [step_json(step) for step in broker.steps.values()]})
 
     @app.get(f"{API}/traces")
     async def traces() -> Response:

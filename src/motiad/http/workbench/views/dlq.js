@@ -37,7 +37,7 @@ export function mount(main, route, ctx) {
       return;
     }
     fill(list, h("table", { class: "grid" },
-      h("thead", {}, h("tr", {}, ["ID", "Step", "Topic", "Attempts", "Failed", "Error"].map((c) => h("th", {}, c)))),
+      h("thead", {}, h("tr", {}, ["ID", "Step", "Topic", "Attempts", "Failed", "Error"].map((c) => h("th", { class: c === "Attempts" ? "num" : "" }, c)))),
       h("tbody", {}, letters.map((l) => {
         const open = () => ctx.navigate(`#/dlq/${l.id}`);
         return h("tr", {

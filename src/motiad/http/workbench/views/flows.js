@@ -7,6 +7,7 @@ import { empty, fill, h, typeBadge, viewHead } from "../ui.js";
 const ALL = "*";
 const STEP_HEIGHT = 54;
 const TOPIC_HEIGHT = 30;
+const READABLE = 0.6; // the smallest scale the first view uses: labels stay legible
 
 let measurer = null;
 function textWidth(text, font) {
@@ -32,7 +33,8 @@ function sizeOf(node) {
     return { width: Math.min(260, Math.max(96, textWidth(node.name, "600 12px monospace") + 36)), height: TOPIC_HEIGHT };
   }
   const name = textWidth(node.name, "600 13px sans-serif") + 56;
-  return { width: Math.min(260, Math.max(176, name)), height: STEP_HEIGHT };
+  const meta = textWidth(`${node.type} · ${node.trigger}`, "11px monospace") + 30;
+  return { width: Math.min(280, Math.max(176, name, meta)), height: STEP_HEIGHT };
 }
 
 /** The nodes and edges of one flow (or of every flow). */
@@ -65,13 +67,18 @@ export function mount(main, route, ctx) {
 
   const apply = () => viewport?.setAttribute("transform", `translate(${view.tx},${view.ty}) scale(${view.k})`);
 
-  function fit() {
+  // The first view is readable: the whole flow when it fits at a legible
+  // scale, else its beginning (pan or zoom out for the rest); Fit shows all.
+  function fit(all = true) {
     if (!placed || !svg) return;
     const box = canvas.getBoundingClientRect();
-    const k = Math.min(1.15, (box.width - 40) / placed.width, (box.height - 40) / placed.height);
-    view = { k: Math.max(0.2, k), tx: 0, ty: 0 };
-    view.tx = (box.width - placed.width * view.k) / 2;
-    view.ty = Math.max(8, (box.height - placed.height * view.k) / 2);
+    const whole = Math.min(1.15, (box.width - 40) / placed.width, (box.height - 40) / placed.height);
+    const k = all ? Math.max(0.1, whole) : Math.max(READABLE, whole);
+    view = { k, tx: 0, ty: 0 };
+    const width = placed.width * k;
+    const height = placed.height * k;
+    view.tx = width <= box.width ? (box.width - width) / 2 : 8;
+    view.ty = height <= box.height ? (box.height - height) / 2 : 8;
     apply();
   }
 
@@ -144,12 +151,12 @@ export function mount(main, route, ctx) {
     const tools = h("div", { class: "flow-tools" },
       h("button", { class: "button small", type: "button", title: "Zoom out (-)", onclick: () => zoom(1 / 1.2) }, "−"),
       h("button", { class: "button small", type: "button", title: "Zoom in (+)", onclick: () => zoom(1.2) }, "+"),
-      h("button", { class: "button small", type: "button", title: "Fit (f)", onclick: fit }, "Fit"),
+      h("button", { class: "button small", type: "button", title: "Show all (f)", onclick: () => fit(true) }, "Fit"),
     );
     const legend = h("div", { class: "flow-legend" },
       h("span", {}, h("i"), "emits / subscribes"), h("span", {}, h("i", { class: "dashed" }), "virtual (noop)"));
     fill(canvas, svg, legend, tools);
-    requestAnimationFrame(fit);
+    requestAnimationFrame(() => fit(false));
     if (selected && placed.nodes.has(selected)) select(selected); else closeDetails();
   }
 
@@ -256,7 +263,7 @@ export function mount(main, route, ctx) {
     }
   }
 
-  const onResize = () => fit();
+  const onResize = () => fit(false);
   window.addEventListener("resize", onResize);
   load();
 
@@ -267,7 +274,8 @@ export function mount(main, route, ctx) {
     },
     refresh() { ctx.reload(); load(); },
     key(event) {
-      if (event.key === "f") fit();
+      if (event.key === "f") fit(true);
+      else if (event.key === "0") fit(false);
       else if (event.key === "+" || event.key === "=") zoom(1.2);
       else if (event.key === "-") zoom(1 / 1.2);
       else if (event.key === "Escape") closeDetails();

@@ -117,7 +117,12 @@ function traceView(main, traceId, ctx) {
       fill(timeline, empty("No span has finished yet", "Spans appear as the steps of this trace finish."));
       return;
     }
-    fill(timeline, spans.map((span) => {
+    const ticks = [0, 0.25, 0.5, 0.75, 1];
+    const axis = h("div", { class: "span-row span-axis", "aria-hidden": "true" },
+      h("span", {}, "step"),
+      h("div", { class: "ticks" }, ticks.map((f) => h("span", { style: `left:${f * 100}%` }, duration(f * total)))),
+      h("span", { style: "text-align:right" }, "took"));
+    fill(timeline, axis, spans.map((span) => {
       const left = ((span.startedAt - start) / total) * 100;
       const width = Math.max(0.4, ((span.endedAt - span.startedAt) / total) * 100);
       const own = bySpan.get(span.id);
@@ -125,8 +130,9 @@ function traceView(main, traceId, ctx) {
         h("div", { class: "span-name" },
           outcomeBadge(span.outcome),
           h("strong", { title: span.step }, span.step),
-          span.attempt > 1 ? h("span", { class: "badge warn", title: "attempt" }, `attempt ${span.attempt}`) : null,
-          h("span", { class: "faint mono", title: `${span.trigger} ${span.detail}` }, span.trigger === "api" ? span.detail : span.trigger === "event" ? `← ${span.detail}` : span.detail),
+          h("span", { class: "sub", title: `${span.trigger} ${span.detail}` },
+            span.trigger === "event" ? `← ${span.detail}` : span.trigger === "cron" ? `cron ${span.detail}` : span.detail,
+            span.attempt > 1 ? ` · attempt ${span.attempt}` : ""),
         ),
         h("div", { class: "span-track", title: `+${duration(span.startedAt - start)} for ${duration(span.endedAt - span.startedAt)}` },
           h("div", { class: `span-bar ${span.outcome}`, style: `left:${Math.min(left, 99.6)}%;width:${Math.min(width, 100 - Math.min(left, 99.6))}%` })),
