@@ -89,3 +89,18 @@ async def test_a_message_sent_from_the_workbench_is_traced_and_a_dead_letter_red
         # the theme follows a toggle
         await page.keyboard.press("t")
         await expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+
+
+async def test_the_printed_address_opens_a_workbench_that_needs_a_token(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p", QUICKSTART / "steps")
+    async with motiad("run", str(project), "--port", "0", "--host", "0.0.0.0") as broker:
+        found = await broker.wait_for(r"workbench: http://\S+:(\d+)(/__motiad/\?token=\S+)")
+        port, path = found.group(1), found.group(2)
+        async with open_page(f"http://127.0.0.1:{port}{path}") as page:
+            # the token went into a cookie: the page, its modules and the live stream load
+            await expect(page).to_have_url(f"http://127.0.0.1:{port}/__motiad/")
+            await expect(page.locator('[data-node="step:SendMessage"]')).to_be_visible()
+            await expect(page.locator("#live")).to_have_attribute("data-state", "live")
+        async with open_page(f"http://127.0.0.1:{port}/__motiad/") as page:
+            heading = page.get_by_role("heading", name="This workbench needs its token")
+            await expect(heading).to_be_visible()

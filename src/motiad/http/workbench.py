@@ -11,6 +11,7 @@ or the cookie the page sets when opened with ``?token=``.
 from __future__ import annotations
 
 import hmac
+import html
 import ipaddress
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -48,6 +49,11 @@ _ASSET_TYPES = {
 }
 _LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 _encode = msgspec.json.Encoder().encode
+_TOKEN_PAGE = """<!doctype html><html lang="en"><meta charset="utf-8">
+<meta name="color-scheme" content="light dark"><title>motiad workbench: token needed</title>
+<body style="font: 15px/1.5 system-ui, sans-serif; max-width: 36em; margin: 15vh auto">
+<h1 style="font-size: 20px">This workbench needs its token</h1><p>{message}</p></body></html>
+"""
 
 
 def is_loopback(host: str) -> bool:
@@ -225,11 +231,14 @@ def register_workbench(app: Quart, broker: Broker, options: WorkbenchOptions) ->
             else request.args.get("token") or request.cookies.get(TOKEN_COOKIE) or ""
         )
         if not hmac.compare_digest(supplied.encode(), token.encode()):
-            return _problem(
-                401,
+            message = (
                 "this workbench needs its token: open the URL `motiad run` printed"
-                f" ({PREFIX}/?token=…), or send `Authorization: Bearer TOKEN`",
+                f" ({PREFIX}/?token=…), or send `Authorization: Bearer TOKEN`"
             )
+            if request.path.startswith(API) or not request.accept_mimetypes.accept_html:
+                return _problem(401, message)
+            page = _TOKEN_PAGE.replace("{message}", html.escape(message))
+            return Response(page, status=401, content_type="text/html; charset=utf-8")
         if request.method == "GET" and "token" in request.args and not request.path.startswith(API):
             # the page: keep the token in a cookie, out of the address bar and history
             response = redirect(request.path)
