@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -43,7 +43,7 @@ from .errors import (
     RemoteError,
     StepLoadError,
 )
-from .flows import trigger_text
+from .flows import FlowStep, trigger_text
 from .protocol import ErrorCode
 from .protocol.messages import (
     ApiRequest,
@@ -69,11 +69,11 @@ from .queue import TAKE_BATCH, RetryPolicy, Worker
 from .routes import RouteConflict, RouteTable
 from .rpc import Method
 from .runners import child_command
-from .schemas import Schema, SchemaError
+from .schemas import Issue, Schema, SchemaError
 from .storage import Delivery, Event, Store, Target
 from .streams import StreamDefinition, StreamRegistry, parse_stream_config
 from .supervisor import Child, ChildSpec, InvocationTimeout, handler_error
-from .tracing import LogBus, new_id
+from .tracing import LogBus, Span, SpanBus, new_id
 
 _api_result_decoder = msgspec.json.Decoder(ApiResult)
 
@@ -146,6 +146,27 @@ class Step:
         return self.config.infrastructure.handler.timeout or settings.handler.timeout_s
 
 
+def step_row(step: Step) -> dict[str, Any]:
+    """One step as the CLI and JSON listings show it."""
+    return {
+        "name": step.name,
+        "type": step.type,
+        "language": step.file.language,
+        "trigger": step.trigger,
+        "file": step.file.relative,
+    }
+
+
+def step_json(step: Step) -> dict[str, Any]:
+    """One step with its config (``motiad steps --json``, the workbench)."""
+    return {**step_row(step), "config": msgspec.to_builtins(step.config)}
+
+
+def flow_steps(steps: Iterable[Step]) -> list[FlowStep]:
+    """What the flow graph needs of each step (``motiad flows``, the workbench)."""
+    return [FlowStep(s.file.relative, s.file.language, s.config) for s in steps]
+
+
 @dataclass(frozen=True, slots=True)
 class _Invocation:
     step: Step
@@ -174,6 +195,8 @@ class Broker:
         self.settings = settings
         self.store = store
         self.logs = logs
+        self.spans = SpanBus()
+        """Every finished invocation (storage and the workbench subscribe)."""
         self.steps: dict[str, Step] = {}
         self.routes: RouteTable[Step] = RouteTable()
         self.subscribers: dict[str, list[Step]] = {}
@@ -594,10 +617,12 @@ class Broker:
             int(step.timeout_s(self.settings) * 1000),
         )
         self._invocations[invocation_id] = _Invocation(step, trace_id)
+        started = time.time()
         try:
-            return await step.child.invoke(params)
+            result = await step.child.invoke(params)
         except MotiadError as exc:
             error = failure_info(exc)
+            self._record_span(step, params, payload, started, error)
             self.logs.log(
                 "error",
                 f"handler failed: {error.type}: {error.message}"
@@ -611,6 +636,39 @@ class Broker:
             raise
         finally:
             self._finish(invocation_id)
+        self._record_span(step, params, payload, started, None)
+        return result
+
+    def _record_span(
+        self,
+        step: Step,
+        params: InvokeParams,
+        payload: Any,
+        started: float,
+        error: ErrorInfo | None,
+    ) -> None:
+        """Publish the span of a finished invocation (subscribers only buffer it)."""
+        trigger = params.trigger
+        if isinstance(trigger, EventTrigger):
+            detail = trigger.topic
+        elif isinstance(payload, ApiRequest):
+            detail = f"{payload.method} {payload.path}"
+        else:
+            detail = step.trigger
+        self.spans.publish(
+            Span(
+                params.invocation_id,
+                params.trace_id,
+                step.name,
+                trigger.__struct_config__.tag,  # type: ignore[arg-type]
+                detail,
+                started,
+                time.time(),
+                "ok" if error is None else "error",
+                params.attempt,
+                error,
+            )
+        )
 
     async def _deliver(self, delivery: Delivery) -> None:
         step = self.steps[delivery.step]
@@ -637,6 +695,7 @@ class Broker:
             await self.store.retry(delivery, error, delay)
         else:
             reason = f"after {delivery.attempt} attempts" if error.retryable else "(not retryable)"
+            await self.store.dead_letter(delivery, error)  # then say so: it is there now
             self.logs.log(
                 "error",
                 f"event {delivery.event.id} ({delivery.event.topic}) moved to the dead-letter"
@@ -644,7 +703,6 @@ class Broker:
                 step=step.name,
                 trace_id=delivery.event.trace_id,
             )
-            await self.store.dead_letter(delivery, error)
 
     # --- serving children ---------------------------------------------------
 
@@ -699,25 +757,53 @@ class Broker:
                 " (add it, so flows and types show it)",
                 step=emitter.name,
             )
+        refused = self._input_issues(topic, params.data)
+        if refused is not None:
+            subscriber, issues = refused
+            detail = "; ".join(f"{path}: {message}" for path, message in issues)
+            raise RemoteError(
+                ErrorCode.INVALID_PARAMS,
+                f"emit {topic!r}: data does not match the input schema of"
+                f" {subscriber.name} ({subscriber.file.relative}): {detail}",
+                {
+                    "path": "$.params." + issues[0].path.removeprefix("$."),
+                    "subscriber": subscriber.name,
+                    "issues": [{"path": p, "message": m} for p, m in issues],
+                },
+            )
+
+    def _input_issues(self, topic: str, raw: msgspec.Raw) -> tuple[Step, list[Issue]] | None:
+        """The first subscriber of ``topic`` whose ``input`` schema rejects the
+        data, with the problems; ``None`` when every subscriber accepts it."""
         data: Any = msgspec.UNSET
         for subscriber in self.subscribers.get(topic, ()):
             if subscriber.input_schema is None:
                 continue
             if data is msgspec.UNSET:
-                data = msgspec.json.decode(params.data)
+                data = msgspec.json.decode(raw)
             issues = subscriber.input_schema.issues(data, root="data")
             if issues:
-                detail = "; ".join(f"{path}: {message}" for path, message in issues)
-                raise RemoteError(
-                    ErrorCode.INVALID_PARAMS,
-                    f"emit {topic!r}: data does not match the input schema of"
-                    f" {subscriber.name} ({subscriber.file.relative}): {detail}",
-                    {
-                        "path": "$.params." + issues[0].path.removeprefix("$."),
-                        "subscriber": subscriber.name,
-                        "issues": [{"path": p, "message": m} for p, m in issues],
-                    },
-                )
+                return subscriber, list(issues)
+        return None
+
+    async def emit_event(
+        self, topic: str, data: msgspec.Raw, message_group_id: str | None = None
+    ) -> Event:
+        """Emit an event from outside any step (the workbench), in a new trace.
+
+        Raises :class:`InvalidInput` when no step subscribes to ``topic`` or a
+        subscriber's ``input`` schema rejects ``data``."""
+        targets = self.targets.get(topic)
+        if not targets:
+            raise InvalidInput(f"no step subscribes to {topic!r}", [("topic", "no subscriber")])
+        refused = self._input_issues(topic, data)
+        if refused is not None:
+            subscriber, issues = refused
+            raise InvalidInput(f"data does not match the input schema of {subscriber.name}", issues)
+        event = Event(new_id(), topic, data, new_id(), message_group_id, time.time())
+        await self.store.publish(event, targets)
+        self.logs.log("info", f"emitted {topic} (event {event.id})", trace_id=event.trace_id)
+        return event
 
     async def _state_get(self, params: StateKeyParams) -> msgspec.Raw | None:
         self._invocation(params.invocation_id)

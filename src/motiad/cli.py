@@ -15,19 +15,20 @@ import msgspec
 from rich.console import Console
 
 from . import __version__
-from .app import Started, load_project, run_project, step_row
-from .broker import LoadReport
+from .app import Started, load_project, run_project
+from .broker import LoadReport, flow_steps, step_json, step_row
 from .builds import BUILD_LOG_PREFIX
 from .config import Settings, builtin_languages, load_settings
 from .conformance import conformance_command
 from .console import LogPrinter, languages_table, make_console, steps_table
 from .dev import watch
 from .errors import MotiadError
-from .flows import FlowStep, build_graph
+from .flows import build_graph
 from .flowview import flow_trees
 from .pyenv import install as install_requirements
 from .queue_cli import dlq, emit
 from .scaffold import create_project
+from .trace_cli import logs, traces
 from .tracing import LogBus, LogRecord
 from .typegen import write_types
 
@@ -114,6 +115,8 @@ def _serve(
             console.print(f"error: {error}", style="bold red")
         console.print(steps_table([step_row(step) for step in info.report.steps]))
         console.print(f"motiad {__version__} serving {len(info.report.steps)} steps on {info.url}")
+        if info.workbench_url:
+            console.print(f"workbench: {info.workbench_url}")
 
     try:
         anyio.run(
@@ -146,10 +149,7 @@ def steps(project_dir: Path, as_json: bool) -> None:
         raise click.ClickException(str(exc)) from None
     if as_json:
         payload = {
-            "steps": [
-                {**step_row(step), "config": msgspec.to_builtins(step.config)}
-                for step in report.steps
-            ],
+            "steps": [step_json(step) for step in report.steps],
             "streams": [
                 {"name": d.name, "file": d.file, "schema": d.raw_schema} for d in report.streams
             ],
@@ -202,10 +202,6 @@ def _load_report(project_dir: Path) -> LoadReport:
         raise click.ClickException(str(exc)) from None
 
 
-def _flow_steps(report: LoadReport) -> list[FlowStep]:
-    return [FlowStep(s.file.relative, s.file.language, s.config) for s in report.steps]
-
-
 def _print_errors(report: LoadReport) -> None:
     errors = make_console(sys.stderr)
     for error in report.errors:
@@ -218,7 +214,7 @@ def _print_errors(report: LoadReport) -> None:
 def flows(project_dir: Path, as_json: bool) -> None:
     """Draw the flows of PROJECT_DIR: steps, the topics they emit, who subscribes."""
     report = _load_report(project_dir)
-    graph = build_graph(_flow_steps(report))
+    graph = build_graph(flow_steps(report.steps))
     if as_json:
         payload = {**graph, "errors": [str(error) for error in report.errors]}
         click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
@@ -238,7 +234,7 @@ def flows(project_dir: Path, as_json: bool) -> None:
 def types(project_dir: Path) -> None:
     """Write PROJECT_DIR/types.d.ts: a typed Handlers map for TypeScript steps."""
     report = _load_report(project_dir)
-    path = write_types(project_dir.resolve(), _flow_steps(report))
+    path = write_types(project_dir.resolve(), flow_steps(report.steps))
     click.echo(f"wrote {path} for {len(report.steps)} steps")
     _print_errors(report)
     if report.errors:
@@ -275,4 +271,6 @@ def install_command(project_dir: Path) -> None:
 
 main.add_command(dlq)
 main.add_command(emit)
+main.add_command(traces)
+main.add_command(logs)
 main.add_command(conformance_command)

@@ -310,6 +310,12 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_body_bytes: Annotated[int, msgspec.Meta(gt=0)] = 1024 * 1024
     """Largest request body accepted (413 beyond): 1 MiB, like common proxies."""
 
+    workbench: bool = True
+    """Serve the workbench and its JSON API under ``/__motiad/``."""
+    workbench_token: str | None = None
+    """The token the workbench requires. Default: none on a loopback ``host``,
+    else a random one printed at start (the workbench can read state and emit)."""
+
     queue: QueueDefaults = msgspec.field(default_factory=QueueDefaults)
     handler: HandlerDefaults = msgspec.field(default_factory=HandlerDefaults)
     traces: TraceRetention = msgspec.field(default_factory=TraceRetention)

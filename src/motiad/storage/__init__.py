@@ -17,6 +17,7 @@ from .base import (
     TraceQuery,
     TraceStore,
     TraceSummary,
+    dead_letter_json,
 )
 from .sqlite import SqliteStore
 
@@ -38,4 +39,5 @@ __all__ = [
     "TraceQuery",
     "TraceStore",
     "TraceSummary",
+    "dead_letter_json",
 ]
