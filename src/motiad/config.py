@@ -232,6 +232,11 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     queue: QueueDefaults = msgspec.field(default_factory=QueueDefaults)
     handler: HandlerDefaults = msgspec.field(default_factory=HandlerDefaults)
 
+    @property
+    def uses_redis(self) -> bool:
+        """True when ``storage`` is a Redis URL (several brokers may share it)."""
+        return self.storage.startswith(REDIS_SCHEMES)
+
     def sqlite_path(self, project: Path) -> Path:
         """The database file for a ``sqlite:`` storage URL, relative to the project."""
         if not self.storage.startswith("sqlite:"):
@@ -240,6 +245,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         return path if path.is_absolute() else project / path
 
 
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+"""URL schemes of a Redis storage (redis-py's ``from_url``)."""
 SETTINGS_FILE = "motiad.toml"
 _ENV_PREFIX = "MOTIAD_"
 
@@ -264,10 +271,17 @@ def load_settings(
             merged[field.name] = value
     merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
     try:
-        return msgspec.convert(merged, Settings, strict=False)
+        settings = msgspec.convert(merged, Settings, strict=False)
     except msgspec.ValidationError as exc:
         text = str(exc)
         match = _AT_PATH.search(text)
         key = match.group("path").lstrip(".") if match else None
         message = text[: match.start()] if match else text
         raise ConfigError(source, message, field=key) from None
+    if not (settings.storage.startswith("sqlite:") or settings.uses_redis):
+        raise ConfigError(
+            source,
+            f"expected sqlite:PATH or redis://HOST:PORT/DB, got {settings.storage!r}",
+            field="storage",
+        )
+    return settings

@@ -1,23 +1,40 @@
-"""Durable storage behind small Protocols: SQLite by default, Redis later."""
+"""Durable storage behind small Protocols: SQLite by default, Redis when several
+brokers serve one project."""
 
+from pathlib import Path
+
+from ..config import Settings
 from .base import (
     DeadLetter,
     DeadLetterFilter,
     Delivery,
     Event,
+    Health,
     Router,
     Store,
     Target,
 )
+from .redis import RedisStore
 from .sqlite import SqliteStore
+
+
+def open_store(settings: Settings, project: Path, *, health: Health | None = None) -> Store:
+    """The backend ``settings.storage`` names (not yet serving: run its ``serve``)."""
+    if settings.uses_redis:
+        return RedisStore(settings.storage, health=health)
+    return SqliteStore(settings.sqlite_path(project))
+
 
 __all__ = [
     "DeadLetter",
     "DeadLetterFilter",
     "Delivery",
     "Event",
+    "Health",
+    "RedisStore",
     "Router",
     "SqliteStore",
     "Store",
     "Target",
+    "open_store",
 ]

@@ -7,9 +7,10 @@ child sent and hands it back without decoding it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Literal, Protocol
 
 import msgspec
+from anyio.abc import TaskStatus
 
 from ..protocol.messages import ErrorInfo
 
@@ -36,10 +37,13 @@ class Delivery(msgspec.Struct):
 
 
 class Target(msgspec.Struct, frozen=True):
-    """A subscriber of a topic, and how long its first delivery waits."""
+    """A subscriber of a topic, how long its first delivery waits, and whether
+    its queue is FIFO (a backend shared by several brokers keeps the order of
+    each message group in storage, so it must know when the event is stored)."""
 
     step: str
     delay_s: float = 0.0
+    fifo: bool = False
 
 
 Router = Callable[[str], Sequence[Target]]
@@ -76,8 +80,10 @@ class QueueStore(Protocol):
         """Commit ``event`` for the running broker to route (``motiad emit``)."""
         ...
 
-    def open_queue(self, step: str, *, fifo: bool) -> None:
-        """Start scheduling the pending deliveries of ``step``."""
+    def open_queue(self, step: str, *, fifo: bool, lease_s: float) -> None:
+        """Start scheduling the pending deliveries of ``step``. A delivery taken
+        is leased for ``lease_s``: a backend shared by several brokers hands it
+        to another one when its taker stops renewing the lease (it died)."""
         ...
 
     def close_queue(self, step: str) -> None:
@@ -149,5 +155,22 @@ class StateStore(Protocol):
         ...
 
 
-class Store(QueueStore, DeadLetterStore, StateStore, Protocol):
+class CronLock(Protocol):
+    """Fires each cron tick once, however many brokers share the storage."""
+
+    async def claim_tick(self, step: str, tick: float) -> bool:
+        """True for the first broker claiming ``step``'s tick at ``tick`` (epoch seconds)."""
+        ...
+
+
+Health = Callable[[Literal["info", "error"], str], None]
+"""Where a backend reports that its server became unreachable or came back
+(once per change, so an outage is one line, not a flood)."""
+
+
+class Store(QueueStore, DeadLetterStore, StateStore, CronLock, Protocol):
     """A complete backend."""
+
+    async def serve(self, *, task_status: TaskStatus[None]) -> None:
+        """Open the storage, report ready through ``task_status``, run until cancelled."""
+        ...

@@ -238,8 +238,9 @@ class SqliteStore:
 
     # --- queue --------------------------------------------------------------
 
-    def open_queue(self, step: str, *, fifo: bool) -> None:
-        """Schedule the pending deliveries of ``step`` (all are due: no lease outlives us)."""
+    def open_queue(self, step: str, *, fifo: bool, lease_s: float = 0.0) -> None:
+        """Schedule the pending deliveries of ``step`` (all are due: no lease
+        outlives us, so ``lease_s`` does not matter here)."""
         schedule = self._schedules.setdefault(step, StepSchedule(fifo=fifo))
         schedule.fifo = fifo
         self._rescan_step(step, schedule)
@@ -398,6 +399,10 @@ class SqliteStore:
 
         await self._write(apply)
         self._schedules[delivery.step].settled(delivery)
+
+    async def claim_tick(self, step: str, tick: float) -> bool:
+        """Always the first: one broker owns the file."""
+        return True
 
     # --- dead letters -------------------------------------------------------
 
