@@ -36,6 +36,7 @@ from .errors import (
     RemoteError,
     StepLoadError,
     StorageError,
+    StorageUnavailable,
 )
 from .flows import trigger_text
 from .protocol import ErrorCode
@@ -62,7 +63,7 @@ from .runners import child_command
 from .schemas import Schema, SchemaError
 from .storage import Delivery, Event, Store, Target
 from .supervisor import Child, ChildSpec, InvocationTimeout, handler_error
-from .tracing import LogBus, new_id
+from .tracing import Level, LogBus, new_id
 
 _api_result_decoder = msgspec.json.Decoder(ApiResult)
 
@@ -143,7 +144,7 @@ class Step:
 class _Invocation:
     step: Step
     trace_id: str
-    storage_failed: bool = False
+    storage_failed: StorageError | None = None
     """A storage call made for it failed: its failure is the storage's (503)."""
 
 
@@ -517,11 +518,13 @@ class Broker:
         try:
             return await step.child.invoke(params)
         except MotiadError as exc:
-            if invocation.storage_failed and isinstance(exc, RemoteError):
-                # the handler failed because storage did: say so (HTTP 503, retryable)
-                exc = StorageError(f"handler failed on a storage error: {exc.message}")
-                self.logs.log("error", str(exc), step=step.name, trace_id=trace_id)
-                raise exc from None
+            cause = invocation.storage_failed
+            if cause is not None and isinstance(exc, RemoteError):
+                # the handler failed because storage did: say so (HTTP 503, retryable);
+                # an outage is logged once by the store, not once per invocation
+                level: Level = "debug" if isinstance(cause, StorageUnavailable) else "error"
+                self.logs.log(level, f"failed: {cause}", step=step.name, trace_id=trace_id)
+                raise StorageError(f"{step.name} failed: {cause}") from None
             error = failure_info(exc)
             self.logs.log(
                 "error",
@@ -545,7 +548,9 @@ class Broker:
             try:
                 await self._invoke(step, trigger, event.data, event.trace_id, delivery.attempt)
             except MotiadError as exc:
-                await self._settle_failure(step, delivery, failure_info(exc))
+                # a storage outage under the handler is logged once, by the store
+                quiet = isinstance(exc, StorageError)
+                await self._settle_failure(step, delivery, failure_info(exc), quiet=quiet)
             else:
                 await self.store.ack(delivery)
         except StorageError as exc:
@@ -553,13 +558,15 @@ class Broker:
             # lease runs out (at least once); the outage itself is logged by the store
             self.logs.log("debug", f"delivery {delivery.id} not settled: {exc}", step=step.name)
 
-    async def _settle_failure(self, step: Step, delivery: Delivery, error: ErrorInfo) -> None:
+    async def _settle_failure(
+        self, step: Step, delivery: Delivery, error: ErrorInfo, *, quiet: bool = False
+    ) -> None:
         max_retries = step.config.infrastructure.queue.max_retries
         attempts = self.retry_policy.attempts(max_retries)
         if error.retryable and delivery.attempt < attempts:
             delay = self.retry_policy.delay_s(delivery.attempt)
             self.logs.log(
-                "warn",
+                "debug" if quiet else "warn",
                 f"attempt {delivery.attempt}/{attempts} failed; retrying in {delay:.1f}s",
                 step=step.name,
                 trace_id=delivery.event.trace_id,
@@ -655,8 +662,8 @@ class Broker:
         """Note a storage failure on the invocation it happened for."""
         try:
             yield
-        except StorageError:
-            invocation.storage_failed = True
+        except StorageError as exc:
+            invocation.storage_failed = exc
             raise
 
     async def _state_get(self, params: StateKeyParams) -> msgspec.Raw | None:
