@@ -17,6 +17,8 @@ import pytest
 
 from .harness import FIXTURES, MotiadProcess, make_project, motiad
 from .redis_server import RedisServer
+from .test_streams import streams_project, todo, ws_url
+from .wsclient import connect
 
 pytestmark = pytest.mark.anyio
 
@@ -105,6 +107,32 @@ async def test_instances_share_a_project_and_a_killed_one_loses_nothing(
         assert len(ticks) >= 2
         assert len(ticks) == len(set(ticks)), f"a tick fired twice: {sorted(ticks)}"
         assert sum(bool(re.search(r"seen \d+", x.output())) for x in (a, b, c)) >= 2
+
+
+async def test_a_stream_client_on_one_instance_sees_changes_made_on_another(
+    tmp_path: Path, redis_url: str
+) -> None:
+    project = streams_project(tmp_path / "p")
+    (project / "motiad.toml").write_text(f'storage = "{redis_url}"\n')
+    args = ("run", str(project), "--port", "0")
+    async with (
+        motiad(*args) as a,
+        motiad(*args) as b,
+        httpx.AsyncClient(base_url=b.url) as on_b,
+        connect(ws_url(a.url)) as client_of_a,
+    ):
+        assert (await client_of_a.join("todo", "inbox"))["event"]["data"] == []
+        stored = await todo(on_b, "inbox/t1", "set", {"title": "milk", "done": False})
+        with anyio.fail_after(10):
+            created = await client_of_a.receive()
+            assert created["event"] == {"type": "create", "data": stored.json()}
+            await todo(on_b, "inbox/-", "send", {"hello": 1})
+            event = await client_of_a.receive()
+        assert event["event"] == {"type": "event", "event": {"type": "ping", "data": {"hello": 1}}}
+        assert event["timestamp"] > created["timestamp"]
+        async with connect(ws_url(b.url)) as client_of_b:  # B reads what it stored
+            synced = await client_of_b.join("todo", "inbox")
+        assert synced["event"]["data"] == [stored.json()]
 
 
 async def test_emit_and_dlq_commands_work_against_redis(tmp_path: Path, redis_url: str) -> None:

@@ -1,5 +1,6 @@
 """One contract, two backends: every test here runs against SQLite (a file in
-tmp_path) and against a real redis-server, and must behave the same.
+tmp_path) and against a real redis-server, and must behave the same (as do
+test_storage_streams.py and test_storage_traces.py, through the same fixture).
 
 "Another store on the same storage" stands for another process: ``motiad
 emit``/``motiad dlq`` on SQLite, another ``motiad run`` instance on Redis.
@@ -9,16 +10,15 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from pathlib import Path
 
 import anyio
 import msgspec
 import pytest
 
 from motiad.protocol.messages import ErrorInfo
-from motiad.storage import DeadLetterFilter, Event, RedisStore, SqliteStore, Store, Target
+from motiad.storage import DeadLetterFilter, Event, Target
+
+from .conftest import Opener
 
 pytestmark = pytest.mark.anyio
 _ids = itertools.count()
@@ -26,31 +26,10 @@ BOOM = ErrorInfo("ValueError", "boom", "Traceback ...")
 LEASE_S = 30.0
 """Longer than any test: a lease never runs out unless a test says so."""
 
-Opener = Callable[[], AbstractAsyncContextManager[Store]]
-
 
 def event(topic: str = "t", group: str | None = None, n: int = 0) -> Event:
     data = msgspec.json.encode({"n": n})
     return Event(f"e{next(_ids)}", topic, msgspec.Raw(data), "trace", group, time.time())
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def opened(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
-    """Opens a store on this test's storage; each call is another process."""
-
-    @asynccontextmanager
-    async def open_one() -> AsyncIterator[Store]:
-        store: Store
-        if request.param == "sqlite":
-            store = SqliteStore(tmp_path / "db")
-        else:
-            store = RedisStore(request.getfixturevalue("redis_url"))
-        async with anyio.create_task_group() as tg:
-            await tg.start(store.serve)
-            yield store
-            tg.cancel_scope.cancel()
-
-    return open_one
 
 
 async def test_state_round_trip(opened: Opener) -> None:

@@ -27,7 +27,7 @@ from .config import (
     parse_step_config,
 )
 from .cron import CronError, Schedule
-from .discovery import StepFile, discover_steps, language_of
+from .discovery import STREAM_PATTERNS, StepFile, discover_steps, discover_streams, language_of
 from .errors import (
     ChildError,
     ConfigError,
@@ -54,6 +54,10 @@ from .protocol.messages import (
     StateGroupParams,
     StateKeyParams,
     StateSetParams,
+    StreamGroupParams,
+    StreamItemParams,
+    StreamSendParams,
+    StreamSetParams,
     Trigger,
 )
 from .queue import TAKE_BATCH, RetryPolicy, Worker
@@ -62,10 +66,21 @@ from .rpc import Method
 from .runners import child_command
 from .schemas import Schema, SchemaError
 from .storage import Delivery, Event, Store, Target
+from .streams import StreamDefinition, StreamRegistry, parse_stream_config
 from .supervisor import Child, ChildSpec, InvocationTimeout, handler_error
 from .tracing import Level, LogBus, new_id
 
 _api_result_decoder = msgspec.json.Decoder(ApiResult)
+
+
+class _StreamEvent(msgspec.Struct):
+    """An ephemeral stream event as clients get it: ``{type, data}``."""
+
+    type: str
+    data: msgspec.Raw
+
+
+_encode_event = msgspec.json.Encoder().encode
 
 
 def failure_info(exc: MotiadError) -> ErrorInfo:
@@ -154,6 +169,8 @@ class LoadReport:
 
     steps: list[Step] = field(default_factory=list)
     errors: list[MotiadError] = field(default_factory=list)
+    streams: list[StreamDefinition] = field(default_factory=list)
+    """The streams the stream files declare, by name."""
 
 
 class Broker:
@@ -191,7 +208,13 @@ class Broker:
             "state.delete": Method(StateKeyParams, self._state_delete),
             "state.getGroup": Method(StateGroupParams, self._state_get_group),
             "state.clear": Method(StateGroupParams, self._state_clear),
+            "stream.get": Method(StreamItemParams, self._stream_get),
+            "stream.set": Method(StreamSetParams, self._stream_set),
+            "stream.delete": Method(StreamItemParams, self._stream_delete),
+            "stream.getGroup": Method(StreamGroupParams, self._stream_get_group),
+            "stream.send": Method(StreamSendParams, self._stream_send),
         }
+        self.streams = StreamRegistry()
         self._notifications: Mapping[str, Method] = {"log": Method(LogParams, self._log)}
         self._unrouted_topics: set[str] = set()
         self._undeclared: set[tuple[str, str]] = set()
@@ -210,9 +233,15 @@ class Broker:
         async with anyio.create_task_group() as starting:
             for file in discover_steps(self.project):
                 starting.start_soon(self._start_file, file, report.errors, loaded)
+            by_language: dict[str, list[StepFile]] = {}
+            for stream_file in discover_streams(self.project):
+                by_language.setdefault(stream_file.language, []).append(stream_file)
+            for stream_files in by_language.values():
+                starting.start_soon(self._load_streams, stream_files, report.errors)
         for relative in sorted(loaded):
             await self._register_file(relative, loaded[relative], report.errors)
         report.steps = list(self.steps.values())
+        report.streams = sorted(self.streams.definitions.values(), key=lambda d: d.name)
         return report
 
     async def _start_file(
@@ -225,10 +254,7 @@ class Broker:
         except ConfigError as exc:
             errors.append(exc)
             return
-        spec = ChildSpec(file.relative, command, [str(file.path)])
-        child = Child(
-            spec, methods=self._methods, notifications=self._notifications, logs=self.logs
-        )
+        child = self._child(ChildSpec(file.relative, command, [str(file.path)]))
         try:
             result = await self._children_tg.start(child.run)
         except ChildError as exc:
@@ -245,6 +271,45 @@ class Broker:
                 steps.append(
                     Step(file, parse_step_config(entry.config or {}, file.relative), child)
                 )
+            except ConfigError as exc:
+                errors.append(exc)
+
+    def _child(self, spec: ChildSpec) -> Child:
+        return Child(spec, methods=self._methods, notifications=self._notifications, logs=self.logs)
+
+    async def _load_streams(self, files: list[StepFile], errors: list[MotiadError]) -> None:
+        """Read the configs of stream files of one language with a short-lived
+        child of that language (SPEC ``lifecycle.streams``), and register them."""
+        assert self._children_tg is not None
+        try:
+            command = child_command(files[0].language, self.project, self.settings)
+        except ConfigError as exc:
+            errors.append(exc)
+            return
+        label = f"stream files ({files[0].language})"
+        spec = ChildSpec(label, command, [], stream_files=[str(f.path) for f in files])
+        child = self._child(spec)
+        try:
+            result = await self._children_tg.start(child.run)
+        except ChildError as exc:
+            errors.append(exc)
+            return
+        finally:
+            await child.stop()
+        if isinstance(result.streams, msgspec.UnsetType):
+            sdk = f"{result.sdk.name} {result.sdk.version}"
+            errors.extend(
+                ConfigError(f.relative, f"not loaded: {sdk} does not load stream files")
+                for f in files
+            )
+            return
+        for file, entry in zip(files, result.streams, strict=True):
+            if entry.error is not None:
+                error = entry.error
+                errors.append(StepLoadError(file.relative, error.type, error.message, error.stack))
+                continue
+            try:
+                self.streams.add(parse_stream_config(entry.config or {}, file.relative))
             except ConfigError as exc:
                 errors.append(exc)
 
@@ -367,12 +432,18 @@ class Broker:
         stop (their deliveries stay due), its child stops, and if the file is
         still there it starts again. Every other step keeps serving."""
         report = LoadReport()
+        path = self.project / relative
+        stream_language = language_of(path, STREAM_PATTERNS)
+        if stream_language is not None:
+            self.streams.remove_file(relative)
+            if path.is_file():
+                await self._load_streams([StepFile(path, relative, stream_language)], report.errors)
+            return report
         for step in [s for s in self.steps.values() if s.file.relative == relative]:
             self._unregister(step)
         for child in [c for c in self._children if c.spec.label == relative]:
             self._children.remove(child)
             await child.stop()
-        path = self.project / relative
         language = language_of(path)
         if language is not None and path.is_file():
             loaded: dict[str, list[Step]] = {}
@@ -686,6 +757,34 @@ class Broker:
     async def _state_clear(self, params: StateGroupParams) -> None:
         with self._storage_for(self._invocation(params.invocation_id)):
             await self.store.state_clear(params.group_id)
+
+    async def _stream_get(self, params: StreamItemParams) -> msgspec.Raw | None:
+        self._invocation(params.invocation_id)
+        self.streams.get(params.stream)
+        return await self.store.stream_get(params.stream, params.group_id, params.id)
+
+    async def _stream_set(self, params: StreamSetParams) -> msgspec.Raw:
+        self._invocation(params.invocation_id)
+        item = self.streams.item(params.stream, params.id, params.data)
+        change = await self.store.stream_set(params.stream, params.group_id, params.id, item)
+        return change.data
+
+    async def _stream_delete(self, params: StreamItemParams) -> msgspec.Raw | None:
+        self._invocation(params.invocation_id)
+        self.streams.get(params.stream)
+        change = await self.store.stream_delete(params.stream, params.group_id, params.id)
+        return None if change is None else change.data
+
+    async def _stream_get_group(self, params: StreamGroupParams) -> list[msgspec.Raw]:
+        self._invocation(params.invocation_id)
+        self.streams.get(params.stream)
+        return await self.store.stream_group(params.stream, params.group_id)
+
+    async def _stream_send(self, params: StreamSendParams) -> None:
+        self._invocation(params.invocation_id)
+        self.streams.get(params.stream)
+        event = msgspec.Raw(_encode_event(_StreamEvent(params.type, params.data)))
+        await self.store.stream_send(params.stream, params.group_id, params.id, event)
 
     async def _log(self, params: LogParams) -> None:
         invocation_id = params.invocation_id or ""

@@ -151,12 +151,17 @@ def steps(project_dir: Path, as_json: bool) -> None:
                 {**step_row(step), "config": msgspec.to_builtins(step.config)}
                 for step in report.steps
             ],
+            "streams": [
+                {"name": d.name, "file": d.file, "schema": d.raw_schema} for d in report.streams
+            ],
             "errors": [str(error) for error in report.errors],
         }
         click.echo(json.dumps(payload, indent=2))
     else:
         console = make_console()
         console.print(steps_table([step_row(step) for step in report.steps]))
+        for definition in report.streams:
+            console.print(f"stream {definition.name} ({definition.file})")
         for error in report.errors:
             errors.print(f"error: {error}", style="bold red")
     if report.errors:

@@ -216,6 +216,18 @@ class HandlerDefaults(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
 
 
+class TraceRetention(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[traces]`` in motiad.toml: how much history storage keeps for the
+    workbench and ``motiad traces``/``logs``. Older entries are deleted as new
+    ones come, so a busy project's file stops growing (about 1 KiB a span or
+    log record: the defaults cap traces near a few tens of MiB)."""
+
+    max_traces: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    """Newest traces kept, with their spans and logs."""
+    max_logs: Annotated[int, msgspec.Meta(ge=1)] = 20_000
+    """Newest log records kept, in traces or not (broker and stderr lines)."""
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Project-wide settings (DESIGN §7). All optional."""
 
@@ -231,6 +243,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     queue: QueueDefaults = msgspec.field(default_factory=QueueDefaults)
     handler: HandlerDefaults = msgspec.field(default_factory=HandlerDefaults)
+    traces: TraceRetention = msgspec.field(default_factory=TraceRetention)
 
     @property
     def uses_redis(self) -> bool:

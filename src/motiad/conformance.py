@@ -63,6 +63,10 @@ from .protocol.messages import (
     StateGroupParams,
     StateKeyParams,
     StateSetParams,
+    StreamGroupParams,
+    StreamItemParams,
+    StreamSendParams,
+    StreamSetParams,
 )
 from .rpc import Method
 from .runners import PASSED_ENV, ChildCommand, child_command, sdk_dir
@@ -136,6 +140,8 @@ class Services:
     def __init__(self) -> None:
         self.state: dict[str, dict[str, msgspec.Raw]] = {}
         self.events: list[EmitParams] = []
+        self.streams: dict[tuple[str, str], dict[str, msgspec.Raw]] = {}
+        self.stream_events: list[StreamSendParams] = []
         self._ids = itertools.count(1)
 
     def answer(self, method: str, params: Any) -> Any:
@@ -157,7 +163,27 @@ class Services:
                 return None
             group = self.state.get(params.group_id, {})
             return [group[key] for key in sorted(group)]
-        raise CaseFailed(f"no service for {method}")
+        return self._answer_stream(method, params)
+
+    def _answer_stream(self, method: str, params: Any) -> Any:
+        """``stream.*`` without schemas: every stream exists, any object is an item."""
+        if isinstance(params, StreamSendParams):
+            self.stream_events.append(params)
+            return None
+        if not isinstance(params, StreamItemParams | StreamSetParams | StreamGroupParams):
+            raise CaseFailed(f"no service for {method}")
+        items = self.streams.setdefault((params.stream, params.group_id), {})
+        if isinstance(params, StreamGroupParams):
+            return [items[id] for id in sorted(items)]
+        if isinstance(params, StreamSetParams):
+            data = msgspec.json.decode(params.data)
+            if not isinstance(data, dict):
+                raise RemoteError(-32602, "data must be a JSON object", {"path": "$.params.data"})
+            items[params.id] = msgspec.Raw(msgspec.json.encode({**data, "id": params.id}))
+            return items[params.id]
+        if method == "stream.delete":
+            return items.pop(params.id, None)
+        return items.get(params.id)
 
     def methods(
         self, gate: Callable[[str, Any], Awaitable[None]] | None = None
@@ -594,6 +620,8 @@ class Checker:
         self.node_modules = node_modules
         self.project = Path()
         self.files: list[str] = []
+        self.stream_files: list[str] = []
+        """Stream definition files among the fixtures (``initialize.streams``)."""
         self.command = ChildCommand([], {}, Path())
         self.services = Services()
         self.configs: dict[str, str] = {}
@@ -620,6 +648,11 @@ class Checker:
             str(path)
             for path in steps.iterdir()
             if path.is_file() and (".step." in path.name or "_step." in path.name)
+        )
+        self.stream_files = sorted(
+            str(path)
+            for path in steps.iterdir()
+            if path.is_file() and (".stream." in path.name or "_stream." in path.name)
         )
         self.command = self.make_command(root)
 
@@ -1035,6 +1068,51 @@ async def _state(checker: Checker) -> str:
     expect(body == wanted, f"body {json.dumps(body)[:200]}, expected {json.dumps(wanted)}")
     expect("round-trip" not in checker.services.state, "state.clear did not reach the broker")
     return ""
+
+
+@case("stream.methods", "stream round trip: set, get, getGroup, send, delete")
+async def _stream(checker: Checker) -> str:
+    session = await checker.ready()
+    before = len(checker.services.stream_events)
+    msg_id = await session.invoke(
+        checker.step("ConformanceStream"), API, api_input({"group": "round-trip"})
+    )
+    result = await session.result(msg_id, "the stream fixture's result")
+    body = result.get("body") or {}
+    item = {"n": 1, "id": "a"}
+    wanted = {"set": item, "got": item, "group": [item], "deleted": item}
+    expect(body == wanted, f"body {json.dumps(body)[:200]}, expected {json.dumps(wanted)}")
+    sent = checker.services.stream_events[before:]
+    expect(len(sent) == 1, f"{len(sent)} stream.send requests, expected 1")
+    event = sent[0]
+    seen = (event.stream, event.group_id, event.id, event.type, msgspec.json.decode(event.data))
+    expect(
+        seen == ("conformance", "round-trip", None, "ping", {"n": 2}),
+        f"stream.send (stream, groupId, id, type, data) {seen}, expected"
+        " ('conformance', 'round-trip', None, 'ping', {'n': 2})",
+    )
+    return ""
+
+
+@case("lifecycle.streams", "initialize.streams: one entry per stream file, or none at all")
+async def _stream_files(checker: Checker) -> str:
+    async with checker.fresh() as session:
+        files = checker.stream_files or [str(checker.project / "steps" / "none.stream.none")]
+        result = await checker.initialize(session, [], streams=files)
+    entries = result.get("streams")
+    if entries is None:
+        expect(not checker.stream_files, "stream files among the fixtures, but no streams entries")
+        return "this child does not load stream files"
+    expect(
+        [entry["path"] for entry in entries] == files,
+        f"stream entries {[e['path'] for e in entries]} do not match the files sent {files}",
+    )
+    names = [entry["config"].get("name") for entry in entries if "config" in entry]
+    expect(
+        not checker.stream_files or "conformance" in names,
+        f"no stream named conformance among the loaded stream files (got {names}): {entries}",
+    )
+    return f"loaded {len(names)} of {len(entries)} stream files"
 
 
 @case("log.notification", "logger.info sends a log notification for the invocation")

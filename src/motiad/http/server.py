@@ -17,6 +17,8 @@ from ..broker import Broker
 from ..config import RESERVED_PATH_PREFIX
 from ..errors import MotiadError
 from .api import ApiHandler, Receive, Scope, Send
+from .stream_socket import StreamHub
+from .streams import add_stream_routes
 
 RESERVED_PREFIX = RESERVED_PATH_PREFIX
 
@@ -38,6 +40,7 @@ def build_quart(broker: Broker) -> Quart:
             ]
         }
 
+    add_stream_routes(app, broker)
     return app
 
 
@@ -46,10 +49,13 @@ def build_app(broker: Broker) -> Any:
     lifespan and anything not HTTP."""
     api = ApiHandler(broker)
     framework = build_quart(broker)
+    streams = StreamHub(broker)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope["path"].startswith(RESERVED_PREFIX):
             await api(scope, receive, send)
+        elif scope["type"] == "websocket" and not scope["path"].startswith(RESERVED_PREFIX):
+            await streams(scope, receive, send)  # Motia's stream clients
         else:
             await framework(scope, receive, send)  # type: ignore[arg-type]
 

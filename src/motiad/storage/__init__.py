@@ -10,9 +10,18 @@ from .base import (
     Delivery,
     Event,
     Health,
+    LogQuery,
     Router,
+    StateGroup,
     Store,
+    StreamChange,
+    StreamListener,
+    StreamStore,
     Target,
+    Trace,
+    TraceQuery,
+    TraceStore,
+    TraceSummary,
 )
 from .redis import RedisStore
 from .sqlite import SqliteStore
@@ -21,8 +30,8 @@ from .sqlite import SqliteStore
 def open_store(settings: Settings, project: Path, *, health: Health | None = None) -> Store:
     """The backend ``settings.storage`` names (not yet serving: run its ``serve``)."""
     if settings.uses_redis:
-        return RedisStore(settings.storage, health=health)
-    return SqliteStore(settings.sqlite_path(project))
+        return RedisStore(settings.storage, health=health, retention=settings.traces)
+    return SqliteStore(settings.sqlite_path(project), retention=settings.traces)
 
 
 __all__ = [
@@ -31,10 +40,19 @@ __all__ = [
     "Delivery",
     "Event",
     "Health",
+    "LogQuery",
     "RedisStore",
     "Router",
     "SqliteStore",
+    "StateGroup",
     "Store",
+    "StreamChange",
+    "StreamListener",
+    "StreamStore",
     "Target",
+    "Trace",
+    "TraceQuery",
+    "TraceStore",
+    "TraceSummary",
     "open_store",
 ]

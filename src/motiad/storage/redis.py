@@ -22,7 +22,8 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -31,17 +32,38 @@ import anyio
 import msgspec
 import redis.asyncio as aioredis
 from anyio.abc import TaskStatus
+from redis.asyncio import BlockingConnectionPool
 from redis.asyncio.client import PubSub
 from redis.backoff import ExponentialBackoff
+from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
+from ..config import TraceRetention
 from ..errors import StorageError, StorageUnavailable
 from ..protocol.messages import ErrorInfo
+from ..tracing import LogRecord, Span
 from . import redis_lua
-from .base import DeadLetter, DeadLetterFilter, Delivery, Event, Health, Router, Target
+from .base import (
+    DeadLetter,
+    DeadLetterFilter,
+    Delivery,
+    Event,
+    Health,
+    LogQuery,
+    Router,
+    StateGroup,
+    StreamChange,
+    StreamChangeType,
+    StreamListener,
+    Target,
+    Trace,
+    TraceQuery,
+    TraceSummary,
+)
+from .redis_traces import RedisTraces
 
 PREFIX = "motiad:"
 """Every key starts with this; one project per Redis database (``/db`` in the URL)."""
@@ -61,13 +83,33 @@ OUTAGE_RETRY_S = (0.1, 2.0)
 CRON_CLAIM_TTL_MS = 600_000
 """How long a claimed cron tick is remembered: far longer than the clock skew
 between machines, so a late broker still sees the tick was taken."""
+POOL_SIZE = 32
+"""Connections to Redis at most; a caller beyond waits (bounded) for one."""
+PIPELINES = 4
+"""Pipelines of script calls in flight at once: a few, so one slow batch does not
+hold up the others; each is one round trip whatever its size."""
+PIPELINE_MAX = 256
+"""Script calls per pipeline at most."""
 ROUTE_BATCH = 100
 """Events from ``motiad emit`` routed per look at the list."""
 
 _event_decoder = msgspec.json.Decoder(Event)
 _error_decoder = msgspec.json.Decoder(ErrorInfo)
+_change_decoder = msgspec.json.Decoder(StreamChange)
 _encode = msgspec.json.Encoder().encode
 _CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+@dataclass(eq=False)
+class _Call:
+    """A script call waiting for its pipeline."""
+
+    script: AsyncScript
+    keys: list[str]
+    args: list[Any]
+    done: anyio.Event = field(default_factory=anyio.Event)
+    result: Any = None
+    error: BaseException | None = None
 
 
 @dataclass(eq=False)
@@ -94,11 +136,14 @@ class RedisStore:
     """Queue, dead letters, state and cron locks in a Redis server shared by
     every broker of the project."""
 
-    def __init__(self, url: str, *, health: Health | None = None) -> None:
+    def __init__(
+        self, url: str, *, health: Health | None = None, retention: TraceRetention | None = None
+    ) -> None:
         self.url = url
         self._health = health
         self._down = False
         self._client: aioredis.Redis | None = None
+        self.prefix = PREFIX
         self._holder = uuid.uuid4().hex
         """This broker's name on the leases it holds."""
         self._queues: dict[str, _Queue] = {}
@@ -107,15 +152,25 @@ class RedisStore:
         self._renew_wake = anyio.Event()
         self._released: list[Delivery] = []
         self._release_wake = anyio.Event()
-        self._scripts: dict[str, Any] = {}
+        self._scripts: dict[str, AsyncScript] = {}
+        self._calls: deque[_Call] = deque()
+        self._calls_waiting = anyio.Event()
+        self._streams_channel = (PREFIX + "streams").encode()
+        self._stream_listeners: list[StreamListener] = []
+        self._feed_high = 0
+        """The newest stream change stamp this broker's listeners have seen."""
+        self._feed_moved = anyio.Event()
+        self._traces = RedisTraces(self, retention or TraceRetention())
 
     # --- lifecycle ----------------------------------------------------------
 
     async def serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Connect (fails with :class:`StorageError` when Redis cannot be reached),
         then wake consumers, renew leases and route ``motiad emit`` events until cancelled."""
-        client = aioredis.Redis.from_url(
+        pool = BlockingConnectionPool.from_url(
             self.url,
+            max_connections=POOL_SIZE,
+            timeout=SOCKET_TIMEOUT_S,  # waiting for a free connection is bounded too
             socket_timeout=SOCKET_TIMEOUT_S,
             socket_connect_timeout=CONNECT_TIMEOUT_S,
             # one quick retry on a fresh connection: after a Redis restart every
@@ -123,8 +178,9 @@ class RedisStore:
             retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1),
             retry_on_error=[RedisConnectionError, RedisTimeoutError],
         )
+        client = aioredis.Redis.from_pool(pool)  # closing the client closes the pool
         self._client = client
-        for name in ("PUBLISH", "TAKE", "SETTLE", "RENEW", "REDRIVE", "PURGE", "STATE_DELETE"):
+        for name in redis_lua.SCRIPTS:
             self._scripts[name] = client.register_script(getattr(redis_lua, name))
         try:
             try:
@@ -132,10 +188,14 @@ class RedisStore:
             except RedisError as exc:
                 raise StorageError(f"cannot reach Redis at {self._where()}: {exc}") from exc
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._listen_for_wakes)
+                # subscribed before we serve: a broker sees its own first stream change
+                await tg.start(self._listen)
                 tg.start_soon(self._renew_leases)
                 tg.start_soon(self._route_loop)
                 tg.start_soon(self._release_loop)
+                tg.start_soon(self._traces.write_soon)
+                for _ in range(PIPELINES):
+                    tg.start_soon(self._send_scripts)
                 task_status.started()
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(2):
@@ -178,28 +238,86 @@ class RedisStore:
             self._health(level, message)
 
     async def _script(self, name: str, args: Sequence[Any], keys: Sequence[str] = ()) -> Any:
+        """Run a script of ``redis_lua``; concurrent calls share a pipeline."""
         if self._client is None:
             raise StorageError(f"Redis at {self._where()}: storage is not open")
+        call = _Call(self._scripts[name], [*keys], [PREFIX, *args])
+        self._calls.append(call)
+        self._calls_waiting.set()
+        await call.done.wait()
         async with self._guard():
-            return await self._scripts[name](keys=list(keys), args=[PREFIX, *args])
+            if call.error is not None:
+                raise call.error
+        return call.result
+
+    async def _send_scripts(self) -> None:
+        """Send the waiting script calls, many per round trip (the Redis side of
+        SQLite's group commit: a busy flow is not bound by one round trip per emit)."""
+        while True:
+            while not self._calls:
+                self._calls_waiting = anyio.Event()
+                await self._calls_waiting.wait()
+            batch = [self._calls.popleft() for _ in range(min(PIPELINE_MAX, len(self._calls)))]
+            try:
+                await self._run_batch(batch)
+            finally:
+                for call in batch:
+                    call.done.set()
+
+    async def _run_batch(self, batch: list[_Call]) -> None:
+        for reloaded in (False, True):
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for call in batch:
+                        pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
+                    results = await pipe.execute(raise_on_error=False)
+            except RedisError as exc:  # the connection: the whole batch failed
+                for call in batch:
+                    call.error = exc
+                return
+            again = []
+            for call, result in zip(batch, results, strict=True):
+                if isinstance(result, NoScriptError) and not reloaded:
+                    again.append(call)  # Redis restarted and forgot its scripts
+                elif isinstance(result, Exception):
+                    call.error = result
+                else:
+                    call.result = result
+            if not again:
+                return
+            try:
+                for script in self._scripts.values():
+                    script.sha = await self._redis.script_load(script.script)
+            except RedisError as exc:
+                for call in again:
+                    call.error = exc
+                return
+            batch = again
 
     async def _outage_pause(self, failures: int) -> None:
         first, longest = OUTAGE_RETRY_S
         await anyio.sleep(min(longest, first * 2**failures))
 
-    async def _listen_for_wakes(self) -> None:
-        """Wake this broker's consumers when any broker made something due."""
+    async def _listen(self, *, task_status: TaskStatus[None]) -> None:
+        """Wake this broker's consumers when any broker made something due, and
+        hand every stream change (from any broker) to this one's listeners."""
         failures = 0
         while True:
             pubsub: PubSub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 async with self._guard():
-                    await pubsub.subscribe(PREFIX + "wake")
+                    await pubsub.subscribe(PREFIX + "wake", PREFIX + "streams")
+                    task_status.started()
+                    task_status = anyio.TASK_STATUS_IGNORED
                     self._wake_all()  # what was published while we were away
                     failures = 0
                     while True:
                         message = await pubsub.get_message(timeout=POLL_S)
-                        if message is not None:
+                        if message is None:
+                            continue
+                        if message["channel"] == self._streams_channel:
+                            self._on_stream_change(message["data"])
+                        else:
                             self._wake(message["data"].decode())
             except StorageUnavailable:
                 failures += 1
@@ -447,21 +565,150 @@ class RedisStore:
 
     async def state_set(self, group_id: str, key: str, value: msgspec.Raw) -> None:
         """Store ``value``; durable on return."""
-        async with self._guard():
-            await self._redis.hset(self._state_key(group_id), key, bytes(value))
+        args = [group_id, key, bytes(value), _stamp(time.time())]
+        await self._script("STATE_SET", args, keys=[self._state_key(group_id)])
 
     async def state_delete(self, group_id: str, key: str) -> msgspec.Raw | None:
         """Delete and return the old value."""
-        old = await self._script("STATE_DELETE", [key], keys=[self._state_key(group_id)])
+        keys = [self._state_key(group_id)]
+        old = await self._script("STATE_FORGET", [group_id, key], keys=keys)
         return None if old is None else msgspec.Raw(old)
 
     async def state_group(self, group_id: str) -> list[msgspec.Raw]:
         """All values of the group, by key."""
+        return [value for _, value in await self.state_items(group_id)]
+
+    async def state_items(self, group_id: str) -> list[tuple[str, msgspec.Raw]]:
+        """Every ``(key, value)`` of the group, by key."""
         async with self._guard():
-            values = await self._redis.hgetall(self._state_key(group_id))
-        return [msgspec.Raw(values[k]) for k in sorted(values)]
+            values: Any = await self._redis.hgetall(self._state_key(group_id))
+        return [(k.decode(), msgspec.Raw(values[k])) for k in sorted(values)]
 
     async def state_clear(self, group_id: str) -> None:
         """Delete the whole group."""
+        await self._script("STATE_FORGET", [group_id, ""], keys=[self._state_key(group_id)])
+
+    async def state_groups(self) -> list[StateGroup]:
+        """Every group with its number of keys and last change, by group id."""
         async with self._guard():
-            await self._redis.delete(self._state_key(group_id))
+            groups: Any = await self._redis.zrange(PREFIX + "stategroups", 0, -1, withscores=True)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for group, _ in groups:
+                    pipe.hlen(self._state_key(group.decode()))
+                counts: Any = await pipe.execute()
+        listed = [
+            StateGroup(group.decode(), int(count), float(updated))
+            for (group, updated), count in zip(groups, counts, strict=True)
+            if count
+        ]
+        return sorted(listed, key=lambda g: g.group_id)
+
+    # --- streams ------------------------------------------------------------
+
+    @staticmethod
+    def _items_key(stream: str, group_id: str) -> str:
+        return f"{PREFIX}stream:{stream}:{group_id}"
+
+    async def stream_get(self, stream: str, group_id: str, id: str) -> msgspec.Raw | None:
+        """The item, or ``None``."""
+        async with self._guard():
+            item = await self._redis.hget(self._items_key(stream, group_id), id)
+        return None if item is None else msgspec.Raw(item)
+
+    async def stream_set(
+        self, stream: str, group_id: str, id: str, item: msgspec.Raw
+    ) -> StreamChange:
+        """Store the item; every broker's listeners hear of it (this one's before return)."""
+        kind, stamp = await self._script("STREAM_SET", [stream, group_id, id, bytes(item)])
+        change_type: StreamChangeType = "create" if kind == b"create" else "update"
+        return await self._announced(
+            StreamChange(stream, group_id, id, change_type, item, int(stamp))
+        )
+
+    async def stream_delete(self, stream: str, group_id: str, id: str) -> StreamChange | None:
+        """Remove the item; the change carries it."""
+        found = await self._script("STREAM_DELETE", [stream, group_id, id])
+        if found is None:
+            return None
+        _, stamp, old = found
+        return await self._announced(
+            StreamChange(stream, group_id, id, "delete", msgspec.Raw(old), int(stamp))
+        )
+
+    async def stream_group(self, stream: str, group_id: str) -> list[msgspec.Raw]:
+        """All items of the group, by id."""
+        async with self._guard():
+            items = await self._redis.hgetall(self._items_key(stream, group_id))
+        return [msgspec.Raw(items[k]) for k in sorted(items)]
+
+    async def stream_send(
+        self, stream: str, group_id: str, id: str | None, event: msgspec.Raw
+    ) -> StreamChange:
+        """Announce an ephemeral event to every broker's listeners."""
+        _, stamp = await self._script("STREAM_SEND", [stream, group_id, id or "", bytes(event)])
+        return await self._announced(StreamChange(stream, group_id, id, "event", event, int(stamp)))
+
+    async def stream_names(self) -> list[str]:
+        """Streams with stored items."""
+        async with self._guard():
+            names: Any = await self._redis.smembers(PREFIX + "streamnames")
+        return sorted(name.decode() for name in names)
+
+    async def stream_groups(self, stream: str) -> list[str]:
+        """Groups of ``stream`` with stored items."""
+        async with self._guard():
+            groups: Any = await self._redis.smembers(f"{PREFIX}streamgroups:{stream}")
+        return sorted(group.decode() for group in groups)
+
+    def watch_streams(self, listener: StreamListener) -> Callable[[], None]:
+        """Register ``listener`` for every change, made by any broker on this Redis."""
+        self._stream_listeners.append(listener)
+
+        def stop() -> None:
+            if listener in self._stream_listeners:
+                self._stream_listeners.remove(listener)
+
+        return stop
+
+    def _on_stream_change(self, payload: bytes) -> None:
+        change = _change_decoder.decode(payload)
+        self._feed_high = max(self._feed_high, change.timestamp)
+        for listener in list(self._stream_listeners):
+            listener(change)
+        self._feed_moved.set()
+        self._feed_moved = anyio.Event()
+
+    async def _announced(self, change: StreamChange) -> StreamChange:
+        """Return once this broker's listeners had ``change`` (changes reach them
+        through the channel, in the order Redis applied them, whoever made them).
+        Bounded: with the channel down the change is stored, just not yet heard."""
+        with anyio.move_on_after(SOCKET_TIMEOUT_S):
+            while self._feed_high < change.timestamp:
+                await self._feed_moved.wait()
+        return change
+
+    # --- spans and logs -----------------------------------------------------
+
+    def record_span(self, span: Span) -> None:
+        """Buffer a finished span (written in the background)."""
+        self._traces.record_span(span)
+
+    def record_log(self, record: LogRecord) -> None:
+        """Buffer a log record (written in the background)."""
+        self._traces.record_log(record)
+
+    async def flush_traces(self) -> None:
+        """Write what is buffered."""
+        await self._traces.flush()
+
+    async def traces(self, query: TraceQuery) -> list[TraceSummary]:
+        """The newest traces that match, newest first."""
+        return await self._traces.traces(query)
+
+    async def trace(self, trace_id: str) -> Trace | None:
+        """One trace with its spans and logs."""
+        return await self._traces.trace(trace_id)
+
+    async def logs(self, query: LogQuery) -> list[LogRecord]:
+        """The newest records that match, oldest first."""
+        return await self._traces.logs(query)

@@ -209,9 +209,167 @@ end
 return n
 """
 
-STATE_DELETE = """
--- KEYS: the group's hash; ARGV: P, key. Returns the old value.
-local old = redis.call('HGET', KEYS[1], ARGV[2])
-if old then redis.call('HDEL', KEYS[1], ARGV[2]) end
+
+STATE_SET = """
+-- KEYS: the group's hash; ARGV: P, group, key, value, now
+redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
+redis.call('ZADD', ARGV[1] .. 'stategroups', ARGV[5], ARGV[2])
+return 1
+"""
+
+STATE_FORGET = """
+-- KEYS: the group's hash; ARGV: P, group, key ('' clears the group).
+-- Returns the old value of key. A group left empty leaves the listing.
+local old = false
+if ARGV[3] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  old = redis.call('HGET', KEYS[1], ARGV[3])
+  if old then redis.call('HDEL', KEYS[1], ARGV[3]) end
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('ZREM', ARGV[1] .. 'stategroups', ARGV[2]) end
 return old
+"""
+
+_STREAM_COMMON = """
+local P = ARGV[1]
+-- a change goes to every broker's listeners through one channel, stamped here
+-- so that stamps rise in the order Redis applied the changes (Motia's clients
+-- drop a change whose stamp is not newer than the last they saw)
+local function announce(stream, group, id, kind, data)
+  local now = redis.call('TIME')
+  local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  local last = tonumber(redis.call('GET', P .. 'streamclock') or '0')
+  if ms <= last then ms = last + 1 end
+  redis.call('SET', P .. 'streamclock', ms)
+  local id_json = 'null'
+  if id ~= '' then id_json = cjson.encode(id) end
+  redis.call('PUBLISH', P .. 'streams', '{"stream":' .. cjson.encode(stream) .. ',"group_id":'
+    .. cjson.encode(group) .. ',"id":' .. id_json .. ',"type":"' .. kind .. '","data":' .. data
+    .. ',"timestamp":' .. string.format('%d', ms) .. '}')
+  return {kind, string.format('%d', ms)}
+end
+local function items_key(stream, group) return P .. 'stream:' .. stream .. ':' .. group end
+"""
+
+STREAM_SET = (
+    _STREAM_COMMON
+    + """
+-- ARGV: P, stream, group, id, item
+local stream, group, id = ARGV[2], ARGV[3], ARGV[4]
+local created = redis.call('HSET', items_key(stream, group), id, ARGV[5])
+redis.call('SADD', P .. 'streamnames', stream)
+redis.call('SADD', P .. 'streamgroups:' .. stream, group)
+return announce(stream, group, id, created == 1 and 'create' or 'update', ARGV[5])
+"""
+)
+
+STREAM_DELETE = (
+    _STREAM_COMMON
+    + """
+-- ARGV: P, stream, group, id. Returns nil when there was nothing to remove.
+local stream, group, id = ARGV[2], ARGV[3], ARGV[4]
+local key = items_key(stream, group)
+local old = redis.call('HGET', key, id)
+if not old then return false end
+redis.call('HDEL', key, id)
+if redis.call('EXISTS', key) == 0 then
+  redis.call('SREM', P .. 'streamgroups:' .. stream, group)
+  if redis.call('EXISTS', P .. 'streamgroups:' .. stream) == 0 then
+    redis.call('SREM', P .. 'streamnames', stream)
+  end
+end
+local change = announce(stream, group, id, 'delete', old)
+change[3] = old
+return change
+"""
+)
+
+STREAM_SEND = (
+    _STREAM_COMMON
+    + """
+-- ARGV: P, stream, group, id ('' for the whole group), event
+return announce(ARGV[2], ARGV[3], ARGV[4], 'event', ARGV[5])
+"""
+)
+
+SCRIPTS = (
+    "PUBLISH",
+    "TAKE",
+    "SETTLE",
+    "RENEW",
+    "REDRIVE",
+    "PURGE",
+    "STATE_SET",
+    "STATE_FORGET",
+    "STREAM_SET",
+    "STREAM_DELETE",
+    "STREAM_SEND",
+    "RECORD",
+)
+"""Every script, loaded by name when the store opens."""
+
+RECORD = """
+-- ARGV: P, max traces, max logs, n spans, n logs, then per span (id, trace, step,
+-- trigger, detail, started, ended, errors 0/1, json), then per log (trace or '', json).
+-- Keys: P trace:<t> hash (the summary), P tspans:<t> hash (spans by id),
+-- P tsteps:<t> set, P tlogs:<t> list, P traces and P steptraces:<step> sorted sets
+-- (traces by start), P logs sorted set (records by a rising id, member "id\\ttrace\\tjson").
+local P, max_traces, max_logs = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local nspans, nlogs = tonumber(ARGV[4]), tonumber(ARGV[5])
+for i = 0, nspans - 1 do
+  local b = 6 + 9 * i
+  local id, trace, step = ARGV[b], ARGV[b + 1], ARGV[b + 2]
+  local started, ended, errors = tonumber(ARGV[b + 5]), tonumber(ARGV[b + 6]), ARGV[b + 7]
+  if redis.call('HSETNX', P .. 'tspans:' .. trace, id, ARGV[b + 8]) == 1 then
+    local key = P .. 'trace:' .. trace
+    local first = redis.call('HGET', key, 'started_at')
+    if not first or started < tonumber(first) then
+      -- the earliest span names the trace
+      redis.call('HSET', key, 'started_at', ARGV[b + 5], 'step', step, 'trigger', ARGV[b + 3],
+        'detail', ARGV[b + 4])
+      first = ARGV[b + 5]
+    end
+    local last = redis.call('HGET', key, 'ended_at')
+    if not last or ended > tonumber(last) then redis.call('HSET', key, 'ended_at', ARGV[b + 6]) end
+    redis.call('HINCRBY', key, 'spans', 1)
+    redis.call('HINCRBY', key, 'errors', errors)
+    redis.call('SADD', P .. 'tsteps:' .. trace, step)
+    redis.call('ZADD', P .. 'traces', first, trace)
+    for _, s in ipairs(redis.call('SMEMBERS', P .. 'tsteps:' .. trace)) do
+      redis.call('ZADD', P .. 'steptraces:' .. s, first, trace)
+    end
+  end
+end
+for i = 0, nlogs - 1 do
+  local b = 6 + 9 * nspans + 2 * i
+  local n = redis.call('INCR', P .. 'logseq')
+  local member = n .. '\\t' .. ARGV[b] .. '\\t' .. ARGV[b + 1]
+  redis.call('ZADD', P .. 'logs', n, member)
+  if ARGV[b] ~= '' then redis.call('RPUSH', P .. 'tlogs:' .. ARGV[b], member) end
+end
+-- keep the newest traces (with their spans and logs) and the newest logs
+local extra = redis.call('ZCARD', P .. 'traces') - max_traces
+if extra > 0 then
+  for _, trace in ipairs(redis.call('ZRANGE', P .. 'traces', 0, extra - 1)) do
+    for _, s in ipairs(redis.call('SMEMBERS', P .. 'tsteps:' .. trace)) do
+      redis.call('ZREM', P .. 'steptraces:' .. s, trace)
+    end
+    for _, member in ipairs(redis.call('LRANGE', P .. 'tlogs:' .. trace, 0, -1)) do
+      redis.call('ZREM', P .. 'logs', member)
+    end
+    redis.call('ZREM', P .. 'traces', trace)
+    redis.call('DEL', P .. 'trace:' .. trace, P .. 'tspans:' .. trace, P .. 'tsteps:' .. trace,
+      P .. 'tlogs:' .. trace)
+  end
+end
+extra = redis.call('ZCARD', P .. 'logs') - max_logs
+if extra > 0 then
+  for _, member in ipairs(redis.call('ZRANGE', P .. 'logs', 0, extra - 1)) do
+    local trace = string.match(member, '^[^\\t]*\\t([^\\t]*)\\t')
+    if trace and trace ~= '' then redis.call('LREM', P .. 'tlogs:' .. trace, 1, member) end
+  end
+  redis.call('ZREMRANGEBYRANK', P .. 'logs', 0, extra - 1)
+end
+return 1
 """
