@@ -11,6 +11,7 @@ delivery. All instances and the Redis server share the machine's two cores.
 from __future__ import annotations
 
 import concurrent.futures
+import http.client
 import subprocess
 import threading
 import time
@@ -130,12 +131,18 @@ def _durable_on_redis(
         local = threading.local()
 
         def burst(number: int) -> None:
-            server = servers[number % count]
-            conns = local.__dict__.setdefault("conns", {})
-            conn = conns.get(server.base_url) or conns.setdefault(
-                server.base_url, _connection(server.base_url)
-            )
-            status, _ = _post(conn, "/burst", {"n": EVENTS_PER_REQUEST})
+            url = servers[number % count].base_url
+            conns: dict[str, http.client.HTTPConnection] = local.__dict__.setdefault("conns", {})
+            for attempt in (1, 2):
+                conn = conns.get(url) or conns.setdefault(url, _connection(url))
+                try:
+                    status, _ = _post(conn, "/burst", {"n": EVENTS_PER_REQUEST})
+                    break
+                except (OSError, http.client.HTTPException):
+                    # a kept-alive connection the server closed meanwhile: a new one
+                    conns.pop(url).close()
+                    if attempt == 2:
+                        raise
             if status != 200:
                 errors.append(f"POST /burst answered {status}")
 

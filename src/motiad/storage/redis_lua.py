@@ -16,7 +16,8 @@ Layout (``P`` is the key prefix, ``motiad:``):
   lease is taken again by whichever broker looks first.
 - ``P dead`` sorted set: dead letters by failure time. ``P seq``: delivery ids.
 - ``P enqueued`` list: events from ``motiad emit`` waiting for a broker to route.
-- ``P wake`` channel: a step name whenever something of its queue became due.
+- ``P wake`` channel: a step name whenever its queue got a new head (something
+  to take for a consumer that found nothing).
 """
 
 from __future__ import annotations
@@ -28,13 +29,19 @@ local function due_key(step) return P .. 'due:' .. step end
 local function lease_key(step) return P .. 'lease:' .. step end
 local function groups_key(step) return P .. 'groups:' .. step end
 
--- a pending delivery goes where take finds it
+-- a pending delivery goes where take finds it; consumers are woken only when
+-- it is the first thing they could take (a consumer that is not waiting will
+-- take it anyway: it looks again as soon as it has handed out what it took)
 local function schedule(id, step, list, due)
+  local key, member = due_key(step), id
   if list ~= '' then
     redis.call('RPUSH', list, id)
-    if redis.call('LLEN', list) == 1 then redis.call('ZADD', groups_key(step), due, list) end
-  else
-    redis.call('ZADD', due_key(step), due, id)
+    if redis.call('LLEN', list) > 1 then return end
+    key, member = groups_key(step), list
+  end
+  redis.call('ZADD', key, due, member)
+  if redis.call('ZRANGE', key, 0, 0)[1] == member then
+    redis.call('PUBLISH', P .. 'wake', step)
   end
 end
 
@@ -70,7 +77,6 @@ for i = 0, n - 1 do
   redis.call('HSET', rkey(id), 'step', step, 'list', list, 'due', due, 'attempt', 1,
     'event', event, 'topic', topic, 'status', 'pending', 'holder', '')
   schedule(id, step, list, due)
-  redis.call('PUBLISH', P .. 'wake', step)
 end
 return last - n + 1
 """
@@ -188,7 +194,6 @@ for i = 3, #ARGV do
     if r[1] then
       redis.call('HSET', rkey(id), 'status', 'pending', 'attempt', 1, 'due', ARGV[2], 'holder', '')
       schedule(id, r[1], r[2], ARGV[2])
-      redis.call('PUBLISH', P .. 'wake', r[1])
       n = n + 1
     end
   end
