@@ -5,6 +5,7 @@ Redis going away and coming back."""
 from __future__ import annotations
 
 import itertools
+import signal
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -146,5 +147,26 @@ async def test_an_outage_fails_fast_is_reported_once_and_heals(tmp_path: Path) -
             assert delivery.event.data == msgspec.Raw(b'{"n":1}')
             await s.state_set("g", "k", msgspec.Raw(b"1"))
             assert [level for level, _ in reports] == ["error", "info"]
+    finally:
+        server.stop()
+
+
+async def test_a_redis_that_stops_answering_fails_requests_within_the_socket_timeout(
+    tmp_path: Path,
+) -> None:
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    assert server.process is not None
+    try:
+        async with broker(server.url()) as store:
+            await store.state_set("g", "k", msgspec.Raw(b"1"))
+            server.process.send_signal(signal.SIGSTOP)  # connected, silent: a hung server
+            try:
+                with anyio.fail_after(10), pytest.raises(StorageUnavailable):
+                    await store.state_get("g", "k")
+            finally:
+                server.process.send_signal(signal.SIGCONT)
+            with anyio.fail_after(10):
+                assert await store.state_get("g", "k") == msgspec.Raw(b"1")
     finally:
         server.stop()
