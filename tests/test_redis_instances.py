@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import pytest
 
 from .harness import FIXTURES, MotiadProcess, make_project, motiad
 from .redis_server import RedisServer
+from .test_delivery import cli
 from .test_streams import streams_project, todo, ws_url
 from .wsclient import connect
 
@@ -35,17 +34,6 @@ def redis_project(root: Path, url: str, *sources: Path) -> Path:
     project = make_project(root, FIXTURES / "redis" / "ingest_step.py", *sources)
     (project / "motiad.toml").write_text(SETTINGS.format(url=url))
     return project
-
-
-def cli(*args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "motiad", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return done.stdout
 
 
 def seen(instances: Sequence[MotiadProcess]) -> set[int]:

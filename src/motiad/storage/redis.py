@@ -193,7 +193,7 @@ class RedisStore:
                 tg.start_soon(self._renew_leases)
                 tg.start_soon(self._route_loop)
                 tg.start_soon(self._release_loop)
-                tg.start_soon(self._traces.write_soon)
+                tg.start_soon(self._traces.buffer.write_soon, self._traces.flush)
                 for _ in range(PIPELINES):
                     tg.start_soon(self._send_scripts)
                 task_status.started()
@@ -691,11 +691,11 @@ class RedisStore:
 
     def record_span(self, span: Span) -> None:
         """Buffer a finished span (written in the background)."""
-        self._traces.record_span(span)
+        self._traces.buffer.add_span(span)
 
     def record_log(self, record: LogRecord) -> None:
         """Buffer a log record (written in the background)."""
-        self._traces.record_log(record)
+        self._traces.buffer.add_log(record)
 
     async def flush_traces(self) -> None:
         """Write what is buffered."""

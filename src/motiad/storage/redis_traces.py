@@ -4,18 +4,15 @@ by one script (``redis_lua.RECORD``), kept within the retention bounds."""
 
 from __future__ import annotations
 
-import contextlib
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
-import anyio
 import msgspec
 
 from ..config import TraceRetention
 from ..errors import StorageError
 from ..tracing import LEVELS, LogRecord, Span
 from .base import LogQuery, Trace, TraceQuery, TraceSummary
-from .sqlite import RECORDS_BUFFERED_MAX, RECORDS_FLUSH_S
+from .records import RecordBuffer
 
 if TYPE_CHECKING:
     from .redis import RedisStore
@@ -40,39 +37,11 @@ class RedisTraces:
     def __init__(self, store: RedisStore, retention: TraceRetention) -> None:
         self._store = store
         self.retention = retention
-        self._spans: deque[Span] = deque(maxlen=RECORDS_BUFFERED_MAX)
-        self._logs: deque[LogRecord] = deque(maxlen=RECORDS_BUFFERED_MAX)
-        self._waiting = anyio.Event()
-        self.dropped_records = 0
-
-    def record_span(self, span: Span) -> None:
-        """Buffer a finished span."""
-        if len(self._spans) == RECORDS_BUFFERED_MAX:
-            self.dropped_records += 1
-        self._spans.append(span)
-        self._waiting.set()
-
-    def record_log(self, record: LogRecord) -> None:
-        """Buffer a log record."""
-        if len(self._logs) == RECORDS_BUFFERED_MAX:
-            self.dropped_records += 1
-        self._logs.append(record)
-        self._waiting.set()
-
-    async def write_soon(self) -> None:
-        """Write buffered records every :data:`RECORDS_FLUSH_S` while they come."""
-        while True:
-            await self._waiting.wait()
-            await anyio.sleep(RECORDS_FLUSH_S)
-            self._waiting = anyio.Event()
-            with contextlib.suppress(StorageError):  # counted in dropped_records
-                await self.flush()
+        self.buffer = RecordBuffer()
 
     async def flush(self) -> None:
         """Write what is buffered, in one script."""
-        spans, logs = list(self._spans), list(self._logs)
-        self._spans.clear()
-        self._logs.clear()
+        spans, logs = self.buffer.take()
         if not (spans or logs):
             return
         args: list[object] = [
@@ -89,7 +58,7 @@ class RedisTraces:
         try:
             await self._store._script("RECORD", args)
         except StorageError:
-            self.dropped_records += len(spans) + len(logs)
+            self.buffer.dropped += len(spans) + len(logs)
             raise
 
     async def _summaries(self, trace_ids: list[bytes]) -> list[TraceSummary]:
