@@ -12,6 +12,7 @@ import anyio
 
 from ..errors import StorageError
 from ..tracing import LogRecord, Span
+from .base import Trace, TraceSummary
 
 RECORDS_FLUSH_S = 0.2
 """How long spans and log records gather before they are written in one
@@ -60,3 +61,16 @@ class RecordBuffer:
             self._waiting = anyio.Event()
             with contextlib.suppress(StorageError):  # counted in dropped
                 await flush()
+
+
+def assemble_trace(
+    trace_id: str, summary: TraceSummary | None, spans: list[Span], logs: list[LogRecord]
+) -> Trace | None:
+    """A trace as read back: with its stored summary, or, when it has logs but no
+    finished span yet, a summary made from the logs; ``None`` when nothing is kept."""
+    if summary is None:
+        if not logs:
+            return None
+        first = logs[0]
+        summary = TraceSummary(trace_id, first.time, logs[-1].time, first.step or "", "", "", 0, 0)
+    return Trace(summary, spans, logs)

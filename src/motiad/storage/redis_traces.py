@@ -12,7 +12,7 @@ from ..config import TraceRetention
 from ..errors import StorageError
 from ..tracing import LEVELS, LogRecord, Span
 from .base import LogQuery, Trace, TraceQuery, TraceSummary
-from .records import RecordBuffer
+from .records import RecordBuffer, assemble_trace
 
 if TYPE_CHECKING:
     from .redis import RedisStore
@@ -107,16 +107,7 @@ class RedisTraces:
         spans = sorted((_span_decoder.decode(s) for s in spans_raw), key=lambda s: s.started_at)
         logs = [r for _, r in sorted((_log(m) for m in members), key=lambda x: (x[1].time, x[0]))]
         found = await self._summaries([trace_id.encode()])
-        if found:
-            summary = found[0]
-        elif logs:  # logged under the trace, but no span has finished yet
-            first = logs[0]
-            summary = TraceSummary(
-                trace_id, first.time, logs[-1].time, first.step or "", "", "", 0, 0
-            )
-        else:
-            return None
-        return Trace(summary, spans, logs)
+        return assemble_trace(trace_id, found[0] if found else None, spans, logs)
 
     async def logs(self, query: LogQuery) -> list[LogRecord]:
         """The newest records that match every filter given, oldest first: read

@@ -53,7 +53,7 @@ from .base import (
     TraceQuery,
     TraceSummary,
 )
-from .records import RecordBuffer
+from .records import RecordBuffer, assemble_trace
 from .schedule import StepSchedule
 
 T = TypeVar("T")
@@ -919,16 +919,7 @@ class SqliteStore:
         row = reader.execute(
             f"SELECT {_TRACE_COLUMNS} FROM traces WHERE trace_id = ?", (trace_id,)
         ).fetchone()
-        if row is not None:
-            summary = TraceSummary(*row)
-        elif logs:  # logged under the trace, but no span has finished yet
-            first = logs[0]
-            summary = TraceSummary(
-                trace_id, first.time, logs[-1].time, first.step or "", "", "", 0, 0
-            )
-        else:
-            return None
-        return Trace(summary, spans, logs)
+        return assemble_trace(trace_id, None if row is None else TraceSummary(*row), spans, logs)
 
     async def logs(self, query: LogQuery) -> list[LogRecord]:
         """The newest records that match every filter given, oldest first."""
