@@ -20,7 +20,16 @@ from .wrk import HttpRequest
 JSON = {"content-type": "application/json"}
 
 Kind = Literal[
-    "wrk", "startup", "chain-latency", "chain-load", "ageing", "invoke", "events", "kill", "fanout"
+    "wrk",
+    "startup",
+    "chain-latency",
+    "chain-load",
+    "ageing",
+    "invoke",
+    "events",
+    "events-redis",
+    "kill",
+    "fanout",
 ]
 
 PEERS = ("bare-quart", "motiad", "motia-0.17")
@@ -163,6 +172,16 @@ SCENARIOS: tuple[Scenario, ...] = (
             ("events-durable", Target("motiad", "value", "min", 10_000)),
             ("emit-latency", Target("motiad", "p50", "max", 2.0)),
         ),
+    ),
+    Scenario(
+        name="events-redis",
+        kind="events-redis",
+        description=(
+            "events-durable's POST /burst load with Redis storage: one, two and three "
+            "motiad run instances on one redis-server (round-robin), next to one on SQLite"
+        ),
+        systems=("sqlite", "redis-x1", "redis-x2", "redis-x3"),
+        project="events",
     ),
     Scenario(
         name="kill-9",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -42,6 +42,8 @@ from .errors import (
     MotiadError,
     RemoteError,
     StepLoadError,
+    StorageError,
+    StorageUnavailable,
 )
 from .flows import FlowStep, trigger_text
 from .protocol import ErrorCode
@@ -73,7 +75,7 @@ from .schemas import Issue, Schema, SchemaError
 from .storage import Delivery, Event, Store, Target
 from .streams import StreamDefinition, StreamRegistry, parse_stream_config
 from .supervisor import Child, ChildSpec, InvocationTimeout, handler_error
-from .tracing import LogBus, Span, SpanBus, new_id
+from .tracing import Level, LogBus, Span, SpanBus, new_id
 
 _api_result_decoder = msgspec.json.Decoder(ApiResult)
 
@@ -101,6 +103,10 @@ def failure_info(exc: MotiadError) -> ErrorInfo:
         return ErrorInfo("TimeoutError", str(exc))
     return ErrorInfo(type(exc).__name__, str(exc))
 
+
+LEASE_MARGIN_S = 5.0
+"""Added to a step's handler timeout to make the lease on its deliveries: room
+for the outcome of an invocation that timed out to reach storage."""
 
 FINISHED_INVOCATIONS_KEPT = 4096
 """Finished invocations remembered so that a call the handler did not await
@@ -145,6 +151,16 @@ class Step:
         """``infrastructure.handler.timeout``, else the project default."""
         return self.config.infrastructure.handler.timeout or settings.handler.timeout_s
 
+    def lease_s(self, settings: Settings) -> float:
+        """How long a taken delivery is this broker's before another may take it:
+        ``visibilityTimeout`` (step, then project), else the timeout plus a margin."""
+        queue = self.config.infrastructure.queue
+        return (
+            queue.visibility_timeout
+            or settings.queue.visibility_timeout_s
+            or self.timeout_s(settings) + LEASE_MARGIN_S
+        )
+
 
 def step_row(step: Step) -> dict[str, Any]:
     """One step as the CLI and JSON listings show it."""
@@ -167,10 +183,12 @@ def flow_steps(steps: Iterable[Step]) -> list[FlowStep]:
     return [FlowStep(s.file.relative, s.file.language, s.config) for s in steps]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Invocation:
     step: Step
     trace_id: str
+    storage_failed: StorageError | None = None
+    """A storage call made for it failed: its failure is the storage's (503)."""
 
 
 @dataclass
@@ -422,7 +440,8 @@ class Broker:
                     field="config.path",
                 ) from None
         elif isinstance(config, EventStepConfig):
-            target = Target(step.name, config.infrastructure.queue.delay_seconds)
+            queue = config.infrastructure.queue
+            target = Target(step.name, queue.delay_seconds, fifo=queue.type == "fifo")
             for topic in config.subscribes:
                 self.subscribers.setdefault(topic, []).append(step)
                 self.targets.setdefault(topic, []).append(target)
@@ -442,7 +461,7 @@ class Broker:
         worker: Worker[Any]
         if isinstance(step.config, EventStepConfig):
             fifo = step.config.infrastructure.queue.type == "fifo"
-            self.store.open_queue(step.name, fifo=fifo)
+            self.store.open_queue(step.name, fifo=fifo, lease_s=step.lease_s(self.settings))
             worker = Worker(
                 step.name,
                 partial(self.store.take, step.name, TAKE_BATCH),
@@ -526,6 +545,12 @@ class Broker:
                 )
 
         async def tick(due: datetime) -> None:
+            try:  # several brokers may share the storage: the first to claim runs it
+                if not await self.store.claim_tick(step.name, due.timestamp()):
+                    return
+            except StorageError as exc:
+                self.logs.log("warn", f"tick {due:%H:%M:%S} skipped: {exc}", step=step.name)
+                return
             trace_id = new_id()
             self.logs.log("debug", f"cron tick {due:%H:%M:%S}", step=step.name, trace_id=trace_id)
             with contextlib.suppress(MotiadError):  # logged by _invoke; the next tick runs
@@ -616,11 +641,20 @@ class Broker:
             attempt,
             int(step.timeout_s(self.settings) * 1000),
         )
-        self._invocations[invocation_id] = _Invocation(step, trace_id)
+        invocation = self._invocations[invocation_id] = _Invocation(step, trace_id)
         started = time.time()
         try:
             result = await step.child.invoke(params)
         except MotiadError as exc:
+            cause = invocation.storage_failed
+            if cause is not None and isinstance(exc, RemoteError):
+                # the handler failed because storage did: say so (HTTP 503, retryable);
+                # an outage is logged once by the store, not once per invocation
+                level: Level = "debug" if isinstance(cause, StorageUnavailable) else "error"
+                self.logs.log(level, f"failed: {cause}", step=step.name, trace_id=trace_id)
+                failure = ErrorInfo(type(cause).__name__, str(cause))
+                self._record_span(step, params, payload, started, failure)
+                raise StorageError(f"{step.name} failed: {cause}") from None
             error = failure_info(exc)
             self._record_span(step, params, payload, started, error)
             self.logs.log(
@@ -675,19 +709,28 @@ class Broker:
         event = delivery.event
         trigger = EventTrigger(event.topic, event.id, event.message_group_id)
         try:
-            await self._invoke(step, trigger, event.data, event.trace_id, delivery.attempt)
-        except MotiadError as exc:
-            await self._settle_failure(step, delivery, failure_info(exc))
-        else:
-            await self.store.ack(delivery)
+            try:
+                await self._invoke(step, trigger, event.data, event.trace_id, delivery.attempt)
+            except MotiadError as exc:
+                # a storage outage under the handler is logged once, by the store
+                quiet = isinstance(exc, StorageError)
+                await self._settle_failure(step, delivery, failure_info(exc), quiet=quiet)
+            else:
+                await self.store.ack(delivery)
+        except StorageError as exc:
+            # the outcome did not reach storage: the delivery comes back when its
+            # lease runs out (at least once); the outage itself is logged by the store
+            self.logs.log("debug", f"delivery {delivery.id} not settled: {exc}", step=step.name)
 
-    async def _settle_failure(self, step: Step, delivery: Delivery, error: ErrorInfo) -> None:
+    async def _settle_failure(
+        self, step: Step, delivery: Delivery, error: ErrorInfo, *, quiet: bool = False
+    ) -> None:
         max_retries = step.config.infrastructure.queue.max_retries
         attempts = self.retry_policy.attempts(max_retries)
         if error.retryable and delivery.attempt < attempts:
             delay = self.retry_policy.delay_s(delivery.attempt)
             self.logs.log(
-                "warn",
+                "debug" if quiet else "warn",
                 f"attempt {delivery.attempt}/{attempts} failed; retrying in {delay:.1f}s",
                 step=step.name,
                 trace_id=delivery.event.trace_id,
@@ -734,7 +777,8 @@ class Broker:
         )
         targets = self.targets.get(params.topic)
         if targets:
-            await self.store.publish(event, targets)
+            with self._storage_for(invocation):
+                await self.store.publish(event, targets)
         elif params.topic not in self._unrouted_topics:
             self._unrouted_topics.add(params.topic)
             self.logs.log(
@@ -805,26 +849,35 @@ class Broker:
         self.logs.log("info", f"emitted {topic} (event {event.id})", trace_id=event.trace_id)
         return event
 
+    @contextlib.contextmanager
+    def _storage_for(self, invocation: _Invocation) -> Iterator[None]:
+        """Note a storage failure on the invocation it happened for."""
+        try:
+            yield
+        except StorageError as exc:
+            invocation.storage_failed = exc
+            raise
+
     async def _state_get(self, params: StateKeyParams) -> msgspec.Raw | None:
-        self._invocation(params.invocation_id)
-        return await self.store.state_get(params.group_id, params.key)
+        with self._storage_for(self._invocation(params.invocation_id)):
+            return await self.store.state_get(params.group_id, params.key)
 
     async def _state_set(self, params: StateSetParams) -> msgspec.Raw:
-        self._invocation(params.invocation_id)
-        await self.store.state_set(params.group_id, params.key, params.value)
+        with self._storage_for(self._invocation(params.invocation_id)):
+            await self.store.state_set(params.group_id, params.key, params.value)
         return params.value
 
     async def _state_delete(self, params: StateKeyParams) -> msgspec.Raw | None:
-        self._invocation(params.invocation_id)
-        return await self.store.state_delete(params.group_id, params.key)
+        with self._storage_for(self._invocation(params.invocation_id)):
+            return await self.store.state_delete(params.group_id, params.key)
 
     async def _state_get_group(self, params: StateGroupParams) -> list[msgspec.Raw]:
-        self._invocation(params.invocation_id)
-        return await self.store.state_group(params.group_id)
+        with self._storage_for(self._invocation(params.invocation_id)):
+            return await self.store.state_group(params.group_id)
 
     async def _state_clear(self, params: StateGroupParams) -> None:
-        self._invocation(params.invocation_id)
-        await self.store.state_clear(params.group_id)
+        with self._storage_for(self._invocation(params.invocation_id)):
+            await self.store.state_clear(params.group_id)
 
     async def _stream_get(self, params: StreamItemParams) -> msgspec.Raw | None:
         self._invocation(params.invocation_id)

@@ -75,6 +75,12 @@ def serve_options(command: Callable[..., None]) -> Callable[..., None]:
             ),
             click.option("--host", default=None, help="Interface to bind (default 127.0.0.1)."),
             click.option(
+                "--storage",
+                default=None,
+                help="sqlite:PATH (default sqlite:.motiad/motiad.db) or redis://HOST:PORT/DB"
+                " (several instances may share one Redis).",
+            ),
+            click.option(
                 "--log-level",
                 type=click.Choice(["debug", "info", "warn", "error"]),
                 default="debug",
@@ -89,23 +95,32 @@ def serve_options(command: Callable[..., None]) -> Callable[..., None]:
 
 @main.command()
 @serve_options
-def run(project_dir: Path, port: int | None, host: str | None, log_level: str) -> None:
+def run(
+    project_dir: Path, port: int | None, host: str | None, storage: str | None, log_level: str
+) -> None:
     """Start every step of PROJECT_DIR and serve its API."""
-    _serve(project_dir, port, host, log_level, dev=False)
+    _serve(project_dir, port, host, storage, log_level, dev=False)
 
 
 @main.command()
 @serve_options
-def dev(project_dir: Path, port: int | None, host: str | None, log_level: str) -> None:
+def dev(
+    project_dir: Path, port: int | None, host: str | None, storage: str | None, log_level: str
+) -> None:
     """Like run, and reload each step file when it changes (responses are
     checked against responseSchema)."""
-    _serve(project_dir, port, host, log_level, dev=True)
+    _serve(project_dir, port, host, storage, log_level, dev=True)
 
 
 def _serve(
-    project_dir: Path, port: int | None, host: str | None, log_level: str, dev: bool
+    project_dir: Path,
+    port: int | None,
+    host: str | None,
+    storage: str | None,
+    log_level: str,
+    dev: bool,
 ) -> None:
-    settings = _settings(project_dir, port=port, host=host)
+    settings = _settings(project_dir, port=port, host=host, storage=storage)
     console = make_console()
     logs = LogBus()
     logs.subscribe(LogPrinter(console, min_level=log_level))

@@ -322,6 +322,11 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     languages: dict[str, LanguageSettings] = msgspec.field(default_factory=builtin_languages)
     """The runner registry: the built-in entries with the project's merged in."""
 
+    @property
+    def uses_redis(self) -> bool:
+        """True when ``storage`` is a Redis URL (several brokers may share it)."""
+        return self.storage.startswith(REDIS_SCHEMES)
+
     def sqlite_path(self, project: Path) -> Path:
         """The database file for a ``sqlite:`` storage URL, relative to the project."""
         if not self.storage.startswith("sqlite:"):
@@ -330,6 +335,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         return path if path.is_absolute() else project / path
 
 
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+"""URL schemes of a Redis storage (redis-py's ``from_url``)."""
 SETTINGS_FILE = "motiad.toml"
 _ENV_PREFIX = "MOTIAD_"
 
@@ -360,6 +367,12 @@ def load_settings(
         settings = msgspec.convert(merged, Settings, strict=False)
     except msgspec.ValidationError as exc:
         raise _settings_error(source, exc) from None
+    if not (settings.storage.startswith("sqlite:") or settings.uses_redis):
+        raise ConfigError(
+            source,
+            f"expected sqlite:PATH or redis://HOST:PORT/DB, got {settings.storage!r}",
+            field="storage",
+        )
     settings.languages = languages
     return settings
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol
 
 import msgspec
+from anyio.abc import TaskStatus
 
 from ..protocol.messages import ErrorInfo
 from ..tracing import Level, LogRecord, Span
@@ -37,10 +38,13 @@ class Delivery(msgspec.Struct):
 
 
 class Target(msgspec.Struct, frozen=True):
-    """A subscriber of a topic, and how long its first delivery waits."""
+    """A subscriber of a topic, how long its first delivery waits, and whether
+    its queue is FIFO (a backend shared by several brokers keeps the order of
+    each message group in storage, so it must know when the event is stored)."""
 
     step: str
     delay_s: float = 0.0
+    fifo: bool = False
 
 
 Router = Callable[[str], Sequence[Target]]
@@ -97,8 +101,10 @@ class QueueStore(Protocol):
         """Commit ``event`` for the running broker to route (``motiad emit``)."""
         ...
 
-    def open_queue(self, step: str, *, fifo: bool) -> None:
-        """Start scheduling the pending deliveries of ``step``."""
+    def open_queue(self, step: str, *, fifo: bool, lease_s: float) -> None:
+        """Start scheduling the pending deliveries of ``step``. A delivery taken
+        is leased for ``lease_s``: a backend shared by several brokers hands it
+        to another one when its taker stops renewing the lease (it died)."""
         ...
 
     def close_queue(self, step: str) -> None:
@@ -341,5 +347,22 @@ class StreamStore(Protocol):
         ...
 
 
-class Store(QueueStore, DeadLetterStore, StateStore, StreamStore, TraceStore, Protocol):
+class CronLock(Protocol):
+    """Fires each cron tick once, however many brokers share the storage."""
+
+    async def claim_tick(self, step: str, tick: float) -> bool:
+        """True for the first broker claiming ``step``'s tick at ``tick`` (epoch seconds)."""
+        ...
+
+
+Health = Callable[[Literal["info", "error"], str], None]
+"""Where a backend reports that its server became unreachable or came back
+(once per change, so an outage is one line, not a flood)."""
+
+
+class Store(QueueStore, DeadLetterStore, StateStore, StreamStore, TraceStore, CronLock, Protocol):
     """A complete backend."""
+
+    async def serve(self, *, task_status: TaskStatus[None]) -> None:
+        """Open the storage, report ready through ``task_status``, run until cancelled."""
+        ...

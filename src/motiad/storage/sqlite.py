@@ -21,7 +21,6 @@ commits (``PRAGMA data_version``) and picks up what they added.
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 import time
 from collections import deque
@@ -54,6 +53,7 @@ from .base import (
     TraceQuery,
     TraceSummary,
 )
+from .records import RecordBuffer, assemble_trace
 from .schedule import StepSchedule
 
 T = TypeVar("T")
@@ -64,13 +64,6 @@ BATCH_MAX = 512
 small enough that one batch never holds the writer for long."""
 EXTERNAL_CHECK_S = 0.5
 """How often the owner looks for commits made by other processes (the CLI)."""
-RECORDS_FLUSH_S = 0.2
-"""How long spans and log records gather before they are written in one
-transaction: at most five such writes a second however busy the project, and
-soon enough that the workbench shows them as they happen."""
-RECORDS_BUFFERED_MAX = 20_000
-"""Spans (and, separately, log records) held while storage is slow; beyond
-that the oldest are dropped rather than memory grown without bound."""
 PRUNE_EVERY = 500
 """Records written between two deletions of the oldest traces and logs: the
 file holds at most this many beyond the retention bounds."""
@@ -246,11 +239,8 @@ class SqliteStore:
     def __init__(self, path: Path, *, retention: TraceRetention | None = None) -> None:
         self.path = path
         self.retention = retention or TraceRetention()
-        self._spans: deque[Span] = deque(maxlen=RECORDS_BUFFERED_MAX)
-        self._logs: deque[LogRecord] = deque(maxlen=RECORDS_BUFFERED_MAX)
-        self._records_waiting = anyio.Event()
+        self._records = RecordBuffer()
         self._written_since_prune = PRUNE_EVERY  # prune once soon after opening
-        self.dropped_records = 0
         """Spans and log records lost: storage was too slow, or failed to write them."""
         self._pending: deque[_Write[Any]] = deque()
         self._has_pending = anyio.Event()
@@ -279,7 +269,7 @@ class SqliteStore:
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._watch_other_writers)
-                tg.start_soon(self._write_records_soon)
+                tg.start_soon(self._records.write_soon, self.flush_traces)
                 task_status.started()
                 await self._apply_writes()
         finally:
@@ -385,8 +375,9 @@ class SqliteStore:
 
     # --- queue --------------------------------------------------------------
 
-    def open_queue(self, step: str, *, fifo: bool) -> None:
-        """Schedule the pending deliveries of ``step`` (all are due: no lease outlives us)."""
+    def open_queue(self, step: str, *, fifo: bool, lease_s: float = 0.0) -> None:
+        """Schedule the pending deliveries of ``step`` (all are due: no lease
+        outlives us, so ``lease_s`` does not matter here)."""
         schedule = self._schedules.setdefault(step, StepSchedule(fifo=fifo))
         schedule.fifo = fifo
         self._rescan_step(step, schedule)
@@ -545,6 +536,10 @@ class SqliteStore:
 
         await self._write(apply)
         self._schedules[delivery.step].settled(delivery)
+
+    async def claim_tick(self, step: str, tick: float) -> bool:
+        """Always the first: one broker owns the file."""
+        return True
 
     # --- dead letters -------------------------------------------------------
 
@@ -794,39 +789,27 @@ class SqliteStore:
 
     # --- spans and logs -----------------------------------------------------
 
+    @property
+    def dropped_records(self) -> int:
+        """Spans and log records lost (buffer full, or a write failed)."""
+        return self._records.dropped
+
     def record_span(self, span: Span) -> None:
         """Buffer a finished span; it is written with the next batch of records."""
-        if len(self._spans) == RECORDS_BUFFERED_MAX:
-            self.dropped_records += 1
-        self._spans.append(span)
-        self._records_waiting.set()
+        self._records.add_span(span)
 
     def record_log(self, record: LogRecord) -> None:
         """Buffer a log record; it is written with the next batch of records."""
-        if len(self._logs) == RECORDS_BUFFERED_MAX:
-            self.dropped_records += 1
-        self._logs.append(record)
-        self._records_waiting.set()
-
-    async def _write_records_soon(self) -> None:
-        """Write buffered records every :data:`RECORDS_FLUSH_S` while they come."""
-        while True:
-            await self._records_waiting.wait()
-            await anyio.sleep(RECORDS_FLUSH_S)
-            self._records_waiting = anyio.Event()
-            with contextlib.suppress(StorageError):  # counted in dropped_records
-                await self.flush_traces()
+        self._records.add_log(record)
 
     async def flush_traces(self) -> None:
         """Write what is buffered. Writes apply in order, so once this one has
         committed, so have the records an earlier flush took."""
-        spans, logs = list(self._spans), list(self._logs)
-        self._spans.clear()
-        self._logs.clear()
+        spans, logs = self._records.take()
         try:
             await self._write(lambda conn: self._insert_records(conn, spans, logs))
         except StorageError:
-            self.dropped_records += len(spans) + len(logs)
+            self._records.dropped += len(spans) + len(logs)
             raise
 
     def _insert_records(
@@ -939,16 +922,7 @@ class SqliteStore:
         row = reader.execute(
             f"SELECT {_TRACE_COLUMNS} FROM traces WHERE trace_id = ?", (trace_id,)
         ).fetchone()
-        if row is not None:
-            summary = TraceSummary(*row)
-        elif logs:  # logged under the trace, but no span has finished yet
-            first = logs[0]
-            summary = TraceSummary(
-                trace_id, first.time, logs[-1].time, first.step or "", "", "", 0, 0
-            )
-        else:
-            return None
-        return Trace(summary, spans, logs)
+        return assemble_trace(trace_id, None if row is None else TraceSummary(*row), spans, logs)
 
     async def logs(self, query: LogQuery) -> list[LogRecord]:
         """The newest records that match every filter given, oldest first."""
