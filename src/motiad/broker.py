@@ -67,7 +67,7 @@ from .protocol.messages import (
     StreamSetParams,
     Trigger,
 )
-from .queue import TAKE_BATCH, RetryPolicy, Worker
+from .queue import TAKE_BATCH, FollowUp, RetryPolicy, Worker
 from .routes import RouteConflict, RouteTable
 from .rpc import Method
 from .runners import child_command
@@ -544,17 +544,18 @@ class Broker:
                     "warn", "tick skipped: the previous run is still going", step=step.name
                 )
 
-        async def tick(due: datetime) -> None:
+        async def tick(due: datetime) -> FollowUp:
             try:  # several brokers may share the storage: the first to claim runs it
                 if not await self.store.claim_tick(step.name, due.timestamp()):
-                    return
+                    return None
             except StorageError as exc:
                 self.logs.log("warn", f"tick {due:%H:%M:%S} skipped: {exc}", step=step.name)
-                return
+                return None
             trace_id = new_id()
             self.logs.log("debug", f"cron tick {due:%H:%M:%S}", step=step.name, trace_id=trace_id)
             with contextlib.suppress(MotiadError):  # logged by _invoke; the next tick runs
                 await self._invoke(step, CronTrigger(), None, trace_id)
+            return None
 
         worker: Worker[datetime] = Worker(step.name, next_tick, tick, concurrency=1_000)
         return worker
@@ -704,7 +705,9 @@ class Broker:
             )
         )
 
-    async def _deliver(self, delivery: Delivery) -> None:
+    async def _deliver(self, delivery: Delivery) -> FollowUp:
+        """Invoke the subscriber; a failure is settled here, a success returns
+        its ack, which the worker awaits after freeing the delivery's slot."""
         step = self.steps[delivery.step]
         event = delivery.event
         trigger = EventTrigger(event.topic, event.id, event.message_group_id)
@@ -715,12 +718,22 @@ class Broker:
                 # a storage outage under the handler is logged once, by the store
                 quiet = isinstance(exc, StorageError)
                 await self._settle_failure(step, delivery, failure_info(exc), quiet=quiet)
-            else:
-                await self.store.ack(delivery)
+                return None
         except StorageError as exc:
-            # the outcome did not reach storage: the delivery comes back when its
-            # lease runs out (at least once); the outage itself is logged by the store
-            self.logs.log("debug", f"delivery {delivery.id} not settled: {exc}", step=step.name)
+            self._not_settled(step, delivery, exc)
+            return None
+        return partial(self._ack, step, delivery)
+
+    async def _ack(self, step: Step, delivery: Delivery) -> None:
+        try:
+            await self.store.ack(delivery)
+        except StorageError as exc:
+            self._not_settled(step, delivery, exc)
+
+    def _not_settled(self, step: Step, delivery: Delivery, exc: StorageError) -> None:
+        # the outcome did not reach storage: the delivery comes back when its
+        # lease runs out (at least once); the outage itself is logged by the store
+        self.logs.log("debug", f"delivery {delivery.id} not settled: {exc}", step=step.name)
 
     async def _settle_failure(
         self, step: Step, delivery: Delivery, error: ErrorInfo, *, quiet: bool = False
