@@ -67,6 +67,7 @@ def test_flows_draws_the_go_steps_in_the_orders_flow(tmp_path: Path) -> None:
     project = polyglot_project(tmp_path / "polyglot")
     done = run_cli("flows", str(project), "--json")
     assert done.returncode == 0, done.stderr
+    assert "build go built in" in done.stderr  # the build's cost stays visible
     graph = json.loads(done.stdout)
     languages = {
         node["name"]: node.get("language") for node in graph["nodes"] if node.get("language")

@@ -269,3 +269,24 @@ def test_python_is_started_by_the_registry_too(tmp_path: Path) -> None:
     command = child_command("python", tmp_path, settings, tmp_path / "steps" / "a_step.py")
     assert command.argv == [sys.executable, "-I", "-m", "motiad_sdk"]
     assert command.env["PYTHONPATH"] == str(sdk_dir("sdk-python"))
+
+
+def test_languages_lists_the_registry_with_where_each_entry_comes_from(tmp_path: Path) -> None:
+    (tmp_path / "motiad.toml").write_text(
+        '[languages.ruby]\npatterns = ["*_step.rb"]\ncommand = ["ruby", "runner.rb"]\n'
+        '[languages.python]\ncommand = ["python3.12", "-m", "motiad_sdk"]\n'
+    )
+    done = run_cli("languages", str(tmp_path), "--json")
+    assert done.returncode == 0, done.stderr
+    rows = {row["name"]: row for row in json.loads(done.stdout)["languages"]}
+    assert {name: row["origin"] for name, row in rows.items()} == {
+        "python": "built-in, changed in motiad.toml",
+        "node": "built-in",
+        "go": "built-in",
+        "ruby": "motiad.toml",
+    }
+    assert rows["ruby"]["command"] == ["ruby", "runner.rb"]
+    assert rows["go"]["build"] == ["sh", "{sdk}/build.sh", "{project}", "{files}"]
+    table = run_cli("languages", str(tmp_path))
+    assert "ruby" in table.stdout
+    assert "*_step.rb" in table.stdout

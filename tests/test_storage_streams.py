@@ -4,15 +4,15 @@ these; the store under test is opened by ``opened``)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
 import msgspec
 import pytest
 
-from motiad.storage import SqliteStore, StreamChange
+from motiad.storage import StreamChange
+
+from .conftest import Opener
 
 pytestmark = pytest.mark.anyio
 
@@ -21,16 +21,9 @@ def raw(value: object) -> msgspec.Raw:
     return msgspec.Raw(msgspec.json.encode(value))
 
 
-@asynccontextmanager
-async def opened(path: Path) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(path)
-    async with anyio.create_task_group() as tg:
-        await tg.start(store.serve)
-        yield store
-        tg.cancel_scope.cancel()
-
-
-async def test_stream_items_round_trip_by_stream_group_and_id(tmp_path: Path) -> None:
+async def test_stream_items_round_trip_by_stream_group_and_id(
+    tmp_path: Path, opened: Opener
+) -> None:
     async with opened(tmp_path / "db") as store:
         await store.stream_set("todo", "g", "b", raw({"id": "b", "n": 2}))
         await store.stream_set("todo", "g", "a", raw({"id": "a", "n": 1}))
@@ -48,14 +41,16 @@ async def test_stream_items_round_trip_by_stream_group_and_id(tmp_path: Path) ->
         assert await store.stream_get("todo", "g", "a") is None
 
 
-async def test_stream_items_survive_a_restart(tmp_path: Path) -> None:
+async def test_stream_items_survive_a_restart(tmp_path: Path, opened: Opener) -> None:
     async with opened(tmp_path / "db") as store:
         await store.stream_set("todo", "g", "a", raw({"id": "a"}))
     async with opened(tmp_path / "db") as again:
         assert await again.stream_get("todo", "g", "a") == raw({"id": "a"})
 
 
-async def test_a_set_says_whether_it_created_or_updated_the_item(tmp_path: Path) -> None:
+async def test_a_set_says_whether_it_created_or_updated_the_item(
+    tmp_path: Path, opened: Opener
+) -> None:
     async with opened(tmp_path / "db") as store:
         first = await store.stream_set("todo", "g", "a", raw({"id": "a", "v": 1}))
         second = await store.stream_set("todo", "g", "a", raw({"id": "a", "v": 2}))
@@ -64,7 +59,9 @@ async def test_a_set_says_whether_it_created_or_updated_the_item(tmp_path: Path)
         assert second.data == raw({"id": "a", "v": 2})
 
 
-async def test_streams_and_groups_are_listed_for_the_workbench(tmp_path: Path) -> None:
+async def test_streams_and_groups_are_listed_for_the_workbench(
+    tmp_path: Path, opened: Opener
+) -> None:
     async with opened(tmp_path / "db") as store:
         await store.stream_set("todo", "g2", "a", raw({"id": "a"}))
         await store.stream_set("todo", "g1", "a", raw({"id": "a"}))
@@ -75,7 +72,7 @@ async def test_streams_and_groups_are_listed_for_the_workbench(tmp_path: Path) -
 
 
 async def test_every_change_reaches_the_listeners_in_order_with_rising_timestamps(
-    tmp_path: Path,
+    tmp_path: Path, opened: Opener
 ) -> None:
     seen: list[StreamChange] = []
     async with opened(tmp_path / "db") as store:
@@ -98,7 +95,9 @@ async def test_every_change_reaches_the_listeners_in_order_with_rising_timestamp
     assert stamps == sorted(set(stamps))
 
 
-async def test_concurrent_sets_are_announced_in_commit_order(tmp_path: Path) -> None:
+async def test_concurrent_sets_are_announced_in_commit_order(
+    tmp_path: Path, opened: Opener
+) -> None:
     seen: list[StreamChange] = []
     async with opened(tmp_path / "db") as store:
         store.watch_streams(seen.append)
@@ -111,7 +110,7 @@ async def test_concurrent_sets_are_announced_in_commit_order(tmp_path: Path) -> 
     assert [c.type for c in seen].count("create") == 1
 
 
-async def test_ephemeral_events_are_not_stored(tmp_path: Path) -> None:
+async def test_ephemeral_events_are_not_stored(tmp_path: Path, opened: Opener) -> None:
     async with opened(tmp_path / "db") as store:
         change = await store.stream_send("chat", "room", "m1", raw({"type": "typing", "data": {}}))
         assert (change.type, change.id) == ("event", "m1")

@@ -26,6 +26,8 @@ but a first build on a busy machine compiles the standard library too."""
 OUTPUT_TAIL = 30
 """Lines of a failed build's output repeated in its error (all of it is logged)."""
 _LINE_LIMIT = 64 * 1024
+BUILD_LOG_PREFIX = "build "
+"""Log records of a build name their "step" ``build LANGUAGE``."""
 
 
 async def build_language(
@@ -36,7 +38,7 @@ async def build_language(
     command = build_command(language, project, settings, files)
     if command is None:
         return
-    label = f"build {language}"
+    label = f"{BUILD_LOG_PREFIX}{language}"
     where = ", ".join(file.relative_to(project).as_posix() for file in files)
     key = f"languages.{language}.build"
     logs.log("info", f"building {len(files)} {language} step file(s)", step=label)

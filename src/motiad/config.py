@@ -324,11 +324,22 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_body_bytes: Annotated[int, msgspec.Meta(gt=0)] = 1024 * 1024
     """Largest request body accepted (413 beyond): 1 MiB, like common proxies."""
 
+    workbench: bool = True
+    """Serve the workbench and its JSON API under ``/__motiad/``."""
+    workbench_token: str | None = None
+    """The token the workbench requires. Default: none on a loopback ``host``,
+    else a random one printed at start (the workbench can read state and emit)."""
+
     queue: QueueDefaults = msgspec.field(default_factory=QueueDefaults)
     handler: HandlerDefaults = msgspec.field(default_factory=HandlerDefaults)
     traces: TraceRetention = msgspec.field(default_factory=TraceRetention)
     languages: dict[str, LanguageSettings] = msgspec.field(default_factory=builtin_languages)
     """The runner registry: the built-in entries with the project's merged in."""
+
+    @property
+    def uses_redis(self) -> bool:
+        """True when ``storage`` is a Redis URL (several brokers may share it)."""
+        return self.storage.startswith(REDIS_SCHEMES)
 
     def sqlite_path(self, project: Path) -> Path:
         """The database file for a ``sqlite:`` storage URL, relative to the project."""
@@ -338,6 +349,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         return path if path.is_absolute() else project / path
 
 
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+"""URL schemes of a Redis storage (redis-py's ``from_url``)."""
 SETTINGS_FILE = "motiad.toml"
 _ENV_PREFIX = "MOTIAD_"
 
@@ -368,6 +381,12 @@ def load_settings(
         settings = msgspec.convert(merged, Settings, strict=False)
     except msgspec.ValidationError as exc:
         raise _settings_error(source, exc) from None
+    if not (settings.storage.startswith("sqlite:") or settings.uses_redis):
+        raise ConfigError(
+            source,
+            f"expected sqlite:PATH or redis://HOST:PORT/DB, got {settings.storage!r}",
+            field="storage",
+        )
     settings.languages = languages
     return settings
 

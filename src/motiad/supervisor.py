@@ -388,6 +388,10 @@ class Child:
                     f" {budget:g}s); killing the child"
                 )
                 self._kill(process)
+                # Until the restart, nothing may be sent to the dying process:
+                # a retry of this very event would be lost with it.
+                if self._process is process:
+                    self._not_ready()
             raise InvocationTimeout(f"{self.spec.label}: handler timed out after {budget:g}s")
         finally:
             if pending is not None:

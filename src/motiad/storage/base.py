@@ -7,9 +7,10 @@ child sent and hands it back without decoding it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import msgspec
+from anyio.abc import TaskStatus
 
 from ..protocol.messages import ErrorInfo
 from ..tracing import Level, LogRecord, Span
@@ -37,10 +38,13 @@ class Delivery(msgspec.Struct):
 
 
 class Target(msgspec.Struct, frozen=True):
-    """A subscriber of a topic, and how long its first delivery waits."""
+    """A subscriber of a topic, how long its first delivery waits, and whether
+    its queue is FIFO (a backend shared by several brokers keeps the order of
+    each message group in storage, so it must know when the event is stored)."""
 
     step: str
     delay_s: float = 0.0
+    fifo: bool = False
 
 
 Router = Callable[[str], Sequence[Target]]
@@ -56,6 +60,26 @@ class DeadLetter(msgspec.Struct, frozen=True):
     error: ErrorInfo
     failed_at: float
     event: Event
+
+
+def dead_letter_json(letter: DeadLetter) -> dict[str, Any]:
+    """A dead letter as ``motiad dlq --json`` and the workbench show it."""
+    event = letter.event
+    return {
+        "id": letter.id,
+        "step": letter.step,
+        "topic": event.topic,
+        "attempts": letter.attempts,
+        "failedAt": letter.failed_at,
+        "error": msgspec.to_builtins(letter.error),
+        "event": {
+            "id": event.id,
+            "traceId": event.trace_id,
+            "messageGroupId": event.message_group_id,
+            "createdAt": event.created_at,
+            "data": msgspec.json.decode(event.data),
+        },
+    }
 
 
 class DeadLetterFilter(msgspec.Struct, frozen=True):
@@ -77,8 +101,10 @@ class QueueStore(Protocol):
         """Commit ``event`` for the running broker to route (``motiad emit``)."""
         ...
 
-    def open_queue(self, step: str, *, fifo: bool) -> None:
-        """Start scheduling the pending deliveries of ``step``."""
+    def open_queue(self, step: str, *, fifo: bool, lease_s: float) -> None:
+        """Start scheduling the pending deliveries of ``step``. A delivery taken
+        is leased for ``lease_s``: a backend shared by several brokers hands it
+        to another one when its taker stops renewing the lease (it died)."""
         ...
 
     def close_queue(self, step: str) -> None:
@@ -158,7 +184,7 @@ class StateStore(Protocol):
         ...
 
 
-class StateGroup(msgspec.Struct, frozen=True):
+class StateGroup(msgspec.Struct, frozen=True, rename="camel"):
     """A state group as listings show it."""
 
     group_id: str
@@ -167,7 +193,7 @@ class StateGroup(msgspec.Struct, frozen=True):
     """When a value of the group last changed."""
 
 
-class TraceSummary(msgspec.Struct, frozen=True):
+class TraceSummary(msgspec.Struct, frozen=True, rename="camel"):
     """A trace as listings show it: its first span and counts."""
 
     trace_id: str
@@ -182,7 +208,7 @@ class TraceSummary(msgspec.Struct, frozen=True):
     """Spans that ended in an error."""
 
 
-class Trace(msgspec.Struct, frozen=True):
+class Trace(msgspec.Struct, frozen=True, rename="camel"):
     """One trace: its spans by start time and its log records by time (each
     record names its span by ``invocation_id``; records without one belong to
     the trace as a whole)."""
@@ -192,7 +218,7 @@ class Trace(msgspec.Struct, frozen=True):
     logs: list[LogRecord]
 
 
-class TraceQuery(msgspec.Struct, frozen=True):
+class TraceQuery(msgspec.Struct, frozen=True, rename="camel"):
     """Which traces to list: the newest ``limit`` that started before ``before``."""
 
     limit: int = 50
@@ -201,7 +227,7 @@ class TraceQuery(msgspec.Struct, frozen=True):
     """Only traces with a span of this step."""
 
 
-class LogQuery(msgspec.Struct, frozen=True):
+class LogQuery(msgspec.Struct, frozen=True, rename="camel"):
     """Which log records to list: the newest ``limit`` matching every filter
     given, returned oldest first."""
 
@@ -321,5 +347,22 @@ class StreamStore(Protocol):
         ...
 
 
-class Store(QueueStore, DeadLetterStore, StateStore, StreamStore, TraceStore, Protocol):
+class CronLock(Protocol):
+    """Fires each cron tick once, however many brokers share the storage."""
+
+    async def claim_tick(self, step: str, tick: float) -> bool:
+        """True for the first broker claiming ``step``'s tick at ``tick`` (epoch seconds)."""
+        ...
+
+
+Health = Callable[[Literal["info", "error"], str], None]
+"""Where a backend reports that its server became unreachable or came back
+(once per change, so an outage is one line, not a flood)."""
+
+
+class Store(QueueStore, DeadLetterStore, StateStore, StreamStore, TraceStore, CronLock, Protocol):
     """A complete backend."""
+
+    async def serve(self, *, task_status: TaskStatus[None]) -> None:
+        """Open the storage, report ready through ``task_status``, run until cancelled."""
+        ...

@@ -21,7 +21,7 @@ commits (``PRAGMA data_version``) and picks up what they added.
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import sqlite3
 import time
 from collections import deque
@@ -54,6 +54,7 @@ from .base import (
     TraceQuery,
     TraceSummary,
 )
+from .records import RecordBuffer, assemble_trace
 from .schedule import StepSchedule
 
 T = TypeVar("T")
@@ -62,15 +63,18 @@ U = TypeVar("U")
 BATCH_MAX = 512
 """Writes applied per transaction at most: large enough to amortise a commit,
 small enough that one batch never holds the writer for long."""
+INLINE_BATCH_MAX = 4
+"""Batches this small are committed on the event loop itself. In WAL mode with
+``synchronous=NORMAL`` a commit is a write to the page cache (tens of µs): less
+than the hop to a worker thread and back, and at idle that hop is most of an
+emit's latency. What may take long stays off the loop: checkpoints (they sync
+the file; automatic ones are off on the writer, :data:`CHECKPOINT_AFTER`),
+larger batches, and a batch that would wait for another process's lock."""
+CHECKPOINT_AFTER = 1000
+"""Writes between two checkpoints of the WAL (in the worker thread); SQLite's own
+automatic checkpoint runs every 1000 pages."""
 EXTERNAL_CHECK_S = 0.5
 """How often the owner looks for commits made by other processes (the CLI)."""
-RECORDS_FLUSH_S = 0.2
-"""How long spans and log records gather before they are written in one
-transaction: at most five such writes a second however busy the project, and
-soon enough that the workbench shows them as they happen."""
-RECORDS_BUFFERED_MAX = 20_000
-"""Spans (and, separately, log records) held while storage is slow; beyond
-that the oldest are dropped rather than memory grown without bound."""
 PRUNE_EVERY = 500
 """Records written between two deletions of the oldest traces and logs: the
 file holds at most this many beyond the retention bounds."""
@@ -182,9 +186,14 @@ class _Write(Generic[T]):
     then: Callable[[Any], T] | None = None
     """Runs on the event loop once the batch committed, in batch order (stream
     changes are announced in commit order); its value is the write's result."""
-    done: anyio.Event = field(default_factory=anyio.Event)
+    # A bare asyncio.Event (motiad runs on asyncio): one per write is a hot
+    # path, and anyio's costs several times as much to make. Several tasks may
+    # wait on one write (batched acks).
+    done: asyncio.Event = field(default_factory=asyncio.Event)
     result: T | None = None
     error: BaseException | None = None
+    taken: bool = False
+    """Handed to the writer thread: nothing may be added to it any more."""
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -246,14 +255,11 @@ class SqliteStore:
     def __init__(self, path: Path, *, retention: TraceRetention | None = None) -> None:
         self.path = path
         self.retention = retention or TraceRetention()
-        self._spans: deque[Span] = deque(maxlen=RECORDS_BUFFERED_MAX)
-        self._logs: deque[LogRecord] = deque(maxlen=RECORDS_BUFFERED_MAX)
-        self._records_waiting = anyio.Event()
+        self._records = RecordBuffer()
         self._written_since_prune = PRUNE_EVERY  # prune once soon after opening
-        self.dropped_records = 0
         """Spans and log records lost: storage was too slow, or failed to write them."""
         self._pending: deque[_Write[Any]] = deque()
-        self._has_pending = anyio.Event()
+        self._has_pending = asyncio.Event()
         self._open = False
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
@@ -262,6 +268,10 @@ class SqliteStore:
         self._data_version = 0
         self._stream_listeners: list[StreamListener] = []
         self._last_change_ms = 0
+        self._since_checkpoint = 0
+        self._acks_write: _Write[None] | None = None
+        self._acks: list[Delivery] = []
+        """The deliveries of ``_acks_write``, the ack write not yet taken."""
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -270,6 +280,7 @@ class SqliteStore:
         await anyio.to_thread.run_sync(self.path.parent.mkdir, 0o777, True, True)
         try:
             self._writer = await anyio.to_thread.run_sync(_connect, self.path)
+            self._writer.execute("PRAGMA wal_autocheckpoint=0")  # done in the thread instead
             self._writer.executescript(_SCHEMA)
             self._data_version = self._writer.execute("PRAGMA data_version").fetchone()[0]
             self._reader = _connect(self.path)
@@ -279,7 +290,7 @@ class SqliteStore:
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._watch_other_writers)
-                tg.start_soon(self._write_records_soon)
+                tg.start_soon(self._records.write_soon, self.flush_traces)
                 task_status.started()
                 await self._apply_writes()
         finally:
@@ -292,11 +303,14 @@ class SqliteStore:
     async def _apply_writes(self) -> None:
         while True:
             await self._has_pending.wait()
-            self._has_pending = anyio.Event()
+            self._has_pending.clear()
             while self._pending:
                 count = min(BATCH_MAX, len(self._pending))
                 batch = [self._pending.popleft() for _ in range(count)]
-                await anyio.to_thread.run_sync(self._apply, batch)
+                for write in batch:
+                    write.taken = True
+                if count > INLINE_BATCH_MAX or not self._apply_inline(batch):
+                    await anyio.to_thread.run_sync(self._apply, batch)
                 for write in batch:
                     if write.then is not None and write.error is None:
                         try:
@@ -304,6 +318,40 @@ class SqliteStore:
                         except Exception as exc:  # a listener's bug: the writer lives on
                             write.error = exc
                     write.done.set()
+                self._since_checkpoint += count
+                if self._since_checkpoint >= CHECKPOINT_AFTER:
+                    self._since_checkpoint = 0
+                    await anyio.to_thread.run_sync(self._checkpoint)
+
+    def _apply_inline(self, batch: list[_Write[Any]]) -> bool:
+        """Apply a small batch on the loop (see :data:`INLINE_BATCH_MAX`); False,
+        with nothing applied, when it must go to the thread instead: another
+        process holds the write lock, or a write failed (the thread's path
+        then applies each alone)."""
+        conn = self._writer
+        assert conn is not None
+        conn.execute("PRAGMA busy_timeout=0")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            conn.execute("PRAGMA busy_timeout=5000")
+        try:
+            for write in batch:
+                write.result = write.apply(conn)
+            conn.execute("COMMIT")
+        except Exception:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for write in batch:
+                write.result = None
+            return False
+        return True
+
+    def _checkpoint(self) -> None:
+        assert self._writer is not None
+        self._writer.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _close(self) -> None:
         for conn in (self._writer, self._reader):
@@ -349,15 +397,27 @@ class SqliteStore:
         apply: Callable[[sqlite3.Connection], Any],
         then: Callable[[Any], Any] | None = None,
     ) -> Any:
+        return await self._wait(self._submit(apply, then))
+
+    def _submit(
+        self,
+        apply: Callable[[sqlite3.Connection], Any],
+        then: Callable[[Any], Any] | None = None,
+    ) -> _Write[Any]:
+        """Queue a write for the writer; ``then`` runs on the loop after its commit."""
         if not self._open:
             raise StorageError(f"{self.path}: storage is closed")
         write: _Write[Any] = _Write(apply, then)
         self._pending.append(write)
         self._has_pending.set()
+        return write
+
+    async def _wait(self, write: _Write[T]) -> T:
+        """The result of ``write`` once its batch is committed."""
         await write.done.wait()
         if write.error is not None:
             raise StorageError(f"{self.path}: {write.error}") from write.error
-        return write.result
+        return write.result  # type: ignore[return-value]
 
     def _read(self) -> sqlite3.Connection:
         if self._reader is None:
@@ -385,8 +445,9 @@ class SqliteStore:
 
     # --- queue --------------------------------------------------------------
 
-    def open_queue(self, step: str, *, fifo: bool) -> None:
-        """Schedule the pending deliveries of ``step`` (all are due: no lease outlives us)."""
+    def open_queue(self, step: str, *, fifo: bool, lease_s: float = 0.0) -> None:
+        """Schedule the pending deliveries of ``step`` (all are due: no lease
+        outlives us, so ``lease_s`` does not matter here)."""
         schedule = self._schedules.setdefault(step, StepSchedule(fifo=fifo))
         schedule.fifo = fifo
         self._rescan_step(step, schedule)
@@ -503,17 +564,28 @@ class SqliteStore:
             self._schedules[delivery.step].released(delivery)
 
     async def ack(self, delivery: Delivery) -> None:
-        """Delete the delivery, and its event once no delivery needs it."""
+        """Delete the delivery, and its event once no delivery needs it.
 
-        def apply(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM deliveries WHERE id = ?", (delivery.id,))
-            conn.execute(
-                "DELETE FROM events WHERE id = ?1 AND NOT EXISTS"
-                " (SELECT 1 FROM deliveries WHERE event_id = ?1)",
-                (delivery.event.id,),
-            )
+        Acks are batched: every ack made before the writer takes the current
+        ack write joins it (two ``executemany`` instead of two statements and a
+        write each), and each caller returns once that write is committed.
+        """
+        write = self._acks_write
+        if write is None or write.taken:
+            acks: list[Delivery] = []
 
-        await self._write(apply)
+            def apply(conn: sqlite3.Connection) -> None:
+                conn.executemany("DELETE FROM deliveries WHERE id = ?", [(d.id,) for d in acks])
+                conn.executemany(
+                    "DELETE FROM events WHERE id = ?1 AND NOT EXISTS"
+                    " (SELECT 1 FROM deliveries WHERE event_id = ?1)",
+                    [(d.event.id,) for d in acks],
+                )
+
+            write = self._acks_write = self._submit(apply)
+            self._acks = acks
+        self._acks.append(delivery)
+        await self._wait(write)
         self._schedules[delivery.step].settled(delivery)
 
     async def retry(self, delivery: Delivery, error: ErrorInfo, delay_s: float) -> None:
@@ -545,6 +617,10 @@ class SqliteStore:
 
         await self._write(apply)
         self._schedules[delivery.step].settled(delivery)
+
+    async def claim_tick(self, step: str, tick: float) -> bool:
+        """Always the first: one broker owns the file."""
+        return True
 
     # --- dead letters -------------------------------------------------------
 
@@ -794,39 +870,27 @@ class SqliteStore:
 
     # --- spans and logs -----------------------------------------------------
 
+    @property
+    def dropped_records(self) -> int:
+        """Spans and log records lost (buffer full, or a write failed)."""
+        return self._records.dropped
+
     def record_span(self, span: Span) -> None:
         """Buffer a finished span; it is written with the next batch of records."""
-        if len(self._spans) == RECORDS_BUFFERED_MAX:
-            self.dropped_records += 1
-        self._spans.append(span)
-        self._records_waiting.set()
+        self._records.add_span(span)
 
     def record_log(self, record: LogRecord) -> None:
         """Buffer a log record; it is written with the next batch of records."""
-        if len(self._logs) == RECORDS_BUFFERED_MAX:
-            self.dropped_records += 1
-        self._logs.append(record)
-        self._records_waiting.set()
-
-    async def _write_records_soon(self) -> None:
-        """Write buffered records every :data:`RECORDS_FLUSH_S` while they come."""
-        while True:
-            await self._records_waiting.wait()
-            await anyio.sleep(RECORDS_FLUSH_S)
-            self._records_waiting = anyio.Event()
-            with contextlib.suppress(StorageError):  # counted in dropped_records
-                await self.flush_traces()
+        self._records.add_log(record)
 
     async def flush_traces(self) -> None:
         """Write what is buffered. Writes apply in order, so once this one has
         committed, so have the records an earlier flush took."""
-        spans, logs = list(self._spans), list(self._logs)
-        self._spans.clear()
-        self._logs.clear()
+        spans, logs = self._records.take()
         try:
             await self._write(lambda conn: self._insert_records(conn, spans, logs))
         except StorageError:
-            self.dropped_records += len(spans) + len(logs)
+            self._records.dropped += len(spans) + len(logs)
             raise
 
     def _insert_records(
@@ -939,16 +1003,7 @@ class SqliteStore:
         row = reader.execute(
             f"SELECT {_TRACE_COLUMNS} FROM traces WHERE trace_id = ?", (trace_id,)
         ).fetchone()
-        if row is not None:
-            summary = TraceSummary(*row)
-        elif logs:  # logged under the trace, but no span has finished yet
-            first = logs[0]
-            summary = TraceSummary(
-                trace_id, first.time, logs[-1].time, first.step or "", "", "", 0, 0
-            )
-        else:
-            return None
-        return Trace(summary, spans, logs)
+        return assemble_trace(trace_id, None if row is None else TraceSummary(*row), spans, logs)
 
     async def logs(self, query: LogQuery) -> list[LogRecord]:
         """The newest records that match every filter given, oldest first."""
