@@ -150,6 +150,17 @@ def test_handlers_get_typed_bodies_emits_and_responses() -> None:
     assert "Human" not in text
 
 
+def type_check(project: Path) -> subprocess.CompletedProcess[str]:
+    """``tsc --noEmit`` of the project, with its output."""
+    return subprocess.run(
+        [str(TSC), "--noEmit", "-p", str(project)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 @pytest.mark.skipif(not TSC.exists(), reason="needs sdk-node's dev dependencies (npm ci)")
 def test_the_compiler_accepts_declared_emits_and_refuses_undeclared_ones(tmp_path: Path) -> None:
     project = typed_project(tmp_path / "typed")
@@ -167,13 +178,7 @@ def test_the_compiler_accepts_declared_emits_and_refuses_undeclared_ones(tmp_pat
     )
 
     def tsc() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(TSC), "--noEmit", "-p", str(project)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return type_check(project)
 
     accepted = tsc()
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
@@ -219,13 +224,7 @@ def test_the_compiler_checks_what_a_handler_sets_in_a_stream(tmp_path: Path) -> 
             "  item.id.toUpperCase()\n"
             "}\n"
         )
-        return subprocess.run(
-            [str(TSC), "--noEmit", "-p", str(project)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return type_check(project)
 
     generated = run_cli("types", str(project))
     assert generated.returncode == 0, generated.stderr
