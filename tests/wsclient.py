@@ -38,6 +38,8 @@ class WsClient:
         self._stream = stream
         self._ws = connection
         self._pending: list[Event] = []
+        self._partial = ""
+        """The text of a message whose last fragment has not come yet."""
         self.accepted: AcceptConnection | None = None
 
     async def _events(self) -> Event:
@@ -64,13 +66,16 @@ class WsClient:
         await self._stream.send(self._ws.send(Message(data=json.dumps(value))))
 
     async def receive(self) -> Any:
-        """The next text message, JSON-decoded; raises :class:`ServerClosed`."""
-        text = ""
+        """The next text message, JSON-decoded; raises :class:`ServerClosed`.
+
+        A message's fragments are kept on the client, so a receive cancelled
+        halfway through a large message loses nothing: the next one goes on."""
         while True:
             event = await self._events()
             if isinstance(event, TextMessage):
-                text += event.data
+                self._partial += event.data
                 if event.message_finished:
+                    text, self._partial = self._partial, ""
                     return json.loads(text)
             elif isinstance(event, CloseConnection):
                 raise ServerClosed(event.code)
