@@ -38,8 +38,7 @@ class WsClient:
         self._stream = stream
         self._ws = connection
         self._pending: list[Event] = []
-        self._partial = ""
-        """The text of a message whose last fragment has not come yet."""
+        self._text = ""
         self.accepted: AcceptConnection | None = None
 
     async def _events(self) -> Event:
@@ -66,16 +65,14 @@ class WsClient:
         await self._stream.send(self._ws.send(Message(data=json.dumps(value))))
 
     async def receive(self) -> Any:
-        """The next text message, JSON-decoded; raises :class:`ServerClosed`.
-
-        A message's fragments are kept on the client, so a receive cancelled
-        halfway through a large message loses nothing: the next one goes on."""
+        """The next text message, JSON-decoded; raises :class:`ServerClosed`. A
+        cancelled call loses nothing: the part of a message read so far is kept."""
         while True:
             event = await self._events()
             if isinstance(event, TextMessage):
-                self._partial += event.data
+                self._text += event.data
                 if event.message_finished:
-                    text, self._partial = self._partial, ""
+                    text, self._text = self._text, ""
                     return json.loads(text)
             elif isinstance(event, CloseConnection):
                 raise ServerClosed(event.code)
