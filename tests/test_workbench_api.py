@@ -128,6 +128,9 @@ async def test_logs_are_filtered_by_step_level_trace_and_text(tmp_path: Path) ->
         bad = await http.get(f"{API}/logs", params={"level": "loud"})
         assert bad.status_code == 400
         assert "loud" in bad.json()["issues"][0]["message"]
+        huge = await http.get(f"{API}/traces", params={"limit": "1000000"})
+        assert huge.status_code == 400
+        assert "limit" in huge.json()["issues"][0]["message"]
 
 
 async def test_state_groups_flows_and_steps_are_listed(tmp_path: Path) -> None:
