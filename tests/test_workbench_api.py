@@ -356,3 +356,23 @@ async def test_traces_and_logs_are_printed_by_the_cli_after_the_run(tmp_path: Pa
     missing = run_cli("traces", "f" * 32, "-p", str(project))
     assert missing.returncode == 1
     assert "no trace" in missing.stderr
+
+
+async def test_under_dev_a_reloaded_step_file_is_announced_and_drawn(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p", QUICKSTART / "steps")
+    async with (
+        motiad("dev", str(project), "--port", "0") as broker,
+        httpx.AsyncClient(base_url=broker.url) as http,
+        live_stream(http) as live,
+    ):
+        (project / "steps" / "audit.step.js").write_text(
+            "export const config = { name: 'Audit', type: 'event', subscribes: ['message.sent'] }\n"
+            "export const handler = async () => {}\n"
+        )
+        assert await live.wait("steps", file="steps/audit.step.js") == {
+            "file": "steps/audit.step.js"
+        }
+        graph = (await http.get(f"{API}/flows")).json()
+        assert {"from": "topic:message.sent", "to": "step:Audit"}.items() <= next(
+            e for e in graph["edges"] if e["to"] == "step:Audit"
+        ).items()

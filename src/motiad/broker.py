@@ -61,7 +61,7 @@ from .runners import child_command
 from .schemas import Issue, Schema, SchemaError
 from .storage import Delivery, Event, Store, Target
 from .supervisor import Child, ChildSpec, InvocationTimeout, handler_error
-from .tracing import LogBus, Span, SpanBus, new_id
+from .tracing import Bus, LogBus, Span, SpanBus, new_id
 
 _api_result_decoder = msgspec.json.Decoder(ApiResult)
 
@@ -173,6 +173,8 @@ class Broker:
         self.logs = logs
         self.spans = SpanBus()
         """Every finished invocation (storage and the workbench subscribe)."""
+        self.reloaded: Bus[str] = Bus()
+        """Step files reloaded by ``motiad dev``, by relative path (the workbench redraws)."""
         self.steps: dict[str, Step] = {}
         self.routes: RouteTable[Step] = RouteTable()
         self.subscribers: dict[str, list[Step]] = {}
@@ -386,6 +388,7 @@ class Broker:
             )
             for step in report.steps:
                 self._start_worker(step)
+        self.reloaded.publish(relative)
         return report
 
     def _unregister(self, step: Step) -> None:

@@ -107,6 +107,7 @@ class LiveHub:
             self._unsubscribe = [
                 self.broker.logs.subscribe(self._on_log),
                 self.broker.spans.subscribe(self._on_span),
+                self.broker.reloaded.subscribe(self._on_reload),
             ]
         self._clients.add(client)
 
@@ -123,6 +124,9 @@ class LiveHub:
 
     def _on_span(self, span: Span) -> None:
         self._send(b"span", _encode(span))
+
+    def _on_reload(self, relative: str) -> None:
+        self._send(b"steps", _encode({"file": relative}))
 
     def _send(self, event: bytes, data: bytes) -> None:
         message = b"event: " + event + b"\ndata: " + data + b"\n\n"
