@@ -22,13 +22,6 @@ pytestmark = pytest.mark.anyio
 API = "/__motiad/api"
 
 
-def project_with_flaky(root: Path, settings: str = "") -> Path:
-    project = make_project(root, QUICKSTART / "steps", FIXTURES / "workbench")
-    if settings:
-        (project / "motiad.toml").write_text(settings)
-    return project
-
-
 class Live:
     """The workbench's live stream, read by a test: wait for the span or log
     record it expects (they are published as invocations finish)."""
@@ -158,7 +151,7 @@ async def test_state_groups_flows_and_steps_are_listed(tmp_path: Path) -> None:
 
 
 async def test_dead_letters_are_listed_shown_redriven_and_purged(tmp_path: Path) -> None:
-    project = project_with_flaky(tmp_path / "p")
+    project = make_project(tmp_path / "p", QUICKSTART / "steps", FIXTURES / "workbench")
     async with (
         motiad("run", str(project), "--port", "0") as broker,
         httpx.AsyncClient(base_url=broker.url) as http,
