@@ -55,6 +55,11 @@ async def test_a_message_sent_from_the_workbench_is_traced_and_a_dead_letter_red
             page.locator('.span-row[data-span-step="ProcessMessage"] .log-line')
         ).to_contain_text("Processing message")
 
+        # traces: the list has it, started by SendMessage
+        await page.keyboard.press("2")
+        await expect(page.locator("tr[data-trace]")).to_have_count(1)
+        await expect(page.locator("tr[data-trace]")).to_contain_text("SendMessage POST /messages")
+
         # state: the message StoreMessage kept
         await page.keyboard.press("4")
         await page.locator('[data-group="messages"]').click()
