@@ -6,8 +6,6 @@ Protocols, so another backend can run the same tests."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +15,10 @@ import pytest
 
 from motiad.config import TraceRetention
 from motiad.protocol.messages import ErrorInfo
-from motiad.storage import LogQuery, SqliteStore, TraceQuery
+from motiad.storage import LogQuery, TraceQuery
 from motiad.tracing import Level, LogRecord, Span
+
+from .conftest import Opener
 
 pytestmark = pytest.mark.anyio
 _ids = itertools.count()
@@ -60,16 +60,9 @@ def log(
     return LogRecord(at, level, message, step, trace, invocation, fields)
 
 
-@asynccontextmanager
-async def opened(path: Path, retention: TraceRetention | None = None) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(path, retention=retention)
-    async with anyio.create_task_group() as tg:
-        await tg.start(store.serve)
-        yield store
-        tg.cancel_scope.cancel()
-
-
-async def test_a_trace_reads_back_with_its_spans_and_their_logs(tmp_path: Path) -> None:
+async def test_a_trace_reads_back_with_its_spans_and_their_logs(
+    tmp_path: Path, opened: Opener
+) -> None:
     async with opened(tmp_path / "db") as store:
         store.record_span(span("t1", "Store", 12.0, span_id="s-store", error=True, attempt=2))
         store.record_span(span("t1", "Send", 10.0, span_id="s-send"))
@@ -93,7 +86,7 @@ async def test_a_trace_reads_back_with_its_spans_and_their_logs(tmp_path: Path) 
     assert (summary.trigger, summary.detail) == ("event", "message.sent")
 
 
-async def test_recorded_spans_are_written_without_a_flush(tmp_path: Path) -> None:
+async def test_recorded_spans_are_written_without_a_flush(tmp_path: Path, opened: Opener) -> None:
     async with opened(tmp_path / "db") as store:
         store.record_span(span("t1", "A", 1.0))
         with anyio.fail_after(5):
@@ -102,7 +95,7 @@ async def test_recorded_spans_are_written_without_a_flush(tmp_path: Path) -> Non
                 await anyio.sleep(0.02)
 
 
-async def test_a_span_recorded_twice_counts_once(tmp_path: Path) -> None:
+async def test_a_span_recorded_twice_counts_once(tmp_path: Path, opened: Opener) -> None:
     async with opened(tmp_path / "db") as store:
         store.record_span(span("t1", "A", 1.0, span_id="same"))
         await store.flush_traces()
@@ -114,7 +107,9 @@ async def test_a_span_recorded_twice_counts_once(tmp_path: Path) -> None:
     assert len(trace.spans) == 1
 
 
-async def test_a_trace_with_logs_and_no_finished_span_is_shown(tmp_path: Path) -> None:
+async def test_a_trace_with_logs_and_no_finished_span_is_shown(
+    tmp_path: Path, opened: Opener
+) -> None:
     async with opened(tmp_path / "db") as store:
         store.record_log(log(5.0, "cron tick", step="Nightly", trace="t9"))
         await store.flush_traces()
@@ -126,7 +121,7 @@ async def test_a_trace_with_logs_and_no_finished_span_is_shown(tmp_path: Path) -
 
 
 async def test_recent_traces_come_newest_first_with_paging_and_a_step_filter(
-    tmp_path: Path,
+    tmp_path: Path, opened: Opener
 ) -> None:
     async with opened(tmp_path / "db") as store:
         for n in range(5):
@@ -142,7 +137,9 @@ async def test_recent_traces_come_newest_first_with_paging_and_a_step_filter(
     assert all(t.step == "Send" and t.spans == 2 for t in newest)
 
 
-async def test_logs_are_queried_by_step_level_trace_and_text(tmp_path: Path) -> None:
+async def test_logs_are_queried_by_step_level_trace_and_text(
+    tmp_path: Path, opened: Opener
+) -> None:
     async with opened(tmp_path / "db") as store:
         store.record_log(log(1.0, "Starting", level="debug", step="A", trace="t1"))
         store.record_log(log(2.0, "Stored message", level="info", step="B", trace="t1"))
@@ -164,7 +161,7 @@ async def test_logs_are_queried_by_step_level_trace_and_text(tmp_path: Path) -> 
         assert await messages(before=3.0) == ["Starting", "Stored message"]
 
 
-async def test_only_the_newest_traces_and_logs_are_kept(tmp_path: Path) -> None:
+async def test_only_the_newest_traces_and_logs_are_kept(tmp_path: Path, opened: Opener) -> None:
     retention = TraceRetention(max_traces=3, max_logs=4)
     async with opened(tmp_path / "db", retention) as store:
         for n in range(10):
@@ -179,7 +176,7 @@ async def test_only_the_newest_traces_and_logs_are_kept(tmp_path: Path) -> None:
     assert logs == ["log 7", "log 8", "log 9", "untraced"]
 
 
-async def test_spans_and_logs_survive_a_restart(tmp_path: Path) -> None:
+async def test_spans_and_logs_survive_a_restart(tmp_path: Path, opened: Opener) -> None:
     async with opened(tmp_path / "db") as store:
         store.record_span(span("t1", "A", 1.0))
         store.record_log(log(1.1, "kept"))
@@ -190,7 +187,7 @@ async def test_spans_and_logs_survive_a_restart(tmp_path: Path) -> None:
     assert [r.message for r in trace.logs] == ["kept"]
 
 
-async def test_state_groups_and_their_items_are_listed(tmp_path: Path) -> None:
+async def test_state_groups_and_their_items_are_listed(tmp_path: Path, opened: Opener) -> None:
     async with opened(tmp_path / "db") as store:
         await store.state_set("messages", "b", msgspec.Raw(b'{"text":"b"}'))
         await store.state_set("messages", "a", msgspec.Raw(b'{"text":"a"}'))

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from .harness import FIXTURES, QUICKSTART, make_project, motiad, run_cli
+from .test_streams import streams_project, todo
 
 pytestmark = pytest.mark.anyio
 API = "/__motiad/api"
@@ -369,3 +370,17 @@ async def test_under_dev_a_reloaded_step_file_is_announced_and_drawn(tmp_path: P
         assert {"from": "topic:message.sent", "to": "step:Audit"}.items() <= next(
             e for e in graph["edges"] if e["to"] == "step:Audit"
         ).items()
+
+
+async def test_the_live_stream_says_which_stream_item_changed(tmp_path: Path) -> None:
+    project = streams_project(tmp_path / "p")
+    async with (
+        motiad("run", str(project), "--port", "0") as broker,
+        httpx.AsyncClient(base_url=broker.url) as http,
+        live_stream(http) as live,
+    ):
+        assert (await todo(http, "home/milk", "set", {"title": "milk", "done": False})).is_success
+        change = await live.wait("stream", stream="todo")
+        assert change == {"stream": "todo", "groupId": "home", "id": "milk", "type": "create"}
+        items = (await http.get(f"{API}/streams/todo/home")).json()["items"]
+        assert items == [{"id": "milk", "title": "milk", "done": False}]

@@ -19,7 +19,7 @@ from .config import Settings, load_settings
 from .errors import MotiadError
 from .http import WorkbenchOptions, build_app, serve_http, workbench_token
 from .http.server import bind_socket
-from .storage import SqliteStore
+from .storage import open_store
 from .tracing import LogBus
 
 
@@ -39,8 +39,12 @@ def lock_path(project: Path, settings: Settings) -> Path:
 
 
 def broker_is_running(project: Path) -> bool:
-    """True when a ``motiad run`` holds the project's lock now."""
-    path = lock_path(project, load_settings(project))
+    """True when a ``motiad run`` holds the project's lock now. With Redis
+    storage, brokers on any machine may serve the project: assumed True."""
+    settings = load_settings(project)
+    if settings.uses_redis:
+        return True
+    path = lock_path(project, settings)
     if not path.exists():
         return False
     with path.open("a") as handle:
@@ -82,10 +86,15 @@ async def run_project(
 
     ``alongside`` runs next to the broker until the stop (``motiad dev``'s file
     watcher); ``dev`` turns on the checks that only help during development."""
-    db_path = settings.sqlite_path(project)
     stop = stop or anyio.Event()
-    with project_lock(lock_path(project, settings)):
-        store = SqliteStore(db_path, retention=settings.traces)
+    # one broker per SQLite file; with Redis several brokers are the point
+    lock: contextlib.AbstractContextManager[None] = (
+        contextlib.nullcontext()
+        if settings.uses_redis
+        else project_lock(lock_path(project, settings))
+    )
+    with lock:
+        store = open_store(settings, project, health=lambda level, text: logs.log(level, text))
         stop_recording_logs = logs.subscribe(store.record_log)
         grace = anyio.CancelScope()
         async with anyio.create_task_group() as tg:
@@ -105,7 +114,7 @@ async def run_project(
                     token = workbench_token(settings.host, settings.workbench_token)
                     workbench = WorkbenchOptions(token, stop)
                     workbench_url = f"{url}/__motiad/" + (f"?token={token}" if token else "")
-                app = build_app(broker, workbench)
+                app = build_app(broker, workbench, stop)
                 await tg.start(_serve_until, app, sock, stop, settings, http_stopped)
                 on_started(Started(report, url, workbench_url))
                 beside = await tg.start(_cancellable, alongside, broker) if alongside else None
@@ -173,7 +182,7 @@ def _display_host(host: str) -> str:
 
 async def load_project(project: Path, settings: Settings, logs: LogBus) -> LoadReport:
     """Start every step's child just long enough to read its config (``motiad steps``)."""
-    store = SqliteStore(settings.sqlite_path(project))  # not opened: loading needs no storage
+    store = open_store(settings, project)  # not opened: loading needs no storage
     broker = Broker(project, settings, store, logs)
     async with anyio.create_task_group() as children:
         report = await broker.load(children)

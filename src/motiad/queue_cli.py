@@ -19,7 +19,7 @@ from .app import broker_is_running
 from .config import load_settings
 from .console import make_console
 from .errors import MotiadError
-from .storage import DeadLetterFilter, Event, SqliteStore, dead_letter_json
+from .storage import DeadLetterFilter, Event, Store, dead_letter_json, open_store
 from .tracing import new_id
 
 T = TypeVar("T")
@@ -35,12 +35,11 @@ project_option = click.option(
 )
 
 
-def _with_store(project: Path, action: Callable[[SqliteStore], Awaitable[T]]) -> T:
-    """Open the project's storage, run ``action`` on it, close it."""
+def _with_store(project: Path, action: Callable[[Store], Awaitable[T]]) -> T:
+    """Open the project's storage (SQLite or Redis), run ``action`` on it, close it."""
 
     async def main() -> T:
-        settings = load_settings(project)
-        store = SqliteStore(settings.sqlite_path(project))
+        store = open_store(load_settings(project), project)
         async with anyio.create_task_group() as tg:
             await tg.start(store.serve)
             result = await action(store)

@@ -1,14 +1,22 @@
-"""Durable storage behind small Protocols: SQLite by default, Redis later."""
+"""Durable storage behind small Protocols: SQLite by default, Redis when several
+brokers serve one project."""
 
+from pathlib import Path
+
+from ..config import Settings
 from .base import (
     DeadLetter,
     DeadLetterFilter,
     Delivery,
     Event,
+    Health,
     LogQuery,
     Router,
     StateGroup,
     Store,
+    StreamChange,
+    StreamListener,
+    StreamStore,
     Target,
     Trace,
     TraceQuery,
@@ -16,22 +24,37 @@ from .base import (
     TraceSummary,
     dead_letter_json,
 )
+from .redis import RedisStore
 from .sqlite import SqliteStore
+
+
+def open_store(settings: Settings, project: Path, *, health: Health | None = None) -> Store:
+    """The backend ``settings.storage`` names (not yet serving: run its ``serve``)."""
+    if settings.uses_redis:
+        return RedisStore(settings.storage, health=health, retention=settings.traces)
+    return SqliteStore(settings.sqlite_path(project), retention=settings.traces)
+
 
 __all__ = [
     "DeadLetter",
     "DeadLetterFilter",
     "Delivery",
     "Event",
+    "Health",
     "LogQuery",
+    "RedisStore",
     "Router",
     "SqliteStore",
     "StateGroup",
     "Store",
+    "StreamChange",
+    "StreamListener",
+    "StreamStore",
     "Target",
     "Trace",
     "TraceQuery",
     "TraceStore",
     "TraceSummary",
     "dead_letter_json",
+    "open_store",
 ]

@@ -7,9 +7,10 @@ child sent and hands it back without decoding it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 import msgspec
+from anyio.abc import TaskStatus
 
 from ..protocol.messages import ErrorInfo
 from ..tracing import Level, LogRecord, Span
@@ -37,10 +38,13 @@ class Delivery(msgspec.Struct):
 
 
 class Target(msgspec.Struct, frozen=True):
-    """A subscriber of a topic, and how long its first delivery waits."""
+    """A subscriber of a topic, how long its first delivery waits, and whether
+    its queue is FIFO (a backend shared by several brokers keeps the order of
+    each message group in storage, so it must know when the event is stored)."""
 
     step: str
     delay_s: float = 0.0
+    fifo: bool = False
 
 
 Router = Callable[[str], Sequence[Target]]
@@ -97,8 +101,10 @@ class QueueStore(Protocol):
         """Commit ``event`` for the running broker to route (``motiad emit``)."""
         ...
 
-    def open_queue(self, step: str, *, fifo: bool) -> None:
-        """Start scheduling the pending deliveries of ``step``."""
+    def open_queue(self, step: str, *, fifo: bool, lease_s: float) -> None:
+        """Start scheduling the pending deliveries of ``step``. A delivery taken
+        is leased for ``lease_s``: a backend shared by several brokers hands it
+        to another one when its taker stops renewing the lease (it died)."""
         ...
 
     def close_queue(self, step: str) -> None:
@@ -273,5 +279,94 @@ class TraceStore(Protocol):
         ...
 
 
-class Store(QueueStore, DeadLetterStore, StateStore, TraceStore, Protocol):
+StreamChangeType = Literal["create", "update", "delete", "event"]
+
+
+class StreamChange(msgspec.Struct, frozen=True):
+    """One change of a stream, as subscribed clients are told of it."""
+
+    stream: str
+    group_id: str
+    id: str | None
+    """The item's id; ``None`` for an event sent to a whole group."""
+    type: StreamChangeType
+    data: msgspec.Raw
+    """The item (``create``, ``update``; the removed item for ``delete``), or
+    for ``event`` the ephemeral event ``{type, data}`` itself."""
+    timestamp: int
+    """Milliseconds since the epoch, strictly increasing per store: Motia's
+    clients drop a change whose timestamp is not newer than the last they saw."""
+
+
+StreamListener = Callable[[StreamChange], None]
+"""Called on the event loop for every change, in commit order. It must not block
+or raise (the WebSocket hub only queues the change for each client)."""
+
+
+class StreamStore(Protocol):
+    """Stream items by (stream, group, id), and the feed of their changes.
+
+    Every change (a ``set``, a ``delete`` that removed something, a ``send``)
+    reaches every listener registered with :meth:`watch_streams`, including
+    changes made by other brokers sharing the storage where the backend can
+    see them (Redis pub/sub); ``send`` events go through the feed unstored.
+    """
+
+    async def stream_get(self, stream: str, group_id: str, id: str) -> msgspec.Raw | None:
+        """The item, or ``None``."""
+        ...
+
+    async def stream_set(
+        self, stream: str, group_id: str, id: str, item: msgspec.Raw
+    ) -> StreamChange:
+        """Store ``item`` (a JSON object that carries its ``id``), replacing any
+        previous one. Durable and announced to listeners on return; the change
+        says ``create`` or ``update``."""
+        ...
+
+    async def stream_delete(self, stream: str, group_id: str, id: str) -> StreamChange | None:
+        """Remove the item; the ``delete`` change carries it. ``None``: there was none."""
+        ...
+
+    async def stream_group(self, stream: str, group_id: str) -> list[msgspec.Raw]:
+        """Every item of the group, ordered by id."""
+        ...
+
+    async def stream_send(
+        self, stream: str, group_id: str, id: str | None, event: msgspec.Raw
+    ) -> StreamChange:
+        """Announce an ephemeral ``event`` (``{type, data}``) to listeners; nothing is stored."""
+        ...
+
+    async def stream_names(self) -> list[str]:
+        """Every stream that has stored items, sorted."""
+        ...
+
+    async def stream_groups(self, stream: str) -> list[str]:
+        """Every group of ``stream`` that has stored items, sorted."""
+        ...
+
+    def watch_streams(self, listener: StreamListener) -> Callable[[], None]:
+        """Call ``listener`` with every change from now on; returns what stops it."""
+        ...
+
+
+class CronLock(Protocol):
+    """Fires each cron tick once, however many brokers share the storage."""
+
+    async def claim_tick(self, step: str, tick: float) -> bool:
+        """True for the first broker claiming ``step``'s tick at ``tick`` (epoch seconds)."""
+        ...
+
+
+Health = Callable[[Literal["info", "error"], str], None]
+"""Where a backend reports that its server became unreachable or came back
+(once per change, so an outage is one line, not a flood)."""
+
+
+class Store(QueueStore, DeadLetterStore, StateStore, StreamStore, TraceStore, CronLock, Protocol):
     """A complete backend."""
+
+    async def serve(self, *, task_status: TaskStatus[None]) -> None:
+        """Open the storage, report ready through ``task_status``, run until cancelled."""
+        ...

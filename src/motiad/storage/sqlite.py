@@ -21,14 +21,13 @@ commits (``PRAGMA data_version``) and picks up what they added.
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 import anyio
 import msgspec
@@ -46,27 +45,25 @@ from .base import (
     LogQuery,
     Router,
     StateGroup,
+    StreamChange,
+    StreamChangeType,
+    StreamListener,
     Target,
     Trace,
     TraceQuery,
     TraceSummary,
 )
+from .records import RecordBuffer, assemble_trace
 from .schedule import StepSchedule
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 BATCH_MAX = 512
 """Writes applied per transaction at most: large enough to amortise a commit,
 small enough that one batch never holds the writer for long."""
 EXTERNAL_CHECK_S = 0.5
 """How often the owner looks for commits made by other processes (the CLI)."""
-RECORDS_FLUSH_S = 0.2
-"""How long spans and log records gather before they are written in one
-transaction: at most five such writes a second however busy the project, and
-soon enough that the workbench shows them as they happen."""
-RECORDS_BUFFERED_MAX = 20_000
-"""Spans (and, separately, log records) held while storage is slow; beyond
-that the oldest are dropped rather than memory grown without bound."""
 PRUNE_EVERY = 500
 """Records written between two deletions of the oldest traces and logs: the
 file holds at most this many beyond the retention bounds."""
@@ -100,6 +97,14 @@ CREATE TABLE IF NOT EXISTS state (
     value BLOB NOT NULL,
     updated_at REAL NOT NULL,
     PRIMARY KEY (group_id, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stream_items (
+    stream TEXT NOT NULL,
+    group_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    data BLOB NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (stream, group_id, id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS traces (
     trace_id TEXT PRIMARY KEY,
@@ -166,7 +171,10 @@ _encode = msgspec.json.Encoder().encode
 
 @dataclass(eq=False)
 class _Write(Generic[T]):
-    apply: Callable[[sqlite3.Connection], T]
+    apply: Callable[[sqlite3.Connection], Any]
+    then: Callable[[Any], T] | None = None
+    """Runs on the event loop once the batch committed, in batch order (stream
+    changes are announced in commit order); its value is the write's result."""
     done: anyio.Event = field(default_factory=anyio.Event)
     result: T | None = None
     error: BaseException | None = None
@@ -226,16 +234,13 @@ def _log(row: Sequence[Any]) -> LogRecord:
 
 
 class SqliteStore:
-    """Queue, dead letters, state, spans and logs in one SQLite file."""
+    """Queue, dead letters, state, streams, spans and logs in one SQLite file."""
 
     def __init__(self, path: Path, *, retention: TraceRetention | None = None) -> None:
         self.path = path
         self.retention = retention or TraceRetention()
-        self._spans: deque[Span] = deque(maxlen=RECORDS_BUFFERED_MAX)
-        self._logs: deque[LogRecord] = deque(maxlen=RECORDS_BUFFERED_MAX)
-        self._records_waiting = anyio.Event()
+        self._records = RecordBuffer()
         self._written_since_prune = PRUNE_EVERY  # prune once soon after opening
-        self.dropped_records = 0
         """Spans and log records lost: storage was too slow, or failed to write them."""
         self._pending: deque[_Write[Any]] = deque()
         self._has_pending = anyio.Event()
@@ -245,6 +250,8 @@ class SqliteStore:
         self._schedules: dict[str, StepSchedule] = {}
         self._router: Router | None = None
         self._data_version = 0
+        self._stream_listeners: list[StreamListener] = []
+        self._last_change_ms = 0
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -262,7 +269,7 @@ class SqliteStore:
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._watch_other_writers)
-                tg.start_soon(self._write_records_soon)
+                tg.start_soon(self._records.write_soon, self.flush_traces)
                 task_status.started()
                 await self._apply_writes()
         finally:
@@ -281,6 +288,11 @@ class SqliteStore:
                 batch = [self._pending.popleft() for _ in range(count)]
                 await anyio.to_thread.run_sync(self._apply, batch)
                 for write in batch:
+                    if write.then is not None and write.error is None:
+                        try:
+                            write.result = write.then(write.result)
+                        except Exception as exc:  # a listener's bug: the writer lives on
+                            write.error = exc
                     write.done.set()
 
     def _close(self) -> None:
@@ -314,16 +326,28 @@ class SqliteStore:
                         conn.execute("ROLLBACK")
                     write.error = exc
 
-    async def _write(self, apply: Callable[[sqlite3.Connection], T]) -> T:
+    @overload
+    async def _write(self, apply: Callable[[sqlite3.Connection], T]) -> T: ...
+
+    @overload
+    async def _write(
+        self, apply: Callable[[sqlite3.Connection], U], then: Callable[[U], T]
+    ) -> T: ...
+
+    async def _write(
+        self,
+        apply: Callable[[sqlite3.Connection], Any],
+        then: Callable[[Any], Any] | None = None,
+    ) -> Any:
         if not self._open:
             raise StorageError(f"{self.path}: storage is closed")
-        write: _Write[T] = _Write(apply)
+        write: _Write[Any] = _Write(apply, then)
         self._pending.append(write)
         self._has_pending.set()
         await write.done.wait()
         if write.error is not None:
             raise StorageError(f"{self.path}: {write.error}") from write.error
-        return write.result  # type: ignore[return-value]
+        return write.result
 
     def _read(self) -> sqlite3.Connection:
         if self._reader is None:
@@ -351,8 +375,9 @@ class SqliteStore:
 
     # --- queue --------------------------------------------------------------
 
-    def open_queue(self, step: str, *, fifo: bool) -> None:
-        """Schedule the pending deliveries of ``step`` (all are due: no lease outlives us)."""
+    def open_queue(self, step: str, *, fifo: bool, lease_s: float = 0.0) -> None:
+        """Schedule the pending deliveries of ``step`` (all are due: no lease
+        outlives us, so ``lease_s`` does not matter here)."""
         schedule = self._schedules.setdefault(step, StepSchedule(fifo=fifo))
         schedule.fifo = fifo
         self._rescan_step(step, schedule)
@@ -512,6 +537,10 @@ class SqliteStore:
         await self._write(apply)
         self._schedules[delivery.step].settled(delivery)
 
+    async def claim_tick(self, step: str, tick: float) -> bool:
+        """Always the first: one broker owns the file."""
+        return True
+
     # --- dead letters -------------------------------------------------------
 
     async def dead_letters(self, which: DeadLetterFilter) -> list[DeadLetter]:
@@ -634,6 +663,115 @@ class SqliteStore:
 
         await self._write(apply)
 
+    # --- streams ------------------------------------------------------------
+
+    async def stream_get(self, stream: str, group_id: str, id: str) -> msgspec.Raw | None:
+        """The stored item, or ``None``."""
+        row = (
+            self._read()
+            .execute(
+                "SELECT data FROM stream_items WHERE stream = ? AND group_id = ? AND id = ?",
+                (stream, group_id, id),
+            )
+            .fetchone()
+        )
+        return None if row is None else msgspec.Raw(row[0])
+
+    async def stream_set(
+        self, stream: str, group_id: str, id: str, item: msgspec.Raw
+    ) -> StreamChange:
+        """Update or insert (one statement in the common case of an update)."""
+        now = time.time()
+        data = bytes(item)
+
+        def apply(conn: sqlite3.Connection) -> StreamChangeType:
+            updated = conn.execute(
+                "UPDATE stream_items SET data = ?, updated_at = ?"
+                " WHERE stream = ? AND group_id = ? AND id = ?",
+                (data, now, stream, group_id, id),
+            ).rowcount
+            if updated:
+                return "update"
+            conn.execute(
+                "INSERT INTO stream_items VALUES (?, ?, ?, ?, ?)", (stream, group_id, id, data, now)
+            )
+            return "create"
+
+        def announce(kind: StreamChangeType) -> StreamChange:
+            return self._announce(stream, group_id, id, kind, item)
+
+        return await self._write(apply, announce)
+
+    async def stream_delete(self, stream: str, group_id: str, id: str) -> StreamChange | None:
+        """Delete; the change carries the removed item."""
+
+        def apply(conn: sqlite3.Connection) -> bytes | None:
+            row = conn.execute(
+                "DELETE FROM stream_items WHERE stream = ? AND group_id = ? AND id = ?"
+                " RETURNING data",
+                (stream, group_id, id),
+            ).fetchone()
+            return None if row is None else bytes(row[0])
+
+        def announce(old: bytes | None) -> StreamChange | None:
+            if old is None:
+                return None
+            return self._announce(stream, group_id, id, "delete", msgspec.Raw(old))
+
+        return await self._write(apply, announce)
+
+    async def stream_group(self, stream: str, group_id: str) -> list[msgspec.Raw]:
+        """All items of the group, by id."""
+        rows = self._read().execute(
+            "SELECT data FROM stream_items WHERE stream = ? AND group_id = ? ORDER BY id",
+            (stream, group_id),
+        )
+        return [msgspec.Raw(data) for (data,) in rows]
+
+    async def stream_send(
+        self, stream: str, group_id: str, id: str | None, event: msgspec.Raw
+    ) -> StreamChange:
+        """Announce at once: nothing to commit."""
+        return self._announce(stream, group_id, id, "event", event)
+
+    async def stream_names(self) -> list[str]:
+        """Streams with stored items."""
+        rows = self._read().execute("SELECT DISTINCT stream FROM stream_items ORDER BY stream")
+        return [name for (name,) in rows]
+
+    async def stream_groups(self, stream: str) -> list[str]:
+        """Groups of ``stream`` with stored items."""
+        rows = self._read().execute(
+            "SELECT DISTINCT group_id FROM stream_items WHERE stream = ? ORDER BY group_id",
+            (stream,),
+        )
+        return [group for (group,) in rows]
+
+    def watch_streams(self, listener: StreamListener) -> Callable[[], None]:
+        """Register ``listener`` for every change made through this store."""
+        self._stream_listeners.append(listener)
+
+        def stop() -> None:
+            if listener in self._stream_listeners:
+                self._stream_listeners.remove(listener)
+
+        return stop
+
+    def _announce(
+        self,
+        stream: str,
+        group_id: str,
+        id: str | None,
+        kind: StreamChangeType,
+        data: msgspec.Raw,
+    ) -> StreamChange:
+        """Stamp a change (strictly increasing milliseconds) and hand it to every listener."""
+        self._last_change_ms = max(int(time.time() * 1000), self._last_change_ms + 1)
+        change = StreamChange(stream, group_id, id, kind, data, self._last_change_ms)
+        for listener in list(self._stream_listeners):
+            listener(change)
+        return change
+
     async def state_groups(self) -> list[StateGroup]:
         """Every group with its number of keys and last change, by group id."""
         rows = self._read().execute(
@@ -651,39 +789,27 @@ class SqliteStore:
 
     # --- spans and logs -----------------------------------------------------
 
+    @property
+    def dropped_records(self) -> int:
+        """Spans and log records lost (buffer full, or a write failed)."""
+        return self._records.dropped
+
     def record_span(self, span: Span) -> None:
         """Buffer a finished span; it is written with the next batch of records."""
-        if len(self._spans) == RECORDS_BUFFERED_MAX:
-            self.dropped_records += 1
-        self._spans.append(span)
-        self._records_waiting.set()
+        self._records.add_span(span)
 
     def record_log(self, record: LogRecord) -> None:
         """Buffer a log record; it is written with the next batch of records."""
-        if len(self._logs) == RECORDS_BUFFERED_MAX:
-            self.dropped_records += 1
-        self._logs.append(record)
-        self._records_waiting.set()
-
-    async def _write_records_soon(self) -> None:
-        """Write buffered records every :data:`RECORDS_FLUSH_S` while they come."""
-        while True:
-            await self._records_waiting.wait()
-            await anyio.sleep(RECORDS_FLUSH_S)
-            self._records_waiting = anyio.Event()
-            with contextlib.suppress(StorageError):  # counted in dropped_records
-                await self.flush_traces()
+        self._records.add_log(record)
 
     async def flush_traces(self) -> None:
         """Write what is buffered. Writes apply in order, so once this one has
         committed, so have the records an earlier flush took."""
-        spans, logs = list(self._spans), list(self._logs)
-        self._spans.clear()
-        self._logs.clear()
+        spans, logs = self._records.take()
         try:
             await self._write(lambda conn: self._insert_records(conn, spans, logs))
         except StorageError:
-            self.dropped_records += len(spans) + len(logs)
+            self._records.dropped += len(spans) + len(logs)
             raise
 
     def _insert_records(
@@ -796,16 +922,7 @@ class SqliteStore:
         row = reader.execute(
             f"SELECT {_TRACE_COLUMNS} FROM traces WHERE trace_id = ?", (trace_id,)
         ).fetchone()
-        if row is not None:
-            summary = TraceSummary(*row)
-        elif logs:  # logged under the trace, but no span has finished yet
-            first = logs[0]
-            summary = TraceSummary(
-                trace_id, first.time, logs[-1].time, first.step or "", "", "", 0, 0
-            )
-        else:
-            return None
-        return Trace(summary, spans, logs)
+        return assemble_trace(trace_id, None if row is None else TraceSummary(*row), spans, logs)
 
     async def logs(self, query: LogQuery) -> list[LogRecord]:
         """The newest records that match every filter given, oldest first."""

@@ -1,4 +1,5 @@
-// Streams: the items of each stream, by group, updated live.
+// Streams: the items of each stream, by group, updated live (the live stream
+// says which stream changed; the view re-reads what it shows).
 
 import { api } from "../api.js";
 import { debounce, empty, fill, h, jsonBlock, viewHead } from "../ui.js";
@@ -50,44 +51,16 @@ export function mount(main, route, ctx) {
     if (group === null) { fill(items, empty("This stream is empty")); return; }
     const found = listOf(await api(`/streams/${encodeURIComponent(stream)}/${encodeURIComponent(group)}`), "items");
     fill(items, found.length
-      ? found.map((item) => h("div", { class: "item", dataset: { item: item.id } }, h("span", { class: "key" }, item.id ?? ""), jsonBlock(item.data ?? item)))
+      ? found.map((item) => h("div", { class: "item", dataset: { item: item.id } }, h("span", { class: "key" }, item.id ?? ""), jsonBlock(item)))
       : empty("This group is empty"));
   }
-  const soon = debounce(() => load().then(follow).catch(() => {}), 250);
-
-  // Live: the streams WebSocket clients use (Motia's protocol: join a group,
-  // get its changes); any change to the group shown reloads it.
-  let socket = null;
-  let joined = null;
-  const subscriptionId = `workbench-${Math.random().toString(36).slice(2)}`;
-  function follow() {
-    if (stream === null || group === null) return;
-    const want = JSON.stringify([stream, group]);
-    if (joined === want && socket?.readyState === WebSocket.OPEN) return;
-    const send = (type, [streamName, groupId]) =>
-      socket.send(JSON.stringify({ type, data: { streamName, groupId, subscriptionId } }));
-    if (socket?.readyState === WebSocket.OPEN) {
-      if (joined) send("leave", JSON.parse(joined));
-      send("join", [stream, group]);
-      joined = want;
-      return;
-    }
-    if (socket) return; // still connecting: joins on open
-    socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/`);
-    socket.addEventListener("open", () => { joined = null; follow(); });
-    socket.addEventListener("message", (event) => {
-      let message;
-      try { message = JSON.parse(event.data); } catch { return; }
-      if (message.streamName === stream && (message.groupId ?? group) === group) soon();
-    });
-    socket.addEventListener("close", () => { socket = null; joined = null; });
-  }
-
-  load().then(follow).catch((error) => fill(items, empty("Could not load the stream", error.message)));
+  const soon = debounce(() => load().catch(() => {}), 250);
+  load().catch((error) => fill(items, empty("Could not load the stream", error.message)));
   return {
     update(next) { stream = next.parts[0] ?? stream; group = next.parts[1] ?? null; soon(); },
     refresh: soon,
-    live(type) { if (type === "stream") soon(); },
-    dispose: () => { soon.cancel(); socket?.close(); },
+    // a change in the stream shown (a new group, an item of the group shown)
+    live(type, change) { if (type === "stream" && change.stream === stream) soon(); },
+    dispose: () => soon.cancel(),
   };
 }
