@@ -75,7 +75,7 @@ from .schemas import Issue, Schema, SchemaError
 from .storage import Delivery, Event, Store, Target
 from .streams import StreamDefinition, StreamRegistry, parse_stream_config
 from .supervisor import Child, ChildSpec, InvocationTimeout, handler_error
-from .tracing import Level, LogBus, Span, SpanBus, new_id
+from .tracing import Bus, Level, LogBus, Span, SpanBus, new_id
 
 _api_result_decoder = msgspec.json.Decoder(ApiResult)
 
@@ -215,6 +215,8 @@ class Broker:
         self.logs = logs
         self.spans = SpanBus()
         """Every finished invocation (storage and the workbench subscribe)."""
+        self.reloaded: Bus[str] = Bus()
+        """Step files reloaded by ``motiad dev``, by relative path (the workbench redraws)."""
         self.steps: dict[str, Step] = {}
         self.routes: RouteTable[Step] = RouteTable()
         self.subscribers: dict[str, list[Step]] = {}
@@ -509,6 +511,7 @@ class Broker:
             )
             for step in report.steps:
                 self._start_worker(step)
+        self.reloaded.publish(relative)
         return report
 
     def _unregister(self, step: Step) -> None:
