@@ -108,6 +108,7 @@ class _Call:
     keys: list[str]
     args: list[Any]
     done: anyio.Event = field(default_factory=anyio.Event)
+    queued_at: float = field(default_factory=time.monotonic)
     result: Any = None
     error: BaseException | None = None
 
@@ -142,6 +143,7 @@ class RedisStore:
         self.url = url
         self._health = health
         self._down = False
+        self._down_at = 0.0
         self._client: aioredis.Redis | None = None
         self.prefix = PREFIX
         self._holder = uuid.uuid4().hex
@@ -213,14 +215,17 @@ class RedisStore:
         return self._client
 
     @asynccontextmanager
-    async def _guard(self) -> AsyncIterator[None]:
+    async def _guard(self, started: float | None = None) -> AsyncIterator[None]:
         """Turn Redis failures into :class:`StorageError`, and report an outage
-        (and the end of one) once."""
+        (and the end of one) once. Only an operation ``started`` after the outage
+        began ends it: one that was answered just before Redis went away does not."""
+        started = time.monotonic() if started is None else started
         try:
             yield
         except _CONNECTION_ERRORS as exc:
             if not self._down:
                 self._down = True
+                self._down_at = time.monotonic()
                 self._report(
                     "error",
                     f"storage: Redis at {self._where()} is unreachable ({exc}); requests that"
@@ -229,7 +234,7 @@ class RedisStore:
             raise StorageUnavailable(f"Redis at {self._where()} is unreachable: {exc}") from exc
         except RedisError as exc:
             raise StorageError(f"Redis at {self._where()}: {exc}") from exc
-        if self._down:
+        if self._down and started > self._down_at:
             self._down = False
             self._report("info", f"storage: Redis at {self._where()} is reachable again")
 
@@ -245,7 +250,7 @@ class RedisStore:
         self._calls.append(call)
         self._calls_waiting.set()
         await call.done.wait()
-        async with self._guard():
+        async with self._guard(call.queued_at):
             if call.error is not None:
                 raise call.error
         return call.result
