@@ -27,7 +27,7 @@ from .http_load import (
     run_wrk_scenario,
 )
 from .install import MOTIA_VERSION, ensure_motia, ensure_tsx
-from .micro.drive import run_events, run_invoke, run_kill
+from .micro.drive import run_events, run_fanout, run_invoke, run_kill
 from .micro.redis_events import run_events_redis
 from .profile import ensure_py_spy
 from .report import Row, Verdict, machine, print_report, to_json, to_markdown, verdict
@@ -52,6 +52,7 @@ RUNNERS: dict[Kind, Runner] = {
     "events": run_events,
     "events-redis": run_events_redis,
     "kill": run_kill,
+    "fanout": run_fanout,
 }
 
 FULL = Plan(
@@ -68,6 +69,7 @@ FULL = Plan(
     chain_max=300,
     kill_after_s=3,
     quiet_s=10,
+    stream_changes=5_000,
     drain_s=60,
 )
 QUICK = Plan(
@@ -84,6 +86,7 @@ QUICK = Plan(
     chain_max=100,
     kill_after_s=2,
     quiet_s=0,
+    stream_changes=1_000,
     drain_s=20,
 )
 """``--quick`` (< 5 min): one round of 5 s windows, shorter ageing (2 x 5 s), fewer

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import Any
 
 import anyio
 import msgspec
@@ -146,8 +147,8 @@ async def test_logs_are_queried_by_step_level_trace_and_text(
         store.record_log(log(4.0, "handler failed", level="error", step=None, trace=None))
         await store.flush_traces()
 
-        async def messages(**query: object) -> list[str]:
-            found = await store.logs(msgspec.convert(query, LogQuery))
+        async def messages(**query: Any) -> list[str]:
+            found = await store.logs(LogQuery(**query))
             return [r.message for r in found]
 
         assert await messages() == ["Starting", "Stored message", "slow STORE", "handler failed"]

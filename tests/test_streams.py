@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
+from motiad.http.stream_socket import CLOSE_GOING_AWAY
+
 from .harness import FIXTURES, SDK_NODE_MODULES, motiad, run_cli
-from .wsclient import connect
+from .wsclient import ServerClosed, connect
 
 pytestmark = pytest.mark.anyio
 
@@ -160,3 +164,18 @@ async def test_streams_are_listed_for_the_workbench_and_by_the_cli(tmp_path: Pat
     assert listing.returncode == 0, listing.stderr
     cli_streams = json.loads(listing.stdout)["streams"]
     assert [(s["name"], s["file"]) for s in cli_streams] == [(s["name"], s["file"]) for s in listed]
+
+
+async def test_stopping_closes_stream_clients_as_going_away(tmp_path: Path) -> None:
+    """Open WebSockets never hold up an orderly stop (they would wait out the grace)."""
+    project = streams_project(tmp_path / "p")
+    async with (
+        motiad("run", str(project), "--port", "0") as broker,
+        connect(ws_url(broker.url)) as client,
+    ):
+        await client.join("todo", "inbox")
+        broker.process.send_signal(signal.SIGINT)
+        with anyio.fail_after(20), pytest.raises(ServerClosed) as closed:
+            await client.receive()
+        assert closed.value.code == CLOSE_GOING_AWAY
+        assert await broker.stop() == 0

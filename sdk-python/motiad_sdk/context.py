@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 from collections.abc import Mapping
 from typing import Any, Final
@@ -227,17 +228,37 @@ class Context:
         attempt: int,
     ) -> None:
         self._channel = channel
+        self._trigger = trigger
         self.trace_id = trace_id
         self.invocation_id = channel.invocation_id
-        self.trigger = wrap(trigger)
         self.attempt = attempt
         is_event = trigger.get("type") == "event"
         self.event_id: str | None = trigger.get("eventId") if is_event else None
         self.topic: str | None = trigger.get("topic") if is_event else None
         self.message_group_id: str | None = trigger.get("messageGroupId") if is_event else None
-        self.logger = Logger(channel)
-        self.state = State(channel)
-        self.streams = Streams(channel)
+
+    # Built on first use: most handlers touch few of them, and a context is
+    # made for every invocation.
+
+    @functools.cached_property
+    def trigger(self) -> Any:
+        """What started this invocation (``{"type": "event", "topic": ...}``), as attributes."""
+        return wrap(self._trigger)
+
+    @functools.cached_property
+    def logger(self) -> Logger:
+        """Structured logs of this invocation."""
+        return Logger(self._channel)
+
+    @functools.cached_property
+    def state(self) -> State:
+        """JSON values by group and key, kept by the broker."""
+        return State(self._channel)
+
+    @functools.cached_property
+    def streams(self) -> Streams:
+        """The project's streams by name (``context.streams.todos``)."""
+        return Streams(self._channel)
 
     def emit(self, event: Mapping[str, Any]) -> Any:
         """Emit ``{"topic", "data", "messageGroupId"?}``; done once the event is durable.

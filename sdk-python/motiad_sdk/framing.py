@@ -19,10 +19,6 @@ _READ_CHUNK: Final = 256 * 1024
 """Bytes asked for per read: large enough that a multi-megabyte message takes
 few wake-ups, small enough not to matter for memory."""
 
-_PIPE_BUFFER_LIMIT: Final = 1024 * 1024
-"""The asyncio stream buffer above which reading from the pipe pauses: bounds
-what the child holds unparsed while the loop is busy."""
-
 
 def claim_stdio() -> tuple[int, int]:
     """Take stdin/stdout for the protocol; return private ``(read_fd, write_fd)``.
@@ -103,38 +99,61 @@ def _pollable(fd: int) -> bool:
     return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(fd)
 
 
+class _ReadProtocol(asyncio.Protocol):
+    """Hands each chunk of the read pipe to a callback as it arrives."""
+
+    def __init__(self, on_chunk: Callable[[bytes], None], on_end: Callable[[], None]) -> None:
+        self._on_chunk = on_chunk
+        self._on_end = on_end
+
+    def data_received(self, data: bytes) -> None:
+        self._on_chunk(data)
+
+    def eof_received(self) -> bool:
+        self._on_end()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._on_end()  # a read error: the broker is gone too
+
+
 class LineReader:
     """Reads chunks from a file descriptor without blocking the event loop."""
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
-        self._stream: asyncio.StreamReader | None = None
         self._transport: asyncio.ReadTransport | None = None
 
-    async def open(self) -> None:
-        """Attach the fd to the running loop (a pipe) or fall back to plain reads."""
+    async def start(
+        self, on_chunk: Callable[[bytes], None], on_end: Callable[[], None]
+    ) -> asyncio.Task[None] | None:
+        """Call ``on_chunk`` with each chunk read and ``on_end`` at end of file (or
+        on a read error). A pipe is watched by the loop and its chunks handed over
+        from its data callback: no task to wake per chunk. A file that cannot be
+        polled is read by the task returned (``None`` for a pipe)."""
         if not _pollable(self._fd):
-            return
+            return asyncio.get_running_loop().create_task(
+                self._read_file(on_chunk, on_end), name="motiad-sdk reader"
+            )
         loop = asyncio.get_running_loop()
-        stream = asyncio.StreamReader(limit=_PIPE_BUFFER_LIMIT)
         pipe = os.fdopen(self._fd, "rb", buffering=0, closefd=False)
-        transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(stream), pipe
-        )
-        self._stream, self._transport = stream, transport
+        transport, _ = await loop.connect_read_pipe(lambda: _ReadProtocol(on_chunk, on_end), pipe)
+        self._transport = transport
+        return None
 
-    async def read(self) -> bytes:
-        """The next chunk; ``b""`` at end of file or on a read error (the broker is gone)."""
-        if self._stream is not None:
+    async def _read_file(
+        self, on_chunk: Callable[[bytes], None], on_end: Callable[[], None]
+    ) -> None:
+        while True:
+            await asyncio.sleep(0)  # stay fair to other tasks while reading a file
             try:
-                return await self._stream.read(_READ_CHUNK)
+                chunk = os.read(self._fd, _READ_CHUNK)
             except OSError:
-                return b""
-        await asyncio.sleep(0)  # stay fair to other tasks while reading a file
-        try:
-            return os.read(self._fd, _READ_CHUNK)
-        except OSError:
-            return b""
+                chunk = b""
+            if not chunk:
+                on_end()
+                return
+            on_chunk(chunk)
 
     def close(self) -> None:
         """Stop reading and release the pipe."""

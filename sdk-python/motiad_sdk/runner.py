@@ -146,6 +146,7 @@ class _Invocation:
     timer: asyncio.TimerHandle | None = None
     cancel_code: ErrorCode | None = None  # set when we cancelled it; the answer's code
     cancel_message: str = ""
+    answered: bool = False  # answered by its task as it returned, before the done-callback
 
 
 @dataclass(slots=True)
@@ -195,6 +196,7 @@ class Runner:
         self._splitter = LineSplitter(DEFAULT_MAX_LINE_BYTES)
         self._steps: dict[str, Step] = {}
         self._inflight: dict[RequestId, _Invocation] = {}
+        self._async_handlers: dict[str, bool] = {}
         self._life = _Lifecycle()
         self._stopped = asyncio.Event()
         self._methods: dict[str, Callable[[Request], None]] = {
@@ -206,23 +208,22 @@ class Runner:
 
     async def run(self) -> int:
         """Serve until told to stop; return the exit status."""
-        await self._reader.open()
         await self._writer.open()
-        reading = self._loop.create_task(self._read_loop(), name="motiad-sdk reader")
+        # Each chunk is dispatched from the pipe's data callback, without a
+        # reader task to wake: nothing in dispatch awaits (SPEC `rpc.concurrent`).
+        # End of input means the broker is gone (SPEC `lifecycle.stdin-eof`).
+        reading = await self._reader.start(self._on_chunk, self._stop)
         try:
             await self._stopped.wait()
         finally:
-            reading.cancel()
             await self._teardown(reading)
         return 0
 
     # -- reading and dispatch ---------------------------------------------
 
-    async def _read_loop(self) -> None:
-        while chunk := await self._reader.read():
-            for line in self._splitter.feed(chunk):
-                self._handle_line(line)
-        self._stop()  # end of input: the broker is gone (SPEC `lifecycle.stdin-eof`)
+    def _on_chunk(self, chunk: bytes) -> None:
+        for line in self._splitter.feed(chunk):
+            self._handle_line(line)
 
     def _handle_line(self, line: bytes | LineTooLong) -> None:
         """Serve one line; nothing a line contains may end the reader."""
@@ -365,7 +366,7 @@ class Runner:
         self._life.stopping = True
         self._stopped.set()
 
-    async def _teardown(self, reading: asyncio.Task[None]) -> None:
+    async def _teardown(self, reading: asyncio.Task[None] | None) -> None:
         """Cancel what still runs (nobody awaits its answers), flush output, close."""
         self._reader.close()
         for invocation in list(self._inflight.values()):
@@ -373,9 +374,13 @@ class Runner:
         for task in self._life.background:
             task.cancel()
         self._peer.close()
-        tasks: set[asyncio.Task[Any]] = {reading, *self._life.background}
+        tasks: set[asyncio.Task[Any]] = set(self._life.background)
+        if reading is not None:
+            reading.cancel()
+            tasks.add(reading)
         tasks.update(invocation.task for invocation in self._inflight.values())
-        await asyncio.wait(tasks, timeout=TEARDOWN_GRACE_S)
+        if tasks:
+            await asyncio.wait(tasks, timeout=TEARDOWN_GRACE_S)
         await self._writer.aclose(FLUSH_TIMEOUT_S)
 
     # -- invocations ---------------------------------------------------------
@@ -410,8 +415,11 @@ class Runner:
             trigger=params.trigger,
             attempt=params.attempt,
         )
+        is_async = self._async_handlers.get(params.step)
+        if is_async is None:  # inspect.iscoroutinefunction is not cheap: once per step
+            is_async = self._async_handlers[params.step] = inspect.iscoroutinefunction(step.handler)
         task = self._loop.create_task(
-            self._call(step.handler, step.middleware, params, context),
+            self._call(step.handler, is_async, step.middleware, params, context, request.id),
             name=f"invoke {params.invocation_id}",
         )
         invocation = _Invocation(request.id, params.trigger_type, task)
@@ -429,32 +437,52 @@ class Runner:
     async def _call(
         self,
         handler: Callable[..., Any],
+        is_async: bool,
         middleware: Sequence[Middleware],
         params: InvokeParams,
         context: Context,
+        request_id: RequestId,
     ) -> _Outcome:
         """Run the handler with Motia's Python signature for the trigger type,
-        inside the step's middleware for an API call."""
+        inside the step's middleware for an API call; answer as it returns.
+
+        The answer is sent here, in the task's last step, rather than from the
+        done-callback one loop turn later; the callback still answers whatever
+        ends the task otherwise (a cancel, a timeout), so each invocation is
+        answered exactly once.
+        """
         cron = params.trigger_type == "cron"
         args: tuple[Any, ...] = (context,) if cron else (wrap(params.input), context)
-
-        async def run_handler() -> Any:
-            if inspect.iscoroutinefunction(handler):
-                value = await handler(*args)
-            else:
-                value = await self._in_thread(handler, args, params.invocation_id)
-            if inspect.isawaitable(value):  # a sync wrapper around an async function
-                value = await value
-            return value
-
         try:
             if params.trigger_type == "api" and middleware:
+
+                async def run_handler() -> Any:
+                    return await self._run_handler(handler, is_async, args, params.invocation_id)
+
                 value = await run_with_middleware(middleware, run_handler, args[0], context)
             else:
-                value = await run_handler()
+                value = await self._run_handler(handler, is_async, args, params.invocation_id)
         except (Exception, SystemExit) as exc:  # SystemExit: a handler calling exit()
-            return _Outcome(error=exc)
-        return _Outcome(value=value)
+            outcome = _Outcome(error=exc)
+        else:
+            outcome = _Outcome(value=value)
+        # Registered before this task first ran; unique among those in flight.
+        invocation = self._inflight.get(request_id)
+        if invocation is not None and invocation.cancel_code is None:
+            invocation.answered = True
+            self._answer(request_id, invocation.trigger_type, outcome)
+        return outcome
+
+    async def _run_handler(
+        self, handler: Callable[..., Any], is_async: bool, args: tuple[Any, ...], invocation_id: str
+    ) -> Any:
+        if is_async:
+            value = await handler(*args)
+        else:
+            value = await self._in_thread(handler, args, invocation_id)
+        if inspect.isawaitable(value):  # a sync wrapper around an async function
+            value = await value
+        return value
 
     async def _in_thread(
         self, handler: Callable[..., Any], args: tuple[Any, ...], invocation_id: str
@@ -487,10 +515,13 @@ class Runner:
         return await future
 
     def _finish(self, invocation: _Invocation, task: asyncio.Task[_Outcome]) -> None:
-        """Answer an invocation once its task is done, whatever ended it."""
+        """Once an invocation's task is done, whatever ended it: forget it, and
+        answer it unless its task did as it returned."""
         self._inflight.pop(invocation.request_id, None)
         if invocation.timer is not None:
             invocation.timer.cancel()
+        if invocation.answered:
+            return
         request_id = invocation.request_id
         if invocation.cancel_code is not None:
             self._peer.respond_error(request_id, invocation.cancel_code, invocation.cancel_message)
@@ -499,12 +530,15 @@ class Runner:
             if not self._life.stopping:  # the handler raised CancelledError itself
                 self._fail(request_id, asyncio.CancelledError("the handler was cancelled"))
             return
-        outcome = task.result()
+        self._answer(request_id, invocation.trigger_type, task.result())
+
+    def _answer(self, request_id: RequestId, trigger_type: str, outcome: _Outcome) -> None:
+        """Answer with a handler's result or its error."""
         if outcome.error is not None:
             self._fail(request_id, outcome.error)
             return
         try:
-            self._peer.respond(request_id, _shape_result(invocation.trigger_type, outcome.value))
+            self._peer.respond(request_id, _shape_result(trigger_type, outcome.value))
         except LineTooLongError as exc:  # SPEC `framing.max-line.send`
             self._peer.respond_error(request_id, ErrorCode.LINE_TOO_LONG, f"result too long: {exc}")
         except (TypeError, ValueError) as exc:  # SPEC `invoke.result`: not JSON
@@ -530,7 +564,7 @@ class Runner:
 
     def _cancel(self, invocation: _Invocation, code: ErrorCode, message: str) -> None:
         # A task that is already done is answered normally by its done-callback.
-        if invocation.task.done() or invocation.cancel_code is not None:
+        if invocation.task.done() or invocation.answered or invocation.cancel_code is not None:
             return
         invocation.cancel_code = code
         invocation.cancel_message = message

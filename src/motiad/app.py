@@ -14,10 +14,10 @@ from typing import Any
 
 import anyio
 
-from .broker import Broker, LoadReport, Step
+from .broker import Broker, LoadReport
 from .config import Settings, load_settings
 from .errors import MotiadError
-from .http import build_app, serve_http
+from .http import WorkbenchOptions, build_app, serve_http, workbench_token
 from .http.server import bind_socket
 from .storage import open_store
 from .tracing import LogBus
@@ -29,17 +29,8 @@ class Started:
 
     report: LoadReport
     url: str
-
-
-def step_row(step: Step) -> dict[str, Any]:
-    """One step as the CLI and JSON listings show it."""
-    return {
-        "name": step.name,
-        "type": step.type,
-        "language": step.file.language,
-        "trigger": step.trigger,
-        "file": step.file.relative,
-    }
+    workbench_url: str | None = None
+    """The workbench's address (with its token when it needs one), if served."""
 
 
 def lock_path(project: Path, settings: Settings) -> Path:
@@ -104,19 +95,28 @@ async def run_project(
     )
     with lock:
         store = open_store(settings, project, health=lambda level, text: logs.log(level, text))
+        stop_recording_logs = logs.subscribe(store.record_log)
         grace = anyio.CancelScope()
         async with anyio.create_task_group() as tg:
             tg.start_soon(_wait_for_signals, stop, grace)
             await tg.start(store.serve)
             sock = bind_socket(settings.host, settings.port)
             broker = Broker(project, settings, store, logs, dev=dev)
+            broker.spans.subscribe(store.record_span)
             async with anyio.create_task_group() as children:
                 report = await broker.load(children)
                 await broker.serve(children)
                 http_stopped = anyio.Event()
                 host, port = sock.getsockname()[:2]
-                await tg.start(_serve_until, build_app(broker), sock, stop, settings, http_stopped)
-                on_started(Started(report, f"http://{_display_host(host)}:{port}"))
+                url = f"http://{_display_host(host)}:{port}"
+                workbench, workbench_url = None, None
+                if settings.workbench:
+                    token = workbench_token(settings.host, settings.workbench_token)
+                    workbench = WorkbenchOptions(token, stop)
+                    workbench_url = f"{url}/__motiad/" + (f"?token={token}" if token else "")
+                app = build_app(broker, workbench, stop)
+                await tg.start(_serve_until, app, sock, stop, settings, http_stopped)
+                on_started(Started(report, url, workbench_url))
                 beside = await tg.start(_cancellable, alongside, broker) if alongside else None
                 await http_stopped.wait()
                 if beside is not None:
@@ -126,7 +126,11 @@ async def run_project(
                     await broker.drain(settings.shutdown_grace_s)
                 await broker.stop()
                 children.cancel_scope.cancel()
+            # the last spans and logs of the run; bounded, as storage may be stuck
+            with anyio.move_on_after(5, shield=True), contextlib.suppress(MotiadError):
+                await store.flush_traces()
             tg.cancel_scope.cancel()
+        stop_recording_logs()
     logs.log("info", "stopped")
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -18,6 +18,7 @@ import anyio
 import msgspec
 from anyio.abc import TaskGroup
 
+from .builds import build_language
 from .config import (
     ApiStepConfig,
     CronStepConfig,
@@ -27,7 +28,13 @@ from .config import (
     parse_step_config,
 )
 from .cron import CronError, Schedule
-from .discovery import STREAM_PATTERNS, StepFile, discover_steps, discover_streams, language_of
+from .discovery import (
+    StepFile,
+    discover_steps,
+    discover_streams,
+    language_of,
+    stream_language_of,
+)
 from .errors import (
     ChildError,
     ConfigError,
@@ -38,7 +45,7 @@ from .errors import (
     StorageError,
     StorageUnavailable,
 )
-from .flows import trigger_text
+from .flows import FlowStep, trigger_text
 from .protocol import ErrorCode
 from .protocol.messages import (
     ApiRequest,
@@ -64,11 +71,11 @@ from .queue import TAKE_BATCH, RetryPolicy, Worker
 from .routes import RouteConflict, RouteTable
 from .rpc import Method
 from .runners import child_command
-from .schemas import Schema, SchemaError
+from .schemas import Issue, Schema, SchemaError
 from .storage import Delivery, Event, Store, Target
 from .streams import StreamDefinition, StreamRegistry, parse_stream_config
 from .supervisor import Child, ChildSpec, InvocationTimeout, handler_error
-from .tracing import Level, LogBus, new_id
+from .tracing import Level, LogBus, Span, SpanBus, new_id
 
 _api_result_decoder = msgspec.json.Decoder(ApiResult)
 
@@ -155,6 +162,27 @@ class Step:
         )
 
 
+def step_row(step: Step) -> dict[str, Any]:
+    """One step as the CLI and JSON listings show it."""
+    return {
+        "name": step.name,
+        "type": step.type,
+        "language": step.file.language,
+        "trigger": step.trigger,
+        "file": step.file.relative,
+    }
+
+
+def step_json(step: Step) -> dict[str, Any]:
+    """One step with its config (``motiad steps --json``, the workbench)."""
+    return {**step_row(step), "config": msgspec.to_builtins(step.config)}
+
+
+def flow_steps(steps: Iterable[Step]) -> list[FlowStep]:
+    """What the flow graph needs of each step (``motiad flows``, the workbench)."""
+    return [FlowStep(s.file.relative, s.file.language, s.config) for s in steps]
+
+
 @dataclass(slots=True)
 class _Invocation:
     step: Step
@@ -185,6 +213,8 @@ class Broker:
         self.settings = settings
         self.store = store
         self.logs = logs
+        self.spans = SpanBus()
+        """Every finished invocation (storage and the workbench subscribe)."""
         self.steps: dict[str, Step] = {}
         self.routes: RouteTable[Step] = RouteTable()
         self.subscribers: dict[str, list[Step]] = {}
@@ -230,9 +260,12 @@ class Broker:
         self._children_tg = tg
         report = LoadReport()
         loaded: dict[str, list[Step]] = {}
+        files = discover_steps(self.project, self.settings.languages)
+        failed = await self._build({file.language for file in files}, files, report.errors)
         async with anyio.create_task_group() as starting:
-            for file in discover_steps(self.project):
-                starting.start_soon(self._start_file, file, report.errors, loaded)
+            for file in files:
+                if file.language not in failed:
+                    starting.start_soon(self._start_file, file, report.errors, loaded)
             by_language: dict[str, list[StepFile]] = {}
             for stream_file in discover_streams(self.project):
                 by_language.setdefault(stream_file.language, []).append(stream_file)
@@ -244,13 +277,28 @@ class Broker:
         report.streams = sorted(self.streams.definitions.values(), key=lambda d: d.name)
         return report
 
+    async def _build(
+        self, languages: set[str], files: list[StepFile], errors: list[MotiadError]
+    ) -> set[str]:
+        """Run the registry's ``build`` of each of ``languages`` that has one, one
+        after the other (their output stays readable); the languages whose build failed."""
+        failed: set[str] = set()
+        for language in sorted(languages):
+            paths = [file.path for file in files if file.language == language]
+            try:
+                await build_language(language, self.project, self.settings, paths, self.logs)
+            except ConfigError as exc:
+                errors.append(exc)
+                failed.add(language)
+        return failed
+
     async def _start_file(
         self, file: StepFile, errors: list[MotiadError], loaded: dict[str, list[Step]]
     ) -> None:
         """Start the child for ``file`` and read its steps' configs into ``loaded``."""
         assert self._children_tg is not None
         try:
-            command = child_command(file.language, self.project, self.settings)
+            command = child_command(file.language, self.project, self.settings, file.path)
         except ConfigError as exc:
             errors.append(exc)
             return
@@ -433,19 +481,27 @@ class Broker:
         still there it starts again. Every other step keeps serving."""
         report = LoadReport()
         path = self.project / relative
-        stream_language = language_of(path, STREAM_PATTERNS)
+        stream_language = stream_language_of(Path(relative))
         if stream_language is not None:
             self.streams.remove_file(relative)
             if path.is_file():
                 await self._load_streams([StepFile(path, relative, stream_language)], report.errors)
+            report.streams = [d for d in self.streams.definitions.values() if d.file == relative]
             return report
         for step in [s for s in self.steps.values() if s.file.relative == relative]:
             self._unregister(step)
         for child in [c for c in self._children if c.spec.label == relative]:
             self._children.remove(child)
             await child.stop()
-        language = language_of(path)
+        try:
+            language = language_of(Path(relative), self.settings.languages)
+            files = discover_steps(self.project, self.settings.languages)
+        except ConfigError as exc:
+            report.errors.append(exc)
+            return report
         if language is not None and path.is_file():
+            if await self._build({language}, files, report.errors):
+                return report
             loaded: dict[str, list[Step]] = {}
             await self._start_file(StepFile(path, relative, language), report.errors, loaded)
             report.steps = await self._register_file(
@@ -586,8 +642,9 @@ class Broker:
             int(step.timeout_s(self.settings) * 1000),
         )
         invocation = self._invocations[invocation_id] = _Invocation(step, trace_id)
+        started = time.time()
         try:
-            return await step.child.invoke(params)
+            result = await step.child.invoke(params)
         except MotiadError as exc:
             cause = invocation.storage_failed
             if cause is not None and isinstance(exc, RemoteError):
@@ -595,8 +652,11 @@ class Broker:
                 # an outage is logged once by the store, not once per invocation
                 level: Level = "debug" if isinstance(cause, StorageUnavailable) else "error"
                 self.logs.log(level, f"failed: {cause}", step=step.name, trace_id=trace_id)
-                raise StorageError(f"{step.name} failed: {cause}") from None
+                failed = StorageError(f"{step.name} failed: {cause}")
+                self._record_span(step, params, payload, started, failure_info(failed))
+                raise failed from None
             error = failure_info(exc)
+            self._record_span(step, params, payload, started, error)
             self.logs.log(
                 "error",
                 f"handler failed: {error.type}: {error.message}"
@@ -610,6 +670,39 @@ class Broker:
             raise
         finally:
             self._finish(invocation_id)
+        self._record_span(step, params, payload, started, None)
+        return result
+
+    def _record_span(
+        self,
+        step: Step,
+        params: InvokeParams,
+        payload: Any,
+        started: float,
+        error: ErrorInfo | None,
+    ) -> None:
+        """Publish the span of a finished invocation (subscribers only buffer it)."""
+        trigger = params.trigger
+        if isinstance(trigger, EventTrigger):
+            detail = trigger.topic
+        elif isinstance(payload, ApiRequest):
+            detail = f"{payload.method} {payload.path}"
+        else:
+            detail = step.trigger
+        self.spans.publish(
+            Span(
+                params.invocation_id,
+                params.trace_id,
+                step.name,
+                trigger.__struct_config__.tag,  # type: ignore[arg-type]
+                detail,
+                started,
+                time.time(),
+                "ok" if error is None else "error",
+                params.attempt,
+                error,
+            )
+        )
 
     async def _deliver(self, delivery: Delivery) -> None:
         step = self.steps[delivery.step]
@@ -645,6 +738,7 @@ class Broker:
             await self.store.retry(delivery, error, delay)
         else:
             reason = f"after {delivery.attempt} attempts" if error.retryable else "(not retryable)"
+            await self.store.dead_letter(delivery, error)  # then say so: it is there now
             self.logs.log(
                 "error",
                 f"event {delivery.event.id} ({delivery.event.topic}) moved to the dead-letter"
@@ -652,7 +746,6 @@ class Broker:
                 step=step.name,
                 trace_id=delivery.event.trace_id,
             )
-            await self.store.dead_letter(delivery, error)
 
     # --- serving children ---------------------------------------------------
 
@@ -708,25 +801,53 @@ class Broker:
                 " (add it, so flows and types show it)",
                 step=emitter.name,
             )
+        refused = self._input_issues(topic, params.data)
+        if refused is not None:
+            subscriber, issues = refused
+            detail = "; ".join(f"{path}: {message}" for path, message in issues)
+            raise RemoteError(
+                ErrorCode.INVALID_PARAMS,
+                f"emit {topic!r}: data does not match the input schema of"
+                f" {subscriber.name} ({subscriber.file.relative}): {detail}",
+                {
+                    "path": "$.params." + issues[0].path.removeprefix("$."),
+                    "subscriber": subscriber.name,
+                    "issues": [{"path": p, "message": m} for p, m in issues],
+                },
+            )
+
+    def _input_issues(self, topic: str, raw: msgspec.Raw) -> tuple[Step, list[Issue]] | None:
+        """The first subscriber of ``topic`` whose ``input`` schema rejects the
+        data, with the problems; ``None`` when every subscriber accepts it."""
         data: Any = msgspec.UNSET
         for subscriber in self.subscribers.get(topic, ()):
             if subscriber.input_schema is None:
                 continue
             if data is msgspec.UNSET:
-                data = msgspec.json.decode(params.data)
+                data = msgspec.json.decode(raw)
             issues = subscriber.input_schema.issues(data, root="data")
             if issues:
-                detail = "; ".join(f"{path}: {message}" for path, message in issues)
-                raise RemoteError(
-                    ErrorCode.INVALID_PARAMS,
-                    f"emit {topic!r}: data does not match the input schema of"
-                    f" {subscriber.name} ({subscriber.file.relative}): {detail}",
-                    {
-                        "path": "$.params." + issues[0].path.removeprefix("$."),
-                        "subscriber": subscriber.name,
-                        "issues": [{"path": p, "message": m} for p, m in issues],
-                    },
-                )
+                return subscriber, list(issues)
+        return None
+
+    async def emit_event(
+        self, topic: str, data: msgspec.Raw, message_group_id: str | None = None
+    ) -> Event:
+        """Emit an event from outside any step (the workbench), in a new trace.
+
+        Raises :class:`InvalidInput` when no step subscribes to ``topic`` or a
+        subscriber's ``input`` schema rejects ``data``."""
+        targets = self.targets.get(topic)
+        if not targets:
+            raise InvalidInput(f"no step subscribes to {topic!r}", [("topic", "no subscriber")])
+        refused = self._input_issues(topic, data)
+        if refused is not None:
+            subscriber, issues = refused
+            raise InvalidInput(f"data does not match the input schema of {subscriber.name}", issues)
+        event = Event(new_id(), topic, data, new_id(), message_group_id, time.time())
+        await self.store.publish(event, targets)
+        self.logs.log("info", f"emitted {topic} (event {event.id})", trace_id=event.trace_id)
+        return event
 
     @contextlib.contextmanager
     def _storage_for(self, invocation: _Invocation) -> Iterator[None]:
@@ -759,32 +880,37 @@ class Broker:
             await self.store.state_clear(params.group_id)
 
     async def _stream_get(self, params: StreamItemParams) -> msgspec.Raw | None:
-        self._invocation(params.invocation_id)
+        invocation = self._invocation(params.invocation_id)
         self.streams.get(params.stream)
-        return await self.store.stream_get(params.stream, params.group_id, params.id)
+        with self._storage_for(invocation):
+            return await self.store.stream_get(params.stream, params.group_id, params.id)
 
     async def _stream_set(self, params: StreamSetParams) -> msgspec.Raw:
-        self._invocation(params.invocation_id)
+        invocation = self._invocation(params.invocation_id)
         item = self.streams.item(params.stream, params.id, params.data)
-        change = await self.store.stream_set(params.stream, params.group_id, params.id, item)
+        with self._storage_for(invocation):
+            change = await self.store.stream_set(params.stream, params.group_id, params.id, item)
         return change.data
 
     async def _stream_delete(self, params: StreamItemParams) -> msgspec.Raw | None:
-        self._invocation(params.invocation_id)
+        invocation = self._invocation(params.invocation_id)
         self.streams.get(params.stream)
-        change = await self.store.stream_delete(params.stream, params.group_id, params.id)
+        with self._storage_for(invocation):
+            change = await self.store.stream_delete(params.stream, params.group_id, params.id)
         return None if change is None else change.data
 
     async def _stream_get_group(self, params: StreamGroupParams) -> list[msgspec.Raw]:
-        self._invocation(params.invocation_id)
+        invocation = self._invocation(params.invocation_id)
         self.streams.get(params.stream)
-        return await self.store.stream_group(params.stream, params.group_id)
+        with self._storage_for(invocation):
+            return await self.store.stream_group(params.stream, params.group_id)
 
     async def _stream_send(self, params: StreamSendParams) -> None:
-        self._invocation(params.invocation_id)
+        invocation = self._invocation(params.invocation_id)
         self.streams.get(params.stream)
         event = msgspec.Raw(_encode_event(_StreamEvent(params.type, params.data)))
-        await self.store.stream_send(params.stream, params.group_id, params.id, event)
+        with self._storage_for(invocation):
+            await self.store.stream_send(params.stream, params.group_id, params.id, event)
 
     async def _log(self, params: LogParams) -> None:
         invocation_id = params.invocation_id or ""

@@ -12,21 +12,24 @@ from typing import Any
 import anyio
 import click
 import msgspec
+from rich.console import Console
 
 from . import __version__
-from .app import Started, load_project, run_project, step_row
-from .broker import LoadReport
-from .config import Settings, load_settings
+from .app import Started, load_project, run_project
+from .broker import LoadReport, flow_steps, step_json, step_row
+from .builds import BUILD_LOG_PREFIX
+from .config import Settings, builtin_languages, load_settings
 from .conformance import conformance_command
-from .console import LogPrinter, make_console, steps_table
+from .console import LogPrinter, languages_table, make_console, steps_table
 from .dev import watch
 from .errors import MotiadError
-from .flows import FlowStep, build_graph
+from .flows import build_graph
 from .flowview import flow_trees
 from .pyenv import install as install_requirements
 from .queue_cli import dlq, emit
 from .scaffold import create_project
-from .tracing import LogBus
+from .trace_cli import logs, traces
+from .tracing import LogBus, LogRecord
 from .typegen import write_types
 
 project_argument = click.argument(
@@ -42,6 +45,18 @@ def _settings(project: Path, **overrides: Any) -> Settings:
         return load_settings(project.resolve(), overrides)
     except MotiadError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _show_problems_and_builds(logs: LogBus, console: Console) -> None:
+    """For the one-shot commands: warnings, errors and a registry build's output
+    (its first-run cost stays visible) go to ``console``; the rest is not shown."""
+    printer = LogPrinter(console)
+
+    def sink(record: LogRecord) -> None:
+        if record.level in ("warn", "error") or (record.step or "").startswith(BUILD_LOG_PREFIX):
+            printer(record)
+
+    logs.subscribe(sink)
 
 
 @click.group()
@@ -115,6 +130,8 @@ def _serve(
             console.print(f"error: {error}", style="bold red")
         console.print(steps_table([step_row(step) for step in info.report.steps]))
         console.print(f"motiad {__version__} serving {len(info.report.steps)} steps on {info.url}")
+        if info.workbench_url:
+            console.print(f"workbench: {info.workbench_url}")
 
     try:
         anyio.run(
@@ -140,17 +157,14 @@ def steps(project_dir: Path, as_json: bool) -> None:
     settings = _settings(project_dir)
     logs = LogBus()
     errors = make_console(sys.stderr)
-    logs.subscribe(LogPrinter(errors, min_level="warn"))
+    _show_problems_and_builds(logs, errors)
     try:
         report = anyio.run(load_project, project_dir.resolve(), settings, logs)
     except MotiadError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
         payload = {
-            "steps": [
-                {**step_row(step), "config": msgspec.to_builtins(step.config)}
-                for step in report.steps
-            ],
+            "steps": [step_json(step) for step in report.steps],
             "streams": [
                 {"name": d.name, "file": d.file, "schema": d.raw_schema} for d in report.streams
             ],
@@ -168,20 +182,39 @@ def steps(project_dir: Path, as_json: bool) -> None:
         sys.exit(1)
 
 
+@main.command()
+@project_argument
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def languages(project_dir: Path, as_json: bool) -> None:
+    """List the runner registry of PROJECT_DIR: built-in and declared languages."""
+    settings = _settings(project_dir)
+    builtin = builtin_languages()
+    rows = []
+    for name, entry in settings.languages.items():
+        origin = (
+            "motiad.toml"
+            if name not in builtin
+            else "built-in"
+            if entry == builtin[name]
+            else "built-in, changed in motiad.toml"
+        )
+        rows.append({"name": name, "origin": origin, **msgspec.to_builtins(entry)})
+    if as_json:
+        click.echo(json.dumps({"languages": rows}, indent=2))
+        return
+    make_console().print(languages_table(rows))
+
+
 def _load_report(project_dir: Path) -> LoadReport:
     """Load the project's steps (each child started just long enough to answer
     ``initialize``); warnings and errors go to stderr."""
     settings = _settings(project_dir)
     logs = LogBus()
-    logs.subscribe(LogPrinter(make_console(sys.stderr), min_level="warn"))
+    _show_problems_and_builds(logs, make_console(sys.stderr))
     try:
         return anyio.run(load_project, project_dir.resolve(), settings, logs)
     except MotiadError as exc:
         raise click.ClickException(str(exc)) from None
-
-
-def _flow_steps(report: LoadReport) -> list[FlowStep]:
-    return [FlowStep(s.file.relative, s.file.language, s.config) for s in report.steps]
 
 
 def _print_errors(report: LoadReport) -> None:
@@ -196,7 +229,7 @@ def _print_errors(report: LoadReport) -> None:
 def flows(project_dir: Path, as_json: bool) -> None:
     """Draw the flows of PROJECT_DIR: steps, the topics they emit, who subscribes."""
     report = _load_report(project_dir)
-    graph = build_graph(_flow_steps(report))
+    graph = build_graph(flow_steps(report.steps))
     if as_json:
         payload = {**graph, "errors": [str(error) for error in report.errors]}
         click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
@@ -216,7 +249,7 @@ def flows(project_dir: Path, as_json: bool) -> None:
 def types(project_dir: Path) -> None:
     """Write PROJECT_DIR/types.d.ts: a typed Handlers map for TypeScript steps."""
     report = _load_report(project_dir)
-    path = write_types(project_dir.resolve(), _flow_steps(report))
+    path = write_types(project_dir.resolve(), flow_steps(report.steps))
     click.echo(f"wrote {path} for {len(report.steps)} steps")
     _print_errors(report)
     if report.errors:
@@ -253,4 +286,6 @@ def install_command(project_dir: Path) -> None:
 
 main.add_command(dlq)
 main.add_command(emit)
+main.add_command(traces)
+main.add_command(logs)
 main.add_command(conformance_command)

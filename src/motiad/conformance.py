@@ -33,6 +33,7 @@ import click
 import msgspec
 from anyio.abc import Process, TaskGroup
 
+from .builds import build_language
 from .config import Settings
 from .errors import ChildError, ConfigError, MotiadError, RemoteError
 from .protocol import (
@@ -613,8 +614,12 @@ class Checker:
         *,
         handshake_s: float = HANDSHAKE_S,
         node_modules: Path | None = None,
+        build: Callable[[Path, list[Path]], Awaitable[None]] | None = None,
     ) -> None:
         self.make_command = make_command
+        self.build = build
+        """Run once before the first case, with the project and its step files
+        (a compiled language's registry ``build``)."""
         self.steps_dir = steps_dir
         self.handshake_s = handshake_s
         self.node_modules = node_modules
@@ -654,7 +659,6 @@ class Checker:
             for path in steps.iterdir()
             if path.is_file() and (".stream." in path.name or "_stream." in path.name)
         )
-        self.command = self.make_command(root)
 
     @contextlib.asynccontextmanager
     async def fresh(self, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Any:
@@ -728,6 +732,9 @@ class Checker:
         results: list[CaseResult] = []
         with tempfile.TemporaryDirectory(prefix="motiad-conformance-") as tmp:
             self.prepare(Path(tmp))
+            if self.build is not None:
+                await self.build(self.project, [Path(file) for file in self.files])
+            self.command = self.make_command(self.project)
             async with anyio.create_task_group() as tg:
                 self._tg = tg
                 try:
@@ -1595,12 +1602,19 @@ def minimal_env() -> dict[str, str]:
 
 
 def checker_for(
-    sdk: str | None, command: list[str], steps: Path | None, *, handshake_s: float = HANDSHAKE_S
+    sdk: str | None,
+    command: list[str],
+    steps: Path | None,
+    *,
+    handshake_s: float = HANDSHAKE_S,
+    logs: LogBus | None = None,
 ) -> Checker:
-    """A checker for one of our SDKs, or for any ``command``."""
+    """A checker for one of our SDKs (started by its built-in registry entry, built
+    first when the entry has a ``build``), or for any ``command``."""
     if sdk is not None:
+        language = sdk
         fixtures = steps or protocol_dir() / "conformance" / sdk
-        language = "python" if sdk == "python" else "node"
+        settings = Settings()
         node_modules = None
         if sdk == "node":
             node_modules = next(
@@ -1611,11 +1625,16 @@ def checker_for(
                 ),
                 None,
             )
+
+        async def build(project: Path, files: list[Path]) -> None:
+            await build_language(language, project, settings, files, logs or LogBus())
+
         return Checker(
-            lambda project: child_command(language, project, Settings()),  # type: ignore[arg-type]
+            lambda project: child_command(language, project, settings),
             fixtures,
             handshake_s=handshake_s,
             node_modules=node_modules,
+            build=build,
         )
     argv = [_absolute(arg) for arg in command]
     return Checker(
@@ -1638,8 +1657,9 @@ async def run_conformance(checker: Checker, emit: Callable[[str], None]) -> int:
 )
 @click.option(
     "--sdk",
-    type=click.Choice(["python", "node"]),
-    help="Check one of motiad's SDKs with its fixtures from protocol/conformance/.",
+    type=click.Choice(["python", "node", "go"]),
+    help="Check one of motiad's SDKs (its built-in runner registry entry) with its"
+    " fixtures from protocol/conformance/.",
 )
 @click.option(
     "--steps",
@@ -1657,16 +1677,18 @@ async def run_conformance(checker: Checker, emit: Callable[[str], None]) -> int:
 def conformance_command(
     sdk: str | None, steps: Path | None, handshake_timeout: float, command: tuple[str, ...]
 ) -> None:
-    """Check a step child against protocol/SPEC.md: --sdk python|node, or -- COMMAND...
+    """Check a step child against protocol/SPEC.md: --sdk python|node|go, or -- COMMAND...
 
     COMMAND runs with a temporary project as its working folder; its steps/
     folder is a copy of --steps. Prints PASS or FAIL per case with the
     requirement it checks, then "N passed, N failed"; exits 1 on any failure.
     """
     if (sdk is None) == (not command):
-        raise click.UsageError("give either --sdk python|node or -- COMMAND...")
+        raise click.UsageError("give either --sdk python|node|go or -- COMMAND...")
+    logs = LogBus()
+    logs.subscribe(lambda record: click.echo(f"{record.step}: {record.message}", err=True))
     try:
-        checker = checker_for(sdk, list(command), steps, handshake_s=handshake_timeout)
+        checker = checker_for(sdk, list(command), steps, handshake_s=handshake_timeout, logs=logs)
         status = anyio.run(run_conformance, checker, click.echo)
     except MotiadError as exc:  # e.g. node is not installed: nothing could be checked
         raise click.ClickException(str(exc)) from None

@@ -12,6 +12,8 @@ from typing import Generic, TypeVar
 
 import anyio
 
+from .tasks import TaskSet
+
 T = TypeVar("T")
 
 DEFAULT_CONCURRENCY = 64
@@ -61,7 +63,8 @@ class Worker(Generic[T]):
         self._source = source
         self._handle = handle
         self._abandon = abandon
-        self._slots = anyio.Semaphore(concurrency)
+        # fast_acquire: no yield to the loop per item while a slot is free.
+        self._slots = anyio.Semaphore(concurrency, fast_acquire=True)
         self._taking = anyio.CancelScope()
         self._all = anyio.CancelScope()
         self._idle = anyio.Event()
@@ -69,9 +72,12 @@ class Worker(Generic[T]):
         """Items being handled now."""
 
     async def run(self) -> None:
-        """Take and handle until cancelled."""
+        """Take and handle until cancelled. Each item runs as a plain asyncio
+        task of a :class:`TaskSet` owned here (a task per delivery is a hot path)."""
         with self._all:
             async with anyio.create_task_group() as tg:
+                tasks = TaskSet()
+                tg.start_soon(tasks.run)
                 with self._taking:
                     while True:
                         items = await self._source()
@@ -83,7 +89,10 @@ class Worker(Generic[T]):
                                     self._abandon(items[index:])
                                 raise
                             self.running += 1
-                            tg.start_soon(self._one, item)
+                            tasks.spawn(self._one(item))
+                # Draining: what was taken finishes, then the set's owner stops.
+                await self._wait_idle()
+                tg.cancel_scope.cancel()
 
     async def _one(self, item: T) -> None:
         try:
@@ -94,12 +103,17 @@ class Worker(Generic[T]):
             if self.running == 0:
                 self._idle.set()
 
+    async def _wait_idle(self) -> None:
+        # Waiters share one unset event; only a set one (its waiters woke) is replaced.
+        while self.running:
+            if self._idle.is_set():
+                self._idle = anyio.Event()
+            await self._idle.wait()
+
     async def drain(self) -> None:
         """Stop taking; return when the items already running have finished."""
         self._taking.cancel()
-        while self.running:
-            self._idle = anyio.Event()
-            await self._idle.wait()
+        await self._wait_idle()
 
     def cancel(self) -> None:
         """Abandon whatever is still running (a delivery stays due in storage)."""

@@ -11,13 +11,15 @@ ids are logged and dropped (``rpc.unknown-id``), responses are never answered
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
+import math
 import re
 import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -41,6 +43,7 @@ from .protocol import (
     encode_result,
 )
 from .protocol.messages import DEFAULT_MAX_LINE_BYTES, ErrorObject, RequestId
+from .tasks import TaskSet
 from .transport import BatchingLineSender, LineSender, LineTooLong
 
 Handler = Callable[[Any], Awaitable[Any]]
@@ -122,28 +125,69 @@ class Throttle:
         return suppressed
 
 
-@dataclass(eq=False, slots=True)
 class PendingRequest:
-    """A request we sent that has not been answered yet."""
+    """A request we sent that has not been answered yet.
 
-    id: int
-    method: str
-    done: anyio.Event = field(default_factory=anyio.Event)
-    result: msgspec.Raw | None = None
-    error: BaseException | None = None
+    Hot path (one per invocation): the answer is kept in plain attributes and
+    the one waiter sleeps on a bare asyncio future, with a ``call_later`` timer
+    for its deadline, instead of an ``anyio.Event`` and a cancel scope. motiad
+    runs on asyncio (hypercorn's loop), so this costs a fraction of anyio's
+    machinery; cancelling the waiting task (an anyio cancel scope around it)
+    still works, as for any awaited future. One waiter at a time.
+    """
+
+    __slots__ = ("_waiter", "answered", "error", "id", "method", "result")
+
+    def __init__(self, id: int, method: str) -> None:
+        self.id = id
+        self.method = method
+        self.answered = False
+        """True once settled by a response, an error or the closing connection."""
+        self.result: msgspec.Raw | None = None
+        self.error: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
 
     async def wait(self) -> msgspec.Raw | None:
         """The result; raises the error reply (or the closing reason) instead."""
-        await self.done.wait()
+        await self.wait_for(math.inf)
         if self.error is not None:
             raise self.error
         return self.result
 
+    async def wait_for(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` seconds for the answer; whether it came."""
+        if self.answered:
+            return True
+        if timeout_s <= 0:
+            return False
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(timeout_s, _wake, waiter) if timeout_s < math.inf else None
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
+        return self.answered
+
+    def settle(self, result: msgspec.Raw | None, error: BaseException | None) -> None:
+        """Record the answer (the first one counts) and wake the waiter."""
+        if self.answered:
+            return
+        self.answered = True
+        self.result, self.error = result, error
+        if self._waiter is not None:
+            _wake(self._waiter)
+
     def fail(self, error: BaseException) -> None:
         """Settle with ``error`` unless already settled."""
-        if not self.done.is_set():
-            self.error = error
-            self.done.set()
+        self.settle(None, error)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class RpcPeer:
@@ -168,9 +212,16 @@ class RpcPeer:
         self._pending: dict[RequestId, PendingRequest] = {}
         self._closed: BaseException | None = None
         self._throttle = Throttle(PROBLEMS_PER_WINDOW, PROBLEM_WINDOW_S)
-        self._serving = anyio.Semaphore(MAX_INCOMING_REQUESTS)
+        # fast_acquire: no yield to the loop per request while there is room.
+        self._serving = anyio.Semaphore(MAX_INCOMING_REQUESTS, fast_acquire=True)
         self._bad_line_replies: MemoryObjectSendStream[bytes] | None = None
         self._dropped_replies = 0
+
+    @property
+    def can_send_now(self) -> bool:
+        """Whether a send returns without waiting (the outgoing queue has room),
+        so a caller may skip bounding it with a deadline of its own."""
+        return self._closed is None and self._sender.has_room
 
     @property
     def in_flight(self) -> int:
@@ -244,13 +295,16 @@ class RpcPeer:
     async def serve(self, lines: AsyncIterator[bytes | LineTooLong], tg: TaskGroup) -> None:
         """Read and dispatch every incoming line until the stream ends.
 
-        Incoming requests run as tasks in ``tg`` so one slow handler never
-        blocks the reader (SPEC ``rpc.concurrent``); error replies to bad lines
-        are written by a task of their own.
+        Incoming requests run as tasks of their own so one slow handler never
+        blocks the reader (SPEC ``rpc.concurrent``): plain asyncio tasks of a
+        :class:`TaskSet` owned by a task in ``tg`` (one per request is a hot
+        path). Error replies to bad lines are written by a task of their own.
         """
         replies, queue = anyio.create_memory_object_stream[bytes](BAD_LINE_REPLIES_QUEUED)
         self._bad_line_replies = replies
         tg.start_soon(self._write_bad_line_replies, queue)
+        requests = TaskSet()
+        tg.start_soon(requests.run)
         try:
             async for line in lines:
                 if isinstance(line, LineTooLong):
@@ -261,7 +315,7 @@ class RpcPeer:
                     self._resolve(message)
                 elif isinstance(message, IncomingRequest):
                     await self._serving.acquire()
-                    tg.start_soon(self._handle_request, message)
+                    requests.spawn(self._handle_request(message))
                 elif isinstance(message, IncomingNotification):
                     await self._handle_notification(message)
                 else:
@@ -352,8 +406,7 @@ class RpcPeer:
             error = response.error
             pending.fail(RemoteError(error.code, error.message, error.data))
         else:
-            pending.result = response.result
-            pending.done.set()
+            pending.settle(response.result, None)
 
     async def _handle_request(self, request: IncomingRequest) -> None:
         try:

@@ -10,6 +10,7 @@ child, however broken, can hang the broker (SPEC §4, §7).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import time
@@ -347,15 +348,22 @@ class Child:
         Raises :class:`RemoteError` (the handler failed), :class:`InvocationTimeout`
         or :class:`ChildError` (the child died or was restarted).
         """
-        peer = await self._wait_ready()
+        # Hot path: no cancel scope per invocation. The deadline is a timer on
+        # the pending request (PendingRequest.wait_for); only a send that must
+        # wait for room (a child that stopped reading its stdin) is bounded by
+        # a scope, since the send is inside the budget too.
+        peer = self._peer if self._peer is not None else await self._wait_ready()
         process = self._process
-        budget = params.timeout_ms / 1000 if params.timeout_ms is not None else float("inf")
+        budget = params.timeout_ms / 1000 if params.timeout_ms is not None else math.inf
+        deadline = time.monotonic() + budget
         pending = None
         try:
-            # The send is inside the budget too: a child that stopped reading
-            # its stdin must not hold the caller past its timeout.
-            with anyio.move_on_after(budget):
+            if peer.can_send_now:
                 pending = await peer.open_request("invoke", params)
+            else:
+                with anyio.move_on_after(budget):
+                    pending = await peer.open_request("invoke", params)
+            if pending is not None and await pending.wait_for(deadline - time.monotonic()):
                 try:
                     return await pending.wait()
                 except RemoteError as exc:
@@ -372,8 +380,7 @@ class Child:
                 if pending is not None:
                     with contextlib.suppress(ChildError):
                         await peer.notify("$/cancel", CancelParams(pending.id))
-                    with contextlib.suppress(RemoteError, ChildError):
-                        await pending.wait()
+                    await pending.wait_for(math.inf)
                     answered = True
             if not answered and process is not None and process.returncode is None:
                 self._problem(
@@ -381,6 +388,10 @@ class Child:
                     f" {budget:g}s); killing the child"
                 )
                 self._kill(process)
+                # Until the restart, nothing may be sent to the dying process:
+                # a retry of this very event would be lost with it.
+                if self._process is process:
+                    self._not_ready()
             raise InvocationTimeout(f"{self.spec.label}: handler timed out after {budget:g}s")
         finally:
             if pending is not None:

@@ -32,8 +32,9 @@ def new_id() -> str:
     return f"{_random.getrandbits(128):032x}"
 
 
-class LogRecord(msgspec.Struct, frozen=True, omit_defaults=True):
-    """One log line, from user code, a child's stderr, or the broker itself."""
+class LogRecord(msgspec.Struct, frozen=True, rename="camel"):
+    """One log line, from user code, a child's stderr, or the broker itself (camelCase
+    in JSON: the workbench and ``motiad logs --json``)."""
 
     time: float
     level: Level
@@ -48,7 +49,7 @@ Outcome = Literal["ok", "error"]
 TriggerKind = Literal["api", "event", "cron"]
 
 
-class Span(msgspec.Struct, frozen=True, omit_defaults=True):
+class Span(msgspec.Struct, frozen=True, rename="camel"):
     """One finished invocation of a step's handler, within its trace."""
 
     id: str

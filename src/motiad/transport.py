@@ -87,6 +87,9 @@ class LineSender:
         self._stream = stream
         self._lock = anyio.Lock()
 
+    has_room = False
+    """A send may always wait for the stream (no queue of its own)."""
+
     async def send(self, line: bytes) -> None:
         """Write ``line`` (which ends in a newline) as one unit."""
         async with self._lock:
@@ -121,6 +124,11 @@ class BatchingLineSender:
         self._room = anyio.Event()
         self._room.set()
         self._broken: BaseException | None = None
+
+    @property
+    def has_room(self) -> bool:
+        """Whether :meth:`send` returns at once (queued, or raising for a closed pipe)."""
+        return self._broken is not None or self._queued_bytes < self._high_water
 
     async def send(self, line: bytes) -> None:
         """Queue ``line`` (which ends in a newline) for the writer."""

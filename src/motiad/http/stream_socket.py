@@ -35,6 +35,8 @@ busy stream for a client that is merely slow, a bounded cost (the texts are
 shared between connections) for one that stopped reading."""
 CLOSE_TRY_AGAIN = 1013
 """WebSocket close code for a client cut off for falling behind: "try again later"."""
+CLOSE_GOING_AWAY = 1001
+"""WebSocket close code when the server stops: "going away"."""
 CLOSE_WAIT_S = 1.0
 """How long the close frame to a cut-off client may take: it is not reading."""
 
@@ -90,20 +92,25 @@ class Connection:
         self.queue: deque[str] = deque()
         self.ready = anyio.Event()
         self.subscriptions: dict[str, RoomKey] = {}
-        self.cut_off = False
+        self.close_code: int | None = None
+        """Why the server ends the connection, once it does."""
         self.scope = anyio.CancelScope()
 
     def offer(self, text: str) -> None:
         """Queue ``text``, or cut the connection off when it is ``limit`` behind."""
-        if self.cut_off:
+        if self.close_code is not None:
             return
         if len(self.queue) >= self.limit:
-            self.cut_off = True
             self.queue.clear()
-            self.scope.cancel()
+            self.end(CLOSE_TRY_AGAIN)
             return
         self.queue.append(text)
         self.ready.set()
+
+    def end(self, code: int) -> None:
+        """Stop serving the connection; it is closed with ``code``."""
+        self.close_code = code
+        self.scope.cancel()
 
     async def write(self, send: Send) -> None:
         """Send queued texts, in order, until cancelled."""
@@ -117,9 +124,18 @@ class Connection:
 class StreamHub:
     """Rooms of subscribed connections, fed by the store's change feed."""
 
-    def __init__(self, broker: Broker, *, queue_limit: int = QUEUE_LIMIT) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        *,
+        queue_limit: int = QUEUE_LIMIT,
+        stopping: anyio.Event | None = None,
+    ) -> None:
         self.broker = broker
         self.queue_limit = queue_limit
+        self.stopping = stopping
+        """Set when the server stops: every connection is closed then, or the
+        server's graceful stop would wait for clients that never leave."""
         self.rooms: dict[RoomKey, dict[Connection, int]] = {}
         """Per room, each subscribed connection and how many of its subscriptions are there."""
         self._last_timestamp = 0
@@ -153,13 +169,20 @@ class StreamHub:
             with connection.scope:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(connection.write, send)
+                    if self.stopping is not None:
+                        tg.start_soon(self._end_on_stop, connection, self.stopping)
                     await self._read(connection, receive)
                     tg.cancel_scope.cancel()
         finally:
             self._drop(connection)
-        if connection.cut_off:
+        if connection.close_code is not None:
             with anyio.move_on_after(CLOSE_WAIT_S):
-                await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN})
+                await send({"type": "websocket.close", "code": connection.close_code})
+
+    @staticmethod
+    async def _end_on_stop(connection: Connection, stopping: anyio.Event) -> None:
+        await stopping.wait()
+        connection.end(CLOSE_GOING_AWAY)
 
     async def _read(self, connection: Connection, receive: Receive) -> None:
         while True:

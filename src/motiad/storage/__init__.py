@@ -22,6 +22,7 @@ from .base import (
     TraceQuery,
     TraceStore,
     TraceSummary,
+    dead_letter_json,
 )
 from .redis import RedisStore
 from .sqlite import SqliteStore
@@ -54,5 +55,6 @@ __all__ = [
     "TraceQuery",
     "TraceStore",
     "TraceSummary",
+    "dead_letter_json",
     "open_store",
 ]

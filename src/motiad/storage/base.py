@@ -7,7 +7,7 @@ child sent and hands it back without decoding it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import msgspec
 from anyio.abc import TaskStatus
@@ -60,6 +60,26 @@ class DeadLetter(msgspec.Struct, frozen=True):
     error: ErrorInfo
     failed_at: float
     event: Event
+
+
+def dead_letter_json(letter: DeadLetter) -> dict[str, Any]:
+    """A dead letter as ``motiad dlq --json`` and the workbench show it."""
+    event = letter.event
+    return {
+        "id": letter.id,
+        "step": letter.step,
+        "topic": event.topic,
+        "attempts": letter.attempts,
+        "failedAt": letter.failed_at,
+        "error": msgspec.to_builtins(letter.error),
+        "event": {
+            "id": event.id,
+            "traceId": event.trace_id,
+            "messageGroupId": event.message_group_id,
+            "createdAt": event.created_at,
+            "data": msgspec.json.decode(event.data),
+        },
+    }
 
 
 class DeadLetterFilter(msgspec.Struct, frozen=True):
@@ -164,7 +184,7 @@ class StateStore(Protocol):
         ...
 
 
-class StateGroup(msgspec.Struct, frozen=True):
+class StateGroup(msgspec.Struct, frozen=True, rename="camel"):
     """A state group as listings show it."""
 
     group_id: str
@@ -173,7 +193,7 @@ class StateGroup(msgspec.Struct, frozen=True):
     """When a value of the group last changed."""
 
 
-class TraceSummary(msgspec.Struct, frozen=True):
+class TraceSummary(msgspec.Struct, frozen=True, rename="camel"):
     """A trace as listings show it: its first span and counts."""
 
     trace_id: str
@@ -188,7 +208,7 @@ class TraceSummary(msgspec.Struct, frozen=True):
     """Spans that ended in an error."""
 
 
-class Trace(msgspec.Struct, frozen=True):
+class Trace(msgspec.Struct, frozen=True, rename="camel"):
     """One trace: its spans by start time and its log records by time (each
     record names its span by ``invocation_id``; records without one belong to
     the trace as a whole)."""
@@ -198,7 +218,7 @@ class Trace(msgspec.Struct, frozen=True):
     logs: list[LogRecord]
 
 
-class TraceQuery(msgspec.Struct, frozen=True):
+class TraceQuery(msgspec.Struct, frozen=True, rename="camel"):
     """Which traces to list: the newest ``limit`` that started before ``before``."""
 
     limit: int = 50
@@ -207,7 +227,7 @@ class TraceQuery(msgspec.Struct, frozen=True):
     """Only traces with a span of this step."""
 
 
-class LogQuery(msgspec.Struct, frozen=True):
+class LogQuery(msgspec.Struct, frozen=True, rename="camel"):
     """Which log records to list: the newest ``limit`` matching every filter
     given, returned oldest first."""
 

@@ -289,7 +289,10 @@ class SqliteStore:
                 await anyio.to_thread.run_sync(self._apply, batch)
                 for write in batch:
                     if write.then is not None and write.error is None:
-                        write.result = write.then(write.result)
+                        try:
+                            write.result = write.then(write.result)
+                        except Exception as exc:  # a listener's bug: the writer lives on
+                            write.error = exc
                     write.done.set()
 
     def _close(self) -> None:
