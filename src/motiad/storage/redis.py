@@ -210,8 +210,21 @@ class RedisStore:
                 task_status.started()
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+                await self._release_held()
                 await client.aclose()
             self._client = None
+
+    async def _release_held(self) -> None:
+        """Closing: what this broker still holds is due again now, for the other
+        brokers (rather than when the leases run out)."""
+        settle = self._scripts["SETTLE"]
+        now = _stamp(time.time())
+        for queue in self._queues.values():
+            for delivery_id in list(queue.held):
+                with contextlib.suppress(RedisError, OSError):
+                    args = [PREFIX, str(delivery_id), self._holder, "release", now, "", now]
+                    await settle(keys=[], args=args)
+            queue.held.clear()
 
     def _where(self) -> str:
         """The server's address without credentials, for messages."""
