@@ -170,3 +170,16 @@ async def test_a_redis_that_stops_answering_fails_requests_within_the_socket_tim
                 assert await store.state_get("g", "k") == msgspec.Raw(b"1")
     finally:
         server.stop()
+
+
+async def test_a_broker_that_stops_hands_what_it_holds_to_the_others(redis_url: str) -> None:
+    async with broker(redis_url) as b:
+        b.open_queue("S", fifo=False, lease_s=30)
+        async with broker(redis_url) as a:
+            a.open_queue("S", fifo=False, lease_s=30)
+            await a.publish(event(), [Target("S")])
+            with anyio.fail_after(5):
+                (held,) = await a.take("S", 10)
+        with anyio.fail_after(5):  # long before the 30 s lease would run out
+            (again,) = await b.take("S", 10)
+        assert (again.id, again.attempt) == (held.id, 1)

@@ -75,7 +75,7 @@ from .schemas import Issue, Schema, SchemaError
 from .storage import Delivery, Event, Store, Target
 from .streams import StreamDefinition, StreamRegistry, parse_stream_config
 from .supervisor import Child, ChildSpec, InvocationTimeout, handler_error
-from .tracing import Level, LogBus, Span, SpanBus, new_id
+from .tracing import Bus, Level, LogBus, Span, SpanBus, new_id
 
 _api_result_decoder = msgspec.json.Decoder(ApiResult)
 
@@ -215,6 +215,8 @@ class Broker:
         self.logs = logs
         self.spans = SpanBus()
         """Every finished invocation (storage and the workbench subscribe)."""
+        self.reloaded: Bus[str] = Bus()
+        """Step files reloaded by ``motiad dev``, by relative path (the workbench redraws)."""
         self.steps: dict[str, Step] = {}
         self.routes: RouteTable[Step] = RouteTable()
         self.subscribers: dict[str, list[Step]] = {}
@@ -509,6 +511,7 @@ class Broker:
             )
             for step in report.steps:
                 self._start_worker(step)
+        self.reloaded.publish(relative)
         return report
 
     def _unregister(self, step: Step) -> None:
@@ -653,9 +656,9 @@ class Broker:
                 # an outage is logged once by the store, not once per invocation
                 level: Level = "debug" if isinstance(cause, StorageUnavailable) else "error"
                 self.logs.log(level, f"failed: {cause}", step=step.name, trace_id=trace_id)
-                failure = ErrorInfo(type(cause).__name__, str(cause))
-                self._record_span(step, params, payload, started, failure)
-                raise StorageError(f"{step.name} failed: {cause}") from None
+                failed = StorageError(f"{step.name} failed: {cause}")
+                self._record_span(step, params, payload, started, failure_info(failed))
+                raise failed from None
             error = failure_info(exc)
             self._record_span(step, params, payload, started, error)
             self.logs.log(
@@ -893,32 +896,37 @@ class Broker:
             await self.store.state_clear(params.group_id)
 
     async def _stream_get(self, params: StreamItemParams) -> msgspec.Raw | None:
-        self._invocation(params.invocation_id)
+        invocation = self._invocation(params.invocation_id)
         self.streams.get(params.stream)
-        return await self.store.stream_get(params.stream, params.group_id, params.id)
+        with self._storage_for(invocation):
+            return await self.store.stream_get(params.stream, params.group_id, params.id)
 
     async def _stream_set(self, params: StreamSetParams) -> msgspec.Raw:
-        self._invocation(params.invocation_id)
+        invocation = self._invocation(params.invocation_id)
         item = self.streams.item(params.stream, params.id, params.data)
-        change = await self.store.stream_set(params.stream, params.group_id, params.id, item)
+        with self._storage_for(invocation):
+            change = await self.store.stream_set(params.stream, params.group_id, params.id, item)
         return change.data
 
     async def _stream_delete(self, params: StreamItemParams) -> msgspec.Raw | None:
-        self._invocation(params.invocation_id)
+        invocation = self._invocation(params.invocation_id)
         self.streams.get(params.stream)
-        change = await self.store.stream_delete(params.stream, params.group_id, params.id)
+        with self._storage_for(invocation):
+            change = await self.store.stream_delete(params.stream, params.group_id, params.id)
         return None if change is None else change.data
 
     async def _stream_get_group(self, params: StreamGroupParams) -> list[msgspec.Raw]:
-        self._invocation(params.invocation_id)
+        invocation = self._invocation(params.invocation_id)
         self.streams.get(params.stream)
-        return await self.store.stream_group(params.stream, params.group_id)
+        with self._storage_for(invocation):
+            return await self.store.stream_group(params.stream, params.group_id)
 
     async def _stream_send(self, params: StreamSendParams) -> None:
-        self._invocation(params.invocation_id)
+        invocation = self._invocation(params.invocation_id)
         self.streams.get(params.stream)
         event = msgspec.Raw(_encode_event(_StreamEvent(params.type, params.data)))
-        await self.store.stream_send(params.stream, params.group_id, params.id, event)
+        with self._storage_for(invocation):
+            await self.store.stream_send(params.stream, params.group_id, params.id, event)
 
     async def _log(self, params: LogParams) -> None:
         invocation_id = params.invocation_id or ""

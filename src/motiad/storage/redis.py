@@ -80,6 +80,11 @@ RENEW_FRACTION = 1 / 3
 missed (a slow event loop, a brief outage) before another broker takes over."""
 OUTAGE_RETRY_S = (0.1, 2.0)
 """Backoff of a consumer while Redis is unreachable: first and longest wait."""
+OUTAGE_REPORT_S = 10.0
+"""At most one "unreachable" line this often: a flapping network is one line."""
+HEALTH_CHECK_S = 1
+"""A pooled connection idle this long is checked (PING) before use, so one that
+died with a Redis restart is replaced instead of failing a request."""
 CRON_CLAIM_TTL_MS = 600_000
 """How long a claimed cron tick is remembered: far longer than the clock skew
 between machines, so a late broker still sees the tick was taken."""
@@ -108,6 +113,7 @@ class _Call:
     keys: list[str]
     args: list[Any]
     done: anyio.Event = field(default_factory=anyio.Event)
+    queued_at: float = field(default_factory=time.monotonic)
     result: Any = None
     error: BaseException | None = None
 
@@ -142,6 +148,10 @@ class RedisStore:
         self.url = url
         self._health = health
         self._down = False
+        self._down_at = 0.0
+        self._reported = False
+        """The current outage was logged (and its end will be)."""
+        self._reported_at = -OUTAGE_REPORT_S
         self._client: aioredis.Redis | None = None
         self.prefix = PREFIX
         self._holder = uuid.uuid4().hex
@@ -173,6 +183,7 @@ class RedisStore:
             timeout=SOCKET_TIMEOUT_S,  # waiting for a free connection is bounded too
             socket_timeout=SOCKET_TIMEOUT_S,
             socket_connect_timeout=CONNECT_TIMEOUT_S,
+            health_check_interval=HEALTH_CHECK_S,
             # one quick retry on a fresh connection: after a Redis restart every
             # pooled connection is dead, and that is no reason to fail a request
             retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1),
@@ -199,8 +210,21 @@ class RedisStore:
                 task_status.started()
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+                await self._release_held()
                 await client.aclose()
             self._client = None
+
+    async def _release_held(self) -> None:
+        """Closing: what this broker still holds is due again now, for the other
+        brokers (rather than when the leases run out)."""
+        settle = self._scripts["SETTLE"]
+        now = _stamp(time.time())
+        for queue in self._queues.values():
+            for delivery_id in list(queue.held):
+                with contextlib.suppress(RedisError, OSError):
+                    args = [PREFIX, str(delivery_id), self._holder, "release", now, "", now]
+                    await settle(keys=[], args=args)
+            queue.held.clear()
 
     def _where(self) -> str:
         """The server's address without credentials, for messages."""
@@ -213,14 +237,22 @@ class RedisStore:
         return self._client
 
     @asynccontextmanager
-    async def _guard(self) -> AsyncIterator[None]:
+    async def _guard(self, started: float | None = None) -> AsyncIterator[None]:
         """Turn Redis failures into :class:`StorageError`, and report an outage
-        (and the end of one) once."""
+        (and the end of one) once. Only an operation ``started`` after the outage
+        began ends it: one that was answered just before Redis went away does not."""
+        started = time.monotonic() if started is None else started
         try:
             yield
         except _CONNECTION_ERRORS as exc:
+            now = time.monotonic()
             if not self._down:
                 self._down = True
+                self._down_at = now
+            # one line per outage: a connection that went stale in it and fails
+            # just after Redis came back is the same outage, not a new one
+            if not self._reported and now - self._reported_at >= OUTAGE_REPORT_S:
+                self._reported, self._reported_at = True, now
                 self._report(
                     "error",
                     f"storage: Redis at {self._where()} is unreachable ({exc}); requests that"
@@ -229,9 +261,11 @@ class RedisStore:
             raise StorageUnavailable(f"Redis at {self._where()} is unreachable: {exc}") from exc
         except RedisError as exc:
             raise StorageError(f"Redis at {self._where()}: {exc}") from exc
-        if self._down:
+        if self._down and started > self._down_at:
             self._down = False
-            self._report("info", f"storage: Redis at {self._where()} is reachable again")
+            if self._reported:
+                self._reported = False
+                self._report("info", f"storage: Redis at {self._where()} is reachable again")
 
     def _report(self, level: Literal["info", "error"], message: str) -> None:
         if self._health is not None:
@@ -245,7 +279,7 @@ class RedisStore:
         self._calls.append(call)
         self._calls_waiting.set()
         await call.done.wait()
-        async with self._guard():
+        async with self._guard(call.queued_at):
             if call.error is not None:
                 raise call.error
         return call.result
