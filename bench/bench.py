@@ -27,7 +27,8 @@ from .http_load import (
     run_wrk_scenario,
 )
 from .install import MOTIA_VERSION, ensure_motia, ensure_tsx
-from .micro.drive import run_events, run_invoke, run_kill
+from .micro.drive import run_events, run_fanout, run_invoke, run_kill
+from .micro.redis_events import run_events_redis
 from .profile import ensure_py_spy
 from .report import Row, Verdict, machine, print_report, to_json, to_markdown, verdict
 from .scenarios import SCENARIOS, Kind, Scenario
@@ -49,7 +50,9 @@ RUNNERS: dict[Kind, Runner] = {
     "ageing": run_ageing,
     "invoke": run_invoke,
     "events": run_events,
+    "events-redis": run_events_redis,
     "kill": run_kill,
+    "fanout": run_fanout,
 }
 
 FULL = Plan(
@@ -66,6 +69,7 @@ FULL = Plan(
     chain_max=300,
     kill_after_s=3,
     quiet_s=10,
+    stream_changes=5_000,
     drain_s=60,
 )
 QUICK = Plan(
@@ -82,6 +86,7 @@ QUICK = Plan(
     chain_max=100,
     kill_after_s=2,
     quiet_s=0,
+    stream_changes=1_000,
     drain_s=20,
 )
 """``--quick`` (< 5 min): one round of 5 s windows, shorter ageing (2 x 5 s), fewer
@@ -124,7 +129,7 @@ def _setup(run: Run, chosen: list[Scenario]) -> dict[str, str]:
     is marked unavailable (with the reason) and the others go on."""
     names = {name for scenario in chosen for name in scenario.systems}
     versions: dict[str, str] = {}
-    if "motiad" in names:
+    if "motiad" in names or any(scenario.kind == "events-redis" for scenario in chosen):
         try:
             ensure_tsx(CACHE)
         except RuntimeError as exc:
@@ -170,7 +175,7 @@ def _timed(run: Run, scenario: Scenario, round_no: int) -> list[Row]:
 def _restrict(scenario: Scenario, only: list[str] | None) -> Scenario:
     """Keep only the chosen systems of an HTTP scenario (micro ones keep all: a system
     without its baseline says nothing)."""
-    if not only or scenario.kind in ("invoke", "events", "kill"):
+    if not only or scenario.kind in ("invoke", "events", "events-redis", "kill"):
         return scenario
     kept = tuple(name for name in scenario.systems if name in only)
     return Scenario(

@@ -20,7 +20,16 @@ from .wrk import HttpRequest
 JSON = {"content-type": "application/json"}
 
 Kind = Literal[
-    "wrk", "startup", "chain-latency", "chain-load", "ageing", "invoke", "events", "kill"
+    "wrk",
+    "startup",
+    "chain-latency",
+    "chain-load",
+    "ageing",
+    "invoke",
+    "events",
+    "events-redis",
+    "kill",
+    "fanout",
 ]
 
 PEERS = ("bare-quart", "motiad", "motia-0.17")
@@ -42,7 +51,7 @@ class Scenario:
     """(scenario name of the rows it checks, target): a runner may report several."""
     repeat: bool = True
     """Measured in every round (``False``: once per run, after the rounds)."""
-    language: Literal["python", "node"] | None = None
+    language: Literal["python", "node", "go"] | None = None
     """For ``invoke``: which SDK."""
 
 
@@ -135,6 +144,20 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
     ),
     Scenario(
+        name="invoke-go",
+        kind="invoke",
+        description=(
+            "the same with a no-op Go handler (sdk-go, compiled by the registry's build "
+            "before timing) against a Go pipe echo (row invoke-go-64: 64 in flight)"
+        ),
+        systems=("pipe-echo", "motiad"),
+        language="go",
+        targets=(
+            ("invoke-go", Target("motiad", "p50", "max", 2.0, "pipe-echo")),
+            ("invoke-go-64", Target("motiad", "value", "min", 20_000)),
+        ),
+    ),
+    Scenario(
         name="events-durable",
         kind="events",
         description=(
@@ -151,6 +174,16 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
     ),
     Scenario(
+        name="events-redis",
+        kind="events-redis",
+        description=(
+            "events-durable's POST /burst load with Redis storage: one, two and three "
+            "motiad run instances on one redis-server (round-robin), next to one on SQLite"
+        ),
+        systems=("sqlite", "redis-x1", "redis-x2", "redis-x3"),
+        project="events",
+    ),
+    Scenario(
         name="kill-9",
         kind="kill",
         description=(
@@ -161,6 +194,18 @@ SCENARIOS: tuple[Scenario, ...] = (
         project="events",
         targets=(("kill-9", Target("motiad", "lost", "max", 0)),),
         repeat=False,
+    ),
+    Scenario(
+        name="stream-fanout",
+        kind="fanout",
+        description=(
+            "POST /feed: one TS handler's loop of awaited streams.feed.set to 100 WebSocket "
+            "clients joined to the group; changes/s until the slowest client has the last, "
+            "p50/p99 set → receive. The floor: hypercorn encoding each change once and "
+            "queueing it for every connection, nothing behind it"
+        ),
+        systems=("ws-floor", "motiad"),
+        project="streams",
     ),
     Scenario(
         name="ageing-ping",

@@ -51,6 +51,8 @@ class Plan:
     quiet_s: float
     """Longest wait for others' work on the machine to calm down before a measurement;
     past it the measurement goes ahead and the report says how busy the machine was."""
+    stream_changes: int
+    """Changes per stream fan-out measurement (one set loop, 100 clients)."""
     drain_s: float
     """Longest wait for a system's background work (motiad's deliveries, Motia's queue
     and processes) after a load: it bounds a run when a queue falls far behind."""

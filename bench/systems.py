@@ -30,6 +30,7 @@ READY_PATHS = {
     "chain": "/runs/ready",
     "events": "/probe/ready",
     "quickstart": "/__motiad/health",
+    "streams": "/__motiad/health",
 }
 """A route of each project that answers 200 once its steps are loaded (the quickstart
 has none without state: motiad's health route)."""
@@ -97,25 +98,44 @@ class System:
         return None
 
 
-class BareQuart(System):
-    """quart on hypercorn, one worker, the same JSON work: the floor of a Python HTTP layer."""
+class Peer(System):
+    """A floor in ``bench/peers/``: ``python -m bench.peers.MODULE --port N`` from the
+    repository root, with a ``/health`` route."""
 
-    name = "bare-quart"
-    description = "quart + hypercorn, 1 worker, default config (bench/peers/bare_quart.py)"
-    shared = True
+    module = ""
     stop_grace_s = 10.0
 
     def command(self, cwd: Path, port: int) -> list[str]:
-        """``python -m bench.peers.bare_quart --port N`` from the repository root."""
-        return [PYTHON, "-m", "bench.peers.bare_quart", "--port", str(port)]
+        """``python -m bench.peers.MODULE --port N``."""
+        return [PYTHON, "-m", f"bench.peers.{self.module}", "--port", str(port)]
 
     def prepare(self, workdir: Path, project: str) -> Path:
         """Runs from the repository root so ``bench.peers`` imports."""
         return ROOT
 
     def ready_path(self, project: str) -> str:
-        """Its own health route: it serves every project's routes at once."""
+        """Its own health route (bare quart serves every project's routes at once)."""
         return "/health"
+
+
+class BareQuart(Peer):
+    """quart on hypercorn, one worker, the same JSON work: the floor of a Python HTTP layer."""
+
+    name = "bare-quart"
+    description = "quart + hypercorn, 1 worker, default config (bench/peers/bare_quart.py)"
+    shared = True
+    module = "bare_quart"
+
+
+class WsFloor(Peer):
+    """hypercorn and a bare ASGI app speaking the stream WebSocket protocol: the floor
+    of fanning a change out to WebSocket clients."""
+
+    name = "ws-floor"
+    description = (
+        "hypercorn, a bare ASGI stream fan-out, nothing behind it (bench/peers/ws_floor.py)"
+    )
+    module = "ws_floor"
 
 
 def _copy_project(source: Path, target: Path) -> None:
@@ -276,5 +296,6 @@ def systems(cache: Path, motiad_source: Path | None = None) -> dict[str, System]
         BareQuart(),
         Motiad(cache / "tsx" / "node_modules", motiad_source),
         Motia(cache / "motia"),
+        WsFloor(),
     ]
     return {system.name: system for system in found}

@@ -141,9 +141,52 @@ export interface Logger {
 }
 
 /** The context every handler receives. */
+/** An item of a stream: its data and its id. */
+export type BaseStreamItem<TData = Record<string, unknown>> = TData & { id: string };
+
+/** Where `send` delivers an ephemeral event: a whole group, or one item's subscribers. */
+export interface StateStreamEventChannel {
+  groupId: string;
+  id?: string;
+}
+
+/** An ephemeral event: pushed to subscribers, never stored. */
+export interface StateStreamEvent<TData = unknown> {
+  type: string;
+  data: TData;
+}
+
+/** One stream's items, kept by the broker; every change reaches its WebSocket subscribers. */
+export interface MotiaStream<TData = Record<string, unknown>> {
+  /** The item, or null. */
+  get(groupId: string, id: string): Promise<BaseStreamItem<TData> | null>;
+  /** Stores the item (checked against the stream's schema); resolves with it, `id` included. */
+  set(groupId: string, id: string, data: TData): Promise<BaseStreamItem<TData>>;
+  /** Removes the item; resolves with it, or null. */
+  delete(groupId: string, id: string): Promise<BaseStreamItem<TData> | null>;
+  /** Every item of the group, ordered by id. */
+  getGroup(groupId: string): Promise<BaseStreamItem<TData>[]>;
+  /** Pushes an ephemeral event to the group's (or the item's) subscribers. */
+  send<TEvent = unknown>(channel: StateStreamEventChannel, event: StateStreamEvent<TEvent>): Promise<null>;
+}
+
+/** `ctx.streams.<name>`: every stream the project declares in a `*.stream.ts` file. */
+export interface Streams {
+  [name: string]: MotiaStream<any>;
+}
+
+/** A stream definition file's `config` (`export const config: StreamConfig = {...}`). */
+export interface StreamConfig {
+  name: string;
+  /** A zod schema or JSON Schema for the items. */
+  schema?: unknown;
+  baseConfig?: { storageType: 'default' };
+}
+
 export interface FlowContext {
   emit: Emitter;
   state: StateManager;
+  streams: Streams;
   logger: Logger;
   traceId: string;
   /** Aborted when the invocation times out or is cancelled: pass it on to fetch() and friends. */

@@ -138,10 +138,11 @@ async def motiad(*args: str, cwd: Path | None = None) -> AsyncIterator[MotiadPro
 
 
 def run_cli(
-    *args: str, cwd: Path | None = None, timeout: float = 60
+    *args: str, cwd: Path | None = None, timeout: float = 60, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run a one-shot ``motiad ARGS`` command to completion (bounded by ``timeout``)."""
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    """Run a one-shot ``motiad ARGS`` command to completion (bounded by ``timeout``),
+    in ``env`` (default: this process's)."""
+    env = {**(os.environ if env is None else env), "COLUMNS": "200", "NO_COLOR": "1"}
     return subprocess.run(
         [sys.executable, "-m", "motiad", *args],
         capture_output=True,

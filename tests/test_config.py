@@ -82,3 +82,29 @@ def test_invalid_settings_name_the_file_and_key(tmp_path: Path) -> None:
     (tmp_path / "motiad.toml").write_text("prot = 1\n")
     with pytest.raises(ConfigError, match="prot"):
         load_settings(tmp_path, {}, {})
+
+
+def test_storage_is_sqlite_or_redis_from_flag_env_or_file(tmp_path: Path) -> None:
+    (tmp_path / "motiad.toml").write_text('storage = "redis://10.0.0.5:6379/2"\n')
+    from_file = load_settings(tmp_path, {}, {})
+    assert (from_file.storage, from_file.uses_redis) == ("redis://10.0.0.5:6379/2", True)
+    from_env = load_settings(tmp_path, {}, {"MOTIAD_STORAGE": "redis://other:6379/0"})
+    assert from_env.storage == "redis://other:6379/0"
+    flag = load_settings(tmp_path, {"storage": "sqlite:x.db"}, {"MOTIAD_STORAGE": "redis://o/0"})
+    assert (flag.uses_redis, flag.sqlite_path(tmp_path)) == (False, tmp_path / "x.db")
+    (tmp_path / "motiad.toml").write_text('storage = "postgres://db/1"\n')
+    with pytest.raises(ConfigError, match=r"motiad.toml: storage: expected sqlite:PATH or redis"):
+        load_settings(tmp_path, {}, {})
+
+
+def test_workbench_and_trace_retention_settings(tmp_path: Path) -> None:
+    (tmp_path / "motiad.toml").write_text(
+        'workbench_token = "t0k"\n[traces]\nmax_traces = 50\nmax_logs = 500\n'
+    )
+    settings = load_settings(tmp_path, {}, {"MOTIAD_WORKBENCH": "false"})
+    assert (settings.traces.max_traces, settings.traces.max_logs) == (50, 500)
+    assert (settings.workbench, settings.workbench_token) == (False, "t0k")
+    (tmp_path / "motiad.toml").write_text("[traces]\nmax_traces = 0\n")
+    with pytest.raises(ConfigError) as failed:
+        load_settings(tmp_path, {}, {})
+    assert "traces.max_traces" in str(failed.value)

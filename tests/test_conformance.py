@@ -38,7 +38,7 @@ def summary(lines: list[str]) -> tuple[int, int]:
     return int(found.group(1)), int(found.group(2))
 
 
-@pytest.mark.parametrize("sdk", ["python", "node"])
+@pytest.mark.parametrize("sdk", ["python", "node", "go"])
 async def test_our_sdk_passes_every_conformance_case(sdk: str) -> None:
     status, lines = await conformance("--sdk", sdk)
     failures = [line for line in lines[:-1] if not line.startswith("PASS")]
@@ -47,6 +47,16 @@ async def test_our_sdk_passes_every_conformance_case(sdk: str) -> None:
     assert (status, failed) == (0, 0)
     assert passed >= 25
     assert all(re.match(r"^PASS  [a-z][a-z0-9.-]+ ", line) for line in lines[:-1])
+
+
+async def test_the_go_sdk_passes_as_an_outside_sdk_with_its_own_runner_command() -> None:
+    """The Go SDK checked the way any SDK is: its fixtures and a command, no registry."""
+    status, lines = await conformance(
+        "--steps", "protocol/conformance/go", "--", "sh", "sdk-go/run.sh"
+    )
+    assert [line for line in lines[:-1] if not line.startswith("PASS")] == []
+    assert status == 0
+    assert "motiad-sdk-go" in lines[0]
 
 
 async def test_cat_which_echoes_requests_fails_with_readable_reasons() -> None:

@@ -68,3 +68,34 @@ async def test_dev_reloads_what_changed_and_keeps_the_rest_serving(tmp_path: Pat
         (steps / "new.step.js").unlink()
         await broker.wait_for(r"steps/new.step.js removed; reloading it", start=mark)
         assert (await http.get("/hello")).status_code == 200
+
+
+async def test_dev_picks_up_a_new_or_changed_stream_file(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p", FIXTURES / "dev")
+    steps = project / "steps"
+    (steps / "notes.step.js").write_text(
+        "export const config = { name: 'Notes', type: 'api', path: '/notes', method: 'POST' }\n"
+        "export const handler = async (req, { streams }) => {\n"
+        "  try { return { status: 200, body: await streams.notes.set('g', 'n', req.body) } }\n"
+        "  catch (err) { return { status: 422, body: { error: err.message } } }\n"
+        "}\n"
+    )
+    async with (
+        motiad("dev", str(project), "--port", "0") as broker,
+        httpx.AsyncClient(base_url=broker.url) as http,
+    ):
+        assert (await http.post("/notes", json={"text": 1})).status_code == 422  # no stream yet
+        mark = len(broker.lines)
+        (steps / "notes.stream.js").write_text(
+            "export const config = { name: 'notes', schema: { type: 'object',"
+            " properties: { text: { type: 'string' } } } }\n"
+        )
+        await broker.wait_for(r"ready: stream 'notes' \(steps/notes.stream.js\)", start=mark)
+        refused = await http.post("/notes", json={"text": 1})
+        assert "data.text" in refused.json()["error"]
+        assert (await http.post("/notes", json={"text": "hi"})).json() == {"text": "hi", "id": "n"}
+
+        mark = len(broker.lines)
+        (steps / "notes.stream.js").write_text("export const config = { name: 'notes' }\n")
+        await broker.wait_for(r"ready: stream 'notes'", start=mark)
+        assert (await http.post("/notes", json={"text": 1})).status_code == 200

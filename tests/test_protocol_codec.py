@@ -95,6 +95,17 @@ def test_encoded_messages_use_camel_case_and_one_line() -> None:
     )
 
 
+def test_raw_json_with_newlines_between_tokens_still_makes_one_line() -> None:
+    # a pretty-printed request body or event data is carried raw into invoke
+    body = msgspec.json.decode(b'{\n  "text": "a\\nb"\n}', type=msgspec.Raw)
+    line = encode_request(1, "invoke", {"input": body})
+    assert line.count(b"\n") == 1
+    assert line.endswith(b"\n")
+    message = decode_line(line[:-1])
+    assert isinstance(message, IncomingRequest)
+    assert msgspec.json.decode(message.params or b"{}") == {"input": {"text": "a\nb"}}
+
+
 @given(st.binary(max_size=300))
 def test_any_bytes_give_a_message_or_a_malformed_value_never_an_exception(line: bytes) -> None:
     decode_line(line)

@@ -75,3 +75,18 @@ async def test_an_emit_the_handler_did_not_await_is_still_delivered_in_its_trace
         assert fired.status_code == 202
         trace = fired.headers["x-trace-id"][:8]
         await broker.wait_for(rf"Record {trace} recorded .*\"n\":7,\"attempt\":1,\"step\":\"mine\"")
+
+
+async def test_a_pretty_printed_json_body_reaches_the_step(tmp_path: Path) -> None:
+    # raw JSON goes to the child as it came: its newlines must not split the protocol line
+    project = make_project(tmp_path / "quickstart", QUICKSTART / "steps")
+    async with (
+        motiad("run", str(project), "--port", "0") as broker,
+        httpx.AsyncClient(base_url=broker.url) as http,
+    ):
+        body = b'{\n  "text": "pretty"\n}\n'
+        sent = await http.post(
+            "/messages", content=body, headers={"content-type": "application/json"}
+        )
+        assert sent.status_code == 200
+        await broker.wait_for(rf"StoreMessage {sent.headers['x-trace-id'][:8]} Stored message")

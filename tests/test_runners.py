@@ -39,8 +39,10 @@ def test_a_python_child_prefers_the_projects_venv(tmp_path: Path) -> None:
     venv_python.parent.mkdir(parents=True)
     venv_python.write_text("")
     assert child_command("python", tmp_path, Settings()).argv[0] == str(venv_python)
-    configured = Settings(python="/opt/python3")
-    assert child_command("python", tmp_path, configured).argv[0] == "/opt/python3"
+    pinned = tmp_path / "python3.12"
+    pinned.write_text("")
+    configured = Settings(python=str(pinned))
+    assert child_command("python", tmp_path, configured).argv[0] == str(pinned)
 
 
 def test_a_node_child_runs_the_sdk_runner(tmp_path: Path) -> None:

@@ -248,7 +248,10 @@ async def test_a_failing_notification_handler_does_not_end_the_reader() -> None:
     ("mode", "reason"),
     [
         ("bad-init-result", r"bad initialize result: Expected `object`, got `int` at \$\.result"),
-        ("missing-entry", r"bad initialize result: the entries name \[\], expected one per step"),
+        (
+            "missing-entry",
+            r"bad initialize result: the steps entries name \[\], expected one per step",
+        ),
         (
             "old-major",
             r"protocol version mismatch: broker speaks 1\.0, child \(misbehaving\) speaks 2",

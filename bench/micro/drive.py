@@ -340,6 +340,58 @@ def _durable(
     return row
 
 
+FANOUT_CLIENTS = 100
+
+
+def run_fanout(run: Run, scenario: Scenario, round_no: int) -> list[Row]:
+    """Row ``stream-fanout`` per system: a fresh server, ``fanout.py`` (its own process)
+    with 100 clients and one set loop; the server tree's CPU per change."""
+    rows: list[Row] = []
+    count = run.plan.stream_changes
+    for name in scenario.systems:
+        run.console.print(f"round {round_no}: {scenario.name} on {name}")
+        run.quiet()
+        label = f"{scenario.name}-{name}-{round_no}"
+        assert scenario.project is not None
+        system = run.registry[name]
+        try:
+            cwd = system.prepare(run.workdir(label), scenario.project)
+            server = launch(system, scenario.project, cwd, run.out, label)
+        except (RuntimeError, OSError) as exc:
+            run.failures.append(f"{scenario.name} on {name}: {exc}")
+            continue
+        try:
+            before = procs.tree_cpu(server.proc.pid)
+            args = ["--base-url", server.base_url, "--clients", str(FANOUT_CLIENTS)]
+            figures, _ = _micro(run, "fanout", [*args, "--count", str(count)], label)
+            server_cpu_s = procs.tree_cpu_s(before, procs.tree_cpu(server.proc.pid))
+        except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
+            run.failures.append(f"{scenario.name} on {name}: {exc}")
+            continue
+        finally:
+            procs.stop(server.proc, server.system.stop_grace_s)
+        rows.append(
+            Row(
+                scenario.name,
+                name,
+                round_no,
+                figures["rate"],
+                "changes/s",
+                p50_ms=figures["p50_ms"],
+                p99_ms=figures["p99_ms"],
+                errors={"cut off": figures["cut_off"], "missing": figures["missing"]},
+                cpu_ms_per_op=server_cpu_s * 1000 / count,
+                notes=[
+                    f"{count:,} changes x {figures['clients']} clients; the set loop took "
+                    f"{figures['set_loop_ms']:.0f} ms; CPU s: server tree {server_cpu_s:.2f},"
+                    f" clients {figures['client_cpu_s']:.2f}"
+                ],
+                extra=figures,
+            )
+        )
+    return rows
+
+
 def run_kill(run: Run, scenario: Scenario, round_no: int) -> list[Row]:
     """Load POST /record from 8 clients, ``kill -9`` the broker, restart it on the same
     folder, wait for the backlog to drain, and count what the subscriber saw."""

@@ -5,7 +5,9 @@ between the same two interpreters.
 (``bench/projects/noop``), and each round trip is ``child.invoke(InvokeParams(...))``
 built as the broker builds it (``Broker._invoke``): broker → child → broker.
 ``via=echo``: the same parent (anyio, asyncio) writes a line of the same size to a
-tiny echo child (``echo_child.py`` / ``echo_child.mjs``) and reads it back.
+tiny echo child (``echo_child.py`` / ``echo_child.mjs`` / ``echo_child.go``) and reads
+it back. Go is compiled first, outside the timing: the registry's build for the SDK
+child (into ``bench/projects/noop/.motiad/go/``), ``go build`` for the echo.
 
 Run by the driver in its own process, so ``--rev`` can put a snapshot's ``src/`` first
 on ``PYTHONPATH`` and py-spy can sample it alone::
@@ -37,7 +39,12 @@ from anyio.abc import Process
 
 HERE = Path(__file__).resolve().parent
 NOOP = HERE.parent / "projects" / "noop"
-FILES = {"python": NOOP / "steps" / "noop_invoke_step.py", "node": NOOP / "steps" / "noop.step.mjs"}
+FILES = {
+    "python": NOOP / "steps" / "noop_invoke_step.py",
+    "node": NOOP / "steps" / "noop.step.mjs",
+    "go": NOOP / "steps" / "noop.step.go",
+}
+LANGUAGES = tuple(FILES)
 
 WARMUP = 500
 """Round trips before timing: JIT (Node), caches and the allocator settle."""
@@ -163,7 +170,10 @@ async def via_sdk(language: str, count: int, inflight: int) -> dict[str, Any]:
     LogBus, new_id = _motiad("tracing").LogBus, _motiad("tracing").new_id
 
     step = FILES[language]
-    command = child_command("python" if language == "python" else "node", NOOP, Settings())
+    if language == "go":
+        build_language = _motiad("builds").build_language
+        await build_language("go", NOOP, Settings(), [step], LogBus())
+    command = child_command(language, NOOP, Settings())
     spec = ChildSpec(str(step.relative_to(NOOP)), command, [str(step)])
 
     async def on_log(params: Any) -> None:
@@ -239,6 +249,14 @@ async def via_echo(language: str, count: int, inflight: int) -> dict[str, Any]:
     writes as many lines as replies came back, in one write per read."""
     if language == "python":
         argv = [sys.executable, str(HERE / "echo_child.py")]
+    elif language == "go":
+        binary = NOOP / ".motiad" / "echo_child"
+        binary.parent.mkdir(exist_ok=True)
+        await anyio.run_process(
+            ["go", "build", "-o", str(binary), str(HERE / "echo_child.go")],
+            env={**os.environ, "GOFLAGS": "", "GOPROXY": "off", "GOTOOLCHAIN": "local"},
+        )
+        argv = [str(binary)]
     else:
         argv = [shutil.which("node") or "node", str(HERE / "echo_child.mjs")]
     line = _echo_line()
@@ -281,7 +299,7 @@ async def via_echo(language: str, count: int, inflight: int) -> dict[str, Any]:
 def main() -> None:
     """Parse the arguments, run one measurement, print its JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--language", choices=("python", "node"), required=True)
+    parser.add_argument("--language", choices=LANGUAGES, required=True)
     parser.add_argument("--via", choices=("sdk", "echo"), required=True)
     parser.add_argument("--count", type=int, default=20_000)
     parser.add_argument("--inflight", type=int, default=64)

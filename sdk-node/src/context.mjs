@@ -11,6 +11,8 @@ import { isObject } from './rpc.mjs';
  * @typedef {import('../index.js').EventContext} EventContext
  * @typedef {import('../index.js').Logger} Logger
  * @typedef {import('../index.js').StateManager} StateManager
+ * @typedef {import('../index.js').Streams} Streams
+ * @typedef {import('../index.js').MotiaStream<Record<string, unknown>>} MotiaStream
  * @typedef {import('./rpc.mjs').RpcPeer} RpcPeer
  */
 
@@ -37,6 +39,7 @@ export function createContext(peer, invocationId, traceId, invocation) {
       );
     },
     state: createState(peer, invocationId),
+    streams: createStreams(peer, invocationId),
     logger: createLogger(peer, invocationId),
     traceId,
     get signal() {
@@ -74,6 +77,60 @@ function createState(peer, invocationId) {
     delete: (groupId, key) => peer.request('state.delete', { invocationId, groupId, key }),
     getGroup: (groupId) => peer.request('state.getGroup', { invocationId, groupId }),
     clear: (groupId) => peer.request('state.clear', { invocationId, groupId }),
+  });
+}
+
+/**
+ * `ctx.streams.<name>`: any property is a stream by that name; the broker
+ * answers -32602 for a name no stream file declares.
+ *
+ * @param {RpcPeer} peer
+ * @param {string} invocationId
+ * @returns {Streams}
+ */
+function createStreams(peer, invocationId) {
+  /** @type {Map<string, MotiaStream>} */
+  const made = new Map();
+  return /** @type {Streams} */ (
+    new Proxy(
+      {},
+      {
+        get(_target, name) {
+          if (typeof name !== 'string' || name === 'then') return undefined; // not a thenable
+          let stream = made.get(name);
+          if (stream === undefined) {
+            stream = createStream(peer, invocationId, name);
+            made.set(name, stream);
+          }
+          return stream;
+        },
+      },
+    )
+  );
+}
+
+/**
+ * @param {RpcPeer} peer
+ * @param {string} invocationId
+ * @param {string} stream
+ * @returns {MotiaStream}
+ */
+function createStream(peer, invocationId, stream) {
+  return /** @type {MotiaStream} */ ({
+    get: (groupId, id) => peer.request('stream.get', { invocationId, stream, groupId, id }),
+    set: (groupId, id, data) => peer.request('stream.set', { invocationId, stream, groupId, id, data: data === undefined ? null : data }),
+    delete: (groupId, id) => peer.request('stream.delete', { invocationId, stream, groupId, id }),
+    getGroup: (groupId) => peer.request('stream.getGroup', { invocationId, stream, groupId }),
+    send: (channel, event) => {
+      if (!isObject(channel) || typeof channel.groupId !== 'string') {
+        return Promise.reject(new TypeError('send expects {groupId: string, id?: string} as its first argument'));
+      }
+      if (!isObject(event) || typeof event.type !== 'string') {
+        return Promise.reject(new TypeError('send expects {type: string, data} as its second argument'));
+      }
+      const { groupId, id } = channel;
+      return peer.request('stream.send', { invocationId, stream, groupId, id, type: event.type, data: event.data === undefined ? null : event.data });
+    },
   });
 }
 

@@ -3,7 +3,7 @@
 
 import { asEventContext, createContext } from './context.mjs';
 import { errorInfo } from './errors.mjs';
-import { loadSteps } from './loader.mjs';
+import { loadSteps, loadStreams } from './loader.mjs';
 import { runWithMiddleware } from './middleware.mjs';
 import { ErrorCode, RpcError, invalidParams, isObject } from './rpc.mjs';
 
@@ -87,6 +87,10 @@ export class StepHost {
     files.forEach((file, i) => {
       if (typeof file !== 'string') throw invalidParams(`steps[${i}]`, 'must be a string');
     });
+    const streamFiles = params.streams;
+    if (streamFiles !== undefined && !(Array.isArray(streamFiles) && streamFiles.every((file) => typeof file === 'string'))) {
+      throw invalidParams('streams', 'must be an array of paths');
+    }
     const maxLineBytes = params.maxLineBytes;
     if (maxLineBytes !== undefined && !(Number.isSafeInteger(maxLineBytes) && Number(maxLineBytes) > 0)) {
       throw invalidParams('maxLineBytes', 'must be a positive integer');
@@ -104,8 +108,12 @@ export class StepHost {
         steps.push({ path: step.path, config: step.config });
       }
     }
+    /** @type {Record<string, unknown>} */
+    const result = { protocolVersion: PROTOCOL_VERSION, sdk: SDK_INFO, steps };
+    // lifecycle.streams: answered only when asked, one entry per file.
+    if (streamFiles !== undefined) result.streams = await loadStreams(project, /** @type {string[]} */ (streamFiles));
     this.#phase = 'ready';
-    return { protocolVersion: PROTOCOL_VERSION, sdk: SDK_INFO, steps };
+    return result;
   }
 
   /**

@@ -8,7 +8,7 @@ import { errorInfo } from './errors.mjs';
 import { middlewareName, middlewareOf } from './middleware.mjs';
 import { isObject } from './rpc.mjs';
 import { PackageNotFoundError, importFromProject } from './resolve.mjs';
-import { configToJson } from './schema.mjs';
+import { configToJson, streamConfigToJson } from './schema.mjs';
 
 const TYPESCRIPT_FILE = /\.[cm]?ts$/;
 
@@ -18,6 +18,7 @@ const TYPESCRIPT_FILE = /\.[cm]?ts$/;
  * @typedef {{path: string, config: Record<string, unknown>, handler: StepHandler | null, middleware: Middleware[]}} LoadedStep
  *   `handler` is null for a `noop` step, which never runs; `middleware` runs around an API handler
  * @typedef {{path: string, error: import('./errors.mjs').ErrorInfo}} FailedStep
+ * @typedef {{path: string, config: Record<string, unknown>}} LoadedStream
  */
 
 /**
@@ -29,17 +30,42 @@ const TYPESCRIPT_FILE = /\.[cm]?ts$/;
  * @returns {Promise<Array<LoadedStep | FailedStep>>} one entry per file, in order
  */
 export async function loadSteps(project, files) {
+  return loadEach(project, files, loadStep);
+}
+
+/**
+ * Loads every stream definition file (SPEC `lifecycle.streams`), in order.
+ *
+ * @param {string} project absolute project directory
+ * @param {string[]} files stream paths as the broker sent them
+ * @returns {Promise<Array<LoadedStream | FailedStep>>} one entry per file, in order
+ */
+export async function loadStreams(project, files) {
+  return loadEach(project, files, loadStream);
+}
+
+/**
+ * @template T
+ * @param {string} project
+ * @param {string[]} files
+ * @param {(project: string, file: string) => Promise<T | FailedStep>} loadOne
+ * @returns {Promise<Array<T | FailedStep>>}
+ */
+async function loadEach(project, files, loadOne) {
   const typescriptError = files.some((file) => TYPESCRIPT_FILE.test(file)) ? await registerTypeScript(project) : null;
   const loaded = [];
   for (const file of files) {
     if (typescriptError !== null && TYPESCRIPT_FILE.test(file)) {
       loaded.push({ path: file, error: errorInfo(typescriptError(file), false) });
     } else {
-      loaded.push(await loadStep(project, file));
+      loaded.push(await loadOne(project, file));
     }
   }
   return loaded;
 }
+
+/** Whether tsx was registered already (stream and step files may both need it). */
+let typescriptRegistered = false;
 
 /**
  * Registers the project's tsx for both ESM `import` and CommonJS `require`
@@ -51,6 +77,7 @@ export async function loadSteps(project, files) {
  * @returns {Promise<((file: string) => Error) | null>} null on success, else the error each TypeScript step gets
  */
 async function registerTypeScript(project) {
+  if (typescriptRegistered) return null;
   let esm;
   try {
     esm = await importFromProject(project, 'tsx/esm/api');
@@ -69,6 +96,7 @@ async function registerTypeScript(project) {
     // Older tsx without a CommonJS API still serves ESM TypeScript.
     const cjs = await importFromProject(project, 'tsx/cjs/api').catch(() => null);
     cjs?.register();
+    typescriptRegistered = true;
   } catch (err) {
     const failed = err instanceof Error ? err : new Error(String(err));
     return () => failed;
@@ -105,6 +133,26 @@ async function loadStep(project, file) {
       handler: typeof handler === 'function' ? /** @type {StepHandler} */ (handler) : null,
       middleware,
     };
+  } catch (err) {
+    return { path: file, error: errorInfo(err, false) };
+  }
+}
+
+/**
+ * Imports one stream file (`export const config = {name, schema, baseConfig}`).
+ *
+ * @param {string} project
+ * @param {string} file
+ * @returns {Promise<LoadedStream | FailedStep>}
+ */
+async function loadStream(project, file) {
+  try {
+    /** @type {Record<string, unknown>} */
+    const mod = await import(pathToFileURL(path.resolve(project, file)).href);
+    const fallback = isObject(mod.default) ? mod.default : {};
+    const config = mod.config ?? fallback.config;
+    if (!isObject(config)) throw new StepShapeError(`stream ${file} has no config: export one with \`export const config = {name, schema}\``);
+    return { path: file, config: await streamConfigToJson(config, project) };
   } catch (err) {
     return { path: file, error: errorInfo(err, false) };
   }

@@ -42,6 +42,20 @@ export async function configToJson(config, project) {
 }
 
 /**
+ * Returns a JSON-ready copy of a stream config: a zod `schema` becomes JSON
+ * Schema (the "input" side: what `set` is given). Throws like configToJson.
+ *
+ * @param {Record<string, unknown>} config
+ * @param {string} project
+ * @returns {Promise<Record<string, unknown>>}
+ */
+export async function streamConfigToJson(config, project) {
+  const out = { ...config };
+  if (isZodSchema(out.schema)) out.schema = await zodToJsonSchema(out.schema, project, 'input');
+  return JSON.parse(JSON.stringify(out));
+}
+
+/**
  * @param {unknown} value
  * @returns {boolean} whether `value` is a zod schema (v4 or v3)
  */

@@ -151,8 +151,69 @@ class State:
         return self._channel.call("state.clear", {"groupId": group_id})
 
 
+class StreamClient:
+    """``context.streams.<name>``: the items of one stream, kept by the broker and
+    pushed to its WebSocket subscribers on every change."""
+
+    def __init__(self, channel: Channel, name: str) -> None:
+        self._channel = channel
+        self.name = name
+
+    def get(self, group_id: str, id: str) -> Any:
+        """The item ``id`` of ``group_id``, or ``None``."""
+        return self._call("stream.get", {"groupId": group_id, "id": id})
+
+    def set(self, group_id: str, id: str, data: Mapping[str, Any]) -> Any:
+        """Store ``data`` (a dict the stream's schema accepts) as item ``id``;
+        returns the stored item (``data`` with ``"id"``)."""
+        return self._call("stream.set", {"groupId": group_id, "id": id, "data": data})
+
+    def delete(self, group_id: str, id: str) -> Any:
+        """Remove the item; returns it, or ``None`` when there was none."""
+        return self._call("stream.delete", {"groupId": group_id, "id": id})
+
+    def get_group(self, group_id: str) -> Any:
+        """Every item of ``group_id``, ordered by id."""
+        return self._call("stream.getGroup", {"groupId": group_id})
+
+    def send(self, channel: Mapping[str, Any], event: Mapping[str, Any]) -> Any:
+        """Push an ephemeral ``{"type", "data"}`` event to the subscribers of
+        ``{"groupId", "id"?}`` (Motia's shape); nothing is stored."""
+        if not isinstance(channel, Mapping) or not isinstance(channel.get("groupId"), str):
+            raise TypeError('send expects {"groupId": str, "id"?: str} as its first argument')
+        if not isinstance(event, Mapping) or not isinstance(event.get("type"), str):
+            raise TypeError('send expects {"type": str, "data": ...} as its second argument')
+        params: JsonObject = {
+            "groupId": channel["groupId"],
+            "type": event["type"],
+            "data": event.get("data"),
+        }
+        if channel.get("id") is not None:
+            params["id"] = channel["id"]
+        return self._call("stream.send", params)
+
+    def _call(self, method: str, params: JsonObject) -> Any:
+        return self._channel.call(method, {"stream": self.name, **params})
+
+
+class Streams:
+    """``context.streams``: one :class:`StreamClient` per stream name, by attribute
+    (``context.streams.todo``) or item (``context.streams["my-stream"]``)."""
+
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel
+
+    def __getattr__(self, name: str) -> StreamClient:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return StreamClient(self._channel, name)
+
+    def __getitem__(self, name: str) -> StreamClient:
+        return StreamClient(self._channel, name)
+
+
 class Context:
-    """What a handler gets beside its input: ``emit``, ``state``, ``logger`` and ids.
+    """What a handler gets beside its input: ``emit``, ``state``, ``streams``, ``logger`` and ids.
 
     ``event_id``, ``topic`` and ``message_group_id`` are set for event
     invocations and ``None`` otherwise; ``attempt`` counts deliveries from 1.
@@ -193,6 +254,11 @@ class Context:
     def state(self) -> State:
         """JSON values by group and key, kept by the broker."""
         return State(self._channel)
+
+    @functools.cached_property
+    def streams(self) -> Streams:
+        """The project's streams by name (``context.streams.todos``)."""
+        return Streams(self._channel)
 
     def emit(self, event: Mapping[str, Any]) -> Any:
         """Emit ``{"topic", "data", "messageGroupId"?}``; done once the event is durable.

@@ -92,6 +92,37 @@ def load_step(path: str, index: int) -> Step:
     return Step(path, config, handler, middleware)
 
 
+def load_streams(paths: list[str]) -> list[JsonObject]:
+    """Load every stream definition file (SPEC ``lifecycle.streams``); one entry per path."""
+    entries: list[JsonObject] = []
+    for index, path in enumerate(paths):
+        try:
+            config = load_stream(path, index)
+        except (Exception, SystemExit) as exc:
+            entries.append({"path": path, "error": error_info(exc, retryable=False)})
+            continue
+        entries.append({"path": path, "config": config})
+    return entries
+
+
+def load_stream(path: str, index: int) -> JsonObject:
+    """Import a ``*_stream.py`` file and return its ``config``, the schema as JSON Schema."""
+    module = _import_file(path, _module_name(path, index, prefix="_motiad_stream"))
+    raw_config = getattr(module, "config", None)
+    if raw_config is None:
+        raise AttributeError(f"{path} does not define `config`")
+    if not isinstance(raw_config, Mapping):
+        raise TypeError(f"`config` in {path} must be a dict, not {type(raw_config).__name__}")
+    config: JsonObject = dict(raw_config)
+    if "schema" in config:
+        config["schema"] = _schema(config["schema"])
+    try:
+        encode_message(config, sys.maxsize)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`config` in {path} is not JSON-serialisable: {exc}") from exc
+    return config
+
+
 def json_config(config: Mapping[str, Any]) -> JsonObject:
     """A copy of ``config`` with pydantic-style models replaced by their JSON Schema.
 
@@ -117,10 +148,10 @@ def _schema(value: Any) -> Any:
     return to_schema() if callable(to_schema) else value
 
 
-def _module_name(path: str, index: int) -> str:
+def _module_name(path: str, index: int, *, prefix: str = "_motiad_step") -> str:
     """A name no other module uses: step files are not packages, and two may share a stem."""
     stem = re.sub(r"\W", "_", os.path.basename(path).partition(".")[0])
-    return f"_motiad_step_{index}_{stem}"
+    return f"{prefix}_{index}_{stem}"
 
 
 def _import_file(path: str, name: str) -> ModuleType:

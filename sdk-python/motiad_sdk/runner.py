@@ -25,7 +25,7 @@ from typing import Any, Final
 from .context import Channel, Context
 from .errors import error_info
 from .framing import LineReader, LineSplitter, LineTooLong, LineWriter, claim_stdio
-from .loading import Step, add_import_root, load_steps
+from .loading import Step, add_import_root, load_steps, load_streams
 from .middleware import Middleware, run_with_middleware
 from .protocol import (
     DEFAULT_MAX_LINE_BYTES,
@@ -314,23 +314,28 @@ class Runner:
         for index, path in enumerate(paths):
             if not isinstance(path, str):
                 raise ParamsError(f"steps[{index}]", "a string")
+        stream_paths = params.get("streams")
+        if stream_paths is not None and not (
+            isinstance(stream_paths, list) and all(isinstance(p, str) for p in stream_paths)
+        ):
+            raise ParamsError("streams", "an array of paths")
         max_line = params.get("maxLineBytes", DEFAULT_MAX_LINE_BYTES)
         if not _is_int(max_line) or max_line < 1:
             raise ParamsError("maxLineBytes", "a positive integer")
         self._splitter.max_line_bytes = self._peer.max_line_bytes = max_line
         add_import_root(project, first=True)
-        for path in paths:
+        for path in [*paths, *(stream_paths or [])]:
             add_import_root(os.path.dirname(path) or ".", first=False)
         self._steps, entries = load_steps(paths)
+        result: JsonObject = {
+            "protocolVersion": PROTOCOL_VERSION,
+            "sdk": {"name": SDK_NAME, "version": SDK_VERSION, "language": SDK_LANGUAGE},
+            "steps": entries,
+        }
+        if stream_paths is not None:  # SPEC `lifecycle.streams`
+            result["streams"] = load_streams(stream_paths)
         self._life.initialized = True
-        self._peer.respond(
-            request.id,
-            {
-                "protocolVersion": PROTOCOL_VERSION,
-                "sdk": {"name": SDK_NAME, "version": SDK_VERSION, "language": SDK_LANGUAGE},
-                "steps": entries,
-            },
-        )
+        self._peer.respond(request.id, result)
 
     def _ping(self, request: Request) -> None:
         self._peer.respond(request.id, {})

@@ -183,6 +183,15 @@ class Child:
         """The next request the child sends with ``method``."""
         return self.next_message(lambda m: m.get("method") == method and "id" in m)
 
+    def answer_in_order(self, answers: list[tuple[str, Any]]) -> list[Message]:
+        """Expect a request for each method in turn and answer it; their params."""
+        params = []
+        for method, answer in answers:
+            call = self.child_request(method)
+            params.append(call["params"])
+            self.reply(call, answer)
+        return params
+
     def notification(self, method: str) -> Message:
         """The next notification the child sends with ``method``."""
         return self.next_message(lambda m: m.get("method") == method and "id" not in m)

@@ -52,17 +52,15 @@ def test_a_sync_handler_gets_context_values_directly() -> None:
         child.initialize([step("sync_state_step")])
         request_id = child.invoke(step("sync_state_step"), event_trigger("sync"), {"n": 5})
 
-        calls = []
-        for method, answer in [
-            ("state.set", {"n": 5}),
-            ("state.get", {"n": 5}),
-            ("state.delete", {"n": 5}),
-            ("state.getGroup", []),
-            ("state.clear", None),
-        ]:
-            call = child.child_request(method)
-            calls.append(call["params"])
-            child.reply(call, answer)
+        calls = child.answer_in_order(
+            [
+                ("state.set", {"n": 5}),
+                ("state.get", {"n": 5}),
+                ("state.delete", {"n": 5}),
+                ("state.getGroup", []),
+                ("state.clear", None),
+            ]
+        )
 
         assert child.result(request_id) is None
         log = child.notification("log")

@@ -3,6 +3,7 @@ with orderly shutdown on SIGINT/SIGTERM (DESIGN §2)."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import signal
 from collections.abc import Awaitable, Callable, Iterator
@@ -13,10 +14,10 @@ from typing import Any
 
 import anyio
 
-from .broker import Broker, LoadReport, Step
+from .broker import Broker, LoadReport
 from .config import Settings, load_settings
 from .errors import MotiadError
-from .storage import SqliteStore
+from .storage import open_store
 from .tracing import LogBus
 
 
@@ -26,17 +27,8 @@ class Started:
 
     report: LoadReport
     url: str
-
-
-def step_row(step: Step) -> dict[str, Any]:
-    """One step as the CLI and JSON listings show it."""
-    return {
-        "name": step.name,
-        "type": step.type,
-        "language": step.file.language,
-        "trigger": step.trigger,
-        "file": step.file.relative,
-    }
+    workbench_url: str | None = None
+    """The workbench's address (with its token when it needs one), if served."""
 
 
 def lock_path(project: Path, settings: Settings) -> Path:
@@ -45,8 +37,12 @@ def lock_path(project: Path, settings: Settings) -> Path:
 
 
 def broker_is_running(project: Path) -> bool:
-    """True when a ``motiad run`` holds the project's lock now."""
-    path = lock_path(project, load_settings(project))
+    """True when a ``motiad run`` holds the project's lock now. With Redis
+    storage, brokers on any machine may serve the project: assumed True."""
+    settings = load_settings(project)
+    if settings.uses_redis:
+        return True
+    path = lock_path(project, settings)
     if not path.exists():
         return False
     with path.open("a") as handle:
@@ -88,28 +84,42 @@ async def run_project(
 
     ``alongside`` runs next to the broker until the stop (``motiad dev``'s file
     watcher); ``dev`` turns on the checks that only help during development."""
-    db_path = settings.sqlite_path(project)
     stop = stop or anyio.Event()
-    with project_lock(lock_path(project, settings)):
-        store = SqliteStore(db_path)
+    # one broker per SQLite file; with Redis several brokers are the point
+    lock: contextlib.AbstractContextManager[None] = (
+        contextlib.nullcontext()
+        if settings.uses_redis
+        else project_lock(lock_path(project, settings))
+    )
+    with lock:
+        store = open_store(settings, project, health=lambda level, text: logs.log(level, text))
+        stop_recording_logs = logs.subscribe(store.record_log)
         grace = anyio.CancelScope()
         async with anyio.create_task_group() as tg:
             tg.start_soon(_wait_for_signals, stop, grace)
             await tg.start(store.serve)
             broker = Broker(project, settings, store, logs, dev=dev)
+            broker.spans.subscribe(store.record_span)
             async with anyio.create_task_group() as children:
                 async with anyio.create_task_group() as starting:
                     starting.start_soon(anyio.to_thread.run_sync, _import_http)
                     report = await broker.load(children)
-                from .http import build_app
+                from .http import WorkbenchOptions, build_app, workbench_token
                 from .http.server import bind_socket
 
                 sock = bind_socket(settings.host, settings.port)
                 await broker.serve(children)
                 http_stopped = anyio.Event()
                 host, port = sock.getsockname()[:2]
-                await tg.start(_serve_until, build_app(broker), sock, stop, settings, http_stopped)
-                on_started(Started(report, f"http://{_display_host(host)}:{port}"))
+                url = f"http://{_display_host(host)}:{port}"
+                workbench, workbench_url = None, None
+                if settings.workbench:
+                    token = workbench_token(settings.host, settings.workbench_token)
+                    workbench = WorkbenchOptions(token, stop)
+                    workbench_url = f"{url}/__motiad/" + (f"?token={token}" if token else "")
+                app = build_app(broker, workbench, stop)
+                await tg.start(_serve_until, app, sock, stop, settings, http_stopped)
+                on_started(Started(report, url, workbench_url))
                 beside = await tg.start(_cancellable, alongside, broker) if alongside else None
                 await http_stopped.wait()
                 if beside is not None:
@@ -119,7 +129,11 @@ async def run_project(
                     await broker.drain(settings.shutdown_grace_s)
                 await broker.stop()
                 children.cancel_scope.cancel()
+            # the last spans and logs of the run; bounded, as storage may be stuck
+            with anyio.move_on_after(5, shield=True), contextlib.suppress(MotiadError):
+                await store.flush_traces()
             tg.cancel_scope.cancel()
+        stop_recording_logs()
     logs.log("info", "stopped")
 
 
@@ -179,7 +193,7 @@ def _display_host(host: str) -> str:
 
 async def load_project(project: Path, settings: Settings, logs: LogBus) -> LoadReport:
     """Start every step's child just long enough to read its config (``motiad steps``)."""
-    store = SqliteStore(settings.sqlite_path(project))  # not opened: loading needs no storage
+    store = open_store(settings, project)  # not opened: loading needs no storage
     broker = Broker(project, settings, store, logs)
     async with anyio.create_task_group() as children:
         report = await broker.load(children)

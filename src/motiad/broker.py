@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -18,6 +18,7 @@ import anyio
 import msgspec
 from anyio.abc import TaskGroup
 
+from .builds import build_language
 from .config import (
     ApiStepConfig,
     CronStepConfig,
@@ -27,7 +28,13 @@ from .config import (
     parse_step_config,
 )
 from .cron import CronError, Schedule
-from .discovery import StepFile, discover_steps, language_of
+from .discovery import (
+    StepFile,
+    discover_steps,
+    discover_streams,
+    language_of,
+    stream_language_of,
+)
 from .errors import (
     ChildError,
     ConfigError,
@@ -35,8 +42,10 @@ from .errors import (
     MotiadError,
     RemoteError,
     StepLoadError,
+    StorageError,
+    StorageUnavailable,
 )
-from .flows import trigger_text
+from .flows import FlowStep, trigger_text
 from .protocol import ErrorCode
 from .protocol.messages import (
     ApiRequest,
@@ -52,18 +61,33 @@ from .protocol.messages import (
     StateGroupParams,
     StateKeyParams,
     StateSetParams,
+    StreamGroupParams,
+    StreamItemParams,
+    StreamSendParams,
+    StreamSetParams,
     Trigger,
 )
 from .queue import TAKE_BATCH, FollowUp, RetryPolicy, Worker
 from .routes import RouteConflict, RouteTable
 from .rpc import Method
 from .runners import child_command
-from .schemas import Schema, SchemaError
+from .schemas import Issue, Schema, SchemaError, refused_params
 from .storage import Delivery, Event, Store, Target
+from .streams import StreamDefinition, StreamRegistry, parse_stream_config
 from .supervisor import Child, ChildSpec, InvocationTimeout, handler_error
-from .tracing import LogBus, new_id
+from .tracing import Bus, Level, LogBus, Span, SpanBus, new_id
 
 _api_result_decoder = msgspec.json.Decoder(ApiResult)
+
+
+class _StreamEvent(msgspec.Struct):
+    """An ephemeral stream event as clients get it: ``{type, data}``."""
+
+    type: str
+    data: msgspec.Raw
+
+
+_encode_event = msgspec.json.Encoder().encode
 
 
 def failure_info(exc: MotiadError) -> ErrorInfo:
@@ -79,6 +103,10 @@ def failure_info(exc: MotiadError) -> ErrorInfo:
         return ErrorInfo("TimeoutError", str(exc))
     return ErrorInfo(type(exc).__name__, str(exc))
 
+
+LEASE_MARGIN_S = 5.0
+"""Added to a step's handler timeout to make the lease on its deliveries: room
+for the outcome of an invocation that timed out to reach storage."""
 
 FINISHED_INVOCATIONS_KEPT = 4096
 """Finished invocations remembered so that a call the handler did not await
@@ -123,11 +151,44 @@ class Step:
         """``infrastructure.handler.timeout``, else the project default."""
         return self.config.infrastructure.handler.timeout or settings.handler.timeout_s
 
+    def lease_s(self, settings: Settings) -> float:
+        """How long a taken delivery is this broker's before another may take it:
+        ``visibilityTimeout`` (step, then project), else the timeout plus a margin."""
+        queue = self.config.infrastructure.queue
+        return (
+            queue.visibility_timeout
+            or settings.queue.visibility_timeout_s
+            or self.timeout_s(settings) + LEASE_MARGIN_S
+        )
 
-@dataclass(frozen=True, slots=True)
+
+def step_row(step: Step) -> dict[str, Any]:
+    """One step as the CLI and JSON listings show it."""
+    return {
+        "name": step.name,
+        "type": step.type,
+        "language": step.file.language,
+        "trigger": step.trigger,
+        "file": step.file.relative,
+    }
+
+
+def step_json(step: Step) -> dict[str, Any]:
+    """One step with its config (``motiad steps --json``, the workbench)."""
+    return {**step_row(step), "config": msgspec.to_builtins(step.config)}
+
+
+def flow_steps(steps: Iterable[Step]) -> list[FlowStep]:
+    """What the flow graph needs of each step (``motiad flows``, the workbench)."""
+    return [FlowStep(s.file.relative, s.file.language, s.config) for s in steps]
+
+
+@dataclass(slots=True)
 class _Invocation:
     step: Step
     trace_id: str
+    storage_failed: StorageError | None = None
+    """A storage call made for it failed: its failure is the storage's (503)."""
 
 
 @dataclass
@@ -136,6 +197,8 @@ class LoadReport:
 
     steps: list[Step] = field(default_factory=list)
     errors: list[MotiadError] = field(default_factory=list)
+    streams: list[StreamDefinition] = field(default_factory=list)
+    """The streams the stream files declare, by name."""
 
 
 class Broker:
@@ -150,6 +213,10 @@ class Broker:
         self.settings = settings
         self.store = store
         self.logs = logs
+        self.spans = SpanBus()
+        """Every finished invocation (storage and the workbench subscribe)."""
+        self.reloaded: Bus[str] = Bus()
+        """Step files reloaded by ``motiad dev``, by relative path (the workbench redraws)."""
         self.steps: dict[str, Step] = {}
         self.routes: RouteTable[Step] = RouteTable()
         self.subscribers: dict[str, list[Step]] = {}
@@ -173,7 +240,13 @@ class Broker:
             "state.delete": Method(StateKeyParams, self._state_delete),
             "state.getGroup": Method(StateGroupParams, self._state_get_group),
             "state.clear": Method(StateGroupParams, self._state_clear),
+            "stream.get": Method(StreamItemParams, self._stream_get),
+            "stream.set": Method(StreamSetParams, self._stream_set),
+            "stream.delete": Method(StreamItemParams, self._stream_delete),
+            "stream.getGroup": Method(StreamGroupParams, self._stream_get_group),
+            "stream.send": Method(StreamSendParams, self._stream_send),
         }
+        self.streams = StreamRegistry()
         self._notifications: Mapping[str, Method] = {"log": Method(LogParams, self._log)}
         self._unrouted_topics: set[str] = set()
         self._undeclared: set[tuple[str, str]] = set()
@@ -189,13 +262,37 @@ class Broker:
         self._children_tg = tg
         report = LoadReport()
         loaded: dict[str, list[Step]] = {}
+        files = discover_steps(self.project, self.settings.languages)
+        failed = await self._build({file.language for file in files}, files, report.errors)
         async with anyio.create_task_group() as starting:
-            for file in discover_steps(self.project):
-                starting.start_soon(self._start_file, file, report.errors, loaded)
+            for file in files:
+                if file.language not in failed:
+                    starting.start_soon(self._start_file, file, report.errors, loaded)
+            by_language: dict[str, list[StepFile]] = {}
+            for stream_file in discover_streams(self.project):
+                by_language.setdefault(stream_file.language, []).append(stream_file)
+            for stream_files in by_language.values():
+                starting.start_soon(self._load_streams, stream_files, report.errors)
         for relative in sorted(loaded):
             await self._register_file(relative, loaded[relative], report.errors)
         report.steps = list(self.steps.values())
+        report.streams = sorted(self.streams.definitions.values(), key=lambda d: d.name)
         return report
+
+    async def _build(
+        self, languages: set[str], files: list[StepFile], errors: list[MotiadError]
+    ) -> set[str]:
+        """Run the registry's ``build`` of each of ``languages`` that has one, one
+        after the other (their output stays readable); the languages whose build failed."""
+        failed: set[str] = set()
+        for language in sorted(languages):
+            paths = [file.path for file in files if file.language == language]
+            try:
+                await build_language(language, self.project, self.settings, paths, self.logs)
+            except ConfigError as exc:
+                errors.append(exc)
+                failed.add(language)
+        return failed
 
     async def _start_file(
         self, file: StepFile, errors: list[MotiadError], loaded: dict[str, list[Step]]
@@ -203,14 +300,11 @@ class Broker:
         """Start the child for ``file`` and read its steps' configs into ``loaded``."""
         assert self._children_tg is not None
         try:
-            command = child_command(file.language, self.project, self.settings)
+            command = child_command(file.language, self.project, self.settings, file.path)
         except ConfigError as exc:
             errors.append(exc)
             return
-        spec = ChildSpec(file.relative, command, [str(file.path)])
-        child = Child(
-            spec, methods=self._methods, notifications=self._notifications, logs=self.logs
-        )
+        child = self._child(ChildSpec(file.relative, command, [str(file.path)]))
         try:
             result = await self._children_tg.start(child.run)
         except ChildError as exc:
@@ -227,6 +321,45 @@ class Broker:
                 steps.append(
                     Step(file, parse_step_config(entry.config or {}, file.relative), child)
                 )
+            except ConfigError as exc:
+                errors.append(exc)
+
+    def _child(self, spec: ChildSpec) -> Child:
+        return Child(spec, methods=self._methods, notifications=self._notifications, logs=self.logs)
+
+    async def _load_streams(self, files: list[StepFile], errors: list[MotiadError]) -> None:
+        """Read the configs of stream files of one language with a short-lived
+        child of that language (SPEC ``lifecycle.streams``), and register them."""
+        assert self._children_tg is not None
+        try:
+            command = child_command(files[0].language, self.project, self.settings)
+        except ConfigError as exc:
+            errors.append(exc)
+            return
+        label = f"stream files ({files[0].language})"
+        spec = ChildSpec(label, command, [], stream_files=[str(f.path) for f in files])
+        child = self._child(spec)
+        try:
+            result = await self._children_tg.start(child.run)
+        except ChildError as exc:
+            errors.append(exc)
+            return
+        finally:
+            await child.stop()
+        if isinstance(result.streams, msgspec.UnsetType):
+            sdk = f"{result.sdk.name} {result.sdk.version}"
+            errors.extend(
+                ConfigError(f.relative, f"not loaded: {sdk} does not load stream files")
+                for f in files
+            )
+            return
+        for file, entry in zip(files, result.streams, strict=True):
+            if entry.error is not None:
+                error = entry.error
+                errors.append(StepLoadError(file.relative, error.type, error.message, error.stack))
+                continue
+            try:
+                self.streams.add(parse_stream_config(entry.config or {}, file.relative))
             except ConfigError as exc:
                 errors.append(exc)
 
@@ -309,7 +442,8 @@ class Broker:
                     field="config.path",
                 ) from None
         elif isinstance(config, EventStepConfig):
-            target = Target(step.name, config.infrastructure.queue.delay_seconds)
+            queue = config.infrastructure.queue
+            target = Target(step.name, queue.delay_seconds, fifo=queue.type == "fifo")
             for topic in config.subscribes:
                 self.subscribers.setdefault(topic, []).append(step)
                 self.targets.setdefault(topic, []).append(target)
@@ -329,7 +463,7 @@ class Broker:
         worker: Worker[Any]
         if isinstance(step.config, EventStepConfig):
             fifo = step.config.infrastructure.queue.type == "fifo"
-            self.store.open_queue(step.name, fifo=fifo)
+            self.store.open_queue(step.name, fifo=fifo, lease_s=step.lease_s(self.settings))
             worker = Worker(
                 step.name,
                 partial(self.store.take, step.name, TAKE_BATCH),
@@ -348,14 +482,28 @@ class Broker:
         stop (their deliveries stay due), its child stops, and if the file is
         still there it starts again. Every other step keeps serving."""
         report = LoadReport()
+        path = self.project / relative
+        stream_language = stream_language_of(Path(relative))
+        if stream_language is not None:
+            self.streams.remove_file(relative)
+            if path.is_file():
+                await self._load_streams([StepFile(path, relative, stream_language)], report.errors)
+            report.streams = [d for d in self.streams.definitions.values() if d.file == relative]
+            return report
         for step in [s for s in self.steps.values() if s.file.relative == relative]:
             self._unregister(step)
         for child in [c for c in self._children if c.spec.label == relative]:
             self._children.remove(child)
             await child.stop()
-        path = self.project / relative
-        language = language_of(path)
+        try:
+            language = language_of(Path(relative), self.settings.languages)
+            files = discover_steps(self.project, self.settings.languages)
+        except ConfigError as exc:
+            report.errors.append(exc)
+            return report
         if language is not None and path.is_file():
+            if await self._build({language}, files, report.errors):
+                return report
             loaded: dict[str, list[Step]] = {}
             await self._start_file(StepFile(path, relative, language), report.errors, loaded)
             report.steps = await self._register_file(
@@ -363,6 +511,7 @@ class Broker:
             )
             for step in report.steps:
                 self._start_worker(step)
+        self.reloaded.publish(relative)
         return report
 
     def _unregister(self, step: Step) -> None:
@@ -399,6 +548,12 @@ class Broker:
                 )
 
         async def tick(due: datetime) -> FollowUp:
+            try:  # several brokers may share the storage: the first to claim runs it
+                if not await self.store.claim_tick(step.name, due.timestamp()):
+                    return None
+            except StorageError as exc:
+                self.logs.log("warn", f"tick {due:%H:%M:%S} skipped: {exc}", step=step.name)
+                return None
             trace_id = new_id()
             self.logs.log("debug", f"cron tick {due:%H:%M:%S}", step=step.name, trace_id=trace_id)
             with contextlib.suppress(MotiadError):  # logged by _invoke; the next tick runs
@@ -490,11 +645,22 @@ class Broker:
             attempt,
             int(step.timeout_s(self.settings) * 1000),
         )
-        self._invocations[invocation_id] = _Invocation(step, trace_id)
+        invocation = self._invocations[invocation_id] = _Invocation(step, trace_id)
+        started = time.time()
         try:
-            return await step.child.invoke(params)
+            result = await step.child.invoke(params)
         except MotiadError as exc:
+            cause = invocation.storage_failed
+            if cause is not None and isinstance(exc, RemoteError):
+                # the handler failed because storage did: say so (HTTP 503, retryable);
+                # an outage is logged once by the store, not once per invocation
+                level: Level = "debug" if isinstance(cause, StorageUnavailable) else "error"
+                self.logs.log(level, f"failed: {cause}", step=step.name, trace_id=trace_id)
+                failed = StorageError(f"{step.name} failed: {cause}")
+                self._record_span(step, params, payload, started, failure_info(failed))
+                raise failed from None
             error = failure_info(exc)
+            self._record_span(step, params, payload, started, error)
             self.logs.log(
                 "error",
                 f"handler failed: {error.type}: {error.message}"
@@ -508,6 +674,39 @@ class Broker:
             raise
         finally:
             self._finish(invocation_id)
+        self._record_span(step, params, payload, started, None)
+        return result
+
+    def _record_span(
+        self,
+        step: Step,
+        params: InvokeParams,
+        payload: Any,
+        started: float,
+        error: ErrorInfo | None,
+    ) -> None:
+        """Publish the span of a finished invocation (subscribers only buffer it)."""
+        trigger = params.trigger
+        if isinstance(trigger, EventTrigger):
+            detail = trigger.topic
+        elif isinstance(payload, ApiRequest):
+            detail = f"{payload.method} {payload.path}"
+        else:
+            detail = step.trigger
+        self.spans.publish(
+            Span(
+                params.invocation_id,
+                params.trace_id,
+                step.name,
+                trigger.__struct_config__.tag,  # type: ignore[arg-type]
+                detail,
+                started,
+                time.time(),
+                "ok" if error is None else "error",
+                params.attempt,
+                error,
+            )
+        )
 
     async def _deliver(self, delivery: Delivery) -> FollowUp:
         """Invoke the subscriber; a failure is settled here, a success returns
@@ -516,19 +715,38 @@ class Broker:
         event = delivery.event
         trigger = EventTrigger(event.topic, event.id, event.message_group_id)
         try:
-            await self._invoke(step, trigger, event.data, event.trace_id, delivery.attempt)
-        except MotiadError as exc:
-            await self._settle_failure(step, delivery, failure_info(exc))
+            try:
+                await self._invoke(step, trigger, event.data, event.trace_id, delivery.attempt)
+            except MotiadError as exc:
+                # a storage outage under the handler is logged once, by the store
+                quiet = isinstance(exc, StorageError)
+                await self._settle_failure(step, delivery, failure_info(exc), quiet=quiet)
+                return None
+        except StorageError as exc:
+            self._not_settled(step, delivery, exc)
             return None
-        return partial(self.store.ack, delivery)
+        return partial(self._ack, step, delivery)
 
-    async def _settle_failure(self, step: Step, delivery: Delivery, error: ErrorInfo) -> None:
+    async def _ack(self, step: Step, delivery: Delivery) -> None:
+        try:
+            await self.store.ack(delivery)
+        except StorageError as exc:
+            self._not_settled(step, delivery, exc)
+
+    def _not_settled(self, step: Step, delivery: Delivery, exc: StorageError) -> None:
+        # the outcome did not reach storage: the delivery comes back when its
+        # lease runs out (at least once); the outage itself is logged by the store
+        self.logs.log("debug", f"delivery {delivery.id} not settled: {exc}", step=step.name)
+
+    async def _settle_failure(
+        self, step: Step, delivery: Delivery, error: ErrorInfo, *, quiet: bool = False
+    ) -> None:
         max_retries = step.config.infrastructure.queue.max_retries
         attempts = self.retry_policy.attempts(max_retries)
         if error.retryable and delivery.attempt < attempts:
             delay = self.retry_policy.delay_s(delivery.attempt)
             self.logs.log(
-                "warn",
+                "debug" if quiet else "warn",
                 f"attempt {delivery.attempt}/{attempts} failed; retrying in {delay:.1f}s",
                 step=step.name,
                 trace_id=delivery.event.trace_id,
@@ -536,6 +754,7 @@ class Broker:
             await self.store.retry(delivery, error, delay)
         else:
             reason = f"after {delivery.attempt} attempts" if error.retryable else "(not retryable)"
+            await self.store.dead_letter(delivery, error)  # then say so: it is there now
             self.logs.log(
                 "error",
                 f"event {delivery.event.id} ({delivery.event.topic}) moved to the dead-letter"
@@ -543,7 +762,6 @@ class Broker:
                 step=step.name,
                 trace_id=delivery.event.trace_id,
             )
-            await self.store.dead_letter(delivery, error)
 
     # --- serving children ---------------------------------------------------
 
@@ -575,7 +793,8 @@ class Broker:
         )
         targets = self.targets.get(params.topic)
         if targets:
-            await self.store.publish(event, targets)
+            with self._storage_for(invocation):
+                await self.store.publish(event, targets)
         elif params.topic not in self._unrouted_topics:
             self._unrouted_topics.add(params.topic)
             self.logs.log(
@@ -598,46 +817,111 @@ class Broker:
                 " (add it, so flows and types show it)",
                 step=emitter.name,
             )
+        refused = self._input_issues(topic, params.data)
+        if refused is not None:
+            subscriber, issues = refused
+            raise refused_params(
+                f"emit {topic!r}: data does not match the input schema of"
+                f" {subscriber.name} ({subscriber.file.relative})",
+                issues,
+                subscriber=subscriber.name,
+            )
+
+    def _input_issues(self, topic: str, raw: msgspec.Raw) -> tuple[Step, list[Issue]] | None:
+        """The first subscriber of ``topic`` whose ``input`` schema rejects the
+        data, with the problems; ``None`` when every subscriber accepts it."""
         data: Any = msgspec.UNSET
         for subscriber in self.subscribers.get(topic, ()):
             if subscriber.input_schema is None:
                 continue
             if data is msgspec.UNSET:
-                data = msgspec.json.decode(params.data)
+                data = msgspec.json.decode(raw)
             issues = subscriber.input_schema.issues(data, root="data")
             if issues:
-                detail = "; ".join(f"{path}: {message}" for path, message in issues)
-                raise RemoteError(
-                    ErrorCode.INVALID_PARAMS,
-                    f"emit {topic!r}: data does not match the input schema of"
-                    f" {subscriber.name} ({subscriber.file.relative}): {detail}",
-                    {
-                        "path": "$.params." + issues[0].path.removeprefix("$."),
-                        "subscriber": subscriber.name,
-                        "issues": [{"path": p, "message": m} for p, m in issues],
-                    },
-                )
+                return subscriber, list(issues)
+        return None
+
+    async def emit_event(
+        self, topic: str, data: msgspec.Raw, message_group_id: str | None = None
+    ) -> Event:
+        """Emit an event from outside any step (the workbench), in a new trace.
+
+        Raises :class:`InvalidInput` when no step subscribes to ``topic`` or a
+        subscriber's ``input`` schema rejects ``data``."""
+        targets = self.targets.get(topic)
+        if not targets:
+            raise InvalidInput(f"no step subscribes to {topic!r}", [("topic", "no subscriber")])
+        refused = self._input_issues(topic, data)
+        if refused is not None:
+            subscriber, issues = refused
+            raise InvalidInput(f"data does not match the input schema of {subscriber.name}", issues)
+        event = Event(new_id(), topic, data, new_id(), message_group_id, time.time())
+        await self.store.publish(event, targets)
+        self.logs.log("info", f"emitted {topic} (event {event.id})", trace_id=event.trace_id)
+        return event
+
+    @contextlib.contextmanager
+    def _storage_for(self, invocation: _Invocation) -> Iterator[None]:
+        """Note a storage failure on the invocation it happened for."""
+        try:
+            yield
+        except StorageError as exc:
+            invocation.storage_failed = exc
+            raise
 
     async def _state_get(self, params: StateKeyParams) -> msgspec.Raw | None:
-        self._invocation(params.invocation_id)
-        return await self.store.state_get(params.group_id, params.key)
+        with self._storage_for(self._invocation(params.invocation_id)):
+            return await self.store.state_get(params.group_id, params.key)
 
     async def _state_set(self, params: StateSetParams) -> msgspec.Raw:
-        self._invocation(params.invocation_id)
-        await self.store.state_set(params.group_id, params.key, params.value)
+        with self._storage_for(self._invocation(params.invocation_id)):
+            await self.store.state_set(params.group_id, params.key, params.value)
         return params.value
 
     async def _state_delete(self, params: StateKeyParams) -> msgspec.Raw | None:
-        self._invocation(params.invocation_id)
-        return await self.store.state_delete(params.group_id, params.key)
+        with self._storage_for(self._invocation(params.invocation_id)):
+            return await self.store.state_delete(params.group_id, params.key)
 
     async def _state_get_group(self, params: StateGroupParams) -> list[msgspec.Raw]:
-        self._invocation(params.invocation_id)
-        return await self.store.state_group(params.group_id)
+        with self._storage_for(self._invocation(params.invocation_id)):
+            return await self.store.state_group(params.group_id)
 
     async def _state_clear(self, params: StateGroupParams) -> None:
-        self._invocation(params.invocation_id)
-        await self.store.state_clear(params.group_id)
+        with self._storage_for(self._invocation(params.invocation_id)):
+            await self.store.state_clear(params.group_id)
+
+    async def _stream_get(self, params: StreamItemParams) -> msgspec.Raw | None:
+        invocation = self._invocation(params.invocation_id)
+        self.streams.get(params.stream)
+        with self._storage_for(invocation):
+            return await self.store.stream_get(params.stream, params.group_id, params.id)
+
+    async def _stream_set(self, params: StreamSetParams) -> msgspec.Raw:
+        invocation = self._invocation(params.invocation_id)
+        item = self.streams.item(params.stream, params.id, params.data)
+        with self._storage_for(invocation):
+            change = await self.store.stream_set(params.stream, params.group_id, params.id, item)
+        return change.data
+
+    async def _stream_delete(self, params: StreamItemParams) -> msgspec.Raw | None:
+        invocation = self._invocation(params.invocation_id)
+        self.streams.get(params.stream)
+        with self._storage_for(invocation):
+            change = await self.store.stream_delete(params.stream, params.group_id, params.id)
+        return None if change is None else change.data
+
+    async def _stream_get_group(self, params: StreamGroupParams) -> list[msgspec.Raw]:
+        invocation = self._invocation(params.invocation_id)
+        self.streams.get(params.stream)
+        with self._storage_for(invocation):
+            return await self.store.stream_group(params.stream, params.group_id)
+
+    async def _stream_send(self, params: StreamSendParams) -> None:
+        invocation = self._invocation(params.invocation_id)
+        self.streams.get(params.stream)
+        event = msgspec.Raw(_encode_event(_StreamEvent(params.type, params.data)))
+        with self._storage_for(invocation):
+            await self.store.stream_send(params.stream, params.group_id, params.id, event)
 
     async def _log(self, params: LogParams) -> None:
         invocation_id = params.invocation_id or ""

@@ -12,21 +12,24 @@ from typing import Any
 import anyio
 import click
 import msgspec
+from rich.console import Console
 
 from . import __version__
-from .app import Started, load_project, run_project, step_row
-from .broker import LoadReport
-from .config import Settings, load_settings
+from .app import Started, load_project, run_project
+from .broker import LoadReport, flow_steps, step_json, step_row
+from .builds import BUILD_LOG_PREFIX
+from .config import Settings, builtin_languages, load_settings
 from .conformance import conformance_command
-from .console import LogPrinter, make_console, steps_table
+from .console import LogPrinter, languages_table, make_console, steps_table, streams_line
 from .dev import watch
 from .errors import MotiadError
-from .flows import FlowStep, build_graph
+from .flows import build_graph
 from .flowview import flow_trees
 from .pyenv import install as install_requirements
 from .queue_cli import dlq, emit
 from .scaffold import create_project
-from .tracing import LogBus
+from .trace_cli import logs, traces
+from .tracing import LogBus, LogRecord
 from .typegen import write_types
 
 project_argument = click.argument(
@@ -42,6 +45,18 @@ def _settings(project: Path, **overrides: Any) -> Settings:
         return load_settings(project.resolve(), overrides)
     except MotiadError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _show_problems_and_builds(logs: LogBus, console: Console) -> None:
+    """For the one-shot commands: warnings, errors and a registry build's output
+    (its first-run cost stays visible) go to ``console``; the rest is not shown."""
+    printer = LogPrinter(console)
+
+    def sink(record: LogRecord) -> None:
+        if record.level in ("warn", "error") or (record.step or "").startswith(BUILD_LOG_PREFIX):
+            printer(record)
+
+    logs.subscribe(sink)
 
 
 @click.group()
@@ -60,6 +75,12 @@ def serve_options(command: Callable[..., None]) -> Callable[..., None]:
             ),
             click.option("--host", default=None, help="Interface to bind (default 127.0.0.1)."),
             click.option(
+                "--storage",
+                default=None,
+                help="sqlite:PATH (default sqlite:.motiad/motiad.db) or redis://HOST:PORT/DB"
+                " (several instances may share one Redis).",
+            ),
+            click.option(
                 "--log-level",
                 type=click.Choice(["debug", "info", "warn", "error"]),
                 default="debug",
@@ -74,23 +95,32 @@ def serve_options(command: Callable[..., None]) -> Callable[..., None]:
 
 @main.command()
 @serve_options
-def run(project_dir: Path, port: int | None, host: str | None, log_level: str) -> None:
+def run(
+    project_dir: Path, port: int | None, host: str | None, storage: str | None, log_level: str
+) -> None:
     """Start every step of PROJECT_DIR and serve its API."""
-    _serve(project_dir, port, host, log_level, dev=False)
+    _serve(project_dir, port, host, storage, log_level, dev=False)
 
 
 @main.command()
 @serve_options
-def dev(project_dir: Path, port: int | None, host: str | None, log_level: str) -> None:
+def dev(
+    project_dir: Path, port: int | None, host: str | None, storage: str | None, log_level: str
+) -> None:
     """Like run, and reload each step file when it changes (responses are
     checked against responseSchema)."""
-    _serve(project_dir, port, host, log_level, dev=True)
+    _serve(project_dir, port, host, storage, log_level, dev=True)
 
 
 def _serve(
-    project_dir: Path, port: int | None, host: str | None, log_level: str, dev: bool
+    project_dir: Path,
+    port: int | None,
+    host: str | None,
+    storage: str | None,
+    log_level: str,
+    dev: bool,
 ) -> None:
-    settings = _settings(project_dir, port=port, host=host)
+    settings = _settings(project_dir, port=port, host=host, storage=storage)
     console = make_console()
     logs = LogBus()
     logs.subscribe(LogPrinter(console, min_level=log_level))
@@ -99,7 +129,11 @@ def _serve(
         for error in info.report.errors:
             console.print(f"error: {error}", style="bold red")
         console.print(steps_table([step_row(step) for step in info.report.steps]))
+        if info.report.streams:
+            console.print(streams_line([(d.name, d.file) for d in info.report.streams]))
         console.print(f"motiad {__version__} serving {len(info.report.steps)} steps on {info.url}")
+        if info.workbench_url:
+            console.print(f"workbench: {info.workbench_url}")
 
     try:
         anyio.run(
@@ -125,16 +159,16 @@ def steps(project_dir: Path, as_json: bool) -> None:
     settings = _settings(project_dir)
     logs = LogBus()
     errors = make_console(sys.stderr)
-    logs.subscribe(LogPrinter(errors, min_level="warn"))
+    _show_problems_and_builds(logs, errors)
     try:
         report = anyio.run(load_project, project_dir.resolve(), settings, logs)
     except MotiadError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
         payload = {
-            "steps": [
-                {**step_row(step), "config": msgspec.to_builtins(step.config)}
-                for step in report.steps
+            "steps": [step_json(step) for step in report.steps],
+            "streams": [
+                {"name": d.name, "file": d.file, "schema": d.raw_schema} for d in report.streams
             ],
             "errors": [str(error) for error in report.errors],
         }
@@ -142,10 +176,35 @@ def steps(project_dir: Path, as_json: bool) -> None:
     else:
         console = make_console()
         console.print(steps_table([step_row(step) for step in report.steps]))
+        if report.streams:
+            console.print(streams_line([(d.name, d.file) for d in report.streams]))
         for error in report.errors:
             errors.print(f"error: {error}", style="bold red")
     if report.errors:
         sys.exit(1)
+
+
+@main.command()
+@project_argument
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def languages(project_dir: Path, as_json: bool) -> None:
+    """List the runner registry of PROJECT_DIR: built-in and declared languages."""
+    settings = _settings(project_dir)
+    builtin = builtin_languages()
+    rows = []
+    for name, entry in settings.languages.items():
+        origin = (
+            "motiad.toml"
+            if name not in builtin
+            else "built-in"
+            if entry == builtin[name]
+            else "built-in, changed in motiad.toml"
+        )
+        rows.append({"name": name, "origin": origin, **msgspec.to_builtins(entry)})
+    if as_json:
+        click.echo(json.dumps({"languages": rows}, indent=2))
+        return
+    make_console().print(languages_table(rows))
 
 
 def _load_report(project_dir: Path) -> LoadReport:
@@ -153,15 +212,11 @@ def _load_report(project_dir: Path) -> LoadReport:
     ``initialize``); warnings and errors go to stderr."""
     settings = _settings(project_dir)
     logs = LogBus()
-    logs.subscribe(LogPrinter(make_console(sys.stderr), min_level="warn"))
+    _show_problems_and_builds(logs, make_console(sys.stderr))
     try:
         return anyio.run(load_project, project_dir.resolve(), settings, logs)
     except MotiadError as exc:
         raise click.ClickException(str(exc)) from None
-
-
-def _flow_steps(report: LoadReport) -> list[FlowStep]:
-    return [FlowStep(s.file.relative, s.file.language, s.config) for s in report.steps]
 
 
 def _print_errors(report: LoadReport) -> None:
@@ -176,7 +231,7 @@ def _print_errors(report: LoadReport) -> None:
 def flows(project_dir: Path, as_json: bool) -> None:
     """Draw the flows of PROJECT_DIR: steps, the topics they emit, who subscribes."""
     report = _load_report(project_dir)
-    graph = build_graph(_flow_steps(report))
+    graph = build_graph(flow_steps(report.steps))
     if as_json:
         payload = {**graph, "errors": [str(error) for error in report.errors]}
         click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
@@ -196,7 +251,8 @@ def flows(project_dir: Path, as_json: bool) -> None:
 def types(project_dir: Path) -> None:
     """Write PROJECT_DIR/types.d.ts: a typed Handlers map for TypeScript steps."""
     report = _load_report(project_dir)
-    path = write_types(project_dir.resolve(), _flow_steps(report))
+    streams = [(d.name, d.raw_schema) for d in report.streams]
+    path = write_types(project_dir.resolve(), flow_steps(report.steps), streams)
     click.echo(f"wrote {path} for {len(report.steps)} steps")
     _print_errors(report)
     if report.errors:
@@ -233,4 +289,6 @@ def install_command(project_dir: Path) -> None:
 
 main.add_command(dlq)
 main.add_command(emit)
+main.add_command(traces)
+main.add_command(logs)
 main.add_command(conformance_command)

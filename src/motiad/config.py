@@ -21,8 +21,9 @@ from .errors import ConfigError
 HTTP_METHODS: tuple[str, ...] = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 
-Language = Literal["python", "node"]
-"""The languages motiad starts children for."""
+Language = str
+"""A language of the runner registry (``[languages.NAME]``): ``python``,
+``node``, ``go`` built in, and any a project declares."""
 
 
 class EmitSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -150,21 +151,35 @@ def parse_step_config(raw: Mapping[str, Any], source: Path | str) -> StepConfig:
     try:
         config: StepConfig = msgspec.convert(raw, StepConfig)
     except msgspec.ValidationError as exc:
-        text = str(exc)
-        match = _AT_PATH.search(text)
-        field = "config" + (match.group("path") if match else "")
-        message = text[: match.start()] if match else text
-        missing = re.match(r"Object missing required field `(?P<name>\w+)`", message)
-        unknown = re.match(r"Object contains unknown field `(?P<name>[^`]+)`", message)
-        if missing:
-            field = f"{field}.{missing.group('name')}"
-            message = f"missing (required for {step_type} steps)"
-        elif unknown:
-            field = f"{field}.{unknown.group('name')}"
-            message = "unknown field (a typo? see the README for the fields of each step type)"
-        raise ConfigError(source, message, field=field) from None
+        raise config_error(
+            exc,
+            source,
+            missing=f"missing (required for {step_type} steps)",
+            unknown="unknown field (a typo? see the README for the fields of each step type)",
+        ) from None
     _check_step(config, source)
     return config
+
+
+def config_error(
+    exc: msgspec.ValidationError, source: Path | str, *, missing: str, unknown: str
+) -> ConfigError:
+    """A msgspec error about a user's ``config`` as a :class:`ConfigError` naming the
+    field (``config.path``); ``missing`` and ``unknown`` say what a missing or an
+    unknown field means for this kind of config."""
+    text = str(exc)
+    match = _AT_PATH.search(text)
+    field = "config" + (match.group("path") if match else "")
+    message = text[: match.start()] if match else text
+    missing_field = re.match(r"Object missing required field `(?P<name>\w+)`", message)
+    unknown_field = re.match(r"Object contains unknown field `(?P<name>[^`]+)`", message)
+    if missing_field:
+        field = f"{field}.{missing_field.group('name')}"
+        message = missing
+    elif unknown_field:
+        field = f"{field}.{unknown_field.group('name')}"
+        message = unknown
+    return ConfigError(source, message, field=field)
 
 
 def _check_step(config: StepConfig, source: Path | str) -> None:
@@ -216,6 +231,86 @@ class HandlerDefaults(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
 
 
+class TraceRetention(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[traces]`` in motiad.toml: how much history storage keeps for the
+    workbench and ``motiad traces``/``logs``. Older entries are deleted as new
+    ones come, so a busy project's file stops growing (about 1 KiB a span or
+    log record: the defaults cap traces near a few tens of MiB)."""
+
+    max_traces: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    """Newest traces kept, with their spans and logs."""
+    max_logs: Annotated[int, msgspec.Meta(ge=1)] = 20_000
+    """Newest log records kept, in traces or not (broker and stderr lines)."""
+
+
+PLACEHOLDERS = ("{file}", "{project}", "{sdk}", "{python}")
+"""What a runner's ``command``, ``build`` and ``env`` may contain: the step file
+(``command`` only), the project root, the SDK folder (``sdk``), and the Python
+interpreter motiad picks (the ``python`` setting, the project's .venv, or its own)."""
+FILES_PLACEHOLDER = "{files}"
+"""A ``build`` argument that stands for every step file of the language, one argument each."""
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+_LANGUAGE_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+class LanguageSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[languages.NAME]`` in motiad.toml: one entry of the runner registry, how
+    motiad finds the step files of a language and starts a child for them."""
+
+    patterns: list[str]
+    """File-name globs of its step files under ``steps/`` (``*.step.go``)."""
+    command: list[str]
+    """argv of one child; the child gets the file's path in ``initialize`` too."""
+    build: list[str] | None = None
+    """Run once before the children start (and again when a file changes in
+    ``motiad dev``) when the project has step files of this language."""
+    env: dict[str, str] = {}
+    """Added to the child's environment; a variable ending in ``PATH`` is
+    prepended to the one the child would otherwise get."""
+    sdk: str | None = None
+    """What ``{sdk}`` names: an SDK bundled with motiad (``sdk-go``) or a folder
+    (relative to the project)."""
+    install_hint: str | None = None
+    """Said when ``command``'s program is not on PATH."""
+
+
+BUILTIN_LANGUAGES: dict[str, dict[str, Any]] = {
+    "python": {
+        "patterns": ["*_step.py", "*.step.py"],
+        "command": ["{python}", "-m", "motiad_sdk"],
+        "env": {"PYTHONPATH": "{sdk}", "PYTHONUNBUFFERED": "1"},
+        "sdk": "sdk-python",
+    },
+    "node": {
+        "patterns": [
+            "*.step.ts",
+            "*.step.js",
+            "*.step.mjs",
+            "*.step.cjs",
+            "*.step.mts",
+            "*.step.cts",
+        ],
+        "command": ["node", "{sdk}/src/runner.mjs"],
+        "sdk": "sdk-node",
+        "install_hint": "install Node.js 20 or newer to run TypeScript/JavaScript steps",
+    },
+    "go": {
+        "patterns": ["*.step.go"],
+        "build": ["sh", "{sdk}/build.sh", "{project}", "{files}"],
+        "command": ["{project}/.motiad/go/steps", "{file}"],
+        "sdk": "sdk-go",
+    },
+}
+"""The registry's built-in entries, in the form a project writes its own
+(README "Runner registry"); a project's ``[languages.NAME]`` overrides them key
+by key."""
+
+
+def builtin_languages() -> dict[str, LanguageSettings]:
+    """The built-in registry, as :class:`Settings` has it without a motiad.toml."""
+    return msgspec.convert(BUILTIN_LANGUAGES, dict[str, LanguageSettings])
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Project-wide settings (DESIGN §7). All optional."""
 
@@ -229,8 +324,22 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_body_bytes: Annotated[int, msgspec.Meta(gt=0)] = 1024 * 1024
     """Largest request body accepted (413 beyond): 1 MiB, like common proxies."""
 
+    workbench: bool = True
+    """Serve the workbench and its JSON API under ``/__motiad/``."""
+    workbench_token: str | None = None
+    """The token the workbench requires. Default: none on a loopback ``host``,
+    else a random one printed at start (the workbench can read state and emit)."""
+
     queue: QueueDefaults = msgspec.field(default_factory=QueueDefaults)
     handler: HandlerDefaults = msgspec.field(default_factory=HandlerDefaults)
+    traces: TraceRetention = msgspec.field(default_factory=TraceRetention)
+    languages: dict[str, LanguageSettings] = msgspec.field(default_factory=builtin_languages)
+    """The runner registry: the built-in entries with the project's merged in."""
+
+    @property
+    def uses_redis(self) -> bool:
+        """True when ``storage`` is a Redis URL (several brokers may share it)."""
+        return self.storage.startswith(REDIS_SCHEMES)
 
     def sqlite_path(self, project: Path) -> Path:
         """The database file for a ``sqlite:`` storage URL, relative to the project."""
@@ -240,6 +349,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         return path if path.is_absolute() else project / path
 
 
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+"""URL schemes of a Redis storage (redis-py's ``from_url``)."""
 SETTINGS_FILE = "motiad.toml"
 _ENV_PREFIX = "MOTIAD_"
 
@@ -257,17 +368,104 @@ def load_settings(
             merged.update(tomllib.loads(source.read_text(encoding="utf-8")))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(source, f"not valid TOML: {exc}") from None
+    languages = _merge_languages(source, merged.pop("languages", {}))
     env = os.environ if environ is None else environ
     for field in msgspec.structs.fields(Settings):
+        if field.name == "languages":
+            continue  # a table: motiad.toml only
         value = env.get(_ENV_PREFIX + field.name.upper())
         if value is not None:
             merged[field.name] = value
     merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
     try:
-        return msgspec.convert(merged, Settings, strict=False)
+        settings = msgspec.convert(merged, Settings, strict=False)
     except msgspec.ValidationError as exc:
-        text = str(exc)
-        match = _AT_PATH.search(text)
-        key = match.group("path").lstrip(".") if match else None
-        message = text[: match.start()] if match else text
-        raise ConfigError(source, message, field=key) from None
+        raise _settings_error(source, exc) from None
+    if not (settings.storage.startswith("sqlite:") or settings.uses_redis):
+        raise ConfigError(
+            source,
+            f"expected sqlite:PATH or redis://HOST:PORT/DB, got {settings.storage!r}",
+            field="storage",
+        )
+    settings.languages = languages
+    return settings
+
+
+def _settings_error(source: Path, exc: msgspec.ValidationError, prefix: str = "") -> ConfigError:
+    """A conversion error as ``FILE: KEY: problem``."""
+    text = str(exc)
+    match = _AT_PATH.search(text)
+    key = prefix + (match.group("path") if match else "")
+    message = text[: match.start()] if match else text
+    missing = re.match(r"Object missing required field `(?P<name>\w+)`", message)
+    if missing:
+        key, message = f"{key}.{missing.group('name')}", "missing"
+    return ConfigError(source, message, field=key.lstrip(".") or None)
+
+
+def _merge_languages(source: Path, declared: Any) -> dict[str, LanguageSettings]:
+    """The built-in entries with the project's ``[languages.*]`` merged in, key by
+    key, each converted and checked."""
+    if not isinstance(declared, Mapping):
+        raise ConfigError(source, "expected a table of [languages.NAME] entries", field="languages")
+    raw: dict[str, Any] = {name: dict(entry) for name, entry in BUILTIN_LANGUAGES.items()}
+    for name, entry in declared.items():
+        if not isinstance(entry, Mapping):
+            raise ConfigError(source, "expected a table", field=f"languages.{name}")
+        raw[name] = {**raw.get(name, {}), **entry}
+    languages: dict[str, LanguageSettings] = {}
+    for name, entry in raw.items():
+        try:
+            languages[name] = msgspec.convert(entry, LanguageSettings)
+        except msgspec.ValidationError as exc:
+            raise _settings_error(source, exc, f"languages.{name}") from None
+        _check_language(source, name, languages[name])
+    return languages
+
+
+def _check_language(source: Path, name: str, language: LanguageSettings) -> None:
+    """Refuse a registry entry that cannot work, naming its key."""
+    key = f"languages.{name}"
+    if not _LANGUAGE_NAME.match(name):
+        raise ConfigError(
+            source, "a language name is lower-case letters, digits, '-' and '_'", field=key
+        )
+    if not language.patterns:
+        raise ConfigError(source, "must name at least one pattern", field=f"{key}.patterns")
+    for index, pattern in enumerate(language.patterns):
+        if not pattern or "/" in pattern:
+            raise ConfigError(
+                source,
+                f"{pattern!r}: a pattern matches file names, such as '*.step.rb'",
+                field=f"{key}.patterns[{index}]",
+            )
+    lists = [("command", language.command), ("build", language.build or [])]
+    for part, argv in lists:
+        if not argv and (part == "command" or language.build is not None):
+            raise ConfigError(source, "must not be empty", field=f"{key}.{part}")
+        for index, arg in enumerate(argv):
+            if part == "build" and arg == FILES_PLACEHOLDER:
+                continue
+            _check_placeholders(source, arg, f"{key}.{part}[{index}]", language, part)
+    for variable, value in language.env.items():
+        _check_placeholders(source, value, f"{key}.env.{variable}", language, "env")
+
+
+def _check_placeholders(
+    source: Path, text: str, field: str, language: LanguageSettings, part: str
+) -> None:
+    allowed = PLACEHOLDERS if part == "command" else tuple(p for p in PLACEHOLDERS if p != "{file}")
+    for placeholder in _PLACEHOLDER.findall(text):
+        if placeholder not in allowed:
+            extra = f", or {FILES_PLACEHOLDER} as a whole argument" if part == "build" else ""
+            raise ConfigError(
+                source,
+                f"unknown placeholder {placeholder}; expected {', '.join(allowed)}{extra}",
+                field=field,
+            )
+        if placeholder == "{sdk}" and language.sdk is None:
+            raise ConfigError(
+                source,
+                "uses {sdk}, so the entry needs `sdk = ...` naming the SDK folder",
+                field=field,
+            )

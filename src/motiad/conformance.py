@@ -33,6 +33,7 @@ import click
 import msgspec
 from anyio.abc import Process, TaskGroup
 
+from .builds import build_language
 from .config import Settings
 from .errors import ChildError, ConfigError, MotiadError, RemoteError
 from .protocol import (
@@ -63,6 +64,10 @@ from .protocol.messages import (
     StateGroupParams,
     StateKeyParams,
     StateSetParams,
+    StreamGroupParams,
+    StreamItemParams,
+    StreamSendParams,
+    StreamSetParams,
 )
 from .rpc import Method
 from .runners import PASSED_ENV, ChildCommand, child_command, sdk_dir
@@ -136,6 +141,8 @@ class Services:
     def __init__(self) -> None:
         self.state: dict[str, dict[str, msgspec.Raw]] = {}
         self.events: list[EmitParams] = []
+        self.streams: dict[tuple[str, str], dict[str, msgspec.Raw]] = {}
+        self.stream_events: list[StreamSendParams] = []
         self._ids = itertools.count(1)
 
     def answer(self, method: str, params: Any) -> Any:
@@ -157,7 +164,27 @@ class Services:
                 return None
             group = self.state.get(params.group_id, {})
             return [group[key] for key in sorted(group)]
-        raise CaseFailed(f"no service for {method}")
+        return self._answer_stream(method, params)
+
+    def _answer_stream(self, method: str, params: Any) -> Any:
+        """``stream.*`` without schemas: every stream exists, any object is an item."""
+        if isinstance(params, StreamSendParams):
+            self.stream_events.append(params)
+            return None
+        if not isinstance(params, StreamItemParams | StreamSetParams | StreamGroupParams):
+            raise CaseFailed(f"no service for {method}")
+        items = self.streams.setdefault((params.stream, params.group_id), {})
+        if isinstance(params, StreamGroupParams):
+            return [items[id] for id in sorted(items)]
+        if isinstance(params, StreamSetParams):
+            data = msgspec.json.decode(params.data)
+            if not isinstance(data, dict):
+                raise RemoteError(-32602, "data must be a JSON object", {"path": "$.params.data"})
+            items[params.id] = msgspec.Raw(msgspec.json.encode({**data, "id": params.id}))
+            return items[params.id]
+        if method == "stream.delete":
+            return items.pop(params.id, None)
+        return items.get(params.id)
 
     def methods(
         self, gate: Callable[[str, Any], Awaitable[None]] | None = None
@@ -587,13 +614,19 @@ class Checker:
         *,
         handshake_s: float = HANDSHAKE_S,
         node_modules: Path | None = None,
+        build: Callable[[Path, list[Path]], Awaitable[None]] | None = None,
     ) -> None:
         self.make_command = make_command
+        self.build = build
+        """Run once before the first case, with the project and its step files
+        (a compiled language's registry ``build``)."""
         self.steps_dir = steps_dir
         self.handshake_s = handshake_s
         self.node_modules = node_modules
         self.project = Path()
         self.files: list[str] = []
+        self.stream_files: list[str] = []
+        """Stream definition files among the fixtures (``initialize.streams``)."""
         self.command = ChildCommand([], {}, Path())
         self.services = Services()
         self.configs: dict[str, str] = {}
@@ -621,7 +654,11 @@ class Checker:
             for path in steps.iterdir()
             if path.is_file() and (".step." in path.name or "_step." in path.name)
         )
-        self.command = self.make_command(root)
+        self.stream_files = sorted(
+            str(path)
+            for path in steps.iterdir()
+            if path.is_file() and (".stream." in path.name or "_stream." in path.name)
+        )
 
     @contextlib.asynccontextmanager
     async def fresh(self, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Any:
@@ -695,6 +732,9 @@ class Checker:
         results: list[CaseResult] = []
         with tempfile.TemporaryDirectory(prefix="motiad-conformance-") as tmp:
             self.prepare(Path(tmp))
+            if self.build is not None:
+                await self.build(self.project, [Path(file) for file in self.files])
+            self.command = self.make_command(self.project)
             async with anyio.create_task_group() as tg:
                 self._tg = tg
                 try:
@@ -1035,6 +1075,51 @@ async def _state(checker: Checker) -> str:
     expect(body == wanted, f"body {json.dumps(body)[:200]}, expected {json.dumps(wanted)}")
     expect("round-trip" not in checker.services.state, "state.clear did not reach the broker")
     return ""
+
+
+@case("stream.methods", "stream round trip: set, get, getGroup, send, delete")
+async def _stream(checker: Checker) -> str:
+    session = await checker.ready()
+    before = len(checker.services.stream_events)
+    msg_id = await session.invoke(
+        checker.step("ConformanceStream"), API, api_input({"group": "round-trip"})
+    )
+    result = await session.result(msg_id, "the stream fixture's result")
+    body = result.get("body") or {}
+    item = {"n": 1, "id": "a"}
+    wanted = {"set": item, "got": item, "group": [item], "deleted": item}
+    expect(body == wanted, f"body {json.dumps(body)[:200]}, expected {json.dumps(wanted)}")
+    sent = checker.services.stream_events[before:]
+    expect(len(sent) == 1, f"{len(sent)} stream.send requests, expected 1")
+    event = sent[0]
+    seen = (event.stream, event.group_id, event.id, event.type, msgspec.json.decode(event.data))
+    expect(
+        seen == ("conformance", "round-trip", None, "ping", {"n": 2}),
+        f"stream.send (stream, groupId, id, type, data) {seen}, expected"
+        " ('conformance', 'round-trip', None, 'ping', {'n': 2})",
+    )
+    return ""
+
+
+@case("lifecycle.streams", "initialize.streams: one entry per stream file, or none at all")
+async def _stream_files(checker: Checker) -> str:
+    async with checker.fresh() as session:
+        files = checker.stream_files or [str(checker.project / "steps" / "none.stream.none")]
+        result = await checker.initialize(session, [], streams=files)
+    entries = result.get("streams")
+    if entries is None:
+        expect(not checker.stream_files, "stream files among the fixtures, but no streams entries")
+        return "this child does not load stream files"
+    expect(
+        [entry["path"] for entry in entries] == files,
+        f"stream entries {[e['path'] for e in entries]} do not match the files sent {files}",
+    )
+    names = [entry["config"].get("name") for entry in entries if "config" in entry]
+    expect(
+        not checker.stream_files or "conformance" in names,
+        f"no stream named conformance among the loaded stream files (got {names}): {entries}",
+    )
+    return f"loaded {len(names)} of {len(entries)} stream files"
 
 
 @case("log.notification", "logger.info sends a log notification for the invocation")
@@ -1517,12 +1602,19 @@ def minimal_env() -> dict[str, str]:
 
 
 def checker_for(
-    sdk: str | None, command: list[str], steps: Path | None, *, handshake_s: float = HANDSHAKE_S
+    sdk: str | None,
+    command: list[str],
+    steps: Path | None,
+    *,
+    handshake_s: float = HANDSHAKE_S,
+    logs: LogBus | None = None,
 ) -> Checker:
-    """A checker for one of our SDKs, or for any ``command``."""
+    """A checker for one of our SDKs (started by its built-in registry entry, built
+    first when the entry has a ``build``), or for any ``command``."""
     if sdk is not None:
+        language = sdk
         fixtures = steps or protocol_dir() / "conformance" / sdk
-        language = "python" if sdk == "python" else "node"
+        settings = Settings()
         node_modules = None
         if sdk == "node":
             node_modules = next(
@@ -1533,11 +1625,16 @@ def checker_for(
                 ),
                 None,
             )
+
+        async def build(project: Path, files: list[Path]) -> None:
+            await build_language(language, project, settings, files, logs or LogBus())
+
         return Checker(
-            lambda project: child_command(language, project, Settings()),  # type: ignore[arg-type]
+            lambda project: child_command(language, project, settings),
             fixtures,
             handshake_s=handshake_s,
             node_modules=node_modules,
+            build=build,
         )
     argv = [_absolute(arg) for arg in command]
     return Checker(
@@ -1560,8 +1657,9 @@ async def run_conformance(checker: Checker, emit: Callable[[str], None]) -> int:
 )
 @click.option(
     "--sdk",
-    type=click.Choice(["python", "node"]),
-    help="Check one of motiad's SDKs with its fixtures from protocol/conformance/.",
+    type=click.Choice(["python", "node", "go"]),
+    help="Check one of motiad's SDKs (its built-in runner registry entry) with its"
+    " fixtures from protocol/conformance/.",
 )
 @click.option(
     "--steps",
@@ -1579,16 +1677,18 @@ async def run_conformance(checker: Checker, emit: Callable[[str], None]) -> int:
 def conformance_command(
     sdk: str | None, steps: Path | None, handshake_timeout: float, command: tuple[str, ...]
 ) -> None:
-    """Check a step child against protocol/SPEC.md: --sdk python|node, or -- COMMAND...
+    """Check a step child against protocol/SPEC.md: --sdk python|node|go, or -- COMMAND...
 
     COMMAND runs with a temporary project as its working folder; its steps/
     folder is a copy of --steps. Prints PASS or FAIL per case with the
     requirement it checks, then "N passed, N failed"; exits 1 on any failure.
     """
     if (sdk is None) == (not command):
-        raise click.UsageError("give either --sdk python|node or -- COMMAND...")
+        raise click.UsageError("give either --sdk python|node|go or -- COMMAND...")
+    logs = LogBus()
+    logs.subscribe(lambda record: click.echo(f"{record.step}: {record.message}", err=True))
     try:
-        checker = checker_for(sdk, list(command), steps, handshake_s=handshake_timeout)
+        checker = checker_for(sdk, list(command), steps, handshake_s=handshake_timeout, logs=logs)
         status = anyio.run(run_conformance, checker, click.echo)
     except MotiadError as exc:  # e.g. node is not installed: nothing could be checked
         raise click.ClickException(str(exc)) from None

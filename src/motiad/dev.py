@@ -1,15 +1,18 @@
 """``motiad dev``: ``run`` plus file watching. A changed step file restarts only
-its own step; a new or removed file adds or removes its steps and routes; a
-file that fails to load shows its error while the rest keep serving."""
+its own step (a changed stream file reloads its stream definition); a new or
+removed file adds or removes its steps and routes; a file that fails to load
+shows its error while the rest keep serving."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import anyio
 
 from .broker import Broker
-from .discovery import discover_steps
+from .config import LanguageSettings
+from .discovery import discover_steps, discover_streams
 from .errors import MotiadError
 from .tracing import LogBus
 
@@ -18,10 +21,12 @@ POLL_S = 0.4
 enough that an editor's save (write, rename) has settled when it is seen."""
 
 
-def snapshot(project: Path) -> dict[str, int]:
-    """Each step file's modification time, by relative path."""
+def snapshot(
+    project: Path, languages: Mapping[str, LanguageSettings] | None = None
+) -> dict[str, int]:
+    """Each step and stream file's modification time, by relative path."""
     try:
-        files = discover_steps(project)
+        files = discover_steps(project, languages) + discover_streams(project)
     except MotiadError:
         return {}  # steps/ removed for a moment (a checkout): wait for it to return
     stamps: dict[str, int] = {}
@@ -35,10 +40,11 @@ def snapshot(project: Path) -> dict[str, int]:
 
 async def watch(broker: Broker, logs: LogBus) -> None:
     """Reload every step file that changes, until cancelled."""
-    seen = await anyio.to_thread.run_sync(snapshot, broker.project)
+    languages = broker.settings.languages
+    seen = await anyio.to_thread.run_sync(snapshot, broker.project, languages)
     while True:
         await anyio.sleep(POLL_S)
-        now = await anyio.to_thread.run_sync(snapshot, broker.project)
+        now = await anyio.to_thread.run_sync(snapshot, broker.project, languages)
         changed = sorted(
             path for path in seen.keys() | now.keys() if seen.get(path) != now.get(path)
         )
@@ -57,3 +63,5 @@ async def watch(broker: Broker, logs: LogBus) -> None:
                 logs.log("error", str(error))
             for step in report.steps:
                 logs.log("info", f"ready: {step.type} step, {step.trigger}", step=step.name)
+            for stream in report.streams:
+                logs.log("info", f"ready: stream {stream.name!r} ({stream.file})")

@@ -1,26 +1,30 @@
-"""Find step files in a project. Starts nothing: which language runs a file
-is decided here, how to start it is decided in :mod:`motiad.runners`."""
+"""Find step and stream files in a project. Starts nothing: which language runs
+a step file is decided here, from the runner registry's patterns; how to start
+it is decided in :mod:`motiad.runners`."""
 
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Language
+from .config import Language, LanguageSettings, builtin_languages
 from .errors import ConfigError
 
 STEPS_DIR = "steps"
-STEP_PATTERNS: dict[Language, tuple[str, ...]] = {
-    "node": ("*.step.ts", "*.step.js", "*.step.mjs", "*.step.cjs", "*.step.mts", "*.step.cts"),
-    "python": ("*_step.py", "*.step.py"),
+STREAM_PATTERNS: dict[Language, tuple[str, ...]] = {
+    "node": ("*.stream.ts", "*.stream.js", "*.stream.mjs", "*.stream.cjs"),
+    "python": ("*_stream.py", "*.stream.py"),
 }
+"""Stream definition files: only our own SDKs load them (a stream has no
+handler, so another language gains nothing from defining one)."""
 _SKIPPED_DIRS = {"node_modules", "__pycache__", ".venv", "venv", ".git", ".motiad"}
 
 
 @dataclass(frozen=True, slots=True)
 class StepFile:
-    """A discovered step file."""
+    """A discovered step (or stream) file."""
 
     path: Path
     """Absolute path."""
@@ -29,16 +33,48 @@ class StepFile:
     language: Language
 
 
-def language_of(path: Path) -> Language | None:
-    """The language that runs ``path``, or ``None`` when it is not a step file."""
-    for language, patterns in STEP_PATTERNS.items():
-        if any(fnmatch.fnmatch(path.name, pattern) for pattern in patterns):
+def language_of(
+    path: Path, languages: Mapping[str, LanguageSettings] | None = None
+) -> Language | None:
+    """The language whose patterns match ``path``'s name, or ``None`` when it is
+    not a step file. Two languages claiming one file is a configuration error."""
+    registry = builtin_languages() if languages is None else languages
+    matches = [
+        name
+        for name, language in registry.items()
+        if any(fnmatch.fnmatch(path.name, pattern) for pattern in language.patterns)
+    ]
+    if len(matches) > 1:
+        raise ConfigError(
+            path,
+            f"matches the patterns of {' and '.join(sorted(matches))}; change one"
+            " [languages.NAME] patterns in motiad.toml so one language claims it",
+        )
+    return matches[0] if matches else None
+
+
+def stream_language_of(path: Path) -> Language | None:
+    """The language that loads ``path`` when it is a stream file, else ``None``."""
+    for language, names in STREAM_PATTERNS.items():
+        if any(fnmatch.fnmatch(path.name, pattern) for pattern in names):
             return language
     return None
 
 
-def discover_steps(project: Path) -> list[StepFile]:
+def discover_steps(
+    project: Path, languages: Mapping[str, LanguageSettings] | None = None
+) -> list[StepFile]:
     """All step files under ``PROJECT/steps``, sorted by relative path."""
+    registry = builtin_languages() if languages is None else languages
+    return _discover(project, lambda path: language_of(path, registry))
+
+
+def discover_streams(project: Path) -> list[StepFile]:
+    """All stream definition files under ``PROJECT/steps``, sorted by relative path."""
+    return _discover(project, stream_language_of)
+
+
+def _discover(project: Path, classify: Callable[[Path], Language | None]) -> list[StepFile]:
     project = project.resolve()
     steps_dir = project / STEPS_DIR
     if not steps_dir.is_dir():
@@ -51,7 +87,8 @@ def discover_steps(project: Path) -> list[StepFile]:
     for path in sorted(steps_dir.rglob("*")):
         if _SKIPPED_DIRS.intersection(path.relative_to(project).parts) or not path.is_file():
             continue
-        language = language_of(path)
+        relative = path.relative_to(project).as_posix()
+        language = classify(Path(relative))
         if language is not None:
-            found.append(StepFile(path, path.relative_to(project).as_posix(), language))
+            found.append(StepFile(path, relative, language))
     return found

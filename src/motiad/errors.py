@@ -60,3 +60,7 @@ class InvalidInput(MotiadError):
 
 class StorageError(MotiadError):
     """The storage backend failed or is unreachable."""
+
+
+class StorageUnavailable(StorageError):
+    """The storage server cannot be reached now; the same call may work later."""

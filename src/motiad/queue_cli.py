@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import anyio
 import click
@@ -19,7 +19,7 @@ from .app import broker_is_running
 from .config import load_settings
 from .console import make_console
 from .errors import MotiadError
-from .storage import DeadLetter, DeadLetterFilter, Event, SqliteStore
+from .storage import DeadLetterFilter, Event, Store, dead_letter_json, open_store
 from .tracing import new_id
 
 T = TypeVar("T")
@@ -35,12 +35,11 @@ project_option = click.option(
 )
 
 
-def _with_store(project: Path, action: Callable[[SqliteStore], Awaitable[T]]) -> T:
-    """Open the project's storage, run ``action`` on it, close it."""
+def _with_store(project: Path, action: Callable[[Store], Awaitable[T]]) -> T:
+    """Open the project's storage (SQLite or Redis), run ``action`` on it, close it."""
 
     async def main() -> T:
-        settings = load_settings(project)
-        store = SqliteStore(settings.sqlite_path(project))
+        store = open_store(load_settings(project), project)
         async with anyio.create_task_group() as tg:
             await tg.start(store.serve)
             result = await action(store)
@@ -57,25 +56,6 @@ def _selection(ids: tuple[int, ...], all_: bool, topic: str | None) -> DeadLette
     if not (ids or all_ or topic):
         raise click.UsageError("say which dead letters: IDs, --topic TOPIC or --all")
     return DeadLetterFilter(ids=ids, topic=topic, all=all_)
-
-
-def _letter_json(letter: DeadLetter) -> dict[str, Any]:
-    event = letter.event
-    return {
-        "id": letter.id,
-        "step": letter.step,
-        "topic": event.topic,
-        "attempts": letter.attempts,
-        "failedAt": letter.failed_at,
-        "error": msgspec.to_builtins(letter.error),
-        "event": {
-            "id": event.id,
-            "traceId": event.trace_id,
-            "messageGroupId": event.message_group_id,
-            "createdAt": event.created_at,
-            "data": msgspec.json.decode(event.data),
-        },
-    }
 
 
 def _stamp(seconds: float) -> str:
@@ -96,7 +76,7 @@ def dlq_list(project_dir: Path, topic: str | None, as_json: bool) -> None:
     which = DeadLetterFilter(topic=topic, all=topic is None)
     letters = _with_store(project_dir.resolve(), lambda store: store.dead_letters(which))
     if as_json:
-        click.echo(msgspec.json.encode([_letter_json(x) for x in letters]).decode())
+        click.echo(msgspec.json.encode([dead_letter_json(x) for x in letters]).decode())
         return
     console = make_console()
     if not letters:
@@ -129,7 +109,7 @@ def dlq_show(project_dir: Path, letter_id: int, as_json: bool) -> None:
     letters = _with_store(project_dir.resolve(), lambda store: store.dead_letters(which))
     if not letters:
         raise click.ClickException(f"no dead letter {letter_id}; see `motiad dlq list`")
-    letter = _letter_json(letters[0])
+    letter = dead_letter_json(letters[0])
     if as_json:
         click.echo(msgspec.json.encode(letter).decode())
         return

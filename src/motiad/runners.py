@@ -1,4 +1,5 @@
-"""How to start a child for each language: argv, environment, working folder.
+"""How to start a child for each language: argv, environment, working folder,
+from the language's entry in the runner registry (``Settings.languages``).
 
 The SDKs ship with motiad: inside the wheel under ``motiad/_bundled/``, or
 beside the source tree in a checkout. A step file never needs to install them.
@@ -6,13 +7,15 @@ beside the source tree in a checkout. A step file never needs to install them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Language, Settings
+from .config import FILES_PLACEHOLDER, SETTINGS_FILE, Language, LanguageSettings, Settings
 from .errors import ConfigError
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -71,22 +74,134 @@ def read_dotenv(project: Path) -> dict[str, str]:
     return values
 
 
-def child_command(language: Language, project: Path, settings: Settings) -> ChildCommand:
-    """The command that starts a child for ``language`` steps of ``project``."""
+def _expand(text: str, values: Mapping[str, str]) -> str:
+    for placeholder, value in values.items():
+        text = text.replace(placeholder, value)
+    return text
+
+
+def _resolve_program(argv: list[str], env: Mapping[str, str], project: Path, where: str) -> str:
+    """``argv[0]`` as a path: looked up on the child's PATH, or relative to the
+    project; a clear error when it is not there."""
+    program = argv[0]
+    if "/" not in program:
+        found = shutil.which(program, path=env.get("PATH"))
+        if found is None:
+            raise ConfigError(where, f"{program} is not on PATH")
+        return found
+    path = Path(program) if Path(program).is_absolute() else project / program
+    if not path.is_file():
+        raise ConfigError(where, f"{program} does not exist")
+    return str(path)
+
+
+def language_entry(language: Language, settings: Settings) -> LanguageSettings:
+    """The registry entry of ``language``."""
+    entry = settings.languages.get(language)
+    if entry is None:
+        raise ConfigError(
+            SETTINGS_FILE,
+            f"no runner for {language!r}; declare [languages.{language}] in motiad.toml",
+            field=f"languages.{language}",
+        )
+    return entry
+
+
+def sdk_path(language: Language, entry: LanguageSettings, project: Path) -> Path | None:
+    """The folder ``{sdk}`` names: a bundled SDK, else a folder relative to the project."""
+    if entry.sdk is None:
+        return None
+    if "/" not in entry.sdk:
+        with contextlib.suppress(ConfigError):
+            return sdk_dir(entry.sdk)
+    path = Path(entry.sdk) if Path(entry.sdk).is_absolute() else project / entry.sdk
+    if not path.is_dir():
+        raise ConfigError(
+            SETTINGS_FILE,
+            f"{entry.sdk!r} is neither an SDK bundled with motiad nor a folder",
+            field=f"languages.{language}.sdk",
+        )
+    return path
+
+
+def _placeholders(
+    language: Language, entry: LanguageSettings, project: Path, settings: Settings
+) -> dict[str, str]:
+    values = {"{project}": str(project)}
+    sdk = sdk_path(language, entry, project)
+    if sdk is not None:
+        values["{sdk}"] = str(sdk)
+    if any(
+        "{python}" in arg for arg in [*entry.command, *(entry.build or []), *entry.env.values()]
+    ):
+        values["{python}"] = python_interpreter(project, settings)
+    return values
+
+
+def _environment(
+    entry: LanguageSettings, project: Path, values: Mapping[str, str]
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k in PASSED_ENV}
     env.update(read_dotenv(project))
-    if language == "python":
-        sdk = sdk_dir("sdk-python")
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(sdk), env.get("PYTHONPATH")]))
-        env["PYTHONUNBUFFERED"] = "1"
-        argv = [python_interpreter(project, settings), "-m", "motiad_sdk"]
-    else:
-        node = shutil.which("node", path=env.get("PATH"))
-        if node is None:
-            raise ConfigError(
-                project,
-                "node is not on PATH; install Node.js 20 or newer to run"
-                " TypeScript/JavaScript steps",
-            )
-        argv = [node, str(sdk_dir("sdk-node") / "src" / "runner.mjs")]
+    for name, template in entry.env.items():
+        value = _expand(template, values)
+        if name.endswith("PATH") and env.get(name):
+            value = os.pathsep.join([value, env[name]])
+        env[name] = value
+    return env
+
+
+def child_command(
+    language: Language, project: Path, settings: Settings, file: Path | None = None
+) -> ChildCommand:
+    """The command that starts a child for the ``language`` step ``file`` of ``project``
+    (its registry entry with the placeholders filled in)."""
+    entry = language_entry(language, settings)
+    values = _placeholders(language, entry, project, settings)
+    values["{file}"] = str(file) if file is not None else ""
+    env = _environment(entry, project, values)
+    argv = [_expand(arg, values) for arg in entry.command]
+    where = (
+        file.relative_to(project).as_posix()
+        if file is not None and file.is_relative_to(project)
+        else str(project)
+    )
+    try:
+        argv[0] = _resolve_program(argv, env, project, where)
+    except ConfigError as exc:
+        hint = entry.install_hint or (
+            f"run the [languages.{language}] build first" if entry.build else None
+        )
+        raise ConfigError(
+            where,
+            f"cannot start the {language} runner (languages.{language}.command[0]): "
+            f"{exc.message}" + (f"; {hint}" if hint else ""),
+        ) from None
+    return ChildCommand(argv, env, project)
+
+
+def build_command(
+    language: Language, project: Path, settings: Settings, files: list[Path]
+) -> ChildCommand | None:
+    """The ``build`` of ``language`` for these step files, or ``None`` when it has none.
+    ``{files}`` becomes one argument per file."""
+    entry = language_entry(language, settings)
+    if entry.build is None:
+        return None
+    values = _placeholders(language, entry, project, settings)
+    env = _environment(entry, project, values)
+    argv: list[str] = []
+    for arg in entry.build:
+        if arg == FILES_PLACEHOLDER:
+            argv.extend(str(file) for file in files)
+        else:
+            argv.append(_expand(arg, values))
+    where = ", ".join(file.relative_to(project).as_posix() for file in files) or str(project)
+    try:
+        argv[0] = _resolve_program(argv, env, project, where)
+    except ConfigError as exc:
+        raise ConfigError(
+            where,
+            f"cannot build the {language} steps (languages.{language}.build[0]): {exc.message}",
+        ) from None
     return ChildCommand(argv, env, project)

@@ -16,7 +16,7 @@ import signal
 import time
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio
 import msgspec
@@ -97,6 +97,8 @@ class ChildSpec:
     """Absolute paths of the step files it loads."""
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     timings: ChildTimings = ChildTimings()
+    stream_files: list[str] = field(default_factory=list)
+    """Absolute paths of the stream definition files it loads (``initialize.streams``)."""
 
 
 class Child:
@@ -234,7 +236,11 @@ class Child:
 
     async def _initialize(self, peer: RpcPeer, process: Process) -> InitializeResult:
         params = InitializeParams(
-            PROTOCOL_VERSION, str(self.spec.command.cwd), self.spec.files, self.spec.max_line_bytes
+            PROTOCOL_VERSION,
+            str(self.spec.command.cwd),
+            self.spec.files,
+            self.spec.max_line_bytes,
+            self.spec.stream_files or msgspec.UNSET,
         )
         label, limit = self.spec.label, self._timings.initialize_s
         with anyio.move_on_after(limit):
@@ -266,7 +272,7 @@ class Child:
                     f" {PROTOCOL_VERSION}, child ({result.sdk.name})"
                     f" speaks {result.protocol_version}"
                 )
-            _check_entries(label, self.spec.files, result)
+            _check_entries(label, self.spec, result)
             return result
         raise ChildError(f"{label}: no answer to initialize within {limit:g}s")
 
@@ -382,6 +388,10 @@ class Child:
                     f" {budget:g}s); killing the child"
                 )
                 self._kill(process)
+                # Until the restart, nothing may be sent to the dying process:
+                # a retry of this very event would be lost with it.
+                if self._process is process:
+                    self._not_ready()
             raise InvocationTimeout(f"{self.spec.label}: handler timed out after {budget:g}s")
         finally:
             if pending is not None:
@@ -481,21 +491,26 @@ def _exit_status(code: int | None) -> str:
     return f"exited with code {code}"
 
 
-def _check_entries(label: str, files: list[str], result: InitializeResult) -> None:
+def _check_entries(label: str, spec: ChildSpec, result: InitializeResult) -> None:
     """SPEC ``lifecycle.initialize``: one entry per path sent, in order, each
-    with a config or an error."""
-    paths = [entry.path for entry in result.steps]
-    if paths != files:
-        raise ChildError(
-            f"{label}: bad initialize result: the entries name {paths!r}, expected one per"
-            f" step file in order: {files!r}"
-        )
-    for index, entry in enumerate(result.steps):
-        if (entry.config is None) == (entry.error is None):
+    with a config or an error; the same for ``streams`` (``lifecycle.streams``)
+    when the child loads stream files at all (one that does not omits the field)."""
+    lists = [("steps", "step file", spec.files, result.steps)]
+    if not isinstance(result.streams, msgspec.UnsetType):
+        lists.append(("streams", "stream file", spec.stream_files, result.streams))
+    for key, kind, files, entries in lists:
+        paths = [entry.path for entry in entries]
+        if paths != files:
             raise ChildError(
-                f"{label}: bad initialize result: $.result.steps[{index}] needs exactly one"
-                ' of "config" and "error"'
+                f"{label}: bad initialize result: the {key} entries name {paths!r}, expected"
+                f" one per {kind} in order: {files!r}"
             )
+        for index, entry in enumerate(entries):
+            if (entry.config is None) == (entry.error is None):
+                raise ChildError(
+                    f"{label}: bad initialize result: $.result.{key}[{index}] needs exactly"
+                    ' one of "config" and "error"'
+                )
 
 
 NOT_RETRYABLE_CODES = frozenset(

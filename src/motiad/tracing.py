@@ -1,5 +1,8 @@
-"""Trace ids and log records, and the bus that carries records to whoever
-shows or stores them (the console now; storage and the workbench later)."""
+"""Trace ids, log records and spans, and the buses that carry them to whoever
+shows or stores them (the console, storage, the workbench's live stream).
+
+Pure data and in-memory fan-out: no I/O, so storage and the broker both build
+on it (DESIGN §5)."""
 
 from __future__ import annotations
 
@@ -7,13 +10,16 @@ import os
 import random
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import msgspec
+
+from .protocol.messages import ErrorInfo
 
 Level = Literal["debug", "info", "warn", "error"]
 LEVELS: tuple[Level, ...] = ("debug", "info", "warn", "error")
 
+T = TypeVar("T")
 
 _random = random.Random(os.urandom(32))
 
@@ -26,8 +32,9 @@ def new_id() -> str:
     return f"{_random.getrandbits(128):032x}"
 
 
-class LogRecord(msgspec.Struct, frozen=True, omit_defaults=True):
-    """One log line, from user code, a child's stderr, or the broker itself."""
+class LogRecord(msgspec.Struct, frozen=True, rename="camel"):
+    """One log line, from user code, a child's stderr, or the broker itself (camelCase
+    in JSON: the workbench and ``motiad logs --json``)."""
 
     time: float
     level: Level
@@ -38,24 +45,51 @@ class LogRecord(msgspec.Struct, frozen=True, omit_defaults=True):
     fields: dict[str, Any] | None = None
 
 
-LogSink = Callable[[LogRecord], None]
+Outcome = Literal["ok", "error"]
+TriggerKind = Literal["api", "event", "cron"]
 
 
-class LogBus:
-    """Fans every record out to the sinks; a sink must not block."""
+class Span(msgspec.Struct, frozen=True, rename="camel"):
+    """One finished invocation of a step's handler, within its trace."""
+
+    id: str
+    """The invocation id: log records of the invocation carry it."""
+    trace_id: str
+    step: str
+    trigger: TriggerKind
+    detail: str
+    """What fired it, for people: ``POST /messages``, the topic, the schedule."""
+    started_at: float
+    ended_at: float
+    outcome: Outcome
+    attempt: int = 1
+    error: ErrorInfo | None = None
+
+
+Sink = Callable[[T], None]
+LogSink = Sink[LogRecord]
+
+
+class Bus(Generic[T]):
+    """Fans every item out to the sinks; a sink must not block (it runs on
+    the publisher's hot path: append to a buffer, never wait)."""
 
     def __init__(self) -> None:
-        self._sinks: list[LogSink] = []
+        self._sinks: list[Sink[T]] = []
 
-    def subscribe(self, sink: LogSink) -> Callable[[], None]:
+    def subscribe(self, sink: Sink[T]) -> Callable[[], None]:
         """Add a sink; returns a function that removes it."""
         self._sinks.append(sink)
         return lambda: self._sinks.remove(sink)
 
-    def publish(self, record: LogRecord) -> None:
-        """Deliver ``record`` to every sink."""
+    def publish(self, item: T) -> None:
+        """Deliver ``item`` to every sink."""
         for sink in self._sinks:
-            sink(record)
+            sink(item)
+
+
+class LogBus(Bus[LogRecord]):
+    """Log records from every part of the broker."""
 
     def log(
         self,
@@ -72,3 +106,7 @@ class LogBus:
         self.publish(
             LogRecord(time.time(), level, message, step, trace_id, invocation_id, fields or None)
         )
+
+
+SpanBus = Bus[Span]
+"""Finished spans, as the broker records them."""

@@ -17,13 +17,18 @@ from ..broker import Broker
 from ..config import RESERVED_PATH_PREFIX
 from ..errors import MotiadError
 from .api import ApiHandler, Receive, Scope, Send
+from .stream_socket import StreamHub
+from .streams import add_stream_routes
+from .workbench import WorkbenchOptions, register_workbench
 
 RESERVED_PREFIX = RESERVED_PATH_PREFIX
 
 
-def build_quart(broker: Broker) -> Quart:
+def build_quart(broker: Broker, workbench: WorkbenchOptions | None = None) -> Quart:
     """The quart app for everything under :data:`RESERVED_PREFIX`."""
     app = Quart("motiad")
+    if workbench is not None:
+        register_workbench(app, broker, workbench)
 
     @app.get(f"{RESERVED_PREFIX}/health")
     async def health() -> dict[str, Any]:
@@ -38,18 +43,28 @@ def build_quart(broker: Broker) -> Quart:
             ]
         }
 
+    add_stream_routes(app, broker)
     return app
 
 
-def build_app(broker: Broker) -> Any:
-    """The ASGI app: API steps first, the quart app for the reserved prefix,
-    lifespan and anything not HTTP."""
+def build_app(
+    broker: Broker,
+    workbench: WorkbenchOptions | None = None,
+    stopping: anyio.Event | None = None,
+) -> Any:
+    """The ASGI app: API steps first, Motia's stream WebSocket at ``/``, the quart
+    app for the reserved prefix (with the workbench unless ``workbench`` is
+    ``None``), lifespan and anything not HTTP. ``stopping``: set when serving
+    stops (stream WebSockets are closed then)."""
     api = ApiHandler(broker)
-    framework = build_quart(broker)
+    framework = build_quart(broker, workbench)
+    streams = StreamHub(broker, stopping=stopping)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope["path"].startswith(RESERVED_PREFIX):
             await api(scope, receive, send)
+        elif scope["type"] == "websocket" and not scope["path"].startswith(RESERVED_PREFIX):
+            await streams(scope, receive, send)  # Motia's stream clients
         else:
             await framework(scope, receive, send)  # type: ignore[arg-type]
 

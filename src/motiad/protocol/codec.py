@@ -207,21 +207,30 @@ def decode_params(raw: msgspec.Raw | None, kind: type[T], *, where: str = "$.par
     return value
 
 
+def _line(encoded: bytes) -> bytes:
+    """``encoded`` as one line. A raw JSON value carried through (a request body,
+    an event's data) may hold newlines between its tokens; a valid JSON string
+    never holds one, so each is whitespace and becomes a space (SPEC framing)."""
+    if b"\n" in encoded:
+        encoded = encoded.replace(b"\n", b" ")
+    return encoded + b"\n"
+
+
 def encode_request(msg_id: RequestId, method: str, params: Any) -> bytes:
     """One request line, newline included."""
-    return _encoder.encode(Request(msg_id, method, UNSET if params is None else params)) + b"\n"
+    return _line(_encoder.encode(Request(msg_id, method, UNSET if params is None else params)))
 
 
 def encode_notification(method: str, params: Any) -> bytes:
     """One notification line, newline included."""
-    return _encoder.encode(Notification(method, UNSET if params is None else params)) + b"\n"
+    return _line(_encoder.encode(Notification(method, UNSET if params is None else params)))
 
 
 def encode_result(msg_id: RequestId, result: Any) -> bytes:
     """One success response line, newline included."""
-    return _encoder.encode(Response(msg_id, result)) + b"\n"
+    return _line(_encoder.encode(Response(msg_id, result)))
 
 
 def encode_error(msg_id: RequestId | None, error: ErrorObject) -> bytes:
     """One error response line, newline included."""
-    return _encoder.encode(ErrorResponse(msg_id, error)) + b"\n"
+    return _line(_encoder.encode(ErrorResponse(msg_id, error)))

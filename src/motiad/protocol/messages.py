@@ -134,10 +134,13 @@ class InitializeParams(_Wire, omit_defaults=False):
     project: str
     steps: list[str]
     max_line_bytes: Annotated[int, msgspec.Meta(ge=1)] = DEFAULT_MAX_LINE_BYTES
+    streams: list[str] | msgspec.UnsetType = msgspec.UNSET
+    """Stream definition files to load (SPEC ``lifecycle.streams``); sent only
+    when there are some, so a child that does not know the field never sees it."""
 
 
 class LoadedStep(_Wire):
-    """One step file's outcome: its config, or the error that stopped it."""
+    """One step (or stream) file's outcome: its config, or the error that stopped it."""
 
     path: str
     config: dict[str, Any] | None = None
@@ -154,6 +157,12 @@ class InitializeResult(_Wire):
     sdk: SdkInfo
     steps: list[Annotated[LoadedStep, msgspec.Meta(extra_json_schema=_ONE_OUTCOME)]]
     """One entry per path of ``initialize``, in the same order."""
+    streams: (
+        list[Annotated[LoadedStep, msgspec.Meta(extra_json_schema=_ONE_OUTCOME)]]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
+    """One entry per path of ``initialize.streams``, in order; absent when the
+    child does not load stream files."""
 
 
 class ApiTrigger(_Wire, tag_field="type", tag="api"):
@@ -262,6 +271,46 @@ class StateGroupParams(_Wire):
     group_id: str
 
 
+class StreamItemParams(_Wire):
+    """``stream.get`` and ``stream.delete``: one item."""
+
+    invocation_id: str
+    stream: str
+    group_id: str
+    id: str
+
+
+class StreamSetParams(_Wire):
+    """``stream.set``: store an item (validated against the stream's schema)."""
+
+    invocation_id: str
+    stream: str
+    group_id: str
+    id: str
+    data: Annotated[msgspec.Raw, msgspec.Meta(extra_json_schema={"type": "object"})]
+    """A JSON object, kept raw until the broker validates it."""
+
+
+class StreamGroupParams(_Wire):
+    """``stream.getGroup``: every item of a group."""
+
+    invocation_id: str
+    stream: str
+    group_id: str
+
+
+class StreamSendParams(_Wire):
+    """``stream.send``: an ephemeral event for the group's (or one item's)
+    subscribers; nothing is stored."""
+
+    invocation_id: str
+    stream: str
+    group_id: str
+    type: str
+    data: msgspec.Raw = msgspec.field(default_factory=_json_null)
+    id: str | None = None
+
+
 class LogParams(_Wire):
     """``log`` notification: one structured record from user code."""
 
@@ -300,10 +349,19 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("state.delete", "child-to-broker", "request", StateKeyParams, Any),
         MethodSpec("state.getGroup", "child-to-broker", "request", StateGroupParams, list[Any]),
         MethodSpec("state.clear", "child-to-broker", "request", StateGroupParams, None),
+        MethodSpec("stream.get", "child-to-broker", "request", StreamItemParams, JsonObject | None),
+        MethodSpec("stream.set", "child-to-broker", "request", StreamSetParams, JsonObject),
+        MethodSpec(
+            "stream.delete", "child-to-broker", "request", StreamItemParams, JsonObject | None
+        ),
+        MethodSpec(
+            "stream.getGroup", "child-to-broker", "request", StreamGroupParams, list[JsonObject]
+        ),
+        MethodSpec("stream.send", "child-to-broker", "request", StreamSendParams, None),
         MethodSpec("log", "child-to-broker", "notification", LogParams),
     )
 }
-"""Every method of protocol version 1 (SPEC §3). ``stream.*`` is reserved."""
+"""Every method of protocol version 1 (SPEC §3)."""
 
 BROKER_TO_CHILD: dict[str, type[_Wire]] = {
     name: spec.params for name, spec in METHODS.items() if spec.direction == "broker-to-child"

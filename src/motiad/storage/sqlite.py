@@ -6,6 +6,11 @@ by one commit per event; each caller is answered only after its batch commits.
 Reads run on the event loop on their own connection: in WAL mode they never
 wait for the writer, and a small indexed read costs less than a thread hop.
 
+Spans and log records (the workbench's traces) are recorded without a wait:
+they gather in memory and are written a few times a second as one more write
+in the owner's queue, and only the newest traces and logs are kept
+(:class:`~motiad.config.TraceRetention`).
+
 One broker owns the file (the app holds a lock on it), so the lease on a
 delivery is that process: the schedule of due deliveries lives in memory and
 is rebuilt from the table on start, and a delivery that was in flight when the
@@ -23,18 +28,37 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 import anyio
 import msgspec
 from anyio.abc import TaskStatus
 
+from ..config import TraceRetention
 from ..errors import StorageError
 from ..protocol.messages import ErrorInfo
-from .base import DeadLetter, DeadLetterFilter, Delivery, Event, Router, Target
+from ..tracing import LEVELS, LogRecord, Span
+from .base import (
+    DeadLetter,
+    DeadLetterFilter,
+    Delivery,
+    Event,
+    LogQuery,
+    Router,
+    StateGroup,
+    StreamChange,
+    StreamChangeType,
+    StreamListener,
+    Target,
+    Trace,
+    TraceQuery,
+    TraceSummary,
+)
+from .records import RecordBuffer, assemble_trace
 from .schedule import StepSchedule
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 BATCH_MAX = 512
 """Writes applied per transaction at most: large enough to amortise a commit,
@@ -51,6 +75,9 @@ CHECKPOINT_AFTER = 1000
 automatic checkpoint runs every 1000 pages."""
 EXTERNAL_CHECK_S = 0.5
 """How often the owner looks for commits made by other processes (the CLI)."""
+PRUNE_EVERY = 500
+"""Records written between two deletions of the oldest traces and logs: the
+file holds at most this many beyond the retention bounds."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -82,6 +109,66 @@ CREATE TABLE IF NOT EXISTS state (
     updated_at REAL NOT NULL,
     PRIMARY KEY (group_id, key)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stream_items (
+    stream TEXT NOT NULL,
+    group_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    data BLOB NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (stream, group_id, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS traces (
+    trace_id TEXT PRIMARY KEY,
+    started_at REAL NOT NULL,
+    ended_at REAL NOT NULL,
+    step TEXT NOT NULL,
+    trig TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    spans INTEGER NOT NULL,
+    errors INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS traces_by_start ON traces(started_at);
+CREATE TABLE IF NOT EXISTS spans (
+    id TEXT PRIMARY KEY,
+    trace_id TEXT NOT NULL,
+    step TEXT NOT NULL,
+    trig TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL NOT NULL,
+    outcome TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    error BLOB
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS spans_by_trace ON spans(trace_id, started_at);
+CREATE INDEX IF NOT EXISTS spans_by_step ON spans(step);
+CREATE TABLE IF NOT EXISTS logs (
+    id INTEGER PRIMARY KEY,
+    time REAL NOT NULL,
+    level TEXT NOT NULL,
+    message TEXT NOT NULL,
+    step TEXT,
+    trace_id TEXT,
+    invocation_id TEXT,
+    fields BLOB
+);
+CREATE INDEX IF NOT EXISTS logs_by_trace ON logs(trace_id) WHERE trace_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS logs_by_step ON logs(step);
+"""
+
+_SPAN_COLUMNS = "id, trace_id, step, trig, detail, started_at, ended_at, outcome, attempt, error"
+_LOG_COLUMNS = "time, level, message, step, trace_id, invocation_id, fields"
+_TRACE_COLUMNS = "trace_id, started_at, ended_at, step, trig, detail, spans, errors"
+# The summary of a trace follows its spans: the earliest span names it.
+_UPSERT_TRACE = """
+INSERT INTO traces VALUES (?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT (trace_id) DO UPDATE SET
+    step = CASE WHEN excluded.started_at < started_at THEN excluded.step ELSE step END,
+    trig = CASE WHEN excluded.started_at < started_at THEN excluded.trig ELSE trig END,
+    detail = CASE WHEN excluded.started_at < started_at THEN excluded.detail ELSE detail END,
+    started_at = min(started_at, excluded.started_at),
+    ended_at = max(ended_at, excluded.ended_at),
+    spans = spans + 1,
+    errors = errors + excluded.errors
 """
 
 _DELIVERY_COLUMNS = (
@@ -89,12 +176,16 @@ _DELIVERY_COLUMNS = (
     " e.message_group_id, e.created_at"
 )
 _error_decoder = msgspec.json.Decoder(ErrorInfo)
+_fields_decoder = msgspec.json.Decoder(dict[str, Any])
 _encode = msgspec.json.Encoder().encode
 
 
 @dataclass(eq=False)
 class _Write(Generic[T]):
-    apply: Callable[[sqlite3.Connection], T]
+    apply: Callable[[sqlite3.Connection], Any]
+    then: Callable[[Any], T] | None = None
+    """Runs on the event loop once the batch committed, in batch order (stream
+    changes are announced in commit order); its value is the write's result."""
     # A bare asyncio.Event (motiad runs on asyncio): one per write is a hot
     # path, and anyio's costs several times as much to make. Several tasks may
     # wait on one write (batched acks).
@@ -136,11 +227,37 @@ def _where(which: DeadLetterFilter) -> tuple[str, list[Any]]:
     return " AND ".join(clauses), args
 
 
-class SqliteStore:
-    """Queue, dead letters and state in one SQLite file."""
+def _span(row: Sequence[Any]) -> Span:
+    s_id, trace_id, step, trigger, detail, started_at, ended_at, outcome, attempt, error = row
+    return Span(
+        s_id,
+        trace_id,
+        step,
+        trigger,
+        detail,
+        started_at,
+        ended_at,
+        outcome,
+        attempt,
+        _error_decoder.decode(error) if error else None,
+    )
 
-    def __init__(self, path: Path) -> None:
+
+def _log(row: Sequence[Any]) -> LogRecord:
+    at, level, message, step, trace_id, invocation_id, fields = row
+    decoded = _fields_decoder.decode(fields) if fields else None
+    return LogRecord(at, level, message, step, trace_id, invocation_id, decoded)
+
+
+class SqliteStore:
+    """Queue, dead letters, state, streams, spans and logs in one SQLite file."""
+
+    def __init__(self, path: Path, *, retention: TraceRetention | None = None) -> None:
         self.path = path
+        self.retention = retention or TraceRetention()
+        self._records = RecordBuffer()
+        self._written_since_prune = PRUNE_EVERY  # prune once soon after opening
+        """Spans and log records lost: storage was too slow, or failed to write them."""
         self._pending: deque[_Write[Any]] = deque()
         self._has_pending = asyncio.Event()
         self._open = False
@@ -149,6 +266,8 @@ class SqliteStore:
         self._schedules: dict[str, StepSchedule] = {}
         self._router: Router | None = None
         self._data_version = 0
+        self._stream_listeners: list[StreamListener] = []
+        self._last_change_ms = 0
         self._since_checkpoint = 0
         self._acks_write: _Write[None] | None = None
         self._acks: list[Delivery] = []
@@ -171,6 +290,7 @@ class SqliteStore:
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._watch_other_writers)
+                tg.start_soon(self._records.write_soon, self.flush_traces)
                 task_status.started()
                 await self._apply_writes()
         finally:
@@ -192,6 +312,11 @@ class SqliteStore:
                 if count > INLINE_BATCH_MAX or not self._apply_inline(batch):
                     await anyio.to_thread.run_sync(self._apply, batch)
                 for write in batch:
+                    if write.then is not None and write.error is None:
+                        try:
+                            write.result = write.then(write.result)
+                        except Exception as exc:  # a listener's bug: the writer lives on
+                            write.error = exc
                     write.done.set()
                 self._since_checkpoint += count
                 if self._since_checkpoint >= CHECKPOINT_AFTER:
@@ -259,13 +384,30 @@ class SqliteStore:
                         conn.execute("ROLLBACK")
                     write.error = exc
 
-    async def _write(self, apply: Callable[[sqlite3.Connection], T]) -> T:
-        return await self._wait(self._submit(apply))
+    @overload
+    async def _write(self, apply: Callable[[sqlite3.Connection], T]) -> T: ...
 
-    def _submit(self, apply: Callable[[sqlite3.Connection], T]) -> _Write[T]:
+    @overload
+    async def _write(
+        self, apply: Callable[[sqlite3.Connection], U], then: Callable[[U], T]
+    ) -> T: ...
+
+    async def _write(
+        self,
+        apply: Callable[[sqlite3.Connection], Any],
+        then: Callable[[Any], Any] | None = None,
+    ) -> Any:
+        return await self._wait(self._submit(apply, then))
+
+    def _submit(
+        self,
+        apply: Callable[[sqlite3.Connection], Any],
+        then: Callable[[Any], Any] | None = None,
+    ) -> _Write[Any]:
+        """Queue a write for the writer; ``then`` runs on the loop after its commit."""
         if not self._open:
             raise StorageError(f"{self.path}: storage is closed")
-        write: _Write[T] = _Write(apply)
+        write: _Write[Any] = _Write(apply, then)
         self._pending.append(write)
         self._has_pending.set()
         return write
@@ -303,8 +445,9 @@ class SqliteStore:
 
     # --- queue --------------------------------------------------------------
 
-    def open_queue(self, step: str, *, fifo: bool) -> None:
-        """Schedule the pending deliveries of ``step`` (all are due: no lease outlives us)."""
+    def open_queue(self, step: str, *, fifo: bool, lease_s: float = 0.0) -> None:
+        """Schedule the pending deliveries of ``step`` (all are due: no lease
+        outlives us, so ``lease_s`` does not matter here)."""
         schedule = self._schedules.setdefault(step, StepSchedule(fifo=fifo))
         schedule.fifo = fifo
         self._rescan_step(step, schedule)
@@ -475,6 +618,10 @@ class SqliteStore:
         await self._write(apply)
         self._schedules[delivery.step].settled(delivery)
 
+    async def claim_tick(self, step: str, tick: float) -> bool:
+        """Always the first: one broker owns the file."""
+        return True
+
     # --- dead letters -------------------------------------------------------
 
     async def dead_letters(self, which: DeadLetterFilter) -> list[DeadLetter]:
@@ -596,3 +743,290 @@ class SqliteStore:
             conn.execute("DELETE FROM state WHERE group_id = ?", (group_id,))
 
         await self._write(apply)
+
+    # --- streams ------------------------------------------------------------
+
+    async def stream_get(self, stream: str, group_id: str, id: str) -> msgspec.Raw | None:
+        """The stored item, or ``None``."""
+        row = (
+            self._read()
+            .execute(
+                "SELECT data FROM stream_items WHERE stream = ? AND group_id = ? AND id = ?",
+                (stream, group_id, id),
+            )
+            .fetchone()
+        )
+        return None if row is None else msgspec.Raw(row[0])
+
+    async def stream_set(
+        self, stream: str, group_id: str, id: str, item: msgspec.Raw
+    ) -> StreamChange:
+        """Update or insert (one statement in the common case of an update)."""
+        now = time.time()
+        data = bytes(item)
+
+        def apply(conn: sqlite3.Connection) -> StreamChangeType:
+            updated = conn.execute(
+                "UPDATE stream_items SET data = ?, updated_at = ?"
+                " WHERE stream = ? AND group_id = ? AND id = ?",
+                (data, now, stream, group_id, id),
+            ).rowcount
+            if updated:
+                return "update"
+            conn.execute(
+                "INSERT INTO stream_items VALUES (?, ?, ?, ?, ?)", (stream, group_id, id, data, now)
+            )
+            return "create"
+
+        def announce(kind: StreamChangeType) -> StreamChange:
+            return self._announce(stream, group_id, id, kind, item)
+
+        return await self._write(apply, announce)
+
+    async def stream_delete(self, stream: str, group_id: str, id: str) -> StreamChange | None:
+        """Delete; the change carries the removed item."""
+
+        def apply(conn: sqlite3.Connection) -> bytes | None:
+            row = conn.execute(
+                "DELETE FROM stream_items WHERE stream = ? AND group_id = ? AND id = ?"
+                " RETURNING data",
+                (stream, group_id, id),
+            ).fetchone()
+            return None if row is None else bytes(row[0])
+
+        def announce(old: bytes | None) -> StreamChange | None:
+            if old is None:
+                return None
+            return self._announce(stream, group_id, id, "delete", msgspec.Raw(old))
+
+        return await self._write(apply, announce)
+
+    async def stream_group(self, stream: str, group_id: str) -> list[msgspec.Raw]:
+        """All items of the group, by id."""
+        rows = self._read().execute(
+            "SELECT data FROM stream_items WHERE stream = ? AND group_id = ? ORDER BY id",
+            (stream, group_id),
+        )
+        return [msgspec.Raw(data) for (data,) in rows]
+
+    async def stream_send(
+        self, stream: str, group_id: str, id: str | None, event: msgspec.Raw
+    ) -> StreamChange:
+        """Announce at once: nothing to commit."""
+        return self._announce(stream, group_id, id, "event", event)
+
+    async def stream_names(self) -> list[str]:
+        """Streams with stored items."""
+        rows = self._read().execute("SELECT DISTINCT stream FROM stream_items ORDER BY stream")
+        return [name for (name,) in rows]
+
+    async def stream_groups(self, stream: str) -> list[str]:
+        """Groups of ``stream`` with stored items."""
+        rows = self._read().execute(
+            "SELECT DISTINCT group_id FROM stream_items WHERE stream = ? ORDER BY group_id",
+            (stream,),
+        )
+        return [group for (group,) in rows]
+
+    def watch_streams(self, listener: StreamListener) -> Callable[[], None]:
+        """Register ``listener`` for every change made through this store."""
+        self._stream_listeners.append(listener)
+
+        def stop() -> None:
+            if listener in self._stream_listeners:
+                self._stream_listeners.remove(listener)
+
+        return stop
+
+    def _announce(
+        self,
+        stream: str,
+        group_id: str,
+        id: str | None,
+        kind: StreamChangeType,
+        data: msgspec.Raw,
+    ) -> StreamChange:
+        """Stamp a change (strictly increasing milliseconds) and hand it to every listener."""
+        self._last_change_ms = max(int(time.time() * 1000), self._last_change_ms + 1)
+        change = StreamChange(stream, group_id, id, kind, data, self._last_change_ms)
+        for listener in list(self._stream_listeners):
+            listener(change)
+        return change
+
+    async def state_groups(self) -> list[StateGroup]:
+        """Every group with its number of keys and last change, by group id."""
+        rows = self._read().execute(
+            "SELECT group_id, count(*), max(updated_at) FROM state GROUP BY group_id"
+            " ORDER BY group_id"
+        )
+        return [StateGroup(group_id, keys, updated_at) for group_id, keys, updated_at in rows]
+
+    async def state_items(self, group_id: str) -> list[tuple[str, msgspec.Raw]]:
+        """Every ``(key, value)`` of the group, by key."""
+        rows = self._read().execute(
+            "SELECT key, value FROM state WHERE group_id = ? ORDER BY key", (group_id,)
+        )
+        return [(key, msgspec.Raw(value)) for key, value in rows]
+
+    # --- spans and logs -----------------------------------------------------
+
+    @property
+    def dropped_records(self) -> int:
+        """Spans and log records lost (buffer full, or a write failed)."""
+        return self._records.dropped
+
+    def record_span(self, span: Span) -> None:
+        """Buffer a finished span; it is written with the next batch of records."""
+        self._records.add_span(span)
+
+    def record_log(self, record: LogRecord) -> None:
+        """Buffer a log record; it is written with the next batch of records."""
+        self._records.add_log(record)
+
+    async def flush_traces(self) -> None:
+        """Write what is buffered. Writes apply in order, so once this one has
+        committed, so have the records an earlier flush took."""
+        spans, logs = self._records.take()
+        try:
+            await self._write(lambda conn: self._insert_records(conn, spans, logs))
+        except StorageError:
+            self._records.dropped += len(spans) + len(logs)
+            raise
+
+    def _insert_records(
+        self, conn: sqlite3.Connection, spans: list[Span], logs: list[LogRecord]
+    ) -> None:
+        for span in spans:
+            error = None if span.error is None else _encode(span.error)
+            inserted = conn.execute(
+                f"INSERT INTO spans ({_SPAN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (id) DO NOTHING",
+                (
+                    span.id,
+                    span.trace_id,
+                    span.step,
+                    span.trigger,
+                    span.detail,
+                    span.started_at,
+                    span.ended_at,
+                    span.outcome,
+                    span.attempt,
+                    error,
+                ),
+            ).rowcount
+            if inserted:
+                conn.execute(
+                    _UPSERT_TRACE,
+                    (
+                        span.trace_id,
+                        span.started_at,
+                        span.ended_at,
+                        span.step,
+                        span.trigger,
+                        span.detail,
+                        int(span.outcome == "error"),
+                    ),
+                )
+        conn.executemany(
+            f"INSERT INTO logs ({_LOG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    r.time,
+                    r.level,
+                    r.message,
+                    r.step,
+                    r.trace_id,
+                    r.invocation_id,
+                    None if r.fields is None else _encode(r.fields),
+                )
+                for r in logs
+            ],
+        )
+        self._written_since_prune += len(spans) + len(logs)
+        if self._written_since_prune >= PRUNE_EVERY:
+            self._written_since_prune = 0
+            self._prune(conn)
+
+    def _prune(self, conn: sqlite3.Connection) -> None:
+        """Delete the traces (with their spans and logs) and the log records
+        beyond the retention bounds, oldest first."""
+        keep = self.retention
+        cutoff = conn.execute(
+            "SELECT started_at FROM traces ORDER BY started_at DESC LIMIT 1 OFFSET ?",
+            (keep.max_traces,),
+        ).fetchone()
+        if cutoff is not None:
+            old = conn.execute(
+                "DELETE FROM traces WHERE started_at <= ? RETURNING trace_id", cutoff
+            ).fetchall()
+            conn.executemany("DELETE FROM spans WHERE trace_id = ?", old)
+            conn.executemany("DELETE FROM logs WHERE trace_id = ?", old)
+        last = conn.execute(
+            "SELECT id FROM logs ORDER BY id DESC LIMIT 1 OFFSET ?", (keep.max_logs,)
+        ).fetchone()
+        if last is not None:
+            conn.execute("DELETE FROM logs WHERE id <= ?", last)
+
+    async def traces(self, query: TraceQuery) -> list[TraceSummary]:
+        """The newest traces that match, newest first."""
+        clauses, args = ["1"], list[Any]()
+        if query.before is not None:
+            clauses.append("started_at < ?")
+            args.append(query.before)
+        if query.step is not None:
+            clauses.append("trace_id IN (SELECT trace_id FROM spans WHERE step = ?)")
+            args.append(query.step)
+        rows = self._read().execute(
+            f"SELECT {_TRACE_COLUMNS} FROM traces WHERE {' AND '.join(clauses)}"
+            " ORDER BY started_at DESC LIMIT ?",
+            (*args, query.limit),
+        )
+        return [TraceSummary(*row) for row in rows]
+
+    async def trace(self, trace_id: str) -> Trace | None:
+        """The trace's summary, spans (by start) and logs (by time)."""
+        reader = self._read()
+        spans = [
+            _span(row)
+            for row in reader.execute(
+                f"SELECT {_SPAN_COLUMNS} FROM spans WHERE trace_id = ? ORDER BY started_at",
+                (trace_id,),
+            )
+        ]
+        logs = [
+            _log(row)
+            for row in reader.execute(
+                f"SELECT {_LOG_COLUMNS} FROM logs WHERE trace_id = ? ORDER BY time, id",
+                (trace_id,),
+            )
+        ]
+        row = reader.execute(
+            f"SELECT {_TRACE_COLUMNS} FROM traces WHERE trace_id = ?", (trace_id,)
+        ).fetchone()
+        return assemble_trace(trace_id, None if row is None else TraceSummary(*row), spans, logs)
+
+    async def logs(self, query: LogQuery) -> list[LogRecord]:
+        """The newest records that match every filter given, oldest first."""
+        clauses, args = ["1"], list[Any]()
+        if query.step is not None:
+            clauses.append("step = ?")
+            args.append(query.step)
+        if query.level is not None:
+            levels = LEVELS[LEVELS.index(query.level) :]
+            clauses.append(f"level IN ({','.join('?' * len(levels))})")
+            args.extend(levels)
+        if query.trace_id is not None:
+            clauses.append("trace_id = ?")
+            args.append(query.trace_id)
+        if query.text:
+            clauses.append("instr(lower(message), lower(?)) > 0")
+            args.append(query.text)
+        if query.before is not None:
+            clauses.append("time < ?")
+            args.append(query.before)
+        rows = self._read().execute(
+            f"SELECT {_LOG_COLUMNS} FROM logs WHERE {' AND '.join(clauses)}"
+            " ORDER BY id DESC LIMIT ?",
+            (*args, query.limit),
+        )
+        return [_log(row) for row in reversed(rows.fetchall())]

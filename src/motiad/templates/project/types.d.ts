@@ -116,6 +116,31 @@ declare module 'motia' {
     clear(groupId: string): Promise<null>
   }
 
+  /** An item of a stream: its data and its id. */
+  export type BaseStreamItem<TData = Record<string, unknown>> = TData & { id: string }
+
+  /** One stream's items; every change is pushed to its WebSocket subscribers. */
+  export interface MotiaStream<TData = Record<string, unknown>> {
+    get(groupId: string, id: string): Promise<BaseStreamItem<TData> | null>
+    set(groupId: string, id: string, data: TData): Promise<BaseStreamItem<TData>>
+    delete(groupId: string, id: string): Promise<BaseStreamItem<TData> | null>
+    getGroup(groupId: string): Promise<BaseStreamItem<TData>[]>
+    /** An ephemeral event for the group's (or one item's) subscribers; never stored. */
+    send<TEvent = unknown>(channel: { groupId: string; id?: string }, event: { type: string; data: TEvent }): Promise<null>
+  }
+
+  /** The project's streams by name; `motiad types` adds each declared one with its item type. */
+  export interface Streams {
+    [name: string]: MotiaStream<any>
+  }
+
+  /** A `*.stream.ts` file's `config`. */
+  export interface StreamConfig {
+    name: string
+    schema?: StepSchema
+    baseConfig?: { storageType: 'default' }
+  }
+
   /** Structured logs of the invocation. */
   export interface Logger {
     debug(message: string, fields?: unknown): void
@@ -133,6 +158,8 @@ declare module 'motia' {
   export interface FlowContext<TEmitData = never> {
     emit: Emitter<TEmitData>
     state: StateManager
+    /** `ctx.streams.<name>`, for every stream a `*.stream.ts`/`_stream.py` file declares. */
+    streams: Streams
     logger: Logger
     traceId: string
     /** Aborted when the invocation times out or is cancelled. */

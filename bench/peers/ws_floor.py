@@ -1,0 +1,140 @@
+"""The fan-out floor: hypercorn serving a bare ASGI app that speaks the stream
+WebSocket protocol (join → sync, then changes) with nothing behind it: ``POST
+/feed {count, group}`` encodes each change once and queues the same text for every
+joined connection, yielding to the event loop between changes as an awaited
+``set`` would. No child, no storage, no validation.
+
+Run: ``python -m bench.peers.ws_floor --port N`` (from the repository root).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import msgspec
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.decode
+
+
+class _Connection:
+    def __init__(self, group: str) -> None:
+        self.group = group
+        self.queue: deque[str] = deque()
+        self.ready = asyncio.Event()
+
+    def offer(self, text: str) -> None:
+        self.queue.append(text)
+        self.ready.set()
+
+    async def write(self, send: Send) -> None:
+        while True:
+            await self.ready.wait()
+            self.ready.clear()
+            while self.queue:
+                await send({"type": "websocket.send", "text": self.queue.popleft()})
+
+
+_connections: set[_Connection] = set()
+
+
+async def _websocket(receive: Receive, send: Send) -> None:
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    join = await receive()
+    if join["type"] != "websocket.receive":
+        return
+    data = _decode(join.get("text") or "")["data"]
+    connection = _Connection(data["groupId"])
+    sync = {
+        "streamName": data["streamName"],
+        "groupId": data["groupId"],
+        "timestamp": int(time.time() * 1000),
+        "event": {"type": "sync", "data": []},
+    }
+    await send({"type": "websocket.send", "text": _encode(sync).decode()})
+    _connections.add(connection)
+    writer = asyncio.create_task(connection.write(send))
+    try:
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+    finally:
+        _connections.discard(connection)
+        writer.cancel()
+
+
+async def _feed(receive: Receive, send: Send) -> None:
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    request = _decode(body)
+    count, group = request["count"], request["group"]
+    started = time.perf_counter()
+    for n in range(count):
+        item = {"n": n, "t": time.time() * 1000, "id": "item"}
+        change = {
+            "streamName": "feed",
+            "groupId": group,
+            "id": "item",
+            "timestamp": int(time.time() * 1000),
+            "event": {"type": "update", "data": item},
+        }
+        text = _encode(change).decode()
+        for connection in _connections:
+            if connection.group == group:
+                connection.offer(text)
+        await asyncio.sleep(0)
+    answer = _encode({"count": count, "ms": (time.perf_counter() - started) * 1000})
+    await _respond(send, 200, answer)
+
+
+async def _respond(send: Send, status: int, body: bytes) -> None:
+    headers = [(b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    """``GET /health``, ``POST /feed`` and WebSocket joins at any path."""
+    if scope["type"] == "websocket":
+        await _websocket(receive, send)
+    elif scope["type"] == "http" and scope["path"] == "/feed":
+        await _feed(receive, send)
+    elif scope["type"] == "http":
+        await _respond(send, 200, b'{"ok":true}')
+    elif scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def main() -> None:
+    """Serve on 127.0.0.1:PORT until killed."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    config = Config()
+    config.bind = [f"127.0.0.1:{args.port}"]
+    asyncio.run(serve(app, config))  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    main()

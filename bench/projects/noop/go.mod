@@ -1,0 +1,3 @@
+module noopbench
+
+go 1.19

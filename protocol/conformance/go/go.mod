@@ -1,0 +1,3 @@
+module motiad.dev/conformance
+
+go 1.19

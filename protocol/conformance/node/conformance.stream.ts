@@ -1,0 +1,2 @@
+// The stream ConformanceStream uses (protocol/SPEC.md §11.1, lifecycle.streams).
+export const config = { name: 'conformance', baseConfig: { storageType: 'default' } }

@@ -1,0 +1,3 @@
+module motiad.dev/sdk
+
+go 1.19

@@ -1,0 +1,132 @@
+package motiad
+
+import (
+	"bytes"
+	"encoding/json"
+	"regexp"
+	"unicode/utf8"
+)
+
+// kind is what a line turned out to be (SPEC §2 and rpc.error-order).
+type kind int
+
+const (
+	kindBad          kind = iota // answer with code/id
+	kindRequest                  // a request: method, id, params
+	kindNotification             // a notification: method, params
+	kindResponse                 // a response to match against pending requests
+	kindDrop                     // a malformed response: never answered, only logged
+)
+
+// message is one classified line.
+type message struct {
+	kind    kind
+	code    int    // kindBad: the error to answer
+	why     string // kindBad, kindDrop: what was wrong
+	id      json.RawMessage
+	method  string
+	params  json.RawMessage // nil when absent
+	result  json.RawMessage
+	errObj  *RPCError
+	isError bool
+}
+
+var integerLiteral = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
+
+// validID reports whether raw is an id a request may carry: an integer or a
+// string (rpc.ids).
+func validID(raw json.RawMessage) bool {
+	if len(raw) == 0 {
+		return false
+	}
+	if raw[0] == '"' {
+		return true
+	}
+	return integerLiteral.Match(raw)
+}
+
+var nullID = json.RawMessage("null")
+
+// classify reads one line in the order of rpc.error-order: UTF-8 and JSON,
+// then the envelope. Method and params are the dispatcher's business.
+func classify(line []byte) message {
+	if !utf8.Valid(line) || !json.Valid(line) {
+		return message{kind: kindBad, code: codeParse, why: "parse error: not valid UTF-8 JSON", id: nullID}
+	}
+	trimmed := bytes.TrimLeft(line, " \t\r\n")
+	if trimmed[0] != '{' {
+		return message{kind: kindBad, code: codeInvalidRequest, why: "invalid request: not a JSON object", id: nullID}
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(line, &fields); err != nil {
+		return message{kind: kindBad, code: codeParse, why: "parse error: " + err.Error(), id: nullID}
+	}
+	id, hasID := fields["id"]
+	replyID := nullID
+	if hasID && validID(id) {
+		replyID = id
+	}
+	methodRaw, hasMethod := fields["method"]
+	result, hasResult := fields["result"]
+	errRaw, hasError := fields["error"]
+	looksLikeResponse := !hasMethod && (hasResult || hasError)
+	var version string
+	if raw, ok := fields["jsonrpc"]; !ok || json.Unmarshal(raw, &version) != nil || version != "2.0" {
+		if looksLikeResponse {
+			return message{kind: kindDrop, why: `a response without "jsonrpc": "2.0"`}
+		}
+		return message{kind: kindBad, code: codeInvalidRequest, why: `invalid request: "jsonrpc" must be "2.0"`, id: replyID}
+	}
+	if looksLikeResponse {
+		return classifyResponse(id, hasID, result, hasResult, errRaw, hasError)
+	}
+	if !hasMethod {
+		return message{kind: kindBad, code: codeInvalidRequest, why: "invalid request: no method, result or error", id: replyID}
+	}
+	var method string
+	if json.Unmarshal(methodRaw, &method) != nil {
+		return message{kind: kindBad, code: codeInvalidRequest, why: "invalid request: method must be a string", id: replyID}
+	}
+	params := fields["params"]
+	if !hasID {
+		return message{kind: kindNotification, method: method, params: params}
+	}
+	if !validID(id) {
+		return message{kind: kindBad, code: codeInvalidRequest, why: "invalid request: id must be an integer or a string", id: nullID}
+	}
+	return message{kind: kindRequest, method: method, id: id, params: params}
+}
+
+func classifyResponse(id json.RawMessage, hasID bool, result json.RawMessage, hasResult bool, errRaw json.RawMessage, hasError bool) message {
+	if hasResult && hasError {
+		return message{kind: kindDrop, why: "a response with both result and error"}
+	}
+	var errObj *RPCError
+	if hasError {
+		var shape map[string]json.RawMessage
+		var text string
+		if json.Unmarshal(errRaw, &shape) != nil {
+			return message{kind: kindDrop, why: "a response whose error is not an object"}
+		}
+		code, hasCode := shape["code"]
+		msgRaw, hasMsg := shape["message"]
+		if !hasCode || !integerLiteral.Match(code) || !hasMsg || json.Unmarshal(msgRaw, &text) != nil {
+			return message{kind: kindDrop, why: "a response whose error is not {code: integer, message: string}"}
+		}
+		errObj = &RPCError{Message: text}
+		_ = json.Unmarshal(code, &errObj.Code)
+		if data, ok := shape["data"]; ok {
+			errObj.Data = data
+		}
+	}
+	if !hasID || string(id) == "null" {
+		if hasError {
+			return message{kind: kindDrop, why: "the broker could not read a line we sent: " + errObj.Message}
+		}
+		return message{kind: kindDrop, why: "a result with id null"}
+	}
+	if !validID(id) {
+		return message{kind: kindDrop, why: "a response with an id that is not an integer or a string"}
+	}
+	return message{kind: kindResponse, id: id, result: result, errObj: errObj, isError: hasError}
+}

@@ -1,0 +1,188 @@
+package motiad
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strconv"
+)
+
+// badParams is a -32602 answer: what was wrong and where (rpc.bad-params).
+type badParams struct {
+	path string
+	why  string
+}
+
+func (b *badParams) Error() string { return fmt.Sprintf("invalid params: %s at %s", b.why, b.path) }
+
+// object reads params as a JSON object; absent params mean {} (rpc.params).
+func object(raw json.RawMessage, path string) (map[string]json.RawMessage, *badParams) {
+	fields := map[string]json.RawMessage{}
+	if raw == nil {
+		return fields, nil
+	}
+	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &fields) != nil {
+		return nil, &badParams{path, "expected an object"}
+	}
+	return fields, nil
+}
+
+func requireString(fields map[string]json.RawMessage, name, path string) (string, *badParams) {
+	raw, ok := fields[name]
+	if !ok {
+		return "", &badParams{path + "." + name, "missing"}
+	}
+	var value string
+	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &value) != nil {
+		return "", &badParams{path + "." + name, "expected a string"}
+	}
+	return value, nil
+}
+
+// optionalInt reads an integer ≥ min; absent or (when nullable) null give def.
+func optionalInt(fields map[string]json.RawMessage, name, path string, min int64, nullable bool, def int64) (int64, *badParams) {
+	raw, ok := fields[name]
+	if !ok || (nullable && string(raw) == "null") {
+		return def, nil
+	}
+	if !integerLiteral.Match(raw) {
+		return 0, &badParams{path + "." + name, "expected an integer"}
+	}
+	value, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil || value < min {
+		return 0, &badParams{path + "." + name, fmt.Sprintf("expected an integer of at least %d", min)}
+	}
+	return value, nil
+}
+
+var versionPattern = regexp.MustCompile(`^([0-9]+)\.([0-9]+)$`)
+
+type initializeParams struct {
+	major        string
+	version      string
+	project      string
+	steps        []string
+	maxLineBytes int64
+}
+
+func parseInitialize(raw json.RawMessage) (*initializeParams, *badParams) {
+	fields, bad := object(raw, "$.params")
+	if bad != nil {
+		return nil, bad
+	}
+	var p initializeParams
+	if p.version, bad = requireString(fields, "protocolVersion", "$.params"); bad != nil {
+		return nil, bad
+	}
+	match := versionPattern.FindStringSubmatch(p.version)
+	if match == nil {
+		return nil, &badParams{"$.params.protocolVersion", `expected "MAJOR.MINOR"`}
+	}
+	p.major = match[1]
+	if p.project, bad = requireString(fields, "project", "$.params"); bad != nil {
+		return nil, bad
+	}
+	stepsRaw, ok := fields["steps"]
+	if !ok {
+		return nil, &badParams{"$.params.steps", "missing"}
+	}
+	var items []json.RawMessage
+	if len(stepsRaw) == 0 || stepsRaw[0] != '[' || json.Unmarshal(stepsRaw, &items) != nil {
+		return nil, &badParams{"$.params.steps", "expected an array of paths"}
+	}
+	for i, item := range items {
+		var path string
+		if len(item) == 0 || item[0] != '"' || json.Unmarshal(item, &path) != nil {
+			return nil, &badParams{fmt.Sprintf("$.params.steps[%d]", i), "expected a string"}
+		}
+		p.steps = append(p.steps, path)
+	}
+	if p.maxLineBytes, bad = optionalInt(fields, "maxLineBytes", "$.params", 1, false, defaultMaxLine); bad != nil {
+		return nil, bad
+	}
+	return &p, nil
+}
+
+// Trigger is what started an invocation: "api", "cron", or "event" with the
+// event's topic, id and message group.
+type Trigger struct {
+	Type           string `json:"type"`
+	Topic          string `json:"topic,omitempty"`
+	EventID        string `json:"eventId,omitempty"`
+	MessageGroupID string `json:"messageGroupId,omitempty"`
+}
+
+type invokeParams struct {
+	step         string
+	trigger      Trigger
+	input        json.RawMessage
+	traceID      string
+	invocationID string
+	attempt      int64
+	timeoutMs    int64 // 0: no budget
+}
+
+func parseInvoke(raw json.RawMessage) (*invokeParams, *badParams) {
+	fields, bad := object(raw, "$.params")
+	if bad != nil {
+		return nil, bad
+	}
+	var p invokeParams
+	if p.step, bad = requireString(fields, "step", "$.params"); bad != nil {
+		return nil, bad
+	}
+	triggerRaw, ok := fields["trigger"]
+	if !ok {
+		return nil, &badParams{"$.params.trigger", "missing"}
+	}
+	trigger, bad := object(triggerRaw, "$.params.trigger")
+	if bad != nil {
+		return nil, bad
+	}
+	if p.trigger.Type, bad = requireString(trigger, "type", "$.params.trigger"); bad != nil {
+		return nil, bad
+	}
+	switch p.trigger.Type {
+	case "api", "cron":
+	case "event":
+		if p.trigger.Topic, bad = requireString(trigger, "topic", "$.params.trigger"); bad != nil {
+			return nil, bad
+		}
+		if p.trigger.EventID, bad = requireString(trigger, "eventId", "$.params.trigger"); bad != nil {
+			return nil, bad
+		}
+		if group, ok := trigger["messageGroupId"]; ok && string(group) != "null" {
+			if p.trigger.MessageGroupID, bad = requireString(trigger, "messageGroupId", "$.params.trigger"); bad != nil {
+				return nil, bad
+			}
+		}
+	default:
+		return nil, &badParams{"$.params.trigger.type", `expected "api", "event" or "cron"`}
+	}
+	if p.input, ok = fields["input"]; !ok {
+		return nil, &badParams{"$.params.input", "missing"}
+	}
+	if p.traceID, bad = requireString(fields, "traceId", "$.params"); bad != nil {
+		return nil, bad
+	}
+	if p.invocationID, bad = requireString(fields, "invocationId", "$.params"); bad != nil {
+		return nil, bad
+	}
+	if p.attempt, bad = optionalInt(fields, "attempt", "$.params", 1, false, 1); bad != nil {
+		return nil, bad
+	}
+	if p.timeoutMs, bad = optionalInt(fields, "timeoutMs", "$.params", 1, true, 0); bad != nil {
+		return nil, bad
+	}
+	return &p, nil
+}
+
+// cancelTarget reads the params of $/cancel; ok is false when they are bad.
+func cancelTarget(raw json.RawMessage) (json.RawMessage, bool) {
+	fields, bad := object(raw, "$.params")
+	if bad != nil {
+		return nil, false
+	}
+	id, ok := fields["id"]
+	return id, ok && validID(id)
+}

@@ -1,0 +1,185 @@
+"""What only a shared backend has to get right: several brokers on one Redis
+(leases, FIFO groups and cron ticks across them, wake-ups between them), and
+Redis going away and coming back."""
+
+from __future__ import annotations
+
+import itertools
+import signal
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import msgspec
+import pytest
+
+from motiad.errors import StorageUnavailable
+from motiad.protocol.messages import ErrorInfo
+from motiad.storage import Event, RedisStore, Target
+from motiad.storage.base import Health
+
+from .redis_server import RedisServer
+
+pytestmark = pytest.mark.anyio
+_ids = itertools.count()
+BOOM = ErrorInfo("ValueError", "boom")
+
+
+def event(group: str | None = None, n: int = 0) -> Event:
+    data = msgspec.Raw(msgspec.json.encode({"n": n}))
+    return Event(f"r{next(_ids)}", "t", data, "trace", group, time.time())
+
+
+@asynccontextmanager
+async def broker(url: str, health: Health | None = None) -> AsyncIterator[RedisStore]:
+    store = RedisStore(url, health=health)
+    async with anyio.create_task_group() as tg:
+        await tg.start(store.serve)
+        yield store
+        tg.cancel_scope.cancel()
+
+
+async def test_a_leased_delivery_goes_to_another_broker_only_when_the_lease_runs_out(
+    redis_url: str,
+) -> None:
+    async with broker(redis_url) as a, broker(redis_url) as b:
+        a.open_queue("S", fifo=False, lease_s=0.3)
+        b.open_queue("S", fifo=False, lease_s=30)
+        await a.publish(event(), [Target("S")])
+        await a.publish(event(), [Target("S")])
+        with anyio.fail_after(5):
+            (first,) = await a.take("S", 1)
+            (second,) = await b.take("S", 10)  # not the one A holds
+            assert second.id != first.id
+            a.close_queue("S")  # A stops renewing, as if it died
+            (taken_over,) = await b.take("S", 10)
+        assert (taken_over.id, taken_over.attempt) == (first.id, 1)
+        await a.ack(first)  # too late: B holds it now, so this settles nothing
+        await b.retry(taken_over, BOOM, 0)
+        with anyio.fail_after(5):
+            (again,) = await b.take("S", 10)
+        assert (again.id, again.attempt) == (first.id, 2)
+
+
+async def test_a_held_lease_is_renewed_while_its_broker_runs(redis_url: str) -> None:
+    async with broker(redis_url) as a, broker(redis_url) as b:
+        a.open_queue("S", fifo=False, lease_s=0.3)
+        b.open_queue("S", fifo=False, lease_s=0.3)
+        await a.publish(event(), [Target("S")])
+        with anyio.fail_after(5):
+            (held,) = await a.take("S", 1)
+        await a.publish(event(), [Target("S")])
+        with anyio.fail_after(5):
+            (other,) = await b.take("S", 10)
+        assert other.id != held.id
+        with anyio.move_on_after(1.0):  # three lease lengths: A keeps renewing
+            (stolen,) = await b.take("S", 10)
+            pytest.fail(f"B took {stolen.id}, which A still holds")
+
+
+async def test_fifo_groups_stay_in_order_across_brokers(redis_url: str) -> None:
+    async with broker(redis_url) as a, broker(redis_url) as b:
+        fifo = [Target("F", fifo=True)]
+        for store in (a, b):
+            store.open_queue("F", fifo=True, lease_s=30)
+        for n in range(3):
+            await a.publish(event("g", n), fifo)
+        with anyio.fail_after(5):
+            (head,) = await a.take("F", 10)
+        with anyio.move_on_after(0.3):  # the group is A's until its head is settled
+            (early,) = await b.take("F", 10)
+            pytest.fail(f"B took {early.event.data!r} while A holds the head")
+        await a.ack(head)
+        seen = [head.event.data]
+        with anyio.fail_after(5):
+            for _ in range(2):
+                (d,) = await b.take("F", 10)
+                seen.append(d.event.data)
+                await b.ack(d)
+        assert seen == [msgspec.Raw(msgspec.json.encode({"n": n})) for n in range(3)]
+
+
+async def test_a_publish_on_one_broker_wakes_a_consumer_waiting_on_another(
+    redis_url: str,
+) -> None:
+    async with broker(redis_url) as a, broker(redis_url) as b:
+        b.open_queue("S", fifo=False, lease_s=30)
+        got: list[int] = []
+
+        async def consume() -> None:
+            (d,) = await b.take("S", 10)
+            got.append(d.id)
+
+        # well inside the idle poll, so only the wake-up can deliver it in time
+        with anyio.fail_after(2):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(consume)
+                await a.publish(event(), [Target("S")])
+        assert len(got) == 1
+
+
+async def test_each_cron_tick_is_claimed_by_one_broker(redis_url: str) -> None:
+    async with broker(redis_url) as a, broker(redis_url) as b:
+        claims = [await s.claim_tick("Cron", 1_700_000_000.0) for s in (a, b, a)]
+        assert claims == [True, False, False]
+        assert await b.claim_tick("Cron", 1_700_000_001.0)
+
+
+async def test_an_outage_fails_fast_is_reported_once_and_heals(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    reports: list[tuple[str, str]] = []
+    try:
+        async with broker(server.url(), lambda level, text: reports.append((level, text))) as s:
+            s.open_queue("S", fifo=False, lease_s=30)
+            await s.publish(event(n=1), [Target("S")])
+            server.stop()
+            for _ in range(3):
+                with anyio.fail_after(10), pytest.raises(StorageUnavailable):
+                    await s.state_set("g", "k", msgspec.Raw(b"1"))
+            assert [level for level, _ in reports] == ["error"]
+            assert "unreachable" in reports[0][1]
+            server.start()
+            with anyio.fail_after(10):
+                (delivery,) = await s.take("S", 10)  # accepted before the outage: kept
+            assert delivery.event.data == msgspec.Raw(b'{"n":1}')
+            await s.state_set("g", "k", msgspec.Raw(b"1"))
+            assert [level for level, _ in reports] == ["error", "info"]
+    finally:
+        server.stop()
+
+
+async def test_a_redis_that_stops_answering_fails_requests_within_the_socket_timeout(
+    tmp_path: Path,
+) -> None:
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    assert server.process is not None
+    try:
+        async with broker(server.url()) as store:
+            await store.state_set("g", "k", msgspec.Raw(b"1"))
+            server.process.send_signal(signal.SIGSTOP)  # connected, silent: a hung server
+            try:
+                with anyio.fail_after(10), pytest.raises(StorageUnavailable):
+                    await store.state_get("g", "k")
+            finally:
+                server.process.send_signal(signal.SIGCONT)
+            with anyio.fail_after(10):
+                assert await store.state_get("g", "k") == msgspec.Raw(b"1")
+    finally:
+        server.stop()
+
+
+async def test_a_broker_that_stops_hands_what_it_holds_to_the_others(redis_url: str) -> None:
+    async with broker(redis_url) as b:
+        b.open_queue("S", fifo=False, lease_s=30)
+        async with broker(redis_url) as a:
+            a.open_queue("S", fifo=False, lease_s=30)
+            await a.publish(event(), [Target("S")])
+            with anyio.fail_after(5):
+                (held,) = await a.take("S", 10)
+        with anyio.fail_after(5):  # long before the 30 s lease would run out
+            (again,) = await b.take("S", 10)
+        assert (again.id, again.attempt) == (held.id, 1)
