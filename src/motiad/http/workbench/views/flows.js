@@ -51,7 +51,10 @@ export function mount(main, route, ctx) {
   const head = viewHead("Flows", "steps and the topics that connect them");
   const picker = h("div", { class: "segmented", role: "group", "aria-label": "Flow" });
   const warnings = h("span");
-  head.append(h("span", { class: "spacer" }), warnings, picker);
+  const finder = h("input", {
+    type: "search", placeholder: "Find a step or topic", "aria-label": "Find a step or topic", "data-search": true,
+  });
+  head.append(h("span", { class: "spacer" }), warnings, finder, picker);
   const canvas = h("div", { class: "flow-canvas" });
   const details = h("aside", { class: "details", hidden: true, "aria-label": "Details" });
   const wrap = h("div", { class: "flow-wrap" }, canvas, details);
@@ -93,7 +96,11 @@ export function mount(main, route, ctx) {
 
   function draw() {
     const names = graph.flows.map((f) => f.name);
-    if (flow === null || (flow !== ALL && !names.includes(flow))) flow = names[0] ?? ALL;
+    if (flow === null || (flow !== ALL && !names.includes(flow))) {
+      // first the flow with the most steps: usually the one the project is about
+      const largest = [...graph.flows].sort((a, b) => b.steps.length - a.steps.length)[0];
+      flow = largest?.name ?? ALL;
+    }
     fill(picker, ...[...names, ...(names.length > 1 ? [ALL] : [])].map((name) =>
       h("button", {
         type: "button", "aria-pressed": String(name === flow),
@@ -221,6 +228,32 @@ export function mount(main, route, ctx) {
     details.hidden = false;
   }
 
+  // Find: the first step or topic of this flow whose name has the text, selected and centred.
+  function find(text, focus = false) {
+    const needle = text.trim().toLowerCase();
+    if (!needle || !placed) return;
+    const hit = (id) => id.slice(id.indexOf(":") + 1).toLowerCase().includes(needle);
+    const match = [...placed.nodes.keys()].find(hit);
+    if (!match) {
+      // in another flow: show that flow, then find it there
+      const elsewhere = graph.nodes.find((n) => hit(n.id));
+      if (elsewhere) {
+        flow = elsewhere.flows[0] ?? ALL;
+        draw();
+        if (placed.nodes.has(elsewhere.id)) find(text, focus);
+      }
+      return;
+    }
+    const box = placed.nodes.get(match);
+    const area = canvas.getBoundingClientRect();
+    view.k = Math.max(view.k, READABLE);
+    view.tx = area.width / 2 - (box.x + box.width / 2) * view.k;
+    view.ty = area.height / 2 - (box.y + box.height / 2) * view.k;
+    apply();
+    select(match);
+    if (focus) canvas.querySelector(`[data-node="${CSS.escape(match)}"]`)?.focus();
+  }
+
   function closeDetails() {
     selected = null;
     details.hidden = true;
@@ -263,6 +296,10 @@ export function mount(main, route, ctx) {
     }
   }
 
+  finder.addEventListener("input", () => find(finder.value));
+  finder.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") { event.preventDefault(); find(finder.value, true); }
+  });
   const onResize = () => fit(false);
   window.addEventListener("resize", onResize);
   load();
