@@ -49,6 +49,10 @@ _ASSET_TYPES = {
 }
 _LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 _encode = msgspec.json.Encoder().encode
+_CSP = (
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:;"
+    " frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 _TOKEN_PAGE = """<!doctype html><html lang="en"><meta charset="utf-8">
 <meta name="color-scheme" content="light dark"><title>motiad workbench: token needed</title>
 <body style="font: 15px/1.5 system-ui, sans-serif; max-width: 36em; margin: 15vh auto">
@@ -255,6 +259,16 @@ def register_workbench(app: Quart, broker: Broker, options: WorkbenchOptions) ->
             response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict")
             return response
         return None
+
+    @app.after_request
+    async def harden(response: Response) -> Response:
+        # the page loads only its own files, cannot be framed (its buttons emit
+        # and redrive), and never sends its address (maybe a token) elsewhere
+        response.headers.setdefault("content-security-policy", _CSP)
+        response.headers.setdefault("x-frame-options", "DENY")
+        response.headers.setdefault("x-content-type-options", "nosniff")
+        response.headers.setdefault("referrer-policy", "no-referrer")
+        return response
 
     @app.errorhandler(404)
     async def not_found(_: Exception) -> Response:
