@@ -37,8 +37,8 @@ PREFIX = RESERVED_PATH_PREFIX
 API = f"{PREFIX}/api"
 TOKEN_COOKIE = "motiad_token"
 LIVE_BUFFER = 1000
-"""Live messages queued per browser; a client that falls further behind loses
-the oldest (it is told, and re-reads the view) rather than slowing the broker."""
+"""Live messages queued per browser; a client that falls further behind is cut
+off (its page reconnects and re-reads the view) rather than slowing the broker."""
 LIVE_HEARTBEAT_S = 15.0
 """A comment line this often keeps proxies from closing an idle stream."""
 _ASSET_TYPES = {
@@ -107,7 +107,7 @@ class LiveHub:
 
     def attach(self, client: MemoryObjectSendStream[bytes]) -> None:
         """Start sending to ``client``."""
-        if not self._clients:
+        if not self._unsubscribe:
             self._unsubscribe = [
                 self.broker.logs.subscribe(self._on_log),
                 self.broker.spans.subscribe(self._on_span),
