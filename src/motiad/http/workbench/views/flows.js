@@ -72,10 +72,15 @@ export function mount(main, route, ctx) {
 
   // The first view is readable: the whole flow when it fits at a legible
   // scale, else its beginning (pan or zoom out for the rest); Fit shows all.
+  function wholeScale() {
+    const box = canvas.getBoundingClientRect();
+    return Math.min(1.15, (box.width - 40) / placed.width, (box.height - 40) / placed.height);
+  }
+
   function fit(all = true) {
     if (!placed || !svg) return;
     const box = canvas.getBoundingClientRect();
-    const whole = Math.min(1.15, (box.width - 40) / placed.width, (box.height - 40) / placed.height);
+    const whole = wholeScale();
     const k = all ? Math.max(0.1, whole) : Math.max(READABLE, whole);
     view = { k, tx: 0, ty: 0 };
     const width = placed.width * k;
@@ -225,7 +230,25 @@ export function mount(main, route, ctx) {
       h("dl", {}, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
       h("div", { class: "actions" }, actions),
     );
+    const opening = details.hidden;
     details.hidden = false;
+    requestAnimationFrame(() => {
+      // a flow that still fits the narrower canvas is fitted again; a large one keeps its view
+      if (opening && wholeScale() >= READABLE) fit(false);
+      reveal(id);
+    });
+  }
+
+  // Keep the selected node in sight once the details panel has narrowed the canvas.
+  function reveal(id) {
+    const box = placed?.nodes.get(id);
+    if (!box) return;
+    const area = canvas.getBoundingClientRect();
+    const left = view.tx + box.x * view.k;
+    const right = view.tx + (box.x + box.width) * view.k;
+    if (right > area.width - 16) view.tx -= right - (area.width - 16);
+    else if (left < 16) view.tx += 16 - left;
+    apply();
   }
 
   // Find: the first step or topic of this flow whose name has the text, selected and centred.
