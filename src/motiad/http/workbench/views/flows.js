@@ -67,6 +67,7 @@ export function mount(main, route, ctx) {
   let viewport = null;
   let svg = null;
   let selected = null;
+  let drawingFound = false; // find() is redrawing for another flow: do not find again from draw()
 
   const apply = () => viewport?.setAttribute("transform", `translate(${view.tx},${view.ty}) scale(${view.k})`);
 
@@ -169,7 +170,9 @@ export function mount(main, route, ctx) {
       h("span", {}, h("i"), "emits / subscribes"), h("span", {}, h("i", { class: "dashed" }), "virtual (noop)"));
     fill(canvas, svg, legend, tools);
     requestAnimationFrame(() => fit(false));
-    if (selected && placed.nodes.has(selected)) select(selected); else closeDetails();
+    if (finder.value.trim() && !drawingFound) find(finder.value); // typed before the graph came
+    else if (selected && placed.nodes.has(selected)) select(selected);
+    else closeDetails();
   }
 
   function stepNode(node, box) {
@@ -262,7 +265,8 @@ export function mount(main, route, ctx) {
       const elsewhere = graph.nodes.find((n) => hit(n.id));
       if (elsewhere) {
         flow = elsewhere.flows[0] ?? ALL;
-        draw();
+        drawingFound = true;
+        try { draw(); } finally { drawingFound = false; }
         if (placed.nodes.has(elsewhere.id)) find(text, focus);
       }
       return;
