@@ -71,7 +71,7 @@ from .queue import TAKE_BATCH, FollowUp, RetryPolicy, Worker
 from .routes import RouteConflict, RouteTable
 from .rpc import Method
 from .runners import child_command
-from .schemas import Issue, Schema, SchemaError
+from .schemas import Issue, Schema, SchemaError, refused_params
 from .storage import Delivery, Event, Store, Target
 from .streams import StreamDefinition, StreamRegistry, parse_stream_config
 from .supervisor import Child, ChildSpec, InvocationTimeout, handler_error
@@ -820,16 +820,11 @@ class Broker:
         refused = self._input_issues(topic, params.data)
         if refused is not None:
             subscriber, issues = refused
-            detail = "; ".join(f"{path}: {message}" for path, message in issues)
-            raise RemoteError(
-                ErrorCode.INVALID_PARAMS,
+            raise refused_params(
                 f"emit {topic!r}: data does not match the input schema of"
-                f" {subscriber.name} ({subscriber.file.relative}): {detail}",
-                {
-                    "path": "$.params." + issues[0].path.removeprefix("$."),
-                    "subscriber": subscriber.name,
-                    "issues": [{"path": p, "message": m} for p, m in issues],
-                },
+                f" {subscriber.name} ({subscriber.file.relative})",
+                issues,
+                subscriber=subscriber.name,
             )
 
     def _input_issues(self, topic: str, raw: msgspec.Raw) -> tuple[Step, list[Issue]] | None:

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
-from .errors import MotiadError
+from .errors import MotiadError, RemoteError
+from .protocol import ErrorCode
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
@@ -89,6 +90,22 @@ class Issue(NamedTuple):
     """Where: ``$.user.email`` (or under the ``root`` the caller chose)."""
     message: str
     """What was expected, for example ``expected string, got number``."""
+
+
+def refused_params(what: str, issues: Sequence[Issue], **data: Any) -> RemoteError:
+    """The -32602 answer to a call whose data fails a schema: the message lists
+    every issue after ``what``; ``data`` names the first one's path under
+    ``$.params`` and carries them all, beside the caller's own fields."""
+    detail = "; ".join(f"{path}: {message}" for path, message in issues)
+    return RemoteError(
+        ErrorCode.INVALID_PARAMS,
+        f"{what}: {detail}",
+        {
+            "path": "$.params." + issues[0].path.removeprefix("$."),
+            **data,
+            "issues": [{"path": p, "message": m} for p, m in issues],
+        },
+    )
 
 
 def _date_time(value: object) -> bool:

@@ -17,7 +17,7 @@ import msgspec
 from .config import config_error
 from .errors import ConfigError, RemoteError
 from .protocol import ErrorCode
-from .schemas import Schema, SchemaError
+from .schemas import Schema, SchemaError, refused_params
 
 
 class StreamBaseConfig(
@@ -132,15 +132,9 @@ class StreamRegistry:
         if definition.schema is not None:
             issues = definition.schema.issues(value, root="data")
             if issues:
-                detail = "; ".join(f"{path}: {message}" for path, message in issues)
-                raise RemoteError(
-                    ErrorCode.INVALID_PARAMS,
-                    f"stream {name!r}: data does not match the schema of {definition.file}:"
-                    f" {detail}",
-                    {
-                        "path": "$.params." + issues[0].path.removeprefix("$."),
-                        "stream": name,
-                        "issues": [{"path": p, "message": m} for p, m in issues],
-                    },
+                raise refused_params(
+                    f"stream {name!r}: data does not match the schema of {definition.file}",
+                    issues,
+                    stream=name,
                 )
         return msgspec.Raw(_encode(value))
