@@ -263,6 +263,9 @@ async def test_on_loopback_the_workbench_answers_only_to_loopback_names(tmp_path
         page = await http.get("/__motiad/")
         assert page.headers["content-type"].startswith("text/html")
         assert '<script type="module" src="/__motiad/assets/app.js">' in page.text
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert page.headers["referrer-policy"] == "no-referrer"
         script = await http.get("/__motiad/assets/views/flows.js")
         assert script.headers["content-type"].startswith("text/javascript")
         assert (await http.get("/__motiad/assets/../../config.py")).status_code == 404

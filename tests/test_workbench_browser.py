@@ -67,6 +67,24 @@ async def test_a_message_sent_from_the_workbench_is_traced_and_a_dead_letter_red
         await page.locator('[data-group="messages"]').click()
         await expect(page.locator('.item[data-key="hello"]')).to_contain_text('"text": "hello"')
 
+        # tester: GET /messages/:text with the path parameter filled in
+        await page.locator("main").click(position={"x": 5, "y": 5})
+        await page.keyboard.press("7")
+        await page.select_option("#tester-step", "GetMessage")
+        await page.get_by_label("text", exact=True).fill("hello")
+        await expect(page.locator("#tester-path")).to_have_value("/messages/hello")
+        await page.get_by_role("button", name="Send").click()
+        await expect(page.locator("#tester-status")).to_have_text("200")
+        await expect(page.locator(".tester pre.json")).to_contain_text('"text": "hello"')
+
+        # flows: find a step by name
+        await page.locator("main").click(position={"x": 5, "y": 5})
+        await page.keyboard.press("1")
+        await page.keyboard.press("/")
+        await page.keyboard.type("storem")
+        await expect(page.locator(".details h2")).to_have_text("StoreMessage")
+        await page.keyboard.press("Escape")  # out of the field, back to the shortcuts
+
         # logs: filtered by text
         await page.keyboard.press("3")
         await page.get_by_label("Search messages").fill("stored")

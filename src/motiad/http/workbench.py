@@ -37,8 +37,8 @@ PREFIX = RESERVED_PATH_PREFIX
 API = f"{PREFIX}/api"
 TOKEN_COOKIE = "motiad_token"
 LIVE_BUFFER = 1000
-"""Live messages queued per browser; a client that falls further behind loses
-the oldest (it is told, and re-reads the view) rather than slowing the broker."""
+"""Live messages queued per browser; a client that falls further behind is cut
+off (its page reconnects and re-reads the view) rather than slowing the broker."""
 LIVE_HEARTBEAT_S = 15.0
 """A comment line this often keeps proxies from closing an idle stream."""
 _ASSET_TYPES = {
@@ -49,6 +49,10 @@ _ASSET_TYPES = {
 }
 _LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 _encode = msgspec.json.Encoder().encode
+_CSP = (
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:;"
+    " frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 _TOKEN_PAGE = """<!doctype html><html lang="en"><meta charset="utf-8">
 <meta name="color-scheme" content="light dark"><title>motiad workbench: token needed</title>
 <body style="font: 15px/1.5 system-ui, sans-serif; max-width: 36em; margin: 15vh auto">
@@ -103,7 +107,7 @@ class LiveHub:
 
     def attach(self, client: MemoryObjectSendStream[bytes]) -> None:
         """Start sending to ``client``."""
-        if not self._clients:
+        if not self._unsubscribe:
             self._unsubscribe = [
                 self.broker.logs.subscribe(self._on_log),
                 self.broker.spans.subscribe(self._on_span),
@@ -255,6 +259,16 @@ def register_workbench(app: Quart, broker: Broker, options: WorkbenchOptions) ->
             response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict")
             return response
         return None
+
+    @app.after_request
+    async def harden(response: Response) -> Response:
+        # the page loads only its own files, cannot be framed (its buttons emit
+        # and redrive), and never sends its address (maybe a token) elsewhere
+        response.headers.setdefault("content-security-policy", _CSP)
+        response.headers.setdefault("x-frame-options", "DENY")
+        response.headers.setdefault("x-content-type-options", "nosniff")
+        response.headers.setdefault("referrer-policy", "no-referrer")
+        return response
 
     @app.errorhandler(404)
     async def not_found(_: Exception) -> Response:

@@ -147,7 +147,7 @@ const SHORTCUTS = [
   ["/", "Search or filter in this view"],
   ["r", "Reload this view"],
   ["t", "Toggle dark and light"],
-  ["Esc", "Close the panel or dialog"],
+  ["Esc", "Leave a field; close the panel or dialog"],
   ["?", "This list"],
 ];
 
@@ -157,6 +157,10 @@ function typing(event) {
 }
 
 function onKey(event) {
+  if (event.key === "Escape" && typing(event)) {
+    event.target.blur(); // back to the shortcuts
+    return;
+  }
   if (event.ctrlKey || event.metaKey || event.altKey || typing(event)) return;
   const index = Number(event.key) - 1;
   if (Number.isInteger(index) && VIEWS[index]) {

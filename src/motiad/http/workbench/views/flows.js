@@ -51,7 +51,10 @@ export function mount(main, route, ctx) {
   const head = viewHead("Flows", "steps and the topics that connect them");
   const picker = h("div", { class: "segmented", role: "group", "aria-label": "Flow" });
   const warnings = h("span");
-  head.append(h("span", { class: "spacer" }), warnings, picker);
+  const finder = h("input", {
+    type: "search", placeholder: "Find a step or topic", "aria-label": "Find a step or topic", "data-search": true,
+  });
+  head.append(h("span", { class: "spacer" }), warnings, finder, picker);
   const canvas = h("div", { class: "flow-canvas" });
   const details = h("aside", { class: "details", hidden: true, "aria-label": "Details" });
   const wrap = h("div", { class: "flow-wrap" }, canvas, details);
@@ -64,15 +67,21 @@ export function mount(main, route, ctx) {
   let viewport = null;
   let svg = null;
   let selected = null;
+  let drawingFound = false; // find() is redrawing for another flow: do not find again from draw()
 
   const apply = () => viewport?.setAttribute("transform", `translate(${view.tx},${view.ty}) scale(${view.k})`);
 
   // The first view is readable: the whole flow when it fits at a legible
   // scale, else its beginning (pan or zoom out for the rest); Fit shows all.
+  function wholeScale() {
+    const box = canvas.getBoundingClientRect();
+    return Math.min(1.15, (box.width - 40) / placed.width, (box.height - 40) / placed.height);
+  }
+
   function fit(all = true) {
     if (!placed || !svg) return;
     const box = canvas.getBoundingClientRect();
-    const whole = Math.min(1.15, (box.width - 40) / placed.width, (box.height - 40) / placed.height);
+    const whole = wholeScale();
     const k = all ? Math.max(0.1, whole) : Math.max(READABLE, whole);
     view = { k, tx: 0, ty: 0 };
     const width = placed.width * k;
@@ -93,7 +102,11 @@ export function mount(main, route, ctx) {
 
   function draw() {
     const names = graph.flows.map((f) => f.name);
-    if (flow === null || (flow !== ALL && !names.includes(flow))) flow = names[0] ?? ALL;
+    if (flow === null || (flow !== ALL && !names.includes(flow))) {
+      // first the flow with the most steps: usually the one the project is about
+      const largest = [...graph.flows].sort((a, b) => b.steps.length - a.steps.length)[0];
+      flow = largest?.name ?? ALL;
+    }
     fill(picker, ...[...names, ...(names.length > 1 ? [ALL] : [])].map((name) =>
       h("button", {
         type: "button", "aria-pressed": String(name === flow),
@@ -157,7 +170,9 @@ export function mount(main, route, ctx) {
       h("span", {}, h("i"), "emits / subscribes"), h("span", {}, h("i", { class: "dashed" }), "virtual (noop)"));
     fill(canvas, svg, legend, tools);
     requestAnimationFrame(() => fit(false));
-    if (selected && placed.nodes.has(selected)) select(selected); else closeDetails();
+    if (finder.value.trim() && !drawingFound) find(finder.value); // typed before the graph came
+    else if (selected && placed.nodes.has(selected)) select(selected);
+    else closeDetails();
   }
 
   function stepNode(node, box) {
@@ -218,7 +233,52 @@ export function mount(main, route, ctx) {
       h("dl", {}, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
       h("div", { class: "actions" }, actions),
     );
+    const opening = details.hidden;
     details.hidden = false;
+    requestAnimationFrame(() => {
+      // a flow that still fits the narrower canvas is fitted again; a large one keeps its view
+      if (opening && wholeScale() >= READABLE) fit(false);
+      reveal(id);
+    });
+  }
+
+  // Keep the selected node in sight once the details panel has narrowed the canvas.
+  function reveal(id) {
+    const box = placed?.nodes.get(id);
+    if (!box) return;
+    const area = canvas.getBoundingClientRect();
+    const left = view.tx + box.x * view.k;
+    const right = view.tx + (box.x + box.width) * view.k;
+    if (right > area.width - 16) view.tx -= right - (area.width - 16);
+    else if (left < 16) view.tx += 16 - left;
+    apply();
+  }
+
+  // Find: the first step or topic of this flow whose name has the text, selected and centred.
+  function find(text, focus = false) {
+    const needle = text.trim().toLowerCase();
+    if (!needle || !placed) return;
+    const hit = (id) => id.slice(id.indexOf(":") + 1).toLowerCase().includes(needle);
+    const match = [...placed.nodes.keys()].find(hit);
+    if (!match) {
+      // in another flow: show that flow, then find it there
+      const elsewhere = graph.nodes.find((n) => hit(n.id));
+      if (elsewhere) {
+        flow = elsewhere.flows[0] ?? ALL;
+        drawingFound = true;
+        try { draw(); } finally { drawingFound = false; }
+        if (placed.nodes.has(elsewhere.id)) find(text, focus);
+      }
+      return;
+    }
+    const box = placed.nodes.get(match);
+    const area = canvas.getBoundingClientRect();
+    view.k = Math.max(view.k, READABLE);
+    view.tx = area.width / 2 - (box.x + box.width / 2) * view.k;
+    view.ty = area.height / 2 - (box.y + box.height / 2) * view.k;
+    apply();
+    select(match);
+    if (focus) canvas.querySelector(`[data-node="${CSS.escape(match)}"]`)?.focus();
   }
 
   function closeDetails() {
@@ -263,6 +323,10 @@ export function mount(main, route, ctx) {
     }
   }
 
+  finder.addEventListener("input", () => find(finder.value));
+  finder.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") { event.preventDefault(); find(finder.value, true); }
+  });
   const onResize = () => fit(false);
   window.addEventListener("resize", onResize);
   load();

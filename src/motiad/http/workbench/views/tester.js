@@ -65,6 +65,7 @@ export function mount(main, route, ctx) {
       apis.map((s) => h("option", { value: s.name, selected: s.name === wanted }, `${s.name} — ${s.config.method} ${s.config.path}`)));
     const method = h("span", { class: "method" });
     const path = h("input", { type: "text", class: "mono grow", "aria-label": "Path", id: "tester-path" });
+    const params = h("div", { class: "row", style: "flex-wrap:wrap" });
     const body = h("textarea", { "aria-label": "Request body (JSON)", id: "tester-body", spellcheck: "false" });
     const bodyField = h("label", { class: "field" }, "Body (JSON)", body);
     const send = h("button", { class: "button primary", type: "submit" }, "Send");
@@ -72,6 +73,17 @@ export function mount(main, route, ctx) {
       const step = apis.find((s) => s.name === picker.value);
       method.textContent = step.config.method;
       path.value = step.config.path;
+      // one field per :param of the path, filled into it as you type
+      const names = [...step.config.path.matchAll(/:([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]);
+      const inputs = names.map((name) => h("input", { type: "text", class: "mono", "aria-label": name, placeholder: name, dataset: { param: name } }));
+      const fillPath = () => {
+        path.value = step.config.path.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, (whole, name) => {
+          const value = inputs[names.indexOf(name)].value;
+          return value ? encodeURIComponent(value) : whole;
+        });
+      };
+      for (const input of inputs) input.addEventListener("input", fillPath);
+      fill(params, inputs.map((input) => h("label", { class: "field" }, `:${input.dataset.param}`, input)));
       body.value = pretty(example(step.config.bodySchema) ?? {});
       bodyField.hidden = ["GET", "HEAD", "DELETE"].includes(step.config.method);
     };
@@ -107,6 +119,7 @@ export function mount(main, route, ctx) {
       h("form", { class: "form", onsubmit: submit, onkeydown: (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) submit(e); } },
         h("label", { class: "field" }, "Step", picker),
         h("div", { class: "row" }, method, h("label", { class: "field grow" }, "Path", path)),
+        params,
         bodyField,
         h("div", { class: "row" }, send, h("span", { class: "hint" }, h("kbd", {}, "Ctrl"), " + ", h("kbd", {}, "Enter"), " sends"))),
     );
