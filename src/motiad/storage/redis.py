@@ -197,7 +197,10 @@ class RedisStore:
             try:
                 await client.ping()
             except RedisError as exc:
-                raise StorageError(f"cannot reach Redis at {self._where()}: {exc}") from exc
+                raise StorageError(
+                    f"cannot reach Redis at {self._where()} ({exc}): is redis-server running"
+                    " there? (storage comes from --storage, MOTIAD_STORAGE or motiad.toml)"
+                ) from exc
             async with anyio.create_task_group() as tg:
                 # subscribed before we serve: a broker sees its own first stream change
                 await tg.start(self._listen)
