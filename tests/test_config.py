@@ -95,3 +95,16 @@ def test_storage_is_sqlite_or_redis_from_flag_env_or_file(tmp_path: Path) -> Non
     (tmp_path / "motiad.toml").write_text('storage = "postgres://db/1"\n')
     with pytest.raises(ConfigError, match=r"motiad.toml: storage: expected sqlite:PATH or redis"):
         load_settings(tmp_path, {}, {})
+
+
+def test_workbench_and_trace_retention_settings(tmp_path: Path) -> None:
+    (tmp_path / "motiad.toml").write_text(
+        'workbench_token = "t0k"\n[traces]\nmax_traces = 50\nmax_logs = 500\n'
+    )
+    settings = load_settings(tmp_path, {}, {"MOTIAD_WORKBENCH": "false"})
+    assert (settings.traces.max_traces, settings.traces.max_logs) == (50, 500)
+    assert (settings.workbench, settings.workbench_token) == (False, "t0k")
+    (tmp_path / "motiad.toml").write_text("[traces]\nmax_traces = 0\n")
+    with pytest.raises(ConfigError) as failed:
+        load_settings(tmp_path, {}, {})
+    assert "traces.max_traces" in str(failed.value)

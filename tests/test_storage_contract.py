@@ -12,6 +12,7 @@ import itertools
 import time
 
 import anyio
+import anyio.lowlevel
 import msgspec
 import pytest
 

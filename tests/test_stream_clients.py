@@ -1,6 +1,7 @@
-"""Motia's published stream client (``@motiadev/stream-client-node``, installed
-from the npm registry into ``tests/fixtures/stream_client`` by scripts/test)
-keeps its state in step with a stream served by motiad, unchanged."""
+"""Motia's published stream clients (``@motiadev/stream-client-node`` and
+``@motiadev/stream-client-browser``, installed from the npm registry into
+``tests/fixtures/stream_client`` by scripts/test) keep their state in step with
+a stream served by motiad, unchanged."""
 
 from __future__ import annotations
 
@@ -61,11 +62,16 @@ class Watcher:
 
 
 @asynccontextmanager
-async def watching(url: str, stream: str, group: str, item: str) -> AsyncIterator[Watcher]:
-    if not (CLIENT / "node_modules" / "@motiadev" / "stream-client-node").is_dir():
+async def watching(
+    client: str, url: str, stream: str, group: str, item: str
+) -> AsyncIterator[Watcher]:
+    if not (CLIENT / "node_modules" / "@motiadev" / f"stream-client-{client}").is_dir():
         pytest.fail(f"run `npm ci` in {CLIENT} (scripts/test does)")
+    # The browser client's package is bundler-shaped (extensionless imports): tsx loads it.
+    node = ["node", "--import", "tsx"] if client == "browser" else ["node"]
+    extra = ["--browser"] if client == "browser" else []
     process = await anyio.open_process(
-        ["node", str(CLIENT / "watch.mjs"), url, stream, group, item],
+        [*node, str(CLIENT / "watch.mjs"), url, stream, group, item, *extra],
         cwd=CLIENT,
         stderr=subprocess.STDOUT,
     )
@@ -81,8 +87,9 @@ async def watching(url: str, stream: str, group: str, item: str) -> AsyncIterato
             tg.cancel_scope.cancel()
 
 
-async def test_motias_node_client_follows_items_groups_and_events(tmp_path: Path) -> None:
-    """SPEC `stream.changes`, through the client Motia front ends use."""
+@pytest.mark.parametrize("client", ["node", "browser"])
+async def test_motias_clients_follow_items_groups_and_events(tmp_path: Path, client: str) -> None:
+    """SPEC `stream.changes`, through the clients Motia front ends use."""
     project = tmp_path / "p"
     shutil.copytree(FIXTURES / "streams", project)
     (project / "node_modules").symlink_to(SDK_NODE_MODULES)
@@ -97,25 +104,25 @@ async def test_motias_node_client_follows_items_groups_and_events(tmp_path: Path
 
         await todo("inbox/t0", "set", {"title": "before", "done": True})
         url = broker.url.replace("http://", "ws://") + "/"
-        async with watching(url, "todo", "inbox", "t1") as client:
-            await client.until("group", lambda items: [i["id"] for i in items] == ["t0"])
-            await client.until("item", lambda value: value is None)
+        async with watching(client, url, "todo", "inbox", "t1") as watcher:
+            await watcher.until("group", lambda items: [i["id"] for i in items] == ["t0"])
+            await watcher.until("item", lambda value: value is None)
 
             await todo("inbox/t1", "set", {"title": "milk", "done": False})
-            await client.until("item", lambda v: v == {"title": "milk", "done": False, "id": "t1"})
-            await client.until("group", lambda items: [i["id"] for i in items] == ["t0", "t1"])
+            await watcher.until("item", lambda v: v == {"title": "milk", "done": False, "id": "t1"})
+            await watcher.until("group", lambda items: [i["id"] for i in items] == ["t0", "t1"])
 
             await todo("inbox/t1", "set", {"title": "milk", "done": True})
-            await client.until("item", lambda v: v is not None and v["done"] is True)
-            await client.until("group", lambda items: all(i["done"] for i in items))
+            await watcher.until("item", lambda v: v is not None and v["done"] is True)
+            await watcher.until("group", lambda items: all(i["done"] for i in items))
 
             await todo("inbox/-", "send", {"to": "group"})
-            assert await client.until("group-event", lambda _: True) == {"to": "group"}
+            assert await watcher.until("group-event", lambda _: True) == {"to": "group"}
             await todo("inbox/t1", "send", {"to": "item"})
-            assert await client.until("item-event", lambda _: True) == {"to": "item"}
+            assert await watcher.until("item-event", lambda _: True) == {"to": "item"}
 
             await todo("inbox/t0", "delete")
-            await client.until("group", lambda items: [i["id"] for i in items] == ["t1"])
+            await watcher.until("group", lambda items: [i["id"] for i in items] == ["t1"])
             await todo("inbox/t1", "delete")
-            await client.until("item", lambda value: value is None)
-            await client.until("group", lambda items: items == [])
+            await watcher.until("item", lambda value: value is None)
+            await watcher.until("group", lambda items: items == [])

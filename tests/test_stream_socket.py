@@ -39,11 +39,11 @@ pytestmark = pytest.mark.anyio
 
 @asynccontextmanager
 async def serving(
-    tmp_path: Path, *, queue_limit: int = 1024
+    tmp_path: Path, *, queue_limit: int = 1024, store_class: type[SqliteStore] = SqliteStore
 ) -> AsyncIterator[tuple[str, StreamHub]]:
     """A hub for the stream ``feed`` over SQLite in ``tmp_path``, on a free port."""
     (tmp_path / "steps").mkdir(exist_ok=True)
-    store = SqliteStore(tmp_path / "db")
+    store = store_class(tmp_path / "db")
     stop = anyio.Event()
     async with anyio.create_task_group() as tg:
         await tg.start(store.serve)
@@ -100,6 +100,41 @@ async def test_a_connection_gets_each_change_once_whatever_it_subscribed(tmp_pat
             assert sync["event"] == {"type": "sync", "data": []}
             assert (await client.receive())["groupId"] == "other"
         assert hub.rooms.keys() == {("feed", "other", None)}
+
+
+class RacingReads(SqliteStore):
+    """SQLite reads never wait, so the race a join guards against (with Redis a
+    change may be published while the sync is being read) is staged here: the
+    first group read commits a change, then answers with what it had read."""
+
+    raced = False
+
+    async def stream_group(self, stream: str, group_id: str) -> list[msgspec.Raw]:
+        items = await super().stream_group(stream, group_id)
+        if not self.raced:
+            self.raced = True
+            await self.stream_set(stream, group_id, "late", msgspec.Raw(b'{"id":"late"}'))
+        return items
+
+
+async def test_a_sync_is_never_older_than_a_change_sent_before_it(tmp_path: Path) -> None:
+    async with (
+        serving(tmp_path, store_class=RacingReads) as (url, _hub),
+        connect(url) as client,
+    ):
+        with anyio.fail_after(10):
+            await client.send_json(
+                {
+                    "type": "join",
+                    "data": {"streamName": "feed", "groupId": "g", "subscriptionId": "s"},
+                }
+            )
+            created = await client.receive()
+            sync = await client.receive()
+        assert created["event"]["type"] == "create"
+        assert sync["event"]["type"] == "sync"
+        assert sync["event"]["data"] == [{"id": "late"}]  # read again after the change
+        assert sync["timestamp"] >= created["timestamp"]
 
 
 async def test_bad_client_messages_are_ignored_and_unknown_streams_answered(

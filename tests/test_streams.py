@@ -146,6 +146,9 @@ async def test_streams_are_listed_for_the_workbench_and_by_the_cli(tmp_path: Pat
         motiad("run", str(project), "--port", "0") as broker,
         httpx.AsyncClient(base_url=broker.url) as http,
     ):
+        assert "streams: presence (steps/presence_stream.py), todo (steps/todo.stream.ts)" in (
+            broker.output()
+        )
         await todo(http, "inbox/t1", "set", {"title": "milk", "done": False})
         listed = (await http.get("/__motiad/api/streams")).json()["streams"]
         assert [(s["name"], s["file"]) for s in listed] == [

@@ -150,6 +150,17 @@ def test_handlers_get_typed_bodies_emits_and_responses() -> None:
     assert "Human" not in text
 
 
+def type_check(project: Path) -> subprocess.CompletedProcess[str]:
+    """``tsc --noEmit`` of the project, with its output."""
+    return subprocess.run(
+        [str(TSC), "--noEmit", "-p", str(project)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 @pytest.mark.skipif(not TSC.exists(), reason="needs sdk-node's dev dependencies (npm ci)")
 def test_the_compiler_accepts_declared_emits_and_refuses_undeclared_ones(tmp_path: Path) -> None:
     project = typed_project(tmp_path / "typed")
@@ -167,13 +178,7 @@ def test_the_compiler_accepts_declared_emits_and_refuses_undeclared_ones(tmp_pat
     )
 
     def tsc() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(TSC), "--noEmit", "-p", str(project)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return type_check(project)
 
     accepted = tsc()
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
@@ -188,3 +193,43 @@ def test_the_compiler_accepts_declared_emits_and_refuses_undeclared_ones(tmp_pat
     assert refused.returncode != 0
     assert "rogue.ts(3," in refused.stdout
     assert "'\"order.lost\"' is not assignable" in refused.stdout
+
+
+def test_declared_streams_get_their_item_type() -> None:
+    text = generate_types(
+        [],
+        [
+            ("todo", {"type": "object", "properties": {"title": {"type": "string"}}}),
+            ("loose", None),
+        ],
+    )
+    streams = "interface Streams {\n    loose: MotiaStream<any>\n"
+    assert streams + "    todo: MotiaStream<{ title?: string }>\n  }" in text
+
+
+@pytest.mark.skipif(not TSC.exists(), reason="needs sdk-node's dev dependencies (npm ci)")
+def test_the_compiler_checks_what_a_handler_sets_in_a_stream(tmp_path: Path) -> None:
+    project = typed_project(tmp_path / "typed")
+    (project / "steps" / "todo.stream.ts").write_text(
+        "import { z } from 'zod'\n"
+        "export const config = { name: 'todo', schema: z.object({ title: z.string() }) }\n"
+    )
+    uses = project / "steps" / "uses-todo.ts"
+
+    def tsc_with(data: str) -> subprocess.CompletedProcess[str]:
+        uses.write_text(
+            "import type { Handlers } from 'motia'\n"
+            "export const handler: Handlers['ShipOrder'] = async (_input, { streams }) => {\n"
+            f"  const item = await streams.todo.set('g', 'id', {data})\n"
+            "  item.id.toUpperCase()\n"
+            "}\n"
+        )
+        return type_check(project)
+
+    generated = run_cli("types", str(project))
+    assert generated.returncode == 0, generated.stderr
+    accepted = tsc_with("{ title: 'milk' }")
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    refused = tsc_with("{ title: 1 }")
+    assert refused.returncode != 0
+    assert "uses-todo.ts(3," in refused.stdout

@@ -17,16 +17,10 @@ import httpx
 import pytest
 
 from .harness import FIXTURES, QUICKSTART, make_project, motiad, run_cli
+from .test_streams import streams_project, todo
 
 pytestmark = pytest.mark.anyio
 API = "/__motiad/api"
-
-
-def project_with_flaky(root: Path, settings: str = "") -> Path:
-    project = make_project(root, QUICKSTART / "steps", FIXTURES / "workbench")
-    if settings:
-        (project / "motiad.toml").write_text(settings)
-    return project
 
 
 class Live:
@@ -128,6 +122,9 @@ async def test_logs_are_filtered_by_step_level_trace_and_text(tmp_path: Path) ->
         bad = await http.get(f"{API}/logs", params={"level": "loud"})
         assert bad.status_code == 400
         assert "loud" in bad.json()["issues"][0]["message"]
+        huge = await http.get(f"{API}/traces", params={"limit": "1000000"})
+        assert huge.status_code == 400
+        assert "limit" in huge.json()["issues"][0]["message"]
 
 
 async def test_state_groups_flows_and_steps_are_listed(tmp_path: Path) -> None:
@@ -155,7 +152,7 @@ async def test_state_groups_flows_and_steps_are_listed(tmp_path: Path) -> None:
 
 
 async def test_dead_letters_are_listed_shown_redriven_and_purged(tmp_path: Path) -> None:
-    project = project_with_flaky(tmp_path / "p")
+    project = make_project(tmp_path / "p", QUICKSTART / "steps", FIXTURES / "workbench")
     async with (
         motiad("run", str(project), "--port", "0") as broker,
         httpx.AsyncClient(base_url=broker.url) as http,
@@ -353,3 +350,37 @@ async def test_traces_and_logs_are_printed_by_the_cli_after_the_run(tmp_path: Pa
     missing = run_cli("traces", "f" * 32, "-p", str(project))
     assert missing.returncode == 1
     assert "no trace" in missing.stderr
+
+
+async def test_under_dev_a_reloaded_step_file_is_announced_and_drawn(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p", QUICKSTART / "steps")
+    async with (
+        motiad("dev", str(project), "--port", "0") as broker,
+        httpx.AsyncClient(base_url=broker.url) as http,
+        live_stream(http) as live,
+    ):
+        (project / "steps" / "audit.step.js").write_text(
+            "export const config = { name: 'Audit', type: 'event', subscribes: ['message.sent'] }\n"
+            "export const handler = async () => {}\n"
+        )
+        assert await live.wait("steps", file="steps/audit.step.js") == {
+            "file": "steps/audit.step.js"
+        }
+        graph = (await http.get(f"{API}/flows")).json()
+        assert {"from": "topic:message.sent", "to": "step:Audit"}.items() <= next(
+            e for e in graph["edges"] if e["to"] == "step:Audit"
+        ).items()
+
+
+async def test_the_live_stream_says_which_stream_item_changed(tmp_path: Path) -> None:
+    project = streams_project(tmp_path / "p")
+    async with (
+        motiad("run", str(project), "--port", "0") as broker,
+        httpx.AsyncClient(base_url=broker.url) as http,
+        live_stream(http) as live,
+    ):
+        assert (await todo(http, "home/milk", "set", {"title": "milk", "done": False})).is_success
+        change = await live.wait("stream", stream="todo")
+        assert change == {"stream": "todo", "groupId": "home", "id": "milk", "type": "create"}
+        items = (await http.get(f"{API}/streams/todo/home")).json()["items"]
+        assert items == [{"id": "milk", "title": "milk", "done": False}]

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import expect
 
 from .browser import open_page
 from .harness import FIXTURES, QUICKSTART, make_project, motiad
+from .test_streams import streams_project, todo
 
 pytestmark = pytest.mark.anyio
 # auto-waiting expectations: generous, as the machine may be busy (nothing sleeps)
@@ -54,6 +56,11 @@ async def test_a_message_sent_from_the_workbench_is_traced_and_a_dead_letter_red
         await expect(
             page.locator('.span-row[data-span-step="ProcessMessage"] .log-line')
         ).to_contain_text("Processing message")
+
+        # traces: the list has it, started by SendMessage
+        await page.keyboard.press("2")
+        await expect(page.locator("tr[data-trace]")).to_have_count(1)
+        await expect(page.locator("tr[data-trace]")).to_contain_text("SendMessage POST /messages")
 
         # state: the message StoreMessage kept
         await page.keyboard.press("4")
@@ -104,3 +111,19 @@ async def test_the_printed_address_opens_a_workbench_that_needs_a_token(tmp_path
         async with open_page(f"http://127.0.0.1:{port}/__motiad/") as page:
             heading = page.get_by_role("heading", name="This workbench needs its token")
             await expect(heading).to_be_visible()
+
+
+async def test_the_streams_view_shows_items_as_they_change(tmp_path: Path) -> None:
+    project = streams_project(tmp_path / "p")
+    async with (
+        motiad("run", str(project), "--port", "0") as broker,
+        httpx.AsyncClient(base_url=broker.url) as http,
+        open_page(f"{broker.url}/__motiad/#/streams/todo") as page,
+    ):
+        await expect(page.locator('[data-stream="todo"]')).to_be_visible()
+        await expect(page.locator("#live")).to_have_attribute("data-state", "live")
+        await todo(http, "home/milk", "set", {"title": "milk", "done": False})
+        await expect(page.locator('[data-group="home"]')).to_be_visible()
+        await expect(page.locator('.item[data-item="milk"]')).to_contain_text('"done": false')
+        await todo(http, "home/milk", "set", {"title": "milk", "done": True})
+        await expect(page.locator('.item[data-item="milk"]')).to_contain_text('"done": true')

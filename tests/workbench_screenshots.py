@@ -23,6 +23,7 @@ from playwright.async_api import Page, Route, expect
 
 from .browser import open_page
 from .harness import FIXTURES, QUICKSTART, REPO, make_project, motiad
+from .test_streams import streams_project, todo
 
 OUT = REPO / "docs" / "workbench"
 WIDTH, HEIGHT = 1200, 720
@@ -153,6 +154,23 @@ async def shoot(page: Page, name: str) -> None:
     sys.stdout.write(f"wrote docs/workbench/{name}.png\n")
 
 
+async def streams(tmp: Path) -> None:
+    """The streams view, on the streams fixture with a few items."""
+    project = streams_project(tmp / "streams")
+    async with (
+        motiad("run", str(project), "--port", "0") as broker,
+        httpx.AsyncClient(base_url=broker.url) as http,
+    ):
+        for item, title, done in (("milk", "Buy milk", True), ("bread", "Bake bread", False)):
+            await todo(http, f"home/{item}", "set", {"title": title, "done": done})
+        await todo(http, "work/report", "set", {"title": "Write the report", "done": False})
+        async with open_page(
+            f"{broker.url}/__motiad/#/streams/todo/home", width=WIDTH, height=HEIGHT
+        ) as page:
+            await expect(page.locator(".item[data-item]")).to_have_count(2)
+            await shoot(page, "streams")
+
+
 async def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -188,9 +206,6 @@ async def main() -> None:
                 await page.goto(f"{base}#/state/messages")
                 await expect(page.locator(".item")).to_have_count(3)
                 await shoot(page, "state")
-                await page.goto(f"{base}#/streams")
-                await expect(page.locator(".empty").first).to_be_visible()
-                await shoot(page, "streams")
                 await page.goto(f"{base}#/dlq")
                 await page.locator("tr[data-letter]").click()
                 await expect(page.locator(".letter-error")).to_be_visible()
@@ -217,6 +232,7 @@ async def main() -> None:
                 await page.reload()
                 await expect(page.locator('[data-node="step:CreateOrder"]')).to_be_visible()
                 await shoot(page, "flows-large")
+        await streams(Path(tmp))
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ class WsClient:
         self._stream = stream
         self._ws = connection
         self._pending: list[Event] = []
+        self._text = ""
         self.accepted: AcceptConnection | None = None
 
     async def _events(self) -> Event:
@@ -64,13 +65,14 @@ class WsClient:
         await self._stream.send(self._ws.send(Message(data=json.dumps(value))))
 
     async def receive(self) -> Any:
-        """The next text message, JSON-decoded; raises :class:`ServerClosed`."""
-        text = ""
+        """The next text message, JSON-decoded; raises :class:`ServerClosed`. A
+        cancelled call loses nothing: the part of a message read so far is kept."""
         while True:
             event = await self._events()
             if isinstance(event, TextMessage):
-                text += event.data
+                self._text += event.data
                 if event.message_finished:
+                    text, self._text = self._text, ""
                     return json.loads(text)
             elif isinstance(event, CloseConnection):
                 raise ServerClosed(event.code)

@@ -7,6 +7,7 @@ reader, the peer and the runner cannot drift apart.
 from __future__ import annotations
 
 import json
+import json.encoder
 import re
 from enum import IntEnum
 from typing import Any, Final, TypeAlias
@@ -75,6 +76,39 @@ _ENCODER: Final = json.JSONEncoder(
 )
 _LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
+# ``JSONEncoder.encode`` builds its C encoder afresh on every call; one built
+# once halves the cost of encoding a small message (every answer is one).
+# Its ``markers`` (the circular-reference check) are empty again after each
+# successful call and cleared after a failed one. Without the C accelerator
+# (another Python implementation) the plain encoder does the work.
+_MARKERS: Final[dict[int, Any]] = {}
+_make_c_encoder = getattr(json.encoder, "c_make_encoder", None)  # private: may be missing
+_C_ENCODER: Final = (
+    _make_c_encoder(
+        _MARKERS,
+        json_default,
+        json.encoder.encode_basestring,
+        None,
+        ":",
+        ",",
+        False,
+        False,
+        False,
+    )
+    if _make_c_encoder is not None
+    else None
+)
+
+
+def _encode(message: JsonObject) -> str:
+    if _C_ENCODER is None:
+        return _ENCODER.encode(message)
+    try:
+        return "".join(_C_ENCODER(message, 0))
+    except BaseException:
+        _MARKERS.clear()
+        raise
+
 
 def encode_message(message: JsonObject, max_line_bytes: int) -> bytes:
     """Encode ``message`` once as one NDJSON line (newline included).
@@ -82,7 +116,7 @@ def encode_message(message: JsonObject, max_line_bytes: int) -> bytes:
     Raises ``TypeError``/``ValueError`` for values JSON cannot hold and
     :class:`LineTooLongError` when the line would exceed ``max_line_bytes``.
     """
-    text = _ENCODER.encode(message)
+    text = _encode(message)
     try:
         data = (text + "\n").encode("utf-8")
     except UnicodeEncodeError:

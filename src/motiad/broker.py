@@ -67,7 +67,7 @@ from .protocol.messages import (
     StreamSetParams,
     Trigger,
 )
-from .queue import TAKE_BATCH, RetryPolicy, Worker
+from .queue import TAKE_BATCH, FollowUp, RetryPolicy, Worker
 from .routes import RouteConflict, RouteTable
 from .rpc import Method
 from .runners import child_command
@@ -75,7 +75,7 @@ from .schemas import Issue, Schema, SchemaError
 from .storage import Delivery, Event, Store, Target
 from .streams import StreamDefinition, StreamRegistry, parse_stream_config
 from .supervisor import Child, ChildSpec, InvocationTimeout, handler_error
-from .tracing import Level, LogBus, Span, SpanBus, new_id
+from .tracing import Bus, Level, LogBus, Span, SpanBus, new_id
 
 _api_result_decoder = msgspec.json.Decoder(ApiResult)
 
@@ -215,6 +215,8 @@ class Broker:
         self.logs = logs
         self.spans = SpanBus()
         """Every finished invocation (storage and the workbench subscribe)."""
+        self.reloaded: Bus[str] = Bus()
+        """Step files reloaded by ``motiad dev``, by relative path (the workbench redraws)."""
         self.steps: dict[str, Step] = {}
         self.routes: RouteTable[Step] = RouteTable()
         self.subscribers: dict[str, list[Step]] = {}
@@ -509,6 +511,7 @@ class Broker:
             )
             for step in report.steps:
                 self._start_worker(step)
+        self.reloaded.publish(relative)
         return report
 
     def _unregister(self, step: Step) -> None:
@@ -544,17 +547,18 @@ class Broker:
                     "warn", "tick skipped: the previous run is still going", step=step.name
                 )
 
-        async def tick(due: datetime) -> None:
+        async def tick(due: datetime) -> FollowUp:
             try:  # several brokers may share the storage: the first to claim runs it
                 if not await self.store.claim_tick(step.name, due.timestamp()):
-                    return
+                    return None
             except StorageError as exc:
                 self.logs.log("warn", f"tick {due:%H:%M:%S} skipped: {exc}", step=step.name)
-                return
+                return None
             trace_id = new_id()
             self.logs.log("debug", f"cron tick {due:%H:%M:%S}", step=step.name, trace_id=trace_id)
             with contextlib.suppress(MotiadError):  # logged by _invoke; the next tick runs
                 await self._invoke(step, CronTrigger(), None, trace_id)
+            return None
 
         worker: Worker[datetime] = Worker(step.name, next_tick, tick, concurrency=1_000)
         return worker
@@ -704,7 +708,9 @@ class Broker:
             )
         )
 
-    async def _deliver(self, delivery: Delivery) -> None:
+    async def _deliver(self, delivery: Delivery) -> FollowUp:
+        """Invoke the subscriber; a failure is settled here, a success returns
+        its ack, which the worker awaits after freeing the delivery's slot."""
         step = self.steps[delivery.step]
         event = delivery.event
         trigger = EventTrigger(event.topic, event.id, event.message_group_id)
@@ -715,12 +721,22 @@ class Broker:
                 # a storage outage under the handler is logged once, by the store
                 quiet = isinstance(exc, StorageError)
                 await self._settle_failure(step, delivery, failure_info(exc), quiet=quiet)
-            else:
-                await self.store.ack(delivery)
+                return None
         except StorageError as exc:
-            # the outcome did not reach storage: the delivery comes back when its
-            # lease runs out (at least once); the outage itself is logged by the store
-            self.logs.log("debug", f"delivery {delivery.id} not settled: {exc}", step=step.name)
+            self._not_settled(step, delivery, exc)
+            return None
+        return partial(self._ack, step, delivery)
+
+    async def _ack(self, step: Step, delivery: Delivery) -> None:
+        try:
+            await self.store.ack(delivery)
+        except StorageError as exc:
+            self._not_settled(step, delivery, exc)
+
+    def _not_settled(self, step: Step, delivery: Delivery, exc: StorageError) -> None:
+        # the outcome did not reach storage: the delivery comes back when its
+        # lease runs out (at least once); the outage itself is logged by the store
+        self.logs.log("debug", f"delivery {delivery.id} not settled: {exc}", step=step.name)
 
     async def _settle_failure(
         self, step: Step, delivery: Delivery, error: ErrorInfo, *, quiet: bool = False

@@ -20,7 +20,7 @@ from .broker import LoadReport, flow_steps, step_json, step_row
 from .builds import BUILD_LOG_PREFIX
 from .config import Settings, builtin_languages, load_settings
 from .conformance import conformance_command
-from .console import LogPrinter, languages_table, make_console, steps_table
+from .console import LogPrinter, languages_table, make_console, steps_table, streams_line
 from .dev import watch
 from .errors import MotiadError, first_motiad_error
 from .flows import build_graph
@@ -129,6 +129,8 @@ def _serve(
         for error in info.report.errors:
             console.print(f"error: {error}", style="bold red")
         console.print(steps_table([step_row(step) for step in info.report.steps]))
+        if info.report.streams:
+            console.print(streams_line([(d.name, d.file) for d in info.report.streams]))
         console.print(f"motiad {__version__} serving {len(info.report.steps)} steps on {info.url}")
         if info.workbench_url:
             console.print(f"workbench: {info.workbench_url}")
@@ -177,8 +179,8 @@ def steps(project_dir: Path, as_json: bool) -> None:
     else:
         console = make_console()
         console.print(steps_table([step_row(step) for step in report.steps]))
-        for definition in report.streams:
-            console.print(f"stream {definition.name} ({definition.file})")
+        if report.streams:
+            console.print(streams_line([(d.name, d.file) for d in report.streams]))
         for error in report.errors:
             errors.print(f"error: {error}", style="bold red")
     if report.errors:
@@ -252,7 +254,8 @@ def flows(project_dir: Path, as_json: bool) -> None:
 def types(project_dir: Path) -> None:
     """Write PROJECT_DIR/types.d.ts: a typed Handlers map for TypeScript steps."""
     report = _load_report(project_dir)
-    path = write_types(project_dir.resolve(), flow_steps(report.steps))
+    streams = [(d.name, d.raw_schema) for d in report.streams]
+    path = write_types(project_dir.resolve(), flow_steps(report.steps), streams)
     click.echo(f"wrote {path} for {len(report.steps)} steps")
     _print_errors(report)
     if report.errors:

@@ -151,21 +151,35 @@ def parse_step_config(raw: Mapping[str, Any], source: Path | str) -> StepConfig:
     try:
         config: StepConfig = msgspec.convert(raw, StepConfig)
     except msgspec.ValidationError as exc:
-        text = str(exc)
-        match = _AT_PATH.search(text)
-        field = "config" + (match.group("path") if match else "")
-        message = text[: match.start()] if match else text
-        missing = re.match(r"Object missing required field `(?P<name>\w+)`", message)
-        unknown = re.match(r"Object contains unknown field `(?P<name>[^`]+)`", message)
-        if missing:
-            field = f"{field}.{missing.group('name')}"
-            message = f"missing (required for {step_type} steps)"
-        elif unknown:
-            field = f"{field}.{unknown.group('name')}"
-            message = "unknown field (a typo? see the README for the fields of each step type)"
-        raise ConfigError(source, message, field=field) from None
+        raise config_error(
+            exc,
+            source,
+            missing=f"missing (required for {step_type} steps)",
+            unknown="unknown field (a typo? see the README for the fields of each step type)",
+        ) from None
     _check_step(config, source)
     return config
+
+
+def config_error(
+    exc: msgspec.ValidationError, source: Path | str, *, missing: str, unknown: str
+) -> ConfigError:
+    """A msgspec error about a user's ``config`` as a :class:`ConfigError` naming the
+    field (``config.path``); ``missing`` and ``unknown`` say what a missing or an
+    unknown field means for this kind of config."""
+    text = str(exc)
+    match = _AT_PATH.search(text)
+    field = "config" + (match.group("path") if match else "")
+    message = text[: match.start()] if match else text
+    missing_field = re.match(r"Object missing required field `(?P<name>\w+)`", message)
+    unknown_field = re.match(r"Object contains unknown field `(?P<name>[^`]+)`", message)
+    if missing_field:
+        field = f"{field}.{missing_field.group('name')}"
+        message = missing
+    elif unknown_field:
+        field = f"{field}.{unknown_field.group('name')}"
+        message = unknown
+    return ConfigError(source, message, field=field)
 
 
 def _check_step(config: StepConfig, source: Path | str) -> None:

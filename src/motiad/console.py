@@ -32,6 +32,14 @@ def steps_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
+def streams_line(streams: list[tuple[str, str]]) -> str:
+    """``streams: todo (steps/todo.stream.ts), …`` for (name, file) pairs; empty
+    when there are none."""
+    if not streams:
+        return ""
+    return "streams: " + ", ".join(f"{name} ({file})" for name, file in streams)
+
+
 def languages_table(rows: list[dict[str, Any]]) -> Table:
     """The runner registry, as ``motiad languages`` prints it."""
     table = Table(title=None, header_style="bold", box=None, pad_edge=False)

@@ -5,6 +5,7 @@ failed delivery is tried again."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -42,9 +43,16 @@ class RetryPolicy:
         return random.uniform(0, min(self.max_s, self.initial_s * 2 ** (attempt - 1)))
 
 
+FollowUp = Callable[[], Awaitable[None]] | None
+"""What ``handle`` may return: work that finishes an item without needing its
+slot (storing an event delivery's ack), or ``None``."""
+
+
 class Worker(Generic[T]):
     """Takes items from ``source`` and runs ``handle`` on each, at most
-    ``concurrency`` at once.
+    ``concurrency`` at once. A follow-up that ``handle`` returns runs after the
+    item's slot is freed (the item still counts as running until it is done):
+    waiting for an ack's commit must not keep the step's child idle.
 
     :meth:`drain` stops taking and waits for what runs; :meth:`cancel`
     abandons it. Items taken but never started are handed to ``abandon``.
@@ -54,7 +62,7 @@ class Worker(Generic[T]):
         self,
         name: str,
         source: Callable[[], Awaitable[Sequence[T]]],
-        handle: Callable[[T], Awaitable[None]],
+        handle: Callable[[T], Awaitable[FollowUp]],
         *,
         concurrency: int = DEFAULT_CONCURRENCY,
         abandon: Callable[[Sequence[T]], None] | None = None,
@@ -63,8 +71,9 @@ class Worker(Generic[T]):
         self._source = source
         self._handle = handle
         self._abandon = abandon
-        # fast_acquire: no yield to the loop per item while a slot is free.
-        self._slots = anyio.Semaphore(concurrency, fast_acquire=True)
+        # A bare asyncio.Semaphore (motiad runs on asyncio): taking a free slot
+        # costs a comparison, not an anyio checkpoint; one per delivery is a hot path.
+        self._slots = asyncio.Semaphore(concurrency)
         self._taking = anyio.CancelScope()
         self._all = anyio.CancelScope()
         self._idle = anyio.Event()
@@ -95,10 +104,16 @@ class Worker(Generic[T]):
                 tg.cancel_scope.cancel()
 
     async def _one(self, item: T) -> None:
+        slot = True
         try:
-            await self._handle(item)
-        finally:
+            follow_up = await self._handle(item)
             self._slots.release()
+            slot = False
+            if follow_up is not None:
+                await follow_up()
+        finally:
+            if slot:
+                self._slots.release()
             self.running -= 1
             if self.running == 0:
                 self._idle.set()

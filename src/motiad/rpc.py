@@ -212,8 +212,9 @@ class RpcPeer:
         self._pending: dict[RequestId, PendingRequest] = {}
         self._closed: BaseException | None = None
         self._throttle = Throttle(PROBLEMS_PER_WINDOW, PROBLEM_WINDOW_S)
-        # fast_acquire: no yield to the loop per request while there is room.
-        self._serving = anyio.Semaphore(MAX_INCOMING_REQUESTS, fast_acquire=True)
+        # A bare asyncio.Semaphore (motiad runs on asyncio): one acquire per
+        # incoming request is a hot path, and anyio's checks cancel scopes each time.
+        self._serving = asyncio.Semaphore(MAX_INCOMING_REQUESTS)
         self._bad_line_replies: MemoryObjectSendStream[bytes] | None = None
         self._dropped_replies = 0
 

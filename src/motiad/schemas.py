@@ -16,29 +16,45 @@ was expected.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, NamedTuple
-
-import jsonschema
-from jsonschema import FormatChecker
-from jsonschema.exceptions import ValidationError
-from jsonschema.protocols import Validator
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from .errors import MotiadError
 
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
+    from jsonschema.protocols import Validator
+
 DEFAULT_DRAFT: Final = "2020-12"
 
-_DRAFTS: Final[dict[str, type[Validator]]] = {
-    "draft-04": jsonschema.Draft4Validator,
-    "draft-06": jsonschema.Draft6Validator,
-    "draft-07": jsonschema.Draft7Validator,
-    "2019-09": jsonschema.Draft201909Validator,
-    "2020-12": jsonschema.Draft202012Validator,
+_DRAFT_URIS: Final = {
+    "draft-04": "http://json-schema.org/draft-04/schema#",
+    "draft-06": "http://json-schema.org/draft-06/schema#",
+    "draft-07": "http://json-schema.org/draft-07/schema#",
+    "2019-09": "https://json-schema.org/draft/2019-09/schema",
+    "2020-12": "https://json-schema.org/draft/2020-12/schema",
 }
+"""Each draft by the ``$schema`` URI of its meta-schema (jsonschema's ``META_SCHEMA`` ids)."""
+
+
+@functools.cache
+def _validators() -> dict[str, type[Validator]]:
+    """The validator class of each draft. jsonschema is imported on first use: a
+    tenth of a second of the broker's start-up, for projects with no schema."""
+    import jsonschema
+
+    return {
+        "draft-04": jsonschema.Draft4Validator,
+        "draft-06": jsonschema.Draft6Validator,
+        "draft-07": jsonschema.Draft7Validator,
+        "2019-09": jsonschema.Draft201909Validator,
+        "2020-12": jsonschema.Draft202012Validator,
+    }
 
 
 def _normalise_uri(uri: str) -> str:
@@ -47,10 +63,7 @@ def _normalise_uri(uri: str) -> str:
     return uri.strip().rstrip("#").removeprefix("https://").removeprefix("http://")
 
 
-_BY_URI: Final[dict[str, str]] = {
-    _normalise_uri(str(cls.META_SCHEMA.get("$id") or cls.META_SCHEMA["id"])): name
-    for name, cls in _DRAFTS.items()
-}
+_BY_URI: Final[dict[str, str]] = {_normalise_uri(uri): name for name, uri in _DRAFT_URIS.items()}
 _BY_URI[_normalise_uri("http://json-schema.org/schema#")] = "2020-12"  # "the latest draft"
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
@@ -117,7 +130,9 @@ class Schema:
             raise SchemaError(
                 f"a JSON Schema is an object (or true/false), got {_json_type(schema)}"
             )
-        validator_class = _DRAFTS[draft]
+        from jsonschema import FormatChecker
+
+        validator_class = _validators()[draft]
         meta = validator_class(validator_class.META_SCHEMA)
         # Schema errors quote the schema, which is the author's, never user data.
         # The 2020-12 meta-schema reaches one place through several vocabularies,

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from .config import config_error
 from .errors import ConfigError, RemoteError
 from .protocol import ErrorCode
 from .schemas import Schema, SchemaError
@@ -49,13 +50,22 @@ class StreamDefinition:
 
 def parse_stream_config(raw: Mapping[str, Any], source: str) -> StreamDefinition:
     """Validate what a child reported for a stream file; errors name the file and field."""
+    base = raw.get("baseConfig")
+    if isinstance(base, Mapping) and base.get("storageType", "default") != "default":
+        raise ConfigError(
+            source,
+            f"only 'default' (the project's storage) is supported, got {base['storageType']!r}",
+            field="config.baseConfig.storageType",
+        )
     try:
         config = msgspec.convert(raw, StreamConfig)
     except msgspec.ValidationError as exc:
-        text = str(exc)
-        field, _, where = text.partition(" - at `$")
-        path = "config" + where.rstrip("`") if where else "config"
-        raise ConfigError(source, field, field=path) from None
+        raise config_error(
+            exc,
+            source,
+            missing="missing (a stream config needs a name)",
+            unknown="unknown field (a stream config has name, schema and baseConfig)",
+        ) from None
     if not config.name or not config.name.strip():
         raise ConfigError(source, "must be a non-empty string", field="config.name")
     compiled = None

@@ -3,6 +3,7 @@ single-writer line sender. No JSON here; see :mod:`motiad.protocol`."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import anyio
@@ -101,25 +102,42 @@ class LineSender:
             await self._stream.aclose()
 
 
+def _asyncio_writer(stream: ByteSendStream) -> asyncio.StreamWriter | None:
+    """The asyncio ``StreamWriter`` under ``stream``, when it is a child's stdin as
+    anyio opens it on asyncio (its ``StreamWriterWrapper`` keeps it as ``_stream``);
+    ``None`` for any other stream."""
+    inner = getattr(stream, "_stream", None)
+    return inner if isinstance(inner, asyncio.StreamWriter) else None
+
+
 class BatchingLineSender:
-    """Whole lines to one stream from many tasks, written by one writer task
-    (:meth:`run`): every line queued during one turn of the event loop leaves
-    in a single write. Under load the broker sends many small lines to a child
-    (invocations, replies); one system call and one wake-up of the child for
-    all of them costs both processes less than one each.
+    """Whole lines to one stream from many tasks: every line queued during one
+    turn of the event loop leaves in a single write. Under load the broker
+    sends many small lines to a child (invocations, replies); one system call
+    and one wake-up of the child for all of them costs both processes less
+    than one each.
+
+    Hot path: on a child's pipe (an asyncio ``StreamWriter`` under anyio's
+    wrapper) the lines of a turn are written by a ``call_soon`` callback,
+    straight to the asyncio transport: no writer task to wake and no anyio
+    checkpoints per write. :meth:`run` then only waits for the transport to
+    drain when the child is not reading. On any other stream :meth:`run` is
+    the one writer task.
 
     :meth:`send` returns once the line is queued; a full queue (past
-    ``high_water`` bytes: the child stopped reading) makes senders wait, so a
-    caller's own deadline still bounds it. Failures of the stream end
-    :meth:`run` and make every later :meth:`send` raise
-    ``anyio.BrokenResourceError``.
+    ``high_water`` bytes, counting what the transport holds: the child stopped
+    reading) makes senders wait, so a caller's own deadline still bounds it.
+    Failures of the stream end :meth:`run` and make every later :meth:`send`
+    raise ``anyio.BrokenResourceError``.
     """
 
     def __init__(self, stream: ByteSendStream, *, high_water: int = 1 << 20) -> None:
         self._stream = stream
+        self._direct = _asyncio_writer(stream)
         self._high_water = high_water
         self._queued: list[bytes] = []
         self._queued_bytes = 0
+        self._flush_scheduled = False
         self._wake = anyio.Event()
         self._room = anyio.Event()
         self._room.set()
@@ -128,26 +146,65 @@ class BatchingLineSender:
     @property
     def has_room(self) -> bool:
         """Whether :meth:`send` returns at once (queued, or raising for a closed pipe)."""
-        return self._broken is not None or self._queued_bytes < self._high_water
+        if self._broken is not None:
+            return True
+        held = self._queued_bytes
+        if self._direct is not None:
+            held += self._direct.transport.get_write_buffer_size()
+        return held < self._high_water
 
     async def send(self, line: bytes) -> None:
         """Queue ``line`` (which ends in a newline) for the writer."""
-        while self._broken is None and self._queued_bytes >= self._high_water:
+        while not self.has_room:
             if self._room.is_set():
                 self._room = anyio.Event()
+            self._wake.set()  # direct mode: run() waits for the transport to drain
             await self._room.wait()
         if self._broken is not None:
             raise anyio.BrokenResourceError(f"the pipe is closed: {self._broken!r}")
         self._queued.append(line)
         self._queued_bytes += len(line)
+        if self._direct is None:
+            self._wake.set()
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Direct mode: write what this turn queued, in one write."""
+        self._flush_scheduled = False
+        writer = self._direct
+        if writer is None or not self._queued or self._broken is not None:
+            return
+        data = b"".join(self._queued)
+        self._queued.clear()
+        self._queued_bytes = 0
+        if writer.is_closing():  # asyncio would drop the bytes with a warning
+            self._fail(anyio.BrokenResourceError("the child closed its stdin"))
+            return
+        try:
+            writer.write(data)
+        except (RuntimeError, OSError) as exc:
+            self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        self._broken = self._broken or exc
+        self._room.set()
         self._wake.set()
 
     async def run(self) -> None:
-        """The one writer. Returns when the stream fails or is closed."""
+        """The one writer (direct mode: the waiter for a full pipe). Returns
+        when the stream fails or is closed."""
         try:
             while True:
                 await self._wake.wait()
                 self._wake = anyio.Event()
+                if self._direct is not None:
+                    if self._broken is not None:
+                        return
+                    await self._direct.drain()  # until the child has read enough
+                    self._room.set()
+                    continue
                 while self._queued:
                     data = b"".join(self._queued)
                     self._queued.clear()
@@ -157,12 +214,10 @@ class BatchingLineSender:
                 if self._broken is not None:
                     return  # closed by aclose()
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
-            self._broken = exc
-            self._room.set()
+            self._fail(exc)
 
     async def aclose(self) -> None:
         """Close the stream: the reader on the other side sees end of file."""
-        self._broken = self._broken or anyio.ClosedResourceError()
-        self._room.set()
-        self._wake.set()
+        self._flush()
+        self._fail(anyio.ClosedResourceError())
         await self._stream.aclose()

@@ -13,6 +13,9 @@ resolves in a project that has no motia package. For each step:
 - event: ``EventHandler<Input, Emits>`` — ``Input`` from ``input``;
 - cron: ``CronHandler<Emits>``; noop steps have no handler.
 
+Each declared stream becomes a member of ``Streams`` (``ctx.streams.todo``):
+``MotiaStream<T>``, ``T`` from the stream's ``schema``.
+
 ``Emits`` is a union of ``{ topic: 'x'; data: T }``, one per topic in ``emits``,
 ``T`` the input schema of the steps subscribing to ``x`` (all of them: ``A & B``),
 ``unknown`` when none has one. A missing schema gives ``any``: every handler that
@@ -56,8 +59,8 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
 _REF_KEYWORDS: Final = ("$ref", "$defs", "definitions")
 
 
-def generate_types(steps: Iterable[FlowStep]) -> str:
-    """The text of ``types.d.ts`` for ``steps``."""
+def generate_types(steps: Iterable[FlowStep], streams: Iterable[tuple[str, Any]] = ()) -> str:
+    """The text of ``types.d.ts`` for ``steps`` and ``streams`` ((name, schema) pairs)."""
     steps = list(steps)
     topics = _topic_types(steps)
     entries: list[str] = []
@@ -70,14 +73,25 @@ def generate_types(steps: Iterable[FlowStep]) -> str:
     lines += [_indent(line, 1) for line in base.rstrip().splitlines()]
     lines += ["", "  interface Handlers {"]
     lines += [_indent(line, 2) for entry in entries for line in entry.splitlines()]
-    lines += ["  }", "}", ""]
+    lines += ["  }"]
+    typed_streams = [
+        f"{_key(name)}: MotiaStream<{schema_to_ts(schema) if schema is not None else 'any'}>"
+        for name, schema in sorted(streams, key=lambda pair: pair[0])
+    ]
+    if typed_streams:
+        lines += ["", "  interface Streams {"]
+        lines += [_indent(line, 2) for entry in typed_streams for line in entry.splitlines()]
+        lines += ["  }"]
+    lines += ["}", ""]
     return "\n".join(lines)
 
 
-def write_types(project: Path, steps: Iterable[FlowStep]) -> Path:
+def write_types(
+    project: Path, steps: Iterable[FlowStep], streams: Iterable[tuple[str, Any]] = ()
+) -> Path:
     """Write ``PROJECT/types.d.ts``; return its path."""
     path = project / TYPES_FILE
-    path.write_text(generate_types(steps), encoding="utf-8")
+    path.write_text(generate_types(steps, streams), encoding="utf-8")
     return path
 
 

@@ -40,8 +40,20 @@ CLOSE_GOING_AWAY = 1001
 CLOSE_WAIT_S = 1.0
 """How long the close frame to a cut-off client may take: it is not reading."""
 
+SYNC_READS = 3
+"""Reads of the current state a join may take: another one when a change of the
+room arrived while reading (a backend whose reads wait, as Redis's do, could
+otherwise sync a client to a state older than a change it was already sent)."""
+
 RoomKey = tuple[str, str, str | None]
 """(stream, group, item id or ``None`` for the whole group)."""
+
+
+class Room(dict["Connection", int]):
+    """The connections subscribed to one item or group, each with how many of its
+    subscriptions are here, and how many changes of the room were published."""
+
+    version: int = 0
 
 
 class _JoinData(msgspec.Struct, rename="camel"):
@@ -136,8 +148,7 @@ class StreamHub:
         self.stopping = stopping
         """Set when the server stops: every connection is closed then, or the
         server's graceful stop would wait for clients that never leave."""
-        self.rooms: dict[RoomKey, dict[Connection, int]] = {}
-        """Per room, each subscribed connection and how many of its subscriptions are there."""
+        self.rooms: dict[RoomKey, Room] = {}
         self._last_timestamp = 0
         self.stop_watching = broker.store.watch_streams(self.publish)
 
@@ -149,6 +160,9 @@ class StreamHub:
         item = self.rooms.get((change.stream, change.group_id, change.id)) if change.id else None
         if not group and not item:
             return
+        for room in (group, item):
+            if room:
+                room.version += 1
         text = encode_change(change)
         for connection in group or ():
             connection.offer(text)
@@ -205,23 +219,22 @@ class StreamHub:
         key: RoomKey = (data.stream_name, data.group_id, data.id)
         self._leave(connection, data.subscription_id)  # a re-join replaces the old one
         connection.subscriptions[data.subscription_id] = key
-        room = self.rooms.setdefault(key, {})
+        room = self.rooms.setdefault(key, Room())
         room[connection] = room.get(connection, 0) + 1
         # Subscribed before reading: a change committed meanwhile is queued
-        # before the sync, which then carries the state after it.
+        # before the sync, and the sync is read again until it carries the state
+        # after every change queued before it.
         if data.stream_name not in self.broker.streams.definitions:
             known = ", ".join(sorted(self.broker.streams.definitions)) or "none"
             error = {"message": f"unknown stream {data.stream_name!r} (declared: {known})"}
             payload = _Event("event", event=msgspec.Raw(_encode({"type": "error", "data": error})))
         else:
-            store = self.broker.store
             try:
-                if data.id is not None:
-                    current = await store.stream_get(data.stream_name, data.group_id, data.id)
-                    synced = current if current is not None else msgspec.Raw(b"null")
-                else:
-                    items = await store.stream_group(data.stream_name, data.group_id)
-                    synced = msgspec.Raw(_encode(items))
+                for _ in range(SYNC_READS):
+                    version = room.version
+                    synced = await self._current(data)
+                    if room.version == version:
+                        break
             except MotiadError as exc:
                 self.broker.logs.log("error", f"stream sync failed: {exc}")
                 return
@@ -230,11 +243,19 @@ class StreamHub:
         message = _Message(data.stream_name, data.group_id, timestamp, payload, data.id)
         connection.offer(_encode(message).decode())
 
+    async def _current(self, data: _JoinData) -> msgspec.Raw:
+        """The item (or ``null``) or the group's items, as a join's sync carries them."""
+        store = self.broker.store
+        if data.id is not None:
+            current = await store.stream_get(data.stream_name, data.group_id, data.id)
+            return current if current is not None else msgspec.Raw(b"null")
+        return msgspec.Raw(_encode(await store.stream_group(data.stream_name, data.group_id)))
+
     def _leave(self, connection: Connection, subscription_id: str) -> None:
         key = connection.subscriptions.pop(subscription_id, None)
         if key is None:
             return
-        room = self.rooms.get(key, {})
+        room = self.rooms.get(key, Room())
         count = room.get(connection, 0) - 1
         if count > 0:
             room[connection] = count

@@ -30,7 +30,7 @@ from ..broker import Broker, flow_steps, step_json
 from ..config import RESERVED_PATH_PREFIX
 from ..errors import InvalidInput, MotiadError
 from ..flows import build_graph
-from ..storage import DeadLetterFilter, LogQuery, TraceQuery, dead_letter_json
+from ..storage import DeadLetterFilter, LogQuery, StreamChange, TraceQuery, dead_letter_json
 from ..tracing import LogRecord, Span
 
 PREFIX = RESERVED_PATH_PREFIX
@@ -92,8 +92,8 @@ class WorkbenchOptions:
 
 
 class LiveHub:
-    """Fans log records and spans out to the browsers following them. It is
-    subscribed to the broker's buses only while someone listens."""
+    """Fans log records, spans, stream changes and reloads out to the browsers
+    following them. It is subscribed to their sources only while someone listens."""
 
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
@@ -107,6 +107,8 @@ class LiveHub:
             self._unsubscribe = [
                 self.broker.logs.subscribe(self._on_log),
                 self.broker.spans.subscribe(self._on_span),
+                self.broker.reloaded.subscribe(self._on_reload),
+                self.broker.store.watch_streams(self._on_stream_change),
             ]
         self._clients.add(client)
 
@@ -123,6 +125,14 @@ class LiveHub:
 
     def _on_span(self, span: Span) -> None:
         self._send(b"span", _encode(span))
+
+    def _on_stream_change(self, change: StreamChange) -> None:
+        # which item changed, not the item: the page re-reads the group it shows
+        about = {"stream": change.stream, "groupId": change.group_id, "id": change.id}
+        self._send(b"stream", _encode({**about, "type": change.type}))
+
+    def _on_reload(self, relative: str) -> None:
+        self._send(b"steps", _encode({"file": relative}))
 
     def _send(self, event: bytes, data: bytes) -> None:
         message = b"event: " + event + b"\ndata: " + data + b"\n\n"

@@ -2,6 +2,7 @@
 brokers serve one project."""
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
 from .base import (
@@ -24,13 +25,26 @@ from .base import (
     TraceSummary,
     dead_letter_json,
 )
-from .redis import RedisStore
 from .sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from .redis import RedisStore
+
+
+def __getattr__(name: str) -> Any:
+    # redis-py costs a sixth of a second to import: only projects on Redis pay it
+    if name == "RedisStore":
+        from .redis import RedisStore
+
+        return RedisStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def open_store(settings: Settings, project: Path, *, health: Health | None = None) -> Store:
     """The backend ``settings.storage`` names (not yet serving: run its ``serve``)."""
     if settings.uses_redis:
+        from .redis import RedisStore
+
         return RedisStore(settings.storage, health=health, retention=settings.traces)
     return SqliteStore(settings.sqlite_path(project), retention=settings.traces)
 

@@ -7,7 +7,7 @@ child sent and hands it back without decoding it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 import msgspec
 from anyio.abc import TaskStatus
@@ -193,6 +193,10 @@ class StateGroup(msgspec.Struct, frozen=True, rename="camel"):
     """When a value of the group last changed."""
 
 
+Limit = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
+"""How many entries one listing returns at most."""
+
+
 class TraceSummary(msgspec.Struct, frozen=True, rename="camel"):
     """A trace as listings show it: its first span and counts."""
 
@@ -221,7 +225,7 @@ class Trace(msgspec.Struct, frozen=True, rename="camel"):
 class TraceQuery(msgspec.Struct, frozen=True, rename="camel"):
     """Which traces to list: the newest ``limit`` that started before ``before``."""
 
-    limit: int = 50
+    limit: Limit = 50
     before: float | None = None
     step: str | None = None
     """Only traces with a span of this step."""
@@ -239,7 +243,7 @@ class LogQuery(msgspec.Struct, frozen=True, rename="camel"):
     """A substring of the message, case-insensitive."""
     before: float | None = None
     """Only records older than this time (paging back)."""
-    limit: int = 200
+    limit: Limit = 200
 
 
 class TraceStore(Protocol):

@@ -21,6 +21,7 @@ commits (``PRAGMA data_version``) and picks up what they added.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections import deque
@@ -62,6 +63,16 @@ U = TypeVar("U")
 BATCH_MAX = 512
 """Writes applied per transaction at most: large enough to amortise a commit,
 small enough that one batch never holds the writer for long."""
+INLINE_BATCH_MAX = 4
+"""Batches this small are committed on the event loop itself. In WAL mode with
+``synchronous=NORMAL`` a commit is a write to the page cache (tens of µs): less
+than the hop to a worker thread and back, and at idle that hop is most of an
+emit's latency. What may take long stays off the loop: checkpoints (they sync
+the file; automatic ones are off on the writer, :data:`CHECKPOINT_AFTER`),
+larger batches, and a batch that would wait for another process's lock."""
+CHECKPOINT_AFTER = 1000
+"""Writes between two checkpoints of the WAL (in the worker thread); SQLite's own
+automatic checkpoint runs every 1000 pages."""
 EXTERNAL_CHECK_S = 0.5
 """How often the owner looks for commits made by other processes (the CLI)."""
 PRUNE_EVERY = 500
@@ -175,9 +186,14 @@ class _Write(Generic[T]):
     then: Callable[[Any], T] | None = None
     """Runs on the event loop once the batch committed, in batch order (stream
     changes are announced in commit order); its value is the write's result."""
-    done: anyio.Event = field(default_factory=anyio.Event)
+    # A bare asyncio.Event (motiad runs on asyncio): one per write is a hot
+    # path, and anyio's costs several times as much to make. Several tasks may
+    # wait on one write (batched acks).
+    done: asyncio.Event = field(default_factory=asyncio.Event)
     result: T | None = None
     error: BaseException | None = None
+    taken: bool = False
+    """Handed to the writer thread: nothing may be added to it any more."""
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -243,7 +259,7 @@ class SqliteStore:
         self._written_since_prune = PRUNE_EVERY  # prune once soon after opening
         """Spans and log records lost: storage was too slow, or failed to write them."""
         self._pending: deque[_Write[Any]] = deque()
-        self._has_pending = anyio.Event()
+        self._has_pending = asyncio.Event()
         self._open = False
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
@@ -252,6 +268,10 @@ class SqliteStore:
         self._data_version = 0
         self._stream_listeners: list[StreamListener] = []
         self._last_change_ms = 0
+        self._since_checkpoint = 0
+        self._acks_write: _Write[None] | None = None
+        self._acks: list[Delivery] = []
+        """The deliveries of ``_acks_write``, the ack write not yet taken."""
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -260,6 +280,7 @@ class SqliteStore:
         await anyio.to_thread.run_sync(self.path.parent.mkdir, 0o777, True, True)
         try:
             self._writer = await anyio.to_thread.run_sync(_connect, self.path)
+            self._writer.execute("PRAGMA wal_autocheckpoint=0")  # done in the thread instead
             self._writer.executescript(_SCHEMA)
             self._data_version = self._writer.execute("PRAGMA data_version").fetchone()[0]
             self._reader = _connect(self.path)
@@ -282,11 +303,14 @@ class SqliteStore:
     async def _apply_writes(self) -> None:
         while True:
             await self._has_pending.wait()
-            self._has_pending = anyio.Event()
+            self._has_pending.clear()
             while self._pending:
                 count = min(BATCH_MAX, len(self._pending))
                 batch = [self._pending.popleft() for _ in range(count)]
-                await anyio.to_thread.run_sync(self._apply, batch)
+                for write in batch:
+                    write.taken = True
+                if count > INLINE_BATCH_MAX or not self._apply_inline(batch):
+                    await anyio.to_thread.run_sync(self._apply, batch)
                 for write in batch:
                     if write.then is not None and write.error is None:
                         try:
@@ -294,6 +318,40 @@ class SqliteStore:
                         except Exception as exc:  # a listener's bug: the writer lives on
                             write.error = exc
                     write.done.set()
+                self._since_checkpoint += count
+                if self._since_checkpoint >= CHECKPOINT_AFTER:
+                    self._since_checkpoint = 0
+                    await anyio.to_thread.run_sync(self._checkpoint)
+
+    def _apply_inline(self, batch: list[_Write[Any]]) -> bool:
+        """Apply a small batch on the loop (see :data:`INLINE_BATCH_MAX`); False,
+        with nothing applied, when it must go to the thread instead: another
+        process holds the write lock, or a write failed (the thread's path
+        then applies each alone)."""
+        conn = self._writer
+        assert conn is not None
+        conn.execute("PRAGMA busy_timeout=0")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            conn.execute("PRAGMA busy_timeout=5000")
+        try:
+            for write in batch:
+                write.result = write.apply(conn)
+            conn.execute("COMMIT")
+        except Exception:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for write in batch:
+                write.result = None
+            return False
+        return True
+
+    def _checkpoint(self) -> None:
+        assert self._writer is not None
+        self._writer.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _close(self) -> None:
         for conn in (self._writer, self._reader):
@@ -339,15 +397,27 @@ class SqliteStore:
         apply: Callable[[sqlite3.Connection], Any],
         then: Callable[[Any], Any] | None = None,
     ) -> Any:
+        return await self._wait(self._submit(apply, then))
+
+    def _submit(
+        self,
+        apply: Callable[[sqlite3.Connection], Any],
+        then: Callable[[Any], Any] | None = None,
+    ) -> _Write[Any]:
+        """Queue a write for the writer; ``then`` runs on the loop after its commit."""
         if not self._open:
             raise StorageError(f"{self.path}: storage is closed")
         write: _Write[Any] = _Write(apply, then)
         self._pending.append(write)
         self._has_pending.set()
+        return write
+
+    async def _wait(self, write: _Write[T]) -> T:
+        """The result of ``write`` once its batch is committed."""
         await write.done.wait()
         if write.error is not None:
             raise StorageError(f"{self.path}: {write.error}") from write.error
-        return write.result
+        return write.result  # type: ignore[return-value]
 
     def _read(self) -> sqlite3.Connection:
         if self._reader is None:
@@ -494,17 +564,28 @@ class SqliteStore:
             self._schedules[delivery.step].released(delivery)
 
     async def ack(self, delivery: Delivery) -> None:
-        """Delete the delivery, and its event once no delivery needs it."""
+        """Delete the delivery, and its event once no delivery needs it.
 
-        def apply(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM deliveries WHERE id = ?", (delivery.id,))
-            conn.execute(
-                "DELETE FROM events WHERE id = ?1 AND NOT EXISTS"
-                " (SELECT 1 FROM deliveries WHERE event_id = ?1)",
-                (delivery.event.id,),
-            )
+        Acks are batched: every ack made before the writer takes the current
+        ack write joins it (two ``executemany`` instead of two statements and a
+        write each), and each caller returns once that write is committed.
+        """
+        write = self._acks_write
+        if write is None or write.taken:
+            acks: list[Delivery] = []
 
-        await self._write(apply)
+            def apply(conn: sqlite3.Connection) -> None:
+                conn.executemany("DELETE FROM deliveries WHERE id = ?", [(d.id,) for d in acks])
+                conn.executemany(
+                    "DELETE FROM events WHERE id = ?1 AND NOT EXISTS"
+                    " (SELECT 1 FROM deliveries WHERE event_id = ?1)",
+                    [(d.event.id,) for d in acks],
+                )
+
+            write = self._acks_write = self._submit(apply)
+            self._acks = acks
+        self._acks.append(delivery)
+        await self._wait(write)
         self._schedules[delivery.step].settled(delivery)
 
     async def retry(self, delivery: Delivery, error: ErrorInfo, delay_s: float) -> None:

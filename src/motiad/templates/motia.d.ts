@@ -119,6 +119,11 @@ export interface MotiaStream<TData = Record<string, unknown>> {
   send<TEvent = unknown>(channel: { groupId: string; id?: string }, event: { type: string; data: TEvent }): Promise<null>
 }
 
+/** The project's streams by name; `motiad types` adds each declared one with its item type. */
+export interface Streams {
+  [name: string]: MotiaStream<any>
+}
+
 /** A `*.stream.ts` file's `config`. */
 export interface StreamConfig {
   name: string
@@ -144,7 +149,7 @@ export interface FlowContext<TEmitData = never> {
   emit: Emitter<TEmitData>
   state: StateManager
   /** `ctx.streams.<name>`, for every stream a `*.stream.ts`/`_stream.py` file declares. */
-  streams: { [name: string]: MotiaStream<any> }
+  streams: Streams
   logger: Logger
   traceId: string
   /** Aborted when the invocation times out or is cancelled. */

@@ -119,6 +119,11 @@ function connectLive() {
     connected = true;
   });
   source.addEventListener("error", () => set(source.readyState === EventSource.CLOSED ? "offline" : "connecting"));
+  source.addEventListener("steps", () => {
+    // `motiad dev` reloaded a step file: the steps and the flow graph may differ
+    ctx.reload();
+    current?.instance.refresh?.();
+  });
   for (const type of ["log", "span", "stream"]) {
     source.addEventListener(type, (event) => {
       const data = JSON.parse(event.data);

@@ -129,6 +129,11 @@ declare module 'motia' {
     send<TEvent = unknown>(channel: { groupId: string; id?: string }, event: { type: string; data: TEvent }): Promise<null>
   }
 
+  /** The project's streams by name; `motiad types` adds each declared one with its item type. */
+  export interface Streams {
+    [name: string]: MotiaStream<any>
+  }
+
   /** A `*.stream.ts` file's `config`. */
   export interface StreamConfig {
     name: string
@@ -154,7 +159,7 @@ declare module 'motia' {
     emit: Emitter<TEmitData>
     state: StateManager
     /** `ctx.streams.<name>`, for every stream a `*.stream.ts`/`_stream.py` file declares. */
-    streams: { [name: string]: MotiaStream<any> }
+    streams: Streams
     logger: Logger
     traceId: string
     /** Aborted when the invocation times out or is cancelled. */

@@ -1,4 +1,5 @@
-// Streams: the items of each stream, by group, updated live.
+// Streams: the items of each stream, by group, updated live (the live stream
+// says which stream changed; the view re-reads what it shows).
 
 import { api } from "../api.js";
 import { debounce, empty, fill, h, jsonBlock, viewHead } from "../ui.js";
@@ -50,7 +51,7 @@ export function mount(main, route, ctx) {
     if (group === null) { fill(items, empty("This stream is empty")); return; }
     const found = listOf(await api(`/streams/${encodeURIComponent(stream)}/${encodeURIComponent(group)}`), "items");
     fill(items, found.length
-      ? found.map((item) => h("div", { class: "item", dataset: { item: item.id } }, h("span", { class: "key" }, item.id ?? ""), jsonBlock(item.data ?? item)))
+      ? found.map((item) => h("div", { class: "item", dataset: { item: item.id } }, h("span", { class: "key" }, item.id ?? ""), jsonBlock(item)))
       : empty("This group is empty"));
   }
   const soon = debounce(() => load().catch(() => {}), 250);
@@ -58,7 +59,8 @@ export function mount(main, route, ctx) {
   return {
     update(next) { stream = next.parts[0] ?? stream; group = next.parts[1] ?? null; soon(); },
     refresh: soon,
-    live(type) { if (type === "stream" || type === "span") soon(); },
+    // a change in the stream shown (a new group, an item of the group shown)
+    live(type, change) { if (type === "stream" && change.stream === stream) soon(); },
     dispose: () => soon.cancel(),
   };
 }

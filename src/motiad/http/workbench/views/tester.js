@@ -194,6 +194,6 @@ export function mount(main, route, ctx) {
       drawModes();
       drawForm();
     },
-    refresh() {},
+    refresh: load,
   };
 }

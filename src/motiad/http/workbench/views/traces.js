@@ -36,32 +36,49 @@ function listView(main, route, ctx) {
     h("div", { class: "view-body" }, body),
   );
 
+  let shown = [];
+
+  function row(t) {
+    const open = () => ctx.navigate(`#/traces/${t.traceId}`);
+    return h("tr", {
+      class: "link", tabindex: "0", dataset: { trace: t.traceId }, onclick: open,
+      onkeydown: (e) => { if (e.key === "Enter") open(); },
+    },
+      h("td", { class: "nowrap", title: dateTime(t.startedAt) }, ago(t.startedAt)),
+      h("td", {}, h("a", { class: "mono", href: `#/traces/${t.traceId}` }, shortId(t.traceId))),
+      h("td", {}, h("strong", {}, t.step || "—"), " ", h("span", { class: "muted mono" }, t.detail)),
+      h("td", { class: "num" }, t.spans),
+      h("td", { class: "num" }, t.errors ? h("span", { class: "badge error" }, t.errors) : h("span", { class: "faint" }, "0")),
+      h("td", { class: "num mono" }, duration(t.endedAt - t.startedAt)),
+    );
+  }
+
+  function draw(more) {
+    if (!shown.length) {
+      fill(body, empty(step ? `No traces of ${step} yet` : "No traces yet",
+        "Call an API step (the Tester view does it) or wait for a cron tick: each starts a trace."));
+      return;
+    }
+    const older = h("button", { class: "button small", type: "button", onclick: async () => {
+      const before = shown[shown.length - 1].startedAt;
+      const { traces } = await api(`/traces${query({ limit: LIMIT, step, before })}`);
+      shown = shown.concat(traces);
+      draw(traces.length === LIMIT);
+    } }, "Show older");
+    fill(body,
+      h("table", { class: "grid" },
+        h("thead", {}, h("tr", {}, ["Started", "Trace", "Started by", "Spans", "Errors", "Duration"].map((c, i) =>
+          h("th", { class: i >= 3 ? "num" : "" }, c)))),
+        h("tbody", {}, shown.map(row))),
+      more ? h("div", { class: "panel-pad", style: "text-align:center" }, older) : null,
+    );
+  }
+
   async function load() {
     try {
       const { traces } = await api(`/traces${query({ limit: LIMIT, step })}`);
-      if (!traces.length) {
-        fill(body, empty(step ? `No traces of ${step} yet` : "No traces yet",
-          "Call an API step (the Tester view does it) or wait for a cron tick: each starts a trace."));
-        return;
-      }
-      fill(body, h("table", { class: "grid" },
-        h("thead", {}, h("tr", {}, ["Started", "Trace", "Started by", "Spans", "Errors", "Duration"].map((c, i) =>
-          h("th", { class: i >= 3 ? "num" : "" }, c)))),
-        h("tbody", {}, traces.map((t) => {
-          const open = () => ctx.navigate(`#/traces/${t.traceId}`);
-          return h("tr", {
-            class: "link", tabindex: "0", dataset: { trace: t.traceId }, onclick: open,
-            onkeydown: (e) => { if (e.key === "Enter") open(); },
-          },
-            h("td", { class: "nowrap", title: dateTime(t.startedAt) }, ago(t.startedAt)),
-            h("td", {}, h("a", { class: "mono", href: `#/traces/${t.traceId}` }, shortId(t.traceId))),
-            h("td", {}, h("strong", {}, t.step || "—"), " ", h("span", { class: "muted mono" }, t.detail)),
-            h("td", { class: "num" }, t.spans),
-            h("td", { class: "num" }, t.errors ? h("span", { class: "badge error" }, t.errors) : h("span", { class: "faint" }, "0")),
-            h("td", { class: "num mono" }, duration(t.endedAt - t.startedAt)),
-          );
-        })),
-      ));
+      shown = traces;
+      draw(traces.length === LIMIT);
     } catch (error) {
       fill(body, empty("Could not load the traces", error.message));
     }
