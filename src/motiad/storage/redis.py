@@ -408,13 +408,15 @@ class RedisStore:
             self._renew_wake = anyio.Event()
             with anyio.move_on_after(shortest * RENEW_FRACTION):
                 await self._renew_wake.wait()  # a new queue may need a shorter period
-            for step, queue in list(self._queues.items()):
-                if queue.held:
-                    until = _stamp(time.time() + queue.lease_s)
-                    try:
-                        await self._script("RENEW", [step, until, *queue.held])
-                    except StorageError:
-                        break  # reported; the next round tries again
+            with contextlib.suppress(StorageError):  # reported; the next round tries again
+                await self.renew_held()
+
+    async def renew_held(self) -> None:
+        """Extend the lease of every delivery this broker holds by its queue's ``lease_s``."""
+        for step, queue in list(self._queues.items()):
+            if queue.held:
+                until = _stamp(time.time() + queue.lease_s)
+                await self._script("RENEW", [step, until, *queue.held])
 
     # --- queue --------------------------------------------------------------
 
