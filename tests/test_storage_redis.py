@@ -20,6 +20,7 @@ from motiad.errors import StorageUnavailable
 from motiad.protocol.messages import ErrorInfo
 from motiad.storage import Event, RedisStore, Target
 from motiad.storage.base import Health
+from motiad.storage.redis import POLL_S
 
 from .redis_server import RedisServer
 
@@ -115,8 +116,8 @@ async def test_a_publish_on_one_broker_wakes_a_consumer_waiting_on_another(
             (d,) = await b.take("S", 10)
             got.append(d.id)
 
-        # well inside the idle poll, so only the wake-up can deliver it in time
-        with anyio.fail_after(2):
+        # inside the idle poll (POLL_S), so only the wake-up can deliver it in time
+        with anyio.fail_after(POLL_S - 1):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(consume)
                 await a.publish(event(), [Target("S")])
