@@ -13,8 +13,8 @@ import anyio
 import httpx
 import pytest
 
-from .harness import FIXTURES, MotiadProcess, make_project, motiad
-from .redis_server import RedisServer
+from .harness import FIXTURES, MotiadProcess, make_project, motiad, run_cli
+from .redis_server import RedisServer, free_port
 from .test_delivery import cli
 from .test_streams import streams_project, todo, ws_url
 from .wsclient import connect
@@ -169,3 +169,13 @@ async def test_while_redis_is_down_requests_get_503_and_everything_heals(tmp_pat
             assert "is unreachable" in loud[0]
     finally:
         server.stop()
+
+
+def test_an_unreachable_redis_at_start_is_a_clear_error(tmp_path: Path) -> None:
+    project = redis_project(tmp_path / "p", f"redis://127.0.0.1:{free_port()}/0")
+    for args in (("run", str(project), "--port", "0"), ("dlq", "list", "-p", str(project))):
+        done = run_cli(*args)
+        assert done.returncode == 1
+        assert "cannot reach Redis at redis://127.0.0.1:" in done.stderr
+        assert "is redis-server running there?" in done.stderr
+        assert "Traceback" not in done.stderr

@@ -22,7 +22,7 @@ from .config import Settings, builtin_languages, load_settings
 from .conformance import conformance_command
 from .console import LogPrinter, languages_table, make_console, steps_table, streams_line
 from .dev import watch
-from .errors import MotiadError
+from .errors import MotiadError, first_motiad_error
 from .flows import build_graph
 from .flowview import flow_trees
 from .pyenv import install as install_requirements
@@ -147,8 +147,11 @@ def _serve(
                 dev=dev,
             )
         )
-    except MotiadError as exc:
-        raise click.ClickException(str(exc)) from None
+    except BaseException as exc:  # a task group wraps what its tasks raise
+        found = first_motiad_error(exc)
+        if found is None:
+            raise
+        raise click.ClickException(str(found)) from None
 
 
 @main.command()

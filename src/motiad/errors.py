@@ -64,3 +64,16 @@ class StorageError(MotiadError):
 
 class StorageUnavailable(StorageError):
     """The storage server cannot be reached now; the same call may work later."""
+
+
+def first_motiad_error(error: BaseException) -> MotiadError | None:
+    """The :class:`MotiadError` behind ``error``, looking inside exception groups
+    (a task group wraps what its tasks raise): what the CLI should show."""
+    if isinstance(error, MotiadError):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = first_motiad_error(inner)
+            if found is not None:
+                return found
+    return None

@@ -18,7 +18,7 @@ from rich.table import Table
 from .app import broker_is_running
 from .config import load_settings
 from .console import make_console
-from .errors import MotiadError
+from .errors import first_motiad_error
 from .storage import DeadLetterFilter, Event, Store, dead_letter_json, open_store
 from .tracing import new_id
 
@@ -48,8 +48,11 @@ def _with_store(project: Path, action: Callable[[Store], Awaitable[T]]) -> T:
 
     try:
         return anyio.run(main)
-    except MotiadError as exc:
-        raise click.ClickException(str(exc)) from None
+    except BaseException as exc:
+        found = first_motiad_error(exc)
+        if found is None:
+            raise
+        raise click.ClickException(str(found)) from None
 
 
 def _selection(ids: tuple[int, ...], all_: bool, topic: str | None) -> DeadLetterFilter:

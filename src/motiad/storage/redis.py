@@ -109,6 +109,7 @@ _CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 class _Call:
     """A script call waiting for its pipeline."""
 
+    name: str
     script: AsyncScript
     keys: list[str]
     args: list[Any]
@@ -197,7 +198,10 @@ class RedisStore:
             try:
                 await client.ping()
             except RedisError as exc:
-                raise StorageError(f"cannot reach Redis at {self._where()}: {exc}") from exc
+                raise StorageError(
+                    f"cannot reach Redis at {self._where()} ({exc}): is redis-server running"
+                    " there? (storage comes from --storage, MOTIAD_STORAGE or motiad.toml)"
+                ) from exc
             async with anyio.create_task_group() as tg:
                 # subscribed before we serve: a broker sees its own first stream change
                 await tg.start(self._listen)
@@ -275,7 +279,7 @@ class RedisStore:
         """Run a script of ``redis_lua``; concurrent calls share a pipeline."""
         if self._client is None:
             raise StorageError(f"Redis at {self._where()}: storage is not open")
-        call = _Call(self._scripts[name], [*keys], [PREFIX, *args])
+        call = _Call(name, self._scripts[name], [*keys], [PREFIX, *args])
         self._calls.append(call)
         self._calls_waiting.set()
         await call.done.wait()
@@ -300,23 +304,28 @@ class RedisStore:
 
     async def _run_batch(self, batch: list[_Call]) -> None:
         for reloaded in (False, True):
+            entries = self._pipeline_entries(batch)
             try:
                 async with self._redis.pipeline(transaction=False) as pipe:
-                    for call in batch:
-                        pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
+                    for script, keys, args, _ in entries:
+                        pipe.evalsha(script.sha, len(keys), *keys, *args)
                     results = await pipe.execute(raise_on_error=False)
             except RedisError as exc:  # the connection: the whole batch failed
                 for call in batch:
                     call.error = exc
                 return
-            again = []
-            for call, result in zip(batch, results, strict=True):
+            again: list[_Call] = []
+            for (_, _, _, calls), result in zip(entries, results, strict=True):
                 if isinstance(result, NoScriptError) and not reloaded:
-                    again.append(call)  # Redis restarted and forgot its scripts
+                    again += calls  # Redis restarted and forgot its scripts
                 elif isinstance(result, Exception):
-                    call.error = result
+                    for call in calls:
+                        call.error = result
+                elif calls[0].name in redis_lua.BATCHED:  # NAME_MANY: a result per call
+                    for call, one in zip(calls, result, strict=True):
+                        call.result = one
                 else:
-                    call.result = result
+                    calls[0].result = result
             if not again:
                 return
             try:
@@ -327,6 +336,25 @@ class RedisStore:
                     call.error = exc
                 return
             batch = again
+
+    def _pipeline_entries(
+        self, batch: list[_Call]
+    ) -> list[tuple[AsyncScript, list[str], list[Any], list[_Call]]]:
+        """What to send for ``batch``: the calls of a batched script together as
+        one ``NAME_MANY`` call, the others as they are."""
+        entries: list[tuple[AsyncScript, list[str], list[Any], list[_Call]]] = []
+        grouped: dict[str, list[_Call]] = {}
+        for call in batch:
+            if call.name in redis_lua.BATCHED:
+                grouped.setdefault(call.name, []).append(call)
+            else:
+                entries.append((call.script, call.keys, call.args, [call]))
+        for name, calls in grouped.items():
+            args: list[Any] = [PREFIX, len(calls)]
+            for call in calls:
+                args += [len(call.args) - 1, *call.args[1:]]
+            entries.append((self._scripts[f"{name}_MANY"], [], args, calls))
+        return entries
 
     async def _outage_pause(self, failures: int) -> None:
         first, longest = OUTAGE_RETRY_S
@@ -380,13 +408,15 @@ class RedisStore:
             self._renew_wake = anyio.Event()
             with anyio.move_on_after(shortest * RENEW_FRACTION):
                 await self._renew_wake.wait()  # a new queue may need a shorter period
-            for step, queue in list(self._queues.items()):
-                if queue.held:
-                    until = _stamp(time.time() + queue.lease_s)
-                    try:
-                        await self._script("RENEW", [step, until, *queue.held])
-                    except StorageError:
-                        break  # reported; the next round tries again
+            with contextlib.suppress(StorageError):  # reported; the next round tries again
+                await self.renew_held()
+
+    async def renew_held(self) -> None:
+        """Extend the lease of every delivery this broker holds by its queue's ``lease_s``."""
+        for step, queue in list(self._queues.items()):
+            if queue.held:
+                until = _stamp(time.time() + queue.lease_s)
+                await self._script("RENEW", [step, until, *queue.held])
 
     # --- queue --------------------------------------------------------------
 

@@ -298,6 +298,35 @@ return announce(ARGV[2], ARGV[3], ARGV[4], 'event', ARGV[5])
 """
 )
 
+
+def _many(script: str) -> str:
+    """``script`` run once per call for many calls in one EVALSHA (ARGV: P, the
+    number of calls, then per call its argument count and its arguments without
+    P): concurrent emits and acks cost one script run, not one each."""
+    return (
+        "local function one(ARGV)\n"
+        + script
+        + """
+end
+local out, pos = {}, 3
+for c = 1, tonumber(ARGV[2]) do
+  local n, argv = tonumber(ARGV[pos]), {ARGV[1]}
+  for j = 1, n do argv[j + 1] = ARGV[pos + j] end
+  pos = pos + n + 1
+  local r = one(argv)
+  if r == nil then r = false end
+  out[c] = r
+end
+return out
+"""
+    )
+
+
+PUBLISH_MANY = _many(PUBLISH)
+SETTLE_MANY = _many(SETTLE)
+BATCHED = ("PUBLISH", "SETTLE")
+"""Scripts whose concurrent calls go to Redis as one ``NAME_MANY`` call."""
+
 SCRIPTS = (
     "PUBLISH",
     "TAKE",
@@ -311,6 +340,8 @@ SCRIPTS = (
     "STREAM_DELETE",
     "STREAM_SEND",
     "RECORD",
+    "PUBLISH_MANY",
+    "SETTLE_MANY",
 )
 """Every script, loaded by name when the store opens."""
 
