@@ -80,7 +80,10 @@ async def test_a_message_sent_from_the_workbench_is_traced_and_a_dead_letter_red
         # flows: find a step by name
         await page.locator("main").click(position={"x": 5, "y": 5})
         await page.keyboard.press("1")
+        await expect(page.locator("[data-node]").first).to_be_visible()  # the view is drawn
         await page.keyboard.press("/")
+        # keys typed before the field has the focus would go to the shortcuts
+        await expect(page.get_by_role("searchbox", name="Find a step or topic")).to_be_focused()
         await page.keyboard.type("storem")
         await expect(page.locator(".details h2")).to_have_text("StoreMessage")
         await page.keyboard.press("Escape")  # out of the field, back to the shortcuts
