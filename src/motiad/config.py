@@ -235,7 +235,7 @@ class TraceRetention(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``[traces]`` in motiad.toml: how much history storage keeps for the
     workbench and ``motiad traces``/``logs``. Older entries are deleted as new
     ones come, so a busy project's file stops growing (about 1 KiB a span or
-    log record: the defaults cap traces near a few tens of MiB)."""
+    log record: some tens of MiB with the defaults, for traces of a few spans)."""
 
     max_traces: Annotated[int, msgspec.Meta(ge=1)] = 1000
     """Newest traces kept, with their spans and logs."""
