@@ -280,8 +280,16 @@ def snapshot(rev: str, cache: Path) -> Path:
     target = cache / f"rev-{sha[:12]}"
     if not (target / "src").is_dir():
         target.mkdir(parents=True, exist_ok=True)
+        top = subprocess.run(
+            ["git", "ls-tree", "--name-only", sha],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        sdks = [name for name in top if name.startswith("sdk-")]  # sdk-go came later
         archive = subprocess.run(
-            ["git", "archive", sha, "src", "sdk-node", "sdk-python"],
+            ["git", "archive", sha, "src", *sdks],
             cwd=ROOT,
             capture_output=True,
             check=True,
