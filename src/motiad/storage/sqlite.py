@@ -64,12 +64,13 @@ BATCH_MAX = 512
 """Writes applied per transaction at most: large enough to amortise a commit,
 small enough that one batch never holds the writer for long."""
 INLINE_BATCH_MAX = 4
-"""Batches this small are committed on the event loop itself. In WAL mode with
-``synchronous=NORMAL`` a commit is a write to the page cache (tens of µs): less
-than the hop to a worker thread and back, and at idle that hop is most of an
-emit's latency. What may take long stays off the loop: checkpoints (they sync
-the file; automatic ones are off on the writer, :data:`CHECKPOINT_AFTER`),
-larger batches, and a batch that would wait for another process's lock."""
+"""Batches this small, counted in statements (:attr:`_Write.rows`), are
+committed on the event loop itself. In WAL mode with ``synchronous=NORMAL`` a
+commit is a write to the page cache (tens of µs): less than the hop to a worker
+thread and back, and at idle that hop is most of an emit's latency. What may
+take long stays off the loop: checkpoints (they sync the file; automatic ones
+are off on the writer, :data:`CHECKPOINT_AFTER`), larger batches, and a batch
+that would wait for another process's lock."""
 CHECKPOINT_AFTER = 1000
 """Writes between two checkpoints of the WAL (in the worker thread); SQLite's own
 automatic checkpoint runs every 1000 pages."""
@@ -194,6 +195,9 @@ class _Write(Generic[T]):
     error: BaseException | None = None
     taken: bool = False
     """Handed to the writer thread: nothing may be added to it any more."""
+    rows: int = 1
+    """The statements it runs, as :data:`INLINE_BATCH_MAX` counts them: one write
+    may stand for many (a batch of acks, a second's spans and logs)."""
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -307,9 +311,11 @@ class SqliteStore:
             while self._pending:
                 count = min(BATCH_MAX, len(self._pending))
                 batch = [self._pending.popleft() for _ in range(count)]
+                rows = 0
                 for write in batch:
                     write.taken = True
-                if count > INLINE_BATCH_MAX or not self._apply_inline(batch):
+                    rows += write.rows
+                if rows > INLINE_BATCH_MAX or not self._apply_inline(batch):
                     await anyio.to_thread.run_sync(self._apply, batch)
                 for write in batch:
                     if write.then is not None and write.error is None:
@@ -585,6 +591,7 @@ class SqliteStore:
             write = self._acks_write = self._submit(apply)
             self._acks = acks
         self._acks.append(delivery)
+        write.rows = 2 * len(self._acks)
         await self._wait(write)
         self._schedules[delivery.step].settled(delivery)
 
@@ -887,8 +894,10 @@ class SqliteStore:
         """Write what is buffered. Writes apply in order, so once this one has
         committed, so have the records an earlier flush took."""
         spans, logs = self._records.take()
+        write = self._submit(lambda conn: self._insert_records(conn, spans, logs))
+        write.rows = len(spans) + len(logs)  # many rows: off the loop, in the thread
         try:
-            await self._write(lambda conn: self._insert_records(conn, spans, logs))
+            await self._wait(write)
         except StorageError:
             self._records.dropped += len(spans) + len(logs)
             raise
