@@ -7,6 +7,7 @@ children are in test_supervisor_misbehaving.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,13 +18,29 @@ import anyio
 import pytest
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from motiad.errors import ChildError, RemoteError
+from motiad.errors import ChildError, RemoteError, StorageError
 from motiad.protocol.messages import StateKeyParams
-from motiad.rpc import BAD_LINE_REPLIES_QUEUED, Method, RpcPeer
-from motiad.transport import LineSender, read_lines
+from motiad.rpc import BAD_LINE_REPLIES_QUEUED, Later, Method, RpcPeer
+from motiad.transport import BatchingLineSender, LineSender, read_lines
 
 pytestmark = pytest.mark.anyio
 LIMIT = 256
+
+
+class Commits:
+    """A plain handler that answers ``Later``: each request waits for a future
+    the test settles (as ``emit`` waits for a commit)."""
+
+    def __init__(self) -> None:
+        self.waiting: dict[str, asyncio.Future[None]] = {}
+        self.arrived = anyio.Event()
+
+    def __call__(self, params: StateKeyParams) -> Later:
+        if params.key == "refused":
+            raise RemoteError(-32602, "refused at once")
+        ready = self.waiting[params.key] = asyncio.get_running_loop().create_future()
+        self.arrived.set()
+        return Later(ready, {"committed": params.key})
 
 
 @dataclass
@@ -35,6 +52,7 @@ class Wire:
     from_us: MemoryObjectReceiveStream[bytes]
     served: anyio.Event
     """Set once the peer's reader saw the end of its input."""
+    commits: Commits
     problems: list[str] = field(default_factory=list)
 
     async def send(self, message: Any) -> None:
@@ -56,14 +74,20 @@ async def state_get(params: StateKeyParams) -> Any:
 
 
 @asynccontextmanager
-async def wire(*, unread: bool = False) -> AsyncIterator[Wire]:
-    """A served peer. ``unread``: nothing reads what it writes past its first line."""
+async def wire(*, unread: bool = False, batching: bool = False) -> AsyncIterator[Wire]:
+    """A served peer. ``unread``: nothing reads what it writes past its first line.
+    ``batching``: the broker's sender to children (answers go out without a task)."""
     out_send, out_receive = anyio.create_memory_object_stream[bytes](1 if unread else 1000)
     in_send, in_receive = anyio.create_memory_object_stream[bytes](1000)
     problems: list[str] = []
+    commits = Commits()
+    sender = BatchingLineSender(out_send) if batching else LineSender(out_send)  # type: ignore[arg-type]
     peer = RpcPeer(
-        LineSender(out_send),  # type: ignore[arg-type]  # a memory stream of bytes
-        methods={"state.get": Method(StateKeyParams, state_get)},
+        sender,
+        methods={
+            "state.get": Method(StateKeyParams, state_get),
+            "state.set": Method(StateKeyParams, commits),
+        },
         notifications={},
         on_problem=problems.append,
         max_line_bytes=LIMIT,
@@ -75,8 +99,10 @@ async def wire(*, unread: bool = False) -> AsyncIterator[Wire]:
         served.set()
 
     async with out_send, out_receive, in_send, in_receive, anyio.create_task_group() as tg:
+        if isinstance(sender, BatchingLineSender):
+            tg.start_soon(sender.run)
         tg.start_soon(serve, tg)
-        yield Wire(peer, in_send, out_receive, served, problems)
+        yield Wire(peer, in_send, out_receive, served, commits, problems)
         tg.cancel_scope.cancel()
 
 
@@ -163,3 +189,40 @@ async def test_a_closed_pipe_is_a_child_error_not_a_crash() -> None:
         await w.from_us.aclose()
         with pytest.raises(ChildError, match="pipe is closed"):
             await w.peer.request("ping", {})
+
+
+def set_request(msg_id: int, key: str) -> dict[str, Any]:
+    params = {"invocationId": "i", "groupId": "g", "key": key}
+    return {"jsonrpc": "2.0", "id": msg_id, "method": "state.set", "params": params}
+
+
+@pytest.mark.parametrize("batching", [False, True], ids=["line-sender", "batching-sender"])
+async def test_a_later_answer_waits_for_its_future_and_follows_its_outcome(
+    batching: bool,
+) -> None:
+    """A plain handler answers with ``Later``: nothing is sent until the future
+    is done; then its result, or the error the future failed with."""
+    async with wire(batching=batching) as w:
+        commits = w.commits
+        for msg_id, key in enumerate(("first", "second", "third"), start=1):
+            await w.send(set_request(msg_id, key))
+        await w.send(set_request(4, "refused"))
+        assert await w.receive() == {
+            "jsonrpc": "2.0",
+            "id": 4,
+            "error": {"code": -32602, "message": "refused at once"},
+        }
+        with anyio.fail_after(5):
+            while len(commits.waiting) < 3:
+                commits.arrived = anyio.Event()
+                await commits.arrived.wait()
+        assert w.from_us.statistics().current_buffer_used == 0  # none answered yet
+        commits.waiting["second"].set_result(None)
+        assert await w.receive() == {"jsonrpc": "2.0", "id": 2, "result": {"committed": "second"}}
+        commits.waiting["first"].set_exception(StorageError("db: disk I/O error"))
+        failed = await w.receive()
+        assert (failed["id"], failed["error"]["code"]) == (1, -32603)
+        assert "disk I/O error" in failed["error"]["message"]
+        commits.waiting["third"].cancel()
+        assert (await w.receive())["id"] == 3
+        assert w.problems == []

@@ -1,10 +1,12 @@
 """What only the SQLite backend does: small batches committed on the event loop,
-checkpoints of the WAL by the broker (the contract both backends keep is in
-test_storage_contract.py)."""
+publishes batched into one write, checkpoints of the WAL by the broker (the
+contract both backends keep is in test_storage_contract.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,7 +16,8 @@ import anyio.lowlevel
 import msgspec
 import pytest
 
-from motiad.storage import SqliteStore
+from motiad.errors import StorageError
+from motiad.storage import Event, SqliteStore, Target
 from motiad.storage import sqlite as sqlite_module
 from motiad.storage.sqlite import _Write
 
@@ -65,3 +68,41 @@ async def test_the_wal_is_checkpointed_by_the_broker(tmp_path: Path) -> None:
             await store.state_set("g", f"k{n}", msgspec.Raw(b"1"))
         assert store._since_checkpoint < sqlite_module.CHECKPOINT_AFTER
         assert len(await store.state_group("g")) == sqlite_module.CHECKPOINT_AFTER + 10
+
+
+async def test_publishes_of_one_turn_share_a_commit_and_each_delivery_has_its_row(
+    tmp_path: Path,
+) -> None:
+    # The emits a child sends in one burst join one write (two executemany); the
+    # deliveries scheduled from it carry the ids their rows got.
+    async with opened(tmp_path / "db") as store:
+        store.open_queue("A", fifo=False, lease_s=30)
+        store.open_queue("B", fifo=False, lease_s=30)
+        events = [
+            Event(f"e{n}", "t", msgspec.Raw(b"{}"), "trace", None, time.time()) for n in range(300)
+        ]
+        futures = {store.publish_soon(e, [Target("A"), Target("B")]) for e in events}
+        assert len(futures) == 1  # one write for all of them
+        with anyio.fail_after(10):
+            await asyncio.shield(futures.pop())
+            taken = [*await store.take("A", 1000), *await store.take("B", 1000)]
+        rows = sqlite3.connect(tmp_path / "db").execute("SELECT id, event_id, step FROM deliveries")
+        assert sorted((d.id, d.event.id, d.step) for d in taken) == sorted(rows)
+        assert len(taken) == 600
+        async with anyio.create_task_group() as tg:
+            for delivery in taken:
+                tg.start_soon(store.ack, delivery)
+        left = sqlite3.connect(tmp_path / "db").execute(
+            "SELECT (SELECT count(*) FROM deliveries), (SELECT count(*) FROM events)"
+        )
+        assert left.fetchone() == (0, 0)
+
+
+async def test_a_publish_that_cannot_commit_fails_its_future(tmp_path: Path) -> None:
+    async with opened(tmp_path / "db") as store:
+        store.open_queue("A", fifo=False, lease_s=30)
+        published = Event("e1", "t", msgspec.Raw(b"{}"), "trace", None, time.time())
+        await store.publish(published, [Target("A")])
+        committed = store.publish_soon(published, [Target("A")])  # the same id again
+        with anyio.fail_after(10), pytest.raises(StorageError, match="UNIQUE constraint"):
+            await asyncio.shield(committed)

@@ -107,6 +107,28 @@ async def test_a_span_recorded_twice_counts_once(tmp_path: Path, opened: Opener)
     assert len(trace.spans) == 1
 
 
+async def test_summaries_fold_each_flush_into_what_is_stored(
+    tmp_path: Path, opened: Opener
+) -> None:
+    # A flush carries many traces' spans (a burst's hundred events, say), some of
+    # them stored before; each trace's summary adds only what is new.
+    async with opened(tmp_path / "db") as store:
+        store.record_span(span("t1", "Later", 20.0, span_id="known"))
+        await store.flush_traces()
+        store.record_span(span("t1", "Later", 20.0, span_id="known"))
+        for n in range(50):
+            store.record_span(span("t1", "Fan", 30.0 + n, error=n % 10 == 0))
+            store.record_span(span("t2", "Other", 5.0 + n))
+        store.record_span(span("t1", "First", 1.0))
+        await store.flush_traces()
+        one, two = await store.trace("t1"), await store.trace("t2")
+    assert one is not None
+    assert two is not None
+    assert (one.summary.step, one.summary.started_at, one.summary.ended_at) == ("First", 1.0, 79.5)
+    assert (one.summary.spans, one.summary.errors) == (52, 5)
+    assert (two.summary.step, two.summary.spans, two.summary.errors) == ("Other", 50, 0)
+
+
 async def test_a_trace_with_logs_and_no_finished_span_is_shown(
     tmp_path: Path, opened: Opener
 ) -> None:

@@ -21,6 +21,7 @@ import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import anyio
@@ -47,7 +48,22 @@ from .protocol.messages import DEFAULT_MAX_LINE_BYTES, ErrorObject, RequestId
 from .tasks import TaskSet
 from .transport import BatchingLineSender, LineSender, LineTooLong
 
-Handler = Callable[[Any], Awaitable[Any]]
+
+@dataclass(frozen=True, slots=True)
+class Later:
+    """What a plain (not ``async``) handler returns to answer once ``ready`` is
+    done: then ``result`` is sent, or an error reply if ``ready`` failed. The
+    reader calls such a handler itself and the reply follows from a callback:
+    no task per request (``emit``, thousands a second, answers after a commit
+    that many share)."""
+
+    ready: asyncio.Future[Any]
+    result: Any
+
+
+Handler = Callable[[Any], Awaitable[Any] | Later]
+"""An ``async`` handler (its coroutine runs as a task of its own), or a plain
+function returning :class:`Later`."""
 
 MAX_INCOMING_REQUESTS = 1024
 """Requests from the peer served at once. Past this the reader waits, so a peer
@@ -80,7 +96,8 @@ every SDK we know writes ``jsonrpc``, then ``id``, then ``result``/``error``."""
 
 @dataclass(frozen=True, slots=True)
 class Method:
-    """An incoming method: the Struct its params decode into, and its handler."""
+    """An incoming method: the Struct its params decode into, and its handler
+    (a notification's must be ``async``)."""
 
     params: type[Any] | None
     handler: Handler
@@ -273,6 +290,7 @@ class RpcPeer:
         # incoming request is a hot path, and anyio's checks cancel scopes each time.
         self._serving = asyncio.Semaphore(MAX_INCOMING_REQUESTS)
         self._bad_line_replies: MemoryObjectSendStream[bytes] | None = None
+        self._requests: TaskSet | None = None
         self._dropped_replies = 0
 
     @property
@@ -361,7 +379,7 @@ class RpcPeer:
         replies, queue = anyio.create_memory_object_stream[bytes](BAD_LINE_REPLIES_QUEUED)
         self._bad_line_replies = replies
         tg.start_soon(self._write_bad_line_replies, queue)
-        requests = TaskSet()
+        requests = self._requests = TaskSet()
         tg.start_soon(requests.run)
         try:
             async for line in lines:
@@ -373,7 +391,7 @@ class RpcPeer:
                     self._resolve(message)
                 elif isinstance(message, IncomingRequest):
                     await self._serving.acquire()
-                    requests.spawn(self._handle_request(message))
+                    self._start_request(message)
                 elif isinstance(message, IncomingNotification):
                     await self._handle_notification(message)
                 else:
@@ -466,40 +484,85 @@ class RpcPeer:
         else:
             pending.settle(response.result, None)
 
-    async def _handle_request(self, request: IncomingRequest) -> None:
+    def _start_request(self, request: IncomingRequest) -> None:
+        """Decode the params and call the handler, in the reader (it holds a
+        slot of ``_serving``, freed once the request is answered)."""
         try:
             method = self._methods.get(request.method)
             if method is None:
-                await self._reply_error(
-                    request.id,
-                    ErrorObject(ErrorCode.METHOD_NOT_FOUND, f"unknown method {request.method!r}"),
-                )
-                return
-            try:
-                params = (
-                    decode_params(request.params, method.params)
-                    if method.params is not None
-                    else None
-                )
-                result = await method.handler(params)
-            except InvalidParams as exc:
-                await self._reply_error(request.id, exc.to_error())
-            except RemoteError as exc:
-                await self._reply_error(request.id, ErrorObject(exc.code, exc.message, exc.data))
-            except MotiadError as exc:
-                await self._reply_error(request.id, ErrorObject(ErrorCode.INTERNAL_ERROR, str(exc)))
-            except Exception as exc:  # a bug in one method must not end the connection
-                self._on_problem(
-                    f"internal error serving {request.method}:\n"
-                    + "".join(traceback.format_exception(exc)).rstrip()
-                )
-                await self._reply_error(
-                    request.id, ErrorObject(ErrorCode.INTERNAL_ERROR, f"internal error: {exc!r}")
-                )
-            else:
-                await self._reply(request.id, result, request.method)
+                raise RemoteError(ErrorCode.METHOD_NOT_FOUND, f"unknown method {request.method!r}")
+            params = (
+                decode_params(request.params, method.params) if method.params is not None else None
+            )
+            outcome = method.handler(params)
+        except Exception as exc:
+            self._answer(self._error_line(request.id, self._error_for(request, exc)))
+            return
+        if isinstance(outcome, Later):
+            outcome.ready.add_done_callback(partial(self._answer_later, request, outcome.result))
+        else:
+            assert self._requests is not None  # set by serve(), our caller
+            self._requests.spawn(self._handle_request(request, outcome))
+
+    async def _handle_request(self, request: IncomingRequest, outcome: Awaitable[Any]) -> None:
+        try:
+            result = await outcome
+        except Exception as exc:
+            line = self._error_line(request.id, self._error_for(request, exc))
+        else:
+            line = self._result_line(request.id, result, request.method)
+        await self._send_answer(line)
+
+    def _answer_later(
+        self, request: IncomingRequest, result: Any, ready: asyncio.Future[Any]
+    ) -> None:
+        if ready.cancelled():
+            error = ErrorObject(ErrorCode.INTERNAL_ERROR, f"{request.method} was cancelled")
+            self._answer(self._error_line(request.id, error))
+            return
+        failure = ready.exception()
+        if isinstance(failure, Exception):
+            self._answer(self._error_line(request.id, self._error_for(request, failure)))
+        else:
+            self._answer(self._result_line(request.id, result, request.method))
+
+    def _answer(self, line: bytes) -> None:
+        """Send a request's answer without waiting when the pipe has room (from a
+        task when it has not); either way, free the request's slot."""
+        if not self._sender.has_room:
+            requests = self._requests
+            if requests is not None:
+                with contextlib.suppress(RuntimeError):  # the reader's owner stopped
+                    requests.spawn(self._send_answer(line))
+                    return
+        try:
+            self._sender.send_nowait(line)
+        except (*_SEND_FAILURES, anyio.WouldBlock):
+            pass  # the peer is gone, or the reader stopped with it: nobody to answer
         finally:
             self._serving.release()
+
+    async def _send_answer(self, line: bytes) -> None:
+        try:
+            with contextlib.suppress(ChildError):
+                await self._send(line, "a reply")
+        finally:
+            self._serving.release()
+
+    def _error_for(self, request: IncomingRequest, exc: Exception) -> ErrorObject:
+        """The error reply to a request whose handler raised ``exc``."""
+        if isinstance(exc, InvalidParams):
+            return exc.to_error()
+        if isinstance(exc, RemoteError):
+            return ErrorObject(exc.code, exc.message, exc.data)
+        if isinstance(exc, MotiadError):
+            return ErrorObject(ErrorCode.INTERNAL_ERROR, str(exc))
+        # a bug in one method must not end the connection
+        self._on_problem(
+            f"internal error serving {request.method}:\n"
+            + "".join(traceback.format_exception(exc)).rstrip()
+        )
+        return ErrorObject(ErrorCode.INTERNAL_ERROR, f"internal error: {exc!r}")
 
     async def _handle_notification(self, note: IncomingNotification) -> None:
         method = self._notifications.get(note.method)
@@ -511,23 +574,23 @@ class RpcPeer:
             self._report(f"{note.method}: {exc.message} at {exc.path}; notification ignored")
             return
         try:
-            await method.handler(params)
-        except Exception as exc:  # as in _handle_request: the reader must survive
+            outcome = method.handler(params)
+            assert not isinstance(outcome, Later), f"{note.method}: a notification is not answered"
+            await outcome
+        except Exception as exc:  # as in _error_for: the reader must survive
             self._on_problem(
                 f"internal error handling {note.method}:\n"
                 + "".join(traceback.format_exception(exc)).rstrip()
             )
 
-    async def _reply(self, msg_id: RequestId, result: Any, method: str) -> None:
+    def _result_line(self, msg_id: RequestId, result: Any, method: str) -> bytes:
         try:
             line = encode_result(msg_id, result)
         except (msgspec.EncodeError, TypeError, ValueError) as exc:
-            await self._reply_error(
-                msg_id, ErrorObject(ErrorCode.INTERNAL_ERROR, f"cannot encode the result: {exc}")
-            )
-            return
+            error = ErrorObject(ErrorCode.INTERNAL_ERROR, f"cannot encode the result: {exc}")
+            return self._error_line(msg_id, error)
         if len(line) - 1 > self.max_line_bytes:  # SPEC framing.max-line.send
-            await self._reply_error(
+            return self._error_line(
                 msg_id,
                 ErrorObject(
                     ErrorCode.LINE_TOO_LONG,
@@ -535,14 +598,10 @@ class RpcPeer:
                     f" maxLineBytes ({self.max_line_bytes})",
                 ),
             )
-            return
-        with contextlib.suppress(ChildError):
-            await self._send(line, "a reply")
+        return line
 
-    async def _reply_error(self, msg_id: RequestId | None, error: ErrorObject) -> None:
+    def _error_line(self, msg_id: RequestId | None, error: ErrorObject) -> bytes:
         line = encode_error(msg_id, error)
         if len(line) - 1 > self.max_line_bytes:  # drop the data, shorten the message
-            short = ErrorObject(error.code, error.message[:1024])
-            line = encode_error(msg_id, short)
-        with contextlib.suppress(ChildError):
-            await self._send(line, "an error reply")
+            line = encode_error(msg_id, ErrorObject(error.code, error.message[:1024]))
+        return line

@@ -91,6 +91,10 @@ class LineSender:
     has_room = False
     """A send may always wait for the stream (no queue of its own)."""
 
+    def send_nowait(self, line: bytes) -> None:
+        """Never possible: see :attr:`has_room`."""
+        raise anyio.WouldBlock
+
     async def send(self, line: bytes) -> None:
         """Write ``line`` (which ends in a newline) as one unit."""
         async with self._lock:
@@ -162,6 +166,11 @@ class BatchingLineSender:
                 self._room = anyio.Event()
             self._wake.set()  # direct mode: run() waits for the transport to drain
             await self._room.wait()
+        self.send_nowait(line)
+
+    def send_nowait(self, line: bytes) -> None:
+        """:meth:`send` for a caller that checked :attr:`has_room` (past the high
+        water mark it still queues: the mark is a bound on waiting senders)."""
         if self._broken is not None:
             raise anyio.BrokenResourceError(f"the pipe is closed: {self._broken!r}")
         self._queued.append(line)

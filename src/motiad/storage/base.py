@@ -6,6 +6,7 @@ child sent and hands it back without decoding it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal, Protocol
 
@@ -95,6 +96,13 @@ class QueueStore(Protocol):
 
     async def publish(self, event: Event, targets: Sequence[Target]) -> None:
         """Commit ``event`` and one delivery per target. Durable on return."""
+        ...
+
+    def publish_soon(self, event: Event, targets: Sequence[Target]) -> asyncio.Future[None] | None:
+        """:meth:`publish` for a caller on the hot path that would otherwise
+        need a task to wait: a future done once durable (add a callback; never
+        await it, many may share it), or ``None`` when the backend has no such
+        path (then await :meth:`publish`)."""
         ...
 
     async def enqueue(self, event: Event) -> None:

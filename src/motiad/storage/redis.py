@@ -455,6 +455,10 @@ class RedisStore:
         for target in targets:
             self._wake(target.step)
 
+    def publish_soon(self, event: Event, targets: Sequence[Target]) -> None:
+        """No task-free path: the script call is awaited (see :meth:`publish`)."""
+        return None
+
     async def enqueue(self, event: Event) -> None:
         """Store an event for a broker to route (``motiad emit``)."""
         async with self._guard(), self._redis.pipeline(transaction=True) as pipe:

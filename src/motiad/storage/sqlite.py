@@ -27,6 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Generic, TypeVar, overload
 
@@ -162,15 +163,82 @@ _LOG_COLUMNS = "time, level, message, step, trace_id, invocation_id, fields"
 _TRACE_COLUMNS = "trace_id, started_at, ended_at, step, trig, detail, spans, errors"
 # The summary of a trace follows its spans: the earliest span names it.
 _UPSERT_TRACE = """
-INSERT INTO traces VALUES (?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT (trace_id) DO UPDATE SET
+INSERT INTO traces VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (trace_id) DO UPDATE SET
     step = CASE WHEN excluded.started_at < started_at THEN excluded.step ELSE step END,
     trig = CASE WHEN excluded.started_at < started_at THEN excluded.trig ELSE trig END,
     detail = CASE WHEN excluded.started_at < started_at THEN excluded.detail ELSE detail END,
     started_at = min(started_at, excluded.started_at),
     ended_at = max(ended_at, excluded.ended_at),
-    spans = spans + 1,
+    spans = spans + excluded.spans,
     errors = errors + excluded.errors
 """
+
+_INSERT_SPAN = (
+    f"INSERT INTO spans ({_SPAN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (id) DO NOTHING"
+)
+
+
+def _insert_spans(conn: sqlite3.Connection, spans: list[Span]) -> None:
+    """Insert the spans not stored yet, and fold them into their traces'
+    summaries: one ``executemany`` per table (a busy flow finishes thousands of
+    spans a second, most of a trace's in one flush)."""
+    rows = [
+        (
+            span.id,
+            span.trace_id,
+            span.step,
+            span.trigger,
+            span.detail,
+            span.started_at,
+            span.ended_at,
+            span.outcome,
+            span.attempt,
+            None if span.error is None else _encode(span.error),
+        )
+        for span in spans
+    ]
+    conn.execute("SAVEPOINT spans")
+    before = conn.total_changes
+    conn.executemany(_INSERT_SPAN, rows)
+    new = spans
+    if conn.total_changes - before != len(spans):  # some were stored before: which?
+        conn.execute("ROLLBACK TO spans")
+        new = [
+            span
+            for span, row in zip(spans, rows, strict=True)
+            if conn.execute(_INSERT_SPAN, row).rowcount
+        ]
+    conn.execute("RELEASE spans")
+    # trace_id -> [trace_id, started_at, ended_at, step, trig, detail, spans, errors]
+    summaries: dict[str, list[Any]] = {}
+    for span in new:
+        failed = int(span.outcome == "error")
+        summary = summaries.get(span.trace_id)
+        if summary is None:
+            summaries[span.trace_id] = [
+                span.trace_id,
+                span.started_at,
+                span.ended_at,
+                span.step,
+                span.trigger,
+                span.detail,
+                1,
+                failed,
+            ]
+            continue
+        if span.started_at < summary[1]:  # the earliest span names the trace
+            summary[1], summary[3], summary[4], summary[5] = (
+                span.started_at,
+                span.step,
+                span.trigger,
+                span.detail,
+            )
+        summary[2] = max(summary[2], span.ended_at)
+        summary[6] += 1
+        summary[7] += failed
+    conn.executemany(_UPSERT_TRACE, list(summaries.values()))
+
 
 _DELIVERY_COLUMNS = (
     "d.id, d.step, d.attempt, d.due_at, e.id, e.topic, e.data, e.trace_id,"
@@ -198,6 +266,30 @@ class _Write(Generic[T]):
     rows: int = 1
     """The statements it runs, as :data:`INLINE_BATCH_MAX` counts them: one write
     may stand for many (a batch of acks, a second's spans and logs)."""
+    ready: asyncio.Future[None] | None = None
+    """Done (or failed) with ``done``, for callers that may not wait: see
+    :meth:`SqliteStore.publish_soon`."""
+
+    def finish(self, path: Path) -> None:
+        """Run ``then`` (after a commit), then wake whoever waits."""
+        if self.then is not None and self.error is None:
+            try:
+                self.result = self.then(self.result)
+            except Exception as exc:  # a listener's bug: the writer lives on
+                self.error = exc
+        self.done.set()
+        ready = self.ready
+        if ready is not None and not ready.done():
+            if self.error is None:
+                ready.set_result(None)
+            else:
+                ready.set_exception(_failure(path, self.error))
+
+
+def _failure(path: Path, error: BaseException) -> StorageError:
+    failure = StorageError(f"{path}: {error}")
+    failure.__cause__ = error
+    return failure
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -208,6 +300,26 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=5000")
     return conn
+
+
+_Published = list[tuple[Event, Sequence[Target]]]
+"""Events with the targets each gets a delivery for, in commit order."""
+
+
+def _insert_deliveries(conn: sqlite3.Connection, published: _Published) -> int:
+    """Insert one delivery per target of each event, in order; returns the first
+    one's id. The others follow it: inside the writer's transaction nobody else
+    inserts, so AUTOINCREMENT ids are consecutive."""
+    rows = [
+        (event.id, target.step, event.created_at + target.delay_s, event.created_at)
+        for event, targets in published
+        for target in targets
+    ]
+    conn.executemany(
+        "INSERT INTO deliveries (event_id, step, due_at, updated_at) VALUES (?, ?, ?, ?)", rows
+    )
+    last: int = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+    return last - len(rows) + 1
 
 
 def _delivery(row: Sequence[Any]) -> tuple[Delivery, float]:
@@ -273,6 +385,9 @@ class SqliteStore:
         self._stream_listeners: list[StreamListener] = []
         self._last_change_ms = 0
         self._since_checkpoint = 0
+        self._publish_write: _Write[None] | None = None
+        self._published: _Published = []
+        """The events of ``_publish_write``, the publish write not yet taken."""
         self._acks_write: _Write[None] | None = None
         self._acks: list[Delivery] = []
         """The deliveries of ``_acks_write``, the ack write not yet taken."""
@@ -301,7 +416,7 @@ class SqliteStore:
             self._open = False
             for write in self._pending:
                 write.error = StorageError(f"{self.path}: storage closed before this write")
-                write.done.set()
+                write.finish(self.path)
             self._close()
 
     async def _apply_writes(self) -> None:
@@ -318,12 +433,7 @@ class SqliteStore:
                 if rows > INLINE_BATCH_MAX or not self._apply_inline(batch):
                     await anyio.to_thread.run_sync(self._apply, batch)
                 for write in batch:
-                    if write.then is not None and write.error is None:
-                        try:
-                            write.result = write.then(write.result)
-                        except Exception as exc:  # a listener's bug: the writer lives on
-                            write.error = exc
-                    write.done.set()
+                    write.finish(self.path)
                 self._since_checkpoint += count
                 if self._since_checkpoint >= CHECKPOINT_AFTER:
                     self._since_checkpoint = 0
@@ -422,7 +532,7 @@ class SqliteStore:
         """The result of ``write`` once its batch is committed."""
         await write.done.wait()
         if write.error is not None:
-            raise StorageError(f"{self.path}: {write.error}") from write.error
+            raise _failure(self.path, write.error)
         return write.result  # type: ignore[return-value]
 
     def _read(self) -> sqlite3.Connection:
@@ -485,57 +595,72 @@ class SqliteStore:
             "SELECT id, topic, data, trace_id, message_group_id, created_at FROM events"
             " WHERE routed = 0 ORDER BY rowid"
         )
-        for e_id, topic, data, trace_id, group, created_at in rows.fetchall():
-            event = Event(e_id, topic, msgspec.Raw(data), trace_id, group, created_at)
-            await self._insert_deliveries(event, list(router(topic)), mark_routed=True)
+        routed: _Published = [
+            (Event(e_id, topic, msgspec.Raw(data), trace_id, group, created_at), router(topic))
+            for e_id, topic, data, trace_id, group, created_at in rows.fetchall()
+        ]
+        if not routed:
+            return
+
+        def apply(conn: sqlite3.Connection) -> int:
+            conn.executemany(
+                "UPDATE events SET routed = 1 WHERE id = ?", [(e.id,) for e, _ in routed]
+            )
+            return _insert_deliveries(conn, routed)
+
+        await self._write(apply, partial(self._schedule_published, routed))
 
     async def publish(self, event: Event, targets: Sequence[Target]) -> None:
         """Commit the event and its deliveries; then schedule them."""
+        await self._wait(self._publish(event, targets))
 
-        def apply(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, 1)",
-                (
-                    event.id,
-                    event.topic,
-                    bytes(event.data),
-                    event.trace_id,
-                    event.message_group_id,
-                    event.created_at,
-                ),
-            )
+    def publish_soon(self, event: Event, targets: Sequence[Target]) -> asyncio.Future[None]:
+        """:meth:`publish` without a task: the future is done once the event is
+        committed (failed with :class:`StorageError` if it is not). Many share
+        one future: add a callback to it; never await it (a cancelled waiter
+        would cancel it for all)."""
+        write = self._publish(event, targets)
+        if write.ready is None:
+            write.ready = asyncio.get_running_loop().create_future()
+        return write.ready
 
-        await self._insert_deliveries(event, targets, insert_event=apply)
+    def _publish(self, event: Event, targets: Sequence[Target]) -> _Write[None]:
+        """The write that commits ``event``: publishes made before the writer
+        takes the current one join it, as acks do (one ``executemany`` per table
+        for all of them; a busy emitter makes hundreds a batch)."""
+        write = self._publish_write
+        if write is None or write.taken:
+            published: _Published = []
 
-    async def _insert_deliveries(
-        self,
-        event: Event,
-        targets: Sequence[Target],
-        *,
-        insert_event: Callable[[sqlite3.Connection], None] | None = None,
-        mark_routed: bool = False,
-    ) -> None:
-        def apply(conn: sqlite3.Connection) -> list[tuple[int, float]]:
-            if insert_event is not None:
-                insert_event(conn)
-            if mark_routed:
-                conn.execute("UPDATE events SET routed = 1 WHERE id = ?", (event.id,))
-            rows = []
-            for target in targets:
-                due_at = event.created_at + target.delay_s
-                cursor = conn.execute(
-                    "INSERT INTO deliveries (event_id, step, due_at, updated_at)"
-                    " VALUES (?, ?, ?, ?)",
-                    (event.id, target.step, due_at, event.created_at),
+            def apply(conn: sqlite3.Connection) -> int:
+                conn.executemany(
+                    "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, 1)",
+                    [
+                        (e.id, e.topic, bytes(e.data), e.trace_id, e.message_group_id, e.created_at)
+                        for e, _ in published
+                    ],
                 )
-                rows.append((cursor.lastrowid or 0, due_at))
-            return rows
+                return _insert_deliveries(conn, published)
 
-        rows = await self._write(apply)
-        for (delivery_id, due_at), target in zip(rows, targets, strict=True):
-            schedule = self._schedules.get(target.step)
-            if schedule is not None:
-                schedule.add(Delivery(delivery_id, event, target.step, 1), due_at)
+            write = self._publish_write = self._submit(
+                apply, partial(self._schedule_published, published)
+            )
+            write.rows = 0
+            self._published = published
+        self._published.append((event, targets))
+        write.rows += 1 + len(targets)
+        return write
+
+    def _schedule_published(self, published: _Published, first_id: int) -> None:
+        """Schedule the deliveries :func:`_insert_deliveries` committed."""
+        delivery_id = first_id
+        for event, targets in published:
+            for target in targets:
+                schedule = self._schedules.get(target.step)
+                if schedule is not None:
+                    delivery = Delivery(delivery_id, event, target.step, 1)
+                    schedule.add(delivery, event.created_at + target.delay_s)
+                delivery_id += 1
 
     async def enqueue(self, event: Event) -> None:
         """Commit an event with no deliveries yet; the running broker routes it."""
@@ -905,37 +1030,8 @@ class SqliteStore:
     def _insert_records(
         self, conn: sqlite3.Connection, spans: list[Span], logs: list[LogRecord]
     ) -> None:
-        for span in spans:
-            error = None if span.error is None else _encode(span.error)
-            inserted = conn.execute(
-                f"INSERT INTO spans ({_SPAN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (id) DO NOTHING",
-                (
-                    span.id,
-                    span.trace_id,
-                    span.step,
-                    span.trigger,
-                    span.detail,
-                    span.started_at,
-                    span.ended_at,
-                    span.outcome,
-                    span.attempt,
-                    error,
-                ),
-            ).rowcount
-            if inserted:
-                conn.execute(
-                    _UPSERT_TRACE,
-                    (
-                        span.trace_id,
-                        span.started_at,
-                        span.ended_at,
-                        span.step,
-                        span.trigger,
-                        span.detail,
-                        int(span.outcome == "error"),
-                    ),
-                )
+        if spans:
+            _insert_spans(conn, spans)
         conn.executemany(
             f"INSERT INTO logs ({_LOG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
