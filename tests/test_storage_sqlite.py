@@ -20,6 +20,7 @@ from motiad.errors import StorageError
 from motiad.storage import Event, SqliteStore, Target
 from motiad.storage import sqlite as sqlite_module
 from motiad.storage.sqlite import _Write
+from motiad.tracing import Span
 
 pytestmark = pytest.mark.anyio
 
@@ -106,3 +107,32 @@ async def test_a_publish_that_cannot_commit_fails_its_future(tmp_path: Path) -> 
         committed = store.publish_soon(published, [Target("A")])  # the same id again
         with anyio.fail_after(10), pytest.raises(StorageError, match="UNIQUE constraint"):
             await asyncio.shield(committed)
+
+
+async def test_spans_of_a_file_an_earlier_motiad_made_move_to_todays_table(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "db"
+    old = sqlite3.connect(path, isolation_level=None)
+    old.executescript(
+        """
+        CREATE TABLE spans (
+            id TEXT PRIMARY KEY, trace_id TEXT NOT NULL, step TEXT NOT NULL,
+            trig TEXT NOT NULL, detail TEXT NOT NULL, started_at REAL NOT NULL,
+            ended_at REAL NOT NULL, outcome TEXT NOT NULL, attempt INTEGER NOT NULL,
+            error BLOB
+        ) WITHOUT ROWID;
+        CREATE INDEX spans_by_trace ON spans(trace_id, started_at);
+        INSERT INTO spans VALUES ('s1', 't1', 'A', 'event', 'x', 1.0, 2.0, 'ok', 1, NULL);
+        """
+    )
+    old.close()
+    async with opened(path) as store:
+        store.record_span(Span("s2", "t1", "B", "event", "x", 3.0, 4.0, "ok", 1, None))
+        store.record_span(Span("s1", "t1", "A", "event", "x", 1.0, 2.0, "ok", 1, None))
+        await store.flush_traces()  # s1 is known: stored once
+        trace = await store.trace("t1")
+    assert trace is not None
+    assert [s.id for s in trace.spans] == ["s1", "s2"]
+    (sql,) = sqlite3.connect(path).execute("SELECT sql FROM sqlite_master WHERE name = 'spans'")
+    assert "WITHOUT ROWID" not in sql[0]

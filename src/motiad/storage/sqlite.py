@@ -81,7 +81,22 @@ PRUNE_EVERY = 500
 """Records written between two deletions of the oldest traces and logs: the
 file holds at most this many beyond the retention bounds."""
 
-_SCHEMA = """
+_SPANS_TABLE = """
+CREATE TABLE IF NOT EXISTS spans (
+    id TEXT NOT NULL UNIQUE,
+    trace_id TEXT NOT NULL,
+    step TEXT NOT NULL,
+    trig TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL NOT NULL,
+    outcome TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    error BLOB
+);
+"""
+
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS events (
     id TEXT PRIMARY KEY,
     topic TEXT NOT NULL,
@@ -130,18 +145,9 @@ CREATE TABLE IF NOT EXISTS traces (
     errors INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS traces_by_start ON traces(started_at);
-CREATE TABLE IF NOT EXISTS spans (
-    id TEXT PRIMARY KEY,
-    trace_id TEXT NOT NULL,
-    step TEXT NOT NULL,
-    trig TEXT NOT NULL,
-    detail TEXT NOT NULL,
-    started_at REAL NOT NULL,
-    ended_at REAL NOT NULL,
-    outcome TEXT NOT NULL,
-    attempt INTEGER NOT NULL,
-    error BLOB
-) WITHOUT ROWID;
+{_SPANS_TABLE}
+-- spans: a rowid table (each span appended) with its random id in an index,
+-- not a WITHOUT ROWID table keyed by it: inserts cost less than half as much.
 CREATE INDEX IF NOT EXISTS spans_by_trace ON spans(trace_id, started_at);
 CREATE INDEX IF NOT EXISTS spans_by_step ON spans(step);
 CREATE TABLE IF NOT EXISTS logs (
@@ -292,6 +298,33 @@ def _failure(path: Path, error: BaseException) -> StorageError:
     return failure
 
 
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a file an earlier motiad made up to :data:`_SCHEMA`: its spans
+    table was keyed by id (WITHOUT ROWID); the rows move to today's table."""
+    found = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'spans'"
+    ).fetchone()
+    if found is None or "WITHOUT ROWID" not in found[0].upper():
+        return
+    try:
+        conn.executescript(
+            f"""
+            BEGIN IMMEDIATE;
+            ALTER TABLE spans RENAME TO spans_keyed_by_id;
+            DROP INDEX IF EXISTS spans_by_trace;
+            DROP INDEX IF EXISTS spans_by_step;
+            {_SPANS_TABLE}
+            INSERT INTO spans ({_SPAN_COLUMNS}) SELECT {_SPAN_COLUMNS} FROM spans_keyed_by_id;
+            DROP TABLE spans_keyed_by_id;
+            COMMIT;
+            """
+        )
+    except sqlite3.Error:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -400,6 +433,7 @@ class SqliteStore:
         try:
             self._writer = await anyio.to_thread.run_sync(_connect, self.path)
             self._writer.execute("PRAGMA wal_autocheckpoint=0")  # done in the thread instead
+            _migrate(self._writer)
             self._writer.executescript(_SCHEMA)
             self._data_version = self._writer.execute("PRAGMA data_version").fetchone()[0]
             self._reader = _connect(self.path)
