@@ -177,12 +177,12 @@ async def test_the_docs_pet_store_behaves_as_the_docs_say(tmp_path: Path) -> Non
         trace = created.headers["x-trace-id"]
         assert pet == {"id": pet["id"], "name": "Jack", "photoUrl": "jack.png", "traceId": trace}
         pet_id = str(pet["id"])
-        await broker.wait_for(rf"\bApiTrigger {trace[:8]} Step 01 - Processing API Step")
+        await broker.wait_for(rf"\bApiTrigger {trace[-8:]} Step 01 - Processing API Step")
         await broker.wait_for(
-            rf'\bProcessFoodOrder {trace[:8]} Step 02 - Process food order .*"petId":"{pet_id}"'
+            rf'\bProcessFoodOrder {trace[-8:]} Step 02 - Process food order .*"petId":"{pet_id}"'
         )
         await broker.wait_for(
-            rf'PythonProcessFoodOrder {trace[:8]} Order created .*"petId":"{pet_id}"'
+            rf'PythonProcessFoodOrder {trace[-8:]} Order created .*"petId":"{pet_id}"'
         )
 
         # Python API → the same two subscribers.

@@ -44,13 +44,13 @@ async def test_an_order_flows_through_typescript_python_and_go_and_survives_a_re
                 json={"id": "o1", "items": [{"sku": "apple", "qty": 2}, {"sku": "fig", "qty": 1}]},
             )
             assert sent.status_code == 202
-            trace = sent.headers["x-trace-id"][:8]
+            trace = sent.headers["x-trace-id"][-8:]
             await broker.wait_for(rf"PriceOrder {trace} Priced order .*\"totalCents\":480")
             await broker.wait_for(rf"ShipOrder {trace} Shipped order .*\"tracking\":\"GO-o1-480\"")
             await broker.wait_for(rf"OrderShipped {trace} Order complete")
             order = (await http.get("/orders/o1")).json()
             assert order["steps"] == ["typescript", "python", "go"]
-            assert (order["status"], order["traceId"][:8]) == ("shipped", trace)
+            assert (order["status"], order["traceId"][-8:]) == ("shipped", trace)
             missing = await http.get("/orders/none")
             assert (missing.status_code, missing.json()) == (404, {"error": "no order none"})
             invalid = await http.post("/orders", json={"id": "o2"})

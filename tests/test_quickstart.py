@@ -28,7 +28,7 @@ async def test_a_message_flows_through_both_languages_and_survives_a_restart(
             sent = await http.post("/messages", json={"text": "hi"})
             assert sent.status_code == 200
             assert sent.json() == {"ok": True}
-            trace = sent.headers["x-trace-id"][:8]
+            trace = sent.headers["x-trace-id"][-8:]
             await broker.wait_for(rf"ProcessMessage {trace} Processing message .*\"text\":\"hi\"")
             await broker.wait_for(rf"StoreMessage {trace} Stored message")
             stored = await http.get("/messages/hi")
@@ -73,7 +73,7 @@ async def test_an_emit_the_handler_did_not_await_is_still_delivered_in_its_trace
     ):
         fired = await http.post("/fire", json={"n": 7})
         assert fired.status_code == 202
-        trace = fired.headers["x-trace-id"][:8]
+        trace = fired.headers["x-trace-id"][-8:]
         await broker.wait_for(rf"Record {trace} recorded .*\"n\":7,\"attempt\":1,\"step\":\"mine\"")
 
 
@@ -89,4 +89,4 @@ async def test_a_pretty_printed_json_body_reaches_the_step(tmp_path: Path) -> No
             "/messages", content=body, headers={"content-type": "application/json"}
         )
         assert sent.status_code == 200
-        await broker.wait_for(rf"StoreMessage {sent.headers['x-trace-id'][:8]} Stored message")
+        await broker.wait_for(rf"StoreMessage {sent.headers['x-trace-id'][-8:]} Stored message")

@@ -83,7 +83,7 @@ async def test_a_failing_handler_gives_500_without_its_stack_and_logs_it_by_trac
         assert failed.json() == {"error": "Internal Server Error", "traceId": trace_id}
         assert "hunter2" not in failed.text
         await broker.wait_for(
-            rf"ERROR Throws {trace_id[:8]} handler failed: Error: secret database password"
+            rf"ERROR Throws {trace_id[-8:]} handler failed: Error: secret database password"
         )
         await broker.wait_for(r"at handler .*throws\.step\.ts")
 

@@ -107,7 +107,7 @@ async def test_logs_are_filtered_by_step_level_trace_and_text(tmp_path: Path) ->
         for text in ("one", "two"):
             sent = await http.post("/messages", json={"text": text})
             traces.append(sent.headers["x-trace-id"])
-            await broker.wait_for(rf"StoreMessage {traces[-1][:8]} Stored message")
+            await broker.wait_for(rf"StoreMessage {traces[-1][-8:]} Stored message")
 
         async def messages(**params: str) -> list[tuple[str, str]]:
             found = (await http.get(f"{API}/logs", params=params)).json()["logs"]
@@ -134,7 +134,7 @@ async def test_state_groups_flows_and_steps_are_listed(tmp_path: Path) -> None:
         httpx.AsyncClient(base_url=broker.url) as http,
     ):
         sent = await http.post("/messages", json={"text": "kept"})
-        await broker.wait_for(rf"StoreMessage {sent.headers['x-trace-id'][:8]} Stored message")
+        await broker.wait_for(rf"StoreMessage {sent.headers['x-trace-id'][-8:]} Stored message")
         groups = (await http.get(f"{API}/state")).json()["groups"]
         assert [(g["groupId"], g["keys"]) for g in groups] == [("messages", 1)]
         group = (await http.get(f"{API}/state/messages")).json()
@@ -162,7 +162,8 @@ async def test_dead_letters_are_listed_shown_redriven_and_purged(tmp_path: Path)
                 f"{API}/emit", json={"topic": "flaky.run", "data": {"job": job}}
             )
             assert emitted.status_code == 200
-            await broker.wait_for(rf"{emitted.json()['traceId'][:8]} event \S+ \(flaky.run\) moved")
+            trace = emitted.json()["traceId"][-8:]
+            await broker.wait_for(rf"{trace} event \S+ \(flaky.run\) moved")
         letters = (await http.get(f"{API}/dlq")).json()["deadLetters"]
         assert [(x["step"], x["event"]["data"]["job"]) for x in letters] == [
             ("Flaky", 1),

@@ -181,7 +181,7 @@ async def main() -> None:
             async with httpx.AsyncClient(base_url=broker.url) as http:
                 for text in ("hello", "bonjour", "hola"):
                     sent = await http.post("/messages", json={"text": text})
-                    await broker.wait_for(rf"StoreMessage {sent.headers['x-trace-id'][:8]} Stored")
+                    await broker.wait_for(rf"StoreMessage {sent.headers['x-trace-id'][-8:]} Stored")
                 await http.get("/messages/hello")
                 await http.post(
                     "/__motiad/api/emit", json={"topic": "flaky.run", "data": {"job": 7}}

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .tracing import LogRecord
+from .tracing import LogRecord, short_id
 
 _LEVEL_STYLES = {"debug": "dim", "info": "green", "warn": "yellow", "error": "bold red"}
 _encode = msgspec.json.Encoder().encode
@@ -83,7 +83,7 @@ class LogPrinter:
         line.append(f"{record.level.upper():5} ", style=_LEVEL_STYLES[record.level])
         line.append(f"{record.step or 'motiad'} ", style="cyan")
         if record.trace_id:
-            line.append(f"{record.trace_id[:8]} ", style="magenta")
+            line.append(f"{short_id(record.trace_id)} ", style="magenta")
         line.append(record.message)
         if record.fields:
             line.append(" " + _fields_text(record.fields), style="dim")

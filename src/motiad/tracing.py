@@ -25,11 +25,21 @@ _random = random.Random(os.urandom(32))
 
 
 def new_id() -> str:
-    """A random 128-bit id as 32 hex digits (trace, invocation and event ids).
+    """A 128-bit id as 32 hex digits (trace, invocation and event ids): the time
+    in milliseconds (48 bits), then 80 random bits, as UUIDv7 lays them out.
 
-    Ids need to be unique, not secret: a generator seeded once from the OS
-    spares a system call per id on the request path."""
-    return f"{_random.getrandbits(128):032x}"
+    Ids made later sort later, so rows keyed by them are added at the end of
+    their indexes: a commit of a hundred events dirties a few pages of each
+    index, not one page per row (random ids made SQLite write several times as
+    many pages to its log). Ids need to be unique, not secret: a generator
+    seeded once from the OS spares a system call per id on the request path."""
+    return f"{int(time.time() * 1000):012x}{_random.getrandbits(80):020x}"
+
+
+def short_id(full_id: str) -> str:
+    """The few digits of an id the console shows: its random end (its start is
+    the time, the same for ids made in the same minute)."""
+    return full_id[-8:]
 
 
 class LogRecord(msgspec.Struct, frozen=True, rename="camel"):

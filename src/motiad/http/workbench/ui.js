@@ -67,8 +67,9 @@ export function duration(seconds) {
   return `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
 }
 
+// The random end of an id: its start is the time (the same for ids of one minute).
 export function shortId(id) {
-  return id ? id.slice(0, 8) : "";
+  return id ? id.slice(-8) : "";
 }
 
 /** Pretty JSON with classes for keys, strings, numbers, booleans and null. */
