@@ -3,6 +3,7 @@ and draining waits for it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import anyio
@@ -14,12 +15,18 @@ from motiad.queue import FollowUp, Worker
 pytestmark = pytest.mark.anyio
 
 
-async def test_a_follow_up_frees_the_slot_and_draining_waits_for_it() -> None:
+@pytest.mark.parametrize("form", ["coroutine", "future"])
+async def test_a_follow_up_frees_the_slot_and_draining_waits_for_it(form: str) -> None:
+    """Both forms: work to await (an ack on Redis), or a future of work under way
+    (SQLite's batched ack, which no task waits for)."""
     items = [1, 2]
     handled: list[int] = []
     acked: list[int] = []
     release_ack = anyio.Event()
     second_started = anyio.Event()
+    committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    if form == "future":
+        committed.add_done_callback(lambda _: acked.append(1))
 
     async def source() -> Sequence[int]:
         if items:
@@ -39,7 +46,7 @@ async def test_a_follow_up_frees_the_slot_and_draining_waits_for_it() -> None:
             await release_ack.wait()
             acked.append(item)
 
-        return ack
+        return ack if form == "coroutine" else committed
 
     worker = Worker("step", source, handle, concurrency=1)
     with anyio.fail_after(5):
@@ -52,7 +59,10 @@ async def test_a_follow_up_frees_the_slot_and_draining_waits_for_it() -> None:
             async with anyio.create_task_group() as draining:
                 draining.start_soon(worker.drain)
                 await anyio.lowlevel.checkpoint()
+                assert worker.running == 1  # draining waits for the ack
                 release_ack.set()
+                if not committed.done():
+                    committed.set_result(None)
     assert handled == [1, 2]
     assert acked == [1]
     assert worker.running == 0

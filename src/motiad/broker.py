@@ -726,13 +726,22 @@ class Broker:
         except StorageError as exc:
             self._not_settled(step, delivery, exc)
             return None
-        return partial(self._ack, step, delivery)
+        acked = self.store.ack_soon(delivery)
+        if acked is None:
+            return partial(self._ack, step, delivery)
+        acked.add_done_callback(partial(self._acked, step, delivery))
+        return acked
 
     async def _ack(self, step: Step, delivery: Delivery) -> None:
         try:
             await self.store.ack(delivery)
         except StorageError as exc:
             self._not_settled(step, delivery, exc)
+
+    def _acked(self, step: Step, delivery: Delivery, acked: asyncio.Future[None]) -> None:
+        failure = None if acked.cancelled() else acked.exception()
+        if isinstance(failure, StorageError):
+            self._not_settled(step, delivery, failure)
 
     def _not_settled(self, step: Step, delivery: Delivery, exc: StorageError) -> None:
         # the outcome did not reach storage: the delivery comes back when its

@@ -13,7 +13,7 @@ from typing import Generic, TypeVar
 
 import anyio
 
-from .tasks import TaskSet
+from .tasks import Slots, TaskSet
 
 T = TypeVar("T")
 
@@ -43,9 +43,10 @@ class RetryPolicy:
         return random.uniform(0, min(self.max_s, self.initial_s * 2 ** (attempt - 1)))
 
 
-FollowUp = Callable[[], Awaitable[None]] | None
+FollowUp = Callable[[], Awaitable[None]] | asyncio.Future[None] | None
 """What ``handle`` may return: work that finishes an item without needing its
-slot (storing an event delivery's ack), or ``None``."""
+slot (storing an event delivery's ack), or a future of that work already under
+way (the item is done with it: the task is not kept waiting), or ``None``."""
 
 
 class Worker(Generic[T]):
@@ -71,9 +72,7 @@ class Worker(Generic[T]):
         self._source = source
         self._handle = handle
         self._abandon = abandon
-        # A bare asyncio.Semaphore (motiad runs on asyncio): taking a free slot
-        # costs a comparison, not an anyio checkpoint; one per delivery is a hot path.
-        self._slots = asyncio.Semaphore(concurrency)
+        self._slots = Slots(concurrency)  # one per delivery: a hot path
         self._taking = anyio.CancelScope()
         self._all = anyio.CancelScope()
         self._idle = anyio.Event()
@@ -92,7 +91,8 @@ class Worker(Generic[T]):
                         items = await self._source()
                         for index, item in enumerate(items):
                             try:
-                                await self._slots.acquire()
+                                if not self._slots.take_now():
+                                    await self._slots.take()
                             except BaseException:  # stopping: the rest never ran
                                 if self._abandon is not None:
                                     self._abandon(items[index:])
@@ -104,19 +104,28 @@ class Worker(Generic[T]):
                 tg.cancel_scope.cancel()
 
     async def _one(self, item: T) -> None:
-        slot = True
+        later = False
         try:
-            follow_up = await self._handle(item)
-            self._slots.release()
-            slot = False
-            if follow_up is not None:
+            try:
+                follow_up = await self._handle(item)
+            finally:
+                self._slots.release()
+            if isinstance(follow_up, asyncio.Future):
+                follow_up.add_done_callback(self._followed_up)
+                later = True
+            elif follow_up is not None:
                 await follow_up()
         finally:
-            if slot:
-                self._slots.release()
-            self.running -= 1
-            if self.running == 0:
-                self._idle.set()
+            if not later:
+                self._done()
+
+    def _followed_up(self, _: asyncio.Future[None]) -> None:
+        self._done()
+
+    def _done(self) -> None:
+        self.running -= 1
+        if self.running == 0:
+            self._idle.set()
 
     async def _wait_idle(self) -> None:
         # Waiters share one unset event; only a set one (its waiters woke) is replaced.

@@ -45,7 +45,7 @@ from .protocol import (
     encode_result,
 )
 from .protocol.messages import DEFAULT_MAX_LINE_BYTES, ErrorObject, RequestId
-from .tasks import TaskSet
+from .tasks import Slots, TaskSet
 from .transport import BatchingLineSender, LineSender, LineTooLong
 
 
@@ -286,9 +286,7 @@ class RpcPeer:
         self._pending: dict[RequestId, PendingRequest] = {}
         self._closed: BaseException | None = None
         self._throttle = Throttle(PROBLEMS_PER_WINDOW, PROBLEM_WINDOW_S)
-        # A bare asyncio.Semaphore (motiad runs on asyncio): one acquire per
-        # incoming request is a hot path, and anyio's checks cancel scopes each time.
-        self._serving = asyncio.Semaphore(MAX_INCOMING_REQUESTS)
+        self._serving = Slots(MAX_INCOMING_REQUESTS)  # one per request: a hot path
         self._bad_line_replies: MemoryObjectSendStream[bytes] | None = None
         self._requests: TaskSet | None = None
         self._dropped_replies = 0
@@ -390,7 +388,8 @@ class RpcPeer:
                 if isinstance(message, IncomingResponse):
                     self._resolve(message)
                 elif isinstance(message, IncomingRequest):
-                    await self._serving.acquire()
+                    if not self._serving.take_now():
+                        await self._serving.take()
                     self._start_request(message)
                 elif isinstance(message, IncomingNotification):
                     await self._handle_notification(message)

@@ -76,3 +76,38 @@ class TaskSet:
             # and unwind promptly.
             with anyio.CancelScope(shield=True):
                 await asyncio.wait(tasks)
+
+
+class Slots:
+    """At most ``size`` holders, and one task at a time waiting for a slot (the
+    loop that starts the work). Taking a free slot is a comparison: asyncio's
+    Semaphore costs a coroutine and a scan of its waiters per acquire, and
+    there is one per request served and per delivery."""
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self._waiter: asyncio.Future[None] | None = None
+
+    def take_now(self) -> bool:
+        """Take a slot if one is free."""
+        if self.free:
+            self.free -= 1
+            return True
+        return False
+
+    async def take(self) -> None:
+        """Take a slot, waiting for one to be released if none is free."""
+        while not self.free:
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        self.free -= 1
+
+    def release(self) -> None:
+        """Give a slot back; wake the waiter, if any."""
+        self.free += 1
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)

@@ -33,7 +33,7 @@ def new_id() -> str:
     index, not one page per row (random ids made SQLite write several times as
     many pages to its log). Ids need to be unique, not secret: a generator
     seeded once from the OS spares a system call per id on the request path."""
-    return f"{int(time.time() * 1000):012x}{_random.getrandbits(80):020x}"
+    return f"{int(time.time() * 1000) << 80 | _random.getrandbits(80):032x}"
 
 
 def short_id(full_id: str) -> str:

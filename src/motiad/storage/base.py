@@ -135,6 +135,11 @@ class QueueStore(Protocol):
         """The delivery succeeded: forget it."""
         ...
 
+    def ack_soon(self, delivery: Delivery) -> asyncio.Future[None] | None:
+        """:meth:`ack` for the hot path, as :meth:`publish_soon`: a future done
+        once durable, or ``None`` (then await :meth:`ack`)."""
+        ...
+
     async def retry(self, delivery: Delivery, error: ErrorInfo, delay_s: float) -> None:
         """The attempt failed: deliver again after ``delay_s``."""
         ...

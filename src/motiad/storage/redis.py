@@ -459,6 +459,10 @@ class RedisStore:
         """No task-free path: the script call is awaited (see :meth:`publish`)."""
         return None
 
+    def ack_soon(self, delivery: Delivery) -> None:
+        """No task-free path: the script call is awaited (see :meth:`ack`)."""
+        return None
+
     async def enqueue(self, event: Event) -> None:
         """Store an event for a broker to route (``motiad emit``)."""
         async with self._guard(), self._redis.pipeline(transaction=True) as pipe:

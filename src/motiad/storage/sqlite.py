@@ -734,12 +734,20 @@ class SqliteStore:
             self._schedules[delivery.step].released(delivery)
 
     async def ack(self, delivery: Delivery) -> None:
-        """Delete the delivery, and its event once no delivery needs it.
+        """Delete the delivery, and its event once no delivery needs it."""
+        await self._wait(self._ack(delivery))
 
-        Acks are batched: every ack made before the writer takes the current
-        ack write joins it (two ``executemany`` instead of two statements and a
-        write each), and each caller returns once that write is committed.
-        """
+    def ack_soon(self, delivery: Delivery) -> asyncio.Future[None]:
+        """:meth:`ack` without a task (as :meth:`publish_soon`)."""
+        write = self._ack(delivery)
+        if write.ready is None:
+            write.ready = asyncio.get_running_loop().create_future()
+        return write.ready
+
+    def _ack(self, delivery: Delivery) -> _Write[None]:
+        """The write that acks ``delivery``: acks made before the writer takes
+        the current one join it (two ``executemany`` instead of two statements
+        and a write each); their deliveries are settled once it commits."""
         write = self._acks_write
         if write is None or write.taken:
             acks: list[Delivery] = []
@@ -752,12 +760,17 @@ class SqliteStore:
                     [(d.event.id,) for d in acks],
                 )
 
-            write = self._acks_write = self._submit(apply)
+            def settle(_: None) -> None:
+                for acked in acks:
+                    schedule = self._schedules.get(acked.step)
+                    if schedule is not None:  # None: the step is gone (a reload)
+                        schedule.settled(acked)
+
+            write = self._acks_write = self._submit(apply, settle)
             self._acks = acks
         self._acks.append(delivery)
         write.rows = 2 * len(self._acks)
-        await self._wait(write)
-        self._schedules[delivery.step].settled(delivery)
+        return write
 
     async def retry(self, delivery: Delivery, error: ErrorInfo, delay_s: float) -> None:
         """Record the failure and schedule the next attempt."""
