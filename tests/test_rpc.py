@@ -8,6 +8,7 @@ children are in test_supervisor_misbehaving.py)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,12 +16,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from motiad.errors import ChildError, RemoteError, StorageError
+from motiad.protocol.codec import IncomingRequest
 from motiad.protocol.messages import StateKeyParams
 from motiad.rpc import BAD_LINE_REPLIES_QUEUED, Later, Method, RpcPeer
+from motiad.tasks import TaskSet
 from motiad.transport import BatchingLineSender, LineSender, read_lines
 
 pytestmark = pytest.mark.anyio
@@ -226,3 +230,32 @@ async def test_a_later_answer_waits_for_its_future_and_follows_its_outcome(
         commits.waiting["third"].cancel()
         assert (await w.receive())["id"] == 3
         assert w.problems == []
+
+
+async def test_a_request_cancelled_before_its_task_ran_leaves_no_coroutine_behind() -> None:
+    """An ``async`` handler is called in its request's task, not in the reader: a
+    coroutine made there would never be awaited if the task is cancelled before
+    its first step (a child restarted under a flood of requests)."""
+    called: list[object] = []
+
+    async def handler(params: object) -> None:
+        called.append(params)
+
+    out_send, out_receive = anyio.create_memory_object_stream[bytes](10)
+    peer = RpcPeer(
+        LineSender(out_send),  # type: ignore[arg-type]  # a memory stream of bytes
+        methods={"m": Method(None, handler)},
+        notifications={},
+        on_problem=lambda _: None,
+    )
+    tasks = peer._requests = TaskSet()
+    async with out_send, out_receive, anyio.create_task_group() as tg:
+        tg.start_soon(tasks.run)
+        await anyio.lowlevel.checkpoint()  # the owner runs
+        assert peer._serving.take_now()
+        peer._start_request(IncomingRequest(1, "m", None))
+        (task,) = tasks._tasks
+        task.cancel()  # before it took its first step
+        tg.cancel_scope.cancel()
+    gc.collect()  # an unawaited coroutine would warn here (pytest raises it)
+    assert called == []

@@ -726,7 +726,11 @@ class Broker:
         except StorageError as exc:
             self._not_settled(step, delivery, exc)
             return None
-        acked = self.store.ack_soon(delivery)
+        try:
+            acked = self.store.ack_soon(delivery)
+        except StorageError as exc:  # closed under us: the ack is not queued
+            self._not_settled(step, delivery, exc)
+            return None
         if acked is None:
             return partial(self._ack, step, delivery)
         acked.add_done_callback(partial(self._acked, step, delivery))
@@ -807,7 +811,11 @@ class Broker:
         result = EmitResult(event.id)
         targets = self.targets.get(params.topic)
         if targets:
-            committed = self.store.publish_soon(event, targets)
+            try:
+                committed = self.store.publish_soon(event, targets)
+            except StorageError as exc:  # closed under us: nothing queued
+                invocation.storage_failed = exc
+                raise
             if committed is None:
                 return self._publish(invocation, event, targets, result)
             committed.add_done_callback(partial(self._note_storage_failure, invocation))

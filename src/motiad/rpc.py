@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import inspect
 import itertools
 import math
 import re
 import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -101,6 +102,13 @@ class Method:
 
     params: type[Any] | None
     handler: Handler
+    in_line: bool = field(init=False)
+    """A plain handler, called by the reader itself. An ``async`` one is called
+    in its request's task: a coroutine made in the reader would never be
+    awaited should the task be cancelled before its first step."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "in_line", not inspect.iscoroutinefunction(self.handler))
 
 
 Problem = Callable[[str], None]
@@ -493,7 +501,7 @@ class RpcPeer:
             params = (
                 decode_params(request.params, method.params) if method.params is not None else None
             )
-            outcome = method.handler(params)
+            outcome = method.handler(params) if method.in_line else None
         except Exception as exc:
             self._answer(self._error_line(request.id, self._error_for(request, exc)))
             return
@@ -501,11 +509,21 @@ class RpcPeer:
             outcome.ready.add_done_callback(partial(self._answer_later, request, outcome.result))
         else:
             assert self._requests is not None  # set by serve(), our caller
-            self._requests.spawn(self._handle_request(request, outcome))
+            self._requests.spawn(self._handle_request(request, method, params, outcome))
 
-    async def _handle_request(self, request: IncomingRequest, outcome: Awaitable[Any]) -> None:
+    async def _handle_request(
+        self,
+        request: IncomingRequest,
+        method: Method,
+        params: Any,
+        outcome: Awaitable[Any] | None,
+    ) -> None:
+        """Serve an ``async`` handler (``outcome`` is ``None``), or await what a
+        plain one returned that is not :class:`Later`."""
         try:
-            result = await outcome
+            awaited = method.handler(params) if outcome is None else outcome
+            assert not isinstance(awaited, Later), "only a plain handler answers Later"
+            result = await awaited
         except Exception as exc:
             line = self._error_line(request.id, self._error_for(request, exc))
         else:
@@ -515,15 +533,15 @@ class RpcPeer:
     def _answer_later(
         self, request: IncomingRequest, result: Any, ready: asyncio.Future[Any]
     ) -> None:
-        if ready.cancelled():
-            error = ErrorObject(ErrorCode.INTERNAL_ERROR, f"{request.method} was cancelled")
-            self._answer(self._error_line(request.id, error))
-            return
-        failure = ready.exception()
-        if isinstance(failure, Exception):
-            self._answer(self._error_line(request.id, self._error_for(request, failure)))
-        else:
+        failure = None if ready.cancelled() else ready.exception()
+        if failure is None and not ready.cancelled():
             self._answer(self._result_line(request.id, result, request.method))
+            return
+        if isinstance(failure, Exception):
+            error = self._error_for(request, failure)
+        else:  # cancelled (the store stopped under it), or worse
+            error = ErrorObject(ErrorCode.INTERNAL_ERROR, f"{request.method} did not complete")
+        self._answer(self._error_line(request.id, error))
 
     def _answer(self, line: bytes) -> None:
         """Send a request's answer without waiting when the pipe has room (from a

@@ -151,8 +151,8 @@ CREATE TABLE IF NOT EXISTS traces (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS traces_by_start ON traces(started_at);
 {_SPANS_TABLE}
--- spans: a rowid table (each span appended) with its random id in an index,
--- not a WITHOUT ROWID table keyed by it: inserts cost less than half as much.
+-- spans: a rowid table (each span appended) with its id in a unique index, not
+-- a WITHOUT ROWID table keyed by it: a row is narrow in an index, wide in a table.
 CREATE INDEX IF NOT EXISTS spans_by_trace ON spans(trace_id, started_at);
 CREATE INDEX IF NOT EXISTS spans_by_step ON spans(step);
 CREATE TABLE IF NOT EXISTS logs (
