@@ -202,6 +202,13 @@ class LoadReport:
     """The streams the stream files declare, by name."""
 
 
+def _storage_failure(written: asyncio.Future[None]) -> StorageError | None:
+    """What a store's future for a write (``publish_soon``, ``ack_soon``) failed
+    with, when storage failed it."""
+    failure = None if written.cancelled() else written.exception()
+    return failure if isinstance(failure, StorageError) else None
+
+
 class Broker:
     """Everything between the HTTP layer and the children."""
 
@@ -743,8 +750,8 @@ class Broker:
             self._not_settled(step, delivery, exc)
 
     def _acked(self, step: Step, delivery: Delivery, acked: asyncio.Future[None]) -> None:
-        failure = None if acked.cancelled() else acked.exception()
-        if isinstance(failure, StorageError):
+        failure = _storage_failure(acked)
+        if failure is not None:
             self._not_settled(step, delivery, failure)
 
     def _not_settled(self, step: Step, delivery: Delivery, exc: StorageError) -> None:
@@ -841,8 +848,8 @@ class Broker:
 
     @staticmethod
     def _note_storage_failure(invocation: _Invocation, committed: asyncio.Future[None]) -> None:
-        failure = None if committed.cancelled() else committed.exception()
-        if isinstance(failure, StorageError):
+        failure = _storage_failure(committed)
+        if failure is not None:
             invocation.storage_failed = failure
 
     def _check_emit(self, emitter: Step, params: EmitParams) -> None:

@@ -279,7 +279,14 @@ class _Write(Generic[T]):
     may stand for many (a batch of acks, a second's spans and logs)."""
     ready: asyncio.Future[None] | None = None
     """Done (or failed) with ``done``, for callers that may not wait: see
-    :meth:`SqliteStore.publish_soon`."""
+    :meth:`settled`."""
+
+    def settled(self) -> asyncio.Future[None]:
+        """A future done once this write is committed (failed if it is not),
+        shared by all who ask (:meth:`SqliteStore.publish_soon`)."""
+        if self.ready is None:
+            self.ready = asyncio.get_running_loop().create_future()
+        return self.ready
 
     def finish(self, path: Path) -> None:
         """Run ``then`` (after a commit), then wake whoever waits."""
@@ -658,10 +665,7 @@ class SqliteStore:
         committed (failed with :class:`StorageError` if it is not). Many share
         one future: add a callback to it; never await it (a cancelled waiter
         would cancel it for all)."""
-        write = self._publish(event, targets)
-        if write.ready is None:
-            write.ready = asyncio.get_running_loop().create_future()
-        return write.ready
+        return self._publish(event, targets).settled()
 
     def _publish(self, event: Event, targets: Sequence[Target]) -> _Write[None]:
         """The write that commits ``event``: publishes made before the writer
@@ -739,10 +743,7 @@ class SqliteStore:
 
     def ack_soon(self, delivery: Delivery) -> asyncio.Future[None]:
         """:meth:`ack` without a task (as :meth:`publish_soon`)."""
-        write = self._ack(delivery)
-        if write.ready is None:
-            write.ready = asyncio.get_running_loop().create_future()
-        return write.ready
+        return self._ack(delivery).settled()
 
     def _ack(self, delivery: Delivery) -> _Write[None]:
         """The write that acks ``delivery``: acks made before the writer takes
