@@ -34,12 +34,12 @@ import redis.asyncio as aioredis
 from anyio.abc import TaskStatus
 from redis.asyncio import BlockingConnectionPool
 from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
 from ..config import TraceRetention
 from ..errors import StorageError, StorageUnavailable
@@ -386,7 +386,7 @@ class RedisStore:
                 await self._outage_pause(failures)
             finally:
                 with anyio.CancelScope(shield=True), anyio.move_on_after(1):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
 
     def _wake(self, step: str) -> None:
         if step == "":
