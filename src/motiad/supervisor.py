@@ -114,7 +114,8 @@ class Child:
     ) -> None:
         self.spec = spec
         self.name = spec.label
-        """How log records name it: the file until the broker knows the step's name."""
+        """How log records name it: the file, until its ``initialize`` result
+        names the one step it hosts."""
         self._methods = methods
         self._notifications = notifications
         self._logs = logs
@@ -211,6 +212,7 @@ class Child:
                     failure = exc
                     tg.cancel_scope.cancel()
                 else:
+                    self.name = _hosted_name(result) or self.spec.label
                     self._peer = peer
                     self._ready.set()
                     if task_status is not None:
@@ -521,6 +523,12 @@ NOT_RETRYABLE_CODES = frozenset(
     }
 )
 """Invoke errors that would come back the same on a retry (SPEC §5)."""
+
+
+def _hosted_name(result: InitializeResult) -> str | None:
+    """The name of the one step a child hosts, as its loaded config gives it."""
+    names = [entry.config.get("name") for entry in result.steps if entry.config and not entry.error]
+    return names[0] if len(names) == 1 and isinstance(names[0], str) else None
 
 
 def handler_error(exc: RemoteError) -> ErrorInfo:
