@@ -85,5 +85,5 @@ async def test_a_service_request_for_an_unknown_invocation_gets_32006(tmp_path: 
     # No storage is reached: the invocation check comes first (hence the stand-in store).
     broker = Broker(tmp_path, Settings(), cast(Store, object()), LogBus())
     with pytest.raises(RemoteError) as refused:
-        broker._emit(EmitParams("no-such-invocation", "t"))
+        broker.services.emit(EmitParams("no-such-invocation", "t"))
     assert refused.value.code == -32006

@@ -14,9 +14,10 @@ from typing import Any
 
 import anyio
 
-from .broker import Broker, LoadReport
+from .broker import Broker
 from .config import Settings, load_settings
 from .errors import MotiadError
+from .loader import LoadReport
 from .storage import open_store
 from .tracing import LogBus
 

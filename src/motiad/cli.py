@@ -16,7 +16,6 @@ from rich.console import Console
 
 from . import __version__
 from .app import Started, load_project, run_project
-from .broker import LoadReport, flow_steps, step_json, step_row
 from .builds import BUILD_LOG_PREFIX
 from .config import Settings, builtin_languages, load_settings
 from .conformance import conformance_command
@@ -25,6 +24,8 @@ from .dev import watch
 from .errors import MotiadError, first_motiad_error
 from .flows import build_graph
 from .flowview import flow_trees
+from .listings import flow_steps, step_json, step_row
+from .loader import LoadReport
 from .pyenv import install as install_requirements
 from .queue_cli import dlq, emit
 from .scaffold import create_project

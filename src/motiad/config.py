@@ -222,7 +222,7 @@ class QueueDefaults(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     backoff_max_ms: Annotated[int, msgspec.Meta(ge=0)] = 300_000
     visibility_timeout_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
     """How long a delivery may run before it counts as lost; default: the
-    handler timeout plus a margin (see ``Broker``)."""
+    handler timeout plus a margin (see ``Step.lease_s``)."""
 
 
 class HandlerDefaults(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
