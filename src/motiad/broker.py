@@ -2,8 +2,8 @@
 of small parts with one job each:
 
 - :class:`~motiad.registry.StepRegistry`: the steps that run, by name, route and topic;
-- :class:`~motiad.loader.StepLoader`: starts a child per step file, fills the
-  registry, reloads a file (``motiad dev``); owns the children;
+- :class:`~motiad.loader.StepLoader`: starts the children that host the
+  steps, fills the registry, reloads a file (``motiad dev``); owns the children;
 - :class:`~motiad.dispatch.Dispatch`: invokes steps (API calls, event
   deliveries with the retry policy, cron ticks); owns the workers;
 - :class:`~motiad.services.ChildServices`: what children call (emit, state,
@@ -79,7 +79,7 @@ class Broker:
         return self.loader.reloaded
 
     async def load(self, tg: TaskGroup) -> LoadReport:
-        """Discover the step files and start one warm child for each, in ``tg``;
+        """Discover the step files and start their warm children, in ``tg``;
         what loaded and what did not (see :meth:`StepLoader.load`)."""
         return await self.loader.load(tg)
 
@@ -98,15 +98,17 @@ class Broker:
         self.store.route_enqueued(self.registry.targets)
 
     async def reload_file(self, relative: str) -> LoadReport:
-        """``motiad dev``: a step file changed, appeared or went away. Its steps
-        stop (their deliveries stay due), its child stops, and if the file is
-        still there it starts again. Every other step keeps serving."""
-        for step in self.registry.in_file(relative):
+        """``motiad dev``: a step file changed, appeared or went away. The child
+        that hosts it starts again beside the old one, then takes over its steps
+        in one instant (workers included: their deliveries stay due); the old
+        child finishes what it runs and stops. Every other child keeps serving."""
+        reload = await self.loader.start_reload(relative)
+        for step in self.loader.swap(reload):
             self.dispatch.stop(step)
-        report = await self.loader.reload_file(relative)
-        for step in report.steps:
+        for step in reload.report.steps:
             self.dispatch.start(step)
-        return report
+        await self.loader.finish_reload(reload)
+        return reload.report
 
     async def drain(self, grace_s: float) -> None:
         """Stop taking events and ticks; wait up to ``grace_s`` for the running ones."""

@@ -243,10 +243,22 @@ class TraceRetention(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Newest log records kept, in traces or not (broker and stderr lines)."""
 
 
+class ProcessModel(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[process]`` in motiad.toml: which steps share a child."""
+
+    isolate_steps: bool = False
+    """A child per step file, as motiad did before children were shared. By
+    default one child per language hosts every step of that language (a
+    runner whose ``command`` takes ``{file}`` hosts one file per child)."""
+
+
 PLACEHOLDERS = ("{file}", "{project}", "{sdk}", "{python}")
 """What a runner's ``command``, ``build`` and ``env`` may contain: the step file
 (``command`` only), the project root, the SDK folder (``sdk``), and the Python
 interpreter motiad picks (the ``python`` setting, the project's .venv, or its own)."""
+FILE_PLACEHOLDER = "{file}"
+"""A ``command`` argument naming the one step file the child hosts (the
+runner then gets a child per file)."""
 FILES_PLACEHOLDER = "{files}"
 """A ``build`` argument that stands for every step file of the language, one argument each."""
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}")
@@ -333,6 +345,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     queue: QueueDefaults = msgspec.field(default_factory=QueueDefaults)
     handler: HandlerDefaults = msgspec.field(default_factory=HandlerDefaults)
     traces: TraceRetention = msgspec.field(default_factory=TraceRetention)
+    process: ProcessModel = msgspec.field(default_factory=ProcessModel)
     languages: dict[str, LanguageSettings] = msgspec.field(default_factory=builtin_languages)
     """The runner registry: the built-in entries with the project's merged in."""
 

@@ -1,7 +1,8 @@
 """Loading a project's steps: discover the step and stream files, build the
-languages that need it, start a warm child per step file, read the configs
-its ``initialize`` returns into the registry, and do it again for one file
-when ``motiad dev`` sees it change. The loader owns the children."""
+languages that need it, start the warm children that host them (one per
+language by default), read the configs their ``initialize`` returns into the
+registry, and start a file's child again when ``motiad dev`` sees it change.
+The loader owns the children."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import msgspec
 from anyio.abc import TaskGroup
 
 from .builds import build_language
-from .config import Settings, StepConfig, parse_step_config
+from .config import FILE_PLACEHOLDER, Settings, StepConfig, parse_step_config
 from .discovery import StepFile, discover_steps, discover_streams, language_of, stream_language_of
 from .errors import ChildError, ConfigError, MotiadError, StepLoadError
 from .registry import StepRegistry
@@ -46,8 +47,38 @@ class _Loaded:
     child: Child
 
 
+@dataclass(frozen=True, slots=True)
+class _Hosted:
+    """What one child hosts."""
+
+    language: str
+    files: tuple[StepFile, ...]
+
+
+@dataclass
+class Reload:
+    """A reload under way (:meth:`StepLoader.start_reload`): the new child is
+    running, the registry still serves the old steps until :meth:`StepLoader.swap`."""
+
+    relative: str
+    report: LoadReport
+    replaced: list[Child] = field(default_factory=list)
+    """The children whose steps the new ones replace."""
+    loaded: dict[str, list[_Loaded]] = field(default_factory=dict)
+    """The new configs, by file."""
+    announce: bool = True
+    """Whether to tell :attr:`StepLoader.reloaded` (not for a stream file or a
+    file that could not be built)."""
+
+
 class StepLoader:
     """Starts the children of a project's step files and registers their steps.
+
+    By default one child per language hosts every step file of that language;
+    a runner whose command takes ``{file}``, and every runner under
+    ``[process] isolate_steps``, gets a child per file. When a shared child
+    cannot start (one file crashes it at import), its files get a child each,
+    so one bad file does not keep the others from loading.
 
     ``methods`` and ``notifications`` are what the children may call (the child
     services)."""
@@ -71,10 +102,10 @@ class StepLoader:
         self._methods = methods
         self._notifications = notifications
         self._tg: TaskGroup | None = None
-        self._children: list[Child] = []
+        self._children: dict[Child, _Hosted] = {}
 
     async def load(self, tg: TaskGroup) -> LoadReport:
-        """Discover the step files and start one warm child for each, in ``tg``.
+        """Discover the step files and start their warm children, in ``tg``.
 
         A file that fails to load, or whose config is invalid or conflicts with
         another step, is reported and left out; the others run.
@@ -85,26 +116,23 @@ class StepLoader:
         files = discover_steps(self.project, self.settings.languages)
         failed = await self._build({file.language for file in files}, files, report.errors)
         async with anyio.create_task_group() as starting:
-            for file in files:
-                if file.language not in failed:
-                    starting.start_soon(self._start_file, file, report.errors, loaded)
+            for group in self._groups([f for f in files if f.language not in failed]):
+                starting.start_soon(self._start_group, group, report.errors, loaded)
             by_language: dict[str, list[StepFile]] = {}
             for stream_file in discover_streams(self.project):
                 by_language.setdefault(stream_file.language, []).append(stream_file)
             for stream_files in by_language.values():
                 starting.start_soon(self._load_streams, stream_files, report.errors)
-        for relative in sorted(loaded):
-            await self._register_file(relative, loaded[relative], report.errors)
+        self._register(loaded, report.errors)
+        await self._stop_idle()
         report.steps = list(self.registry.steps.values())
         streams = self.registry.streams.definitions.values()
         report.streams = sorted(streams, key=lambda d: d.name)
         return report
 
-    async def reload_file(self, relative: str) -> LoadReport:
-        """``motiad dev``: a step file changed, appeared or went away. Its steps
-        are unregistered, its child stops, and if the file is still there it
-        starts again; the report's steps are the file's new ones. Every other
-        step keeps serving."""
+    async def start_reload(self, relative: str) -> Reload:
+        """Start the child that will host ``relative`` and its neighbours; the
+        old one keeps serving meanwhile (no request waits on the restart)."""
         report = LoadReport()
         path = self.project / relative
         stream_language = stream_language_of(Path(relative))
@@ -114,34 +142,79 @@ class StepLoader:
             if path.is_file():
                 await self._load_streams([StepFile(path, relative, stream_language)], report.errors)
             report.streams = [d for d in streams.definitions.values() if d.file == relative]
-            return report
-        for step in self.registry.in_file(relative):
-            self.registry.remove(step)
-        for child in [c for c in self._children if c.spec.label == relative]:
-            self._children.remove(child)
-            await child.stop()
+            return Reload(relative, report, announce=False)
+        hosting = [c for c, h in self._children.items() if relative in _relatives(h)]
+        # when the new child cannot come, a child of this file alone goes; a
+        # shared one keeps serving its other files
+        alone = [c for c in hosting if len(self._children[c].files) == 1]
         try:
             language = language_of(Path(relative), self.settings.languages)
             files = discover_steps(self.project, self.settings.languages)
         except ConfigError as exc:
             report.errors.append(exc)
-            return report
-        if language is not None and path.is_file():
+            return Reload(relative, report, alone, announce=False)
+        if language is None:
+            return Reload(relative, report, hosting)
+        if self._shares(language):
+            group = [f for f in files if f.language == language]
+            replaced = [c for c, h in self._children.items() if h.language == language]
+        else:
+            group = [f for f in files if f.relative == relative]
+            replaced = hosting
+        loaded: dict[str, list[_Loaded]] = {}
+        if group:
             if await self._build({language}, files, report.errors):
-                return report
-            loaded: dict[str, list[_Loaded]] = {}
-            await self._start_file(StepFile(path, relative, language), report.errors, loaded)
-            report.steps = await self._register_file(
-                relative, loaded.get(relative, []), report.errors
-            )
-        self.reloaded.publish(relative)
-        return report
+                return Reload(relative, report, alone, announce=False)
+            await self._start_group(group, report.errors, loaded)
+        return Reload(relative, report, replaced, loaded)
+
+    def swap(self, reload: Reload) -> list[Step]:
+        """Unregister the steps of the replaced children and register the new
+        ones, at once; returns the steps unregistered."""
+        replaced = set(reload.replaced)
+        removed = [s for s in self.registry.steps.values() if s.child in replaced]
+        for step in removed:
+            self.registry.remove(step)
+        reload.report.steps = self._register(reload.loaded, reload.report.errors)
+        return removed
+
+    async def finish_reload(self, reload: Reload) -> None:
+        """Stop the replaced children (they finish what they run, bounded) and
+        announce the reload."""
+        for child in reload.replaced:
+            self._children.pop(child, None)
+        async with anyio.create_task_group() as tg:
+            for child in reload.replaced:
+                tg.start_soon(child.stop)
+        await self._stop_idle()
+        if reload.announce:
+            self.reloaded.publish(reload.relative)
 
     async def stop(self) -> None:
         """Stop every child."""
         async with anyio.create_task_group() as tg:
             for child in self._children:
                 tg.start_soon(child.stop)
+
+    def _shares(self, language: str) -> bool:
+        """Whether the step files of ``language`` share one child."""
+        entry = self.settings.languages.get(language)
+        return (
+            not self.settings.process.isolate_steps
+            and entry is not None
+            and not any(FILE_PLACEHOLDER in arg for arg in entry.command)
+        )
+
+    def _groups(self, files: list[StepFile]) -> list[list[StepFile]]:
+        """The files each child hosts."""
+        shared: dict[str, list[StepFile]] = {}
+        alone: list[list[StepFile]] = []
+        for file in files:
+            if self._shares(file.language):
+                shared.setdefault(file.language, []).append(file)
+            else:
+                alone.append([file])
+        return [*shared.values(), *alone]
 
     async def _build(
         self, languages: set[str], files: list[StepFile], errors: list[MotiadError]
@@ -158,35 +231,56 @@ class StepLoader:
                 failed.add(language)
         return failed
 
-    async def _start_file(
-        self, file: StepFile, errors: list[MotiadError], loaded: dict[str, list[_Loaded]]
+    async def _start_group(
+        self, files: list[StepFile], errors: list[MotiadError], loaded: dict[str, list[_Loaded]]
     ) -> None:
-        """Start the child for ``file`` and read its steps' configs into ``loaded``."""
-        assert self._tg is not None
-        try:
-            command = child_command(file.language, self.project, self.settings, file.path)
-        except ConfigError as exc:
-            errors.append(exc)
+        """Start the child that hosts ``files``; when several files share it and
+        it cannot start, a child per file instead (each reports its own error)."""
+        failure = await self._start_child(files, errors, loaded)
+        if failure is None:
             return
-        child = self._child(ChildSpec(file.relative, command, [str(file.path)]))
+        if len(files) == 1:
+            errors.append(failure)
+            return
+        self.logs.log(
+            "warn", f"{_label(files)} did not start ({failure}); starting a child per file"
+        )
+        async with anyio.create_task_group() as tg:
+            for file in files:
+                tg.start_soon(self._start_group, [file], errors, loaded)
+
+    async def _start_child(
+        self, files: list[StepFile], errors: list[MotiadError], loaded: dict[str, list[_Loaded]]
+    ) -> MotiadError | None:
+        """Start a child for ``files`` and read their steps' configs into
+        ``loaded`` (a file's own load error into ``errors``); returns why the
+        child did not start, if it did not."""
+        assert self._tg is not None
+        language = files[0].language
+        alone = files[0].path if len(files) == 1 else None
+        try:
+            command = child_command(language, self.project, self.settings, alone)
+        except ConfigError as exc:
+            return exc
+        child = self._child(ChildSpec(_label(files), command, [str(f.path) for f in files]))
         try:
             result = await self._tg.start(child.run)
         except ChildError as exc:
-            errors.append(exc)
-            return
-        self._children.append(child)
-        steps = loaded.setdefault(file.relative, [])
-        for entry in result.steps:
+            return exc
+        self._children[child] = _Hosted(language, tuple(files))
+        for file, entry in zip(files, result.steps, strict=True):
+            steps = loaded.setdefault(file.relative, [])
             if entry.error is not None:
                 error = entry.error
                 errors.append(StepLoadError(file.relative, error.type, error.message, error.stack))
                 continue
             try:
-                steps.append(
-                    _Loaded(file, parse_step_config(entry.config or {}, file.relative), child)
-                )
+                config = parse_step_config(entry.config or {}, file.relative)
             except ConfigError as exc:
                 errors.append(exc)
+            else:
+                steps.append(_Loaded(file, config, child))
+        return None
 
     def _child(self, spec: ChildSpec) -> Child:
         return Child(spec, methods=self._methods, notifications=self._notifications, logs=self.logs)
@@ -227,19 +321,36 @@ class StepLoader:
             except ConfigError as exc:
                 errors.append(exc)
 
-    async def _register_file(
-        self, relative: str, loaded: list[_Loaded], errors: list[MotiadError]
-    ) -> list[Step]:
-        """Register the steps of one file; returns those that run. The file's
-        child is stopped when none does (it would only hold memory)."""
+    def _register(self, loaded: dict[str, list[_Loaded]], errors: list[MotiadError]) -> list[Step]:
+        """Register the loaded steps, file by file in path order (so of two
+        steps claiming one name or route, the first path's wins); returns those
+        that run."""
         running = []
-        for entry in loaded:
-            try:
-                running.append(self.registry.add(entry.file, entry.config, entry.child))
-            except ConfigError as exc:
-                errors.append(exc)
-        child = next((c for c in self._children if c.spec.label == relative), None)
-        if child is not None and not running:
-            self._children.remove(child)
-            await child.stop()
+        for relative in sorted(loaded):
+            for entry in loaded[relative]:
+                try:
+                    running.append(self.registry.add(entry.file, entry.config, entry.child))
+                except ConfigError as exc:
+                    errors.append(exc)
         return running
+
+    async def _stop_idle(self) -> None:
+        """Stop the children none of whose steps runs (they would only hold memory)."""
+        hosting = {step.child for step in self.registry.steps.values()}
+        idle = [child for child in self._children if child not in hosting]
+        for child in idle:
+            del self._children[child]
+        async with anyio.create_task_group() as tg:
+            for child in idle:
+                tg.start_soon(child.stop)
+
+
+def _relatives(hosted: _Hosted) -> list[str]:
+    return [f.relative for f in hosted.files]
+
+
+def _label(files: list[StepFile]) -> str:
+    """How logs and errors name a child: its file, or its language and files."""
+    if len(files) == 1:
+        return files[0].relative
+    return f"{files[0].language} child of {len(files)} step files"
