@@ -16,7 +16,7 @@ import anyio
 import httpx
 import pytest
 
-from .harness import FIXTURES, children_of, command_line, make_project, motiad
+from .harness import FIXTURES, MotiadProcess, children_of, command_line, make_project, motiad
 from .test_delivery import FAST_RETRIES, emit
 
 pytestmark = pytest.mark.anyio
@@ -119,3 +119,75 @@ async def test_dev_reloads_a_shared_child_without_failing_a_request(tmp_path: Pa
         assert (await http.get("/pong")).json() == {"pong": 2}
         (new_node,), _ = sdk_children(broker.process.pid)
         assert new_node != old_node
+
+
+CPU_STEP = '''"""A sync (CPU-bound) handler: each waits, bounded, until {count} have started."""
+
+import os
+import time
+from pathlib import Path
+
+config = {{
+    "name": "Cpu",
+    "type": "event",
+    "subscribes": ["cpu"],
+    "emits": [],
+    "infrastructure": {{"handler": {handler}}},
+}}
+MARKS = Path(__file__).resolve().parents[1] / "marks"
+
+
+def handler(input, context):
+    MARKS.mkdir(exist_ok=True)
+    (MARKS / f"{{os.getpid()}}-{{input.n}}").touch()
+    deadline = time.monotonic() + 20
+    while len(list(MARKS.iterdir())) < {count} and time.monotonic() < deadline:
+        time.sleep(0.01)
+    context.logger.info(f"pid {{os.getpid()}}")
+'''
+
+
+async def pids_of_two_cpu_events(broker_url: str, broker: MotiadProcess) -> set[str]:
+    await emit(broker_url, "cpu", {"n": 1}, {"n": 2})
+    first = await broker.wait_for(r"Cpu \w+ pid (\d+)")
+    mark = broker.lines.index(first.string) + 1
+    second = await broker.wait_for(r"Cpu \w+ pid (\d+)", start=mark)
+    return {first.group(1), second.group(1)}
+
+
+@pytest.mark.parametrize(
+    ("handler", "settings"),
+    [
+        ("{}", "[languages.python]\nworkers = 2\n"),
+        ('{"workers": 2}', ""),
+    ],
+    ids=["language-pool", "step-pool"],
+)
+async def test_a_pool_of_two_runs_two_cpu_bound_events_in_two_children(
+    tmp_path: Path, handler: str, settings: str
+) -> None:
+    """`[languages.NAME] workers` and `infrastructure.handler.workers`: the
+    second event goes to the idle child, so a sync handler uses a second core."""
+    project = shared_project(tmp_path / "p", "emitter.step.ts", settings=settings)
+    (project / "steps" / "cpu_step.py").write_text(CPU_STEP.format(handler=handler, count=2))
+    async with motiad("run", str(project), "--port", "0") as broker:
+        _, python = sdk_children(broker.process.pid)
+        assert len(python) == 2
+        assert await pids_of_two_cpu_events(broker.url, broker) == {str(p) for p in python}
+
+
+async def test_an_isolated_step_gets_a_child_of_its_own(tmp_path: Path) -> None:
+    """`infrastructure.handler.isolated` (motiad's addition beside Motia's ram/cpu/timeout)."""
+    project = shared_project(tmp_path / "p", "emitter.step.ts", "recorder_step.py")
+    handler = '{"isolated": True}'
+    (project / "steps" / "cpu_step.py").write_text(CPU_STEP.format(handler=handler, count=1))
+    async with motiad("run", str(project), "--port", "0") as broker:
+        _, python = sdk_children(broker.process.pid)
+        assert len(python) == 2  # the shared one (Recorder) and Cpu's own
+        await emit(broker.url, "cpu", {"n": 1})
+        found = await broker.wait_for(r"Cpu \w+ pid (\d+)")
+        await emit(broker.url, "load", {"n": 1})
+        await broker.wait_for(r"Recorder \w+ seen 1")
+        os.kill(int(found.group(1)), signal.SIGKILL)  # its neighbours never notice
+        await emit(broker.url, "load", {"n": 2})
+        await broker.wait_for(r"Recorder \w+ seen 2")

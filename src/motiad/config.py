@@ -57,6 +57,12 @@ class HandlerSettings(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
     timeout: Positive | None = None
     ram: int | None = None
     cpu: int | None = None
+    workers: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    """motiad's addition: a pool of this many children of its own for the step
+    (a CPU-bound step on several cores); default: it shares its language's."""
+    isolated: bool = False
+    """motiad's addition: a child of its own for the step, not shared with the
+    other steps of its language."""
 
 
 class Infrastructure(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -284,6 +290,9 @@ class LanguageSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     (relative to the project)."""
     install_hint: str | None = None
     """Said when ``command``'s program is not on PATH."""
+    workers: Annotated[int, msgspec.Meta(ge=1)] = 1
+    """Children started for each child of this language, each hosting the same
+    steps; an invocation goes to the least busy (CPU-bound steps use more cores)."""
 
 
 BUILTIN_LANGUAGES: dict[str, dict[str, Any]] = {

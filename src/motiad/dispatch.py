@@ -204,7 +204,7 @@ class Dispatch:
         invocation = self._invocations.start(invocation_id, step, trace_id)
         started = time.time()
         try:
-            result = await step.child.invoke(params)
+            result = await step.pool.invoke(params)
         except MotiadError as exc:
             cause = invocation.storage_failure
             if cause is not None and isinstance(exc, RemoteError):

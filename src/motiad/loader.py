@@ -18,6 +18,7 @@ from .builds import build_language
 from .config import FILE_PLACEHOLDER, Settings, StepConfig, parse_step_config
 from .discovery import StepFile, discover_steps, discover_streams, language_of, stream_language_of
 from .errors import ChildError, ConfigError, MotiadError, StepLoadError
+from .pool import ChildPool
 from .registry import StepRegistry
 from .rpc import Method
 from .runners import child_command
@@ -44,12 +45,12 @@ class _Loaded:
 
     file: StepFile
     config: StepConfig
-    child: Child
+    pool: ChildPool
 
 
 @dataclass(frozen=True, slots=True)
 class _Hosted:
-    """What one child hosts."""
+    """What one pool of children hosts."""
 
     language: str
     files: tuple[StepFile, ...]
@@ -62,8 +63,8 @@ class Reload:
 
     relative: str
     report: LoadReport
-    replaced: list[Child] = field(default_factory=list)
-    """The children whose steps the new ones replace."""
+    replaced: list[ChildPool] = field(default_factory=list)
+    """The pools whose steps the new ones replace."""
     loaded: dict[str, list[_Loaded]] = field(default_factory=dict)
     """The new configs, by file."""
     announce: bool = True
@@ -102,7 +103,7 @@ class StepLoader:
         self._methods = methods
         self._notifications = notifications
         self._tg: TaskGroup | None = None
-        self._children: dict[Child, _Hosted] = {}
+        self._pools: dict[ChildPool, _Hosted] = {}
 
     async def load(self, tg: TaskGroup) -> LoadReport:
         """Discover the step files and start their warm children, in ``tg``.
@@ -143,10 +144,10 @@ class StepLoader:
                 await self._load_streams([StepFile(path, relative, stream_language)], report.errors)
             report.streams = [d for d in streams.definitions.values() if d.file == relative]
             return Reload(relative, report, announce=False)
-        hosting = [c for c, h in self._children.items() if relative in _relatives(h)]
+        hosting = [p for p, h in self._pools.items() if relative in _relatives(h)]
         # when the new child cannot come, a child of this file alone goes; a
         # shared one keeps serving its other files
-        alone = [c for c in hosting if len(self._children[c].files) == 1]
+        alone = [p for p in hosting if len(self._pools[p].files) == 1]
         try:
             language = language_of(Path(relative), self.settings.languages)
             files = discover_steps(self.project, self.settings.languages)
@@ -157,7 +158,7 @@ class StepLoader:
             return Reload(relative, report, hosting)
         if self._shares(language):
             group = [f for f in files if f.language == language]
-            replaced = [c for c, h in self._children.items() if h.language == language]
+            replaced = [p for p, h in self._pools.items() if h.language == language]
         else:
             group = [f for f in files if f.relative == relative]
             replaced = hosting
@@ -172,7 +173,7 @@ class StepLoader:
         """Unregister the steps of the replaced children and register the new
         ones, at once; returns the steps unregistered."""
         replaced = set(reload.replaced)
-        removed = [s for s in self.registry.steps.values() if s.child in replaced]
+        removed = [s for s in self.registry.steps.values() if s.pool in replaced]
         for step in removed:
             self.registry.remove(step)
         reload.report.steps = self._register(reload.loaded, reload.report.errors)
@@ -181,11 +182,11 @@ class StepLoader:
     async def finish_reload(self, reload: Reload) -> None:
         """Stop the replaced children (they finish what they run, bounded) and
         announce the reload."""
-        for child in reload.replaced:
-            self._children.pop(child, None)
+        for pool in reload.replaced:
+            self._pools.pop(pool, None)
         async with anyio.create_task_group() as tg:
-            for child in reload.replaced:
-                tg.start_soon(child.stop)
+            for pool in reload.replaced:
+                tg.start_soon(pool.stop)
         await self._stop_idle()
         if reload.announce:
             self.reloaded.publish(reload.relative)
@@ -193,8 +194,8 @@ class StepLoader:
     async def stop(self) -> None:
         """Stop every child."""
         async with anyio.create_task_group() as tg:
-            for child in self._children:
-                tg.start_soon(child.stop)
+            for pool in self._pools:
+                tg.start_soon(pool.stop)
 
     def _shares(self, language: str) -> bool:
         """Whether the step files of ``language`` share one child."""
@@ -234,27 +235,45 @@ class StepLoader:
     async def _start_group(
         self, files: list[StepFile], errors: list[MotiadError], loaded: dict[str, list[_Loaded]]
     ) -> None:
-        """Start the child that hosts ``files``; when several files share it and
-        it cannot start, a child per file instead (each reports its own error)."""
-        failure = await self._start_child(files, errors, loaded)
-        if failure is None:
+        """Start the children that host ``files``; when several files share them
+        and they cannot start, children per file instead (each reports its own
+        error). A step that asks for children of its own (``isolated``,
+        ``workers``) gets them."""
+        language = files[0].language
+        workers = self.settings.languages[language].workers
+        failure = await self._start_pool(files, workers, errors, loaded)
+        if failure is not None:
+            if len(files) == 1:
+                errors.append(failure)
+                return
+            self.logs.log(
+                "warn", f"{_label(files)} did not start ({failure}); starting a child per file"
+            )
+            async with anyio.create_task_group() as tg:
+                for file in files:
+                    tg.start_soon(self._start_group, [file], errors, loaded)
             return
-        if len(files) == 1:
-            errors.append(failure)
-            return
-        self.logs.log(
-            "warn", f"{_label(files)} did not start ({failure}); starting a child per file"
-        )
-        async with anyio.create_task_group() as tg:
-            for file in files:
-                tg.start_soon(self._start_group, [file], errors, loaded)
+        for file in files:
+            own = _own_workers([entry.config for entry in loaded.get(file.relative, [])])
+            if own is not None and (len(files) > 1 or own != workers):
+                mine: dict[str, list[_Loaded]] = {}
+                failure = await self._start_pool([file], own, errors, mine)
+                if failure is None:
+                    loaded[file.relative] = mine.get(file.relative, [])
+                else:
+                    errors.append(failure)
 
-    async def _start_child(
-        self, files: list[StepFile], errors: list[MotiadError], loaded: dict[str, list[_Loaded]]
+    async def _start_pool(
+        self,
+        files: list[StepFile],
+        workers: int,
+        errors: list[MotiadError],
+        loaded: dict[str, list[_Loaded]],
     ) -> MotiadError | None:
-        """Start a child for ``files`` and read their steps' configs into
-        ``loaded`` (a file's own load error into ``errors``); returns why the
-        child did not start, if it did not."""
+        """Start ``workers`` children hosting ``files`` and read their steps'
+        configs into ``loaded`` (a file's own load error into ``errors``);
+        returns why the first child did not start, if it did not. A further
+        child that does not start is logged, and the pool runs without it."""
         assert self._tg is not None
         language = files[0].language
         alone = files[0].path if len(files) == 1 else None
@@ -262,12 +281,29 @@ class StepLoader:
             command = child_command(language, self.project, self.settings, alone)
         except ConfigError as exc:
             return exc
-        child = self._child(ChildSpec(_label(files), command, [str(f.path) for f in files]))
+        spec = ChildSpec(_label(files), command, [str(f.path) for f in files])
+        first = self._child(spec)
         try:
-            result = await self._tg.start(child.run)
+            result = await self._tg.start(first.run)
         except ChildError as exc:
             return exc
-        self._children[child] = _Hosted(language, tuple(files))
+        children = [first]
+
+        async def start_another() -> None:
+            assert self._tg is not None
+            child = self._child(spec)
+            try:
+                await self._tg.start(child.run)
+            except ChildError as exc:
+                self.logs.log("warn", f"a worker did not start: {exc}")
+            else:
+                children.append(child)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(workers - 1):
+                tg.start_soon(start_another)
+        pool = ChildPool(children)
+        self._pools[pool] = _Hosted(language, tuple(files))
         for file, entry in zip(files, result.steps, strict=True):
             steps = loaded.setdefault(file.relative, [])
             if entry.error is not None:
@@ -279,7 +315,7 @@ class StepLoader:
             except ConfigError as exc:
                 errors.append(exc)
             else:
-                steps.append(_Loaded(file, config, child))
+                steps.append(_Loaded(file, config, pool))
         return None
 
     def _child(self, spec: ChildSpec) -> Child:
@@ -329,24 +365,36 @@ class StepLoader:
         for relative in sorted(loaded):
             for entry in loaded[relative]:
                 try:
-                    running.append(self.registry.add(entry.file, entry.config, entry.child))
+                    running.append(self.registry.add(entry.file, entry.config, entry.pool))
                 except ConfigError as exc:
                     errors.append(exc)
         return running
 
     async def _stop_idle(self) -> None:
-        """Stop the children none of whose steps runs (they would only hold memory)."""
-        hosting = {step.child for step in self.registry.steps.values()}
-        idle = [child for child in self._children if child not in hosting]
-        for child in idle:
-            del self._children[child]
+        """Stop the pools none of whose steps runs (they would only hold memory)."""
+        hosting = {step.pool for step in self.registry.steps.values()}
+        idle = [pool for pool in self._pools if pool not in hosting]
+        for pool in idle:
+            del self._pools[pool]
         async with anyio.create_task_group() as tg:
-            for child in idle:
-                tg.start_soon(child.stop)
+            for pool in idle:
+                tg.start_soon(pool.stop)
 
 
 def _relatives(hosted: _Hosted) -> list[str]:
     return [f.relative for f in hosted.files]
+
+
+def _own_workers(configs: list[StepConfig]) -> int | None:
+    """How many children of its own a file's step asks for (``isolated``: one),
+    or ``None`` when it shares its language's."""
+    for config in configs:
+        handler = config.infrastructure.handler
+        if handler.workers is not None:
+            return handler.workers
+        if handler.isolated:
+            return 1
+    return None
 
 
 def _label(files: list[StepFile]) -> str:

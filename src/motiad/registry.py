@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from .config import ApiStepConfig, EventStepConfig, StepConfig
 from .discovery import StepFile
 from .errors import ConfigError
+from .pool import ChildPool
 from .routes import RouteConflict, RouteTable
 from .steps import Step
 from .storage import Target
 from .streams import StreamRegistry
-from .supervisor import Child
 
 
 class StepRegistry:
@@ -42,13 +42,13 @@ class StepRegistry:
         """The registered steps of one step file."""
         return [s for s in self.steps.values() if s.file.relative == relative]
 
-    def add(self, file: StepFile, config: StepConfig, child: Child) -> Step:
+    def add(self, file: StepFile, config: StepConfig, pool: ChildPool) -> Step:
         """Compile and register the step ``config`` describes.
 
         Raises :class:`ConfigError` (naming the file and field) when it does not
         compile, or its name or route is already taken: nothing is registered then.
         """
-        step = Step.compile(file, config, child)
+        step = Step.compile(file, config, pool)
         other = self.steps.get(step.name)
         if other is not None:
             raise ConfigError(

@@ -1,4 +1,4 @@
-"""A loaded step: its file, its config, the child that runs it, and what its
+"""A loaded step: its file, its config, the children that run it, and what its
 config compiles to (schemas, schedule, the topics it emits). Built complete by
 :meth:`Step.compile` and never changed after: a reload makes a new one."""
 
@@ -14,8 +14,8 @@ from .cron import CronError, Schedule
 from .discovery import StepFile
 from .errors import ConfigError
 from .flows import trigger_text
+from .pool import ChildPool
 from .schemas import Schema, SchemaError
-from .supervisor import Child
 
 LEASE_MARGIN_S = 5.0
 """Added to a step's handler timeout to make the lease on its deliveries: room
@@ -24,11 +24,11 @@ for the outcome of an invocation that timed out to reach storage."""
 
 @dataclass(frozen=True, eq=False, slots=True)
 class Step:
-    """A loaded step and the child that runs it."""
+    """A loaded step and the children that run it."""
 
     file: StepFile
     config: StepConfig
-    child: Child
+    pool: ChildPool
     body_schema: Schema | None = None
     """``bodySchema`` of an API step, compiled."""
     input_schema: Schema | None = None
@@ -41,7 +41,7 @@ class Step:
     """Every topic the step declares it emits (``emits`` and ``virtualEmits``)."""
 
     @classmethod
-    def compile(cls, file: StepFile, config: StepConfig, child: Child) -> Step:
+    def compile(cls, file: StepFile, config: StepConfig, pool: ChildPool) -> Step:
         """The step with its schemas and schedule compiled.
 
         Raises :class:`ConfigError` naming the file and the field that does not compile.
@@ -74,7 +74,7 @@ class Step:
         return cls(
             file,
             config,
-            child,
+            pool,
             body_schema=body_schema,
             input_schema=input_schema,
             schedule=schedule,
