@@ -67,6 +67,17 @@ SCENARIOS: tuple[Scenario, ...] = (
         project="ping",
     ),
     Scenario(
+        name="many-steps",
+        kind="startup",
+        description=(
+            "the same on a project of 41 small steps (GET /ping in TS, GET /ping-py, 20 TS"
+            " and 19 Python event steps): one child per language, against startup's two"
+            " steps (row many-steps-memory: the idle RSS of the whole tree)"
+        ),
+        systems=("motiad", "motia-0.17"),
+        project="many-steps",
+    ),
+    Scenario(
         name="ping-ts",
         kind="wrk",
         description="GET /ping: a TypeScript API step answering {pong: true}",

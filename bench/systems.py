@@ -27,6 +27,7 @@ PYTHON = sys.executable
 
 READY_PATHS = {
     "ping": "/ping",
+    "many-steps": "/ping",
     "chain": "/runs/ready",
     "events": "/probe/ready",
     "quickstart": "/__motiad/health",
