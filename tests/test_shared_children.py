@@ -51,6 +51,11 @@ async def test_the_steps_of_a_language_share_one_child(tmp_path: Path) -> None:
         assert (len(node), len(python)) == (1, 1)
         async with httpx.AsyncClient(base_url=broker.url) as http:
             assert (await http.get("/pong")).json() == {"pong": True}
+            listed = (await http.get("/__motiad/api/steps")).json()["steps"]
+        children = {step["name"]: step["child"] for step in listed}
+        assert children["Emitter"] == children["Pong"]
+        assert children["Pong"] == {"name": "node [Emitter, Pong]", "workers": 1, "pids": node}
+        assert children["Recorder"]["pids"] == python
         await emit(broker.url, "load", {"n": 1})
         await broker.wait_for(r"Recorder \w+ seen 1")
 

@@ -24,8 +24,18 @@ def step_row(step: Step) -> dict[str, Any]:
 
 
 def step_json(step: Step) -> dict[str, Any]:
-    """One step with its config (``motiad steps --json``, the workbench)."""
-    return {**step_row(step), "config": msgspec.to_builtins(step.config)}
+    """One step with its config and the children that run it (``motiad steps
+    --json``, the workbench): their name, how many, and the pids running now."""
+    children = step.pool.children
+    return {
+        **step_row(step),
+        "config": msgspec.to_builtins(step.config),
+        "child": {
+            "name": children[0].name,
+            "workers": len(children),
+            "pids": [child.pid for child in children if child.pid is not None],
+        },
+    }
 
 
 def flow_steps(steps: Iterable[Step]) -> list[FlowStep]:

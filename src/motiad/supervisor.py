@@ -114,8 +114,9 @@ class Child:
     ) -> None:
         self.spec = spec
         self.name = spec.label
-        """How log records name it: the file, until its ``initialize`` result
-        names the one step it hosts."""
+        """How log records and listings name it: the file, until its
+        ``initialize`` result names the steps it hosts (``Hello``, or
+        ``node [Hello, Orders, +18]`` for a shared child)."""
         self._methods = methods
         self._notifications = notifications
         self._logs = logs
@@ -525,10 +526,23 @@ NOT_RETRYABLE_CODES = frozenset(
 """Invoke errors that would come back the same on a retry (SPEC §5)."""
 
 
+NAMES_SHOWN = 2
+"""Steps a shared child's name lists before ``+N``: enough to tell children apart."""
+
+
 def _hosted_name(result: InitializeResult) -> str | None:
-    """The name of the one step a child hosts, as its loaded config gives it."""
-    names = [entry.config.get("name") for entry in result.steps if entry.config and not entry.error]
-    return names[0] if len(names) == 1 and isinstance(names[0], str) else None
+    """How to name a child by the steps it hosts, as their loaded configs give
+    them: the step's name, or its language and the first few names."""
+    names = [
+        name
+        for entry in result.steps
+        if entry.config and not entry.error and isinstance(name := entry.config.get("name"), str)
+    ]
+    if len(names) <= 1:
+        return names[0] if names else None
+    shown = ", ".join(names[:NAMES_SHOWN])
+    more = f", +{len(names) - NAMES_SHOWN}" if len(names) > NAMES_SHOWN else ""
+    return f"{result.sdk.language} [{shown}{more}]"
 
 
 def handler_error(exc: RemoteError) -> ErrorInfo:
