@@ -4,7 +4,6 @@ running; a running broker writes what it records within a second)."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +11,11 @@ import click
 import msgspec
 from rich.table import Table
 
-from .console import LogPrinter, make_console
-from .queue_cli import _with_store, project_option
-from .storage import LogQuery, Trace, TraceQuery
-from .tracing import LEVELS
-
-
-def _stamp(seconds: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
+from ..console import LogPrinter, make_console, stamp
+from ..storage import LogQuery, Trace, TraceQuery
+from ..tracing import LEVELS
+from .options import takes_project
+from .store import with_store
 
 
 def _ms(seconds: float) -> str:
@@ -27,7 +23,7 @@ def _ms(seconds: float) -> str:
 
 
 @click.command()
-@project_option
+@takes_project(positional=False)
 @click.argument("trace_id", required=False)
 @click.option("--step", default=None, help="Only traces with a span of this step.")
 @click.option("--limit", default=20, show_default=True, help="How many traces, newest first.")
@@ -40,7 +36,7 @@ def traces(
         _show(project_dir, trace_id, as_json)
         return
     query = TraceQuery(limit=limit, step=step)
-    found = _with_store(project_dir.resolve(), lambda store: store.traces(query))
+    found = with_store(project_dir.resolve(), lambda store: store.traces(query))
     if as_json:
         click.echo(msgspec.json.encode({"traces": found}).decode())
         return
@@ -54,7 +50,7 @@ def traces(
     for t in found:
         table.add_row(
             t.trace_id,
-            _stamp(t.started_at),
+            stamp(t.started_at),
             f"{t.step} {t.detail}".strip(),
             str(t.spans),
             str(t.errors),
@@ -65,7 +61,7 @@ def traces(
 
 
 def _show(project_dir: Path, trace_id: str, as_json: bool) -> None:
-    trace: Trace | None = _with_store(project_dir.resolve(), lambda store: store.trace(trace_id))
+    trace: Trace | None = with_store(project_dir.resolve(), lambda store: store.trace(trace_id))
     if trace is None:
         raise click.ClickException(f"no trace {trace_id} (it may be older than the ones kept)")
     if as_json:
@@ -73,7 +69,7 @@ def _show(project_dir: Path, trace_id: str, as_json: bool) -> None:
         return
     console = make_console()
     start = trace.summary.started_at
-    console.print(f"trace {trace_id}  started {_stamp(start)} by {trace.summary.step}")
+    console.print(f"trace {trace_id}  started {stamp(start)} by {trace.summary.step}")
     printer = LogPrinter(console)
     by_span: dict[str | None, list[Any]] = {}
     for record in trace.logs:
@@ -97,7 +93,7 @@ def _show(project_dir: Path, trace_id: str, as_json: bool) -> None:
 
 
 @click.command()
-@project_option
+@takes_project()
 @click.option("--step", default=None, help="Only records of this step.")
 @click.option(
     "--level", type=click.Choice(LEVELS), default=None, help="This level and those above it."
@@ -115,12 +111,12 @@ def logs(
     limit: int,
     as_json: bool,
 ) -> None:
-    """Print recent log records, oldest first, as ``motiad run`` shows them."""
+    """Print the recent log records of PROJECT_DIR, oldest first, as motiad run shows them."""
     query = msgspec.convert(
         {"step": step, "level": level, "traceId": trace_id, "text": text, "limit": limit},
         LogQuery,
     )
-    found = _with_store(project_dir.resolve(), lambda store: store.logs(query))
+    found = with_store(project_dir.resolve(), lambda store: store.logs(query))
     if as_json:
         for record in found:
             click.echo(msgspec.json.encode(record).decode())
