@@ -4,6 +4,7 @@ rich (the import-linter contract in pyproject.toml)."""
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from typing import Any, TextIO
@@ -28,6 +29,22 @@ def make_console(file: TextIO | None = None) -> Console:
 def stamp(seconds: float) -> str:
     """``2026-12-07 17:32:23``: a moment (epoch seconds) in local time."""
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
+
+
+def duration(seconds: float) -> str:
+    """``0.42 ms``, ``12 ms``, ``1.25 s``: a span of time as the workbench shows
+    it (its ``duration`` in ui.js), so both read the same."""
+    ms = seconds * 1000
+    if ms < 1:
+        return f"{ms:.2f} ms"
+    if ms < 1000:
+        return f"{ms:.1f} ms" if ms < 10 else f"{math.floor(ms + 0.5)} ms"
+    return f"{ms / 1000:.{2 if ms < 10_000 else 1}f} s"
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 dead letter``, ``2 dead letters``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def steps_table(rows: list[dict[str, Any]]) -> Table:

@@ -9,7 +9,7 @@ import click
 import msgspec
 from rich.table import Table
 
-from ..console import make_console, stamp
+from ..console import make_console, plural, stamp
 from ..storage import DeadLetterFilter, dead_letter_json
 from .options import takes_project
 from .store import delivery_note, with_store
@@ -55,7 +55,7 @@ def dlq_list(project_dir: Path, topic: str | None, as_json: bool) -> None:
             error if len(error) <= 80 else error[:79] + "…",
         )
     console.print(table)
-    console.print(f"{len(letters)} dead letters; `motiad dlq show ID` for details")
+    console.print(f"{plural(len(letters), 'dead letter')}; `motiad dlq show ID` for details")
 
 
 @dlq.command("show")
@@ -102,7 +102,7 @@ def dlq_redrive(project_dir: Path, ids: tuple[int, ...], all_: bool, topic: str 
     which = _selection(ids, all_, topic)
     count = with_store(project_dir.resolve(), lambda store: store.redrive(which))
     note = delivery_note(project_dir.resolve())
-    click.echo(f"redrove {count} dead letter{'s' * (count != 1)}{note}")
+    click.echo(f"redrove {plural(count, 'dead letter')}{note}")
 
 
 @dlq.command("purge")
@@ -114,4 +114,4 @@ def dlq_purge(project_dir: Path, ids: tuple[int, ...], all_: bool, topic: str | 
     """Delete dead letters for good."""
     which = _selection(ids, all_, topic)
     count = with_store(project_dir.resolve(), lambda store: store.purge(which))
-    click.echo(f"purged {count} dead letter{'s' * (count != 1)}")
+    click.echo(f"purged {plural(count, 'dead letter')}")

@@ -20,6 +20,7 @@ from ..console import (
     flow_trees,
     languages_table,
     make_console,
+    plural,
     steps_table,
     streams_line,
 )
@@ -135,7 +136,7 @@ def types(project_dir: Path) -> None:
     report = _load_report(project_dir)
     streams = [(d.name, d.raw_schema) for d in report.streams]
     path = write_types(project_dir.resolve(), flow_steps(report.steps), streams)
-    click.echo(f"wrote {path} for {len(report.steps)} steps")
+    click.echo(f"wrote {path} for {plural(len(report.steps), 'step')}")
     _print_errors(report)
     if report.errors:
         sys.exit(1)

@@ -11,7 +11,7 @@ import click
 from .. import __version__
 from ..app import Started, run_project
 from ..broker import step_row
-from ..console import LogPrinter, make_console, steps_table, streams_line
+from ..console import LogPrinter, make_console, plural, steps_table, streams_line
 from ..dev import watch
 from ..tracing import LogBus
 from .options import Command, project_settings, run_async, takes_project
@@ -82,7 +82,8 @@ def _serve(
         console.print(steps_table([step_row(step) for step in info.report.steps]))
         if info.report.streams:
             console.print(streams_line([(d.name, d.file) for d in info.report.streams]))
-        console.print(f"motiad {__version__} serving {len(info.report.steps)} steps on {info.url}")
+        serving = plural(len(info.report.steps), "step")
+        console.print(f"motiad {__version__} serving {serving} on {info.url}")
         if info.workbench_url:
             console.print(f"workbench: {info.workbench_url}")
 

@@ -11,15 +11,12 @@ import click
 import msgspec
 from rich.table import Table
 
-from ..console import LogPrinter, make_console, stamp
+from ..console import LogPrinter, duration, make_console, plural, stamp
 from ..storage import LogQuery, Trace, TraceQuery
 from ..tracing import LEVELS
 from .options import takes_project
 from .store import with_store
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms"
+from .trace_ids import one_trace_id
 
 
 @click.command()
@@ -31,7 +28,10 @@ def _ms(seconds: float) -> str:
 def traces(
     project_dir: Path, trace_id: str | None, step: str | None, limit: int, as_json: bool
 ) -> None:
-    """List recent traces, or show TRACE_ID: its spans in order, with their logs."""
+    """List recent traces, or show TRACE_ID: its spans in order, with their logs.
+
+    TRACE_ID may be the whole id or any part of its start or end that only one
+    trace has, such as the 8 digits motiad run shows."""
     if trace_id is not None:
         _show(project_dir, trace_id, as_json)
         return
@@ -54,13 +54,14 @@ def traces(
             f"{t.step} {t.detail}".strip(),
             str(t.spans),
             str(t.errors),
-            _ms(t.ended_at - t.started_at),
+            duration(t.ended_at - t.started_at),
         )
     console.print(table)
-    console.print(f"{len(found)} traces; `motiad traces TRACE_ID` shows one")
+    console.print(f"{plural(len(found), 'trace')}; `motiad traces TRACE_ID` shows one")
 
 
-def _show(project_dir: Path, trace_id: str, as_json: bool) -> None:
+def _show(project_dir: Path, given: str, as_json: bool) -> None:
+    trace_id = one_trace_id(project_dir.resolve(), given)
     trace: Trace | None = with_store(project_dir.resolve(), lambda store: store.trace(trace_id))
     if trace is None:
         raise click.ClickException(f"no trace {trace_id} (it may be older than the ones kept)")
@@ -78,11 +79,11 @@ def _show(project_dir: Path, trace_id: str, as_json: bool) -> None:
     for record in [r for key, rs in by_span.items() if key not in span_ids for r in rs]:
         printer(record)
     for span in trace.spans:
-        took = _ms(span.ended_at - span.started_at)
+        took = duration(span.ended_at - span.started_at)
         attempt = f" attempt {span.attempt}" if span.attempt > 1 else ""
         style = "green" if span.outcome == "ok" else "bold red"
         console.print(
-            f"+{_ms(span.started_at - start):>10}  {span.outcome:5} {span.step} ({span.trigger}"
+            f"+{duration(span.started_at - start):>9}  {span.outcome:5} {span.step} ({span.trigger}"
             f" {span.detail}){attempt} took {took}",
             style=style,
         )
@@ -98,7 +99,12 @@ def _show(project_dir: Path, trace_id: str, as_json: bool) -> None:
 @click.option(
     "--level", type=click.Choice(LEVELS), default=None, help="This level and those above it."
 )
-@click.option("--trace", "trace_id", default=None, help="Only records of this trace.")
+@click.option(
+    "--trace",
+    "trace_id",
+    default=None,
+    help="Only records of this trace: its id, or its first or last digits.",
+)
 @click.option("--grep", "text", default=None, help="Only messages containing this (any case).")
 @click.option("--limit", default=200, show_default=True, help="How many records, the newest.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON, one record per line.")
@@ -112,6 +118,8 @@ def logs(
     as_json: bool,
 ) -> None:
     """Print the recent log records of PROJECT_DIR, oldest first, as motiad run shows them."""
+    if trace_id is not None:
+        trace_id = one_trace_id(project_dir.resolve(), trace_id)
     query = msgspec.convert(
         {"step": step, "level": level, "traceId": trace_id, "text": text, "limit": limit},
         LogQuery,
