@@ -8,7 +8,16 @@ commands run as real ``motiad`` processes."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
+import re
+import select
+import struct
+import subprocess
+import sys
+import termios
 import time
 from pathlib import Path
 
@@ -133,3 +142,69 @@ def test_a_misspelt_setting_is_named_with_its_likely_spelling(
     assert refused.returncode == 1
     assert expected in refused.stderr
     assert "Object contains" not in refused.stderr
+
+
+def in_terminal(columns: int, *args: str) -> list[str]:
+    """The lines ``motiad ARGS`` shows in a terminal ``columns`` wide (a real
+    pseudo-terminal, so the process sees a tty of that size), without colours."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "motiad", *args], stdout=follower, stderr=follower, env=env
+    )
+    os.close(follower)
+    shown = bytearray()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], deadline - time.monotonic())
+        try:
+            chunk = os.read(leader, 65536) if ready else b""
+        except OSError:  # EIO: the terminal's other end closed, the process ended
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    assert process.wait(timeout=10) == 0, shown.decode()
+    return [ANSI.sub("", line).rstrip() for line in shown.decode().splitlines()]
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+async def test_at_80_columns_ids_and_paths_are_whole(tmp_path: Path) -> None:
+    project = await recorded(tmp_path / "p")
+    traces = in_terminal(80, "traces", "-p", str(project))
+    assert max(len(line) for line in traces) <= 80
+    for trace_id in (FIRST, SECOND, THIRD):
+        assert any(trace_id in line for line in traces), traces
+
+    languages = in_terminal(80, "languages", str(project))
+    assert max(len(line) for line in languages) <= 80
+    words = {word for line in languages for word in line.split()}
+    assert {"{sdk}/src/runner.mjs", "{project}/.motiad/go/steps", "{sdk}/build.sh"} <= words
+
+
+def test_in_a_pipe_each_row_is_one_line_whatever_the_width(tmp_path: Path) -> None:
+    (tmp_path / "steps").mkdir()
+    long_name = "a_step_file_with_a_name_long_enough_to_wrap_step.py"
+    (tmp_path / "steps" / long_name).write_text('config = {"name": "Noop", "type": "noop"}\n')
+    env = {**os.environ, "COLUMNS": "40"}
+    for args in (("languages", str(tmp_path)), ("steps", str(tmp_path))):
+        printed = subprocess.run(
+            [sys.executable, "-m", "motiad", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=True,
+        ).stdout
+        assert "\x1b[" not in printed
+        rows = printed.splitlines()
+        if args[0] == "languages":
+            assert len(rows) == 4  # the header and python, node, go
+            assert "node {sdk}/src/runner.mjs" in printed
+        else:
+            assert len(rows) == 2
+            assert rows[1].split()[-1] == f"steps/{long_name}"

@@ -7,10 +7,12 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Collection
 from typing import Any, TextIO
 
 import msgspec
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
@@ -21,9 +23,94 @@ _LEVEL_STYLES = {"debug": "dim", "info": "green", "warn": "yellow", "error": "bo
 _encode = msgspec.json.Encoder().encode
 
 
+PIPE_WIDTH = 100_000
+"""The width a console assumes when it does not write to a terminal: wider than
+any line, so a pipe or a file gets each line whole (rich's default, 80, would
+break long lines, paths included, in the middle)."""
+
+
 def make_console(file: TextIO | None = None) -> Console:
-    """A console that never interprets log text as markup."""
-    return Console(file=file or sys.stdout, highlight=False, markup=False, emoji=False)
+    """A console that never interprets log text as markup and never breaks a
+    line of text itself: a terminal wraps what is too long for it, and a pipe
+    gets whole lines. Tables fit a terminal's width (:func:`table`)."""
+    out = file or sys.stdout
+    return Console(
+        file=out,
+        highlight=False,
+        markup=False,
+        emoji=False,
+        soft_wrap=True,
+        width=None if out.isatty() else PIPE_WIDTH,
+    )
+
+
+class Listing:
+    """A table that never cuts a cell short and fits the terminal it is printed
+    on: when its rows are too wide, cells wrap at spaces (a column gets at least
+    its longest word, so paths and ids stay whole), and columns in ``whole``
+    (ids, names, paths) are never wrapped. Printed to a pipe, each row is one
+    line (:data:`PIPE_WIDTH`)."""
+
+    def __init__(
+        self, *headers: str, whole: Collection[str] = (), right: Collection[str] = ()
+    ) -> None:
+        self.headers = headers
+        self.whole = set(whole)
+        self.right = set(right)
+        self.rows: list[tuple[str, ...]] = []
+
+    def add_row(self, *cells: str) -> None:
+        """Append a row, one cell per header."""
+        self.rows.append(cells)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        """The rich table, its column widths chosen for ``options.max_width``."""
+        widths = self._widths(options.max_width)
+        made = Table(title=None, header_style="bold", box=None, pad_edge=False)
+        for index, header in enumerate(self.headers):
+            made.add_column(
+                header,
+                justify="right" if header in self.right else "left",
+                no_wrap=header in self.whole,
+                overflow="fold",  # a word wider than the whole terminal: on more lines
+                width=None if widths is None else widths[index],
+            )
+        for row in self.rows:
+            made.add_row(*row)
+        yield made
+
+    def _widths(self, room: int) -> list[int] | None:
+        """None when the rows fit as they are; else each column's width: its
+        longest word (whole cell in ``whole`` columns), then what room is left
+        shared among the columns that want more."""
+        columns = list(zip(self.headers, *self.rows, strict=True))
+        room -= _COLUMN_GAP * (len(columns) - 1)
+        natural = [max(cell_len(cell) for cell in column) for column in columns]
+        if sum(natural) <= room:
+            return None
+        widths = [
+            want if header in self.whole else max(_longest_word(cell) for cell in column)
+            for header, want, column in zip(self.headers, natural, columns, strict=True)
+        ]
+        spare = room - sum(widths)
+        while spare > 0:
+            short = [i for i, want in enumerate(natural) if widths[i] < want]
+            if not short:
+                break
+            share = max(1, spare // len(short))
+            for i in short:
+                grant = min(share, natural[i] - widths[i], spare)
+                widths[i] += grant
+                spare -= grant
+        return widths
+
+
+_COLUMN_GAP = 2
+"""Spaces between two columns: rich's default padding, one on each side."""
+
+
+def _longest_word(text: str) -> int:
+    return max((cell_len(word) for word in text.split()), default=0)
 
 
 def stamp(seconds: float) -> str:
@@ -47,14 +134,12 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def steps_table(rows: list[dict[str, Any]]) -> Table:
+def steps_table(rows: list[dict[str, Any]]) -> Listing:
     """The table printed at start and by ``motiad steps``."""
-    table = Table(title=None, header_style="bold", box=None, pad_edge=False)
-    for column in ("Step", "Type", "Language", "Trigger", "File"):
-        table.add_column(column)
+    steps = Listing("Step", "Type", "Language", "Trigger", "File", whole=("Step", "File"))
     for row in rows:
-        table.add_row(row["name"], row["type"], row["language"], row["trigger"], row["file"])
-    return table
+        steps.add_row(row["name"], row["type"], row["language"], row["trigger"], row["file"])
+    return steps
 
 
 def streams_line(streams: list[tuple[str, str]]) -> str:
@@ -65,20 +150,18 @@ def streams_line(streams: list[tuple[str, str]]) -> str:
     return "streams: " + ", ".join(f"{name} ({file})" for name, file in streams)
 
 
-def languages_table(rows: list[dict[str, Any]]) -> Table:
+def languages_table(rows: list[dict[str, Any]]) -> Listing:
     """The runner registry, as ``motiad languages`` prints it."""
-    table = Table(title=None, header_style="bold", box=None, pad_edge=False)
-    for column in ("Language", "Patterns", "Command", "Build", "Origin"):
-        table.add_column(column)
+    languages = Listing("Language", "Patterns", "Command", "Build", "Origin", whole=("Language",))
     for row in rows:
-        table.add_row(
+        languages.add_row(
             row["name"],
             " ".join(row["patterns"]),
             " ".join(row["command"]),
             " ".join(row.get("build") or []),
             row["origin"],
         )
-    return table
+    return languages
 
 
 def _fields_text(fields: dict[str, Any]) -> str:

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import click
 import msgspec
-from rich.table import Table
 
-from ..console import make_console, plural, stamp
+from ..console import Listing, make_console, plural, stamp
 from ..storage import DeadLetterFilter, dead_letter_json
 from .options import takes_project
 from .store import delivery_note, with_store
@@ -41,12 +40,14 @@ def dlq_list(project_dir: Path, topic: str | None, as_json: bool) -> None:
     if not letters:
         console.print("no dead letters")
         return
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("ID", "Step", "Topic", "Attempts", "Failed at", "Error"):
-        table.add_column(column)
+    listing = Listing(
+        *("ID", "Step", "Topic", "Attempts", "Failed at", "Error"),
+        whole=("ID", "Step", "Topic", "Failed at"),
+        right=("ID", "Attempts"),
+    )
     for letter in letters:
         error = f"{letter.error.type}: {letter.error.message}"
-        table.add_row(
+        listing.add_row(
             str(letter.id),
             letter.step,
             letter.event.topic,
@@ -54,7 +55,7 @@ def dlq_list(project_dir: Path, topic: str | None, as_json: bool) -> None:
             stamp(letter.failed_at),
             error if len(error) <= 80 else error[:79] + "…",
         )
-    console.print(table)
+    console.print(listing)
     console.print(f"{plural(len(letters), 'dead letter')}; `motiad dlq show ID` for details")
 
 

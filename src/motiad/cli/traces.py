@@ -9,9 +9,8 @@ from typing import Any
 
 import click
 import msgspec
-from rich.table import Table
 
-from ..console import LogPrinter, duration, make_console, plural, stamp
+from ..console import Listing, LogPrinter, duration, make_console, plural, stamp
 from ..storage import LogQuery, Trace, TraceQuery
 from ..tracing import LEVELS
 from .options import takes_project
@@ -44,11 +43,13 @@ def traces(
     if not found:
         console.print("no traces yet: each API request and cron tick starts one")
         return
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("Trace", "Started", "Started by", "Spans", "Errors", "Duration"):
-        table.add_column(column, justify="right" if column in ("Spans", "Errors") else "left")
+    listing = Listing(
+        *("Trace", "Started", "Started by", "Spans", "Errors", "Duration"),
+        whole=("Trace", "Duration"),
+        right=("Spans", "Errors", "Duration"),
+    )
     for t in found:
-        table.add_row(
+        listing.add_row(
             t.trace_id,
             stamp(t.started_at),
             f"{t.step} {t.detail}".strip(),
@@ -56,7 +57,7 @@ def traces(
             str(t.errors),
             duration(t.ended_at - t.started_at),
         )
-    console.print(table)
+    console.print(listing)
     console.print(f"{plural(len(found), 'trace')}; `motiad traces TRACE_ID` shows one")
 
 
