@@ -1,8 +1,9 @@
 """The ``motiad`` command line: one module per group of commands.
 
 - :mod:`.run`: ``run`` and ``dev``, serving a project;
-- :mod:`.project`: ``steps``, ``languages``, ``flows``, ``types``, ``install``
-  and ``create``, which read (or write) a project's files;
+- :mod:`.project`: ``steps``, ``languages``, ``flows``, ``types`` and
+  ``install``, which read a project's files;
+- :mod:`.create`: ``create``, which writes a new project and installs it;
 - :mod:`.dlq` and :mod:`.emit`: the project's queue;
 - :mod:`.traces`: ``traces`` and ``logs``, what the workbench shows;
 - :mod:`.conformance`: check a step child against the protocol;
@@ -15,9 +16,10 @@ import click
 
 from .. import __version__
 from .conformance import conformance
+from .create import create
 from .dlq import dlq
 from .emit import emit
-from .project import create, flows, install, languages, steps, types
+from .project import flows, install, languages, steps, types
 from .run import dev, run
 from .traces import logs, traces
 

@@ -1,5 +1,5 @@
 """The commands that read a project's files: ``steps``, ``languages``,
-``flows``, ``types``, ``install``, and ``create`` that writes a new one."""
+``flows``, ``types`` and ``install``."""
 
 from __future__ import annotations
 
@@ -27,7 +27,6 @@ from ..console import (
 from ..errors import MotiadError
 from ..flows import build_graph
 from ..pyenv import install as install_requirements
-from ..scaffold import create_project
 from ..tracing import LogBus, LogRecord
 from ..typegen import write_types
 from .options import project_settings, run_async, takes_project
@@ -140,21 +139,6 @@ def types(project_dir: Path) -> None:
     _print_errors(report)
     if report.errors:
         sys.exit(1)
-
-
-@click.command()
-@click.argument("name", type=click.Path(file_okay=False, path_type=Path))
-def create(name: Path) -> None:
-    """Create a project in the new folder NAME: a TypeScript API step, a Python
-    and a TypeScript event step in one flow."""
-    try:
-        written = create_project(name)
-    except MotiadError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"Created {name}/:")
-    for path in written:
-        click.echo(f"  {path.as_posix()}")
-    click.echo(f"\nNext:\n  cd {name}\n  npm install\n  motiad install\n  motiad run")
 
 
 @click.command()
