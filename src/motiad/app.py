@@ -18,6 +18,7 @@ from anyio.abc import TaskStatus
 from .broker import Broker, LoadReport
 from .config import Settings, load_settings
 from .errors import MotiadError, first_motiad_error
+from .motia_config import unused_parts
 from .storage import open_store
 from .tracing import LogBus
 
@@ -102,6 +103,7 @@ async def run_project(
             await tg.start(store.serve)
             broker = Broker(project, settings, store, logs, dev=dev)
             broker.spans.subscribe(store.record_span)
+            warn_about_motia_config(project, logs)
             serving, beside = anyio.Event(), anyio.CancelScope()
             async with anyio.create_task_group() as children:
                 async with anyio.create_task_group() as starting:
@@ -203,6 +205,13 @@ async def _wait_for_signals(stop: anyio.Event, force: anyio.CancelScope) -> None
             stop.set()
 
 
+def warn_about_motia_config(project: Path, logs: LogBus) -> None:
+    """A warning for each part of the project's ``motia.config.ts`` that motiad
+    does not use, saying what it does instead (read, never run)."""
+    for line in unused_parts(project):
+        logs.log("warn", line)
+
+
 def _display_host(host: str) -> str:
     return "localhost" if host in ("127.0.0.1", "::1") else host
 
@@ -212,6 +221,7 @@ async def load_project(project: Path, settings: Settings, logs: LogBus) -> LoadR
     A project that cannot load at all raises its :class:`MotiadError`."""
     store = open_store(settings, project)  # not opened: loading needs no storage
     broker = Broker(project, settings, store, logs)
+    warn_about_motia_config(project, logs)
     try:
         async with anyio.create_task_group() as children:
             report = await broker.load(children)

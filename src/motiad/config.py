@@ -428,8 +428,11 @@ def _settings_error(source: Path, exc: msgspec.ValidationError, prefix: str = ""
     key = prefix + (match.group("path") if match else "")
     message = text[: match.start()] if match else text
     missing = re.match(r"Object missing required field `(?P<name>\w+)`", message)
+    unknown = re.match(r"Object contains unknown field `(?P<name>[^`]+)`", message)
     if missing:
         key, message = f"{key}.{missing.group('name')}", "missing"
+    elif unknown:
+        key, message = f"{key}.{unknown.group('name')}", "unknown key (a typo?)"
     return ConfigError(source, message, field=key.lstrip(".") or None)
 
 
