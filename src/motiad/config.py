@@ -243,12 +243,16 @@ class TraceRetention(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Newest log records kept, in traces or not (broker and stderr lines)."""
 
 
+DEFAULT_STEP_DIRS = ("steps", "src")
+"""Where Motia 0.17 looks for step and stream files (snap's generate-locked-data.ts)."""
+
+
 class ProjectLayout(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``[project]`` in motiad.toml: where the step files are and what their
     children inherit."""
 
     step_dirs: Annotated[list[str], msgspec.Meta(min_length=1)] = msgspec.field(
-        default_factory=lambda: ["steps", "src"]
+        default_factory=lambda: list(DEFAULT_STEP_DIRS)
     )
     """Folders searched (any depth) for step and stream files, relative to the
     project. Motia 0.17 discovers both ``steps/`` and ``src/``; either may be absent."""

@@ -9,11 +9,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Language, LanguageSettings, builtin_languages
+from .config import DEFAULT_STEP_DIRS, Language, LanguageSettings, builtin_languages
 from .errors import ConfigError
 
-DEFAULT_STEP_DIRS = ("steps", "src")
-"""Where Motia 0.17 looks for step and stream files (``[project] step_dirs``)."""
 STREAM_PATTERNS: dict[Language, tuple[str, ...]] = {
     "node": ("*.stream.ts", "*.stream.js", "*.stream.mjs", "*.stream.cjs"),
     "python": ("*_stream.py", "*.stream.py"),
