@@ -11,7 +11,7 @@ import pytest
 
 from motiad.config import Settings
 from motiad.errors import ConfigError
-from motiad.runners import PASSED_ENV, child_command, read_dotenv, sdk_dir
+from motiad.runners import PASSED_ENV, build_command, child_command, read_dotenv, sdk_dir
 
 
 def test_a_python_child_runs_the_sdk_module_in_the_project(tmp_path: Path) -> None:
@@ -33,8 +33,13 @@ def test_a_child_inherits_the_environment_with_dotenv_beneath_it(
     monkeypatch.setenv("OPENAI_API_KEY", "sk-from-the-shell")
     monkeypatch.setenv("APP_NAME", "from the shell")
     (tmp_path / ".env").write_text("APP_NAME=from the file\nGREETING_PREFIX=Hi\n")
-    for language in ("python", "node"):
-        env = child_command(language, tmp_path, Settings()).env
+    go_build = build_command("go", tmp_path, Settings(), [tmp_path / "a.step.go"])
+    assert go_build is not None
+    (tmp_path / ".motiad" / "go").mkdir(parents=True)
+    (tmp_path / ".motiad" / "go" / "steps").write_text("")  # what the build would write
+    languages = ("python", "node", "go")
+    envs = [child_command(language, tmp_path, Settings()).env for language in languages]
+    for env in [*envs, go_build.env]:
         assert env["OPENAI_API_KEY"] == "sk-from-the-shell"
         assert env["APP_NAME"] == "from the shell"
         assert env["GREETING_PREFIX"] == "Hi"
