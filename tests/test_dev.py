@@ -3,6 +3,7 @@ a broken file shows its error while the rest serve; responses are checked."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import httpx
@@ -151,3 +152,9 @@ async def test_dev_watches_src_as_motia_does(tmp_path: Path) -> None:
         await broker.wait_for(r"src/hello/hello.step.ts changed; reloading it", start=mark)
         await broker.wait_for(r"Hello\s+ready: api step, GET /hello", start=mark)
         assert (await http.get("/hello")).json() == {"hello": "changed"}
+
+        mark = len(broker.lines)
+        shutil.rmtree(project / "src")
+        await broker.wait_for(r"src/ went away: its steps stop", start=mark)
+        await broker.wait_for(r"src/hello/hello.step.ts removed; reloading it", start=mark)
+        assert (await http.get("/hello")).status_code == 404

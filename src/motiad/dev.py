@@ -53,6 +53,7 @@ async def watch(
     folders = step_folders(project, dirs)
     known = await anyio.to_thread.run_sync(project_files, project, dirs, languages)
     started = False
+    lost: set[Path] = set()
     async for changes in awatch(*folders, yield_on_timeout=True, rust_timeout=IDLE_WAKE_MS):
         if not started:
             started = True
@@ -60,11 +61,20 @@ async def watch(
             await serving.wait()  # what changed meanwhile waits in the watcher
         if not changes:
             continue
+        for folder in [f for f in folders if f not in lost and not f.is_dir()]:
+            lost.add(folder)
+            logs.log(
+                "warn",
+                f"{folder.relative_to(project).as_posix()}/ went away: its steps stop;"
+                " restart motiad dev to watch it again",
+            )
         try:
             now = await anyio.to_thread.run_sync(project_files, project, dirs, languages)
-        except MotiadError as exc:  # two languages claim a new file, a folder went away
-            logs.log("error", str(exc))
-            continue
+        except MotiadError as exc:
+            if len(lost) < len(folders):  # two languages claim a new file: nothing changes
+                logs.log("error", str(exc))
+                continue
+            now = set()  # every step folder went away
         touched = {_relative(project, path) for _, path in changes} & (known | now)
         # a folder moved in or out reports itself, not the files in it
         touched |= known ^ now
