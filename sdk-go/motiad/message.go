@@ -51,7 +51,7 @@ var nullID = json.RawMessage("null")
 // then the envelope. Method and params are the dispatcher's business.
 func classify(line []byte) message {
 	if !utf8.Valid(line) || !json.Valid(line) {
-		return message{kind: kindBad, code: codeParse, why: "parse error: not valid UTF-8 JSON", id: nullID}
+		return message{kind: kindBad, code: codeParseError, why: "parse error: not valid UTF-8 JSON", id: nullID}
 	}
 	trimmed := bytes.TrimLeft(line, " \t\r\n")
 	if trimmed[0] != '{' {
@@ -59,7 +59,7 @@ func classify(line []byte) message {
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(line, &fields); err != nil {
-		return message{kind: kindBad, code: codeParse, why: "parse error: " + err.Error(), id: nullID}
+		return message{kind: kindBad, code: codeParseError, why: "parse error: " + err.Error(), id: nullID}
 	}
 	id, hasID := fields["id"]
 	replyID := nullID

@@ -97,7 +97,7 @@ func parseInitialize(raw json.RawMessage) (*initializeParams, *badParams) {
 		}
 		p.steps = append(p.steps, path)
 	}
-	if p.maxLineBytes, bad = optionalInt(fields, "maxLineBytes", "$.params", 1, false, defaultMaxLine); bad != nil {
+	if p.maxLineBytes, bad = optionalInt(fields, "maxLineBytes", "$.params", 1, false, defaultMaxLineBytes); bad != nil {
 		return nil, bad
 	}
 	return &p, nil

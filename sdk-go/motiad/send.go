@@ -84,7 +84,7 @@ func (c *child) notify(method string, params any) {
 func (c *child) sendResult(id json.RawMessage, result any) {
 	encoded, err := marshal(result)
 	if err != nil {
-		c.sendError(id, codeInternal, "internal error: "+err.Error(), nil)
+		c.sendError(id, codeInternalError, "internal error: "+err.Error(), nil)
 		return
 	}
 	c.sendRaw(id, encoded)
