@@ -26,6 +26,7 @@ SDK_SOURCES = {
     "python": ("sdk-python/motiad_sdk", "*.py"),
     "node": ("sdk-node/src", "*.mjs"),
     "go": ("sdk-go/motiad", "*.go"),
+    "ruby": ("sdk-ruby/lib", "**/*.rb"),
 }
 """Where each SDK's own code lives (its tests aside)."""
 

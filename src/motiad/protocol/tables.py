@@ -169,10 +169,37 @@ def render_go(tables: Tables) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_ruby(tables: Tables) -> str:
+    """``sdk-ruby/lib/motiad/tables.rb``."""
+    lines = [
+        "# frozen_string_literal: true",
+        "",
+        _header("#").rstrip("\n"),
+        "",
+        "module Motiad",
+        "  # The protocol version this SDK speaks (SPEC `lifecycle.version`).",
+        f"  PROTOCOL_VERSION = '{tables.protocol_version}'",
+        *(f"  {_upper(name)} = {value}" for name, value in tables.limits),
+        "",
+        "  # Every error code of SPEC §5.",
+        "  module ErrorCode",
+        *(f"    {_upper(name)} = {code}" for name, code in tables.error_codes),
+        "  end",
+        "",
+        "  # The name of every method of SPEC §3.",
+        "  module Methods",
+        *(f"    {_upper(name)} = '{method}'" for name, method in tables.methods),
+        "  end",
+        "end",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 RENDERERS: dict[str, tuple[str, Callable[[Tables], str]]] = {
     "python": ("sdk-python/motiad_sdk/tables.py", render_python),
     "node": ("sdk-node/src/tables.mjs", render_node),
     "go": ("sdk-go/motiad/tables.go", render_go),
+    "ruby": ("sdk-ruby/lib/motiad/tables.rb", render_ruby),
 }
 """Each SDK's table file (relative to the repository root) and how it is written."""
 
