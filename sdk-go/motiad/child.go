@@ -38,6 +38,7 @@ type child struct {
 	answering   int           // invocations taken out of running whose answer is being sent
 	pending     map[int64]chan reply
 	nextID      int64
+	workers     workers
 }
 
 type reply struct {
@@ -61,6 +62,7 @@ func newChild(out io.Writer, diag io.Writer) *child {
 		running: map[string]*invocation{},
 		drained: make(chan struct{}),
 		pending: map[int64]chan reply{},
+		workers: workers{jobs: make(chan func())},
 	}
 	c.limit.Store(defaultMaxLineBytes)
 	c.out = newWriter(out, c.end)

@@ -34,7 +34,7 @@ module Motiad
 
   # Raised into a handler's thread to stop it ($/cancel, its timeout, shutdown).
   # Not a StandardError, so `rescue => e` in user code does not swallow it.
-  class Cancelled < Exception; end # rubocop:disable Lint/InheritException
+  class Cancelled < Exception; end
 
   Step = Struct.new(:config, :host)
   Invocation = Struct.new(:thread, :timer)
@@ -188,7 +188,7 @@ module Motiad
 
       @steps[path] = Step.new(config, config['type'] == 'noop' ? nil : host)
       { 'path' => path, 'config' => config }
-    rescue Exception => e # rubocop:disable Lint/RescueException -- a SyntaxError is a ScriptError
+    rescue Exception => e # a SyntaxError is a ScriptError, not a StandardError
       { 'path' => path, 'error' => Motiad.error_info(e).merge('retryable' => false) }
     end
 
@@ -222,7 +222,7 @@ module Motiad
         [params['trigger']['type'] == 'api' ? Motiad.api_result(value) : nil, nil]
       rescue Cancelled
         return # whoever cancelled it has answered
-      rescue Exception => e # rubocop:disable Lint/RescueException
+      rescue Exception => e
         [nil, Motiad.error_info(e)]
       end
       Thread.handle_interrupt(Cancelled => :never) { answer(id, *outcome) }
