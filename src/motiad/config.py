@@ -321,6 +321,12 @@ BUILTIN_LANGUAGES: dict[str, dict[str, Any]] = {
         "command": ["{project}/.motiad/go/steps", "{file}"],
         "sdk": "sdk-go",
     },
+    "ruby": {
+        "patterns": ["*.step.rb", "*_step.rb"],
+        "command": ["ruby", "{sdk}/runner.rb"],
+        "sdk": "sdk-ruby",
+        "install_hint": "install Ruby 3.1 or newer to run Ruby steps",
+    },
 }
 """The registry's built-in entries, in the form a project writes its own
 (README "Runner registry"); a project's ``[languages.NAME]`` overrides them key
