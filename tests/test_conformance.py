@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 from pathlib import Path
 
 import anyio
 import pytest
+
+from motiad.conformance import Services, Session
+from motiad.runners import ChildCommand
 
 pytestmark = pytest.mark.anyio
 
@@ -85,3 +89,29 @@ async def test_the_command_needs_an_sdk_or_a_command() -> None:
         )
     assert done.returncode == 2
     assert b"--sdk" in done.stderr
+
+
+async def test_a_session_closed_while_its_readers_wait_ends_without_an_error(
+    tmp_path: Path,
+) -> None:
+    """A child that writes its last line and exits at once crashed the checker
+    (issue #22: ``ClosedResourceError`` out of the stdout reader, in 5 of 6 runs)
+    when ``close`` closed a pipe a reader still waited on. Here a grandchild in
+    its own session keeps both pipes open, so the readers are certainly waiting
+    when the child is gone and ``close`` runs."""
+    script = (
+        "setsid sleep 60 & echo $! >&2; "
+        """echo '{"jsonrpc":"2.0","method":"log","params":{"level":"info","message":"bye"}}'; """
+        "exec sleep 60"
+    )
+    session = Session(ChildCommand(["sh", "-c", script], dict(os.environ), tmp_path), Services())
+    with anyio.fail_after(15):
+        async with anyio.create_task_group() as tg:
+            await session.start(tg)
+            while not (session.stderr and session.logs):
+                await session.changed()
+            try:
+                await session.close()
+            finally:
+                os.kill(int(session.stderr[0]), signal.SIGKILL)
+    assert session.logs[0]["params"]["message"] == "bye"

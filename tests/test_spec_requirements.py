@@ -22,7 +22,7 @@ CITING = [
     (REPO / "sdk-node" / "test", "*.mjs"),
     (REPO / "protocol" / "vectors", "*.json"),
 ]
-CONFORMANCE = REPO / "src" / "motiad" / "conformance.py"
+CONFORMANCE = REPO / "src" / "motiad" / "conformance"
 
 
 def requirements() -> dict[str, str]:
@@ -39,7 +39,7 @@ def requirements() -> dict[str, str]:
 
 def citing_text() -> str:
     """Everything that may cite a requirement, this file excluded."""
-    parts = [CONFORMANCE.read_text("utf-8")]
+    parts = [path.read_text("utf-8") for path in sorted(CONFORMANCE.rglob("*.py"))]
     for folder, pattern in CITING:
         parts.extend(
             path.read_text("utf-8")

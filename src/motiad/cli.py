@@ -19,7 +19,7 @@ from .app import Started, load_project, run_project
 from .broker import LoadReport, flow_steps, step_json, step_row
 from .builds import BUILD_LOG_PREFIX
 from .config import Settings, builtin_languages, load_settings
-from .conformance import conformance_command
+from .conformance_cli import conformance_command
 from .console import LogPrinter, languages_table, make_console, steps_table, streams_line
 from .dev import watch
 from .errors import MotiadError, first_motiad_error
