@@ -18,7 +18,7 @@ from motiad.runners import ChildCommand
 pytestmark = pytest.mark.anyio
 
 REPO = Path(__file__).resolve().parents[1]
-SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed$")
+SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed: profile (core|full) (passed|failed)$")
 BOUND_S = 60
 """A run against a broken child must end within this, whatever the child does."""
 

@@ -80,9 +80,11 @@ def checker_for(
 
 
 async def run_conformance(checker: Checker, emit: Callable[[str], None]) -> int:
-    """Run every case, print each line and the summary; the exit status."""
+    """Run the cases of the checker's profile, print each line and the summary
+    (which names the profile); the exit status."""
     results = await checker.run(lambda result: emit(result.line()))
     passed = sum(result.passed for result in results)
     failed = len(results) - passed
-    emit(f"{passed} passed, {failed} failed")
+    verdict = "failed" if failed else "passed"
+    emit(f"{passed} passed, {failed} failed: profile {checker.profile} {verdict}")
     return 1 if failed else 0

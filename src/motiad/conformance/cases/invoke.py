@@ -179,6 +179,27 @@ async def _duplicate_id(checker: Checker) -> str:
 
 
 @case(
+    "invoke.duplicate-id",
+    "the id of an invocation answered -32002 is free again, its handler still running",
+    "full",
+)
+async def _id_free_after_cancel(checker: Checker) -> str:
+    session = await checker.ready()
+    stubborn, echo = checker.step("ConformanceIgnoresCancel"), checker.step("ConformanceEcho")
+    msg_id = "conformance-reused"
+    await session.invoke(stubborn, event("conformance.stubborn"), {"ms": 1500}, msg_id=msg_id)
+    await session.quiet("a running stubborn invocation")
+    await session.notify("$/cancel", {"id": msg_id})
+    answer = await session.response(msg_id, "the answer to the cancelled stubborn invocation")
+    code = (answer.get("error") or {}).get("code")
+    expect(code == -32002, f"answered {json.dumps(answer)[:160]}, expected -32002 at once")
+    await session.invoke(echo, API, api_input({"again": True}), msg_id=msg_id)
+    result = await session.result(msg_id, "the answer to an invoke reusing the cancelled id")
+    expect((result.get("body") or {}).get("body") == {"again": True}, f"result {result}")
+    return ""
+
+
+@case(
     "rpc.concurrent",
     f"{CONCURRENT_INVOCATIONS} invocations run at once, answered in any order",
     "full",

@@ -89,6 +89,20 @@ async def _initialize_once(checker: Checker) -> str:
     return ""
 
 
+@case(
+    "lifecycle.initialize.once",
+    "a second initialize is refused -32600 even with bad params: once beats error order",
+    "full",
+)
+async def _initialize_once_bad_params(checker: Checker) -> str:
+    session = await checker.ready()
+    msg_id = await session.request(
+        "initialize", {"protocolVersion": 1, "project": str(checker.project), "steps": []}
+    )
+    await session.error(msg_id, -32600, "the answer to a second, malformed initialize")
+    return ""
+
+
 @case("lifecycle.ping", "ping is answered {} while a handler runs", "core")
 async def _ping_while_running(checker: Checker) -> str:
     session = await checker.ready()

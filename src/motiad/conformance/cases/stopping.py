@@ -28,6 +28,9 @@ async def _shutdown(checker: Checker) -> str:
         shutdown = await session.request("shutdown", {})
         refused = await session.invoke(step, event("conformance.concurrent"), {"key": "t"})
         await session.error(refused, -32007, "the answer to invoke after shutdown")
+        ping = await session.request("ping", {})
+        pong = await session.result(ping, "the answer to ping during the shutdown grace")
+        expect(pong == {}, f"ping during the shutdown grace answered {pong!r}")
         await session.reply(get, None)
         await session.result(running, "the running invocation's result")
         expect(
