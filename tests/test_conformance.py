@@ -35,11 +35,14 @@ async def conformance(*args: str) -> tuple[int, list[str]]:
     return done.returncode, lines
 
 
-def summary(lines: list[str]) -> tuple[int, int]:
-    """``(passed, failed)`` from the last line, which must be the summary alone."""
+def summary(lines: list[str], profile: str = "full") -> tuple[int, int]:
+    """``(passed, failed)`` from the last line, which must be the summary alone
+    and name ``profile``, passed when nothing failed."""
     found = SUMMARY.match(lines[-1])
     assert found, f"last line is not the summary: {lines[-1]!r}"
-    return int(found.group(1)), int(found.group(2))
+    passed, failed = int(found.group(1)), int(found.group(2))
+    assert (found.group(3), found.group(4)) == (profile, "failed" if failed else "passed")
+    return passed, failed
 
 
 @pytest.mark.parametrize("sdk", ["python", "node", "go"])
@@ -115,3 +118,23 @@ async def test_a_session_closed_while_its_readers_wait_ends_without_an_error(
             finally:
                 os.kill(int(session.stderr[0]), signal.SIGKILL)
     assert session.logs[0]["params"]["message"] == "bye"
+
+
+async def test_the_core_child_of_the_spec_appendix_passes_the_core_profile(
+    tmp_path: Path,
+) -> None:
+    """SPEC Appendix A, run from the spec's own text: the worked core child passes
+    ``--profile core``, so the spec cannot drift from a working child."""
+    spec = (REPO / "protocol" / "SPEC.md").read_text("utf-8")
+    found = re.search(r"^## Appendix A\..*?^```python\n(.*?)^```$", spec, re.S | re.M)
+    assert found, "no python block in SPEC Appendix A"
+    child = tmp_path / "child.py"
+    child.write_text(found.group(1))
+    fixtures = "protocol/conformance/python"
+    status, lines = await conformance(
+        "--profile", "core", "--steps", fixtures, "--", sys.executable, str(child)
+    )
+    assert [line for line in lines[:-1] if not line.startswith("PASS")] == []
+    assert status == 0
+    passed, _ = summary(lines, "core")
+    assert passed >= 20

@@ -26,7 +26,7 @@ def snapshot(
 ) -> dict[str, int]:
     """Each step and stream file's modification time, by relative path."""
     try:
-        files = discover_steps(project, languages) + discover_streams(project)
+        files = discover_steps(project, languages) + discover_streams(project, languages)
     except MotiadError:
         return {}  # steps/ removed for a moment (a checkout): wait for it to return
     stamps: dict[str, int] = {}
