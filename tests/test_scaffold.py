@@ -1,4 +1,5 @@
-"""``motiad create``: a new project that loads with no errors, and refuses to overwrite."""
+"""``motiad create``: a new project that loads with no errors, and refuses to overwrite
+(the starter template's own tests are in test_tutorial.py)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,20 @@ import json
 from importlib.resources import files
 from pathlib import Path
 
+from motiad.scaffold import create_project
+
 from .harness import QUICKSTART, run_cli
 
 
-def test_a_created_project_loads_its_three_steps_in_one_flow(tmp_path: Path) -> None:
-    created = run_cli("create", "My App", cwd=tmp_path)
+def test_the_starter_is_the_default_and_the_minimal_template_loads_its_three_steps(
+    tmp_path: Path,
+) -> None:
+    created = run_cli("create", "Shop", cwd=tmp_path)
     assert created.returncode == 0, created.stderr
+    assert (tmp_path / "Shop" / "steps" / "tutorial" / "create-order.step.ts").is_file()
+
     project = tmp_path / "My App"
-    assert "npm install" in created.stdout
+    create_project(project, template="minimal")
     assert sorted(p.relative_to(project).as_posix() for p in project.rglob("*")) == [
         ".gitignore",
         "README.md",
@@ -53,18 +60,20 @@ def test_a_created_project_loads_its_three_steps_in_one_flow(tmp_path: Path) -> 
     assert sorted(flow["topics"]) == ["greeting.requested", "greeting.stored"]
 
 
-def test_the_shipped_types_match_what_motiad_types_writes(tmp_path: Path) -> None:
+def test_the_minimal_templates_shipped_types_match_what_motiad_types_writes(
+    tmp_path: Path,
+) -> None:
     project = tmp_path / "app"
-    assert run_cli("create", str(project)).returncode == 0
+    create_project(project, template="minimal")
     (project / "node_modules").symlink_to(QUICKSTART / "node_modules")
 
     regenerated = run_cli("types", str(project))
 
     assert regenerated.returncode == 0, regenerated.stderr
-    shipped = files("motiad") / "templates" / "project" / "types.d.ts"
+    shipped = files("motiad") / "templates" / "minimal" / "types.d.ts"
     assert (project / "types.d.ts").read_text() == shipped.read_text(), (
         "the template's types.d.ts is stale: copy the regenerated file over "
-        "src/motiad/templates/project/types.d.ts"
+        "src/motiad/templates/minimal/types.d.ts"
     )
 
 
@@ -84,4 +93,4 @@ def test_create_fills_an_empty_existing_folder(tmp_path: Path) -> None:
     created = run_cli("create", ".", cwd=tmp_path)
 
     assert created.returncode == 0, created.stderr
-    assert (tmp_path / "steps" / "greet_step.py").is_file()
+    assert (tmp_path / "steps" / "tutorial" / "pack_order_step.py").is_file()

@@ -1,8 +1,5 @@
-"""``motiad conformance``: the click command over :mod:`motiad.conformance`.
-
-(The CLI package of issue #16 carries this command; this module keeps it
-reachable from ``cli.py`` until then.)
-"""
+"""``motiad conformance``: check a step child against protocol/SPEC.md from the
+outside (the checker is :mod:`motiad.conformance`)."""
 
 from __future__ import annotations
 
@@ -12,9 +9,9 @@ from pathlib import Path
 import anyio
 import click
 
-from .conformance import HANDSHAKE_S, PROFILES, Profile, checker_for, run_conformance
-from .errors import MotiadError
-from .tracing import LogBus
+from ..conformance import HANDSHAKE_S, PROFILES, Profile, checker_for, run_conformance
+from ..errors import MotiadError
+from ..tracing import LogBus
 
 
 @click.command(
@@ -48,7 +45,7 @@ from .tracing import LogBus
     " broker), or of the full one (SPEC §0.1).",
 )
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def conformance_command(
+def conformance(
     sdk: str | None,
     steps: Path | None,
     handshake_timeout: float,
