@@ -223,6 +223,19 @@ def test_steps_of_a_declared_language_join_the_project(tmp_path: Path) -> None:
     assert languages == {"Hello": "esm", "Noted": "python"}
 
 
+def test_stream_files_of_a_declared_language_are_loaded_by_its_child(tmp_path: Path) -> None:
+    """SPEC `runner.registry` and `lifecycle.streams`: ``stream_patterns`` name the
+    stream files a registry language's SDK loads, sent to it in ``initialize.streams``."""
+    project = node_language(tmp_path, '["node", "{sdk}/src/runner.mjs"]')
+    with (project / "motiad.toml").open("a") as toml:
+        toml.write('stream_patterns = ["*.defs.mjs"]\n')
+    (project / "steps" / "todo.defs.mjs").write_text("export const config = { name: 'todo' }\n")
+    done = run_cli("steps", str(project), "--json")
+    assert done.returncode == 0, done.stderr
+    streams = json.loads(done.stdout)["streams"]
+    assert [(s["name"], s["file"]) for s in streams] == [("todo", "steps/todo.defs.mjs")]
+
+
 def test_a_runner_that_cannot_start_shows_its_stderr(tmp_path: Path) -> None:
     """SPEC `runner.registry`."""
     project = node_language(

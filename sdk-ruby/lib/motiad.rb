@@ -82,7 +82,8 @@ module Motiad
       while (chunk = read_chunk)
         buffer << chunk
         while (newline = buffer.index("\n"))
-          line = buffer.slice!(0, newline + 1).chomp("\n")
+          # delete_suffix, not chomp: chomp("\n") takes a "\r" with it, and the "\r" counts
+          line = buffer.slice!(0, newline + 1).delete_suffix("\n")
           if discarding then discarding = false
           elsif line.bytesize > @limit then too_long
           else yield line
@@ -127,6 +128,9 @@ module Motiad
       return notification(method, params) unless msg.key?('id')
       return reply_error(id, ErrorCode::METHOD_NOT_FOUND, "method not found: #{method}") unless REQUESTS.key?(method)
       return reply_error(id, ErrorCode::INVALID_PARAMS, 'invalid params: not an object', { 'path' => '$.params' }) unless params.is_a?(Hash)
+
+      # `lifecycle.initialize.once` comes before the params checks (SPEC §3.1)
+      return initialize_steps(id, params) if method == Methods::INITIALIZE && @initialized
 
       path, what = CHECKS[method]&.call(params)
       return reply_error(id, ErrorCode::INVALID_PARAMS, "invalid params: #{path} #{what}", { 'path' => path }) if path
