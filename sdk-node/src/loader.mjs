@@ -1,7 +1,8 @@
 // Loading step files (SPEC `lifecycle.initialize`): TypeScript through the
-// project's tsx, then one dynamic import per file. A file that fails is
-// reported on its own and never stops the others.
+// project's tsx or the SDK's own loader, then one import or require per file.
+// A file that fails is reported on its own and never stops the others.
 
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { errorInfo } from './errors.mjs';
@@ -9,8 +10,8 @@ import { middlewareName, middlewareOf } from './middleware.mjs';
 import { isObject } from './rpc.mjs';
 import { PackageNotFoundError, importFromProject } from './resolve.mjs';
 import { configToJson, streamConfigToJson } from './schema.mjs';
-
-const TYPESCRIPT_FILE = /\.[cm]?ts$/;
+import { TYPESCRIPT_FILE, moduleFormat } from './transpile.mjs';
+import { installTypeScriptLoader, registerTypeScriptImports } from './typescript.mjs';
 
 /**
  * @typedef {(input: unknown, ctx: unknown) => unknown} StepHandler
@@ -52,11 +53,14 @@ export async function loadStreams(project, files) {
  * @returns {Promise<Array<T | FailedStep>>}
  */
 async function loadEach(project, files, loadOne) {
-  const typescriptError = files.some((file) => TYPESCRIPT_FILE.test(file)) ? await registerTypeScript(project) : null;
+  const typescriptError = await prepareLoaders(
+    project,
+    files.map((file) => path.resolve(project, file)),
+  );
   const loaded = [];
   for (const file of files) {
     if (typescriptError !== null && TYPESCRIPT_FILE.test(file)) {
-      loaded.push({ path: file, error: errorInfo(typescriptError(file), false) });
+      loaded.push({ path: file, error: errorInfo(typescriptError, false) });
     } else {
       loaded.push(await loadOne(project, file));
     }
@@ -64,44 +68,82 @@ async function loadEach(project, files, loadOne) {
   return loaded;
 }
 
-/** Whether tsx was registered already (stream and step files may both need it). */
-let typescriptRegistered = false;
+/** Which TypeScript loader serves this child, once chosen. */
+let typescriptLoader = /** @type {'none' | 'project-tsx' | 'bundled'} */ ('none');
+
+/**
+ * Makes the files loadable, choosing the loader once per child. A project
+ * with its own tsx keeps it (its version, its tsconfig handling, `paths`
+ * included); otherwise the SDK's bundled loader (src/typescript.mjs) serves.
+ * Either compiles TypeScript, and `.js` files written with import/export in a
+ * CommonJS package, to CommonJS.
+ *
+ * @param {string} project
+ * @param {string[]} files absolute paths
+ * @returns {Promise<Error | null>} the error every TypeScript file gets when the project's tsx fails to register
+ */
+async function prepareLoaders(project, files) {
+  if (typescriptLoader === 'none') {
+    const tsxError = await registerProjectTsx(project);
+    if (tsxError === null) {
+      typescriptLoader = 'project-tsx';
+    } else if (tsxError === PROJECT_HAS_NO_TSX) {
+      installTypeScriptLoader();
+      typescriptLoader = 'bundled';
+    } else {
+      return tsxError;
+    }
+  }
+  if (typescriptLoader === 'bundled' && files.some((file) => TYPESCRIPT_FILE.test(file) && moduleFormat(file) === 'module')) {
+    registerTypeScriptImports();
+  }
+  return null;
+}
+
+/** registerProjectTsx's answer when the project has no tsx: not an error, the bundled loader takes over. */
+const PROJECT_HAS_NO_TSX = new Error('the project has no tsx');
 
 /**
  * Registers the project's tsx for both ESM `import` and CommonJS `require`
  * (a `.ts` file in a package without `"type": "module"` and every `.cts` file
- * load as CommonJS). tsx comes from the project, never from the SDK: its
- * version and tsconfig handling are the project's business.
+ * load as CommonJS).
  *
  * @param {string} project
- * @returns {Promise<((file: string) => Error) | null>} null on success, else the error each TypeScript step gets
+ * @returns {Promise<Error | null>} null once registered, PROJECT_HAS_NO_TSX, or why the project's tsx failed
  */
-async function registerTypeScript(project) {
-  if (typescriptRegistered) return null;
+async function registerProjectTsx(project) {
   let esm;
   try {
     esm = await importFromProject(project, 'tsx/esm/api');
   } catch (err) {
-    if (!(err instanceof PackageNotFoundError)) return () => /** @type {Error} */ (err);
-    return (file) => {
-      const missing = new Error(`TypeScript step ${file} needs tsx: run \`npm install -D tsx\` in ${project}`);
-      missing.name = 'TsxNotFound';
-      // Our own stack says nothing about the user's file.
-      missing.stack = `${missing.name}: ${missing.message}`;
-      return missing;
-    };
+    if (err instanceof PackageNotFoundError) return PROJECT_HAS_NO_TSX;
+    return err instanceof Error ? err : new Error(String(err));
   }
   try {
     esm.register();
     // Older tsx without a CommonJS API still serves ESM TypeScript.
     const cjs = await importFromProject(project, 'tsx/cjs/api').catch(() => null);
     cjs?.register();
-    typescriptRegistered = true;
   } catch (err) {
-    const failed = err instanceof Error ? err : new Error(String(err));
-    return () => failed;
+    return err instanceof Error ? err : new Error(String(err));
   }
   return null;
+}
+
+/**
+ * Loads a step or stream file as Motia does: an ES module (`.mjs`, `.mts`, or
+ * in a `"type": "module"` package) with `import`; anything else as CommonJS
+ * with `require`, so that a file written with import/export still has
+ * `require`, `__dirname` and `__filename`. Returns the module's exports.
+ *
+ * @param {string} project
+ * @param {string} file
+ * @returns {Promise<Record<string, unknown>>}
+ */
+async function importStepFile(project, file) {
+  const absolute = path.resolve(project, file);
+  if (moduleFormat(absolute) === 'module') return import(pathToFileURL(absolute).href);
+  return createRequire(absolute)(absolute);
 }
 
 /**
@@ -115,8 +157,7 @@ async function registerTypeScript(project) {
  */
 async function loadStep(project, file) {
   try {
-    /** @type {Record<string, unknown>} */
-    const mod = await import(pathToFileURL(path.resolve(project, file)).href);
+    const mod = await importStepFile(project, file);
     const fallback = isObject(mod.default) ? mod.default : {};
     const config = mod.config ?? fallback.config;
     const handler = mod.handler ?? fallback.handler;
@@ -147,8 +188,7 @@ async function loadStep(project, file) {
  */
 async function loadStream(project, file) {
   try {
-    /** @type {Record<string, unknown>} */
-    const mod = await import(pathToFileURL(path.resolve(project, file)).href);
+    const mod = await importStepFile(project, file);
     const fallback = isObject(mod.default) ? mod.default : {};
     const config = mod.config ?? fallback.config;
     if (!isObject(config)) throw new StepShapeError(`stream ${file} has no config: export one with \`export const config = {name, schema}\``);
