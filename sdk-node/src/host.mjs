@@ -6,6 +6,7 @@ import { errorInfo } from './errors.mjs';
 import { loadSteps, loadStreams } from './loader.mjs';
 import { runWithMiddleware } from './middleware.mjs';
 import { ErrorCode, RpcError, invalidParams, isObject } from './rpc.mjs';
+import { bodyAsZodGivesIt } from './schema.mjs';
 
 /** The protocol version this SDK speaks. */
 export const PROTOCOL_VERSION = '1.0';
@@ -151,7 +152,11 @@ export class StepHost {
       const input = params.input === undefined ? null : params.input;
       let out;
       try {
-        if (trigger.type === 'api') out = step.middleware.length > 0 ? runWithMiddleware(step.middleware, handler, input, ctx) : handler(input, ctx);
+        if (trigger.type === 'api') {
+          // Middleware sees the request as sent; the handler the body its zod schema gives.
+          const inner = step.bodySchema === null ? handler : (/** @type {unknown} */ req, /** @type {unknown} */ c) => handler(withZodBody(req, step.bodySchema), c);
+          out = step.middleware.length > 0 ? runWithMiddleware(step.middleware, inner, input, ctx) : inner(input, ctx);
+        }
         else if (trigger.type === 'event') out = handler(input, asEventContext(ctx, trigger, /** @type {number} */ (attempt)));
         else out = /** @type {(ctx: unknown) => unknown} */ (handler)(ctx); // cron: the context only
       } catch (err) {
@@ -317,6 +322,18 @@ function triggerParam(trigger) {
  */
 function isThenable(value) {
   return typeof value === 'object' && value !== null && typeof (/** @type {{then?: unknown}} */ (value).then) === 'function';
+}
+
+/**
+ * An API request with its body as the step's zod `bodySchema` hands it on
+ * (unknown keys of strip-mode objects removed, see bodyAsZodGivesIt).
+ *
+ * @param {unknown} req
+ * @param {unknown} schema
+ * @returns {unknown}
+ */
+function withZodBody(req, schema) {
+  return isObject(req) && 'body' in req ? { ...req, body: bodyAsZodGivesIt(schema, req.body) } : req;
 }
 
 /**

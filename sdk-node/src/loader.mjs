@@ -9,15 +9,16 @@ import { errorInfo } from './errors.mjs';
 import { middlewareName, middlewareOf } from './middleware.mjs';
 import { isObject } from './rpc.mjs';
 import { PackageNotFoundError, importFromProject } from './resolve.mjs';
-import { configToJson, streamConfigToJson } from './schema.mjs';
+import { configToJson, isZodSchema, streamConfigToJson } from './schema.mjs';
 import { TYPESCRIPT_FILE, moduleFormat } from './transpile.mjs';
 import { installTypeScriptLoader, registerTypeScriptImports } from './typescript.mjs';
 
 /**
  * @typedef {(input: unknown, ctx: unknown) => unknown} StepHandler
  * @typedef {import('./middleware.mjs').Middleware} Middleware
- * @typedef {{path: string, config: Record<string, unknown>, handler: StepHandler | null, middleware: Middleware[]}} LoadedStep
- *   `handler` is null for a `noop` step, which never runs; `middleware` runs around an API handler
+ * @typedef {{path: string, config: Record<string, unknown>, handler: StepHandler | null, middleware: Middleware[], bodySchema: unknown}} LoadedStep
+ *   `handler` is null for a `noop` step, which never runs; `middleware` runs around an API handler;
+ *   `bodySchema` is the zod schema the file wrote, null when it is not zod
  * @typedef {{path: string, error: import('./errors.mjs').ErrorInfo}} FailedStep
  * @typedef {{path: string, config: Record<string, unknown>}} LoadedStream
  */
@@ -173,6 +174,7 @@ async function loadStep(project, file) {
       config: await configToJson(shaped, project),
       handler: typeof handler === 'function' ? /** @type {StepHandler} */ (handler) : null,
       middleware,
+      bodySchema: isZodSchema(config.bodySchema) ? config.bodySchema : null,
     };
   } catch (err) {
     return { path: file, error: errorInfo(err, false) };
