@@ -96,7 +96,7 @@ async function zodToJsonSchema(schema, project, io) {
     if (typeof schema.toJSONSchema === 'function') return schema.toJSONSchema(options);
     return (await zod4Converter(project))(schema, options);
   }
-  if (isZod3(schema)) return zod3ToJsonSchema(schema);
+  if (isZod3(schema)) return zod3ToJsonSchema(schema, io);
   throw new TypeError('not a zod schema');
 }
 
@@ -126,20 +126,22 @@ function zod4Converter(project) {
  * transform) as their inner schema. Anything else becomes `{}` (any value).
  *
  * @param {Zod3Schema} schema
+ * @param {'input' | 'output'} [io] the side, as for zod v4's converter: it decides strip-mode objects
  * @returns {Record<string, unknown>}
  */
-export function zod3ToJsonSchema(schema) {
+export function zod3ToJsonSchema(schema, io = 'input') {
   const def = schema._def;
-  const out = zod3Node(def);
+  const out = zod3Node(def, io);
   if (typeof def.description === 'string') out.description = def.description;
   return out;
 }
 
 /**
  * @param {Zod3Def} def
+ * @param {'input' | 'output'} io
  * @returns {Record<string, unknown>}
  */
-function zod3Node(def) {
+function zod3Node(def, io) {
   switch (def.typeName) {
     case 'ZodString':
       return withChecks({ type: 'string' }, def.checks, STRING_CHECKS);
@@ -156,22 +158,22 @@ function zod3Node(def) {
     case 'ZodEnum':
       return { type: 'string', enum: [...def.values] };
     case 'ZodArray':
-      return { type: 'array', items: zod3ToJsonSchema(def.type) };
+      return { type: 'array', items: zod3ToJsonSchema(def.type, io) };
     case 'ZodObject':
-      return zod3Object(def);
+      return zod3Object(def, io);
     case 'ZodRecord':
-      return { type: 'object', additionalProperties: zod3ToJsonSchema(def.valueType) };
+      return { type: 'object', additionalProperties: zod3ToJsonSchema(def.valueType, io) };
     case 'ZodUnion':
     case 'ZodDiscriminatedUnion':
-      return { anyOf: [...def.options].map(zod3ToJsonSchema) };
+      return { anyOf: [...def.options].map((option) => zod3ToJsonSchema(option, io)) };
     case 'ZodOptional': // optionality is the parent object's `required`
-      return zod3ToJsonSchema(def.innerType);
+      return zod3ToJsonSchema(def.innerType, io);
     case 'ZodNullable':
-      return { anyOf: [zod3ToJsonSchema(def.innerType), { type: 'null' }] };
+      return { anyOf: [zod3ToJsonSchema(def.innerType, io), { type: 'null' }] };
     case 'ZodDefault':
-      return { ...zod3ToJsonSchema(def.innerType), default: def.defaultValue() };
+      return { ...zod3ToJsonSchema(def.innerType, io), default: def.defaultValue() };
     case 'ZodEffects':
-      return zod3ToJsonSchema(def.schema);
+      return zod3ToJsonSchema(def.schema, io);
     default: // ZodAny, ZodUnknown, and what this walker does not know
       return {};
   }
@@ -179,28 +181,30 @@ function zod3Node(def) {
 
 /**
  * @param {Zod3Def} def
+ * @param {'input' | 'output'} io
  * @returns {Record<string, unknown>}
  */
-function zod3Object(def) {
+function zod3Object(def, io) {
   /** @type {Record<string, Zod3Schema>} */
   const shape = def.shape();
   /** @type {Record<string, unknown>} */
   const properties = {};
   const required = [];
   for (const [key, child] of Object.entries(shape)) {
-    properties[key] = zod3ToJsonSchema(child);
+    properties[key] = zod3ToJsonSchema(child, io);
     if (!child.isOptional?.()) required.push(key);
   }
   /** @type {Record<string, unknown>} */
   const out = { type: 'object', properties };
   if (required.length > 0) out.required = required;
   // What zod accepts: a strip-mode object (zod's default) takes unknown keys
-  // and drops them (bodyAsZodGivesIt), so the schema does not restrict them,
-  // as zod v4's own converter does for the input side; `.passthrough()` keeps
-  // them; `.strict()` refuses them; `.catchall(s)` checks them against s.
+  // and drops them (bodyAsZodGivesIt), so on the input side the schema does
+  // not restrict them, and on the output side there are none: zod v4's own
+  // converter says the same. `.passthrough()` keeps them; `.strict()` refuses
+  // them; `.catchall(s)` checks them against s.
   const catchall = def.catchall?._def?.typeName === 'ZodNever' ? undefined : def.catchall;
-  if (catchall) out.additionalProperties = zod3ToJsonSchema(catchall);
-  else if (def.unknownKeys === 'strict') out.additionalProperties = false;
+  if (catchall) out.additionalProperties = zod3ToJsonSchema(catchall, io);
+  else if (def.unknownKeys === 'strict' || (def.unknownKeys === 'strip' && io === 'output')) out.additionalProperties = false;
   else if (def.unknownKeys === 'passthrough') out.additionalProperties = true;
   return out;
 }

@@ -62,6 +62,8 @@ test('a zod v3 object accepts unknown keys unless it is strict, as zod does', ()
   const body = { a: 'x', extra: 1 };
   assert.equal(z3.object(shape).safeParse(body).success, true);
   assert.equal('additionalProperties' in v3(z3.object(shape)), false);
+  // What zod's output holds (a response): no unknown key, as zod v4's converter says too.
+  assert.equal(zod3ToJsonSchema(/** @type {any} */ (z3.object(shape)), 'output').additionalProperties, false);
   assert.equal(z3.object(shape).passthrough().safeParse(body).success, true);
   assert.equal(v3(z3.object(shape).passthrough()).additionalProperties, true);
   assert.equal(z3.object(shape).strict().safeParse(body).success, false);
