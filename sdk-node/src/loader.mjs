@@ -2,11 +2,12 @@
 // project's tsx or the SDK's own loader, then one import or require per file.
 // A file that fails is reported on its own and never stops the others.
 
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { errorInfo } from './errors.mjs';
-import { middlewareName, middlewareOf } from './middleware.mjs';
+import { middlewareNames, middlewareOf } from './middleware.mjs';
 import { isObject } from './rpc.mjs';
 import { PackageNotFoundError, importFromProject } from './resolve.mjs';
 import { configToJson, isZodSchema, streamConfigToJson } from './schema.mjs';
@@ -168,7 +169,8 @@ async function loadStep(project, file) {
     }
     // Middleware functions stay here; the broker's copy of the config names them.
     const middleware = middlewareOf(config, file);
-    const shaped = config.middleware === undefined ? config : { ...config, middleware: middleware.map(middlewareName) };
+    const names = () => middlewareNames(middleware, () => readFileSync(path.resolve(project, file), 'utf8'));
+    const shaped = config.middleware === undefined ? config : { ...config, middleware: names() };
     return {
       path: file,
       config: await configToJson(shaped, project),

@@ -221,6 +221,25 @@ describe('JavaScript step files load as Motia loads them', () => {
   });
 });
 
+// Issue 18 item 13: Node's own warnings reach the broker's log as warnings,
+// not as stderr lines (which the broker logs as INFO).
+test("Node's own warnings are sent as warn logs, not printed to stderr", async () => {
+  const dir = await project('node-warning', { type: 'module' }, {
+    'steps/warns.step.js':
+      "import { helper } from '../typeless/esm.js'\nexport const config = { name: 'Warns', type: 'cron', cron: '* * * * *' }\nexport const handler = async () => helper()\n",
+    // ES module syntax in a package without "type": Node warns when it is imported.
+    'typeless/package.json': '{ "name": "typeless", "private": true }',
+    'typeless/esm.js': "export const helper = () => 'helped'\n",
+  });
+  await withChild(dir, ['steps/warns.step.js'], async (child, init) => {
+    assert.equal(init.result.steps[0].config?.name, 'Warns', JSON.stringify(init));
+    const log = await child.sent('log', (m) => /MODULE_TYPELESS_PACKAGE_JSON/.test(m.params.message));
+    assert.equal(log.params.level, 'warn');
+    assert.equal(log.params.fields.code, 'MODULE_TYPELESS_PACKAGE_JSON');
+    assert.doesNotMatch(child.stderr, /Warning|trace-warnings/);
+  });
+});
+
 test('the vendored sucrase is the devDependency version, with the licence of every package it bundles', async () => {
   const manifest = JSON.parse(await readFile(path.join(SDK_DIR, 'package.json'), 'utf8'));
   const bundle = await readFile(path.join(SDK_DIR, 'src', 'vendor', 'sucrase.cjs'), 'utf8');
