@@ -3,7 +3,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { TYPESCRIPT_FILE, moduleFormat, toModule } from './transpile.mjs';
+import { TYPESCRIPT_FILE, moduleFormat, toCommonJs, toModule } from './transpile.mjs';
 
 /**
  * What an import written without extension (`'./services/pet-store'`) or
@@ -54,10 +54,12 @@ export async function load(url, context, nextLoad) {
   if (!url.startsWith('file:')) return nextLoad(url, context);
   const file = fileURLToPath(url);
   if (!TYPESCRIPT_FILE.test(file)) return nextLoad(url, context);
+  const source = await readFile(file, 'utf8');
   if (moduleFormat(file) === 'commonjs') {
-    // No source: Node hands the file to its CommonJS loader, where
+    // The compiled source lets Node find the named exports an `import { x }`
+    // asks for; the module itself runs in Node's CommonJS loader, where
     // src/typescript.mjs compiles it (with require, __dirname, …).
-    return { format: 'commonjs', shortCircuit: true };
+    return { format: 'commonjs', source: toCommonJs(source, file), shortCircuit: true };
   }
-  return { format: 'module', source: toModule(await readFile(file, 'utf8'), file), shortCircuit: true };
+  return { format: 'module', source: toModule(source, file), shortCircuit: true };
 }

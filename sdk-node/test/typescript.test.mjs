@@ -131,6 +131,18 @@ describe('TypeScript without tsx in the project', () => {
     });
   });
 
+  test("an ES-module TypeScript step imports a CommonJS TypeScript file's named exports", async () => {
+    const dir = await project('esm-imports-cts', { type: 'module' }, {
+      'steps/uses.step.ts':
+        "import { where } from '../lib/where.cts'\nexport const config = { type: 'api', name: 'Uses', path: '/u', method: 'GET', emits: [] as string[] }\nexport const handler = async () => ({ status: 200, body: where() })\n",
+      'lib/where.cts': 'export const where = (): string => typeof __dirname\n',
+    });
+    await withChild(dir, ['steps/uses.step.ts'], async (child, init) => {
+      assert.equal(init.result.steps[0].config?.name, 'Uses', JSON.stringify(init));
+      assert.deepEqual(await call(child, dir, 'steps/uses.step.ts'), { status: 200, body: 'string' });
+    });
+  });
+
   test('a .ts step written as CommonJS, and .mts and .cts steps, load', async () => {
     const dir = await project('styles', {}, {
       'steps/common.step.ts':
