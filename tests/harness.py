@@ -122,7 +122,7 @@ async def motiad(*args: str, cwd: Path | None = None) -> AsyncIterator[MotiadPro
         tg.start_soon(running._collect)
         try:
             if args and args[0] in ("run", "dev"):
-                found = await running.wait_for(r"serving \d+ steps on (http://\S+)")
+                found = await running.wait_for(r"serving \d+ steps? on (http://\S+)")
                 running.url = found.group(1)
             yield running
         except BaseException:

@@ -7,6 +7,7 @@ a typo such as ``subscribe`` is reported instead of silently ignored.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -391,16 +392,42 @@ def load_settings(
     return settings
 
 
-def _settings_error(source: Path, exc: msgspec.ValidationError, prefix: str = "") -> ConfigError:
-    """A conversion error as ``FILE: KEY: problem``."""
+def _settings_error(
+    source: Path, exc: msgspec.ValidationError, prefix: str = "", target: type = Settings
+) -> ConfigError:
+    """A conversion error (converting to ``target``) as ``FILE: KEY: problem``;
+    an unknown key names the likely one it misspells."""
     text = str(exc)
     match = _AT_PATH.search(text)
-    key = prefix + (match.group("path") if match else "")
+    path = match.group("path") if match else ""
+    key = prefix + path
     message = text[: match.start()] if match else text
     missing = re.match(r"Object missing required field `(?P<name>\w+)`", message)
+    unknown = re.match(r"Object contains unknown field `(?P<name>[^`]+)`", message)
     if missing:
         key, message = f"{key}.{missing.group('name')}", "missing"
+    elif unknown:
+        name = unknown.group("name")
+        key, message = f"{key}.{name}", "unknown setting" + _hint(name, _keys_at(target, path))
     return ConfigError(source, message, field=key.lstrip(".") or None)
+
+
+def _keys_at(target: type, path: str) -> list[str]:
+    """The keys the table at ``path`` (``.queue``) of a ``target`` takes."""
+    for part in path.split(".")[1:]:
+        fields = {f.encode_name: f.type for f in msgspec.structs.fields(target)}
+        target = fields.get(part, object)
+    if not (isinstance(target, type) and issubclass(target, msgspec.Struct)):
+        return []
+    return [f.encode_name for f in msgspec.structs.fields(target)]
+
+
+def _hint(name: str, keys: list[str]) -> str:
+    """``; did you mean port?`` for a misspelt key, else the keys there are."""
+    close = difflib.get_close_matches(name, keys, n=1)
+    if close:
+        return f"; did you mean {close[0]}?"
+    return f" (expected one of: {', '.join(keys)})" if keys else ""
 
 
 def _merge_languages(source: Path, declared: Any) -> dict[str, LanguageSettings]:
@@ -418,7 +445,7 @@ def _merge_languages(source: Path, declared: Any) -> dict[str, LanguageSettings]
         try:
             languages[name] = msgspec.convert(entry, LanguageSettings)
         except msgspec.ValidationError as exc:
-            raise _settings_error(source, exc, f"languages.{name}") from None
+            raise _settings_error(source, exc, f"languages.{name}", LanguageSettings) from None
         _check_language(source, name, languages[name])
     return languages
 
