@@ -3,7 +3,7 @@
 
 import { asEventContext, createContext } from './context.mjs';
 import { errorInfo } from './errors.mjs';
-import { loadSteps, loadStreams } from './loader.mjs';
+import { loadSteps, loadStreams, prepareLoaders } from './loader.mjs';
 import { runWithMiddleware } from './middleware.mjs';
 import { ErrorCode, RpcError, invalidParams, isObject } from './rpc.mjs';
 import { bodyAsZodGivesIt } from './schema.mjs';
@@ -99,6 +99,8 @@ export class StepHost {
 
     this.#phase = 'loading';
     if (maxLineBytes !== undefined) this.#peer.maxLineBytes = Number(maxLineBytes);
+    // One loader for everything this child loads, chosen with all files in view.
+    await prepareLoaders(project, [...files, ...(streamFiles ?? [])]);
     const loaded = await loadSteps(project, files);
     const steps = [];
     for (const step of loaded) {

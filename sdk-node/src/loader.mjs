@@ -55,14 +55,11 @@ export async function loadStreams(project, files) {
  * @returns {Promise<Array<T | FailedStep>>}
  */
 async function loadEach(project, files, loadOne) {
-  const typescriptError = await prepareLoaders(
-    project,
-    files.map((file) => path.resolve(project, file)),
-  );
+  await prepareLoaders(project, files);
   const loaded = [];
   for (const file of files) {
-    if (typescriptError !== null && TYPESCRIPT_FILE.test(file)) {
-      loaded.push({ path: file, error: errorInfo(typescriptError, false) });
+    if (tsxFailure !== null && TYPESCRIPT_FILE.test(file)) {
+      loaded.push({ path: file, error: errorInfo(tsxFailure, false) });
     } else {
       loaded.push(await loadOne(project, file));
     }
@@ -73,33 +70,38 @@ async function loadEach(project, files, loadOne) {
 /** Which TypeScript loader serves this child, once chosen. */
 let typescriptLoader = /** @type {'none' | 'project-tsx' | 'bundled'} */ ('none');
 
+/** Why the project's tsx failed to register: every TypeScript file gets it as its load error. */
+let tsxFailure = /** @type {Error | null} */ (null);
+
 /**
- * Makes the files loadable, choosing the loader once per child. A project
- * with its own tsx keeps it (its version, its tsconfig handling, `paths`
- * included); otherwise the SDK's bundled loader (src/typescript.mjs) serves.
- * Either compiles TypeScript, and `.js` files written with import/export in a
- * CommonJS package, to CommonJS.
+ * Makes files loadable, choosing the loader once per child: call it with every
+ * file the child will load (steps and streams) before loading any. When one
+ * is TypeScript and the project has its own tsx, that tsx serves (its
+ * version, its tsconfig handling, `paths` included); otherwise the SDK's
+ * bundled loader (src/typescript.mjs), which costs nothing until a file needs
+ * compiling. Either compiles TypeScript, and `.js` files written with
+ * import/export in a CommonJS package, to CommonJS.
  *
  * @param {string} project
- * @param {string[]} files absolute paths
- * @returns {Promise<Error | null>} the error every TypeScript file gets when the project's tsx fails to register
+ * @param {string[]} files
+ * @returns {Promise<void>}
  */
-async function prepareLoaders(project, files) {
+export async function prepareLoaders(project, files) {
   if (typescriptLoader === 'none') {
-    const tsxError = await registerProjectTsx(project);
+    const needsTypeScript = files.some((file) => TYPESCRIPT_FILE.test(file));
+    const tsxError = needsTypeScript ? await registerProjectTsx(project) : PROJECT_HAS_NO_TSX;
     if (tsxError === null) {
       typescriptLoader = 'project-tsx';
-    } else if (tsxError === PROJECT_HAS_NO_TSX) {
+    } else {
+      // A tsx that fails to register fails the TypeScript files, loudly; the
+      // JavaScript ones still load, with the bundled loader's CommonJS handling.
+      if (tsxError !== PROJECT_HAS_NO_TSX) tsxFailure = tsxError;
       installTypeScriptLoader();
       typescriptLoader = 'bundled';
-    } else {
-      return tsxError;
     }
   }
-  if (typescriptLoader === 'bundled' && files.some((file) => TYPESCRIPT_FILE.test(file) && moduleFormat(file) === 'module')) {
-    registerTypeScriptImports();
-  }
-  return null;
+  const esModuleTypeScript = files.some((file) => TYPESCRIPT_FILE.test(file) && moduleFormat(path.resolve(project, file)) === 'module');
+  if (typescriptLoader === 'bundled' && tsxFailure === null && esModuleTypeScript) registerTypeScriptImports();
 }
 
 /** registerProjectTsx's answer when the project has no tsx: not an error, the bundled loader takes over. */
