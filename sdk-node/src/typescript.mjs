@@ -18,7 +18,7 @@
 import Module, { register } from 'node:module';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { hasModuleSyntax, toCommonJs } from './transpile.mjs';
+import { TYPESCRIPT_FILE, hasModuleSyntax, moduleFormat, toCommonJs } from './transpile.mjs';
 
 /**
  * The parts of Node's CommonJS loader the hooks use. `_extensions` and
@@ -56,9 +56,9 @@ export function installTypeScriptLoader() {
 
   const loadJavaScript = CommonJs._extensions['.js'];
   CommonJs._extensions['.js'] = (module, file) => {
-    // Node hands `.cjs` files here too; those, and packages under
-    // node_modules, load as their authors wrote them.
-    if (file.endsWith('.js') && !file.split(path.sep).includes('node_modules')) {
+    // Node hands `.cjs` files here too; those, packages under node_modules
+    // and files of `"type": "module"` packages load as their authors wrote them.
+    if (file.endsWith('.js') && !file.split(path.sep).includes('node_modules') && moduleFormat(file) === 'commonjs') {
       const source = readFileSync(file, 'utf8');
       if (hasModuleSyntax(source)) {
         module._compile(toCommonJs(source, file), file);
@@ -74,7 +74,7 @@ export function installTypeScriptLoader() {
       return resolveFilename(request, parent, ...rest);
     } catch (err) {
       const parentFile = parent?.filename;
-      if (!request.startsWith('.') || typeof parentFile !== 'string' || !/\.(?:[cm]?ts|tsx)$/.test(parentFile)) throw err;
+      if (!request.startsWith('.') || typeof parentFile !== 'string' || !TYPESCRIPT_FILE.test(parentFile)) throw err;
       for (const [js, typescript] of JS_FOR_TS) {
         if (!request.endsWith(js)) continue;
         for (const extension of typescript) {
