@@ -25,8 +25,8 @@ import { installTypeScriptLoader, registerTypeScriptImports } from './typescript
  */
 
 /**
- * Loads every step file, in order. TypeScript support is registered first
- * when any file needs it.
+ * Loads every step file, in order, after prepareLoaders (which the host
+ * calls first with the stream files too).
  *
  * @param {string} project absolute project directory
  * @param {string[]} files step paths as the broker sent them
