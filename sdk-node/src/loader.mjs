@@ -11,7 +11,7 @@ import { middlewareNames, middlewareOf } from './middleware.mjs';
 import { isObject } from './rpc.mjs';
 import { PackageNotFoundError, importFromProject } from './resolve.mjs';
 import { configToJson, isZodSchema, streamConfigToJson } from './schema.mjs';
-import { TYPESCRIPT_FILE, moduleFormat } from './transpile.mjs';
+import { AS_MODULE, TYPESCRIPT_FILE, moduleFormat } from './transpile.mjs';
 import { installTypeScriptLoader, registerTypeScriptImports } from './typescript.mjs';
 
 /**
@@ -147,7 +147,19 @@ async function registerProjectTsx(project) {
 async function importStepFile(project, file) {
   const absolute = path.resolve(project, file);
   if (moduleFormat(absolute) === 'module') return import(pathToFileURL(absolute).href);
-  return createRequire(absolute)(absolute);
+  try {
+    return createRequire(absolute)(absolute);
+  } catch (err) {
+    // Motia 0.17 compiles TypeScript steps to ES modules, where top-level
+    // `await` is allowed: such a step loads as one (src/typescript-hooks.mjs).
+    // Node 20.19+ retries such a file as an ES module and then refuses the
+    // await in `require` (ERR_REQUIRE_ASYNC_MODULE); older ones give the SyntaxError.
+    const code = /** @type {{code?: unknown}} */ (err).code;
+    const topLevelAwait = code === 'ERR_REQUIRE_ASYNC_MODULE' || (err instanceof SyntaxError && /top level bodies of modules/.test(err.message));
+    if (!(topLevelAwait && typescriptLoader === 'bundled' && TYPESCRIPT_FILE.test(absolute))) throw err;
+    registerTypeScriptImports();
+    return import(`${pathToFileURL(absolute).href}?${AS_MODULE}`);
+  }
 }
 
 /**

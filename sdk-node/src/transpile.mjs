@@ -6,6 +6,12 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
+/**
+ * The query that makes the import hooks load a TypeScript file of a CommonJS
+ * package as an ES module (a step with top-level `await`, see src/loader.mjs).
+ */
+export const AS_MODULE = 'motiad-format=module';
+
 /** Files the bundled loader transpiles. `.tsx` for the odd step that uses JSX. */
 export const TYPESCRIPT_FILE = /\.(?:[cm]?ts|tsx)$/;
 

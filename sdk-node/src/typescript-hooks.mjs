@@ -3,7 +3,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { TYPESCRIPT_FILE, moduleFormat, toCommonJs, toModule } from './transpile.mjs';
+import { AS_MODULE, TYPESCRIPT_FILE, moduleFormat, toCommonJs, toModule } from './transpile.mjs';
 
 /**
  * What an import written without extension (`'./services/pet-store'`) or
@@ -55,7 +55,7 @@ export async function load(url, context, nextLoad) {
   const file = fileURLToPath(url);
   if (!TYPESCRIPT_FILE.test(file)) return nextLoad(url, context);
   const source = await readFile(file, 'utf8');
-  if (moduleFormat(file) === 'commonjs') {
+  if (moduleFormat(file) === 'commonjs' && !url.endsWith(`?${AS_MODULE}`)) {
     // The compiled source lets Node find the named exports an `import { x }`
     // asks for; the module itself runs in Node's CommonJS loader, where
     // src/typescript.mjs compiles it (with require, __dirname, …).

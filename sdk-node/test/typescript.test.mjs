@@ -131,6 +131,18 @@ describe('TypeScript without tsx in the project', () => {
     });
   });
 
+  test('a TypeScript step with top-level await in a CommonJS package loads as an ES module, as Motia 0.17 compiles it', async () => {
+    const dir = await project('top-level-await', {}, {
+      'steps/wait.step.ts':
+        "import { helper } from '../src/services/helper'\nconst answer: number = await Promise.resolve(helper())\nexport const config = { type: 'api', name: 'Wait', path: '/w', method: 'GET', emits: [] as string[] }\nexport const handler = async () => ({ status: 200, body: { answer, require: typeof require } })\n",
+      ...SERVICES,
+    });
+    await withChild(dir, ['steps/wait.step.ts'], async (child, init) => {
+      assert.equal(init.result.steps[0].config?.name, 'Wait', JSON.stringify(init));
+      assert.deepEqual(await call(child, dir, 'steps/wait.step.ts'), { status: 200, body: { answer: 42, require: 'undefined' } });
+    });
+  });
+
   test("an ES-module TypeScript step imports a CommonJS TypeScript file's named exports", async () => {
     const dir = await project('esm-imports-cts', { type: 'module' }, {
       'steps/uses.step.ts':
