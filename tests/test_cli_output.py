@@ -186,25 +186,35 @@ async def test_at_80_columns_ids_and_paths_are_whole(tmp_path: Path) -> None:
     assert {"{sdk}/src/runner.mjs", "{project}/.motiad/go/steps", "{sdk}/build.sh"} <= words
 
 
-def test_in_a_pipe_each_row_is_one_line_whatever_the_width(tmp_path: Path) -> None:
-    (tmp_path / "steps").mkdir()
+def piped(*args: str, columns: int) -> subprocess.CompletedProcess[str]:
+    """``motiad ARGS`` with its output read through pipes, ``COLUMNS`` set."""
+    return subprocess.run(
+        [sys.executable, "-m", "motiad", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": str(columns)},
+        timeout=60,
+        check=False,
+    )
+
+
+def test_in_a_pipe_each_row_and_message_is_one_line_whatever_the_width(tmp_path: Path) -> None:
+    steps = tmp_path / "steps"
+    steps.mkdir()
     long_name = "a_step_file_with_a_name_long_enough_to_wrap_step.py"
-    (tmp_path / "steps" / long_name).write_text('config = {"name": "Noop", "type": "noop"}\n')
-    env = {**os.environ, "COLUMNS": "40"}
-    for args in (("languages", str(tmp_path)), ("steps", str(tmp_path))):
-        printed = subprocess.run(
-            [sys.executable, "-m", "motiad", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=60,
-            check=True,
-        ).stdout
-        assert "\x1b[" not in printed
-        rows = printed.splitlines()
-        if args[0] == "languages":
-            assert len(rows) == 4  # the header and python, node, go
-            assert "node {sdk}/src/runner.mjs" in printed
-        else:
-            assert len(rows) == 2
-            assert rows[1].split()[-1] == f"steps/{long_name}"
+    (steps / long_name).write_text('config = {"name": "Noop", "type": "noop"}\n')
+    broken = "another_step_file_with_a_long_name_that_fails_to_load_step.py"
+    (steps / broken).write_text("config = {\n")
+
+    languages = piped("languages", str(tmp_path), columns=40)
+    assert "\x1b[" not in languages.stdout
+    assert len(languages.stdout.splitlines()) == 4  # the header and python, node, go
+    assert "node {sdk}/src/runner.mjs" in languages.stdout
+
+    listed = piped("steps", str(tmp_path), columns=40)
+    assert listed.returncode == 1  # a step failed to load
+    rows = listed.stdout.splitlines()
+    assert len(rows) == 2
+    assert rows[1].split()[-1] == f"steps/{long_name}"
+    (error,) = [line for line in listed.stderr.splitlines() if line.startswith("error:")]
+    assert f"steps/{broken}: failed to load" in error

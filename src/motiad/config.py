@@ -244,6 +244,26 @@ class TraceRetention(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Newest log records kept, in traces or not (broker and stderr lines)."""
 
 
+DEFAULT_STEP_DIRS = ("steps", "src")
+"""Where Motia 0.17 looks for step and stream files (snap's generate-locked-data.ts)."""
+
+
+class ProjectLayout(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[project]`` in motiad.toml: where the step files are and what their
+    children inherit."""
+
+    step_dirs: Annotated[list[str], msgspec.Meta(min_length=1)] = msgspec.field(
+        default_factory=lambda: list(DEFAULT_STEP_DIRS)
+    )
+    """Folders searched (any depth) for step and stream files, relative to the
+    project. Motia 0.17 discovers both ``steps/`` and ``src/``; either may be absent."""
+    inherit_env: bool = True
+    """Children inherit the broker's whole environment, as Motia's do (a key
+    exported in the shell reaches the steps). ``false``: only the short list of
+    ``runners.PASSED_ENV``, for a step environment that depends on nothing but
+    the project's ``.env``."""
+
+
 PLACEHOLDERS = ("{file}", "{project}", "{sdk}", "{python}")
 """What a runner's ``command``, ``build`` and ``env`` may contain: the step file
 (``command`` only), the project root, the SDK folder (``sdk``), and the Python
@@ -259,7 +279,7 @@ class LanguageSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     motiad finds the step files of a language and starts a child for them."""
 
     patterns: list[str]
-    """File-name globs of its step files under ``steps/`` (``*.step.go``)."""
+    """File-name globs of its step files in the step folders (``*.step.go``)."""
     command: list[str]
     """argv of one child; the child gets the file's path in ``initialize`` too."""
     build: list[str] | None = None
@@ -301,6 +321,12 @@ BUILTIN_LANGUAGES: dict[str, dict[str, Any]] = {
         "command": ["{project}/.motiad/go/steps", "{file}"],
         "sdk": "sdk-go",
     },
+    "ruby": {
+        "patterns": ["*.step.rb", "*_step.rb"],
+        "command": ["ruby", "{sdk}/runner.rb"],
+        "sdk": "sdk-ruby",
+        "install_hint": "install Ruby 3.1 or newer to run Ruby steps",
+    },
 }
 """The registry's built-in entries, in the form a project writes its own
 (README "Runner registry"); a project's ``[languages.NAME]`` overrides them key
@@ -331,6 +357,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """The token the workbench requires. Default: none on a loopback ``host``,
     else a random one printed at start (the workbench can read state and emit)."""
 
+    project: ProjectLayout = msgspec.field(default_factory=ProjectLayout)
     queue: QueueDefaults = msgspec.field(default_factory=QueueDefaults)
     handler: HandlerDefaults = msgspec.field(default_factory=HandlerDefaults)
     traces: TraceRetention = msgspec.field(default_factory=TraceRetention)
@@ -372,8 +399,8 @@ def load_settings(
     languages = _merge_languages(source, merged.pop("languages", {}))
     env = os.environ if environ is None else environ
     for field in msgspec.structs.fields(Settings):
-        if field.name == "languages":
-            continue  # a table: motiad.toml only
+        if field.name in ("languages", "project"):
+            continue  # tables: motiad.toml only (MOTIAD_PROJECT often names a folder)
         value = env.get(_ENV_PREFIX + field.name.upper())
         if value is not None:
             merged[field.name] = value
@@ -388,8 +415,21 @@ def load_settings(
             f"expected sqlite:PATH or redis://HOST:PORT/DB, got {settings.storage!r}",
             field="storage",
         )
+    _check_project(source, settings.project)
     settings.languages = languages
     return settings
+
+
+def _check_project(source: Path, project: ProjectLayout) -> None:
+    """Refuse a step folder outside the project, naming its key."""
+    for index, folder in enumerate(project.step_dirs):
+        path = Path(folder)
+        if not folder.strip() or path.is_absolute() or ".." in path.parts:
+            raise ConfigError(
+                source,
+                f"{folder!r}: a folder inside the project, such as 'steps' or 'src'",
+                field=f"project.step_dirs[{index}]",
+            )
 
 
 def _settings_error(

@@ -1,6 +1,6 @@
-"""What ``motiad`` shows a person: the step table, colourised log lines and the
-flow trees of ``motiad flows``. Only this module and :mod:`motiad.cli` import
-rich (the import-linter contract in pyproject.toml)."""
+"""What ``motiad`` shows a person: tables that fit the terminal, colourised log
+lines and the flow trees of ``motiad flows``. Only this module and
+:mod:`motiad.cli` import rich (the import-linter contract in pyproject.toml)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ break long lines, paths included, in the middle)."""
 def make_console(file: TextIO | None = None) -> Console:
     """A console that never interprets log text as markup and never breaks a
     line of text itself: a terminal wraps what is too long for it, and a pipe
-    gets whole lines. Tables fit a terminal's width (:func:`table`)."""
+    gets whole lines. Tables fit a terminal's width (:class:`Listing`)."""
     out = file or sys.stdout
     return Console(
         file=out,
