@@ -58,7 +58,7 @@ def test_a_project_declares_a_language_and_overrides_a_built_in_key_by_key(
         ('[languages.perl]\ncommand = ["perl"]\n', "languages.perl.patterns: missing"),
         (
             '[languages.perl]\npatterns = ["*_step.pl"]\ncommand = ["perl"]\npattern = "x"\n',
-            "languages.perl: Object contains unknown field `pattern`",
+            "languages.perl.pattern: unknown setting; did you mean patterns?",
         ),
         (
             '[languages.perl]\npatterns = ["*_step.pl"]\ncommand = []\n',
