@@ -81,13 +81,16 @@ module Motiad
       discarding = false
       while (chunk = read_chunk)
         buffer << chunk
-        while (newline = buffer.index("\n"))
-          line = buffer.slice!(0, newline + 1).chomp("\n")
+        start = 0 # lines are cut from a chunk by offset, the rest kept once
+        while (newline = buffer.index("\n", start))
+          line = buffer.byteslice(start, newline - start)
+          start = newline + 1
           if discarding then discarding = false
           elsif line.bytesize > @limit then too_long
           else yield line
           end
         end
+        buffer = buffer.byteslice(start, buffer.bytesize - start)
         next unless buffer.bytesize > @limit
         too_long unless discarding
         discarding = true
