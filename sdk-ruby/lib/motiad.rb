@@ -81,14 +81,16 @@ module Motiad
       discarding = false
       while (chunk = read_chunk)
         buffer << chunk
-        while (newline = buffer.index("\n"))
-          # delete_suffix, not chomp: chomp("\n") takes a "\r" with it, and the "\r" counts
-          line = buffer.slice!(0, newline + 1).delete_suffix("\n")
+        start = 0 # lines are cut from a chunk by offset, the rest kept once
+        while (newline = buffer.index("\n", start))
+          line = buffer.byteslice(start, newline - start)
+          start = newline + 1
           if discarding then discarding = false
           elsif line.bytesize > @limit then too_long
           else yield line
           end
         end
+        buffer = buffer.byteslice(start, buffer.bytesize - start)
         next unless buffer.bytesize > @limit
         too_long unless discarding
         discarding = true
