@@ -17,10 +17,10 @@ import msgspec
 import pytest
 
 from motiad.errors import StorageError
+from motiad.records import Span
 from motiad.storage import Event, SqliteStore, Target, durable
 from motiad.storage import sqlite as sqlite_module
 from motiad.storage.sqlite import _Write
-from motiad.tracing import Span
 
 pytestmark = pytest.mark.anyio
 

@@ -46,7 +46,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from ..config import TraceRetention
 from ..errors import StorageError, StorageUnavailable
 from ..protocol.messages import ErrorInfo
-from ..tracing import LogRecord, Span
+from ..records import LogRecord, Span
 from . import redis_lua
 from .base import (
     DeadLetter,

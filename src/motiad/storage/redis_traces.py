@@ -10,9 +10,9 @@ import msgspec
 
 from ..config import TraceRetention
 from ..errors import StorageError
-from ..tracing import LEVELS, LogRecord, Span
+from ..records import LEVELS, LogRecord, Span
 from .base import LogQuery, Trace, TraceQuery, TraceSummary
-from .records import RecordBuffer, assemble_trace
+from .record_buffer import RecordBuffer, assemble_trace
 
 if TYPE_CHECKING:
     from .redis import RedisStore

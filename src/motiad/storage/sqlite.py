@@ -38,7 +38,7 @@ from anyio.abc import TaskStatus
 from ..config import TraceRetention
 from ..errors import StorageError
 from ..protocol.messages import ErrorInfo
-from ..tracing import LEVELS, LogRecord, Span
+from ..records import LEVELS, LogRecord, Span
 from .base import (
     DeadLetter,
     DeadLetterFilter,
@@ -55,7 +55,7 @@ from .base import (
     TraceQuery,
     TraceSummary,
 )
-from .records import RecordBuffer, assemble_trace
+from .record_buffer import RecordBuffer, assemble_trace
 from .schedule import StepSchedule
 
 T = TypeVar("T")
