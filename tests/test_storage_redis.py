@@ -23,7 +23,7 @@ from motiad.errors import StorageError, StorageUnavailable
 from motiad.protocol.messages import ErrorInfo
 from motiad.storage import Event, RedisStore, Target, durable
 from motiad.storage.base import Health
-from motiad.storage.redis import POLL_S
+from motiad.storage.redis.queue import POLL_S
 
 from .redis_server import RedisServer
 
@@ -77,7 +77,7 @@ async def test_a_broker_renews_the_leases_it_holds(redis_url: str) -> None:
         lease = aioredis.Redis.from_url(redis_url)
         try:
             first = await lease.zscore("motiad:lease:S", str(held.id))
-            await a.renew_held()
+            await a.queue.renew_held()
             renewed = await lease.zscore("motiad:lease:S", str(held.id))
         finally:
             await lease.aclose()
