@@ -52,8 +52,9 @@ class _Queue:
 
     fifo: bool
     lease_s: float
-    held: set[int] = field(default_factory=set)
-    """Deliveries this broker took and has not settled: it renews their leases."""
+    held: dict[int, int] = field(default_factory=dict)
+    """Deliveries this broker took and has not settled, by id, with their
+    attempt: it renews their leases."""
     wake: anyio.Event = field(default_factory=anyio.Event)
 
 
@@ -139,9 +140,10 @@ class RedisQueue:
         settle = self._conn.scripts["SETTLE"]
         now = stamp(time.time())
         for queue in self._queues.values():
-            for delivery_id in list(queue.held):
+            for delivery_id, attempt in list(queue.held.items()):
                 with contextlib.suppress(RedisError, OSError):
                     args = [PREFIX, str(delivery_id), self.holder, "release", now, "", now]
+                    args.append(str(attempt))  # not run: it counts as not made
                     await settle(keys=[], args=args)
             queue.held.clear()
 
@@ -243,7 +245,7 @@ class RedisQueue:
                     Delivery(int(i), _event_decoder.decode(event), step, int(attempt))
                     for i, attempt, event in zip(flat[::3], flat[1::3], flat[2::3], strict=True)
                 ]
-                queue.held.update(d.id for d in taken)
+                queue.held.update((d.id, d.attempt) for d in taken)
                 return taken
             wait = POLL_S if next_due is None else float(next_due) - time.time()
             with anyio.move_on_after(max(0.0, min(POLL_S, wait))):
@@ -273,9 +275,13 @@ class RedisQueue:
         if queue is not None:
             # settled or not, stop renewing: if this fails the lease runs out
             # and another broker (or this one) delivers it again
-            queue.held.discard(delivery.id)
+            queue.held.pop(delivery.id, None)
         encoded = "" if error is None else _encode(error).decode()
+        # what the delivery's attempt says from now on (see lua.TAKE): the next
+        # delivery's number, or for a dead letter the attempts made
+        attempt = delivery.attempt + 1 if action == "retry" else delivery.attempt
         args = [str(delivery.id), self.holder, action, due, encoded, stamp(time.time())]
+        args.append(str(attempt))
         return self._conn.script_soon("SETTLE", args)
 
     def ack(self, delivery: Delivery) -> asyncio.Future[None]:

@@ -13,6 +13,7 @@ data_version``) and picks up what they added.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -22,13 +23,16 @@ from typing import Any
 import anyio
 import msgspec
 
+from ...errors import StorageError
 from ...protocol.messages import ErrorInfo
-from ..base import DeadLetter, DeadLetterFilter, Delivery, Event, Router, Target
+from ..base import DeadLetter, DeadLetterFilter, Delivery, Event, Router, Target, durable
 from ..schedule import StepSchedule
-from .writer import Write, Writer
+from .writer import Joining, Writer
 
 EXTERNAL_CHECK_S = 0.5
 """How often the owner looks for commits made by other processes (the CLI)."""
+FAULT_RETRY_S = (0.1, 2.0)
+"""Backoff of a consumer while the file cannot be written: first and longest wait."""
 
 _DELIVERY_COLUMNS = (
     "d.id, d.step, d.attempt, d.due_at, e.id, e.topic, e.data, e.trace_id,"
@@ -55,6 +59,40 @@ def _insert_deliveries(conn: sqlite3.Connection, published: Published) -> int:
     )
     last: int = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
     return last - len(rows) + 1
+
+
+def _insert_published(published: Published, conn: sqlite3.Connection) -> int:
+    conn.executemany(
+        "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, 1)",
+        [
+            (e.id, e.topic, bytes(e.data), e.trace_id, e.message_group_id, e.created_at)
+            for e, _ in published
+        ],
+    )
+    return _insert_deliveries(conn, published)
+
+
+def _delete_acked(acked: list[Delivery], conn: sqlite3.Connection) -> None:
+    conn.executemany("DELETE FROM deliveries WHERE id = ?", [(d.id,) for d in acked])
+    conn.executemany(
+        "DELETE FROM events WHERE id = ?1 AND NOT EXISTS"
+        " (SELECT 1 FROM deliveries WHERE event_id = ?1)",
+        [(d.event.id,) for d in acked],
+    )
+
+
+# A delivery's ``attempt`` column is the number its next delivery carries: it
+# counts every delivery made, including one a crash or a lost ack interrupted.
+def _count_deliveries(made: list[Delivery], conn: sqlite3.Connection) -> None:
+    conn.executemany(
+        "UPDATE deliveries SET attempt = ? WHERE id = ?", [(d.attempt + 1, d.id) for d in made]
+    )
+
+
+def _uncount_deliveries(released: list[Delivery], conn: sqlite3.Connection) -> None:
+    conn.executemany(
+        "UPDATE deliveries SET attempt = ? WHERE id = ?", [(d.attempt, d.id) for d in released]
+    )
 
 
 def _delivery(row: Sequence[Any]) -> tuple[Delivery, float]:
@@ -86,12 +124,12 @@ class SqliteQueue:
         self._schedules: dict[str, StepSchedule] = {}
         self._router: Router | None = None
         self._data_version = 0
-        self._publish_write: Write[None] | None = None
-        self._published: Published = []
-        """The events of ``_publish_write``, the publish write not yet taken."""
-        self._acks_write: Write[None] | None = None
-        self._acks: list[Delivery] = []
-        """The deliveries of ``_acks_write``, the ack write not yet taken."""
+        self._publishes = Joining(
+            writer, _insert_published, self._schedule_published, rows=lambda p: 1 + len(p[1])
+        )
+        self._acks = Joining(writer, _delete_acked, self._settle_acked, rows=lambda _: 2)
+        self._deliveries_made = Joining(writer, _count_deliveries)
+        self._not_made = Joining(writer, _uncount_deliveries)
 
     async def watch_other_writers(self) -> None:
         """Pick up events and redriven deliveries committed by other processes."""
@@ -157,34 +195,7 @@ class SqliteQueue:
         """Commit the event and its deliveries, then schedule them: the future
         is done once committed (failed with :class:`StorageError` if it is not).
         Many share one future (see :func:`~motiad.storage.base.durable`)."""
-        return self._publish(event, targets).settled()
-
-    def _publish(self, event: Event, targets: Sequence[Target]) -> Write[None]:
-        """The write that commits ``event``: publishes made before the writer
-        takes the current one join it, as acks do (one ``executemany`` per table
-        for all of them; a busy emitter makes hundreds a batch)."""
-        write = self._publish_write
-        if write is None or write.taken:
-            published: Published = []
-
-            def apply(conn: sqlite3.Connection) -> int:
-                conn.executemany(
-                    "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, 1)",
-                    [
-                        (e.id, e.topic, bytes(e.data), e.trace_id, e.message_group_id, e.created_at)
-                        for e, _ in published
-                    ],
-                )
-                return _insert_deliveries(conn, published)
-
-            write = self._publish_write = self._writer.submit(
-                apply, partial(self._schedule_published, published)
-            )
-            write.rows = 0
-            self._published = published
-        self._published.append((event, targets))
-        write.rows += 1 + len(targets)
-        return write
+        return self._publishes.add((event, targets)).settled()
 
     def _schedule_published(self, published: Published, first_id: int) -> None:
         """Schedule the deliveries :func:`_insert_deliveries` committed."""
@@ -216,51 +227,51 @@ class SqliteQueue:
         await self._writer.write(apply)
 
     async def take(self, step: str, limit: int) -> list[Delivery]:
-        """Wait for due deliveries of ``step``; return up to ``limit``."""
+        """Wait for due deliveries of ``step``; return up to ``limit``, once
+        the file counts them as made (a crash from now on redelivers them as
+        the next attempt). Waits through storage faults."""
         schedule = self._schedules[step]
+        failures = 0
         while True:
             taken, next_due = schedule.take(limit)
-            if taken:
-                return taken
-            await schedule.wait(next_due)
+            if not taken:
+                await schedule.wait(next_due)
+                continue
+            try:
+                for delivery in taken:
+                    counted = self._deliveries_made.add(delivery)
+                await durable(counted.settled())
+            except anyio.get_cancelled_exc_class():
+                self.release(taken)
+                raise
+            except StorageError:  # not counted: due again, once the file can be written
+                for delivery in taken:
+                    schedule.released(delivery)
+                if not self._writer.is_open:
+                    raise
+                failures += 1
+                await anyio.sleep(min(FAULT_RETRY_S[1], FAULT_RETRY_S[0] * 2**failures))
+                continue
+            return taken
 
     def release(self, deliveries: Sequence[Delivery]) -> None:
-        """Taken but not run: due again at once."""
+        """Taken but not run: due again at once, and not counted as made."""
         for delivery in deliveries:
             self._schedules[delivery.step].released(delivery)
+            # should this not commit, a crash counts one attempt too many
+            with contextlib.suppress(StorageError):
+                self._not_made.add(delivery)
 
     def ack(self, delivery: Delivery) -> asyncio.Future[None]:
         """Delete the delivery, and its event once no delivery needs it: the
         future is done once committed (shared, as :meth:`publish`'s)."""
-        return self._ack(delivery).settled()
+        return self._acks.add(delivery).settled()
 
-    def _ack(self, delivery: Delivery) -> Write[None]:
-        """The write that acks ``delivery``: acks made before the writer takes
-        the current one join it (two ``executemany`` instead of two statements
-        and a write each); their deliveries are settled once it commits."""
-        write = self._acks_write
-        if write is None or write.taken:
-            acks: list[Delivery] = []
-
-            def apply(conn: sqlite3.Connection) -> None:
-                conn.executemany("DELETE FROM deliveries WHERE id = ?", [(d.id,) for d in acks])
-                conn.executemany(
-                    "DELETE FROM events WHERE id = ?1 AND NOT EXISTS"
-                    " (SELECT 1 FROM deliveries WHERE event_id = ?1)",
-                    [(d.event.id,) for d in acks],
-                )
-
-            def settle(_: None) -> None:
-                for acked in acks:
-                    schedule = self._schedules.get(acked.step)
-                    if schedule is not None:  # None: the step is gone (a reload)
-                        schedule.settled(acked)
-
-            write = self._acks_write = self._writer.submit(apply, settle)
-            self._acks = acks
-        self._acks.append(delivery)
-        write.rows = 2 * len(self._acks)
-        return write
+    def _settle_acked(self, acked: list[Delivery], _: None) -> None:
+        for delivery in acked:
+            schedule = self._schedules.get(delivery.step)
+            if schedule is not None:  # None: the step is gone (a reload)
+                schedule.settled(delivery)
 
     async def retry(self, delivery: Delivery, error: ErrorInfo, delay_s: float) -> None:
         """Record the failure and schedule the next attempt."""
@@ -269,9 +280,9 @@ class SqliteQueue:
 
         def apply(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "UPDATE deliveries SET attempt = attempt + 1, due_at = ?, last_error = ?,"
+                "UPDATE deliveries SET attempt = ?, due_at = ?, last_error = ?,"
                 " updated_at = ? WHERE id = ?",
-                (due_at, _encode(error), now, delivery.id),
+                (delivery.attempt + 1, due_at, _encode(error), now, delivery.id),
             )
 
         await self._writer.write(apply)
@@ -284,9 +295,9 @@ class SqliteQueue:
 
         def apply(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "UPDATE deliveries SET status = 'dead', last_error = ?, updated_at = ?"
-                " WHERE id = ?",
-                (_encode(error), now, delivery.id),
+                "UPDATE deliveries SET status = 'dead', attempt = ?, last_error = ?,"
+                " updated_at = ? WHERE id = ?",
+                (delivery.attempt, _encode(error), now, delivery.id),
             )
 
         await self._writer.write(apply)

@@ -11,6 +11,7 @@ import sqlite3
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Generic, TypeVar, overload
 
@@ -21,6 +22,7 @@ from .schema import migrate
 
 T = TypeVar("T")
 U = TypeVar("U")
+Item = TypeVar("Item")
 
 BATCH_MAX = 512
 """Writes applied per transaction at most: large enough to amortise a commit,
@@ -276,3 +278,39 @@ class Writer:
     async def write(self, apply: Apply, then: Callable[[Any], Any] | None = None) -> Any:
         """Queue a write and wait for its result (``then``'s, when given)."""
         return await self.wait(self.submit(apply, then))
+
+
+class Joining(Generic[Item]):
+    """Writes of one kind made before the writer takes the current one join
+    it: one write, one ``executemany`` per table, for all of them (a busy
+    flow makes hundreds of publishes, acks or takes a batch)."""
+
+    def __init__(
+        self,
+        writer: Writer,
+        apply: Callable[[list[Item], sqlite3.Connection], Any],
+        then: Callable[[list[Item], Any], Any] | None = None,
+        *,
+        rows: Callable[[Item], int] = lambda _: 1,
+    ) -> None:
+        self._writer = writer
+        self._apply = apply
+        self._then = then
+        self._rows = rows
+        self._write: Write[Any] | None = None
+        self._items: list[Item] = []
+        """The items of ``_write``, the write not yet taken."""
+
+    def add(self, item: Item) -> Write[Any]:
+        """The write ``item`` joins (a new one when the writer took the last);
+        ``apply`` and ``then`` get every item that joined it, in order."""
+        write = self._write
+        if write is None or write.taken:
+            items: list[Item] = []
+            then = None if self._then is None else partial(self._then, items)
+            write = self._write = self._writer.submit(partial(self._apply, items), then)
+            write.rows = 0
+            self._items = items
+        self._items.append(item)
+        write.rows += self._rows(item)
+        return write
