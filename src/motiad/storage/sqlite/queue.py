@@ -136,12 +136,14 @@ class SqliteQueue:
         self._data_version = self._writer.data_version_at_open
         while True:
             await anyio.sleep(EXTERNAL_CHECK_S)
-            current = await self._writer.data_version()
-            if current != self._data_version:
-                self._data_version = current
-                await self._route_pending()
-                for step, schedule in self._schedules.items():
-                    self._rescan_step(step, schedule)
+            # a storage fault (reported by the writer) is looked at again next time
+            with contextlib.suppress(StorageError):
+                current = await self._writer.data_version()
+                if current != self._data_version:
+                    await self._route_pending()
+                    self._data_version = current
+                    for step, schedule in self._schedules.items():
+                        self._rescan_step(step, schedule)
 
     def open_queue(self, step: str, *, fifo: bool) -> None:
         """Schedule the pending deliveries of ``step``."""

@@ -23,6 +23,7 @@ from ..base import (
     DeadLetterFilter,
     Delivery,
     Event,
+    Health,
     LogQuery,
     Router,
     StateGroup,
@@ -43,9 +44,11 @@ from .writer import Writer
 class SqliteStore:
     """Queue, dead letters, state, streams, spans and logs in one SQLite file."""
 
-    def __init__(self, path: Path, *, retention: TraceRetention | None = None) -> None:
+    def __init__(
+        self, path: Path, *, health: Health | None = None, retention: TraceRetention | None = None
+    ) -> None:
         self.path = path
-        self.writer = Writer(path)
+        self.writer = Writer(path, health=health)
         self.queue = SqliteQueue(self.writer)
         self.state = SqliteState(self.writer)
         self.streams = SqliteStreams(self.writer)

@@ -7,17 +7,19 @@ in WAL mode they never wait for the writer."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, Literal, TypeVar, overload
 
 import anyio
 
-from ...errors import StorageError
+from ...errors import StorageError, StorageUnavailable
+from ..base import Health
 from .schema import migrate
 
 T = TypeVar("T")
@@ -98,11 +100,32 @@ class Write(Generic[T]):
                 ready.set_exception(failure(path, self.error))
 
 
+def is_fault(error: BaseException | None) -> bool:
+    """True for a failure of the storage itself (a full disk, a read-only
+    file, a lock another program holds too long), which clears by itself;
+    False for a failure of the write (a constraint, a listener's bug)."""
+    return isinstance(error, sqlite3.OperationalError)
+
+
 def failure(path: Path, error: BaseException) -> StorageError:
-    """The :class:`StorageError` a failed write of the file at ``path`` raises."""
-    failed = StorageError(f"{path}: {error}")
+    """The :class:`StorageError` a failed write of the file at ``path`` raises:
+    :class:`StorageUnavailable` for a fault of the storage (HTTP 503; the
+    writer reports the fault once, not once per request)."""
+    failed = (
+        StorageUnavailable(f"{path}: {error}")
+        if is_fault(error)
+        else StorageError(f"{path}: {error}")
+    )
     failed.__cause__ = error
     return failed
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    # a full disk may have rolled the transaction back already, or may fail
+    # the rollback itself: either way nothing of it stays
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -124,8 +147,11 @@ def _data_version(conn: sqlite3.Connection) -> int:
 class Writer:
     """The file's two connections (one writes, one reads) and the queue of writes."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, health: Health | None = None) -> None:
         self.path = path
+        self._health = health
+        self._faulted = False
+        """A fault of the storage was reported, and its end will be."""
         self._pending: deque[Write[Any]] = deque()
         self._has_pending = asyncio.Event()
         self.is_open = False
@@ -188,12 +214,35 @@ class Writer:
                     rows += write.rows
                 if rows > INLINE_BATCH_MAX or not self.apply_inline(batch):
                     await anyio.to_thread.run_sync(self._apply, batch)
+                fault = next((w.error for w in batch if is_fault(w.error)), None)
+                if fault is not None:
+                    self._fault(fault)
+                elif self._faulted and any(w.error is None for w in batch):
+                    self._faulted = False
+                    self._report("info", f"storage: {self.path} can be written again")
                 for write in batch:
                     write.finish(self.path)
                 self.since_checkpoint += count
                 if self.since_checkpoint >= CHECKPOINT_AFTER:
                     self.since_checkpoint = 0
-                    await anyio.to_thread.run_sync(self._checkpoint)
+                    try:
+                        await anyio.to_thread.run_sync(self._checkpoint)
+                    except sqlite3.Error as exc:  # the WAL keeps it; the next one tries again
+                        self._fault(exc)
+
+    def _fault(self, error: BaseException) -> None:
+        """The storage failed: say so once, until a write succeeds again."""
+        if not self._faulted:
+            self._faulted = True
+            self._report(
+                "error",
+                f"storage: cannot write {self.path} ({error}); requests that need storage"
+                " answer 503 until it can, and it is tried again by itself",
+            )
+
+    def _report(self, level: Literal["info", "error"], message: str) -> None:
+        if self._health is not None:
+            self._health(level, message)
 
     def apply_inline(self, batch: list[Write[Any]]) -> bool:
         """Apply a small batch on the loop (see :data:`INLINE_BATCH_MAX`); False,
@@ -214,8 +263,7 @@ class Writer:
                 write.result = write.apply(conn)
             conn.execute("COMMIT")
         except Exception:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            _rollback(conn)
             for write in batch:
                 write.result = None
             return False
@@ -237,8 +285,7 @@ class Writer:
                 write.result = write.apply(conn)
             conn.execute("COMMIT")
         except Exception:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            _rollback(conn)
             for write in batch:
                 write.result = None
                 try:
@@ -246,8 +293,7 @@ class Writer:
                     write.result = write.apply(conn)
                     conn.execute("COMMIT")
                 except Exception as exc:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
+                    _rollback(conn)
                     write.error = exc
 
     def submit(self, apply: Apply, then: Callable[[Any], Any] | None = None) -> Write[Any]:
