@@ -270,14 +270,16 @@ class Broker:
         self._children_tg = tg
         report = LoadReport()
         loaded: dict[str, list[Step]] = {}
-        files = discover_steps(self.project, self.settings.languages)
+        files = discover_steps(
+            self.project, self.settings.languages, self.settings.project.step_dirs
+        )
         failed = await self._build({file.language for file in files}, files, report.errors)
         async with anyio.create_task_group() as starting:
             for file in files:
                 if file.language not in failed:
                     starting.start_soon(self._start_file, file, report.errors, loaded)
             by_language: dict[str, list[StepFile]] = {}
-            for stream_file in discover_streams(self.project):
+            for stream_file in discover_streams(self.project, self.settings.project.step_dirs):
                 by_language.setdefault(stream_file.language, []).append(stream_file)
             for stream_files in by_language.values():
                 starting.start_soon(self._load_streams, stream_files, report.errors)
@@ -505,7 +507,9 @@ class Broker:
             await child.stop()
         try:
             language = language_of(Path(relative), self.settings.languages)
-            files = discover_steps(self.project, self.settings.languages)
+            files = discover_steps(
+                self.project, self.settings.languages, self.settings.project.step_dirs
+            )
         except ConfigError as exc:
             report.errors.append(exc)
             return report
