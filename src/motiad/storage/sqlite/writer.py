@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +46,10 @@ and a batch that would wait for another process's lock."""
 CHECKPOINT_AFTER = 1000
 """Writes between two checkpoints of the WAL (in the worker thread); SQLite's own
 automatic checkpoint runs every 1000 pages."""
+HEALED_AFTER_S = 1.0
+"""A fault of the storage is over once writes succeed and none failed for this
+long: a full disk still takes the writes that fit in free pages, and a line for
+every such flap would flood the log."""
 BUSY_TIMEOUT_MS = 5000
 """How long a statement waits for another process's lock (``motiad emit``
 commits in a few milliseconds; longer means something is wrong)."""
@@ -152,6 +157,8 @@ class Writer:
         self._health = health
         self._faulted = False
         """A fault of the storage was reported, and its end will be."""
+        self._fault_at = 0.0
+        """When a write last failed for a fault of the storage (monotonic)."""
         self._pending: deque[Write[Any]] = deque()
         self._has_pending = asyncio.Event()
         self.is_open = False
@@ -212,14 +219,14 @@ class Writer:
                 for write in batch:
                     write.taken = True
                     rows += write.rows
+                changes = self._total_changes()
                 if rows > INLINE_BATCH_MAX or not self.apply_inline(batch):
                     await anyio.to_thread.run_sync(self._apply, batch)
                 fault = next((w.error for w in batch if is_fault(w.error)), None)
                 if fault is not None:
                     self._fault(fault)
-                elif self._faulted and any(w.error is None for w in batch):
-                    self._faulted = False
-                    self._report("info", f"storage: {self.path} can be written again")
+                elif self._total_changes() != changes:
+                    self._wrote()
                 for write in batch:
                     write.finish(self.path)
                 self.since_checkpoint += count
@@ -230,8 +237,12 @@ class Writer:
                     except sqlite3.Error as exc:  # the WAL keeps it; the next one tries again
                         self._fault(exc)
 
+    def _total_changes(self) -> int:
+        return 0 if self._writer is None else self._writer.total_changes
+
     def _fault(self, error: BaseException) -> None:
-        """The storage failed: say so once, until a write succeeds again."""
+        """The storage failed: say so once, until it is over (:meth:`_wrote`)."""
+        self._fault_at = time.monotonic()
         if not self._faulted:
             self._faulted = True
             self._report(
@@ -239,6 +250,12 @@ class Writer:
                 f"storage: cannot write {self.path} ({error}); requests that need storage"
                 " answer 503 until it can, and it is tried again by itself",
             )
+
+    def _wrote(self) -> None:
+        """A batch changed the file: a fault is over once none came for a while."""
+        if self._faulted and time.monotonic() - self._fault_at >= HEALED_AFTER_S:
+            self._faulted = False
+            self._report("info", f"storage: {self.path} can be written again")
 
     def _report(self, level: Literal["info", "error"], message: str) -> None:
         if self._health is not None:
