@@ -186,7 +186,7 @@ def test_project_dir_and_dash_p_naming_the_same_folder_is_fine(tmp_path: Path) -
 def test_a_folder_that_is_not_a_project_is_a_clean_error(tmp_path: Path) -> None:
     done = run_cli("steps", str(tmp_path))
     assert done.returncode == 1
-    assert "no steps/ folder" in done.stderr
+    assert "no steps/ or src/ folder here" in done.stderr
     assert "Traceback" not in done.stderr
 
 

@@ -3,20 +3,14 @@
 
 import { asEventContext, createContext } from './context.mjs';
 import { errorInfo } from './errors.mjs';
-import { loadSteps, loadStreams } from './loader.mjs';
+import { loadSteps, loadStreams, prepareLoaders } from './loader.mjs';
 import { runWithMiddleware } from './middleware.mjs';
-import { ErrorCode, RpcError, invalidParams, isObject } from './rpc.mjs';
-
-/** The protocol version this SDK speaks. */
-export const PROTOCOL_VERSION = '1.0';
+import { RpcError, invalidParams, isObject } from './rpc.mjs';
+import { bodyAsZodGivesIt } from './schema.mjs';
+import { ErrorCode, Method, PROTOCOL_VERSION, SHUTDOWN_GRACE_MS } from './tables.mjs';
 
 /** What `initialize` reports about this SDK. */
 export const SDK_INFO = Object.freeze({ name: 'motiad-sdk-node', version: '0.1.0', language: 'node' });
-
-// How long `shutdown` waits for running handlers before answering anyway:
-// SPEC says SHOULD let them finish, and a bound keeps a stuck handler from
-// holding the broker's stop forever (it escalates to signals after its grace).
-const SHUTDOWN_GRACE_MS = 10_000;
 
 // setTimeout fires at once for delays above 2^31-1 ms (~24.8 days); a budget
 // that large is no budget.
@@ -56,13 +50,13 @@ export class StepHost {
   constructor(peer, exit) {
     this.#peer = peer;
     this.#exit = exit;
-    peer.handle('initialize', (params) => this.#initialize(params));
+    peer.handle(Method.INITIALIZE, (params) => this.#initialize(params));
     // invoke.result: a result JSON cannot hold is the handler's failure, not retryable.
-    peer.handle('invoke', (params, id) => this.#invoke(params, id), { unsendable: (err) => handlerFailed(err, false) });
+    peer.handle(Method.INVOKE, (params, id) => this.#invoke(params, id), { unsendable: (err) => handlerFailed(err, false) });
     // lifecycle.ping: answered straight from the read loop, whatever handlers are doing.
-    peer.handle('ping', () => PONG);
-    peer.handle('shutdown', (_params, id) => this.#shutdown(id));
-    peer.onNotification('$/cancel', (params) => this.#cancel(params));
+    peer.handle(Method.PING, () => PONG);
+    peer.handle(Method.SHUTDOWN, (_params, id) => this.#shutdown(id));
+    peer.onNotification(Method.CANCEL, (params) => this.#cancel(params));
   }
 
   /**
@@ -98,6 +92,8 @@ export class StepHost {
 
     this.#phase = 'loading';
     if (maxLineBytes !== undefined) this.#peer.maxLineBytes = Number(maxLineBytes);
+    // One loader for everything this child loads, chosen with all files in view.
+    await prepareLoaders(project, [...files, ...(streamFiles ?? [])]);
     const loaded = await loadSteps(project, files);
     const steps = [];
     for (const step of loaded) {
@@ -151,7 +147,11 @@ export class StepHost {
       const input = params.input === undefined ? null : params.input;
       let out;
       try {
-        if (trigger.type === 'api') out = step.middleware.length > 0 ? runWithMiddleware(step.middleware, handler, input, ctx) : handler(input, ctx);
+        if (trigger.type === 'api') {
+          // Middleware sees the request as sent; the handler the body its zod schema gives.
+          const inner = step.bodySchema === null ? handler : (/** @type {unknown} */ req, /** @type {unknown} */ c) => handler(withZodBody(req, step.bodySchema), c);
+          out = step.middleware.length > 0 ? runWithMiddleware(step.middleware, inner, input, ctx) : inner(input, ctx);
+        }
         else if (trigger.type === 'event') out = handler(input, asEventContext(ctx, trigger, /** @type {number} */ (attempt)));
         else out = /** @type {(ctx: unknown) => unknown} */ (handler)(ctx); // cron: the context only
       } catch (err) {
@@ -317,6 +317,18 @@ function triggerParam(trigger) {
  */
 function isThenable(value) {
   return typeof value === 'object' && value !== null && typeof (/** @type {{then?: unknown}} */ (value).then) === 'function';
+}
+
+/**
+ * An API request with its body as the step's zod `bodySchema` hands it on
+ * (unknown keys of strip-mode objects removed, see bodyAsZodGivesIt).
+ *
+ * @param {unknown} req
+ * @param {unknown} schema
+ * @returns {unknown}
+ */
+function withZodBody(req, schema) {
+  return isObject(req) && 'body' in req ? { ...req, body: bodyAsZodGivesIt(schema, req.body) } : req;
 }
 
 /**

@@ -122,7 +122,13 @@ class NoopStepConfig(_StepConfigBase, tag="noop"):
 
 
 StepConfig = ApiStepConfig | EventStepConfig | CronStepConfig | NoopStepConfig
-STEP_TYPES = ("api", "event", "cron", "noop")
+_STEP_CONFIGS: dict[str, type] = {
+    "api": ApiStepConfig,
+    "event": EventStepConfig,
+    "cron": CronStepConfig,
+    "noop": NoopStepConfig,
+}
+STEP_TYPES = tuple(_STEP_CONFIGS)
 
 RESERVED_PATH_PREFIX = "/__motiad"
 """The workbench and its JSON API live here; API steps may not use it."""
@@ -155,32 +161,42 @@ def parse_step_config(raw: Mapping[str, Any], source: Path | str) -> StepConfig:
         raise config_error(
             exc,
             source,
+            target=_STEP_CONFIGS[step_type],
+            root="config",
             missing=f"missing (required for {step_type} steps)",
-            unknown="unknown field (a typo? see the README for the fields of each step type)",
+            unknown=f"unknown field of {step_type} steps",
         ) from None
     _check_step(config, source)
     return config
 
 
 def config_error(
-    exc: msgspec.ValidationError, source: Path | str, *, missing: str, unknown: str
+    exc: msgspec.ValidationError,
+    source: Path | str,
+    *,
+    target: type,
+    root: str = "",
+    missing: str = "missing",
+    unknown: str = "unknown setting",
 ) -> ConfigError:
-    """A msgspec error about a user's ``config`` as a :class:`ConfigError` naming the
-    field (``config.path``); ``missing`` and ``unknown`` say what a missing or an
-    unknown field means for this kind of config."""
+    """A msgspec error converting a user's ``source`` to ``target`` as a
+    :class:`ConfigError` naming the field (``root`` + its path, e.g.
+    ``config.path`` or ``languages.ruby.command``); ``missing`` and ``unknown``
+    say what a missing or an unknown field means there, and an unknown one
+    names the field it likely misspells (``did you mean subscribes?``)."""
     text = str(exc)
     match = _AT_PATH.search(text)
-    field = "config" + (match.group("path") if match else "")
+    path = match.group("path") if match else ""
+    field = root + path
     message = text[: match.start()] if match else text
     missing_field = re.match(r"Object missing required field `(?P<name>\w+)`", message)
     unknown_field = re.match(r"Object contains unknown field `(?P<name>[^`]+)`", message)
     if missing_field:
-        field = f"{field}.{missing_field.group('name')}"
-        message = missing
+        field, message = f"{field}.{missing_field.group('name')}", missing
     elif unknown_field:
-        field = f"{field}.{unknown_field.group('name')}"
-        message = unknown
-    return ConfigError(source, message, field=field)
+        name = unknown_field.group("name")
+        field, message = f"{field}.{name}", unknown + _hint(name, _keys_at(target, path))
+    return ConfigError(source, message, field=field.lstrip(".") or None)
 
 
 def _check_step(config: StepConfig, source: Path | str) -> None:
@@ -280,6 +296,9 @@ class LanguageSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
 
     patterns: list[str]
     """File-name globs of its step files in the step folders (``*.step.go``)."""
+    stream_patterns: list[str] = []
+    """File-name globs of the stream definition files its SDK loads (sent in
+    ``initialize.streams``); none: the language defines no streams."""
     command: list[str]
     """argv of one child; the child gets the file's path in ``initialize`` too."""
     build: list[str] | None = None
@@ -298,6 +317,7 @@ class LanguageSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
 BUILTIN_LANGUAGES: dict[str, dict[str, Any]] = {
     "python": {
         "patterns": ["*_step.py", "*.step.py"],
+        "stream_patterns": ["*_stream.py", "*.stream.py"],
         "command": ["{python}", "-m", "motiad_sdk"],
         "env": {"PYTHONPATH": "{sdk}", "PYTHONUNBUFFERED": "1"},
         "sdk": "sdk-python",
@@ -311,6 +331,7 @@ BUILTIN_LANGUAGES: dict[str, dict[str, Any]] = {
             "*.step.mts",
             "*.step.cts",
         ],
+        "stream_patterns": ["*.stream.ts", "*.stream.js", "*.stream.mjs", "*.stream.cjs"],
         "command": ["node", "{sdk}/src/runner.mjs"],
         "sdk": "sdk-node",
         "install_hint": "install Node.js 20 or newer to run TypeScript/JavaScript steps",
@@ -320,6 +341,12 @@ BUILTIN_LANGUAGES: dict[str, dict[str, Any]] = {
         "build": ["sh", "{sdk}/build.sh", "{project}", "{files}"],
         "command": ["{project}/.motiad/go/steps", "{file}"],
         "sdk": "sdk-go",
+    },
+    "ruby": {
+        "patterns": ["*.step.rb", "*_step.rb"],
+        "command": ["ruby", "{sdk}/runner.rb"],
+        "sdk": "sdk-ruby",
+        "install_hint": "install Ruby 3.1 or newer to run Ruby steps",
     },
 }
 """The registry's built-in entries, in the form a project writes its own
@@ -402,7 +429,7 @@ def load_settings(
     try:
         settings = msgspec.convert(merged, Settings, strict=False)
     except msgspec.ValidationError as exc:
-        raise _settings_error(source, exc) from None
+        raise config_error(exc, source, target=Settings) from None
     if not (settings.storage.startswith("sqlite:") or settings.uses_redis):
         raise ConfigError(
             source,
@@ -424,26 +451,6 @@ def _check_project(source: Path, project: ProjectLayout) -> None:
                 f"{folder!r}: a folder inside the project, such as 'steps' or 'src'",
                 field=f"project.step_dirs[{index}]",
             )
-
-
-def _settings_error(
-    source: Path, exc: msgspec.ValidationError, prefix: str = "", target: type = Settings
-) -> ConfigError:
-    """A conversion error (converting to ``target``) as ``FILE: KEY: problem``;
-    an unknown key names the likely one it misspells."""
-    text = str(exc)
-    match = _AT_PATH.search(text)
-    path = match.group("path") if match else ""
-    key = prefix + path
-    message = text[: match.start()] if match else text
-    missing = re.match(r"Object missing required field `(?P<name>\w+)`", message)
-    unknown = re.match(r"Object contains unknown field `(?P<name>[^`]+)`", message)
-    if missing:
-        key, message = f"{key}.{missing.group('name')}", "missing"
-    elif unknown:
-        name = unknown.group("name")
-        key, message = f"{key}.{name}", "unknown setting" + _hint(name, _keys_at(target, path))
-    return ConfigError(source, message, field=key.lstrip(".") or None)
 
 
 def _keys_at(target: type, path: str) -> list[str]:
@@ -479,7 +486,9 @@ def _merge_languages(source: Path, declared: Any) -> dict[str, LanguageSettings]
         try:
             languages[name] = msgspec.convert(entry, LanguageSettings)
         except msgspec.ValidationError as exc:
-            raise _settings_error(source, exc, f"languages.{name}", LanguageSettings) from None
+            raise config_error(
+                exc, source, target=LanguageSettings, root=f"languages.{name}"
+            ) from None
         _check_language(source, name, languages[name])
     return languages
 
@@ -493,13 +502,17 @@ def _check_language(source: Path, name: str, language: LanguageSettings) -> None
         )
     if not language.patterns:
         raise ConfigError(source, "must name at least one pattern", field=f"{key}.patterns")
-    for index, pattern in enumerate(language.patterns):
-        if not pattern or "/" in pattern:
-            raise ConfigError(
-                source,
-                f"{pattern!r}: a pattern matches file names, such as '*.step.rb'",
-                field=f"{key}.patterns[{index}]",
-            )
+    for part, patterns in (
+        ("patterns", language.patterns),
+        ("stream_patterns", language.stream_patterns),
+    ):
+        for index, pattern in enumerate(patterns):
+            if not pattern or "/" in pattern:
+                raise ConfigError(
+                    source,
+                    f"{pattern!r}: a pattern matches file names, such as '*.step.rb'",
+                    field=f"{key}.{part}[{index}]",
+                )
     lists = [("command", language.command), ("build", language.build or [])]
     for part, argv in lists:
         if not argv and (part == "command" or language.build is not None):
