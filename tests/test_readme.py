@@ -118,7 +118,8 @@ def test_the_quick_start_works_as_written_in_one_shell(tmp_path: Path) -> None:
     (install_and_run, requests, create, polyglot) = shell_blocks("Quick start")[:4]
     del polyglot  # needs Go and Ruby; tests/test_polyglot.py runs that project
     first = commands(install_and_run)
-    assert len(first) == 1 and ". .venv/bin/activate" in first[0]
+    assert len(first) == 1
+    assert ". .venv/bin/activate" in first[0]
     install, run = first[0].rsplit(" && ", 1)
     assert run == "motiad run examples/quickstart"
 
