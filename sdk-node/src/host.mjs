@@ -148,7 +148,7 @@ export class StepHost {
       this.#running.set(id, invocation);
       if (timeoutMs !== null && timeoutMs <= MAX_TIMER_MS) invocation.startTimer(timeoutMs);
       const ctx = createContext(this.#peer, invocationId, traceId, invocation);
-      const input = params.input === undefined ? null : params.input;
+      const input = trigger.type === 'api' ? apiRequest(params.input) : (params.input ?? null);
       let out;
       try {
         if (trigger.type === 'api') out = step.middleware.length > 0 ? runWithMiddleware(step.middleware, handler, input, ctx) : handler(input, ctx);
@@ -345,12 +345,41 @@ function answer(invocation, type, value) {
   if (type !== 'api') {
     invocation.succeed(null);
   } else if (isObject(value) && Number.isInteger(value.status)) {
-    invocation.succeed(value);
+    invocation.succeed(apiResponse(value));
   } else {
     const error = new TypeError(`an api handler must return {status: integer, body?, headers?}, got ${describe(value)}`);
     error.name = 'InvalidApiResponse';
     invocation.fail(handlerFailed(Object.assign(error, { retryable: false })));
   }
+}
+
+/** `bodyEncoding` of a body that is bytes, sent as base64 (SPEC invoke.input, invoke.result). */
+const BASE64 = 'base64';
+
+/**
+ * The api `input` as the handler gets it: a base64 body is a Buffer, as
+ * Express gives a raw body.
+ *
+ * @param {unknown} request
+ * @returns {unknown}
+ */
+function apiRequest(request) {
+  if (!isObject(request) || request.bodyEncoding !== BASE64 || typeof request.body !== 'string') return request ?? null;
+  const { bodyEncoding: _, ...rest } = request;
+  return { ...rest, body: Buffer.from(request.body, 'base64') };
+}
+
+/**
+ * An api response for the wire: a Buffer or Uint8Array body goes as base64
+ * (JSON.stringify would turn it into `{type: 'Buffer', data: [...]}`).
+ *
+ * @param {Record<string, unknown>} response
+ * @returns {Record<string, unknown>}
+ */
+function apiResponse(response) {
+  const body = response.body;
+  if (!(body instanceof Uint8Array)) return response;
+  return { ...response, body: Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('base64'), bodyEncoding: BASE64 };
 }
 
 /**

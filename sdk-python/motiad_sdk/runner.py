@@ -40,7 +40,7 @@ from .protocol import (
     parse_version,
 )
 from .rpc import Ignored, Invalid, Notification, Peer, Request, Response, classify, report
-from .values import wrap
+from .values import api_request, api_response, wrap
 
 SHUTDOWN_GRACE_S: Final = 10.0
 """How long ``shutdown`` lets running handlers finish before cancelling them:
@@ -182,7 +182,7 @@ def _shape_result(trigger_type: str, value: Any) -> Any:
             "an api handler must return a dict with an integer `status` "
             f"(and optional `body`, `headers`), not {value!r:.200}"
         )
-    return dict(value)
+    return api_response(value)
 
 
 class Runner:
@@ -452,9 +452,11 @@ class Runner:
         answered exactly once.
         """
         cron = params.trigger_type == "cron"
-        args: tuple[Any, ...] = (context,) if cron else (wrap(params.input), context)
+        api = params.trigger_type == "api"
+        handler_input = api_request(params.input) if api else params.input
+        args: tuple[Any, ...] = (context,) if cron else (wrap(handler_input), context)
         try:
-            if params.trigger_type == "api" and middleware:
+            if api and middleware:
 
                 async def run_handler() -> Any:
                     return await self._run_handler(handler, is_async, args, params.invocation_id)

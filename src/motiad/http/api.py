@@ -7,8 +7,9 @@ the reserved prefix goes to the quart app (workbench and its JSON API).
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, Final, Literal
 from urllib.parse import parse_qsl
 
 import msgspec
@@ -67,21 +68,58 @@ async def read_body(receive: Receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-def parse_body(body: bytes, content_type: str) -> msgspec.Raw | str:
-    """JSON bodies stay raw (validated, not decoded); others are handed over as text.
+BodyEncoding = Literal["base64"]
+BASE64: Final[BodyEncoding] = "base64"
+"""``bodyEncoding`` of a request or response whose body is bytes, sent as a
+base64 string (SPEC ``invoke.input``/``invoke.result``): JSON cannot hold bytes."""
 
-    Raises ``msgspec.DecodeError`` for a JSON body that is not valid JSON.
+
+def media_type(content_type: str) -> str:
+    """``text/plain`` of ``Text/Plain; charset=utf-8``."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def _charset(content_type: str) -> str:
+    for parameter in content_type.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"') or "utf-8"
+    return "utf-8"
+
+
+def parse_body(body: bytes, content_type: str) -> tuple[Any, BodyEncoding | None]:
+    """The request body as the handler gets it, and its ``bodyEncoding``: one
+    policy, Express's body parsers as Motia 0.17 installs them.
+
+    No body: ``{}`` (body-parser's default). A JSON media type: the JSON, kept
+    raw (validated, not decoded). ``application/x-www-form-urlencoded``: an
+    object (a string per key, a list when a key repeats). ``text/*``: a string.
+    Anything else, a missing Content-Type included, is bytes (base64 on the
+    wire): only a JSON media type is parsed as JSON, because a cross-site
+    ``fetch`` in ``no-cors`` mode can send any body without a Content-Type (or
+    with a ``text/plain`` one) but never with a JSON one, which needs a preflight.
+
+    Raises ``msgspec.DecodeError`` for a JSON body that is not valid JSON, and
+    ``RecursionError`` for one nested too deeply to handle.
     """
     if not body:
-        return msgspec.Raw(b"null")
-    media = content_type.split(";", 1)[0].strip().lower()
-    if not media or media == "application/json" or media.endswith("+json"):
-        return msgspec.json.decode(body, type=msgspec.Raw)
-    return body.decode("utf-8", "replace")
+        return msgspec.Raw(b"{}"), None
+    media = media_type(content_type)
+    if media == "application/json" or media.endswith("+json"):
+        return msgspec.json.decode(body, type=msgspec.Raw), None
+    if media == "application/x-www-form-urlencoded":
+        return query_params(body), None
+    if media.startswith("text/"):
+        try:
+            return body.decode(_charset(content_type), "replace"), None
+        except LookupError:  # a charset Python does not know
+            return body.decode("utf-8", "replace"), None
+    return base64.b64encode(body).decode("ascii"), BASE64
 
 
 def query_params(query_string: bytes) -> dict[str, str | list[str]]:
-    """Motia's shape: a string per key, a list of strings when a key repeats."""
+    """Motia's shape: a string per key, a list of strings when a key repeats
+    (a query string, or a form body, which has the same syntax)."""
     params: dict[str, str | list[str]] = {}
     if not query_string:
         return params
@@ -124,7 +162,7 @@ class ApiHandler:
             name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
         try:
-            body = parse_body(
+            body, encoding = parse_body(
                 await read_body(receive, self.broker.settings.max_body_bytes),
                 headers.get("content-type", ""),
             )
@@ -138,7 +176,13 @@ class ApiHandler:
             )
             return
         request = ApiRequest(
-            method, path, body, headers, match.path_params, query_params(scope["query_string"])
+            method,
+            path,
+            body,
+            headers,
+            match.path_params,
+            query_params(scope["query_string"]),
+            encoding,
         )
         try:
             result = await self.broker.call_api(match.target, request, trace_id)
@@ -167,22 +211,49 @@ async def _send_json(
     await send({"type": "http.response.body", "body": body})
 
 
+_NO_BODY_STATUSES = frozenset({204, 304})
+"""Responses that carry neither a body nor a Content-Length (RFC 9110 §8.6)."""
+_TEXT_TYPE = "text/html; charset=utf-8"
+_BYTES_TYPE = "application/octet-stream"
+_JSON_TYPE = "application/json; charset=utf-8"
+
+
+def response_body(result: ApiResult, content_type: str | None) -> tuple[bytes, str]:
+    """The bytes to send and their Content-Type, as Express's ``res.send`` and
+    ``res.json`` make them in Motia 0.17's API router: a string goes out as it
+    is (``text/html``, or the type the handler set, with ``charset=utf-8``),
+    bytes as they are (``application/octet-stream`` unless set), anything else
+    as JSON."""
+    raw = bytes(result.body)
+    if result.body_encoding == BASE64:
+        data = base64.b64decode(msgspec.json.decode(raw, type=str))
+        return data, content_type or _BYTES_TYPE
+    if raw.startswith(b'"'):
+        text = msgspec.json.decode(raw, type=str).encode()
+        if content_type is None:
+            return text, _TEXT_TYPE
+        if "charset=" not in content_type.lower():
+            content_type += "; charset=utf-8"
+        return text, content_type
+    return raw, content_type or _JSON_TYPE
+
+
 async def _send_result(send: Send, result: ApiResult, trace_id: str) -> None:
     headers = [(TRACE_HEADER, trace_id.encode())]
     content_type = None
     for name, value in result.headers.items():
         lowered = name.lower()
-        if lowered == "content-length":
-            continue  # computed below from the body actually sent
-        if lowered == "content-type":
-            content_type = str(value)
+        if lowered in ("content-length", "content-type"):
+            if lowered == "content-type":
+                content_type = str(value)
+            continue  # both computed below from the body actually sent
         headers.append((name.encode("latin-1"), str(value).encode("latin-1")))
-    body = bytes(result.body)
-    if content_type is None:
-        headers.append(_JSON_HEADERS[0])
-    elif "json" not in content_type and body.startswith(b'"'):
-        body = msgspec.json.decode(body, type=str).encode()  # text bodies go out as text
-    # a length, not chunked framing: one send per response (see bench/README.md)
-    headers.append((b"content-length", b"%d" % len(body)))
+    if result.status in _NO_BODY_STATUSES:
+        body = b""
+    else:
+        body, sent_type = response_body(result, content_type)
+        headers.append((b"content-type", sent_type.encode("latin-1")))
+        # a length, not chunked framing: one send per response (see bench/README.md)
+        headers.append((b"content-length", b"%d" % len(body)))
     await send({"type": "http.response.start", "status": result.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
