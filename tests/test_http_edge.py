@@ -12,21 +12,29 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .harness import FIXTURES, make_project, motiad
+from motiad.config import load_settings
+from motiad.errors import ConfigError
+
+from .harness import FIXTURES, MotiadProcess, make_project, motiad
+from .wsclient import HandshakeRefused, connect
 
 pytestmark = pytest.mark.anyio
 
 
 @asynccontextmanager
-async def serving(tmp_path: Path, toml: str = "") -> AsyncIterator[httpx.AsyncClient]:
-    """``motiad run`` of the ``http_edge`` fixture (``toml``: its motiad.toml)."""
+async def running(tmp_path: Path, toml: str = "", *args: str) -> AsyncIterator[MotiadProcess]:
+    """``motiad run ARGS`` of the ``http_edge`` fixture (``toml``: its motiad.toml)."""
     project = make_project(tmp_path / "p", FIXTURES / "http_edge")
     if toml:
         (project / "motiad.toml").write_text(toml)
-    async with (
-        motiad("run", str(project), "--port", "0") as broker,
-        httpx.AsyncClient(base_url=broker.url) as http,
-    ):
+    async with motiad("run", str(project), "--port", "0", *args) as broker:
+        yield broker
+
+
+@asynccontextmanager
+async def serving(tmp_path: Path, toml: str = "") -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of :func:`running`."""
+    async with running(tmp_path, toml) as broker, httpx.AsyncClient(base_url=broker.url) as http:
         yield http
 
 
@@ -90,3 +98,143 @@ async def test_responses_go_out_as_express_sends_them(tmp_path: Path) -> None:
         assert empty.status_code == 204
         assert "content-length" not in empty.headers
         assert "content-type" not in empty.headers
+
+
+async def test_cors_is_motias_by_default(tmp_path: Path) -> None:
+    """Motia 0.17 answers every OPTIONS no route serves with 204 and puts
+    ``Access-Control-Allow-Origin: *`` (any method, any header, max-age 600)
+    on every response: a Vite page on :5173 calls the API on :3000."""
+    async with serving(tmp_path) as http:
+        page = {"origin": "http://localhost:5173"}
+        preflight = await http.options(
+            "/echo",
+            headers={
+                **page,
+                "access-control-request-method": "POST",
+                "access-control-request-headers": "content-type, x-user",
+            },
+        )
+        assert preflight.status_code == 204
+        assert preflight.headers["access-control-allow-origin"] == "*"
+        assert preflight.headers["access-control-allow-methods"] == "*"
+        assert preflight.headers["access-control-allow-headers"] == "*"
+        assert preflight.headers["access-control-max-age"] == "600"
+        assert (await http.options("/nowhere")).status_code == 204
+        answer = await http.post("/echo", json={}, headers=page)
+        assert answer.headers["access-control-allow-origin"] == "*"
+        missing = await http.get("/nowhere", headers=page)
+        assert missing.headers["access-control-allow-origin"] == "*"
+        # the workbench is not the API's: no CORS there
+        state = await http.get("/__motiad/api/state")
+        assert "access-control-allow-origin" not in state.headers
+
+
+async def test_cors_can_be_narrowed_to_listed_origins(tmp_path: Path) -> None:
+    toml = (
+        '[http]\nallowed_origins = ["https://App.example/"]\nallow_credentials = true\n'
+        'allowed_methods = ["GET", "POST"]\n'
+    )
+    async with serving(tmp_path, toml) as http:
+        listed = {"origin": "https://app.example"}
+        preflight = await http.options(
+            "/echo", headers={**listed, "access-control-request-headers": "x-user"}
+        )
+        assert preflight.status_code == 204
+        assert preflight.headers["access-control-allow-origin"] == "https://app.example"
+        assert preflight.headers["access-control-allow-credentials"] == "true"
+        assert preflight.headers["access-control-allow-methods"] == "GET, POST"
+        assert preflight.headers["access-control-allow-headers"] == "x-user"
+        assert preflight.headers["vary"] == "Origin"
+        other = await http.post("/echo", json={}, headers={"origin": "https://evil.example"})
+        assert other.status_code == 200  # the server answers; the browser hides it
+        assert "access-control-allow-origin" not in other.headers
+
+
+def test_an_allowed_origin_that_is_not_one_is_refused_by_key(tmp_path: Path) -> None:
+    (tmp_path / "motiad.toml").write_text('[http]\nallowed_origins = ["app.example"]\n')
+    with pytest.raises(ConfigError, match=r"http\.allowed_origins\[0\]: 'app.example' is not"):
+        load_settings(tmp_path)
+
+
+def ws(http_url: str, query: str = "") -> str:
+    return http_url.replace("http://", "ws://") + "/" + query
+
+
+async def test_the_stream_socket_serves_loopback_and_same_origin_pages_only(
+    tmp_path: Path,
+) -> None:
+    """Issue #19 D4a: any page the user visited could read every stream."""
+    toml = '[http]\nallowed_origins = ["https://app.example"]\n'
+    async with running(tmp_path, toml) as broker:
+        url = ws(broker.url)
+        port = broker.url.rsplit(":", 1)[1]
+        for origin in (
+            None,  # not a browser: Motia's node client
+            "http://localhost:5173",
+            "http://127.0.0.1:8080",
+            f"http://localhost:{port}",
+            "https://app.example",
+        ):
+            headers = {"origin": origin} if origin else {}
+            async with connect(url, headers=headers):
+                pass
+        for origin in ("https://evil.example", "null", "http://localhost.evil.example"):
+            with pytest.raises(HandshakeRefused) as refused:
+                async with connect(url, headers={"origin": origin}):
+                    pass
+            assert refused.value.status == 403
+        # DNS rebinding: the page's own origin, a name that resolves to us
+        with pytest.raises(HandshakeRefused):
+            async with connect(
+                url, host=f"evil.example:{port}", headers={"origin": f"http://evil.example:{port}"}
+            ):
+                pass
+
+
+async def test_beyond_loopback_the_stream_socket_needs_the_token(tmp_path: Path) -> None:
+    async with running(tmp_path, "", "--host", "0.0.0.0") as broker:
+        found = await broker.wait_for(r"workbench: http://\S+:(\d+)/__motiad/\?token=(\S+)")
+        port, token = found.group(1), found.group(2)
+        url = f"ws://127.0.0.1:{port}/"
+        with pytest.raises(HandshakeRefused) as refused:
+            async with connect(url):
+                pass
+        assert refused.value.status == 401
+        with pytest.raises(HandshakeRefused):
+            async with connect(url + "?token=wrong"):
+                pass
+        async with connect(url + f"?token={token}"):
+            pass
+        async with connect(url, ["Authorization", token]) as client:
+            assert client.accepted is not None
+            assert client.accepted.subprotocol == "Authorization"
+        async with connect(url, headers={"authorization": f"Bearer {token}"}):
+            pass
+
+
+async def test_without_the_workbench_nothing_under_the_prefix_but_health_answers(
+    tmp_path: Path,
+) -> None:
+    """Issue #19 D3: streams and steps were served, unguarded, with the workbench off."""
+    async with serving(tmp_path, "workbench = false\n") as http:
+        assert (await http.get("/__motiad/api/streams")).status_code == 404
+        assert (await http.get("/__motiad/steps")).status_code == 404
+        assert (await http.get("/__motiad/health")).status_code == 200
+
+
+async def test_host_names_are_case_insensitive_and_the_token_cookie_stays_in_the_workbench(
+    tmp_path: Path,
+) -> None:
+    """Issue #19 D10: ``Host: LOCALHOST`` was refused; the cookie was ``Path=/``,
+    so every API step saw the workbench's token."""
+    async with serving(tmp_path) as http:
+        port = str(http.base_url).rstrip("/").rsplit(":", 1)[1]
+        shouted = await http.get("/__motiad/api/state", headers={"host": f"LOCALHOST:{port}"})
+        assert shouted.status_code == 200
+    async with running(tmp_path / "exposed", "", "--host", "0.0.0.0") as broker:
+        found = await broker.wait_for(r"workbench: http://\S+:(\d+)/__motiad/\?token=(\S+)")
+        port, token = found.group(1), found.group(2)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            opened = await http.get("/__motiad/", params={"token": token})
+            assert opened.status_code == 302
+            assert "Path=/__motiad;" in opened.headers["set-cookie"] + ";"

@@ -16,6 +16,7 @@ import pytest
 
 from motiad.broker import Broker
 from motiad.config import load_settings
+from motiad.http.access import Access
 from motiad.http.server import serve_http
 from motiad.http.stream_socket import CLOSE_TRY_AGAIN, StreamHub
 from motiad.storage import SqliteStore
@@ -49,7 +50,7 @@ async def serving(
         await tg.start(store.serve)
         broker = Broker(tmp_path, load_settings(tmp_path), store, LogBus())
         broker.streams.add(StreamDefinition("feed", "steps/feed.stream.ts", None, None))
-        hub = StreamHub(broker, queue_limit=queue_limit)
+        hub = StreamHub(broker, Access.of(broker.settings, None), queue_limit=queue_limit)
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         sock.listen(64)

@@ -243,6 +243,46 @@ class TraceRetention(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Newest log records kept, in traces or not (broker and stderr lines)."""
 
 
+class HttpSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[http]`` in motiad.toml: which browser pages may use the server, and
+    per-connection limits (README "Security model")."""
+
+    allowed_origins: list[str] = []
+    """Origins (``https://app.example.com``, or ``*`` for any) whose pages may
+    use the stream WebSocket and the workbench besides loopback and same-origin
+    pages, and the only ones API steps answer CORS to. Empty: API steps answer
+    any origin (``Access-Control-Allow-Origin: *``, as Motia does)."""
+    allowed_methods: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    """``Access-Control-Allow-Methods`` of API steps."""
+    allowed_headers: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    """``Access-Control-Allow-Headers`` of API steps."""
+    allow_credentials: bool = False
+    """Let listed origins send cookies to API steps (the origin is echoed then,
+    as ``*`` does not allow credentials)."""
+    cors_max_age_s: Annotated[int, msgspec.Meta(ge=0)] = 600
+    """How long a browser may reuse a preflight answer (Motia's 600)."""
+    max_subscriptions: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    """Subscriptions one stream WebSocket may hold (a join beyond is refused with
+    an error message): bounds the broker's memory per connection; a page
+    follows a few items and groups, not thousands."""
+
+
+_ORIGIN = re.compile(r"^(\*|[a-z][a-z0-9+.-]*://[^/?#\s]+)$")
+
+
+def _check_http(source: Path, http: HttpSettings) -> None:
+    """Refuse an origin that is not one, naming its key; keep them lower-case."""
+    for index, origin in enumerate(http.allowed_origins):
+        normal = origin.lower().rstrip("/")
+        if not _ORIGIN.match(normal):
+            raise ConfigError(
+                source,
+                f"{origin!r} is not an origin: write scheme://host[:port], or * for any",
+                field=f"http.allowed_origins[{index}]",
+            )
+        http.allowed_origins[index] = normal
+
+
 PLACEHOLDERS = ("{file}", "{project}", "{sdk}", "{python}")
 """What a runner's ``command``, ``build`` and ``env`` may contain: the step file
 (``command`` only), the project root, the SDK folder (``sdk``), and the Python
@@ -333,6 +373,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     queue: QueueDefaults = msgspec.field(default_factory=QueueDefaults)
     handler: HandlerDefaults = msgspec.field(default_factory=HandlerDefaults)
     traces: TraceRetention = msgspec.field(default_factory=TraceRetention)
+    http: HttpSettings = msgspec.field(default_factory=HttpSettings)
     languages: dict[str, LanguageSettings] = msgspec.field(default_factory=builtin_languages)
     """The runner registry: the built-in entries with the project's merged in."""
 
@@ -387,6 +428,7 @@ def load_settings(
             f"expected sqlite:PATH or redis://HOST:PORT/DB, got {settings.storage!r}",
             field="storage",
         )
+    _check_http(source, settings.http)
     settings.languages = languages
     return settings
 

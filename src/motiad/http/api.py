@@ -20,6 +20,7 @@ from ..protocol import ErrorCode
 from ..protocol.messages import ApiRequest, ApiResult
 from ..supervisor import InvocationTimeout
 from ..tracing import new_id
+from .access import Access
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -137,16 +138,27 @@ def query_params(query_string: bytes) -> dict[str, str | list[str]]:
 class ApiHandler:
     """ASGI callable serving every API step."""
 
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: Broker, access: Access) -> None:
         self.broker = broker
+        self.access = access
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method: str = scope["method"]
         path: str = scope["path"]
         trace_id = new_id()
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope["headers"]:
+            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        cors = self.access.cors_headers(headers.get("origin"), headers)
         match = self.broker.routes.match(method, path)
+        if method == "OPTIONS" and (match is None or isinstance(match, list)):
+            # Motia answers every OPTIONS no step serves as a preflight: 204
+            await send({"type": "http.response.start", "status": 204, "headers": cors})
+            await send({"type": "http.response.body", "body": b""})
+            return
         if match is None:
-            await _send_json(send, 404, {"error": f"no route for {method} {path}"}, trace_id)
+            await _send_json(send, 404, {"error": f"no route for {method} {path}"}, trace_id, cors)
             return
         if isinstance(match, list):
             await _send_json(
@@ -154,13 +166,9 @@ class ApiHandler:
                 405,
                 {"error": f"{method} is not allowed on {path}; allowed: {', '.join(match)}"},
                 trace_id,
-                [(b"allow", ", ".join(match).encode())],
+                [(b"allow", ", ".join(match).encode()), *cors],
             )
             return
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in scope["headers"]:
-            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
         try:
             body, encoding = parse_body(
                 await read_body(receive, self.broker.settings.max_body_bytes),
@@ -168,12 +176,12 @@ class ApiHandler:
             )
         except BodyTooLarge:
             limit = self.broker.settings.max_body_bytes
-            await _send_json(send, 413, {"error": f"request body exceeds {limit} bytes"}, trace_id)
+            problem = {"error": f"request body exceeds {limit} bytes"}
+            await _send_json(send, 413, problem, trace_id, cors)
             return
         except msgspec.DecodeError as exc:
-            await _send_json(
-                send, 400, {"error": f"request body is not valid JSON: {exc}"}, trace_id
-            )
+            problem = {"error": f"request body is not valid JSON: {exc}"}
+            await _send_json(send, 400, problem, trace_id, cors)
             return
         request = ApiRequest(
             method,
@@ -188,9 +196,9 @@ class ApiHandler:
             result = await self.broker.call_api(match.target, request, trace_id)
         except MotiadError as exc:
             status, payload = error_response(exc, trace_id)
-            await _send_json(send, status, payload, trace_id)
+            await _send_json(send, status, payload, trace_id, cors)
             return
-        await _send_result(send, result, trace_id)
+        await _send_result(send, result, trace_id, cors)
 
 
 async def _send_json(
@@ -238,8 +246,12 @@ def response_body(result: ApiResult, content_type: str | None) -> tuple[bytes, s
     return raw, content_type or _JSON_TYPE
 
 
-async def _send_result(send: Send, result: ApiResult, trace_id: str) -> None:
-    headers = [(TRACE_HEADER, trace_id.encode())]
+async def _send_result(
+    send: Send, result: ApiResult, trace_id: str, cors: list[tuple[bytes, bytes]]
+) -> None:
+    own = {name.lower().encode("latin-1") for name in result.headers}
+    # the handler's own CORS headers win, as res.setHeader does over Motia's
+    headers = [(TRACE_HEADER, trace_id.encode()), *(h for h in cors if h[0] not in own)]
     content_type = None
     for name, value in result.headers.items():
         lowered = name.lower()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from urllib.parse import parse_qs
 
 import anyio
 import msgspec
@@ -28,6 +29,7 @@ import msgspec
 from ..broker import Broker
 from ..errors import MotiadError
 from ..storage import StreamChange
+from .access import Access, bearer
 from .api import Receive, Scope, Send
 
 QUEUE_LIMIT = 1024
@@ -137,17 +139,43 @@ class Connection:
                 await send({"type": "websocket.send", "text": self.queue.popleft()})
 
 
+def _supplied_token(scope: Scope, headers: dict[str, str]) -> str | None:
+    """The token a client sent: ``?token=``, ``Authorization: Bearer``, or the
+    subprotocols ``["Authorization", TOKEN]`` (what a browser can send)."""
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
+    if query:
+        return str(query[0])
+    offered = scope.get("subprotocols") or []
+    if len(offered) >= 2 and offered[0].lower() == "authorization":
+        return str(offered[1])
+    return bearer(headers.get("authorization", ""))
+
+
+async def _refuse(scope: Scope, send: Send, status: int, message: str) -> None:
+    """Refuse the handshake with ``status`` and a JSON body saying why (a
+    server without the denial-response extension just closes)."""
+    if "websocket.http.response" not in scope.get("extensions", {}):
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    body = _encode({"error": message})
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+    await send({"type": "websocket.http.response.body", "body": body})
+
+
 class StreamHub:
     """Rooms of subscribed connections, fed by the store's change feed."""
 
     def __init__(
         self,
         broker: Broker,
+        access: Access,
         *,
         queue_limit: int = QUEUE_LIMIT,
         stopping: anyio.Event | None = None,
     ) -> None:
         self.broker = broker
+        self.access = access
         self.queue_limit = queue_limit
         self.stopping = stopping
         """Set when the server stops: every connection is closed then, or the
@@ -178,9 +206,19 @@ class StreamHub:
         """Serve one WebSocket connection (an ASGI ``websocket`` scope)."""
         if (await receive())["type"] != "websocket.connect":
             return
-        # Motia's node client may offer ["Authorization", token]: a client that
+        # Motia's clients may offer ["Authorization", token]: a client that
         # offers subprotocols fails unless the server picks one.
-        offered = scope.get("subprotocols") or []
+        offered: list[str] = scope.get("subprotocols") or []
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in scope["headers"]
+        }
+        refusal = self.access.stream_refusal(
+            headers.get("host", ""), headers.get("origin"), _supplied_token(scope, headers)
+        )
+        if refusal is not None:
+            await _refuse(scope, send, *refusal)
+            return
         await send({"type": "websocket.accept", "subprotocol": offered[0] if offered else None})
         connection = Connection(self.queue_limit)
         try:
