@@ -260,30 +260,48 @@ class StreamHub:
     async def _join(self, connection: Connection, data: _JoinData) -> None:
         key: RoomKey = (data.stream_name, data.group_id, data.id)
         self._leave(connection, data.subscription_id)  # a re-join replaces the old one
+        if data.stream_name not in self.broker.streams.definitions:
+            known = ", ".join(sorted(self.broker.streams.definitions)) or "none"
+            message = f"unknown stream {data.stream_name!r} (declared: {known})"
+            self._send_error(connection, data, message)
+            return
+        limit = self.access.http.max_subscriptions
+        if len(connection.subscriptions) >= limit:
+            # bounds the broker's memory per connection (issue #19 D5)
+            message = (
+                f"this connection already holds {limit} subscriptions ([http]"
+                " max_subscriptions); leave some before joining more"
+            )
+            self._send_error(connection, data, message)
+            return
         connection.subscriptions[data.subscription_id] = key
         room = self.rooms.setdefault(key, Room())
         room[connection] = room.get(connection, 0) + 1
         # Subscribed before reading: a change committed meanwhile is queued
         # before the sync, and the sync is read again until it carries the state
         # after every change queued before it.
-        if data.stream_name not in self.broker.streams.definitions:
-            known = ", ".join(sorted(self.broker.streams.definitions)) or "none"
-            error = {"message": f"unknown stream {data.stream_name!r} (declared: {known})"}
-            payload = _Event("event", event=msgspec.Raw(_encode({"type": "error", "data": error})))
-        else:
-            try:
-                for _ in range(SYNC_READS):
-                    version = room.version
-                    synced = await self._current(data)
-                    if room.version == version:
-                        break
-            except MotiadError as exc:
-                self.broker.logs.log("error", f"stream sync failed: {exc}")
-                return
-            payload = _Event("sync", data=synced)
+        try:
+            for _ in range(SYNC_READS):
+                version = room.version
+                synced = await self._current(data)
+                if room.version == version:
+                    break
+        except MotiadError as exc:
+            self.broker.logs.log("error", f"stream sync failed: {exc}")
+            return
         timestamp = max(int(time.time() * 1000), self._last_timestamp)
-        message = _Message(data.stream_name, data.group_id, timestamp, payload, data.id)
+        message = _Message(
+            data.stream_name, data.group_id, timestamp, _Event("sync", data=synced), data.id
+        )
         connection.offer(_encode(message).decode())
+
+    def _send_error(self, connection: Connection, data: _JoinData, message: str) -> None:
+        """An ``error`` event for a join (Motia's shape for a refused join)."""
+        error = _encode({"type": "error", "data": {"message": message}})
+        payload = _Event("event", event=msgspec.Raw(error))
+        timestamp = max(int(time.time() * 1000), self._last_timestamp)
+        reply = _Message(data.stream_name, data.group_id, timestamp, payload, data.id)
+        connection.offer(_encode(reply).decode())
 
     async def _current(self, data: _JoinData) -> msgspec.Raw:
         """The item (or ``null``) or the group's items, as a join's sync carries them."""
