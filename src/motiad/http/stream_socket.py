@@ -290,10 +290,10 @@ class StreamHub:
             self.broker.logs.log("error", f"stream sync failed: {exc}")
             return
         timestamp = max(int(time.time() * 1000), self._last_timestamp)
-        message = _Message(
+        sync = _Message(
             data.stream_name, data.group_id, timestamp, _Event("sync", data=synced), data.id
         )
-        connection.offer(_encode(message).decode())
+        connection.offer(_encode(sync).decode())
 
     def _send_error(self, connection: Connection, data: _JoinData, message: str) -> None:
         """An ``error`` event for a join (Motia's shape for a refused join)."""
