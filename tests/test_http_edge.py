@@ -238,3 +238,21 @@ async def test_host_names_are_case_insensitive_and_the_token_cookie_stays_in_the
             opened = await http.get("/__motiad/", params={"token": token})
             assert opened.status_code == 302
             assert "Path=/__motiad;" in opened.headers["set-cookie"] + ";"
+
+
+async def test_deeply_nested_json_is_refused_with_a_400_that_says_why(tmp_path: Path) -> None:
+    """Issue #19 D7: ~1,000 levels made msgspec raise RecursionError out of the
+    API handler (a bare 500) and the workbench's emit (an HTML 500)."""
+    async with serving(tmp_path) as http:
+        json_type = {"content-type": "application/json"}
+        for depth in (300, 1000, 100_000):
+            deep = b"[" * depth + b"]" * depth
+            refused = await http.post("/echo", content=deep, headers=json_type)
+            assert refused.status_code == 400
+            assert "nested deeper than 256 levels" in refused.json()["error"]
+            emit = b'{"topic": "t", "data": ' + deep + b"}"
+            workbench = await http.post("/__motiad/api/emit", content=emit, headers=json_type)
+            assert workbench.status_code == 400
+            assert "nested deeper than 256 levels" in workbench.json()["issues"][0]["message"]
+        fine = b'{"a": ' + b"[" * 200 + b"]" * 200 + b', "text": "[[[[' + b"[" * 300 + b'"}'
+        assert (await http.post("/echo", content=fine, headers=json_type)).status_code == 200

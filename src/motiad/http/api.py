@@ -88,6 +88,43 @@ def _charset(content_type: str) -> str:
     return "utf-8"
 
 
+MAX_JSON_DEPTH = 256
+"""Deepest nesting of arrays and objects a JSON body may have (400 beyond):
+far past any real document, well inside what every decoder on the way handles
+(msgspec stops near 1,000 levels, a Python step's recursion near 500); a 1 KB
+body of brackets must not reach them (issue #19 D1, D7)."""
+
+
+class TooDeep(ValueError):
+    """A JSON body nests deeper than :data:`MAX_JSON_DEPTH`."""
+
+    def __init__(self) -> None:
+        super().__init__(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+
+
+def check_depth(body: bytes) -> None:
+    """Raise :class:`TooDeep` when the JSON ``body`` nests too deeply.
+
+    Counting brackets (in C) settles almost every body at once; only one
+    with more brackets than the limit is decoded and walked (its containers,
+    not its characters)."""
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return
+    try:
+        value = msgspec.json.decode(body)
+    except RecursionError:
+        raise TooDeep from None
+    level: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
+    while level:
+        item, depth = level.pop()
+        children = item.values() if isinstance(item, dict) else item
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > MAX_JSON_DEPTH:
+                    raise TooDeep
+                level.append((child, depth + 1))
+
+
 def parse_body(body: bytes, content_type: str) -> tuple[Any, BodyEncoding | None]:
     """The request body as the handler gets it, and its ``bodyEncoding``: one
     policy, Express's body parsers as Motia 0.17 installs them.
@@ -101,13 +138,15 @@ def parse_body(body: bytes, content_type: str) -> tuple[Any, BodyEncoding | None
     with a ``text/plain`` one) but never with a JSON one, which needs a preflight.
 
     Raises ``msgspec.DecodeError`` for a JSON body that is not valid JSON, and
-    ``RecursionError`` for one nested too deeply to handle.
+    :class:`TooDeep` for one nested too deeply.
     """
     if not body:
         return msgspec.Raw(b"{}"), None
     media = media_type(content_type)
     if media == "application/json" or media.endswith("+json"):
-        return msgspec.json.decode(body, type=msgspec.Raw), None
+        raw = msgspec.json.decode(body, type=msgspec.Raw)
+        check_depth(body)
+        return raw, None
     if media == "application/x-www-form-urlencoded":
         return query_params(body), None
     if media.startswith("text/"):
@@ -181,6 +220,10 @@ class ApiHandler:
             return
         except msgspec.DecodeError as exc:
             problem = {"error": f"request body is not valid JSON: {exc}"}
+            await _send_json(send, 400, problem, trace_id, cors)
+            return
+        except (RecursionError, TooDeep):
+            problem = {"error": f"request body refused: {TooDeep()}"}
             await _send_json(send, 400, problem, trace_id, cors)
             return
         request = ApiRequest(

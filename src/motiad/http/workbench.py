@@ -21,6 +21,7 @@ import anyio
 import msgspec
 from anyio.streams.memory import MemoryObjectSendStream
 from quart import Quart, Response, redirect, request
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from ..broker import Broker, flow_steps, step_json
@@ -30,6 +31,7 @@ from ..flows import build_graph
 from ..storage import DeadLetterFilter, LogQuery, StreamChange, TraceQuery, dead_letter_json
 from ..tracing import LogRecord, Span
 from .access import Access, bearer
+from .api import TooDeep, check_depth
 
 PREFIX = RESERVED_PATH_PREFIX
 API = f"{PREFIX}/api"
@@ -169,10 +171,15 @@ async def _body(struct: type[Any]) -> Any:
     type is required, so that a plain form on another site cannot post here."""
     if request.mimetype != "application/json":
         raise InvalidInput("send JSON", [("content-type", "expected application/json")])
+    body = await request.get_data(as_text=False, parse_form_data=False)
+    assert isinstance(body, bytes)  # as_text=False
     try:
-        return msgspec.json.decode(await request.get_data(as_text=False), type=struct)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        check_depth(body)
+        return msgspec.json.decode(body, type=struct)
+    except (msgspec.ValidationError, msgspec.DecodeError, TooDeep) as exc:
         raise InvalidInput("bad request body", [("body", str(exc))]) from None
+    except RecursionError:
+        raise InvalidInput("bad request body", [("body", str(TooDeep()))]) from None
 
 
 class _Emit(msgspec.Struct, rename="camel"):
@@ -260,6 +267,14 @@ def register_workbench(
     @app.errorhandler(405)
     async def not_allowed(_: Exception) -> Response:
         return _problem(405, f"{request.method} is not allowed on {request.path}")
+
+    @app.errorhandler(Exception)
+    async def crashed(exc: Exception) -> Response:
+        if isinstance(exc, HTTPException):  # quart's own answers (400, 413, ...)
+            return _problem(exc.code or 500, exc.description or exc.name)
+        # JSON like every other answer here, and in the log, not an HTML page
+        broker.logs.log("error", f"workbench {request.method} {request.path} failed: {exc!r}")
+        return _problem(500, "Internal Server Error")
 
     @app.errorhandler(MotiadError)
     async def failed(exc: MotiadError) -> Response:
