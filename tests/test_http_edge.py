@@ -5,6 +5,7 @@ go out, CORS, and what hostile input gets back."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -256,3 +257,36 @@ async def test_deeply_nested_json_is_refused_with_a_400_that_says_why(tmp_path: 
             assert "nested deeper than 256 levels" in workbench.json()["issues"][0]["message"]
         fine = b'{"a": ' + b"[" * 200 + b"]" * 200 + b', "text": "[[[[' + b"[" * 300 + b'"}'
         assert (await http.post("/echo", content=fine, headers=json_type)).status_code == 200
+
+
+async def test_a_response_http_cannot_carry_is_a_logged_500(tmp_path: Path) -> None:
+    """Issue #19 D8: an invalid status or a header with CRLF or non-latin-1
+    text gave a bare, unlogged 500. Motia answers 500 too (Node refuses to
+    send them); here the log says which step and what."""
+    async with running(tmp_path) as broker, httpx.AsyncClient(base_url=broker.url) as http:
+        for kind, said in (
+            ("status", "status 1000 (expected 200 to 999)"),
+            ("crlf", "header x-next: 'a\\r\\nset-cookie: stolen=1' has a line break"),
+            ("unicode", "header x-name: 'Zoë 😀' is not latin-1 text"),
+            ("name", "header name 'bad name'"),
+        ):
+            answer = await http.get(f"/bad/{kind}")
+            assert answer.status_code == 500
+            trace_id = answer.headers["x-trace-id"]
+            assert answer.json() == {"error": "Internal Server Error", "traceId": trace_id}
+            assert "set-cookie" not in answer.headers
+            await broker.wait_for(
+                rf"ERROR Bad {trace_id[-8:]} Bad returned a response HTTP cannot carry: "
+                + re.escape(said)
+            )
+
+
+async def test_dead_letter_ids_beyond_64_bits_are_a_400(tmp_path: Path) -> None:
+    """Issue #19 D8: an id of 2**63 or more overflowed in storage: a 500."""
+    async with serving(tmp_path) as http:
+        one = await http.get(f"/__motiad/api/dlq/{2**63}")
+        assert one.status_code == 400
+        assert "at most 9223372036854775807" in one.json()["issues"][0]["message"]
+        redrive = await http.post("/__motiad/api/dlq/redrive", json={"ids": [2**63]})
+        assert redrive.status_code == 400
+        assert (await http.get(f"/__motiad/api/dlq/{2**63 - 1}")).status_code == 404

@@ -8,6 +8,7 @@ the reserved prefix goes to the quart app (workbench and its JSON API).
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final, Literal
 from urllib.parse import parse_qsl
@@ -241,6 +242,19 @@ class ApiHandler:
             status, payload = error_response(exc, trace_id)
             await _send_json(send, status, payload, trace_id, cors)
             return
+        flaw = unsendable(result)
+        if flaw is not None:
+            # the handler's bug, told to its author; the client gets what a
+            # failed handler gives (Node refuses such a response in Motia too)
+            self.broker.logs.log(
+                "error",
+                f"{match.target.name} returned a response HTTP cannot carry: {flaw}",
+                step=match.target.name,
+                trace_id=trace_id,
+            )
+            payload = {"error": "Internal Server Error", "traceId": trace_id}
+            await _send_json(send, 500, payload, trace_id, cors)
+            return
         await _send_result(send, result, trace_id, cors)
 
 
@@ -260,6 +274,35 @@ async def _send_json(
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+"""A header name (RFC 9110 §5.6.2)."""
+_FORBIDDEN_IN_VALUES = re.compile(r"[\r\n\x00]")
+
+
+def unsendable(result: ApiResult) -> str | None:
+    """What makes a handler's response impossible to send, or ``None``: a
+    status outside 200-999, a header name that is no token, a header value
+    with a line break or text that is not latin-1 (HTTP/1.1 headers are bytes)."""
+    if not 200 <= result.status <= 999:
+        return f"status {result.status} (expected 200 to 999)"
+    for name, value in result.headers.items():
+        if not _TOKEN.fullmatch(name):
+            return f"header name {name!r} (letters, digits and !#$%&'*+-.^_`|~ only)"
+        text = str(value)
+        if _FORBIDDEN_IN_VALUES.search(text):
+            return f"header {name}: {text!r:.80} has a line break or NUL"
+        try:
+            text.encode("latin-1")
+        except UnicodeEncodeError:
+            return f"header {name}: {text!r:.80} is not latin-1 text (percent-encode it)"
+    if result.body_encoding == BASE64:
+        try:
+            base64.b64decode(msgspec.json.decode(bytes(result.body), type=str), validate=True)
+        except (msgspec.DecodeError, msgspec.ValidationError, ValueError):
+            return "a body marked base64 that is not a base64 string"
+    return None
 
 
 _NO_BODY_STATUSES = frozenset({204, 304})

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 import msgspec
@@ -188,8 +188,13 @@ class _Emit(msgspec.Struct, rename="camel"):
     message_group_id: str | None = None
 
 
+MAX_LETTER_ID = 2**63 - 1
+"""Dead letter ids are 64-bit integers in storage; a larger one names none."""
+LetterId = Annotated[int, msgspec.Meta(ge=1, le=MAX_LETTER_ID)]
+
+
 class _Selection(msgspec.Struct):
-    ids: list[int] = []
+    ids: list[LetterId] = []
     all: bool = False
 
     def filter(self) -> DeadLetterFilter:
@@ -354,6 +359,8 @@ def register_workbench(
 
     @app.get(f"{API}/dlq/<int:letter_id>")
     async def dead_letter(letter_id: int) -> Response:
+        if letter_id > MAX_LETTER_ID:
+            raise InvalidInput("bad dead letter id", [("id", f"at most {MAX_LETTER_ID}")])
         letters = await store.dead_letters(DeadLetterFilter(ids=(letter_id,)))
         if not letters:
             return _problem(404, f"no dead letter {letter_id}")
