@@ -120,6 +120,7 @@ async def test_cors_is_motias_by_default(tmp_path: Path) -> None:
         assert preflight.headers["access-control-allow-methods"] == "*"
         assert preflight.headers["access-control-allow-headers"] == "*"
         assert preflight.headers["access-control-max-age"] == "600"
+        assert "content-length" not in preflight.headers  # a 204 has none (issue #19 D10)
         assert (await http.options("/nowhere")).status_code == 204
         answer = await http.post("/echo", json={}, headers=page)
         assert answer.headers["access-control-allow-origin"] == "*"
@@ -290,3 +291,21 @@ async def test_dead_letter_ids_beyond_64_bits_are_a_400(tmp_path: Path) -> None:
         redrive = await http.post("/__motiad/api/dlq/redrive", json={"ids": [2**63]})
         assert redrive.status_code == 400
         assert (await http.get(f"/__motiad/api/dlq/{2**63 - 1}")).status_code == 404
+
+
+async def test_bodies_up_to_16_mb_are_taken_and_larger_ones_refused(tmp_path: Path) -> None:
+    """Issue #18 item 11: a 1.5 MB base64 image (a Motia example) met the old
+    1 MiB limit. Motia allows 1 GB; motiad 16 MB, configurable, 413 beyond."""
+    async with serving(tmp_path) as http:
+        image = {"image": "A" * 1_500_000}
+        taken = await http.post("/echo", json=image)
+        assert taken.status_code == 200
+        assert taken.json()["body"] == image
+        octets = {"content-type": "application/octet-stream"}
+        encoded_too_big = await http.post("/echo", content=b"\x00" * 13_000_000, headers=octets)
+        assert encoded_too_big.status_code == 413
+        assert "too large to hand to the step once encoded" in encoded_too_big.json()["error"]
+    async with serving(tmp_path / "small", "max_body_bytes = 1000\n") as http:
+        refused = await http.post("/echo", json={"text": "x" * 1000})
+        assert refused.status_code == 413
+        assert refused.json()["error"] == "request body exceeds 1000 bytes"

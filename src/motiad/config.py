@@ -361,8 +361,10 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Interpreter for Python steps; default: the project's .venv, else the broker's."""
     shutdown_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 10.0
     """How long in-flight work may run after SIGINT/SIGTERM before children are stopped."""
-    max_body_bytes: Annotated[int, msgspec.Meta(gt=0)] = 1024 * 1024
-    """Largest request body accepted (413 beyond): 1 MiB, like common proxies."""
+    max_body_bytes: Annotated[int, msgspec.Meta(gt=0)] = 16_000_000
+    """Largest request body accepted (413 beyond): 16 MB, room for the base64
+    images Motia's users post (Motia itself allows 1 GB), and a JSON body this
+    size still fits the protocol's 16 MiB line to the step."""
 
     workbench: bool = True
     """Serve the workbench and its JSON API under ``/__motiad/``."""

@@ -18,7 +18,7 @@ import msgspec
 from ..broker import Broker
 from ..errors import ChildError, InvalidInput, MotiadError, RemoteError, StorageError
 from ..protocol import ErrorCode
-from ..protocol.messages import ApiRequest, ApiResult
+from ..protocol.messages import DEFAULT_MAX_LINE_BYTES, ApiRequest, ApiResult
 from ..supervisor import InvocationTimeout
 from ..tracing import new_id
 from .access import Access
@@ -31,6 +31,14 @@ Send = Callable[[Message], Awaitable[None]]
 TRACE_HEADER = b"x-trace-id"
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _encode = msgspec.json.Encoder().encode
+
+
+_ENCODED_LIMIT = DEFAULT_MAX_LINE_BYTES - 64 * 1024
+"""Largest encoded request that fits one ``invoke`` line with room for its
+envelope (step path, ids)."""
+_ENCODED_CHECK_FROM = _ENCODED_LIMIT // 6
+"""Bodies up to this size fit whatever their encoding (a JSON escape, the worst
+case, is six bytes a byte): only larger ones are encoded to be measured."""
 
 
 class BodyTooLarge(Exception):
@@ -210,10 +218,8 @@ class ApiHandler:
             )
             return
         try:
-            body, encoding = parse_body(
-                await read_body(receive, self.broker.settings.max_body_bytes),
-                headers.get("content-type", ""),
-            )
+            raw = await read_body(receive, self.broker.settings.max_body_bytes)
+            body, encoding = parse_body(raw, headers.get("content-type", ""))
         except BodyTooLarge:
             limit = self.broker.settings.max_body_bytes
             problem = {"error": f"request body exceeds {limit} bytes"}
@@ -236,6 +242,14 @@ class ApiHandler:
             query_params(scope["query_string"]),
             encoding,
         )
+        if len(raw) > _ENCODED_CHECK_FROM and len(_encode(request)) > _ENCODED_LIMIT:
+            problem = {
+                "error": f"request body of {len(raw)} bytes is too large to hand to the step"
+                f" once encoded (base64 or escapes; the protocol's lines hold"
+                f" {DEFAULT_MAX_LINE_BYTES} bytes)"
+            }
+            await _send_json(send, 413, problem, trace_id, cors)
+            return
         try:
             result = await self.broker.call_api(match.target, request, trace_id)
         except MotiadError as exc:
