@@ -309,3 +309,37 @@ async def test_bodies_up_to_16_mb_are_taken_and_larger_ones_refused(tmp_path: Pa
         refused = await http.post("/echo", json={"text": "x" * 1000})
         assert refused.status_code == 413
         assert refused.json()["error"] == "request body exceeds 1000 bytes"
+
+
+async def test_middleware_runs_before_the_body_is_validated(tmp_path: Path) -> None:
+    """Issue #18 item 6: Motia runs middleware before anything reads the body,
+    so an unauthenticated request with a bad body gets the middleware's 401.
+    The 400 of a bad body still names every field, and reaches the chain in
+    place of the handler's response (SPEC `invoke.refusal`)."""
+    async with serving(tmp_path) as http:
+        bad = {"age": "ten"}
+        for path in ("/guarded", "/py/guarded"):
+            stranger = await http.post(path, json=bad)
+            assert (stranger.status_code, stranger.json()) == (401, {"error": "Unauthorized"})
+            member = {"authorization": "Bearer ok"}
+            refused = await http.post(path, json=bad, headers=member)
+            assert refused.status_code == 400
+            assert refused.headers["x-seen-by"] == "auth"
+            assert refused.json() == {
+                "error": "request body does not match the step's bodySchema",
+                "issues": [
+                    {"path": "body.age", "message": "expected integer, got string"},
+                    {"path": "body.name", "message": "is required"},
+                ],
+                "traceId": refused.headers["x-trace-id"],
+            }
+            bytes_body = await http.post(path, content=b"\x00", headers=member)
+            assert bytes_body.json()["issues"] == [
+                {"path": "body", "message": "expected JSON, got bytes (no Content-Type)"}
+            ]
+            welcome = await http.post(path, json={"name": "Ada", "age": 36}, headers=member)
+            assert (welcome.status_code, welcome.json()) == (200, {"hello": "Ada"})
+        # without middleware the handler's child is not even asked
+        plain = await http.post("/py/open", json={})
+        assert plain.status_code == 400
+        assert plain.json()["issues"] == [{"path": "body.name", "message": "is required"}]

@@ -35,3 +35,17 @@ func TestABase64RequestBodyReadsAsBytes(t *testing.T) {
 		t.Fatalf("got %q, %v", data, err)
 	}
 }
+
+// SPEC invoke.refusal: the broker's 400 for a body that failed bodySchema.
+func TestAnApiTriggerCarriesItsRefusal(t *testing.T) {
+	p, bad := parseInvoke(json.RawMessage(`{"step":"s","trigger":{"type":"api","refusal":{"status":400,"body":{"error":"e"}}},"input":{},"traceId":"t","invocationId":"i"}`))
+	if bad != nil {
+		t.Fatal(bad)
+	}
+	if string(p.trigger.Refusal) != `{"status":400,"body":{"error":"e"}}` {
+		t.Fatalf("got %s", p.trigger.Refusal)
+	}
+	if _, bad := parseInvoke(json.RawMessage(`{"step":"s","trigger":{"type":"api","refusal":5},"input":{},"traceId":"t","invocationId":"i"}`)); bad == nil {
+		t.Fatal("a refusal that is no object was accepted")
+	}
+}

@@ -117,9 +117,9 @@ type Response struct {
 func (r Response) MarshalJSON() ([]byte, error) {
 	type plain Response
 	if _, ok := r.Body.([]byte); !ok {
-		return json.Marshal(plain(r))
+		return marshal(plain(r))
 	}
-	return json.Marshal(struct {
+	return marshal(struct {
 		plain
 		BodyEncoding string `json:"bodyEncoding"`
 	}{plain(r), "base64"})

@@ -29,7 +29,7 @@ const PONG = Object.freeze({});
  * @typedef {import('./rpc.mjs').RequestId} RequestId
  * @typedef {import('./rpc.mjs').Params} Params
  * @typedef {import('./loader.mjs').LoadedStep} LoadedStep
- * @typedef {{type: 'api'} | {type: 'cron'} | {type: 'event', topic: string, eventId: string}} Trigger
+ * @typedef {{type: 'api', refusal?: Record<string, unknown>} | {type: 'cron'} | {type: 'event', topic: string, eventId: string}} Trigger
  */
 
 /**
@@ -151,7 +151,11 @@ export class StepHost {
       const input = trigger.type === 'api' ? apiRequest(params.input) : (params.input ?? null);
       let out;
       try {
-        if (trigger.type === 'api') out = step.middleware.length > 0 ? runWithMiddleware(step.middleware, handler, input, ctx) : handler(input, ctx);
+        if (trigger.type === 'api') {
+          const refusal = trigger.refusal;
+          const inner = refusal === undefined ? handler : () => refusal;
+          out = step.middleware.length > 0 ? runWithMiddleware(step.middleware, inner, input, ctx) : inner(input, ctx);
+        }
         else if (trigger.type === 'event') out = handler(input, asEventContext(ctx, trigger, /** @type {number} */ (attempt)));
         else out = /** @type {(ctx: unknown) => unknown} */ (handler)(ctx); // cron: the context only
       } catch (err) {
@@ -302,7 +306,13 @@ function stringParam(params, field) {
 function triggerParam(trigger) {
   if (!isObject(trigger)) throw invalidParams('trigger', 'must be an object');
   const type = trigger.type;
-  if (type === 'api' || type === 'cron') return { type };
+  if (type === 'cron') return { type };
+  if (type === 'api') {
+    // invoke.refusal: the response the middleware chain gets in place of the handler's
+    if (trigger.refusal === undefined || trigger.refusal === null) return { type };
+    if (!isObject(trigger.refusal) || !Number.isInteger(trigger.refusal.status)) throw invalidParams('trigger.refusal', 'must be a response object');
+    return { type, refusal: trigger.refusal };
+  }
   if (type !== 'event') throw invalidParams('trigger.type', 'must be "api", "event" or "cron"');
   if (typeof trigger.topic !== 'string') throw invalidParams('trigger.topic', 'must be a string');
   if (typeof trigger.eventId !== 'string') throw invalidParams('trigger.eventId', 'must be a string');

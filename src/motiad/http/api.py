@@ -51,8 +51,7 @@ def error_response(exc: Exception, trace_id: str) -> tuple[int, dict[str, Any]]:
     Never leaks a stack trace: the client gets the trace id, the log has the rest.
     """
     if isinstance(exc, InvalidInput):
-        issues = [{"path": path, "message": message} for path, message in exc.issues]
-        return 400, {"error": exc.message, "issues": issues, "traceId": trace_id}
+        return 400, exc.payload(trace_id)
     if isinstance(exc, RemoteError) and exc.code == ErrorCode.HANDLER_FAILED:
         return 500, {"error": "Internal Server Error", "traceId": trace_id}
     if isinstance(exc, InvocationTimeout):

@@ -168,6 +168,11 @@ class InitializeResult(_Wire):
 class ApiTrigger(_Wire, tag_field="type", tag="api"):
     """The invocation answers an HTTP request."""
 
+    refusal: ApiResult | None = None
+    """The response to give in place of the handler's (the body failed the
+    step's ``bodySchema``): the step's middleware runs first, as in Motia, and
+    when the chain calls ``next()`` it gets this response, not the handler's."""
+
 
 class EventTrigger(_Wire, tag_field="type", tag="event"):
     """The invocation handles one event delivery."""
