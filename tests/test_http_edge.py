@@ -166,7 +166,7 @@ async def test_the_stream_socket_serves_loopback_and_same_origin_pages_only(
     tmp_path: Path,
 ) -> None:
     """Issue #19 D4a: any page the user visited could read every stream."""
-    toml = '[http]\nallowed_origins = ["https://app.example"]\n'
+    toml = '[http]\nallowed_origins = ["https://app.example"]\nallowed_hosts = ["App.Internal"]\n'
     async with running(tmp_path, toml) as broker:
         url = ws(broker.url)
         port = broker.url.rsplit(":", 1)[1]
@@ -191,6 +191,14 @@ async def test_the_stream_socket_serves_loopback_and_same_origin_pages_only(
                 url, host=f"evil.example:{port}", headers={"origin": f"http://evil.example:{port}"}
             ):
                 pass
+        # a reverse proxy's name, listed, passing its Host on
+        async with connect(url, host=f"app.internal:{port}"):
+            pass
+        async with httpx.AsyncClient(base_url=broker.url) as http:
+            proxied = await http.get("/__motiad/api/state", headers={"host": "app.internal"})
+            assert proxied.status_code == 200
+            rebound = await http.get("/__motiad/api/state", headers={"host": "evil.example"})
+            assert "allowed_hosts" in rebound.json()["error"]
 
 
 async def test_beyond_loopback_the_stream_socket_needs_the_token(tmp_path: Path) -> None:

@@ -252,6 +252,10 @@ class HttpSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     use the stream WebSocket and the workbench besides loopback and same-origin
     pages, and the only ones API steps answer CORS to. Empty: API steps answer
     any origin (``Access-Control-Allow-Origin: *``, as Motia does)."""
+    allowed_hosts: list[str] = []
+    """Host names (besides loopback ones) the workbench and the streams answer
+    to on a loopback bind: a reverse proxy's public name when it passes its own
+    Host header on. Beyond loopback the token decides, not the name."""
     allowed_methods: list[str] = msgspec.field(default_factory=lambda: ["*"])
     """``Access-Control-Allow-Methods`` of API steps."""
     allowed_headers: list[str] = msgspec.field(default_factory=lambda: ["*"])
@@ -281,6 +285,7 @@ def _check_http(source: Path, http: HttpSettings) -> None:
                 field=f"http.allowed_origins[{index}]",
             )
         http.allowed_origins[index] = normal
+    http.allowed_hosts = [host.lower().rstrip(".") for host in http.allowed_hosts]
 
 
 PLACEHOLDERS = ("{file}", "{project}", "{sdk}", "{python}")

@@ -1,8 +1,9 @@
 """Who may use the server from where: one policy for the workbench, its JSON
 API, the stream WebSocket and the CORS answers of API steps.
 
-- **Host**: on a loopback bind with no token, only loopback host names are
-  served (a DNS-rebinding page names its own host).
+- **Host**: on a loopback bind with no token, only loopback host names (and
+  ``[http] allowed_hosts``, a proxy's) are served (a DNS-rebinding page names
+  its own host).
 - **Origin**: pages of a loopback origin, of the server's own origin, and of
   the origins listed in ``[http] allowed_origins`` may use the workbench and the
   streams; a request with no Origin is not from a page in a browser.
@@ -75,9 +76,15 @@ class Access:
         return cls(token, not is_loopback(settings.host), settings.http)
 
     def host_allowed(self, host: str) -> bool:
-        """Whether a request naming ``host`` (its Host header) is served: any
-        host once a token guards the door, else loopback names only."""
-        return self.token is not None or self.exposed or is_loopback(hostname(host))
+        """Whether a workbench request naming ``host`` (its Host header) is
+        served: any host once a token guards the door, else a local name."""
+        return self.token is not None or self.exposed or self.local_name(host)
+
+    def local_name(self, host: str) -> bool:
+        """Whether ``host`` names this server on a loopback bind: a loopback
+        name, or one listed in ``[http] allowed_hosts`` (a proxy's)."""
+        name = hostname(host).lower().rstrip(".")
+        return is_loopback(name) or name in self.http.allowed_hosts
 
     def origin_allowed(self, origin: str | None, host: str) -> bool:
         """Whether a page of ``origin`` may use the workbench or the streams of
@@ -99,8 +106,11 @@ class Access:
 
         On loopback: a loopback Host (against DNS rebinding) and an allowed
         Origin. Beyond loopback: an allowed Origin and the token."""
-        if not self.exposed and not is_loopback(hostname(host)):
-            return 403, f"streams answer to localhost only, not {host!r}"
+        if not self.exposed and not self.local_name(host):
+            return 403, (
+                f"streams answer to localhost only, not {host!r} (a proxy's name"
+                " goes in [http] allowed_hosts)"
+            )
         if not self.origin_allowed(origin, host):
             return 403, (
                 f"pages of {origin} may not read streams; list the origin in"
@@ -132,10 +142,10 @@ class Access:
         http = self.http
         if not http.allowed_origins:
             allow_origin = ANY_ORIGIN
-        elif origin is not None and (
-            ANY_ORIGIN in http.allowed_origins or origin.lower() in http.allowed_origins
-        ):
-            allow_origin = ANY_ORIGIN if not http.allow_credentials else origin
+        elif origin is not None and origin.lower().rstrip("/") in http.allowed_origins:
+            allow_origin = origin
+        elif origin is not None and ANY_ORIGIN in http.allowed_origins:
+            allow_origin = origin if http.allow_credentials else ANY_ORIGIN
         else:
             return []
         echo = http.allow_credentials  # "*" is no wildcard for a credentialed request

@@ -219,7 +219,11 @@ def register_workbench(
         if request.path == f"{PREFIX}/health":
             return None
         if not access.host_allowed(request.host):
-            return _problem(403, f"the workbench answers to localhost only, not {request.host!r}")
+            return _problem(
+                403,
+                f"the workbench answers to localhost only, not {request.host!r}"
+                " (a proxy's name goes in [http] allowed_hosts)",
+            )
         origin = request.headers.get("origin")
         if not access.origin_allowed(origin, request.host):
             return _problem(
