@@ -31,7 +31,7 @@ from ..flows import build_graph
 from ..storage import DeadLetterFilter, LogQuery, StreamChange, TraceQuery, dead_letter_json
 from ..tracing import LogRecord, Span
 from .access import Access, bearer
-from .api import TooDeep, check_depth
+from .bodies import TooDeep, check_depth
 
 PREFIX = RESERVED_PATH_PREFIX
 API = f"{PREFIX}/api"
