@@ -58,7 +58,7 @@ def test_a_project_declares_a_language_and_overrides_a_built_in_key_by_key(
         ('[languages.ruby]\ncommand = ["ruby"]\n', "languages.ruby.patterns: missing"),
         (
             '[languages.ruby]\npatterns = ["*_step.rb"]\ncommand = ["ruby"]\npattern = "x"\n',
-            "languages.ruby: Object contains unknown field `pattern`",
+            "languages.ruby.pattern: unknown setting; did you mean patterns?",
         ),
         (
             '[languages.ruby]\npatterns = ["*_step.rb"]\ncommand = []\n',

@@ -17,7 +17,7 @@ import msgspec
 import pytest
 
 from motiad.protocol.messages import ErrorInfo
-from motiad.storage import DeadLetterFilter, Event, Target
+from motiad.storage import DeadLetterFilter, Event, Target, durable
 
 from .conftest import Opener
 
@@ -59,7 +59,7 @@ async def test_published_events_are_delivered_to_each_subscriber(opened: Opener)
     async with opened() as store:
         store.open_queue("A", fifo=False, lease_s=LEASE_S)
         store.open_queue("B", fifo=False, lease_s=LEASE_S)
-        await store.publish(event(), [Target("A"), Target("B")])
+        await durable(store.publish(event(), [Target("A"), Target("B")]))
         with anyio.fail_after(5):
             (a,) = await store.take("A", 10)
             (b,) = await store.take("B", 10)
@@ -71,11 +71,11 @@ async def test_a_taken_delivery_comes_back_when_its_taker_goes_away(opened: Open
     # SQLite: the next broker on the file; Redis: any broker once the lease ran out
     async with opened() as store:
         store.open_queue("A", fifo=False, lease_s=0.2)
-        await store.publish(event(), [Target("A")])
-        await store.publish(event(), [Target("A")])
+        await durable(store.publish(event(), [Target("A")]))
+        await durable(store.publish(event(), [Target("A")]))
         with anyio.fail_after(5):
             first, second = await store.take("A", 10)
-        await store.ack(first)
+        await durable(store.ack(first))
         store.close_queue("A")
     async with opened() as again:
         again.open_queue("A", fifo=False, lease_s=0.2)
@@ -87,7 +87,7 @@ async def test_a_taken_delivery_comes_back_when_its_taker_goes_away(opened: Open
 async def test_a_retry_waits_for_its_delay_and_counts_the_attempt(opened: Opener) -> None:
     async with opened() as store:
         store.open_queue("A", fifo=False, lease_s=LEASE_S)
-        await store.publish(event(), [Target("A")])
+        await durable(store.publish(event(), [Target("A")]))
         with anyio.fail_after(5):
             (delivery,) = await store.take("A", 10)
             retried_at = time.time()
@@ -101,7 +101,7 @@ async def test_a_delayed_delivery_is_not_due_before_its_time(opened: Opener) -> 
     async with opened() as store:
         store.open_queue("A", fifo=False, lease_s=LEASE_S)
         published = event()
-        await store.publish(published, [Target("A", delay_s=0.2)])
+        await durable(store.publish(published, [Target("A", delay_s=0.2)]))
         with anyio.fail_after(5):
             (delivery,) = await store.take("A", 10)
         assert time.time() >= published.created_at + 0.2
@@ -113,8 +113,8 @@ async def test_fifo_hands_out_one_event_per_group_in_emit_order(opened: Opener) 
         store.open_queue("F", fifo=True, lease_s=LEASE_S)
         fifo = [Target("F", fifo=True)]
         for n in range(3):
-            await store.publish(event(group="g1", n=n), fifo)
-            await store.publish(event(group="g2", n=n), fifo)
+            await durable(store.publish(event(group="g1", n=n), fifo))
+            await durable(store.publish(event(group="g2", n=n), fifo))
         with anyio.fail_after(5):
             heads = await store.take("F", 10)
             assert [(d.event.message_group_id, d.event.data) for d in heads] == [
@@ -125,7 +125,7 @@ async def test_fifo_hands_out_one_event_per_group_in_emit_order(opened: Opener) 
             await store.retry(g1, BOOM, 0)  # a failing head keeps its place
             (again,) = await store.take("F", 10)
             assert (again.id, again.attempt) == (g1.id, 2)
-            await store.ack(again)
+            await durable(store.ack(again))
             (next_g1,) = await store.take("F", 10)
             assert next_g1.event.data == msgspec.Raw(b'{"n":1}')
             await store.dead_letter(g2, BOOM)  # a dead head frees its group too
@@ -138,8 +138,8 @@ async def test_dead_letters_keep_their_error_and_can_be_redriven_or_purged(
 ) -> None:
     async with opened() as store:
         store.open_queue("A", fifo=False, lease_s=LEASE_S)
-        await store.publish(event("orders"), [Target("A")])
-        await store.publish(event("other"), [Target("A")])
+        await durable(store.publish(event("orders"), [Target("A")]))
+        await durable(store.publish(event("other"), [Target("A")]))
         with anyio.fail_after(5):
             first, second = await store.take("A", 10)
         await store.dead_letter(first, BOOM)
@@ -179,7 +179,7 @@ async def test_events_and_redrives_from_another_process_are_picked_up(opened: Op
 async def test_a_released_delivery_is_due_again_at_once(opened: Opener) -> None:
     async with opened() as store:
         store.open_queue("A", fifo=False, lease_s=LEASE_S)
-        await store.publish(event(), [Target("A")])
+        await durable(store.publish(event(), [Target("A")]))
         with anyio.fail_after(5):
             (delivery,) = await store.take("A", 10)
             store.release([delivery])

@@ -4,6 +4,8 @@ Redis going away and coming back."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import itertools
 import signal
 import time
@@ -12,13 +14,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 import msgspec
 import pytest
 import redis.asyncio as aioredis
 
-from motiad.errors import StorageUnavailable
+from motiad.errors import StorageError, StorageUnavailable
 from motiad.protocol.messages import ErrorInfo
-from motiad.storage import Event, RedisStore, Target
+from motiad.storage import Event, RedisStore, Target, durable
 from motiad.storage.base import Health
 from motiad.storage.redis import POLL_S
 
@@ -49,8 +52,8 @@ async def test_a_leased_delivery_goes_to_another_broker_only_when_the_lease_runs
     async with broker(redis_url) as a, broker(redis_url) as b:
         a.open_queue("S", fifo=False, lease_s=0.3)
         b.open_queue("S", fifo=False, lease_s=30)
-        await a.publish(event(), [Target("S")])
-        await a.publish(event(), [Target("S")])
+        await durable(a.publish(event(), [Target("S")]))
+        await durable(a.publish(event(), [Target("S")]))
         with anyio.fail_after(5):
             (of_b,) = await b.take("S", 1)
             (of_a,) = await a.take("S", 10)  # the other one: B holds the first
@@ -58,7 +61,7 @@ async def test_a_leased_delivery_goes_to_another_broker_only_when_the_lease_runs
             a.close_queue("S")  # A stops renewing, as if it died
             (taken_over,) = await b.take("S", 10)
         assert (taken_over.id, taken_over.attempt) == (of_a.id, 1)
-        await a.ack(of_a)  # too late: B holds it now, so this settles nothing
+        await durable(a.ack(of_a))  # too late: B holds it now, so this settles nothing
         await b.retry(taken_over, BOOM, 0)
         with anyio.fail_after(5):
             (again,) = await b.take("S", 10)
@@ -68,7 +71,7 @@ async def test_a_leased_delivery_goes_to_another_broker_only_when_the_lease_runs
 async def test_a_broker_renews_the_leases_it_holds(redis_url: str) -> None:
     async with broker(redis_url) as a:
         a.open_queue("S", fifo=False, lease_s=30)
-        await a.publish(event(), [Target("S")])
+        await durable(a.publish(event(), [Target("S")]))
         with anyio.fail_after(5):
             (held,) = await a.take("S", 1)
         lease = aioredis.Redis.from_url(redis_url)
@@ -89,19 +92,19 @@ async def test_fifo_groups_stay_in_order_across_brokers(redis_url: str) -> None:
         for store in (a, b):
             store.open_queue("F", fifo=True, lease_s=30)
         for n in range(3):
-            await a.publish(event("g", n), fifo)
+            await durable(a.publish(event("g", n), fifo))
         with anyio.fail_after(5):
             (head,) = await a.take("F", 10)
         with anyio.move_on_after(0.3):  # the group is A's until its head is settled
             (early,) = await b.take("F", 10)
             pytest.fail(f"B took {early.event.data!r} while A holds the head")
-        await a.ack(head)
+        await durable(a.ack(head))
         seen = [head.event.data]
         with anyio.fail_after(5):
             for _ in range(2):
                 (d,) = await b.take("F", 10)
                 seen.append(d.event.data)
-                await b.ack(d)
+                await durable(b.ack(d))
         assert seen == [msgspec.Raw(msgspec.json.encode({"n": n})) for n in range(3)]
 
 
@@ -120,7 +123,7 @@ async def test_a_publish_on_one_broker_wakes_a_consumer_waiting_on_another(
         with anyio.fail_after(POLL_S - 1):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(consume)
-                await a.publish(event(), [Target("S")])
+                await durable(a.publish(event(), [Target("S")]))
         assert len(got) == 1
 
 
@@ -138,7 +141,7 @@ async def test_an_outage_fails_fast_is_reported_once_and_heals(tmp_path: Path) -
     try:
         async with broker(server.url(), lambda level, text: reports.append((level, text))) as s:
             s.open_queue("S", fifo=False, lease_s=30)
-            await s.publish(event(n=1), [Target("S")])
+            await durable(s.publish(event(n=1), [Target("S")]))
             server.stop()
             for _ in range(3):
                 with anyio.fail_after(10), pytest.raises(StorageUnavailable):
@@ -181,9 +184,65 @@ async def test_a_broker_that_stops_hands_what_it_holds_to_the_others(redis_url: 
         b.open_queue("S", fifo=False, lease_s=30)
         async with broker(redis_url) as a:
             a.open_queue("S", fifo=False, lease_s=30)
-            await a.publish(event(), [Target("S")])
+            await durable(a.publish(event(), [Target("S")]))
             with anyio.fail_after(5):
                 (held,) = await a.take("S", 10)
         with anyio.fail_after(5):  # long before the 30 s lease would run out
             (again,) = await b.take("S", 10)
         assert (again.id, again.attempt) == (held.id, 1)
+
+
+async def test_connections_dropped_under_load_are_retried_without_an_error(
+    redis_url: str,
+) -> None:
+    # Every pooled connection is cut (CLIENT KILL, as a Redis failover or an idle
+    # timeout in a proxy does) while writes are in flight: each is retried once on
+    # a fresh connection, so no caller (no step) sees an error. With redis-py's
+    # synchronous Retry on the asyncio client the retry never ran (issue #15).
+    reports: list[tuple[str, str]] = []
+    done = 0
+    reached = {mark: anyio.Event() for mark in (120, 240, 360)}  # cut mid-load, three times
+    killer = aioredis.Redis.from_url(redis_url)
+    try:
+        async with broker(redis_url, lambda level, text: reports.append((level, text))) as store:
+            store.open_queue("S", fifo=False, lease_s=30)
+
+            async def writes(lane: int) -> None:
+                nonlocal done
+                for n in range(150):
+                    await store.state_set(f"g{lane}", str(n), msgspec.Raw(b"1"))
+                    await durable(store.publish(event(n=n), [Target("S")]))
+                    done += 1
+                    if done in reached:
+                        reached[done].set()
+
+            with anyio.fail_after(30):
+                async with anyio.create_task_group() as tg:
+                    for lane in range(4):
+                        tg.start_soon(writes, lane)
+                    for mark in reached.values():
+                        await mark.wait()
+                        killed = await killer.client_kill_filter(_type="normal", skipme=True)
+                        assert killed >= 1
+            assert done == 600
+            assert len(await store.state_group("g3")) == 150
+    finally:
+        await killer.aclose()
+    assert reports == []  # no outage was reported: nothing failed
+
+
+async def test_writes_left_in_flight_by_a_closing_store_are_all_answered(
+    redis_url: str,
+) -> None:
+    # A flood of emits whose broker stops under them: every publish is a future
+    # (no task, no coroutine that could be left never awaited), and each one is
+    # answered (committed, or failed with StorageError) rather than left pending.
+    written: list[asyncio.Future[None]] = []
+    async with broker(redis_url) as store:
+        store.open_queue("S", fifo=False, lease_s=30)
+        written = [store.publish(event(n=n), [Target("S")]) for n in range(2000)]
+        await anyio.lowlevel.checkpoint()  # the first pipeline goes out; the rest wait
+    gc.collect()  # a coroutine never awaited would warn here (warnings are errors)
+    assert all(future.done() for future in written)
+    failures = {type(f.exception()) for f in written if f.exception() is not None}
+    assert failures <= {StorageError}

@@ -15,18 +15,15 @@ from motiad.queue import FollowUp, Worker
 pytestmark = pytest.mark.anyio
 
 
-@pytest.mark.parametrize("form", ["coroutine", "future"])
-async def test_a_follow_up_frees_the_slot_and_draining_waits_for_it(form: str) -> None:
-    """Both forms: work to await (an ack on Redis), or a future of work under way
-    (SQLite's batched ack, which no task waits for)."""
+async def test_a_follow_up_frees_the_slot_and_draining_waits_for_it() -> None:
+    """The follow-up is a future of work under way (a store's batched ack,
+    which no task waits for)."""
     items = [1, 2]
     handled: list[int] = []
     acked: list[int] = []
-    release_ack = anyio.Event()
     second_started = anyio.Event()
     committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    if form == "future":
-        committed.add_done_callback(lambda _: acked.append(1))
+    committed.add_done_callback(lambda _: acked.append(1))
 
     async def source() -> Sequence[int]:
         if items:
@@ -41,12 +38,7 @@ async def test_a_follow_up_frees_the_slot_and_draining_waits_for_it(form: str) -
         if item == 2:
             second_started.set()
             return None
-
-        async def ack() -> None:
-            await release_ack.wait()
-            acked.append(item)
-
-        return ack if form == "coroutine" else committed
+        return committed
 
     worker = Worker("step", source, handle, concurrency=1)
     with anyio.fail_after(5):
@@ -60,9 +52,7 @@ async def test_a_follow_up_frees_the_slot_and_draining_waits_for_it(form: str) -
                 draining.start_soon(worker.drain)
                 await anyio.lowlevel.checkpoint()
                 assert worker.running == 1  # draining waits for the ack
-                release_ack.set()
-                if not committed.done():
-                    committed.set_result(None)
+                committed.set_result(None)
     assert handled == [1, 2]
     assert acked == [1]
     assert worker.running == 0

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -73,7 +73,7 @@ from .routes import RouteConflict, RouteTable
 from .rpc import Later, Method
 from .runners import child_command
 from .schemas import Issue, Schema, SchemaError, refused_params
-from .storage import Delivery, Event, Store, Target
+from .storage import Delivery, Event, Store, Target, durable
 from .streams import StreamDefinition, StreamRegistry, parse_stream_config
 from .supervisor import Child, ChildSpec, InvocationTimeout, handler_error
 from .tracing import Bus, Level, LogBus, Span, SpanBus, new_id
@@ -203,7 +203,7 @@ class LoadReport:
 
 
 def _storage_failure(written: asyncio.Future[None]) -> StorageError | None:
-    """What a store's future for a write (``publish_soon``, ``ack_soon``) failed
+    """What a store's future for a write (``publish``, ``ack``) failed
     with, when storage failed it."""
     failure = None if written.cancelled() else written.exception()
     return failure if isinstance(failure, StorageError) else None
@@ -270,14 +270,16 @@ class Broker:
         self._children_tg = tg
         report = LoadReport()
         loaded: dict[str, list[Step]] = {}
-        files = discover_steps(self.project, self.settings.languages)
+        files = discover_steps(
+            self.project, self.settings.languages, self.settings.project.step_dirs
+        )
         failed = await self._build({file.language for file in files}, files, report.errors)
         async with anyio.create_task_group() as starting:
             for file in files:
                 if file.language not in failed:
                     starting.start_soon(self._start_file, file, report.errors, loaded)
             by_language: dict[str, list[StepFile]] = {}
-            for stream_file in discover_streams(self.project):
+            for stream_file in discover_streams(self.project, self.settings.project.step_dirs):
                 by_language.setdefault(stream_file.language, []).append(stream_file)
             for stream_files in by_language.values():
                 starting.start_soon(self._load_streams, stream_files, report.errors)
@@ -505,7 +507,9 @@ class Broker:
             await child.stop()
         try:
             language = language_of(Path(relative), self.settings.languages)
-            files = discover_steps(self.project, self.settings.languages)
+            files = discover_steps(
+                self.project, self.settings.languages, self.settings.project.step_dirs
+            )
         except ConfigError as exc:
             report.errors.append(exc)
             return report
@@ -745,20 +749,12 @@ class Broker:
             self._not_settled(step, delivery, exc)
             return None
         try:
-            acked = self.store.ack_soon(delivery)
+            acked = self.store.ack(delivery)
         except StorageError as exc:  # closed under us: the ack is not queued
             self._not_settled(step, delivery, exc)
             return None
-        if acked is None:
-            return partial(self._ack, step, delivery)
         acked.add_done_callback(partial(self._acked, step, delivery))
         return acked
-
-    async def _ack(self, step: Step, delivery: Delivery) -> None:
-        try:
-            await self.store.ack(delivery)
-        except StorageError as exc:
-            self._not_settled(step, delivery, exc)
 
     def _acked(self, step: Step, delivery: Delivery, acked: asyncio.Future[None]) -> None:
         failure = _storage_failure(acked)
@@ -812,10 +808,10 @@ class Broker:
             )
         return invocation
 
-    def _emit(self, params: EmitParams) -> Later | Awaitable[EmitResult]:
+    def _emit(self, params: EmitParams) -> Later:
         """Serve ``emit`` in the child's reader: checked and queued for commit
-        at once, answered once committed. SQLite answers from a callback of
-        the commit (no task per emit: a busy emitter makes thousands a second)."""
+        at once, answered from a callback of the commit (no task per emit: a
+        busy emitter makes thousands a second)."""
         invocation = self._invocation(params.invocation_id)
         self._check_emit(invocation.step, params)
         event = Event(
@@ -830,12 +826,10 @@ class Broker:
         targets = self.targets.get(params.topic)
         if targets:
             try:
-                committed = self.store.publish_soon(event, targets)
+                committed = self.store.publish(event, targets)
             except StorageError as exc:  # closed under us: nothing queued
                 invocation.storage_failed = exc
                 raise
-            if committed is None:
-                return self._publish(invocation, event, targets, result)
             committed.add_done_callback(partial(self._note_storage_failure, invocation))
             return Later(committed, result)
         if params.topic not in self._unrouted_topics:
@@ -849,13 +843,6 @@ class Broker:
         dropped = asyncio.get_running_loop().create_future()
         dropped.set_result(None)
         return Later(dropped, result)
-
-    async def _publish(
-        self, invocation: _Invocation, event: Event, targets: Sequence[Target], result: EmitResult
-    ) -> EmitResult:
-        with self._storage_for(invocation):
-            await self.store.publish(event, targets)
-        return result
 
     @staticmethod
     def _note_storage_failure(invocation: _Invocation, committed: asyncio.Future[None]) -> None:
@@ -914,7 +901,7 @@ class Broker:
             subscriber, issues = refused
             raise InvalidInput(f"data does not match the input schema of {subscriber.name}", issues)
         event = Event(new_id(), topic, data, new_id(), message_group_id, time.time())
-        await self.store.publish(event, targets)
+        await durable(self.store.publish(event, targets))
         self.logs.log("info", f"emitted {topic} (event {event.id})", trace_id=event.trace_id)
         return event
 

@@ -7,6 +7,7 @@ a typo such as ``subscribe`` is reported instead of silently ignored.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -288,6 +289,26 @@ def _check_http(source: Path, http: HttpSettings) -> None:
     http.allowed_hosts = [host.lower().rstrip(".") for host in http.allowed_hosts]
 
 
+DEFAULT_STEP_DIRS = ("steps", "src")
+"""Where Motia 0.17 looks for step and stream files (snap's generate-locked-data.ts)."""
+
+
+class ProjectLayout(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[project]`` in motiad.toml: where the step files are and what their
+    children inherit."""
+
+    step_dirs: Annotated[list[str], msgspec.Meta(min_length=1)] = msgspec.field(
+        default_factory=lambda: list(DEFAULT_STEP_DIRS)
+    )
+    """Folders searched (any depth) for step and stream files, relative to the
+    project. Motia 0.17 discovers both ``steps/`` and ``src/``; either may be absent."""
+    inherit_env: bool = True
+    """Children inherit the broker's whole environment, as Motia's do (a key
+    exported in the shell reaches the steps). ``false``: only the short list of
+    ``runners.PASSED_ENV``, for a step environment that depends on nothing but
+    the project's ``.env``."""
+
+
 PLACEHOLDERS = ("{file}", "{project}", "{sdk}", "{python}")
 """What a runner's ``command``, ``build`` and ``env`` may contain: the step file
 (``command`` only), the project root, the SDK folder (``sdk``), and the Python
@@ -303,7 +324,7 @@ class LanguageSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     motiad finds the step files of a language and starts a child for them."""
 
     patterns: list[str]
-    """File-name globs of its step files under ``steps/`` (``*.step.go``)."""
+    """File-name globs of its step files in the step folders (``*.step.go``)."""
     command: list[str]
     """argv of one child; the child gets the file's path in ``initialize`` too."""
     build: list[str] | None = None
@@ -377,6 +398,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """The token the workbench requires. Default: none on a loopback ``host``,
     else a random one printed at start (the workbench can read state and emit)."""
 
+    project: ProjectLayout = msgspec.field(default_factory=ProjectLayout)
     queue: QueueDefaults = msgspec.field(default_factory=QueueDefaults)
     handler: HandlerDefaults = msgspec.field(default_factory=HandlerDefaults)
     traces: TraceRetention = msgspec.field(default_factory=TraceRetention)
@@ -419,8 +441,8 @@ def load_settings(
     languages = _merge_languages(source, merged.pop("languages", {}))
     env = os.environ if environ is None else environ
     for field in msgspec.structs.fields(Settings):
-        if field.name == "languages":
-            continue  # a table: motiad.toml only
+        if field.name in ("languages", "project"):
+            continue  # tables: motiad.toml only (MOTIAD_PROJECT often names a folder)
         value = env.get(_ENV_PREFIX + field.name.upper())
         if value is not None:
             merged[field.name] = value
@@ -436,20 +458,59 @@ def load_settings(
             field="storage",
         )
     _check_http(source, settings.http)
+    _check_project(source, settings.project)
     settings.languages = languages
     return settings
 
 
-def _settings_error(source: Path, exc: msgspec.ValidationError, prefix: str = "") -> ConfigError:
-    """A conversion error as ``FILE: KEY: problem``."""
+def _check_project(source: Path, project: ProjectLayout) -> None:
+    """Refuse a step folder outside the project, naming its key."""
+    for index, folder in enumerate(project.step_dirs):
+        path = Path(folder)
+        if not folder.strip() or path.is_absolute() or ".." in path.parts:
+            raise ConfigError(
+                source,
+                f"{folder!r}: a folder inside the project, such as 'steps' or 'src'",
+                field=f"project.step_dirs[{index}]",
+            )
+
+
+def _settings_error(
+    source: Path, exc: msgspec.ValidationError, prefix: str = "", target: type = Settings
+) -> ConfigError:
+    """A conversion error (converting to ``target``) as ``FILE: KEY: problem``;
+    an unknown key names the likely one it misspells."""
     text = str(exc)
     match = _AT_PATH.search(text)
-    key = prefix + (match.group("path") if match else "")
+    path = match.group("path") if match else ""
+    key = prefix + path
     message = text[: match.start()] if match else text
     missing = re.match(r"Object missing required field `(?P<name>\w+)`", message)
+    unknown = re.match(r"Object contains unknown field `(?P<name>[^`]+)`", message)
     if missing:
         key, message = f"{key}.{missing.group('name')}", "missing"
+    elif unknown:
+        name = unknown.group("name")
+        key, message = f"{key}.{name}", "unknown setting" + _hint(name, _keys_at(target, path))
     return ConfigError(source, message, field=key.lstrip(".") or None)
+
+
+def _keys_at(target: type, path: str) -> list[str]:
+    """The keys the table at ``path`` (``.queue``) of a ``target`` takes."""
+    for part in path.split(".")[1:]:
+        fields = {f.encode_name: f.type for f in msgspec.structs.fields(target)}
+        target = fields.get(part, object)
+    if not (isinstance(target, type) and issubclass(target, msgspec.Struct)):
+        return []
+    return [f.encode_name for f in msgspec.structs.fields(target)]
+
+
+def _hint(name: str, keys: list[str]) -> str:
+    """``; did you mean port?`` for a misspelt key, else the keys there are."""
+    close = difflib.get_close_matches(name, keys, n=1)
+    if close:
+        return f"; did you mean {close[0]}?"
+    return f" (expected one of: {', '.join(keys)})" if keys else ""
 
 
 def _merge_languages(source: Path, declared: Any) -> dict[str, LanguageSettings]:
@@ -467,7 +528,7 @@ def _merge_languages(source: Path, declared: Any) -> dict[str, LanguageSettings]
         try:
             languages[name] = msgspec.convert(entry, LanguageSettings)
         except msgspec.ValidationError as exc:
-            raise _settings_error(source, exc, f"languages.{name}") from None
+            raise _settings_error(source, exc, f"languages.{name}", LanguageSettings) from None
         _check_language(source, name, languages[name])
     return languages
 

@@ -43,10 +43,10 @@ class RetryPolicy:
         return random.uniform(0, min(self.max_s, self.initial_s * 2 ** (attempt - 1)))
 
 
-FollowUp = Callable[[], Awaitable[None]] | asyncio.Future[None] | None
-"""What ``handle`` may return: work that finishes an item without needing its
-slot (storing an event delivery's ack), or a future of that work already under
-way (the item is done with it: the task is not kept waiting), or ``None``."""
+FollowUp = asyncio.Future[None] | None
+"""What ``handle`` may return: a future of work that finishes the item without
+needing its slot (the commit of an event delivery's ack; the task is not kept
+waiting for it), or ``None``."""
 
 
 class Worker(Generic[T]):
@@ -110,11 +110,9 @@ class Worker(Generic[T]):
                 follow_up = await self._handle(item)
             finally:
                 self._slots.release()
-            if isinstance(follow_up, asyncio.Future):
+            if follow_up is not None:
                 follow_up.add_done_callback(self._followed_up)
                 later = True
-            elif follow_up is not None:
-                await follow_up()
         finally:
             if not later:
                 self._done()

@@ -24,6 +24,7 @@ from .base import (
     TraceStore,
     TraceSummary,
     dead_letter_json,
+    durable,
 )
 from .sqlite import SqliteStore
 
@@ -70,5 +71,6 @@ __all__ = [
     "TraceStore",
     "TraceSummary",
     "dead_letter_json",
+    "durable",
     "open_store",
 ]

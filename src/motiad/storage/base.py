@@ -63,6 +63,13 @@ class DeadLetter(msgspec.Struct, frozen=True):
     event: Event
 
 
+async def durable(write: asyncio.Future[None]) -> None:
+    """Wait until a store's ``write`` future (:meth:`QueueStore.publish`,
+    :meth:`QueueStore.ack`) is done. Shielded: the future may be shared with
+    other writes, and a cancelled waiter must not cancel it for them."""
+    await asyncio.shield(write)
+
+
 def dead_letter_json(letter: DeadLetter) -> dict[str, Any]:
     """A dead letter as ``motiad dlq --json`` and the workbench show it."""
     event = letter.event
@@ -94,15 +101,15 @@ class DeadLetterFilter(msgspec.Struct, frozen=True):
 class QueueStore(Protocol):
     """Durable, at-least-once delivery of events to subscribing steps."""
 
-    async def publish(self, event: Event, targets: Sequence[Target]) -> None:
-        """Commit ``event`` and one delivery per target. Durable on return."""
-        ...
+    def publish(self, event: Event, targets: Sequence[Target]) -> asyncio.Future[None]:
+        """Commit ``event`` and one delivery per target: durable once the future
+        is done; failed with :class:`~motiad.errors.StorageError` if it is not.
 
-    def publish_soon(self, event: Event, targets: Sequence[Target]) -> asyncio.Future[None] | None:
-        """:meth:`publish` for a caller on the hot path that would otherwise
-        need a task to wait: a future done once durable (add a callback; never
-        await it, many may share it), or ``None`` when the backend has no such
-        path (then await :meth:`publish`)."""
+        No task and no coroutine per call (the broker calls it for every emit,
+        in the child's reader): the write joins the backend's next batch. The
+        future may be shared by many writes: add a callback, or wait with
+        :func:`durable`; never cancel it. Raises :class:`StorageError` at once
+        when the store is closed."""
         ...
 
     async def enqueue(self, event: Event) -> None:
@@ -131,13 +138,8 @@ class QueueStore(Protocol):
         """Taken deliveries that will not run now (the consumer is stopping)."""
         ...
 
-    async def ack(self, delivery: Delivery) -> None:
-        """The delivery succeeded: forget it."""
-        ...
-
-    def ack_soon(self, delivery: Delivery) -> asyncio.Future[None] | None:
-        """:meth:`ack` for the hot path, as :meth:`publish_soon`: a future done
-        once durable, or ``None`` (then await :meth:`ack`)."""
+    def ack(self, delivery: Delivery) -> asyncio.Future[None]:
+        """The delivery succeeded: forget it. A future, as :meth:`publish`'s."""
         ...
 
     async def retry(self, delivery: Delivery, error: ErrorInfo, delay_s: float) -> None:

@@ -19,13 +19,15 @@ try again by themselves.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 import anyio
@@ -113,7 +115,9 @@ class _Call:
     script: AsyncScript
     keys: list[str]
     args: list[Any]
-    done: anyio.Event = field(default_factory=anyio.Event)
+    outcome: asyncio.Future[Any]
+    """Done with the script's result once its pipeline answered, or failed with
+    the :class:`StorageError` its failure maps to."""
     queued_at: float = field(default_factory=time.monotonic)
     result: Any = None
     error: BaseException | None = None
@@ -128,6 +132,27 @@ class _Queue:
     held: set[int] = field(default_factory=set)
     """Deliveries this broker took and has not settled: it renews their leases."""
     wake: anyio.Event = field(default_factory=anyio.Event)
+
+
+def _then(answered: asyncio.Future[Any], after: Callable[[], None] | None) -> asyncio.Future[None]:
+    """A future done once ``answered`` is, after running ``after`` on success;
+    failed as ``answered`` failed. (The script's own result is not the caller's.)"""
+    done: asyncio.Future[None] = answered.get_loop().create_future()
+
+    def settle(answered: asyncio.Future[Any]) -> None:
+        if done.done():
+            return
+        if answered.cancelled():
+            done.cancel()
+        elif (error := answered.exception()) is not None:
+            done.set_exception(error)
+        else:
+            if after is not None:
+                after()
+            done.set_result(None)
+
+    answered.add_done_callback(settle)
+    return done
 
 
 def _stamp(seconds: float) -> str:
@@ -217,6 +242,8 @@ class RedisStore:
                 await self._release_held()
                 await client.aclose()
             self._client = None
+            self._abandon(self._calls)
+            self._calls.clear()
 
     async def _release_held(self) -> None:
         """Closing: what this broker still holds is due again now, for the other
@@ -248,23 +275,32 @@ class RedisStore:
         started = time.monotonic() if started is None else started
         try:
             yield
-        except _CONNECTION_ERRORS as exc:
-            now = time.monotonic()
-            if not self._down:
-                self._down = True
-                self._down_at = now
-            # one line per outage: a connection that went stale in it and fails
-            # just after Redis came back is the same outage, not a new one
-            if not self._reported and now - self._reported_at >= OUTAGE_REPORT_S:
-                self._reported, self._reported_at = True, now
-                self._report(
-                    "error",
-                    f"storage: Redis at {self._where()} is unreachable ({exc}); requests that"
-                    " need storage answer 503 until it is back",
-                )
-            raise StorageUnavailable(f"Redis at {self._where()} is unreachable: {exc}") from exc
         except RedisError as exc:
-            raise StorageError(f"Redis at {self._where()}: {exc}") from exc
+            raise self._failed(exc) from exc
+        self._answered(started)
+
+    def _failed(self, exc: RedisError) -> StorageError:
+        """The :class:`StorageError` a Redis failure maps to; the first failure
+        to reach the server of an outage reports it."""
+        if not isinstance(exc, _CONNECTION_ERRORS):
+            return StorageError(f"Redis at {self._where()}: {exc}")
+        now = time.monotonic()
+        if not self._down:
+            self._down = True
+            self._down_at = now
+        # one line per outage: a connection that went stale in it and fails
+        # just after Redis came back is the same outage, not a new one
+        if not self._reported and now - self._reported_at >= OUTAGE_REPORT_S:
+            self._reported, self._reported_at = True, now
+            self._report(
+                "error",
+                f"storage: Redis at {self._where()} is unreachable ({exc}); requests that"
+                " need storage answer 503 until it is back",
+            )
+        return StorageUnavailable(f"Redis at {self._where()} is unreachable: {exc}")
+
+    def _answered(self, started: float) -> None:
+        """An operation ``started`` at that time was answered: an outage before it is over."""
         if self._down and started > self._down_at:
             self._down = False
             if self._reported:
@@ -277,16 +313,20 @@ class RedisStore:
 
     async def _script(self, name: str, args: Sequence[Any], keys: Sequence[str] = ()) -> Any:
         """Run a script of ``redis_lua``; concurrent calls share a pipeline."""
+        return await self._script_soon(name, args, keys)
+
+    def _script_soon(
+        self, name: str, args: Sequence[Any], keys: Sequence[str] = ()
+    ) -> asyncio.Future[Any]:
+        """Queue a script call for the next pipeline: a future of its own (the
+        caller may await it, or add a callback), done with its result or failed
+        with a :class:`StorageError`. No task and no coroutine per call."""
         if self._client is None:
             raise StorageError(f"Redis at {self._where()}: storage is not open")
-        call = _Call(name, self._scripts[name], [*keys], [PREFIX, *args])
-        self._calls.append(call)
+        outcome = asyncio.get_running_loop().create_future()
+        self._calls.append(_Call(name, self._scripts[name], [*keys], [PREFIX, *args], outcome))
         self._calls_waiting.set()
-        await call.done.wait()
-        async with self._guard(call.queued_at):
-            if call.error is not None:
-                raise call.error
-        return call.result
+        return outcome
 
     async def _send_scripts(self) -> None:
         """Send the waiting script calls, many per round trip (the Redis side of
@@ -298,9 +338,33 @@ class RedisStore:
             batch = [self._calls.popleft() for _ in range(min(PIPELINE_MAX, len(self._calls)))]
             try:
                 await self._run_batch(batch)
-            finally:
-                for call in batch:
-                    call.done.set()
+            except BaseException:
+                self._abandon(batch)
+                raise
+            for call in batch:
+                self._settle_call(call)
+
+    def _abandon(self, calls: Iterable[_Call]) -> None:
+        """The store closes with ``calls`` unanswered: their callers get an error
+        rather than a wait that never ends."""
+        for call in calls:
+            if not call.outcome.done():
+                call.outcome.set_exception(
+                    StorageError(f"Redis at {self._where()}: storage closed before it answered")
+                )
+
+    def _settle_call(self, call: _Call) -> None:
+        """Hand a call's result or mapped failure to its future (unless its
+        waiter gave up: then there is nobody to tell)."""
+        if call.outcome.done():
+            return
+        if call.error is None:
+            self._answered(call.queued_at)
+            call.outcome.set_result(call.result)
+        elif isinstance(call.error, RedisError):
+            call.outcome.set_exception(self._failed(call.error))
+        else:
+            call.outcome.set_exception(StorageError(f"Redis at {self._where()}: {call.error}"))
 
     async def _run_batch(self, batch: list[_Call]) -> None:
         for reloaded in (False, True):
@@ -448,20 +512,16 @@ class RedisStore:
             args += [target.step, group, _stamp(event.created_at + target.delay_s)]
         return args
 
-    async def publish(self, event: Event, targets: Sequence[Target]) -> None:
-        """Store one delivery per target, in one script. Durable on return (as
-        durable as the server's ``appendonly`` setting makes it)."""
-        await self._script("PUBLISH", [*self._entries(event, targets), ""])
+    def publish(self, event: Event, targets: Sequence[Target]) -> asyncio.Future[None]:
+        """Store one delivery per target, in one script call of the next
+        pipeline: durable (as the server's ``appendonly`` setting makes it)
+        when the future is done."""
+        stored = self._script_soon("PUBLISH", [*self._entries(event, targets), ""])
+        return _then(stored, partial(self._wake_targets, targets))
+
+    def _wake_targets(self, targets: Sequence[Target]) -> None:
         for target in targets:
             self._wake(target.step)
-
-    def publish_soon(self, event: Event, targets: Sequence[Target]) -> None:
-        """No task-free path: the script call is awaited (see :meth:`publish`)."""
-        return None
-
-    def ack_soon(self, delivery: Delivery) -> None:
-        """No task-free path: the script call is awaited (see :meth:`ack`)."""
-        return None
 
     async def enqueue(self, event: Event) -> None:
         """Store an event for a broker to route (``motiad emit``)."""
@@ -549,6 +609,16 @@ class RedisStore:
         due: str = "0",
         error: ErrorInfo | None = None,
     ) -> None:
+        await self._settle_soon(delivery, action, due=due, error=error)
+
+    def _settle_soon(
+        self,
+        delivery: Delivery,
+        action: Literal["ack", "retry", "release", "dead"],
+        *,
+        due: str = "0",
+        error: ErrorInfo | None = None,
+    ) -> asyncio.Future[Any]:
         queue = self._queues.get(delivery.step)
         if queue is not None:
             # settled or not, stop renewing: if this fails the lease runs out
@@ -556,11 +626,12 @@ class RedisStore:
             queue.held.discard(delivery.id)
         encoded = "" if error is None else _encode(error).decode()
         args = [str(delivery.id), self._holder, action, due, encoded, _stamp(time.time())]
-        await self._script("SETTLE", args)
+        return self._script_soon("SETTLE", args)
 
-    async def ack(self, delivery: Delivery) -> None:
-        """Forget the delivery (a FIFO group moves on to its next event)."""
-        await self._settle(delivery, "ack")
+    def ack(self, delivery: Delivery) -> asyncio.Future[None]:
+        """Forget the delivery (a FIFO group moves on to its next event) in the
+        next pipeline; done once Redis has."""
+        return _then(self._settle_soon(delivery, "ack"), None)
 
     async def retry(self, delivery: Delivery, error: ErrorInfo, delay_s: float) -> None:
         """Count the attempt; due again after ``delay_s`` (a FIFO head stays the head)."""

@@ -283,7 +283,7 @@ class _Write(Generic[T]):
 
     def settled(self) -> asyncio.Future[None]:
         """A future done once this write is committed (failed if it is not),
-        shared by all who ask (:meth:`SqliteStore.publish_soon`)."""
+        shared by all who ask (:meth:`SqliteStore.publish`)."""
         if self.ready is None:
             self.ready = asyncio.get_running_loop().create_future()
         return self.ready
@@ -656,15 +656,10 @@ class SqliteStore:
 
         await self._write(apply, partial(self._schedule_published, routed))
 
-    async def publish(self, event: Event, targets: Sequence[Target]) -> None:
-        """Commit the event and its deliveries; then schedule them."""
-        await self._wait(self._publish(event, targets))
-
-    def publish_soon(self, event: Event, targets: Sequence[Target]) -> asyncio.Future[None]:
-        """:meth:`publish` without a task: the future is done once the event is
-        committed (failed with :class:`StorageError` if it is not). Many share
-        one future: add a callback to it; never await it (a cancelled waiter
-        would cancel it for all)."""
+    def publish(self, event: Event, targets: Sequence[Target]) -> asyncio.Future[None]:
+        """Commit the event and its deliveries, then schedule them: the future
+        is done once committed (failed with :class:`StorageError` if it is not).
+        Many share one future (see :func:`~motiad.storage.base.durable`)."""
         return self._publish(event, targets).settled()
 
     def _publish(self, event: Event, targets: Sequence[Target]) -> _Write[None]:
@@ -737,12 +732,9 @@ class SqliteStore:
         for delivery in deliveries:
             self._schedules[delivery.step].released(delivery)
 
-    async def ack(self, delivery: Delivery) -> None:
-        """Delete the delivery, and its event once no delivery needs it."""
-        await self._wait(self._ack(delivery))
-
-    def ack_soon(self, delivery: Delivery) -> asyncio.Future[None]:
-        """:meth:`ack` without a task (as :meth:`publish_soon`)."""
+    def ack(self, delivery: Delivery) -> asyncio.Future[None]:
+        """Delete the delivery, and its event once no delivery needs it: the
+        future is done once committed (shared, as :meth:`publish`'s)."""
         return self._ack(delivery).settled()
 
     def _ack(self, delivery: Delivery) -> _Write[None]:

@@ -10,6 +10,7 @@ import * as state from "./views/state.js";
 import * as streams from "./views/streams.js";
 import * as dlq from "./views/dlq.js";
 import * as tester from "./views/tester.js";
+import * as tutorial from "./tutorial.js";
 
 const ICONS = {
   flows: "M5 6h4v4H5zM15 14h4v4h-4zM9 8h3a2 2 0 0 1 2 2v4a2 2 0 0 0 2 2",
@@ -102,7 +103,7 @@ async function refreshDeadLetterCount() {
 }
 const countSoon = debounce(refreshDeadLetterCount, 400);
 
-function connectLive() {
+function connectLive(tour) {
   const indicator = document.getElementById("live");
   const text = indicator.querySelector(".live-text");
   const source = new EventSource(`${PREFIX}/api/live`);
@@ -128,6 +129,7 @@ function connectLive() {
     source.addEventListener(type, (event) => {
       const data = JSON.parse(event.data);
       current?.instance.live?.(type, data);
+      tour.live(type, data);
       if (type === "span" && data.outcome === "error") countSoon();
     });
   }
@@ -189,7 +191,7 @@ function start() {
   window.addEventListener("hashchange", route);
   window.addEventListener("unhandledrejection", (event) => toast(event.reason?.message ?? String(event.reason), "error"));
   route();
-  connectLive();
+  connectLive(tutorial.setup(ctx));
   refreshDeadLetterCount();
 }
 

@@ -4,30 +4,22 @@ running; a running broker writes what it records within a second)."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import click
 import msgspec
-from rich.table import Table
 
-from .console import LogPrinter, make_console
-from .queue_cli import _with_store, project_option
-from .storage import LogQuery, Trace, TraceQuery
-from .tracing import LEVELS
-
-
-def _stamp(seconds: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms"
+from ..console import Listing, LogPrinter, duration, make_console, plural, stamp
+from ..storage import LogQuery, Trace, TraceQuery
+from ..tracing import LEVELS
+from .options import takes_project
+from .store import with_store
+from .trace_ids import one_trace_id
 
 
 @click.command()
-@project_option
+@takes_project(positional=False)
 @click.argument("trace_id", required=False)
 @click.option("--step", default=None, help="Only traces with a span of this step.")
 @click.option("--limit", default=20, show_default=True, help="How many traces, newest first.")
@@ -35,12 +27,15 @@ def _ms(seconds: float) -> str:
 def traces(
     project_dir: Path, trace_id: str | None, step: str | None, limit: int, as_json: bool
 ) -> None:
-    """List recent traces, or show TRACE_ID: its spans in order, with their logs."""
+    """List recent traces, or show TRACE_ID: its spans in order, with their logs.
+
+    TRACE_ID may be the whole id or any part of its start or end that only one
+    trace has, such as the 8 digits motiad run shows."""
     if trace_id is not None:
         _show(project_dir, trace_id, as_json)
         return
     query = TraceQuery(limit=limit, step=step)
-    found = _with_store(project_dir.resolve(), lambda store: store.traces(query))
+    found = with_store(project_dir.resolve(), lambda store: store.traces(query))
     if as_json:
         click.echo(msgspec.json.encode({"traces": found}).decode())
         return
@@ -48,24 +43,27 @@ def traces(
     if not found:
         console.print("no traces yet: each API request and cron tick starts one")
         return
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("Trace", "Started", "Started by", "Spans", "Errors", "Duration"):
-        table.add_column(column, justify="right" if column in ("Spans", "Errors") else "left")
+    listing = Listing(
+        *("Trace", "Started", "Started by", "Spans", "Errors", "Duration"),
+        whole=("Trace", "Duration"),
+        right=("Spans", "Errors", "Duration"),
+    )
     for t in found:
-        table.add_row(
+        listing.add_row(
             t.trace_id,
-            _stamp(t.started_at),
+            stamp(t.started_at),
             f"{t.step} {t.detail}".strip(),
             str(t.spans),
             str(t.errors),
-            _ms(t.ended_at - t.started_at),
+            duration(t.ended_at - t.started_at),
         )
-    console.print(table)
-    console.print(f"{len(found)} traces; `motiad traces TRACE_ID` shows one")
+    console.print(listing)
+    console.print(f"{plural(len(found), 'trace')}; `motiad traces TRACE_ID` shows one")
 
 
-def _show(project_dir: Path, trace_id: str, as_json: bool) -> None:
-    trace: Trace | None = _with_store(project_dir.resolve(), lambda store: store.trace(trace_id))
+def _show(project_dir: Path, given: str, as_json: bool) -> None:
+    trace_id = one_trace_id(project_dir.resolve(), given)
+    trace: Trace | None = with_store(project_dir.resolve(), lambda store: store.trace(trace_id))
     if trace is None:
         raise click.ClickException(f"no trace {trace_id} (it may be older than the ones kept)")
     if as_json:
@@ -73,7 +71,7 @@ def _show(project_dir: Path, trace_id: str, as_json: bool) -> None:
         return
     console = make_console()
     start = trace.summary.started_at
-    console.print(f"trace {trace_id}  started {_stamp(start)} by {trace.summary.step}")
+    console.print(f"trace {trace_id}  started {stamp(start)} by {trace.summary.step}")
     printer = LogPrinter(console)
     by_span: dict[str | None, list[Any]] = {}
     for record in trace.logs:
@@ -82,11 +80,11 @@ def _show(project_dir: Path, trace_id: str, as_json: bool) -> None:
     for record in [r for key, rs in by_span.items() if key not in span_ids for r in rs]:
         printer(record)
     for span in trace.spans:
-        took = _ms(span.ended_at - span.started_at)
+        took = duration(span.ended_at - span.started_at)
         attempt = f" attempt {span.attempt}" if span.attempt > 1 else ""
         style = "green" if span.outcome == "ok" else "bold red"
         console.print(
-            f"+{_ms(span.started_at - start):>10}  {span.outcome:5} {span.step} ({span.trigger}"
+            f"+{duration(span.started_at - start):>9}  {span.outcome:5} {span.step} ({span.trigger}"
             f" {span.detail}){attempt} took {took}",
             style=style,
         )
@@ -97,12 +95,17 @@ def _show(project_dir: Path, trace_id: str, as_json: bool) -> None:
 
 
 @click.command()
-@project_option
+@takes_project()
 @click.option("--step", default=None, help="Only records of this step.")
 @click.option(
     "--level", type=click.Choice(LEVELS), default=None, help="This level and those above it."
 )
-@click.option("--trace", "trace_id", default=None, help="Only records of this trace.")
+@click.option(
+    "--trace",
+    "trace_id",
+    default=None,
+    help="Only records of this trace: its id, or its first or last digits.",
+)
 @click.option("--grep", "text", default=None, help="Only messages containing this (any case).")
 @click.option("--limit", default=200, show_default=True, help="How many records, the newest.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON, one record per line.")
@@ -115,12 +118,14 @@ def logs(
     limit: int,
     as_json: bool,
 ) -> None:
-    """Print recent log records, oldest first, as ``motiad run`` shows them."""
+    """Print the recent log records of PROJECT_DIR, oldest first, as motiad run shows them."""
+    if trace_id is not None:
+        trace_id = one_trace_id(project_dir.resolve(), trace_id)
     query = msgspec.convert(
         {"step": step, "level": level, "traceId": trace_id, "text": text, "limit": limit},
         LogQuery,
     )
-    found = _with_store(project_dir.resolve(), lambda store: store.logs(query))
+    found = with_store(project_dir.resolve(), lambda store: store.logs(query))
     if as_json:
         for record in found:
             click.echo(msgspec.json.encode(record).decode())
