@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from ..config import HttpSettings, Settings
 
 _LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
-ANY_ORIGIN = "*"
+WILDCARD = "*"
 
 
 def is_loopback(host: str) -> bool:
@@ -92,7 +92,7 @@ class Access:
         if origin is None:
             return True  # not a page in a browser: the token and Host rules apply
         listed = self.http.allowed_origins
-        if ANY_ORIGIN in listed or origin.lower().rstrip("/") in listed:
+        if WILDCARD in listed or origin.lower().rstrip("/") in listed:
             return True
         parts = urlsplit(origin)
         if not parts.hostname:
@@ -141,19 +141,19 @@ class Access:
         headers and credentials configured."""
         http = self.http
         if not http.allowed_origins:
-            allow_origin = ANY_ORIGIN
+            allow_origin = WILDCARD
         elif origin is not None and origin.lower().rstrip("/") in http.allowed_origins:
             allow_origin = origin
-        elif origin is not None and ANY_ORIGIN in http.allowed_origins:
-            allow_origin = origin if http.allow_credentials else ANY_ORIGIN
+        elif origin is not None and WILDCARD in http.allowed_origins:
+            allow_origin = origin if http.allow_credentials else WILDCARD
         else:
             return []
         echo = http.allow_credentials  # "*" is no wildcard for a credentialed request
         methods = ", ".join(http.allowed_methods)
-        if echo and methods == ANY_ORIGIN:
+        if echo and methods == WILDCARD:
             methods = request_headers.get("access-control-request-method", methods)
         allowed_headers = ", ".join(http.allowed_headers)
-        if echo and allowed_headers == ANY_ORIGIN:
+        if echo and allowed_headers == WILDCARD:
             allowed_headers = request_headers.get("access-control-request-headers", "")
         headers = [
             (b"access-control-allow-origin", allow_origin.encode("latin-1")),
@@ -164,6 +164,6 @@ class Access:
             headers.append((b"access-control-allow-headers", allowed_headers.encode("latin-1")))
         if http.allow_credentials or not http.allowed_origins:
             headers.append((b"access-control-allow-credentials", b"true"))
-        if allow_origin != ANY_ORIGIN:
+        if allow_origin != WILDCARD:
             headers.append((b"vary", b"Origin"))
         return headers
