@@ -6,15 +6,20 @@ go out, CORS, and what hostile input gets back."""
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
+from typing import Any
 
+import anyio
 import httpx
 import pytest
 
 from motiad.config import load_settings
 from motiad.errors import ConfigError
+from motiad.http.server import serve_http
 
 from .harness import FIXTURES, MotiadProcess, make_project, motiad
 from .wsclient import HandshakeRefused, connect
@@ -351,3 +356,59 @@ async def test_middleware_runs_before_the_body_is_validated(tmp_path: Path) -> N
         plain = await http.post("/py/open", json={})
         assert plain.status_code == 400
         assert plain.json()["issues"] == [{"path": "body.name", "message": "is required"}]
+
+
+@asynccontextmanager
+async def page_server() -> AsyncIterator[int]:
+    """A real web server on 127.0.0.1 serving one empty page: the port."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b"<!doctype html><title>a page</title>"
+        headers = [(b"content-type", b"text/html"), (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    port = sock.getsockname()[1]
+    stop = anyio.Event()
+    async with anyio.create_task_group() as tg:
+        await tg.start(partial(serve_http, app, sock, shutdown=stop, graceful_timeout_s=1))
+        try:
+            yield port
+        finally:
+            stop.set()
+
+
+async def test_in_a_real_browser_other_sites_cannot_read_streams_nor_send_json_unasked(
+    tmp_path: Path,
+) -> None:
+    """Issue #19 D4a and D6, as found in Chromium: a page of another site
+    opened the stream socket, and a ``no-cors`` fetch of a Blob (which carries
+    no Content-Type) ran an API step with the page's JSON. Here the other
+    site's socket is refused (``evil.example`` resolves to this machine, as a
+    rebinding or LAN site would, so Chromium's own local-network checks let it
+    through to motiad's); a loopback page (a Vite dev server) gets its stream,
+    and its Blob arrives as bytes, not JSON."""
+    from .browser import open_page
+
+    async with running(tmp_path) as broker, page_server() as port:
+        opens = f"""() => new Promise((resolve) => {{
+            const socket = new WebSocket({ws(broker.url)!r});
+            socket.onopen = () => {{ socket.close(); resolve(true); }};
+            socket.onclose = () => resolve(false);
+        }})"""
+        posts = f"""() => fetch({broker.url + "/py/echo"!r}, {{
+            method: "POST", mode: "no-cors", body: new Blob(['{{"attacker": true}}'])
+        }}).then(() => true)"""
+        rules = "--host-resolver-rules=MAP evil.example 127.0.0.1"
+        async with open_page(f"http://evil.example:{port}/", extra_args=[rules]) as page:
+            assert await page.evaluate(opens) is False
+            await broker.wait_for(r"pages of http://evil\.example:\d+ may not read streams")
+            await page.goto(f"http://localhost:{port}/")
+            assert await page.evaluate(opens) is True
+            assert await page.evaluate(posts) is True
+            await broker.wait_for(r"PyEcho .* echo got bytes")

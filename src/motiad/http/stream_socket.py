@@ -48,6 +48,10 @@ SYNC_READS = 3
 room arrived while reading (a backend whose reads wait, as Redis's do, could
 otherwise sync a client to a state older than a change it was already sent)."""
 
+REFUSALS_TOLD = 100
+"""Distinct reasons for refusing a socket that are logged (each once): enough
+for every origin a developer tries, bounded against a client sending many."""
+
 RoomKey = tuple[str, str, str | None]
 """(stream, group, item id or ``None`` for the whole group)."""
 
@@ -181,6 +185,7 @@ class StreamHub:
         """Set when the server stops: every connection is closed then, or the
         server's graceful stop would wait for clients that never leave."""
         self.rooms: dict[RoomKey, Room] = {}
+        self._told: set[str] = set()
         self._last_timestamp = 0
         self.stop_watching = broker.store.watch_streams(self.publish)
 
@@ -217,6 +222,7 @@ class StreamHub:
             headers.get("host", ""), headers.get("origin"), _supplied_token(scope, headers)
         )
         if refusal is not None:
+            self._tell_once(refusal[1])
             await _refuse(scope, send, *refusal)
             return
         await send({"type": "websocket.accept", "subprotocol": offered[0] if offered else None})
@@ -234,6 +240,14 @@ class StreamHub:
         if connection.close_code is not None:
             with anyio.move_on_after(CLOSE_WAIT_S):
                 await send({"type": "websocket.close", "code": connection.close_code})
+
+    def _tell_once(self, refusal: str) -> None:
+        """Log why a socket was refused, once per reason: a front end that
+        cannot connect is explained, a client retrying in a loop is not a flood."""
+        if refusal in self._told or len(self._told) >= REFUSALS_TOLD:
+            return
+        self._told.add(refusal)
+        self.broker.logs.log("warn", f"stream socket refused: {refusal}")
 
     @staticmethod
     async def _end_on_stop(connection: Connection, stopping: anyio.Event) -> None:
