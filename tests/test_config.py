@@ -131,7 +131,10 @@ def test_project_settings_default_to_motias_folders_and_the_inherited_environmen
         ('step_dirs = ["/abs"]', r"project.step_dirs\[0\]: '/abs': a folder inside the project"),
         ("step_dirs = []", r"project.step_dirs: Expected `array` of length >= 1"),
         ('inherit_env = "no"', r"project.inherit_env: Expected `bool`"),
-        ("stepdirs = []", r"motiad.toml: project.stepdirs: unknown setting; did you mean step_dirs\?"),
+        (
+            "stepdirs = []",
+            r"motiad.toml: project.stepdirs: unknown setting; did you mean step_dirs\?",
+        ),
     ],
 )
 def test_invalid_project_settings_name_the_key(tmp_path: Path, toml: str, expected: str) -> None:

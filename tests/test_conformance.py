@@ -38,7 +38,7 @@ def summary(lines: list[str]) -> tuple[int, int]:
     return int(found.group(1)), int(found.group(2))
 
 
-@pytest.mark.parametrize("sdk", ["python", "node", "go"])
+@pytest.mark.parametrize("sdk", ["python", "node", "go", "ruby"])
 async def test_our_sdk_passes_every_conformance_case(sdk: str) -> None:
     status, lines = await conformance("--sdk", sdk)
     failures = [line for line in lines[:-1] if not line.startswith("PASS")]

@@ -5,18 +5,11 @@ import { asEventContext, createContext } from './context.mjs';
 import { errorInfo } from './errors.mjs';
 import { loadSteps, loadStreams } from './loader.mjs';
 import { runWithMiddleware } from './middleware.mjs';
-import { ErrorCode, RpcError, invalidParams, isObject } from './rpc.mjs';
-
-/** The protocol version this SDK speaks. */
-export const PROTOCOL_VERSION = '1.0';
+import { RpcError, invalidParams, isObject } from './rpc.mjs';
+import { ErrorCode, Method, PROTOCOL_VERSION, SHUTDOWN_GRACE_MS } from './tables.mjs';
 
 /** What `initialize` reports about this SDK. */
 export const SDK_INFO = Object.freeze({ name: 'motiad-sdk-node', version: '0.1.0', language: 'node' });
-
-// How long `shutdown` waits for running handlers before answering anyway:
-// SPEC says SHOULD let them finish, and a bound keeps a stuck handler from
-// holding the broker's stop forever (it escalates to signals after its grace).
-const SHUTDOWN_GRACE_MS = 10_000;
 
 // setTimeout fires at once for delays above 2^31-1 ms (~24.8 days); a budget
 // that large is no budget.
@@ -56,13 +49,13 @@ export class StepHost {
   constructor(peer, exit) {
     this.#peer = peer;
     this.#exit = exit;
-    peer.handle('initialize', (params) => this.#initialize(params));
+    peer.handle(Method.INITIALIZE, (params) => this.#initialize(params));
     // invoke.result: a result JSON cannot hold is the handler's failure, not retryable.
-    peer.handle('invoke', (params, id) => this.#invoke(params, id), { unsendable: (err) => handlerFailed(err, false) });
+    peer.handle(Method.INVOKE, (params, id) => this.#invoke(params, id), { unsendable: (err) => handlerFailed(err, false) });
     // lifecycle.ping: answered straight from the read loop, whatever handlers are doing.
-    peer.handle('ping', () => PONG);
-    peer.handle('shutdown', (_params, id) => this.#shutdown(id));
-    peer.onNotification('$/cancel', (params) => this.#cancel(params));
+    peer.handle(Method.PING, () => PONG);
+    peer.handle(Method.SHUTDOWN, (_params, id) => this.#shutdown(id));
+    peer.onNotification(Method.CANCEL, (params) => this.#cancel(params));
   }
 
   /**

@@ -28,24 +28,28 @@ from .framing import LineReader, LineSplitter, LineTooLong, LineWriter, claim_st
 from .loading import Step, add_import_root, load_steps, load_streams
 from .middleware import Middleware, run_with_middleware
 from .protocol import (
-    DEFAULT_MAX_LINE_BYTES,
-    PROTOCOL_VERSION,
     SDK_LANGUAGE,
     SDK_NAME,
     SDK_VERSION,
-    ErrorCode,
     JsonObject,
     LineTooLongError,
     RequestId,
     parse_version,
 )
 from .rpc import Ignored, Invalid, Notification, Peer, Request, Response, classify, report
+from .tables import (
+    DEFAULT_MAX_LINE_BYTES,
+    PROTOCOL_VERSION,
+    SHUTDOWN_GRACE_MS,
+    ErrorCode,
+    Method,
+)
 from .values import api_request, api_response, wrap
 
-SHUTDOWN_GRACE_S: Final = 10.0
-"""How long ``shutdown`` lets running handlers finish before cancelling them:
-the broker's own stop sequence waits for in-flight work before it gets here,
-so this only bounds a handler that ignores that."""
+SHUTDOWN_GRACE_S: Final = SHUTDOWN_GRACE_MS / 1000
+"""How long ``shutdown`` lets running handlers finish before cancelling them
+(SPEC `lifecycle.shutdown`): the broker's own stop sequence waits for in-flight
+work before it gets here, so this only bounds a handler that ignores that."""
 
 TEARDOWN_GRACE_S: Final = 1.0
 """How long cancelled tasks get to unwind at exit; a prompt exit matters more
@@ -205,10 +209,10 @@ class Runner:
         self._life = _Lifecycle()
         self._stopped = asyncio.Event()
         self._methods: dict[str, Callable[[Request], None]] = {
-            "initialize": self._initialize,
-            "ping": self._ping,
-            "invoke": self._invoke,
-            "shutdown": self._shutdown,
+            Method.INITIALIZE: self._initialize,
+            Method.PING: self._ping,
+            Method.INVOKE: self._invoke,
+            Method.SHUTDOWN: self._shutdown,
         }
 
     async def run(self) -> int:
@@ -252,7 +256,7 @@ class Runner:
                 report(f"ignored a line: {incoming.reason}")
             elif (
                 isinstance(incoming, Notification)
-                and incoming.method == "$/cancel"
+                and incoming.method == Method.CANCEL
                 and isinstance(incoming.params, dict)  # bad params: ignored (`rpc.bad-params`)
             ):
                 self._cancel_by_id(incoming.params.get("id"))

@@ -122,7 +122,13 @@ class NoopStepConfig(_StepConfigBase, tag="noop"):
 
 
 StepConfig = ApiStepConfig | EventStepConfig | CronStepConfig | NoopStepConfig
-STEP_TYPES = ("api", "event", "cron", "noop")
+_STEP_CONFIGS: dict[str, type] = {
+    "api": ApiStepConfig,
+    "event": EventStepConfig,
+    "cron": CronStepConfig,
+    "noop": NoopStepConfig,
+}
+STEP_TYPES = tuple(_STEP_CONFIGS)
 
 RESERVED_PATH_PREFIX = "/__motiad"
 """The workbench and its JSON API live here; API steps may not use it."""
@@ -155,32 +161,42 @@ def parse_step_config(raw: Mapping[str, Any], source: Path | str) -> StepConfig:
         raise config_error(
             exc,
             source,
+            target=_STEP_CONFIGS[step_type],
+            root="config",
             missing=f"missing (required for {step_type} steps)",
-            unknown="unknown field (a typo? see the README for the fields of each step type)",
+            unknown=f"unknown field of {step_type} steps",
         ) from None
     _check_step(config, source)
     return config
 
 
 def config_error(
-    exc: msgspec.ValidationError, source: Path | str, *, missing: str, unknown: str
+    exc: msgspec.ValidationError,
+    source: Path | str,
+    *,
+    target: type,
+    root: str = "",
+    missing: str = "missing",
+    unknown: str = "unknown setting",
 ) -> ConfigError:
-    """A msgspec error about a user's ``config`` as a :class:`ConfigError` naming the
-    field (``config.path``); ``missing`` and ``unknown`` say what a missing or an
-    unknown field means for this kind of config."""
+    """A msgspec error converting a user's ``source`` to ``target`` as a
+    :class:`ConfigError` naming the field (``root`` + its path, e.g.
+    ``config.path`` or ``languages.ruby.command``); ``missing`` and ``unknown``
+    say what a missing or an unknown field means there, and an unknown one
+    names the field it likely misspells (``did you mean subscribes?``)."""
     text = str(exc)
     match = _AT_PATH.search(text)
-    field = "config" + (match.group("path") if match else "")
+    path = match.group("path") if match else ""
+    field = root + path
     message = text[: match.start()] if match else text
     missing_field = re.match(r"Object missing required field `(?P<name>\w+)`", message)
     unknown_field = re.match(r"Object contains unknown field `(?P<name>[^`]+)`", message)
     if missing_field:
-        field = f"{field}.{missing_field.group('name')}"
-        message = missing
+        field, message = f"{field}.{missing_field.group('name')}", missing
     elif unknown_field:
-        field = f"{field}.{unknown_field.group('name')}"
-        message = unknown
-    return ConfigError(source, message, field=field)
+        name = unknown_field.group("name")
+        field, message = f"{field}.{name}", unknown + _hint(name, _keys_at(target, path))
+    return ConfigError(source, message, field=field.lstrip(".") or None)
 
 
 def _check_step(config: StepConfig, source: Path | str) -> None:
@@ -366,6 +382,12 @@ BUILTIN_LANGUAGES: dict[str, dict[str, Any]] = {
         "command": ["{project}/.motiad/go/steps", "{file}"],
         "sdk": "sdk-go",
     },
+    "ruby": {
+        "patterns": ["*.step.rb", "*_step.rb"],
+        "command": ["ruby", "{sdk}/runner.rb"],
+        "sdk": "sdk-ruby",
+        "install_hint": "install Ruby 3.1 or newer to run Ruby steps",
+    },
 }
 """The registry's built-in entries, in the form a project writes its own
 (README "Runner registry"); a project's ``[languages.NAME]`` overrides them key
@@ -450,7 +472,7 @@ def load_settings(
     try:
         settings = msgspec.convert(merged, Settings, strict=False)
     except msgspec.ValidationError as exc:
-        raise _settings_error(source, exc) from None
+        raise config_error(exc, source, target=Settings) from None
     if not (settings.storage.startswith("sqlite:") or settings.uses_redis):
         raise ConfigError(
             source,
@@ -473,26 +495,6 @@ def _check_project(source: Path, project: ProjectLayout) -> None:
                 f"{folder!r}: a folder inside the project, such as 'steps' or 'src'",
                 field=f"project.step_dirs[{index}]",
             )
-
-
-def _settings_error(
-    source: Path, exc: msgspec.ValidationError, prefix: str = "", target: type = Settings
-) -> ConfigError:
-    """A conversion error (converting to ``target``) as ``FILE: KEY: problem``;
-    an unknown key names the likely one it misspells."""
-    text = str(exc)
-    match = _AT_PATH.search(text)
-    path = match.group("path") if match else ""
-    key = prefix + path
-    message = text[: match.start()] if match else text
-    missing = re.match(r"Object missing required field `(?P<name>\w+)`", message)
-    unknown = re.match(r"Object contains unknown field `(?P<name>[^`]+)`", message)
-    if missing:
-        key, message = f"{key}.{missing.group('name')}", "missing"
-    elif unknown:
-        name = unknown.group("name")
-        key, message = f"{key}.{name}", "unknown setting" + _hint(name, _keys_at(target, path))
-    return ConfigError(source, message, field=key.lstrip(".") or None)
 
 
 def _keys_at(target: type, path: str) -> list[str]:
@@ -528,7 +530,9 @@ def _merge_languages(source: Path, declared: Any) -> dict[str, LanguageSettings]
         try:
             languages[name] = msgspec.convert(entry, LanguageSettings)
         except msgspec.ValidationError as exc:
-            raise _settings_error(source, exc, f"languages.{name}", LanguageSettings) from None
+            raise config_error(
+                exc, source, target=LanguageSettings, root=f"languages.{name}"
+            ) from None
         _check_language(source, name, languages[name])
     return languages
 

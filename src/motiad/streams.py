@@ -63,8 +63,10 @@ def parse_stream_config(raw: Mapping[str, Any], source: str) -> StreamDefinition
         raise config_error(
             exc,
             source,
+            target=StreamConfig,
+            root="config",
             missing="missing (a stream config needs a name)",
-            unknown="unknown field (a stream config has name, schema and baseConfig)",
+            unknown="unknown field of stream configs",
         ) from None
     if not config.name or not config.name.strip():
         raise ConfigError(source, "must be a non-empty string", field="config.name")

@@ -20,7 +20,7 @@ from ..tracing import LogBus
 )
 @click.option(
     "--sdk",
-    type=click.Choice(["python", "node", "go"]),
+    type=click.Choice(["python", "node", "go", "ruby"]),
     help="Check one of motiad's SDKs (its built-in runner registry entry) with its"
     " fixtures from protocol/conformance/.",
 )
@@ -40,14 +40,14 @@ from ..tracing import LogBus
 def conformance(
     sdk: str | None, steps: Path | None, handshake_timeout: float, command: tuple[str, ...]
 ) -> None:
-    """Check a step child against protocol/SPEC.md: --sdk python|node|go, or -- COMMAND...
+    """Check a step child against protocol/SPEC.md: --sdk python|node|go|ruby, or -- COMMAND...
 
     COMMAND runs with a temporary project as its working folder; its steps/
     folder is a copy of --steps. Prints PASS or FAIL per case with the
     requirement it checks, then "N passed, N failed"; exits 1 on any failure.
     """
     if (sdk is None) == (not command):
-        raise click.UsageError("give either --sdk python|node|go or -- COMMAND...")
+        raise click.UsageError("give either --sdk python|node|go|ruby or -- COMMAND...")
     logs = LogBus()
     logs.subscribe(lambda record: click.echo(f"{record.step}: {record.message}", err=True))
     try:

@@ -17,6 +17,14 @@ PROTOCOL_VERSION = "1.0"
 DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
 """16 MiB: large enough for any sane payload, small enough that one bad line
 cannot exhaust the broker's memory."""
+MAX_ERROR_MESSAGE_CHARS = 1024
+"""SPEC ``framing.max-line.send``: an error response too long for the line limit
+is sent without its ``data`` and with its message cut to this many characters,
+short enough to fit any sane limit and long enough to say what failed."""
+SHUTDOWN_GRACE_MS = 10_000
+"""SPEC ``lifecycle.shutdown``: how long a child lets running handlers finish
+after ``shutdown`` before it cancels them; the broker's own stop stages
+(``lifecycle.stop``) give it no more."""
 
 RequestId = int | str
 LogLevel = Literal["debug", "info", "warn", "error"]
