@@ -204,6 +204,16 @@ async def test_the_stream_socket_serves_loopback_and_same_origin_pages_only(
             assert proxied.status_code == 200
             rebound = await http.get("/__motiad/api/state", headers={"host": "evil.example"})
             assert "allowed_hosts" in rebound.json()["error"]
+            # the workbench (its live stream included) follows the same Origin rule
+            for origin, status in (
+                ("https://evil.example", 403),
+                ("http://localhost:5173", 200),
+                ("https://app.example", 200),
+            ):
+                workbench = await http.get("/__motiad/api/state", headers={"origin": origin})
+                assert workbench.status_code == status, origin
+            live = await http.get("/__motiad/api/live", headers={"origin": "https://evil.example"})
+            assert live.status_code == 403
 
 
 async def test_beyond_loopback_the_stream_socket_needs_the_token(tmp_path: Path) -> None:
