@@ -54,6 +54,10 @@ def test_motia_configs_parse_with_their_field_names() -> None:
             },
             "config.infrastructure.queue.maxRetries: Expected `int | null`, got `str`",
         ),
+        (  # SPEC §3.1: a boolean is JSON true/false, never 1/0 (a language without booleans)
+            {"name": "A", "type": "cron", "cron": "* * * * *", "skipIfRunning": 1},
+            "steps/a.ts: config.skipIfRunning: Expected `bool`, got `int`",
+        ),
     ],
 )
 def test_invalid_configs_name_the_file_and_field(raw: dict[str, object], expected: str) -> None:

@@ -176,6 +176,18 @@ def test_the_built_in_entries_start_the_bundled_sdks(tmp_path: Path) -> None:
     ]
 
 
+def test_the_ruby_entry_runs_the_bundled_ruby_sdk_for_both_file_patterns(tmp_path: Path) -> None:
+    """Motia 0.17 ran Ruby steps; ours are ``*.step.rb`` and ``*_step.rb``."""
+    (tmp_path / "steps").mkdir()
+    for name in ("a.step.rb", "b_step.rb", "notes.rb"):
+        (tmp_path / "steps" / name).write_text("")
+    found = {(f.relative, f.language) for f in discover_steps(tmp_path, Settings().languages)}
+    assert found == {("steps/a.step.rb", "ruby"), ("steps/b_step.rb", "ruby")}
+    command = child_command("ruby", tmp_path, Settings(), tmp_path / "steps" / "a.step.rb")
+    assert command.argv[1:] == [str(sdk_dir("sdk-ruby") / "runner.rb")]
+    assert Path(command.argv[0]).name.startswith("ruby")
+
+
 def test_a_runner_that_is_not_there_names_the_file_and_the_key(tmp_path: Path) -> None:
     settings = settings_of(
         tmp_path,
@@ -221,6 +233,19 @@ def test_steps_of_a_declared_language_join_the_project(tmp_path: Path) -> None:
     listing = json.loads(done.stdout)
     languages = {step["name"]: step["language"] for step in listing["steps"]}
     assert languages == {"Hello": "esm", "Noted": "python"}
+
+
+def test_stream_files_of_a_declared_language_are_loaded_by_its_child(tmp_path: Path) -> None:
+    """SPEC `runner.registry` and `lifecycle.streams`: ``stream_patterns`` name the
+    stream files a registry language's SDK loads, sent to it in ``initialize.streams``."""
+    project = node_language(tmp_path, '["node", "{sdk}/src/runner.mjs"]')
+    with (project / "motiad.toml").open("a") as toml:
+        toml.write('stream_patterns = ["*.defs.mjs"]\n')
+    (project / "steps" / "todo.defs.mjs").write_text("export const config = { name: 'todo' }\n")
+    done = run_cli("steps", str(project), "--json")
+    assert done.returncode == 0, done.stderr
+    streams = json.loads(done.stdout)["streams"]
+    assert [(s["name"], s["file"]) for s in streams] == [("todo", "steps/todo.defs.mjs")]
 
 
 def test_a_runner_that_cannot_start_shows_its_stderr(tmp_path: Path) -> None:

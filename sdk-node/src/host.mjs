@@ -3,9 +3,10 @@
 
 import { asEventContext, createContext } from './context.mjs';
 import { errorInfo } from './errors.mjs';
-import { loadSteps, loadStreams } from './loader.mjs';
+import { loadSteps, loadStreams, prepareLoaders } from './loader.mjs';
 import { runWithMiddleware } from './middleware.mjs';
 import { RpcError, invalidParams, isObject } from './rpc.mjs';
+import { bodyAsZodGivesIt } from './schema.mjs';
 import { ErrorCode, Method, PROTOCOL_VERSION, SHUTDOWN_GRACE_MS } from './tables.mjs';
 
 /** What `initialize` reports about this SDK. */
@@ -91,6 +92,8 @@ export class StepHost {
 
     this.#phase = 'loading';
     if (maxLineBytes !== undefined) this.#peer.maxLineBytes = Number(maxLineBytes);
+    // One loader for everything this child loads, chosen with all files in view.
+    await prepareLoaders(project, [...files, ...(streamFiles ?? [])]);
     const loaded = await loadSteps(project, files);
     const steps = [];
     for (const step of loaded) {
@@ -145,8 +148,11 @@ export class StepHost {
       let out;
       try {
         if (trigger.type === 'api') {
+          // Middleware sees the request as sent; the handler the body its zod schema gives,
+          // or the chain gets the broker's refusal in place of the handler (invoke.refusal).
           const refusal = trigger.refusal;
-          const inner = refusal === undefined ? handler : () => refusal;
+          const parsed = step.bodySchema === null ? handler : (/** @type {unknown} */ req, /** @type {unknown} */ c) => handler(withZodBody(req, step.bodySchema), c);
+          const inner = refusal === undefined ? parsed : () => refusal;
           out = step.middleware.length > 0 ? runWithMiddleware(step.middleware, inner, input, ctx) : inner(input, ctx);
         }
         else if (trigger.type === 'event') out = handler(input, asEventContext(ctx, trigger, /** @type {number} */ (attempt)));
@@ -320,6 +326,18 @@ function triggerParam(trigger) {
  */
 function isThenable(value) {
   return typeof value === 'object' && value !== null && typeof (/** @type {{then?: unknown}} */ (value).then) === 'function';
+}
+
+/**
+ * An API request with its body as the step's zod `bodySchema` hands it on
+ * (unknown keys of strip-mode objects removed, see bodyAsZodGivesIt).
+ *
+ * @param {unknown} req
+ * @param {unknown} schema
+ * @returns {unknown}
+ */
+function withZodBody(req, schema) {
+  return isObject(req) && 'body' in req ? { ...req, body: bodyAsZodGivesIt(schema, req.body) } : req;
 }
 
 /**

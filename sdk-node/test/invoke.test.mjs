@@ -10,7 +10,7 @@ const CRON = { type: 'cron' };
 /** @param {string} topic */
 const event = (topic) => ({ type: 'event', topic, eventId: `e-${topic}`, messageGroupId: null });
 
-const STEPS = ['api.step.ts', 'flow.step.ts', 'behaviours.step.ts', 'plain.step.js', 'module.step.mjs', 'common.step.cjs', 'typed.step.cts', 'cron.step.mjs', 'noop.step.mjs', 'bad-result.step.mjs', 'bytes.step.mjs'].map(step);
+const STEPS = ['api.step.ts', 'flow.step.ts', 'behaviours.step.ts', 'plain.step.js', 'module.step.mjs', 'common.step.cjs', 'typed.step.cts', 'cron.step.mjs', 'noop.step.mjs', 'bad-result.step.mjs', 'zod-body.step.ts', 'bytes.step.mjs'].map(step);
 
 describe('invoke', () => {
   /** @type {Child} */
@@ -58,6 +58,14 @@ describe('invoke', () => {
     assert.deepEqual((await child.response(child.invoke(step('module.step.mjs'), API, request))).result, { status: 200, body: { from: 'mjs' } });
     assert.deepEqual((await child.response(child.invoke(step('common.step.cjs'), API, request))).result, { status: 200, body: { from: 'cjs' } });
     assert.equal((await child.response(child.invoke(step('typed.step.cts'), event('cts'), {}))).result, null);
+  });
+
+  // zod's semantics (issue 18, item 4): z.object() strips unknown keys, so
+  // the handler gets the body zod would give; middleware runs first and sees it as sent.
+  test('a handler with a zod body schema gets the body without the keys zod strips', async () => {
+    const sent = { name: 'Rex', extra: true, owner: { id: 1, secret: 'x' } };
+    const response = await child.response(child.invoke(step('zod-body.step.ts'), API, { method: 'POST', path: '/zod-body', body: sent, headers: {}, pathParams: {}, queryParams: {} }));
+    assert.deepEqual(response.result, { status: 200, body: { handler: { name: 'Rex', owner: { id: 1 } }, middleware: sent } });
   });
 
   test('an event handler answers null whatever it returns', async () => {

@@ -22,13 +22,20 @@ describe('middleware', () => {
 
   before(async () => {
     child = new Child();
-    init = await child.initialize([PROTECTED, step('bad-middleware.step.mjs')]);
+    init = await child.initialize([PROTECTED, step('bad-middleware.step.mjs'), step('factory-middleware.step.ts')]);
   });
   after(() => child.close());
 
   test('the broker gets the middleware names in the config', () => {
     const [entry] = init.result.steps;
     assert.deepEqual(entry.config.middleware, ['logRequest', 'auth', 'misbehave']);
+  });
+
+  // Issue 18 item 13: Motia lists middleware as the step file writes them;
+  // a factory's anonymous result is named by the call that made it.
+  test('factory-made middleware is named by the call in the step file, an inline one by its place', () => {
+    const entry = init.result.steps[2];
+    assert.deepEqual(entry.config.middleware, ["requireRole('admin')", 'rateLimit({ perMinute: 10 })', 'middleware[2]']);
   });
 
   test('a middleware list that is not functions is a load error', () => {

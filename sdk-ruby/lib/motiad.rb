@@ -81,13 +81,16 @@ module Motiad
       discarding = false
       while (chunk = read_chunk)
         buffer << chunk
-        while (newline = buffer.index("\n"))
-          line = buffer.slice!(0, newline + 1).chomp("\n")
+        start = 0 # lines are cut from a chunk by offset, the rest kept once
+        while (newline = buffer.index("\n", start))
+          line = buffer.byteslice(start, newline - start)
+          start = newline + 1
           if discarding then discarding = false
           elsif line.bytesize > @limit then too_long
           else yield line
           end
         end
+        buffer = buffer.byteslice(start, buffer.bytesize - start)
         next unless buffer.bytesize > @limit
         too_long unless discarding
         discarding = true
@@ -127,6 +130,9 @@ module Motiad
       return notification(method, params) unless msg.key?('id')
       return reply_error(id, ErrorCode::METHOD_NOT_FOUND, "method not found: #{method}") unless REQUESTS.key?(method)
       return reply_error(id, ErrorCode::INVALID_PARAMS, 'invalid params: not an object', { 'path' => '$.params' }) unless params.is_a?(Hash)
+
+      # `lifecycle.initialize.once` comes before the params checks (SPEC §3.1)
+      return initialize_steps(id, params) if method == Methods::INITIALIZE && @initialized
 
       path, what = CHECKS[method]&.call(params)
       return reply_error(id, ErrorCode::INVALID_PARAMS, "invalid params: #{path} #{what}", { 'path' => path }) if path

@@ -279,7 +279,9 @@ class Broker:
                 if file.language not in failed:
                     starting.start_soon(self._start_file, file, report.errors, loaded)
             by_language: dict[str, list[StepFile]] = {}
-            for stream_file in discover_streams(self.project, self.settings.project.step_dirs):
+            for stream_file in discover_streams(
+                self.project, self.settings.languages, self.settings.project.step_dirs
+            ):
                 by_language.setdefault(stream_file.language, []).append(stream_file)
             for stream_files in by_language.values():
                 starting.start_soon(self._load_streams, stream_files, report.errors)
@@ -493,7 +495,7 @@ class Broker:
         still there it starts again. Every other step keeps serving."""
         report = LoadReport()
         path = self.project / relative
-        stream_language = stream_language_of(Path(relative))
+        stream_language = stream_language_of(Path(relative), self.settings.languages)
         if stream_language is not None:
             self.streams.remove_file(relative)
             if path.is_file():

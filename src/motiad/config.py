@@ -341,6 +341,9 @@ class LanguageSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
 
     patterns: list[str]
     """File-name globs of its step files in the step folders (``*.step.go``)."""
+    stream_patterns: list[str] = []
+    """File-name globs of the stream definition files its SDK loads (sent in
+    ``initialize.streams``); none: the language defines no streams."""
     command: list[str]
     """argv of one child; the child gets the file's path in ``initialize`` too."""
     build: list[str] | None = None
@@ -359,6 +362,7 @@ class LanguageSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
 BUILTIN_LANGUAGES: dict[str, dict[str, Any]] = {
     "python": {
         "patterns": ["*_step.py", "*.step.py"],
+        "stream_patterns": ["*_stream.py", "*.stream.py"],
         "command": ["{python}", "-m", "motiad_sdk"],
         "env": {"PYTHONPATH": "{sdk}", "PYTHONUNBUFFERED": "1"},
         "sdk": "sdk-python",
@@ -372,6 +376,7 @@ BUILTIN_LANGUAGES: dict[str, dict[str, Any]] = {
             "*.step.mts",
             "*.step.cts",
         ],
+        "stream_patterns": ["*.stream.ts", "*.stream.js", "*.stream.mjs", "*.stream.cjs"],
         "command": ["node", "{sdk}/src/runner.mjs"],
         "sdk": "sdk-node",
         "install_hint": "install Node.js 20 or newer to run TypeScript/JavaScript steps",
@@ -546,13 +551,17 @@ def _check_language(source: Path, name: str, language: LanguageSettings) -> None
         )
     if not language.patterns:
         raise ConfigError(source, "must name at least one pattern", field=f"{key}.patterns")
-    for index, pattern in enumerate(language.patterns):
-        if not pattern or "/" in pattern:
-            raise ConfigError(
-                source,
-                f"{pattern!r}: a pattern matches file names, such as '*.step.rb'",
-                field=f"{key}.patterns[{index}]",
-            )
+    for part, patterns in (
+        ("patterns", language.patterns),
+        ("stream_patterns", language.stream_patterns),
+    ):
+        for index, pattern in enumerate(patterns):
+            if not pattern or "/" in pattern:
+                raise ConfigError(
+                    source,
+                    f"{pattern!r}: a pattern matches file names, such as '*.step.rb'",
+                    field=f"{key}.{part}[{index}]",
+                )
     lists = [("command", language.command), ("build", language.build or [])]
     for part, argv in lists:
         if not argv and (part == "command" or language.build is not None):
