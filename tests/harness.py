@@ -11,7 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -26,10 +26,10 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def make_project(root: Path, *sources: Path) -> Path:
-    """A project at ``root`` whose ``steps/`` holds copies of ``sources``
-    (files or folders); ``node_modules`` is shared with the quickstart (tsx)."""
-    steps = root / "steps"
+def make_project(root: Path, *sources: Path, folder: str = "steps") -> Path:
+    """A project at ``root`` whose ``steps/`` (or ``folder``) holds copies of
+    ``sources`` (files or folders); ``node_modules`` is shared with the quickstart (tsx)."""
+    steps = root / folder
     steps.mkdir(parents=True, exist_ok=True)
     for source in sources:
         if source.is_dir():
@@ -108,11 +108,14 @@ class MotiadProcess:
 
 
 @asynccontextmanager
-async def motiad(*args: str, cwd: Path | None = None) -> AsyncIterator[MotiadProcess]:
-    """Start ``motiad ARGS`` and, for ``run``, wait until it serves."""
+async def motiad(
+    *args: str, cwd: Path | None = None, wrap: Sequence[str] = ()
+) -> AsyncIterator[MotiadProcess]:
+    """Start ``motiad ARGS`` and, for ``run``, wait until it serves. ``wrap`` is
+    a command that execs the rest (the process keeps its pid: ``unshare``)."""
     env = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
     process = await anyio.open_process(
-        [sys.executable, "-m", "motiad", *args],
+        [*wrap, sys.executable, "-m", "motiad", *args],
         cwd=cwd,
         env=env,
         stderr=subprocess.STDOUT,
@@ -122,7 +125,7 @@ async def motiad(*args: str, cwd: Path | None = None) -> AsyncIterator[MotiadPro
         tg.start_soon(running._collect)
         try:
             if args and args[0] in ("run", "dev"):
-                found = await running.wait_for(r"serving \d+ steps on (http://\S+)")
+                found = await running.wait_for(r"serving \d+ steps? on (http://\S+)")
                 running.url = found.group(1)
             yield running
         except BaseException:

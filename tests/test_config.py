@@ -54,6 +54,10 @@ def test_motia_configs_parse_with_their_field_names() -> None:
             },
             "config.infrastructure.queue.maxRetries: Expected `int | null`, got `str`",
         ),
+        (  # SPEC §3.1: a boolean is JSON true/false, never 1/0 (a language without booleans)
+            {"name": "A", "type": "cron", "cron": "* * * * *", "skipIfRunning": 1},
+            "steps/a.ts: config.skipIfRunning: Expected `bool`, got `int`",
+        ),
     ],
 )
 def test_invalid_configs_name_the_file_and_field(raw: dict[str, object], expected: str) -> None:
@@ -108,3 +112,36 @@ def test_workbench_and_trace_retention_settings(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as failed:
         load_settings(tmp_path, {}, {})
     assert "traces.max_traces" in str(failed.value)
+
+
+def test_project_settings_default_to_motias_folders_and_the_inherited_environment(
+    tmp_path: Path,
+) -> None:
+    """Motia 0.17 looks in steps/ and src/, and its children inherit the
+    server's environment; MOTIAD_PROJECT (often a folder) is not a setting."""
+    defaults = load_settings(tmp_path, {}, {"MOTIAD_PROJECT": "/somewhere"}).project
+    assert (defaults.step_dirs, defaults.inherit_env) == (["steps", "src"], True)
+    (tmp_path / "motiad.toml").write_text(
+        '[project]\nstep_dirs = ["backend/steps"]\ninherit_env = false\n'
+    )
+    declared = load_settings(tmp_path, {}, {}).project
+    assert (declared.step_dirs, declared.inherit_env) == (["backend/steps"], False)
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ('step_dirs = ["steps", "../shared"]', r"project.step_dirs\[1\]: '../shared': a folder"),
+        ('step_dirs = ["/abs"]', r"project.step_dirs\[0\]: '/abs': a folder inside the project"),
+        ("step_dirs = []", r"project.step_dirs: Expected `array` of length >= 1"),
+        ('inherit_env = "no"', r"project.inherit_env: Expected `bool`"),
+        (
+            "stepdirs = []",
+            r"motiad.toml: project.stepdirs: unknown setting; did you mean step_dirs\?",
+        ),
+    ],
+)
+def test_invalid_project_settings_name_the_key(tmp_path: Path, toml: str, expected: str) -> None:
+    (tmp_path / "motiad.toml").write_text(f"[project]\n{toml}\n")
+    with pytest.raises(ConfigError, match=expected):
+        load_settings(tmp_path, {}, {})

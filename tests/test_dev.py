@@ -3,6 +3,7 @@ a broken file shows its error while the rest serve; responses are checked."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import httpx
@@ -99,3 +100,61 @@ async def test_dev_picks_up_a_new_or_changed_stream_file(tmp_path: Path) -> None
         (steps / "notes.stream.js").write_text("export const config = { name: 'notes' }\n")
         await broker.wait_for(r"ready: stream 'notes'", start=mark)
         assert (await http.post("/notes", json={"text": 1})).status_code == 200
+
+
+WRITER = """from pathlib import Path
+
+LATE = Path(__file__).with_name("late.step.js")
+if not LATE.exists():  # written while the broker loads the project
+    LATE.write_text(
+        "export const config = { name: 'Late', type: 'api', path: '/late', method: 'GET' }\\n"
+        "export const handler = async () => ({ status: 200, body: { late: true } })\\n"
+    )
+
+config = {"name": "Writer", "type": "event", "subscribes": ["never"], "emits": []}
+
+
+async def handler(input, context):
+    pass
+"""
+
+
+async def test_a_file_written_while_the_project_loads_is_not_missed(tmp_path: Path) -> None:
+    """Issue #15: the watcher took its first look at the files only after
+    `serving` (the tests' cue to write), so a file written between the load and
+    that look was taken as already there and never loaded. Here a step writes
+    one while it loads: `motiad dev` must load it once it serves."""
+    project = make_project(tmp_path / "p", FIXTURES / "dev")
+    (project / "steps" / "writer_step.py").write_text(WRITER)
+    async with (
+        motiad("dev", str(project), "--port", "0") as broker,
+        httpx.AsyncClient(base_url=broker.url) as http,
+    ):
+        await broker.wait_for(r"steps/late.step.js added; reloading it")
+        await broker.wait_for(r"Late\s+ready: api step, GET /late")
+        assert (await http.get("/late")).json() == {"late": True}
+
+
+async def test_dev_watches_src_as_motia_does(tmp_path: Path) -> None:
+    """Motia 0.17 discovers steps under src/ as well as steps/ (snap's
+    generate-locked-data.ts): a Motia project keeps them in src/ only."""
+    project = make_project(tmp_path / "p", folder="src/hello")
+    (project / "src" / "hello" / "hello.step.ts").write_text(HELLO.format(body="{ hello: 'src' }"))
+    async with (
+        motiad("dev", str(project), "--port", "0") as broker,
+        httpx.AsyncClient(base_url=broker.url) as http,
+    ):
+        assert (await http.get("/hello")).json() == {"hello": "src"}
+        mark = len(broker.lines)
+        (project / "src" / "hello" / "hello.step.ts").write_text(
+            HELLO.format(body="{ hello: 'changed' }")
+        )
+        await broker.wait_for(r"src/hello/hello.step.ts changed; reloading it", start=mark)
+        await broker.wait_for(r"Hello\s+ready: api step, GET /hello", start=mark)
+        assert (await http.get("/hello")).json() == {"hello": "changed"}
+
+        mark = len(broker.lines)
+        shutil.rmtree(project / "src")
+        await broker.wait_for(r"src/ went away: its steps stop", start=mark)
+        await broker.wait_for(r"src/hello/hello.step.ts removed; reloading it", start=mark)
+        assert (await http.get("/hello")).status_code == 404

@@ -1,5 +1,5 @@
 """The composition root: settings, storage, broker and HTTP in one task group,
-with orderly shutdown on SIGINT/SIGTERM (DESIGN §2)."""
+with orderly shutdown on SIGINT/SIGTERM (ARCHITECTURE §2)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,16 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
+from anyio.abc import TaskStatus
 
 from .broker import Broker
 from .config import Settings, load_settings
-from .errors import MotiadError
+from .errors import MotiadError, first_motiad_error
 from .loader import LoadReport
+from .motia_config import unused_parts
 from .storage import open_store
 from .tracing import LogBus
 
@@ -33,8 +35,10 @@ class Started:
 
 
 def lock_path(project: Path, settings: Settings) -> Path:
-    """The lock a running broker holds on its storage."""
-    return settings.sqlite_path(project).with_suffix(".lock")
+    """The lock a running broker holds on its storage: beside the database
+    file itself, whatever symlinks the configured path goes through (two paths
+    to one database are one broker's)."""
+    return settings.sqlite_path(project).resolve().with_suffix(".lock")
 
 
 def broker_is_running(project: Path) -> bool:
@@ -76,7 +80,7 @@ async def run_project(
     on_started: Callable[[Started], None],
     *,
     stop: anyio.Event | None = None,
-    alongside: Callable[[Broker], Awaitable[None]] | None = None,
+    alongside: Alongside | None = None,
     dev: bool = False,
 ) -> None:
     """Run the project (an absolute path) until SIGINT/SIGTERM (or ``stop``), then
@@ -84,7 +88,8 @@ async def run_project(
     stop accepting HTTP → let in-flight work finish (bounded) → stop children.
 
     ``alongside`` runs next to the broker until the stop (``motiad dev``'s file
-    watcher); ``dev`` turns on the checks that only help during development."""
+    watcher): the load waits until it reports started, and it gets an event
+    set once the broker serves. ``dev`` turns on the checks that only help during development."""
     stop = stop or anyio.Event()
     # one broker per SQLite file; with Redis several brokers are the point
     lock: contextlib.AbstractContextManager[None] = (
@@ -101,9 +106,13 @@ async def run_project(
             await tg.start(store.serve)
             broker = Broker(project, settings, store, logs, dev=dev)
             broker.spans.subscribe(store.record_span)
+            warn_about_motia_config(project, logs)
+            serving, beside = anyio.Event(), anyio.CancelScope()
             async with anyio.create_task_group() as children:
                 async with anyio.create_task_group() as starting:
                     starting.start_soon(anyio.to_thread.run_sync, _import_http)
+                    if alongside is not None:  # ready before the load looks at any file
+                        await tg.start(_beside, alongside, broker, serving, beside)
                     report = await broker.load(children)
                 from .http import WorkbenchOptions, build_app, workbench_token
                 from .http.server import bind_socket
@@ -121,10 +130,9 @@ async def run_project(
                 app = build_app(broker, workbench, stop)
                 await tg.start(_serve_until, app, sock, stop, settings, http_stopped)
                 on_started(Started(report, url, workbench_url))
-                beside = await tg.start(_cancellable, alongside, broker) if alongside else None
+                serving.set()
                 await http_stopped.wait()
-                if beside is not None:
-                    beside.cancel()
+                beside.cancel()
                 logs.log("info", "stopping: finishing in-flight work (Ctrl-C again to skip)")
                 with grace:
                     await broker.drain(settings.shutdown_grace_s)
@@ -138,16 +146,28 @@ async def run_project(
     logs.log("info", "stopped")
 
 
-async def _cancellable(
-    work: Callable[[Broker], Awaitable[None]],
+class Alongside(Protocol):
+    """Work that runs beside the broker (``motiad dev``'s watcher)."""
+
+    def __call__(
+        self, broker: Broker, serving: anyio.Event, *, task_status: TaskStatus[None]
+    ) -> Awaitable[None]:
+        """Run until cancelled; report started once ready (before the broker
+        loads); ``serving`` is set once the broker serves."""
+        ...
+
+
+async def _beside(
+    work: Alongside,
     broker: Broker,
+    serving: anyio.Event,
+    scope: anyio.CancelScope,
     *,
-    task_status: anyio.abc.TaskStatus[anyio.CancelScope],
+    task_status: TaskStatus[None],
 ) -> None:
-    """Run ``work(broker)``; the caller gets the scope that stops it."""
-    with anyio.CancelScope() as scope:
-        task_status.started(scope)
-        await work(broker)
+    """Run ``work`` inside ``scope``, which its owner cancels to stop it."""
+    with scope:
+        await work(broker, serving, task_status=task_status)
 
 
 def _import_http() -> None:
@@ -188,16 +208,31 @@ async def _wait_for_signals(stop: anyio.Event, force: anyio.CancelScope) -> None
             stop.set()
 
 
+def warn_about_motia_config(project: Path, logs: LogBus) -> None:
+    """A warning for each part of the project's ``motia.config.ts`` that motiad
+    does not use, saying what it does instead (read, never run)."""
+    for line in unused_parts(project):
+        logs.log("warn", line)
+
+
 def _display_host(host: str) -> str:
     return "localhost" if host in ("127.0.0.1", "::1") else host
 
 
 async def load_project(project: Path, settings: Settings, logs: LogBus) -> LoadReport:
-    """Start every step's child just long enough to read its config (``motiad steps``)."""
+    """Start every step's child just long enough to read its config (``motiad steps``).
+    A project that cannot load at all raises its :class:`MotiadError`."""
     store = open_store(settings, project)  # not opened: loading needs no storage
     broker = Broker(project, settings, store, logs)
-    async with anyio.create_task_group() as children:
-        report = await broker.load(children)
-        await broker.stop()
-        children.cancel_scope.cancel()
+    warn_about_motia_config(project, logs)
+    try:
+        async with anyio.create_task_group() as children:
+            report = await broker.load(children)
+            await broker.stop()
+            children.cancel_scope.cancel()
+    except BaseExceptionGroup as group:  # the task group wraps even its own body's error
+        found = first_motiad_error(group)
+        if found is None:
+            raise
+        raise found from None
     return report

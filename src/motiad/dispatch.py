@@ -17,7 +17,7 @@ import anyio
 import msgspec
 from anyio.abc import TaskGroup
 
-from .config import CronStepConfig, EventStepConfig, Settings
+from .config import ApiStepConfig, CronStepConfig, EventStepConfig, Settings
 from .errors import InvalidInput, MotiadError, RemoteError, StorageError, StorageUnavailable
 from .invocations import Invocations, storage_failure
 from .protocol import ErrorCode
@@ -32,6 +32,7 @@ from .protocol.messages import (
     Trigger,
 )
 from .retry import GiveUp, RetryPolicy
+from .schemas import Issue
 from .steps import Step
 from .storage import Delivery, Store
 from .supervisor import InvocationTimeout, handler_error
@@ -138,15 +139,26 @@ class Dispatch:
         """Run an API step's handler under ``trace_id``; returns its response.
 
         Raises :class:`InvalidInput` (the body fails ``bodySchema``), or what
-        :meth:`invoke` raises.
+        :meth:`invoke` raises. A step with middleware is invoked even then, as
+        Motia runs middleware before anything reads the body: its chain gets
+        the 400 in place of the handler's response (SPEC ``invoke.refusal``).
         """
+        trigger = ApiTrigger()
         if step.body_schema is not None:
             body = request.body
-            value = msgspec.json.decode(body) if isinstance(body, msgspec.Raw) else body
-            issues = step.body_schema.issues(value, root="body")
+            if request.body_encoding is not None:
+                kind = request.headers.get("content-type") or "no Content-Type"
+                issues = [Issue("body", f"expected JSON, got bytes ({kind})")]
+            else:
+                value = msgspec.json.decode(body) if isinstance(body, msgspec.Raw) else body
+                issues = step.body_schema.issues(value, root="body")
             if issues:
-                raise InvalidInput("request body does not match the step's bodySchema", issues)
-        raw = await self.invoke(step, ApiTrigger(), request, trace_id)
+                refused = InvalidInput("request body does not match the step's bodySchema", issues)
+                if not isinstance(step.config, ApiStepConfig) or not step.config.middleware:
+                    raise refused
+                body_400 = msgspec.Raw(msgspec.json.encode(refused.payload(trace_id)))
+                trigger = ApiTrigger(refusal=ApiResult(400, body_400))
+        raw = await self.invoke(step, trigger, request, trace_id)
         try:
             result = _api_result_decoder.decode(raw or b"null")
         except msgspec.ValidationError as exc:

@@ -114,13 +114,17 @@ class StepLoader:
         self._tg = tg
         report = LoadReport()
         loaded: dict[str, list[_Loaded]] = {}
-        files = discover_steps(self.project, self.settings.languages)
+        files = discover_steps(
+            self.project, self.settings.languages, self.settings.project.step_dirs
+        )
         failed = await self._build({file.language for file in files}, files, report.errors)
         async with anyio.create_task_group() as starting:
             for group in self._groups([f for f in files if f.language not in failed]):
                 starting.start_soon(self._start_group, group, report.errors, loaded)
             by_language: dict[str, list[StepFile]] = {}
-            for stream_file in discover_streams(self.project):
+            for stream_file in discover_streams(
+                self.project, self.settings.languages, self.settings.project.step_dirs
+            ):
                 by_language.setdefault(stream_file.language, []).append(stream_file)
             for stream_files in by_language.values():
                 starting.start_soon(self._load_streams, stream_files, report.errors)
@@ -136,7 +140,7 @@ class StepLoader:
         old one keeps serving meanwhile (no request waits on the restart)."""
         report = LoadReport()
         path = self.project / relative
-        stream_language = stream_language_of(Path(relative))
+        stream_language = stream_language_of(Path(relative), self.settings.languages)
         if stream_language is not None:
             streams = self.registry.streams
             streams.remove_file(relative)
@@ -150,7 +154,9 @@ class StepLoader:
         alone = [p for p in hosting if len(self._pools[p].files) == 1]
         try:
             language = language_of(Path(relative), self.settings.languages)
-            files = discover_steps(self.project, self.settings.languages)
+            files = discover_steps(
+                self.project, self.settings.languages, self.settings.project.step_dirs
+            )
         except ConfigError as exc:
             report.errors.append(exc)
             return Reload(relative, report, alone, announce=False)

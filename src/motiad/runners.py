@@ -8,12 +8,16 @@ beside the source tree in a checkout. A step file never needs to install them.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 
 from .config import FILES_PLACEHOLDER, SETTINGS_FILE, Language, LanguageSettings, Settings
 from .errors import ConfigError
@@ -25,8 +29,9 @@ PASSED_ENV = (
     "TERM", "SYSTEMROOT", "NODE_OPTIONS", "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE",
     "VIRTUAL_ENV",
 )  # fmt: skip
-"""Variables a child inherits from the broker (DESIGN §8: a minimal, explicit
-environment); everything else a step needs goes in the project's ``.env``."""
+"""The variables a child inherits from the broker with ``[project] inherit_env =
+false`` (a minimal, explicit environment: what a step needs besides goes in the
+project's ``.env``). By default a child inherits the whole environment, as in Motia."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,23 +60,19 @@ def python_interpreter(project: Path, settings: Settings) -> str:
 
 
 def read_dotenv(project: Path) -> dict[str, str]:
-    """``KEY=value`` lines of the project's ``.env``; ``#`` comments and quotes allowed."""
+    """The variables of the project's ``.env``, read as python-dotenv reads them
+    (``export``, quotes, escapes in double quotes, ``# comments``), without
+    ``${VAR}`` expansion (Motia's dotenv has none). A line it cannot read is a
+    :class:`ConfigError` naming the line."""
     path = project / ".env"
     if not path.is_file():
         return {}
-    values: dict[str, str] = {}
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, sep, value = line.removeprefix("export ").partition("=")
-        if not sep or not key.strip().isidentifier():
-            raise ConfigError(path, "expected KEY=value", field=f"line {number}")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
+    text = path.read_text(encoding="utf-8")
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            raise ConfigError(path, "expected KEY=value", field=f"line {binding.original.line}")
+    values = dotenv_values(stream=io.StringIO(text), interpolate=False)
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def _expand(text: str, values: Mapping[str, str]) -> str:
@@ -139,10 +140,20 @@ def _placeholders(
 
 
 def _environment(
-    entry: LanguageSettings, project: Path, values: Mapping[str, str]
+    entry: LanguageSettings, project: Path, settings: Settings, values: Mapping[str, str]
 ) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k in PASSED_ENV}
-    env.update(read_dotenv(project))
+    """A child's environment: the broker's (all of it, or the ``PASSED_ENV``
+    list with ``inherit_env = false``) and the project's ``.env``, then the
+    runner's own ``env``. An inherited variable wins over ``.env``, as in Motia
+    (its dotenv never overrides a variable already set: a key exported in the
+    shell beats a stale one in the file); the minimal environment takes ``.env``
+    on top."""
+    dotenv = read_dotenv(project)
+    if settings.project.inherit_env:
+        env = {**dotenv, **os.environ}
+    else:
+        env = {k: v for k, v in os.environ.items() if k in PASSED_ENV}
+        env.update(dotenv)
     for name, template in entry.env.items():
         value = _expand(template, values)
         if name.endswith("PATH") and env.get(name):
@@ -159,7 +170,7 @@ def child_command(
     entry = language_entry(language, settings)
     values = _placeholders(language, entry, project, settings)
     values["{file}"] = str(file) if file is not None else ""
-    env = _environment(entry, project, values)
+    env = _environment(entry, project, settings, values)
     argv = [_expand(arg, values) for arg in entry.command]
     where = (
         file.relative_to(project).as_posix()
@@ -189,7 +200,7 @@ def build_command(
     if entry.build is None:
         return None
     values = _placeholders(language, entry, project, settings)
-    env = _environment(entry, project, values)
+    env = _environment(entry, project, settings, values)
     argv: list[str] = []
     for arg in entry.build:
         if arg == FILES_PLACEHOLDER:
