@@ -294,14 +294,21 @@ module Motiad
       reply_error(id, ErrorCode::INTERNAL_ERROR, "internal error: #{e.message}")
     end
 
-    # An error answer; too long (or data JSON cannot hold): without data, its message cut.
+    # An error answer; too long (or data JSON cannot hold): without data, its message cut,
+    # further while the line is over the limit; one that does not fit empty is not sent.
     def reply_error(id, code, message, data = nil)
       error = { 'code' => code, 'message' => message }
       error['data'] = data unless data.nil?
       write(JSON.generate({ 'jsonrpc' => '2.0', 'id' => id, 'error' => error }), strict: true)
     rescue RangeError, JSON::GeneratorError, EncodingError
-      short = { 'code' => code, 'message' => message.scrub[0, MAX_ERROR_MESSAGE_CHARS] }
-      write(JSON.generate({ 'jsonrpc' => '2.0', 'id' => id, 'error' => short }))
+      text = message.scrub[0, MAX_ERROR_MESSAGE_CHARS]
+      loop do
+        line = JSON.generate({ 'jsonrpc' => '2.0', 'id' => id, 'error' => { 'code' => code, 'message' => text } })
+        return write(line) if line.bytesize <= @limit
+        return warn("motiad-sdk-ruby: error #{code} not sent: over #{@limit} bytes") if text.empty?
+
+        text = text[0, [text.length - (line.bytesize - @limit), 0].max]
+      end
     end
 
     # One line out, whole, under the lock; a line over the limit raises RangeError when
