@@ -474,6 +474,15 @@ class RpcPeer:
         self._report(f"{message.error.message}{action}: {excerpt!r}{more}")
         if message.reply:
             self._queue_reply(encode_error(message.id, message.error))
+            return
+        pending = self._pending.pop(message.id, None) if message.id is not None else None
+        if pending is not None:  # SPEC rpc.undecodable: fail what it answered, now
+            pending.fail(
+                RemoteError(
+                    message.error.code,
+                    f"the answer to {pending.method} could not be read: {message.error.message}",
+                )
+            )
 
     def _resolve(self, response: IncomingResponse) -> None:
         if response.id is None:  # SPEC rpc.no-reply-to-responses: an error about a bad line

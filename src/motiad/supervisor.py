@@ -515,6 +515,7 @@ def _check_entries(label: str, spec: ChildSpec, result: InitializeResult) -> Non
 
 NOT_RETRYABLE_CODES = frozenset(
     {
+        ErrorCode.PARSE_ERROR,  # an answer the child could not write as UTF-8 JSON
         ErrorCode.METHOD_NOT_FOUND,
         ErrorCode.INVALID_PARAMS,
         ErrorCode.LINE_TOO_LONG,
