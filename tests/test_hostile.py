@@ -10,7 +10,9 @@ with their own tests (``test_http_*``, ``test_storage_*``).
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,24 +23,28 @@ import msgspec
 import pytest
 
 from motiad.builds import build_language
-from motiad.config import Settings
-from motiad.errors import RemoteError
+from motiad.config import Settings, load_settings
+from motiad.errors import ConfigError, RemoteError
 from motiad.protocol.messages import (
     ApiTrigger,
     EmitParams,
     EmitResult,
     InvokeParams,
+    LogParams,
     StateSetParams,
 )
 from motiad.rpc import Method
-from motiad.runners import child_command
+from motiad.runners import ChildCommand, child_command
 from motiad.supervisor import Child, ChildSpec, handler_error
 from motiad.tracing import LogBus
 
 from .harness import REPO, make_project
 from .test_supervisor_misbehaving import (
+    CHILD,
     DEADLINE_S,
+    STEP,
     TIMINGS,
+    Recorder,
     invoke_params,
     pid_of,
     running,
@@ -209,3 +215,54 @@ async def test_half_an_emoji_from_a_node_step_goes_through_as_u_fffd(
     assert raw is not None
     assert json.loads(bytes(raw))["body"] == {"text": "cut \ufffd", "\ufffd": "a key too"}
     assert seen == ([] if via == "return" else [{"text": "\ufffd"}])
+
+
+# --- floods -------------------------------------------------------------------
+
+
+async def test_a_flood_of_log_records_is_limited_per_child_and_every_drop_counted() -> None:
+    """SPEC §8 (issue 19 D10): 5000 `log` notifications at once from one child; at
+    most the limit per second are handled, the flood is reported when it starts,
+    and the records dropped are counted and reported: handled + reported = sent."""
+    bus = LogBus()
+    recorder = Recorder(bus)
+    handled = 0
+
+    async def log(params: LogParams) -> None:
+        nonlocal handled
+        handled += 1
+
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONUNBUFFERED": "1"}
+    spec = ChildSpec(
+        "log-flood",
+        ChildCommand([sys.executable, str(CHILD), "log-flood"], env, Path.cwd()),
+        [STEP],
+        timings=TIMINGS,
+        log_records_per_s=100,
+    )
+    child = Child(spec, methods={}, notifications={"log": Method(LogParams, log)}, logs=bus)
+    async with anyio.create_task_group() as tg:
+        with anyio.fail_after(DEADLINE_S):
+            await tg.start(child.run)
+            await child.invoke(invoke_params(1))
+            await recorder.wait_for(r"^over 100 log records in 1s: further ones are counted")
+            await child.stop()
+            await recorder.wait_for(r"^\d+ log records were not logged \(flood\)$")
+        tg.cancel_scope.cancel()
+    dropped = sum(
+        int(message.split()[0])
+        for message in recorder.messages("error")
+        if message.endswith("log records were not logged (flood)")
+    )
+    assert 100 <= handled < 5000
+    assert handled + dropped == 5000
+
+
+def test_the_log_limit_is_a_motiad_toml_key(tmp_path: Path) -> None:
+    """`[handler] max_log_records_per_s`, 1000 by default, at least 1."""
+    assert load_settings(tmp_path).handler.max_log_records_per_s == 1000
+    (tmp_path / "motiad.toml").write_text("[handler]\nmax_log_records_per_s = 50\n")
+    assert load_settings(tmp_path).handler.max_log_records_per_s == 50
+    (tmp_path / "motiad.toml").write_text("[handler]\nmax_log_records_per_s = 0\n")
+    with pytest.raises(ConfigError, match=r"handler\.max_log_records_per_s"):
+        load_settings(tmp_path)
