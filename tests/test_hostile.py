@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 from collections.abc import AsyncIterator, Mapping
@@ -266,3 +267,28 @@ def test_the_log_limit_is_a_motiad_toml_key(tmp_path: Path) -> None:
     (tmp_path / "motiad.toml").write_text("[handler]\nmax_log_records_per_s = 0\n")
     with pytest.raises(ConfigError, match=r"handler\.max_log_records_per_s"):
         load_settings(tmp_path)
+
+
+@pytest.mark.parametrize("depth", [1200, 20_000])
+@pytest.mark.parametrize("language", sorted(ECHO))
+async def test_json_too_deep_for_an_sdk_is_still_answered_at_once(
+    language: str, depth: int, tmp_path: Path
+) -> None:
+    """SPEC `invoke.sdk-failure`, `rpc.undecodable`: nesting beyond what an SDK's
+    parser or encoder takes (Python's ~1000, Go's 10000, V8's stack) fails the
+    invocation with an error at once: the SDK answers the invoke by the id at
+    the start of the line it could not decode, or the broker fails it by the id
+    of an answer it could not decode. Never the timeout."""
+    project = sdk_project(tmp_path, language, ECHO[language])
+    step = project / "steps" / ECHO[language].name
+    request = '{"method":"POST","path":"/","headers":{},"pathParams":{},"queryParams":{},"body":'
+    deep = msgspec.Raw(f"{request}{'[' * depth}1{']' * depth}}}".encode())
+    params = msgspec.structs.replace(echo_params(step, None), input=deep)
+    async with sdk_child(language, project, step) as child:
+        with anyio.fail_after(DEADLINE_S), pytest.raises(RemoteError) as failed:
+            await child.invoke(params)
+        assert failed.value.code in (-32700, -32000)
+        assert re.search(r"nested too deeply|call stack", failed.value.message)
+        with anyio.fail_after(DEADLINE_S):
+            assert await child.invoke(echo_params(step, {"after": True}, 2)) is not None
+        assert child.restarts == 0

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"regexp"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -54,6 +55,10 @@ func classify(line []byte) message {
 		return undecodable(line, "the line is not valid UTF-8")
 	}
 	if !json.Valid(line) {
+		var raw json.RawMessage
+		if err := json.Unmarshal(line, &raw); err != nil && strings.Contains(err.Error(), "exceeded max depth") {
+			return undecodable(line, "JSON nested too deeply for this SDK")
+		}
 		return message{kind: kindBad, code: codeParse, why: "parse error: not valid JSON", id: nullID}
 	}
 	trimmed := bytes.TrimLeft(line, " \t\r\n")
