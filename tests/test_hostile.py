@@ -27,6 +27,7 @@ from motiad.builds import build_language
 from motiad.config import Settings, load_settings
 from motiad.errors import ConfigError, RemoteError
 from motiad.protocol.messages import (
+    DEFAULT_MAX_LINE_BYTES,
     ApiTrigger,
     EmitParams,
     EmitResult,
@@ -108,12 +109,18 @@ def sdk_project(root: Path, language: str, *steps: Path) -> Path:
 
 @asynccontextmanager
 async def sdk_child(
-    language: str, project: Path, step: Path, methods: Mapping[str, Method] | None = None
+    language: str,
+    project: Path,
+    step: Path,
+    methods: Mapping[str, Method] | None = None,
+    *,
+    bus: LogBus | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> AsyncIterator[Child]:
     """A real child of ``language`` hosting ``step`` under the supervisor, as the
-    broker starts it (its registry entry, its build)."""
+    broker starts it (its registry entry, its build), logging to ``bus``."""
     settings = Settings()
-    bus = LogBus()
+    bus = bus or LogBus()
     if language == "go":
         with anyio.fail_after(BUILD_S):
             await build_language(language, project, settings, [step], bus)
@@ -121,6 +128,7 @@ async def sdk_child(
         f"{language} child",
         child_command(language, project, settings, step),
         [str(step)],
+        max_line_bytes,
         timings=TIMINGS,
     )
     child = Child(spec, methods=methods or {}, notifications={}, logs=bus)
@@ -292,4 +300,28 @@ async def test_json_too_deep_for_an_sdk_is_still_answered_at_once(
         assert re.search(r"nested too deeply|call stack|stack level too deep", failed.value.message)
         with anyio.fail_after(DEADLINE_S):
             assert await child.invoke(echo_params(step, {"after": True}, 2)) is not None
+        assert child.restarts == 0
+
+
+async def test_garbage_a_node_handler_writes_to_fd_1_is_logged_and_its_answer_still_arrives(
+    tmp_path: Path,
+) -> None:
+    """SPEC `framing.bad-line`, `framing.utf8`, `framing.max-line`: what user code
+    writes past the SDK onto the protocol pipe (not JSON, not UTF-8, a line over
+    the limit) is reported by the broker, which keeps reading the same child."""
+    fixture = REPO / "tests" / "fixtures" / "hostile" / "fd_one.step.mjs"
+    project = sdk_project(tmp_path, "node", fixture)
+    step = project / "steps" / fixture.name
+    bus = LogBus()
+    recorder = Recorder(bus)
+    async with sdk_child("node", project, step, bus=bus, max_line_bytes=16_384) as child:
+        with anyio.fail_after(DEADLINE_S):
+            raw = await child.invoke(echo_params(step, {}))
+            await recorder.wait_for(r"over maxLineBytes")
+        assert raw is not None
+        assert json.loads(bytes(raw))["body"] == {"survived": True}
+        problems = " | ".join(recorder.messages("error"))
+        assert "not json at all" in problems
+        assert "not valid UTF-8" in problems
+        assert "over maxLineBytes (16384)" in problems
         assert child.restarts == 0
