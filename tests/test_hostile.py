@@ -325,3 +325,30 @@ async def test_garbage_a_node_handler_writes_to_fd_1_is_logged_and_its_answer_st
         assert "not valid UTF-8" in problems
         assert "over maxLineBytes (16384)" in problems
         assert child.restarts == 0
+
+
+# --- stopping -----------------------------------------------------------------
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for its parent does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def test_what_a_child_leaves_running_is_stopped_with_it() -> None:
+    """SPEC `lifecycle.stop` (issue 19 D10): a subprocess a step started holds the
+    child's pipes after the child exits. It used to outlive the stop, and the
+    pipes with it: their transports outlived the event loop, and Python printed
+    "Exception ignored ... Event loop is closed" at exit. Its process group is
+    ended with the child now."""
+    async with running("spawner") as (child, logs):
+        record = await logs.wait_for(r"^left running: \d+$")
+        left = int(record.message.split()[-1])
+        assert _alive(left)
+        with anyio.fail_after(DEADLINE_S):
+            await child.stop()
+    assert not _alive(left)

@@ -463,8 +463,12 @@ class Child:
 
         What the child wrote and nobody read is drained to end of file first:
         a pipe whose reader paused (the broker stopped reading a flooding
-        child) only closes once it has seen its end."""
+        child) only closes once it has seen its end. What the child started
+        and left running (its process group) is ended with it: it holds the
+        child's pipes, which would otherwise stay open past the broker's
+        event loop (SPEC ``lifecycle.stop``)."""
         await self._terminate(process)
+        _signal_group(process, signal.SIGKILL)
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 with anyio.move_on_after(self._timings.stop_step_s):
