@@ -66,6 +66,9 @@ STDERR_LINES_PER_WINDOW = 1000
 STDERR_WINDOW_S = 10.0
 """A child may log this many stderr lines per window; the rest are counted and
 reported, so a child flooding stderr cannot flood the broker's log."""
+LOG_WINDOW_S = 1.0
+"""The window of the ``log`` record limit: ``[handler] max_log_records_per_s`` is
+per second."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +199,7 @@ class Child:
         assert process.stdout
         assert process.stderr
         sender = BatchingLineSender(process.stdin)
-        logs = FloodGate(self.spec.log_records_per_s, 1.0, "log records", self._problem)
+        logs = FloodGate(self.spec.log_records_per_s, LOG_WINDOW_S, "log records", self._problem)
         peer = RpcPeer(
             sender,
             methods=self._methods,
