@@ -105,8 +105,8 @@ async def test_a_ticket_flows_through_typescript_and_python_under_one_trace(
         )
         assert anonymous.status_code == 401
         assert anonymous.json()["error"] == "Unauthorized"
-        # Motia's CORS default (cors() in server.ts): every answer says `*`, the
-        # middleware's refusal included, and a preflight gets 204.
+        # Motia's CORS default (server.ts sets the headers on every answer and
+        # answers any OPTIONS with 204): `*`, the middleware's refusal included.
         assert anonymous.headers["access-control-allow-origin"] == "*"
         preflight = await http.options(
             "/tickets",
