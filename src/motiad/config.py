@@ -1,7 +1,7 @@
 """Project settings and step configs, with validation that names the file and
 the field of every mistake.
 
-Step configs use Motia's field names (DESIGN §1) and refuse unknown fields, so
+Step configs use Motia's field names (ARCHITECTURE §1) and refuse unknown fields, so
 a typo such as ``subscribe`` is reported instead of silently ignored.
 """
 
@@ -405,7 +405,7 @@ def builtin_languages() -> dict[str, LanguageSettings]:
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Project-wide settings (DESIGN §7). All optional."""
+    """Project-wide settings (ARCHITECTURE §7). All optional."""
 
     host: str = "127.0.0.1"
     port: int = 3000
