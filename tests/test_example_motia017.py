@@ -28,7 +28,7 @@ from playwright.async_api import expect
 from motiad.transport import read_lines
 
 from .browser import open_page
-from .harness import REPO, motiad
+from .harness import REPO, motiad, run_cli
 from .wsclient import connect
 
 pytestmark = pytest.mark.anyio
@@ -80,6 +80,28 @@ def test_the_example_is_a_motia_017_project() -> None:
     assert installed("zod")["version"].startswith("3.")
     assert installed("ts-node")["version"].startswith("10.")
     assert not (EXAMPLE / "steps").exists()  # the steps are under src/ only
+
+
+def test_motiad_finds_the_steps_and_the_stream_under_src() -> None:
+    """Motia discovers steps and streams under src/ (any depth), TypeScript and
+    Python alike; helper modules beside them (priority.ts, the middleware) are
+    not steps. ``motiad steps`` reads the project in place and writes nothing."""
+    listed = run_cli("steps", str(EXAMPLE), "--json")
+    assert listed.returncode == 0, listed.stderr
+    found = json.loads(listed.stdout)
+    assert found["errors"] == []
+    assert {step["name"]: (step["language"], step["file"]) for step in found["steps"]} == {
+        "CreateTicket": ("node", "src/tickets/create-ticket.step.ts"),
+        "TriageTicket": ("node", "src/tickets/triage-ticket.step.ts"),
+        "AssignAgent": ("python", "src/tickets/assign_agent_step.py"),
+        "EscalateStaleTickets": ("node", "src/tickets/escalate-stale-tickets.step.ts"),
+    }
+    assert [(stream["name"], stream["file"]) for stream in found["streams"]] == [
+        ("tickets", "src/tickets/tickets.stream.ts")
+    ]
+    # Motia's `set` stores `{...data, id}` and checks nothing: the zod 3 schema
+    # declares no id, and motiad checks the item as the step wrote it.
+    assert "id" not in found["streams"][0]["schema"]["properties"]
 
 
 async def test_a_ticket_flows_through_typescript_and_python_under_one_trace(
