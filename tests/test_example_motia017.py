@@ -29,6 +29,7 @@ from motiad.transport import read_lines
 
 from .browser import open_page
 from .harness import REPO, motiad, run_cli
+from .test_streams import ws_url
 from .wsclient import connect
 
 pytestmark = pytest.mark.anyio
@@ -55,10 +56,6 @@ def example_copy(root: Path) -> Path:
     shutil.copytree(EXAMPLE, root, ignore=ignored)
     (root / "node_modules").symlink_to(EXAMPLE / "node_modules")
     return root
-
-
-def ws_url(http_url: str) -> str:
-    return http_url.replace("http://", "ws://") + "/"
 
 
 async def file_ticket(
