@@ -7,7 +7,7 @@ The loader owns the children."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import anyio
@@ -325,6 +325,7 @@ class StepLoader:
         return None
 
     def _child(self, spec: ChildSpec) -> Child:
+        spec = replace(spec, log_records_per_s=self.settings.handler.max_log_records_per_s)
         return Child(spec, methods=self._methods, notifications=self._notifications, logs=self.logs)
 
     async def _load_streams(self, files: list[StepFile], errors: list[MotiadError]) -> None:
