@@ -67,7 +67,7 @@ class System:
     name: str = ""
     description: str = ""
     shared: bool = False
-    """One server serves every project (bare quart): started once, not per project."""
+    """One server serves every project (the HTTP floors): started once, not per project."""
     ready_deadline_s: float = 60.0
     """Longest start we wait for: motiad starts Node children through tsx."""
     stop_grace_s: float = 20.0
@@ -118,8 +118,20 @@ class Peer(System):
         return "/health"
 
 
+class RawAsgi(Peer):
+    """A bare ASGI app on hypercorn with msgspec doing each route's JSON work: the
+    floor of every HTTP scenario (the HTTP server and codec motiad's API path uses,
+    and nothing else)."""
+
+    name = "raw-asgi"
+    description = "bare ASGI + msgspec on hypercorn, 1 worker (bench/peers/raw_asgi.py)"
+    shared = True
+    module = "raw_asgi"
+
+
 class BareQuart(Peer):
-    """quart on hypercorn, one worker, the same JSON work: the floor of a Python HTTP layer."""
+    """quart on hypercorn, one worker, the same JSON work with stdlib json: a
+    reference row (what a Python framework's request pipeline adds to the floor)."""
 
     name = "bare-quart"
     description = "quart + hypercorn, 1 worker, default config (bench/peers/bare_quart.py)"
@@ -301,6 +313,7 @@ def snapshot(rev: str, cache: Path) -> Path:
 def systems(cache: Path, motiad_source: Path | None = None) -> dict[str, System]:
     """The registry, by name; ``motiad_source``: a snapshot to run as motiad."""
     found: list[System] = [
+        RawAsgi(),
         BareQuart(),
         Motiad(cache / "tsx" / "node_modules", motiad_source),
         Motia(cache / "motia"),
