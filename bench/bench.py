@@ -14,7 +14,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
     wrk = ensure_wrk()
     if plan.profile:
         ensure_py_spy()
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     out = RESULTS / stamp
     out.mkdir(parents=True, exist_ok=True)
     command = shlex.join(["bench/run", *(sys.argv[1:] if argv is None else argv)])

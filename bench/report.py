@@ -127,13 +127,13 @@ class Target:
     issue: str = ""
     """The issue(s) that set it (the README's targets table cites them)."""
     unit: str = ""
-    """The unit of an absolute bound on ``value`` (``s``, ``MB``, ``events/s``…)."""
+    """The unit of ``value`` (``s``, ``MB``, ``req/s``…), for the description."""
 
     def describe(self) -> str:
         """``motiad/raw-asgi req/s ≥ 0.85x``, ``motiad p50 ≤ 2 ms``, ``motiad lost ≤ 0``."""
         sign = "≥" if self.bound == "min" else "≤"
         if self.baseline:
-            what = "figure" if self.metric == "value" else self.metric
+            what = (self.unit or "figure") if self.metric == "value" else self.metric
             return f"{self.system}/{self.baseline} {what} {sign} {self.threshold:g}x"
         if self.metric == "value":
             unit = "" if self.unit in ("", "x") else f" {self.unit}"
@@ -381,6 +381,7 @@ def _row_json(row: Row) -> dict[str, Any]:
         "round": row.round,
         "value": row.value,
         "unit": row.unit,
+        "higher_is_better": row.higher_is_better,
         "p50_ms": row.p50_ms,
         "p99_ms": row.p99_ms,
         "errors": row.errors,
@@ -406,6 +407,27 @@ def _row_json(row: Row) -> dict[str, Any]:
         "background": asdict(row.background) if row.background else None,
         "extra": row.extra,
     }
+
+
+def row_from_json(data: dict[str, Any]) -> Row:
+    """A row as :func:`to_json` wrote it (figures, errors, CPU and notes; the raw wrk
+    report, background accounting and profiles stay in the file)."""
+    return Row(
+        scenario=data["scenario"],
+        system=data["system"],
+        round=data["round"],
+        value=data["value"],
+        unit=data["unit"],
+        higher_is_better=data.get("higher_is_better", data["unit"] not in ("s", "MB", "ms")),
+        p50_ms=data["p50_ms"],
+        p99_ms=data["p99_ms"],
+        errors=data["errors"],
+        cpu_ms_per_op=data["cpu_ms_per_op"],
+        cpu_pct=data["cpu_pct"],
+        busy_before=data.get("busy_before_pct", 0.0),
+        notes=data["notes"],
+        rounds_values=data.get("rounds_values", []),
+    )
 
 
 def to_json(

@@ -42,10 +42,15 @@ floor), motiad, and Motia 0.17 on the same step files."""
 
 
 def _ratio(
-    metric: str, bound: Literal["min", "max"], threshold: float, baseline: str, issue: str
+    metric: str,
+    bound: Literal["min", "max"],
+    threshold: float,
+    baseline: str,
+    issue: str,
+    unit: str = "",
 ) -> Target:
-    """motiad's ``metric`` over ``baseline``'s in the same round."""
-    return Target("motiad", metric, bound, threshold, baseline, issue=issue)
+    """motiad's ``metric`` (in ``unit``) over ``baseline``'s in the same round."""
+    return Target("motiad", metric, bound, threshold, baseline, issue=issue, unit=unit)
 
 
 def _absolute(
@@ -59,9 +64,9 @@ def _http_targets(name: str) -> tuple[tuple[str, Target], ...]:
     """``ping-ts``/``ping-py``: the next factor against the floor, and what issue 7
     promised against Motia."""
     return (
-        (name, _ratio("value", "min", 0.85, FLOOR, "23")),
+        (name, _ratio("value", "min", 0.85, FLOOR, "23", "req/s")),
         (name, _ratio("p99", "max", 1.5, FLOOR, "23")),
-        (name, _ratio("value", "min", 100, "motia-0.17", "7")),
+        (name, _ratio("value", "min", 100, "motia-0.17", "7", "req/s")),
     )
 
 
@@ -136,7 +141,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         project="quickstart",
         request=HttpRequest("POST", "/messages", '{"text":"hi"}', JSON),
         targets=(
-            ("post-messages", _ratio("value", "min", 0.6, FLOOR, "23")),
+            ("post-messages", _ratio("value", "min", 0.6, FLOOR, "23", "req/s")),
             ("post-messages", _ratio("p50", "max", 2.0, FLOOR, "3")),
         ),
     ),
@@ -162,7 +167,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         project="chain",
         request=HttpRequest("POST", "/orders", None, JSON),
         targets=(
-            ("chain-32", _ratio("value", "min", 0.8, FLOOR, "23")),
+            ("chain-32", _ratio("value", "min", 0.8, FLOOR, "23", "orders/s")),
             ("chain-32", _absolute("lost", "max", 0, "", "7, 23")),
             ("chain-32", _absolute("value", "min", 1_000, "orders/s", "7")),
         ),
@@ -252,7 +257,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
         systems=("ws-floor", "motiad"),
         project="streams",
-        targets=(("stream-fanout", _ratio("value", "min", 0.9, "ws-floor", "23")),),
+        targets=(("stream-fanout", _ratio("value", "min", 0.9, "ws-floor", "23", "changes/s")),),
     ),
     Scenario(
         name="ageing-ping",
