@@ -176,8 +176,9 @@ SCENARIOS: tuple[Scenario, ...] = (
         name="invoke-python",
         kind="invoke",
         description=(
-            "warm invoke of a no-op Python handler through motiad.supervisor.Child against "
-            "a raw pipe echo child; sequential round trips (row invoke-python-64: 64 in flight)"
+            "warm invoke of a no-op Python handler through the broker's invocation path "
+            "(invocation table, span recorded) against a raw pipe echo child; sequential "
+            "round trips (row invoke-python-64: 64 in flight)"
         ),
         systems=("pipe-echo", "motiad"),
         language="python",
