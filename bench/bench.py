@@ -33,7 +33,7 @@ from .profile import ensure_py_spy
 from .report import Row, machine, print_report, to_json, to_markdown
 from .scenarios import SCENARIOS, Kind, Scenario, check
 from .servers import Plan, Run
-from .systems import snapshot, systems
+from .systems import Motiad, snapshot, systems
 from .wrk import ensure_wrk
 
 HERE = Path(__file__).resolve().parent
@@ -129,7 +129,9 @@ def _setup(run: Run, chosen: list[Scenario]) -> dict[str, str]:
     is marked unavailable (with the reason) and the others go on."""
     names = {name for scenario in chosen for name in scenario.systems}
     versions: dict[str, str] = {}
-    if "motiad" in names or any(scenario.kind == "events-redis" for scenario in chosen):
+    motiad = run.registry["motiad"]
+    wanted = "motiad" in names or any(scenario.kind == "events-redis" for scenario in chosen)
+    if wanted and isinstance(motiad, Motiad) and motiad.node_modules is not None:
         try:
             ensure_tsx(CACHE)
         except RuntimeError as exc:

@@ -162,21 +162,25 @@ def _copy_project(source: Path, target: Path) -> None:
 class Motiad(System):
     """``motiad run`` on a copy of a project, with a fresh database."""
 
-    def __init__(self, node_modules: Path, source: Path | None = None) -> None:
+    def __init__(self, node_modules: Path | None, source: Path | None = None) -> None:
         self.name = "motiad"
         self.node_modules = node_modules
-        """A ``node_modules`` with tsx (``bench/.cache/tsx/``), linked into each copy."""
+        """A ``node_modules`` with tsx (``bench/.cache/tsx/``) linked into each copy, for
+        revisions whose Node SDK has no TypeScript loader of its own (``None``: the
+        project runs as the quickstart ships, on the SDK's loader)."""
         self.source = source
         """A checkout (``src/``, ``sdk-*/``) to run instead of the dev venv's motiad."""
-        self.description = "motiad run PROJECT --log-level warn (fresh .motiad/)" + (
+        loader = "tsx" if node_modules else "the Node SDK's own TypeScript loader"
+        self.description = f"motiad run PROJECT --log-level warn (fresh .motiad/, {loader})" + (
             f", src/ of {source.name}" if source else ""
         )
 
     def prepare(self, workdir: Path, project: str) -> Path:
-        """Copy the project, link ``node_modules``; no ``.motiad/``."""
+        """Copy the project (and link ``node_modules``, if any); no ``.motiad/``."""
         target = workdir / project
         _copy_project(project_dir(project), target)
-        (target / "node_modules").symlink_to(self.node_modules, target_is_directory=True)
+        if self.node_modules is not None:
+            (target / "node_modules").symlink_to(self.node_modules, target_is_directory=True)
         return target
 
     def command(self, cwd: Path, port: int) -> list[str]:
@@ -279,6 +283,13 @@ def motia_env() -> dict[str, str]:
     }
 
 
+def own_typescript_loader(source: Path | None) -> bool:
+    """Whether the Node SDK of ``source`` (``None``: this checkout) loads TypeScript
+    steps itself: a project then needs no tsx, as the quickstart has none, and the
+    bench measures that default. Older revisions (``--rev``) need tsx."""
+    return ((source or ROOT) / "sdk-node" / "src" / "typescript.mjs").is_file()
+
+
 def snapshot(rev: str, cache: Path) -> Path:
     """``src/`` and the SDKs of git revision ``rev``, unpacked under ``cache``: measure a
     commit while others edit the working tree."""
@@ -315,7 +326,10 @@ def systems(cache: Path, motiad_source: Path | None = None) -> dict[str, System]
     found: list[System] = [
         RawAsgi(),
         BareQuart(),
-        Motiad(cache / "tsx" / "node_modules", motiad_source),
+        Motiad(
+            None if own_typescript_loader(motiad_source) else cache / "tsx" / "node_modules",
+            motiad_source,
+        ),
         Motia(cache / "motia"),
         WsFloor(),
     ]
