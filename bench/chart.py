@@ -8,6 +8,7 @@ bytes for the same result file (the README test compares them).
 from __future__ import annotations
 
 import math
+import textwrap
 from html import escape
 
 from .report import Row
@@ -22,6 +23,9 @@ BAR_GAP = 4
 GROUP_GAP = 14
 HEAD_H = 56
 """Title and the axis's decade labels."""
+LINE_H = 16
+SUBTITLE_CHARS = 110
+"""A subtitle line at 12 px fits the width with this many characters."""
 FOOT_H = 28
 
 FLOORS = {"raw-asgi", "ws-floor", "sqlite-floor", "pipe-echo"}
@@ -62,8 +66,11 @@ def throughput_rows(rows: list[Row]) -> list[Row]:
     return [row for row in rows if row.unit.endswith("/s") and row.value > 0]
 
 
-def throughput_svg(rows: list[Row], title: str) -> str:
-    """The chart of ``rows``' throughput rows (in their order), under ``title``."""
+def throughput_svg(rows: list[Row], title: str, subtitle: str = "") -> str:
+    """The chart of ``rows``' throughput rows (in their order), under ``title`` and
+    ``subtitle`` (wrapped to the width)."""
+    lines = textwrap.wrap(subtitle, SUBTITLE_CHARS)
+    top = HEAD_H + LINE_H * len(lines)
     shown = throughput_rows(rows)
     groups: dict[str, list[Row]] = {}
     for row in shown:
@@ -81,7 +88,7 @@ def throughput_svg(rows: list[Row], title: str) -> str:
         return axis_left + share * (axis_right - axis_left)
 
     body: list[str] = []
-    y = HEAD_H
+    y = top
     for scenario, members in groups.items():
         body.append(_text(8, y + 11, scenario, "start", weight="bold"))
         y += 16
@@ -100,12 +107,16 @@ def throughput_svg(rows: list[Row], title: str) -> str:
     for power in range(low, high + 1):
         x = x_of(10.0**power)
         grid.append(
-            f'<line x1="{x:.1f}" y1="{HEAD_H - 8}" x2="{x:.1f}" y2="{y - GROUP_GAP + 4}" '
+            f'<line x1="{x:.1f}" y1="{top - 8}" x2="{x:.1f}" y2="{y - GROUP_GAP + 4}" '
             'stroke="#e5e7eb"/>'
         )
-        grid.append(_text(x, HEAD_H - 12, _decade_label(power), "middle", fill="#6b7280"))
+        grid.append(_text(x, top - 12, _decade_label(power), "middle", fill="#6b7280"))
     head = [
         _text(8, 20, title, "start", weight="bold", size=14),
+        *[
+            _text(8, 20 + LINE_H * (index + 1), line, "start", fill="#374151")
+            for index, line in enumerate(lines)
+        ],
         _text(
             8,
             height - 10,

@@ -149,7 +149,8 @@ def _ratio(run: Published, scenario: str, baseline: str) -> str | None:
     mine, base = run.row(scenario, "motiad"), run.row(scenario, baseline)
     if mine is None or base is None or not base.value:
         return None
-    return f"{mine.value / base.value:,.2f}x {baseline}"
+    ratio = mine.value / base.value
+    return f"{ratio:,.0f}x {baseline}" if ratio >= 10 else f"{ratio:.2f}x {baseline}"
 
 
 def render_headline(run: Published) -> str:
@@ -183,7 +184,7 @@ def rendered(run: Published) -> dict[Path, dict[str, str]]:
 
 def chart(run: Published) -> str:
     """The SVG of ``run``'s throughput rows."""
-    return throughput_svg(run.rows, f"bench/run, {run.when} UTC: {run.label}")
+    return throughput_svg(run.rows, f"bench/run, {run.when} UTC", run.label)
 
 
 def _markers(name: str) -> tuple[str, str]:
