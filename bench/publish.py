@@ -106,7 +106,9 @@ def _relative(path: Path, start: Path) -> str:
 def render_figures(run: Published) -> str:
     """The figures block of ``bench/README.md``."""
     machine = ", ".join(
-        f"{key} {value}" for key, value in run.machine.items() if key != "load_at_start"
+        str(value) if str(value).startswith(key) else f"{key} {value}"
+        for key, value in run.machine.items()
+        if key != "load_at_start"
     )
     settings = run.settings
     verdicts = check(SCENARIOS, run.rounds)
