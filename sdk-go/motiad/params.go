@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strings"
 )
 
 // badParams is a -32602 answer: what was wrong and where (rpc.bad-params).
@@ -57,7 +58,7 @@ func optionalInt(fields jsonObject, name, path string, min int64, nullable bool,
 var versionPattern = regexp.MustCompile(`^([0-9]+)\.([0-9]+)$`)
 
 type initializeParams struct {
-	major        string
+	major        string // without leading zeros
 	version      string
 	project      string
 	steps        []string
@@ -77,7 +78,12 @@ func parseInitialize(raw json.RawMessage) (*initializeParams, *badParams) {
 	if match == nil {
 		return nil, &badParams{"$.params.protocolVersion", `expected "MAJOR.MINOR"`}
 	}
-	p.major = match[1]
+	// Majors compare as numbers (SPEC lifecycle.version): without leading zeros
+	// the digits are the number's canonical text, of any length.
+	p.major = strings.TrimLeft(match[1], "0")
+	if p.major == "" {
+		p.major = "0"
+	}
 	if p.project, bad = requireString(fields, "project", "$.params"); bad != nil {
 		return nil, bad
 	}
@@ -109,6 +115,10 @@ type Trigger struct {
 	Topic          string `json:"topic,omitempty"`
 	EventID        string `json:"eventId,omitempty"`
 	MessageGroupID string `json:"messageGroupId,omitempty"`
+	// Refusal (api): the response to give in place of the handler's, as the
+	// body failed the step's bodySchema (SPEC invoke.refusal). Go steps have
+	// no middleware, so the handler is not called.
+	Refusal json.RawMessage `json:"refusal,omitempty"`
 }
 
 type invokeParams struct {
@@ -142,7 +152,14 @@ func parseInvoke(raw json.RawMessage) (*invokeParams, *badParams) {
 		return nil, bad
 	}
 	switch p.trigger.Type {
-	case "api", "cron":
+	case "cron":
+	case "api":
+		if refusal, ok := trigger.get("refusal"); ok && string(refusal) != "null" {
+			if _, bad = object(refusal, "$.params.trigger.refusal"); bad != nil {
+				return nil, bad
+			}
+			p.trigger.Refusal = refusal
+		}
 	case "event":
 		if p.trigger.Topic, bad = requireString(trigger, "topic", "$.params.trigger"); bad != nil {
 			return nil, bad

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from .errors import BrokerError, BrokerGoneError
 from .framing import LineWriter
-from .protocol import JsonObject, RequestId, encode_message
+from .protocol import JsonObject, LineTooLongError, RequestId, encode_message
 from .tables import DEFAULT_MAX_LINE_BYTES, MAX_ERROR_MESSAGE_CHARS, ErrorCode
 
 
@@ -86,16 +87,43 @@ _DECODER = json.JSONDecoder(parse_constant=_no_constants)
 """Built once: ``json.loads`` with an option builds a decoder on every call."""
 
 
+_LEADING_ID: Final = re.compile(
+    rb'^[ \t]*\{[ \t]*"jsonrpc"[ \t]*:[ \t]*"2\.0"[ \t]*,[ \t]*"id"[ \t]*:[ \t]*'
+    rb'(?P<id>-?[0-9]+|"[^"\\]*")[ \t]*,[ \t]*"(?P<kind>method|result|error)"'
+)
+"""The start of a message as every sender writes it (SPEC `rpc.undecodable`)."""
+
+
+def _undecodable(line: bytes, why: str) -> Incoming:
+    """A line that cannot be decoded: answered, or failing our request, by the
+    id its start shows (SPEC `rpc.undecodable`); else ``-32700`` with ``id: null``."""
+    message = f"parse error: {why}"
+    found = _LEADING_ID.match(line)
+    if found is None:
+        return Invalid(None, ErrorCode.PARSE_ERROR, message)
+    try:
+        request_id: RequestId = json.loads(found["id"])
+    except ValueError:  # not UTF-8 inside the quotes
+        return Invalid(None, ErrorCode.PARSE_ERROR, message)
+    if found["kind"] == b"method":
+        return Invalid(request_id, ErrorCode.PARSE_ERROR, message)
+    return Response(
+        request_id,
+        None,
+        BrokerError(ErrorCode.PARSE_ERROR, f"the broker's answer could not be read: {why}"),
+    )
+
+
 def classify(line: bytes) -> Incoming:
     """What one line is, checked in the order of SPEC `rpc.error-order`."""
     try:
         message = _DECODER.decode(line.decode("utf-8"))
-    except UnicodeDecodeError:
-        return Invalid(None, ErrorCode.PARSE_ERROR, "parse error: the line is not valid UTF-8")
-    except ValueError as exc:  # JSONDecodeError, NaN, and too-deep nesting
+    except UnicodeDecodeError as exc:
+        return _undecodable(line, f"the line is not valid UTF-8 (byte {exc.start})")
+    except ValueError as exc:  # JSONDecodeError, NaN: the line's shape, not its text
         return Invalid(None, ErrorCode.PARSE_ERROR, f"parse error: {exc}")
     except RecursionError:
-        return Invalid(None, ErrorCode.PARSE_ERROR, "parse error: nesting too deep")
+        return _undecodable(line, "JSON nested too deeply for this SDK")
     if not isinstance(message, dict):
         kind = type(message).__name__
         return Invalid(None, ErrorCode.INVALID_REQUEST, f"invalid request: a JSON {kind}")
@@ -192,9 +220,19 @@ class Peer:
             self.send({"jsonrpc": "2.0", "id": request_id, "error": error})
         except (TypeError, ValueError):
             # SPEC `framing.max-line.send`: the data could not be encoded or was
-            # too long; the code and a shortened message still say what happened.
-            short = {"code": int(code), "message": message[:MAX_ERROR_MESSAGE_CHARS]}
-            self.send({"jsonrpc": "2.0", "id": request_id, "error": short})
+            # too long; the code and a shortened message still say what happened,
+            # cut further (whole characters) while the line is over the limit.
+            text = message[:MAX_ERROR_MESSAGE_CHARS]
+            while True:
+                short = {"code": int(code), "message": text}
+                try:
+                    self.send({"jsonrpc": "2.0", "id": request_id, "error": short})
+                    return
+                except LineTooLongError as exc:
+                    if not text:  # the limit wins: the peer's own timeout ends the request
+                        report(f"error {code} not sent: {exc}")
+                        return
+                    text = text[: max(0, len(text) - (exc.size - exc.limit))]
 
     def notify(self, method: str, params: JsonObject) -> None:
         """Send a notification."""

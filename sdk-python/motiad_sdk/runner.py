@@ -44,7 +44,7 @@ from .tables import (
     ErrorCode,
     Method,
 )
-from .values import wrap
+from .values import api_request, api_response, wrap
 
 SHUTDOWN_GRACE_S: Final = SHUTDOWN_GRACE_MS / 1000
 """How long ``shutdown`` lets running handlers finish before cancelling them
@@ -110,6 +110,11 @@ def parse_invoke(params: JsonObject) -> InvokeParams:
         group = trigger.get("messageGroupId")
         if group is not None and not isinstance(group, str):
             raise ParamsError("trigger.messageGroupId", "a string or null")
+    if trigger_type == "api":
+        refusal = trigger.get("refusal")
+        is_response = isinstance(refusal, dict) and _is_int(refusal.get("status"))
+        if refusal is not None and not is_response:
+            raise ParamsError("trigger.refusal", "a response object with an integer status")
     if "input" not in params:
         raise ParamsError("input", "present (null for cron)")
     trace_id = _string(params, "traceId")
@@ -186,7 +191,7 @@ def _shape_result(trigger_type: str, value: Any) -> Any:
             "an api handler must return a dict with an integer `status` "
             f"(and optional `body`, `headers`), not {value!r:.200}"
         )
-    return dict(value)
+    return api_response(value)
 
 
 class Runner:
@@ -338,8 +343,13 @@ class Runner:
         }
         if stream_paths is not None:  # SPEC `lifecycle.streams`
             result["streams"] = load_streams(stream_paths)
-        self._life.initialized = True
-        self._peer.respond(request.id, result)
+        self._life.initialized = True  # SPEC `lifecycle.initialize.once`: a -32005 answer counts
+        try:
+            self._peer.respond(request.id, result)
+        except LineTooLongError as exc:  # SPEC `framing.max-line.send`
+            self._peer.respond_error(
+                request.id, ErrorCode.LINE_TOO_LONG, f"initialize result too long: {exc}"
+            )
 
     def _ping(self, request: Request) -> None:
         self._peer.respond(request.id, {})
@@ -456,14 +466,23 @@ class Runner:
         answered exactly once.
         """
         cron = params.trigger_type == "cron"
-        args: tuple[Any, ...] = (context,) if cron else (wrap(params.input), context)
+        api = params.trigger_type == "api"
+        # SPEC invoke.refusal: the body failed bodySchema; the middleware still
+        # runs (as in Motia), and next() gives it the broker's 400
+        refusal = params.trigger.get("refusal") if api else None
         try:
-            if params.trigger_type == "api" and middleware:
+            handler_input = api_request(params.input) if api else params.input
+            args: tuple[Any, ...] = (context,) if cron else (wrap(handler_input), context)
+            if api and middleware:
 
                 async def run_handler() -> Any:
+                    if refusal is not None:
+                        return dict(refusal)
                     return await self._run_handler(handler, is_async, args, params.invocation_id)
 
                 value = await run_with_middleware(middleware, run_handler, args[0], context)
+            elif refusal is not None:
+                value = dict(refusal)
             else:
                 value = await self._run_handler(handler, is_async, args, params.invocation_id)
         except (Exception, SystemExit) as exc:  # SystemExit: a handler calling exit()
@@ -534,19 +553,30 @@ class Runner:
             if not self._life.stopping:  # the handler raised CancelledError itself
                 self._fail(request_id, asyncio.CancelledError("the handler was cancelled"))
             return
-        self._answer(request_id, invocation.trigger_type, task.result())
+        error = task.exception()  # a BaseException _call lets through still gets its answer
+        outcome = task.result() if error is None else _Outcome(error=error)
+        self._answer(request_id, invocation.trigger_type, outcome)
 
     def _answer(self, request_id: RequestId, trigger_type: str, outcome: _Outcome) -> None:
-        """Answer with a handler's result or its error."""
-        if outcome.error is not None:
-            self._fail(request_id, outcome.error)
-            return
+        """Answer with a handler's result or its error. Never raises: whatever
+        fails on the way is the answer instead (SPEC `invoke.sdk-failure`)."""
         try:
-            self._peer.respond(request_id, _shape_result(trigger_type, outcome.value))
-        except LineTooLongError as exc:  # SPEC `framing.max-line.send`
-            self._peer.respond_error(request_id, ErrorCode.LINE_TOO_LONG, f"result too long: {exc}")
-        except (TypeError, ValueError) as exc:  # SPEC `invoke.result`: not JSON
-            self._fail(request_id, exc, retryable=False)
+            if outcome.error is not None:
+                self._fail(request_id, outcome.error)
+                return
+            try:
+                self._peer.respond(request_id, _shape_result(trigger_type, outcome.value))
+            except LineTooLongError as exc:  # SPEC `framing.max-line.send`
+                self._peer.respond_error(
+                    request_id, ErrorCode.LINE_TOO_LONG, f"result too long: {exc}"
+                )
+            except Exception as exc:  # SPEC `invoke.result`: not JSON, or nested too deeply
+                self._fail(request_id, exc, retryable=False)
+        except Exception as exc:  # an exception whose str() raises, say: still answer
+            report("cannot answer an invocation:\n" + "".join(traceback.format_exception(exc)))
+            self._peer.respond_error(
+                request_id, ErrorCode.INTERNAL_ERROR, f"internal error: {type(exc).__name__}"
+            )
 
     def _fail(
         self, request_id: RequestId, exc: BaseException, *, retryable: bool | None = None

@@ -3,9 +3,10 @@ JSON-safe values going out."""
 
 from __future__ import annotations
 
+import base64
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 _MAX_DEPTH = 64
 """How deep :func:`to_jsonable` descends before giving up with ``repr``: deep
@@ -40,13 +41,65 @@ class AttrDict(dict[str, Any]):
             raise AttributeError(name) from None
 
 
+BASE64: Final = "base64"
+"""``bodyEncoding`` of a body that is bytes, sent as a base64 string (SPEC
+``invoke.input`` and ``invoke.result``): JSON cannot hold bytes."""
+
+
+def api_request(request: Any) -> Any:
+    """The api ``input`` as the handler gets it: a base64 body is bytes."""
+    if (
+        isinstance(request, dict)
+        and request.get("bodyEncoding") == BASE64
+        and isinstance(request.get("body"), str)
+    ):
+        request = {key: value for key, value in request.items() if key != "bodyEncoding"}
+        request["body"] = base64.b64decode(request["body"])
+    return request
+
+
+def api_response(response: Mapping[str, Any]) -> dict[str, Any]:
+    """An api handler's response for the wire: a ``bytes`` body goes as base64."""
+    shaped = dict(response)
+    body = shaped.get("body")
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        shaped["body"] = base64.b64encode(body).decode("ascii")
+        shaped["bodyEncoding"] = BASE64
+    return shaped
+
+
 def wrap(value: Any) -> Any:
-    """Turn every JSON object inside ``value`` into an :class:`AttrDict`."""
-    if isinstance(value, dict):
-        return AttrDict({key: wrap(item) for key, item in value.items()})
-    if isinstance(value, list):
-        return [wrap(item) for item in value]
-    return value
+    """Turn every JSON object inside ``value`` into an :class:`AttrDict`.
+
+    Iterative, not recursive: whatever nesting the JSON decoder accepted (an
+    API body of a thousand ``[``), wrapping it cannot hit the recursion limit
+    (SPEC `invoke.sdk-failure`).
+    """
+    if not isinstance(value, (dict, list)):
+        return value
+    top = _container(value)
+    pending: list[tuple[Any, Any]] = [(value, top)]
+    while pending:
+        source, target = pending.pop()
+        if isinstance(source, dict):
+            for key, item in source.items():
+                target[key] = _adopt(item, pending)
+        else:
+            target.extend(_adopt(item, pending) for item in source)
+    return top
+
+
+def _container(value: dict[str, Any] | list[Any]) -> AttrDict | list[Any]:
+    return AttrDict() if isinstance(value, dict) else []
+
+
+def _adopt(item: Any, pending: list[tuple[Any, Any]]) -> Any:
+    """``item`` itself, or an empty container that ``wrap`` fills later."""
+    if not isinstance(item, (dict, list)):
+        return item
+    copy = _container(item)
+    pending.append((item, copy))
+    return copy
 
 
 def to_jsonable(value: Any, _depth: int = 0) -> Any:
@@ -58,7 +111,7 @@ def to_jsonable(value: Any, _depth: int = 0) -> Any:
     if value is None or isinstance(value, (str, bool, int)):
         return value
     if isinstance(value, float):
-        return value if math.isfinite(value) else repr(value)
+        return value if math.isfinite(value) else None  # SPEC `log.notification`
     if _depth >= _MAX_DEPTH:
         return _safe_repr(value)
     if isinstance(value, Mapping):

@@ -8,6 +8,7 @@
 require 'json'
 require_relative 'motiad/tables'
 require_relative 'motiad/context'
+require_relative 'motiad/streams'
 
 module Motiad
   SDK = { 'name' => 'motiad-sdk-ruby', 'version' => '0.1.0', 'language' => 'ruby' }.freeze
@@ -74,45 +75,24 @@ module Motiad
       exit!(0)
     end
 
-    # SPEC `framing.max-line`: a line over the limit is dropped up to its newline, never
-    # buffered whole, and answered -32005 once.
+    # Whole lines: a conforming broker sends none over the limit (motiad/bounded_lines.rb
+    # bounds them, SPEC `framing.max-line`). Bytes after the last newline are no message.
     def each_line
-      buffer = String.new(encoding: Encoding::BINARY)
-      discarding = false
-      while (chunk = read_chunk)
-        buffer << chunk
-        start = 0 # lines are cut from a chunk by offset, the rest kept once
-        while (newline = buffer.index("\n", start))
-          line = buffer.byteslice(start, newline - start)
-          start = newline + 1
-          if discarding then discarding = false
-          elsif line.bytesize > @limit then too_long
-          else yield line
-          end
-        end
-        buffer = buffer.byteslice(start, buffer.bytesize - start)
-        next unless buffer.bytesize > @limit
-        too_long unless discarding
-        discarding = true
-        buffer.clear
+      while (line = @in.gets)
+        yield line.chomp("\n") if line.end_with?("\n")
       end
-    end
-
-    def read_chunk
-      @in.readpartial(65_536)
-    rescue EOFError, IOError, SystemCallError
+    rescue IOError, SystemCallError
       nil
     end
-
-    def too_long = reply_error(nil, ErrorCode::LINE_TOO_LONG, "line too long: over #{@limit} bytes")
 
     # Classifies a line in the order of SPEC `rpc.error-order` and serves it.
     def dispatch(line)
       line.force_encoding(Encoding::UTF_8)
-      return reply_error(nil, ErrorCode::PARSE_ERROR, 'parse error: not UTF-8') unless line.valid_encoding?
+      return undecodable(line, 'the line is not valid UTF-8') unless line.valid_encoding?
 
       msg = parse(line)
       return reply_error(nil, ErrorCode::PARSE_ERROR, 'parse error: not one JSON value') if msg == :bad
+      return undecodable(line, 'JSON nested too deeply for this SDK') if msg == :deep
       return reply_error(nil, ErrorCode::INVALID_REQUEST, 'invalid request: not an object') unless msg.is_a?(Hash)
 
       id = msg['id']
@@ -141,9 +121,31 @@ module Motiad
     end
 
     def parse(line)
-      JSON.parse(line, object_class: Motiad.object_class)
+      JSON.parse(line, object_class: Motiad.object_class, max_nesting: false)
     rescue JSON::ParserError, EncodingError
       :bad
+    rescue SystemStackError
+      :deep
+    end
+
+    # The start of a message as every sender writes it (SPEC `rpc.undecodable`).
+    LEADING_ID = /\A[ \t]*\{[ \t]*"jsonrpc"[ \t]*:[ \t]*"2\.0"[ \t]*,[ \t]*"id"[ \t]*:[ \t]*(-?[0-9]+|"[^"\\]*")[ \t]*,[ \t]*"(method|result|error)"/n
+
+    # SPEC `rpc.undecodable`: a line that cannot be decoded is tied to the id its start
+    # shows: a request is answered by it, our request it answers fails; else id null.
+    def undecodable(line, why)
+      found = LEADING_ID.match(line.b)
+      id = found && leading_id(found[1])
+      return reply_error(id, ErrorCode::PARSE_ERROR, "parse error: #{why}") if id.nil? || found[2] == 'method'
+
+      error = { 'code' => ErrorCode::PARSE_ERROR, 'message' => "the broker's answer could not be read: #{why}" }
+      locked(@state_lock) { @pending.delete(id) }&.push({ 'error' => error })
+    end
+
+    def leading_id(text)
+      JSON.parse(text.force_encoding(Encoding::UTF_8))
+    rescue JSON::ParserError, EncodingError
+      nil
     end
 
     REQUESTS = { Methods::INITIALIZE => :initialize_steps, Methods::PING => :ping,
@@ -223,9 +225,17 @@ module Motiad
 
     def run_handler(id, step, params)
       outcome = begin
-        context = Context.new(self, params)
-        value = step.host.method(:handler).arity == 1 ? step.host.handler(context) : step.host.handler(params['input'], context)
-        [params['trigger']['type'] == 'api' ? Motiad.api_result(value) : nil, nil]
+        api = params['trigger']['type'] == 'api'
+        # SPEC `invoke.refusal`: Ruby steps have no middleware, so the refusal is the answer
+        refusal = api ? params['trigger']['refusal'] : nil
+        if refusal
+          [refusal, nil]
+        else
+          context = Context.new(self, params)
+          input = api ? Motiad.api_request(params['input']) : params['input']
+          value = step.host.method(:handler).arity == 1 ? step.host.handler(context) : step.host.handler(input, context)
+          [api ? Motiad.api_result(value) : nil, nil]
+        end
       rescue Cancelled
         return # whoever cancelled it has answered
       rescue Exception => e
@@ -234,6 +244,8 @@ module Motiad
       Thread.handle_interrupt(Cancelled => :never) { answer(id, *outcome) }
     rescue Cancelled
       nil # a cancel that came while it answered: the cancel answered instead
+    rescue Exception => e # SPEC `invoke.sdk-failure`: whatever failed, the invoke is answered
+      finish(id) { reply_error(id, ErrorCode::INTERNAL_ERROR, "internal error: #{e.class}: #{e.message}") }
     end
 
     def answer(id, result, info)
@@ -282,7 +294,7 @@ module Motiad
         @next_id
       end
       begin
-        write(JSON.generate({ 'jsonrpc' => '2.0', 'id' => id, 'method' => method, 'params' => params }), strict: true)
+        write(Motiad.generate({ 'jsonrpc' => '2.0', 'id' => id, 'method' => method, 'params' => params }), strict: true)
         answer = waiter.pop
       ensure
         locked(@state_lock) { @pending.delete(id) }
@@ -294,27 +306,34 @@ module Motiad
     end
 
     def notify(method, params)
-      write(JSON.generate({ 'jsonrpc' => '2.0', 'method' => method, 'params' => params }), strict: true)
+      write(Motiad.generate({ 'jsonrpc' => '2.0', 'method' => method, 'params' => params }), strict: true)
     rescue RangeError => e # SPEC `framing.max-line.send`: a log too long is not sent
       warn "motiad-sdk-ruby: #{method} not sent: #{e.message}"
     end
 
     def reply(id, result)
-      write(JSON.generate({ 'jsonrpc' => '2.0', 'id' => id, 'result' => result }), strict: true)
+      write(Motiad.generate({ 'jsonrpc' => '2.0', 'id' => id, 'result' => result }), strict: true)
     rescue RangeError => e
       reply_error(id, ErrorCode::LINE_TOO_LONG, "result too long: #{e.message}")
-    rescue JSON::GeneratorError, EncodingError => e
-      reply_error(id, ErrorCode::INTERNAL_ERROR, "internal error: #{e.message}")
+    rescue JSON::JSONError, EncodingError, SystemStackError => e # SPEC `invoke.sdk-failure`
+      reply_error(id, ErrorCode::INTERNAL_ERROR, "internal error: #{e.class}: #{e.message}")
     end
 
-    # An error answer; too long (or data JSON cannot hold): without data, its message cut.
+    # An error answer; too long (or data JSON cannot hold): without data, its message cut,
+    # further while the line is over the limit; one that does not fit empty is not sent.
     def reply_error(id, code, message, data = nil)
       error = { 'code' => code, 'message' => message }
       error['data'] = data unless data.nil?
-      write(JSON.generate({ 'jsonrpc' => '2.0', 'id' => id, 'error' => error }), strict: true)
-    rescue RangeError, JSON::GeneratorError, EncodingError
-      short = { 'code' => code, 'message' => message.scrub[0, MAX_ERROR_MESSAGE_CHARS] }
-      write(JSON.generate({ 'jsonrpc' => '2.0', 'id' => id, 'error' => short }))
+      write(Motiad.generate({ 'jsonrpc' => '2.0', 'id' => id, 'error' => error }), strict: true)
+    rescue RangeError, JSON::JSONError, EncodingError, SystemStackError
+      text = message.scrub[0, MAX_ERROR_MESSAGE_CHARS]
+      loop do
+        line = Motiad.generate({ 'jsonrpc' => '2.0', 'id' => id, 'error' => { 'code' => code, 'message' => text } })
+        return write(line) if line.bytesize <= @limit
+        return warn("motiad-sdk-ruby: error #{code} not sent: over #{@limit} bytes") if text.empty?
+
+        text = text[0, [text.length - (line.bytesize - @limit), 0].max]
+      end
     end
 
     # One line out, whole, under the lock; a line over the limit raises RangeError when
@@ -339,15 +358,52 @@ module Motiad
       'stack' => stack.join("\n"), 'retryable' => retryable }
   end
 
-  # SPEC `invoke.result`: an api handler returns {status: Integer, body?, headers?: Hash}.
+  # SPEC `invoke.input`: a body with bodyEncoding "base64" is bytes (a binary String).
+  def self.api_request(request)
+    return request unless request.is_a?(Hash) && request['bodyEncoding'] == 'base64' && request['body'].is_a?(String)
+
+    decoded = request.dup
+    decoded.delete('bodyEncoding')
+    decoded['body'] = request['body'].unpack1('m0')
+    decoded
+  end
+
+  # SPEC `invoke.result`: an api handler returns {status: Integer, body?, headers?: Hash};
+  # a binary String body goes as base64 with bodyEncoding.
   def self.api_result(value)
-    result = JSON.parse(JSON.generate(value)) if value.is_a?(Hash)
-    return result.slice('status', 'body', 'headers') if result && result['status'].is_a?(Integer) &&
+    if value.is_a?(Hash)
+      key = value.key?(:body) ? :body : 'body'
+      body = value[key]
+      if body.is_a?(String) && body.encoding == Encoding::BINARY
+        value = value.merge(key => [body].pack('m0'), 'bodyEncoding' => 'base64')
+      end
+    end
+    result = JSON.parse(generate(value), max_nesting: false) if value.is_a?(Hash)
+    return result.slice('status', 'body', 'headers', 'bodyEncoding') if result && result['status'].is_a?(Integer) &&
                                                           (result['headers'].nil? || result['headers'].is_a?(Hash))
 
     raise InvalidApiResponse, "an api handler must return {status: Integer, body:, headers:}, not #{value.inspect[0, 200]}"
-  rescue JSON::GeneratorError, EncodingError => e
-    raise InvalidApiResponse, "the result is not JSON: #{e.message}"
+  rescue JSON::JSONError, EncodingError, SystemStackError => e
+    raise InvalidApiResponse, "the result is not JSON: #{e.class}: #{e.message}"
+  end
+
+  # JSON for the wire, however deep (the line limit bounds it), with text that is not
+  # UTF-8 (an encoded lone surrogate, stray bytes) as U+FFFD (SPEC `framing.utf8.replace`).
+  def self.generate(value)
+    JSON.generate(value, max_nesting: false)
+  rescue JSON::GeneratorError => e
+    raise unless e.message.match?(/utf-8|partial character/i)
+
+    JSON.generate(scrub(value), max_nesting: false)
+  end
+
+  def self.scrub(value)
+    case value
+    when String then value.dup.force_encoding(Encoding::UTF_8).scrub("\uFFFD")
+    when Hash then value.to_h { |key, item| [key.is_a?(String) ? scrub(key) : key, scrub(item)] }
+    when Array then value.map { |item| scrub(item) }
+    else value
+    end
   end
 
   # A bad api response: the handler's fault, retrying will not help.
