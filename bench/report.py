@@ -115,9 +115,10 @@ Metric = Literal["value", "p50", "p99"] | str
 @dataclass(frozen=True, slots=True)
 class Target:
     """A bound on ``system``'s ``metric`` in a scenario's rows: ``value`` (the row's
-    figure), ``p50``, ``p99`` (ms), or an error count by name (``lost``). With a
-    ``baseline`` the bound is on the ratio to the baseline's same metric in the same
-    round."""
+    figure), ``p50``, ``p99`` (ms), an error count by name (``lost``) or a count the
+    row keeps in ``extra`` (``processes``). With a ``baseline`` the bound is on the
+    ratio to the baseline's same metric in the same round (in the rows of
+    ``baseline_rows`` when given: another scenario measured in that round)."""
 
     system: str
     metric: Metric
@@ -128,13 +129,16 @@ class Target:
     """The issue(s) that set it (the README's targets table cites them)."""
     unit: str = ""
     """The unit of ``value`` (``s``, ``MB``, ``req/s``…), for the description."""
+    baseline_rows: str | None = None
+    """The scenario whose rows hold the baseline (``None``: the target's own)."""
 
     def describe(self) -> str:
         """``motiad/raw-asgi req/s ≥ 0.85x``, ``motiad p50 ≤ 2 ms``, ``motiad lost ≤ 0``."""
         sign = "≥" if self.bound == "min" else "≤"
         if self.baseline:
             what = (self.unit or "figure") if self.metric == "value" else self.metric
-            return f"{self.system}/{self.baseline} {what} {sign} {self.threshold:g}x"
+            base = f"{self.baseline} {self.baseline_rows}" if self.baseline_rows else self.baseline
+            return f"{self.system}/{base} {what} {sign} {self.threshold:.3g}x"
         if self.metric == "value":
             unit = "" if self.unit in ("", "x") else f" {self.unit}"
             suffix = "x" if self.unit == "x" else ""
@@ -151,7 +155,10 @@ def metric_of(row: Row, metric: Metric) -> float | None:
         return row.p50_ms
     if metric == "p99":
         return row.p99_ms
-    return float(row.errors[metric]) if metric in row.errors else None
+    if metric in row.errors:
+        return float(row.errors[metric])
+    found = row.extra.get(metric)
+    return float(found) if isinstance(found, int | float) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,12 +216,15 @@ class Verdict:
 def verdict(scenario: str, target: Target, rounds: list[Row]) -> Verdict:
     """``target`` over the rounds of ``scenario`` (no figure: no round has them)."""
     by_round: dict[int, dict[str, Row]] = {}
+    base_by_round: dict[int, dict[str, Row]] = {}
     for row in rounds:
         if row.scenario == scenario:
             by_round.setdefault(row.round, {})[row.system] = row
+        if row.scenario == (target.baseline_rows or scenario):
+            base_by_round.setdefault(row.round, {})[row.system] = row
     figures: list[float] = []
     unit = ""
-    for found in by_round.values():
+    for round_no, found in by_round.items():
         own = found.get(target.system)
         if own is None:
             continue
@@ -225,7 +235,7 @@ def verdict(scenario: str, target: Target, rounds: list[Row]) -> Verdict:
         if target.baseline is None:
             figures.append(mine)
             continue
-        base_row = found.get(target.baseline)
+        base_row = base_by_round.get(round_no, {}).get(target.baseline)
         base = metric_of(base_row, target.metric) if base_row else None
         if base:
             figures.append(mine / base)
@@ -427,6 +437,7 @@ def row_from_json(data: dict[str, Any]) -> Row:
         busy_before=data.get("busy_before_pct", 0.0),
         notes=data["notes"],
         rounds_values=data.get("rounds_values", []),
+        extra=data.get("extra", {}),
     )
 
 

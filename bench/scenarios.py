@@ -31,6 +31,7 @@ Kind = Literal[
     "events-redis",
     "kill",
     "fanout",
+    "cpu-pool",
 ]
 
 FLOOR = "raw-asgi"
@@ -110,6 +111,25 @@ SCENARIOS: tuple[Scenario, ...] = (
         targets=(
             ("startup", _absolute("value", "max", 1.0, "s", "7")),
             ("idle-memory", _absolute("value", "max", 150, "MB", "7")),
+        ),
+    ),
+    Scenario(
+        name="many-steps",
+        kind="startup",
+        description=(
+            "the same on a project of 41 small steps (GET /ping in TS, GET /ping-py, 20 TS"
+            " and 19 Python event steps): one child per language, against startup's two"
+            " steps (row many-steps-memory: the idle RSS of the whole tree)"
+        ),
+        systems=("motiad", "motia-0.17"),
+        project="many-steps",
+        targets=(
+            (
+                "many-steps",
+                Target("motiad", "value", "max", 1.5, "motiad", "17", "s", "startup"),
+            ),
+            ("many-steps-memory", _absolute("value", "max", 250, "MB", "17")),
+            ("many-steps-memory", _absolute("processes", "max", 6, "", "17")),
         ),
     ),
     Scenario(
@@ -259,6 +279,23 @@ SCENARIOS: tuple[Scenario, ...] = (
         systems=("ws-floor", "motiad"),
         project="streams",
         targets=(("stream-fanout", _ratio("value", "min", 0.9, "ws-floor", "23", "changes/s")),),
+    ),
+    Scenario(
+        name="cpu-pool",
+        kind="cpu-pool",
+        description=(
+            "POST /burn: 8 events at once to a pure-Python CPU-bound step (a sync handler,"
+            " ~0.4 s each); seconds until all are handled, with [languages.python] workers"
+            " = 1 and = 2 (a pool of two children hosting the same steps)"
+        ),
+        systems=("workers-1", "workers-2"),
+        project="cpu-pool",
+        targets=(
+            (
+                "cpu-pool",
+                Target("workers-2", "value", "max", 1 / 1.7, "workers-1", "17", "s"),
+            ),
+        ),
     ),
     Scenario(
         name="ageing-ping",

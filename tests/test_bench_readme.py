@@ -82,6 +82,23 @@ def test_chain_32_needs_its_lost_count_at_zero() -> None:
     assert marks["motiad/raw-asgi orders/s ≥ 0.8x"] == "PASS"
 
 
+def test_many_steps_is_checked_against_startup_in_the_same_round() -> None:
+    """Issue 17's targets: many steps start within 1.5x of two, in ≤ 250 MB and ≤ 6
+    processes (a count the memory row keeps)."""
+    many = next(scenario for scenario in SCENARIOS if scenario.name == "many-steps")
+    rows = [
+        Row("startup", "motiad", 1, 1.0, "s"),
+        Row("many-steps", "motiad", 1, 1.8, "s"),
+        Row("many-steps-memory", "motiad", 1, 200.0, "MB", extra={"processes": 4}),
+    ]
+    marks = {item.target.describe(): item.mark for item in check([many], rows)}
+    assert marks == {
+        "motiad/motiad startup s ≤ 1.5x": "MISS",
+        "motiad ≤ 250 MB": "PASS",
+        "motiad processes ≤ 6": "PASS",
+    }
+
+
 def test_the_raw_asgi_floor_does_not_import_motiad() -> None:
     code = (
         "import sys, bench.peers.raw_asgi; "
