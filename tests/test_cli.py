@@ -183,11 +183,13 @@ def test_project_dir_and_dash_p_naming_the_same_folder_is_fine(tmp_path: Path) -
     assert json.loads(done.output) == []
 
 
-def test_a_folder_that_is_not_a_project_is_a_clean_error(tmp_path: Path) -> None:
-    done = run_cli("steps", str(tmp_path))
+@pytest.mark.parametrize("command", ["steps", "run"])
+def test_a_folder_that_is_not_a_project_is_a_clean_error(command: str, tmp_path: Path) -> None:
+    done = run_cli(command, str(tmp_path), *(["--port", "0"] if command == "run" else []))
     assert done.returncode == 1
     assert "no steps/ or src/ folder here" in done.stderr
     assert "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing left behind (no .motiad/)
 
 
 @pytest.mark.anyio

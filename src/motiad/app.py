@@ -18,6 +18,7 @@ from anyio.abc import TaskStatus
 
 from .broker import Broker
 from .config import Settings, load_settings
+from .discovery import step_folders
 from .errors import MotiadError, first_motiad_error
 from .loader import LoadReport
 from .motia_config import unused_parts
@@ -97,6 +98,8 @@ async def run_project(
     listing every error) unless ``allow_broken``; ``dev`` serves the rest and
     shows the errors (the workbench too), as the file is being worked on."""
     stop = stop or anyio.Event()
+    # not a project: say so before anything is written into the folder
+    step_folders(project, settings.project.step_dirs)
     # one broker per SQLite file; with Redis several brokers are the point
     lock: contextlib.AbstractContextManager[None] = (
         contextlib.nullcontext()

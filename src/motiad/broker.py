@@ -142,6 +142,10 @@ class Broker:
         (see :meth:`Dispatch.call_api`)."""
         return await self.dispatch.call_api(step, request, trace_id)
 
+    def refused(self, step: str, detail: str, trace_id: str, status: int, why: str) -> None:
+        """Record a request refused before any handler ran (see :meth:`Dispatch.refused`)."""
+        self.dispatch.refused(step, detail, trace_id, status, why)
+
     async def emit_event(
         self, topic: str, data: msgspec.Raw, message_group_id: str | None = None
     ) -> Event:

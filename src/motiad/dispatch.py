@@ -159,6 +159,8 @@ class Dispatch:
             if issues:
                 refused = InvalidInput("request body does not match the step's bodySchema", issues)
                 if not isinstance(step.config, ApiStepConfig) or not step.config.middleware:
+                    detail = f"{request.method} {request.path}"
+                    self.refused(step.name, detail, trace_id, 400, str(refused))
                     raise refused
                 body_400 = msgspec.Raw(msgspec.json.encode(refused.payload(trace_id)))
                 trigger = ApiTrigger(refusal=ApiResult(400, body_400))
@@ -248,6 +250,18 @@ class Dispatch:
             self._invocations.finish(invocation_id)
         self._record_span(step, params, payload, started, None)
         return result
+
+    def refused(self, step: str, detail: str, trace_id: str, status: int, why: str) -> None:
+        """Record a request answered with an error before any handler ran (a
+        body that is not JSON or not the step's, too large, no route): a trace
+        of one span and a log line, so the trace id the response carries
+        leads somewhere. ``step`` is ``""`` when no step serves the path."""
+        now = time.time()
+        error = ErrorInfo(f"HTTP {status}", why, retryable=False)
+        self.spans.publish(
+            Span(new_id(), trace_id, step, "api", detail, now, now, "error", 1, error)
+        )
+        self.logs.log("warn", f"{detail}: {status} {why}", step=step or None, trace_id=trace_id)
 
     def _record_span(
         self,

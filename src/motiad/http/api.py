@@ -97,33 +97,31 @@ class ApiHandler:
             await send({"type": "http.response.start", "status": 204, "headers": cors})
             await send({"type": "http.response.body", "body": b""})
             return
+        detail = f"{method} {path}"
         if match is None:
-            await _send_json(send, 404, {"error": f"no route for {method} {path}"}, trace_id, cors)
+            await self._refuse(send, "", detail, 404, f"no route for {detail}", trace_id, cors)
             return
         if isinstance(match, list):
-            await _send_json(
-                send,
-                405,
-                {"error": f"{method} is not allowed on {path}; allowed: {', '.join(match)}"},
-                trace_id,
-                [(b"allow", ", ".join(match).encode()), *cors],
-            )
+            allowed = ", ".join(match)
+            why = f"{method} is not allowed on {path}; allowed: {allowed}"
+            extra = [(b"allow", allowed.encode()), *cors]
+            await self._refuse(send, "", detail, 405, why, trace_id, extra)
             return
+        step = match.target.name
         try:
             raw = await read_body(receive, self.broker.settings.max_body_bytes)
             body, encoding = parse_body(raw, headers.get("content-type", ""))
         except BodyTooLarge:
-            limit = self.broker.settings.max_body_bytes
-            problem = {"error": f"request body exceeds {limit} bytes"}
-            await _send_json(send, 413, problem, trace_id, cors)
+            why = f"request body exceeds {self.broker.settings.max_body_bytes} bytes"
+            await self._refuse(send, step, detail, 413, why, trace_id, cors)
             return
         except msgspec.DecodeError as exc:
-            problem = {"error": f"request body is not valid JSON: {exc}"}
-            await _send_json(send, 400, problem, trace_id, cors)
+            why = f"request body is not valid JSON: {exc}"
+            await self._refuse(send, step, detail, 400, why, trace_id, cors)
             return
         except (RecursionError, TooDeep):
-            problem = {"error": f"request body refused: {TooDeep()}"}
-            await _send_json(send, 400, problem, trace_id, cors)
+            why = f"request body refused: {TooDeep()}"
+            await self._refuse(send, step, detail, 400, why, trace_id, cors)
             return
         request = ApiRequest(
             method,
@@ -135,12 +133,12 @@ class ApiHandler:
             encoding,
         )
         if len(raw) > _ENCODED_CHECK_FROM and len(_encode(request)) > _ENCODED_LIMIT:
-            problem = {
-                "error": f"request body of {len(raw)} bytes is too large to hand to the step"
+            why = (
+                f"request body of {len(raw)} bytes is too large to hand to the step"
                 f" once encoded (base64 or escapes; the protocol's lines hold"
                 f" {DEFAULT_MAX_LINE_BYTES} bytes)"
-            }
-            await _send_json(send, 413, problem, trace_id, cors)
+            )
+            await self._refuse(send, step, detail, 413, why, trace_id, cors)
             return
         try:
             result = await self.broker.call_api(match.target, request, trace_id)
@@ -162,6 +160,21 @@ class ApiHandler:
             await _send_json(send, 500, payload, trace_id, cors)
             return
         await _send_result(send, result, trace_id, cors)
+
+    async def _refuse(
+        self,
+        send: Send,
+        step: str,
+        detail: str,
+        status: int,
+        why: str,
+        trace_id: str,
+        headers: list[tuple[bytes, bytes]],
+    ) -> None:
+        """Answer ``status`` before any handler ran, recording the refusal as a
+        trace (the ``traceId`` the answer carries leads to it)."""
+        self.broker.refused(step, detail, trace_id, status, why)
+        await _send_json(send, status, {"error": why, "traceId": trace_id}, trace_id, headers)
 
 
 async def _send_json(
