@@ -217,4 +217,4 @@ def test_in_a_pipe_each_row_and_message_is_one_line_whatever_the_width(tmp_path:
     assert len(rows) == 2
     assert rows[1].split()[-1] == f"steps/{long_name}"
     (error,) = [line for line in listed.stderr.splitlines() if line.startswith("error:")]
-    assert f"steps/{broken}: failed to load" in error
+    assert f"steps/{broken}:1: failed to load" in error
