@@ -5,6 +5,8 @@ import { asEventContext, createContext } from './context.mjs';
 import { errorInfo } from './errors.mjs';
 import { loadSteps, loadStreams, prepareLoaders } from './loader.mjs';
 import { runWithMiddleware } from './middleware.mjs';
+import motia from './motia.cjs';
+import { invokeMotia1x } from './motia1x.mjs';
 import { RpcError, invalidParams, isObject } from './rpc.mjs';
 import { bodyAsZodGivesIt } from './schema.mjs';
 import { ErrorCode, Method, PROTOCOL_VERSION, SHUTDOWN_GRACE_MS } from './tables.mjs';
@@ -23,7 +25,7 @@ const PONG = Object.freeze({});
  * @typedef {import('./rpc.mjs').RequestId} RequestId
  * @typedef {import('./rpc.mjs').Params} Params
  * @typedef {import('./loader.mjs').LoadedStep} LoadedStep
- * @typedef {{type: 'api'} | {type: 'cron'} | {type: 'event', topic: string, eventId: string}} Trigger
+ * @typedef {{type: 'api', index?: number} | {type: 'cron', index?: number} | {type: 'event', topic: string, eventId: string, index?: number}} Trigger
  */
 
 /**
@@ -147,13 +149,18 @@ export class StepHost {
       const input = params.input === undefined ? null : params.input;
       let out;
       try {
-        if (trigger.type === 'api') {
-          // Middleware sees the request as sent; the handler the body its zod schema gives.
-          const inner = step.bodySchema === null ? handler : (/** @type {unknown} */ req, /** @type {unknown} */ c) => handler(withZodBody(req, step.bodySchema), c);
-          out = step.middleware.length > 0 ? runWithMiddleware(step.middleware, inner, input, ctx) : inner(input, ctx);
-        }
-        else if (trigger.type === 'event') out = handler(input, asEventContext(ctx, trigger, /** @type {number} */ (attempt)));
-        else out = /** @type {(ctx: unknown) => unknown} */ (handler)(ctx); // cron: the context only
+        // `enqueue`, `logger`, `stateManager` of the `motia` module act for this invocation.
+        out = motia.__motiadRunWith(ctx, () => {
+          const triggers = step.triggers;
+          if (triggers !== null) return invokeMotia1x({ handler, triggers }, trigger, input, traceId);
+          if (trigger.type === 'api') {
+            // Middleware sees the request as sent; the handler the body its zod schema gives.
+            const inner = step.bodySchema === null ? handler : (/** @type {unknown} */ req, /** @type {unknown} */ c) => handler(withZodBody(req, step.bodySchema), c);
+            return step.middleware.length > 0 ? runWithMiddleware(step.middleware, inner, input, ctx) : inner(input, ctx);
+          }
+          if (trigger.type === 'event') return handler(input, asEventContext(ctx, trigger, /** @type {number} */ (attempt)));
+          return /** @type {(ctx: unknown) => unknown} */ (handler)(ctx); // cron: the context only
+        });
       } catch (err) {
         invocation.fail(handlerFailed(err));
         return;
@@ -302,13 +309,19 @@ function stringParam(params, field) {
 function triggerParam(trigger) {
   if (!isObject(trigger)) throw invalidParams('trigger', 'must be an object');
   const type = trigger.type;
-  if (type === 'api' || type === 'cron') return { type };
+  const index = trigger.index;
+  // invoke.trigger-index: which of a Motia 1.x step's triggers fired.
+  if (index !== undefined && index !== null && !(Number.isSafeInteger(index) && Number(index) >= 0)) {
+    throw invalidParams('trigger.index', 'must be an integer >= 0');
+  }
+  const at = typeof index === 'number' ? { index } : {};
+  if (type === 'api' || type === 'cron') return { type, ...at };
   if (type !== 'event') throw invalidParams('trigger.type', 'must be "api", "event" or "cron"');
   if (typeof trigger.topic !== 'string') throw invalidParams('trigger.topic', 'must be a string');
   if (typeof trigger.eventId !== 'string') throw invalidParams('trigger.eventId', 'must be a string');
   const group = trigger.messageGroupId;
   if (group !== undefined && group !== null && typeof group !== 'string') throw invalidParams('trigger.messageGroupId', 'must be a string or null');
-  return { type, topic: trigger.topic, eventId: trigger.eventId };
+  return { type, topic: trigger.topic, eventId: trigger.eventId, ...at };
 }
 
 /**

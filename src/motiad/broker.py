@@ -26,7 +26,6 @@ from .config import (
     EventStepConfig,
     Settings,
     StepConfig,
-    parse_step_config,
 )
 from .cron import CronError, Schedule
 from .discovery import (
@@ -77,6 +76,7 @@ from .storage import Delivery, Event, Store, Target, durable
 from .streams import StreamDefinition, StreamRegistry, parse_stream_config
 from .supervisor import Child, ChildSpec, InvocationTimeout, handler_error
 from .tracing import Bus, Level, LogBus, Span, SpanBus, new_id
+from .triggers import parse_step_configs, with_index
 
 _api_result_decoder = msgspec.json.Decoder(ApiResult)
 
@@ -330,9 +330,8 @@ class Broker:
                 errors.append(StepLoadError(file.relative, error.type, error.message, error.stack))
                 continue
             try:
-                steps.append(
-                    Step(file, parse_step_config(entry.config or {}, file.relative), child)
-                )
+                configs = parse_step_configs(entry.config or {}, file.relative)
+                steps.extend(Step(file, config, child) for config in configs)
             except ConfigError as exc:
                 errors.append(exc)
 
@@ -652,7 +651,7 @@ class Broker:
         invocation_id = new_id()
         params = InvokeParams(
             str(step.file.path),
-            trigger,
+            with_index(step.config, trigger),
             payload,
             trace_id,
             invocation_id,

@@ -173,8 +173,15 @@ class InitializeResult(_Wire):
     child does not load stream files."""
 
 
-class ApiTrigger(_Wire, tag_field="type", tag="api"):
+TriggerIndex = Annotated[int, msgspec.Meta(ge=0)]
+"""SPEC ``invoke.trigger-index``: which of a Motia 1.x step's ``triggers`` fired;
+absent for a step with one trigger kind (every Motia 0.17 step)."""
+
+
+class ApiTrigger(_Wire, tag_field="type", tag="api", kw_only=True):
     """The invocation answers an HTTP request."""
+
+    index: TriggerIndex | None = None
 
 
 class EventTrigger(_Wire, tag_field="type", tag="event"):
@@ -183,10 +190,13 @@ class EventTrigger(_Wire, tag_field="type", tag="event"):
     topic: str
     event_id: str
     message_group_id: str | None = None
+    index: TriggerIndex | None = None
 
 
-class CronTrigger(_Wire, tag_field="type", tag="cron"):
+class CronTrigger(_Wire, tag_field="type", tag="cron", kw_only=True):
     """The invocation is a cron tick."""
+
+    index: TriggerIndex | None = None
 
 
 Trigger = ApiTrigger | EventTrigger | CronTrigger

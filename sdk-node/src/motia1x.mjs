@@ -1,0 +1,208 @@
+// Motia 1.x steps (`config.triggers`) in a motiad child: the config the
+// broker sees, and one invocation of a trigger as Motia 1.x's runtime makes
+// it (frameworks/motia/motia-js/packages/motia/src/new/build/utils.ts:
+// Motia.addStep, flowContext, composeMiddleware). The broker serves each
+// trigger as an api, event or cron step of its own and says in `invoke`
+// which trigger fired (`trigger.index`, SPEC `invoke.trigger-index`).
+
+import { Readable, Writable } from 'node:stream';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { isObject } from './rpc.mjs';
+import { middlewareNames } from './middleware.mjs';
+import { configToJson } from './schema.mjs';
+
+/**
+ * @typedef {(input: unknown, ctx: unknown) => unknown} Handler
+ * @typedef {(args: unknown, ctx: unknown, next: () => Promise<unknown>) => unknown} Middleware
+ * @typedef {{type: string, condition?: unknown, middleware?: unknown}} TriggerConfig
+ */
+
+/**
+ * @param {Record<string, unknown>} config
+ * @returns {boolean} whether the config is Motia 1.x's (it has `triggers`)
+ */
+export function isMotia1xConfig(config) {
+  return 'triggers' in config;
+}
+
+/**
+ * The JSON the broker reads for a 1.x config: zod schemas of each trigger as
+ * JSON Schema, middleware by name, condition functions left out (the child
+ * evaluates them), `hasCondition` said instead.
+ *
+ * @param {Record<string, unknown>} config
+ * @param {string} project
+ * @param {string} file
+ * @returns {Promise<Record<string, unknown>>}
+ */
+export async function motia1xConfigToJson(config, project, file) {
+  const triggers = config.triggers;
+  if (!Array.isArray(triggers)) throw new TypeError(`step ${file}: config.triggers must be an array of triggers (http(...), queue(...), cron(...), ...)`);
+  const out = [];
+  for (const [index, trigger] of triggers.entries()) {
+    if (!isObject(trigger)) throw new TypeError(`step ${file}: config.triggers[${index}] must be an object such as http('GET', '/path')`);
+    const { condition, middleware, ...rest } = trigger;
+    /** @type {Record<string, unknown>} */
+    const shaped = { ...rest };
+    if (condition !== undefined && condition !== null) shaped.hasCondition = true;
+    if (Array.isArray(middleware) && middleware.length > 0) {
+      shaped.middleware = middlewareNames(/** @type {Middleware[]} */ (middleware), () => readFileSync(path.resolve(project, file), 'utf8'));
+    }
+    out.push(await configToJson(shaped, project));
+  }
+  return JSON.parse(JSON.stringify({ ...config, triggers: out }));
+}
+
+/** The broker's trigger kinds as Motia 1.x names them (TriggerInfo.type). */
+const TRIGGER_TYPES = /** @type {Record<string, string>} */ ({ api: 'http', event: 'queue', cron: 'cron', state: 'state', stream: 'stream' });
+
+/**
+ * Runs a 1.x step's handler for the trigger that fired, as Motia does: the
+ * trigger's condition first (only an explicit `false` skips, as the iii
+ * engine's check_condition; a skipped HTTP request is answered 422 as its
+ * rest_api module does), then middleware and handler for HTTP.
+ *
+ * @param {{handler: Handler, triggers: TriggerConfig[]}} step
+ * @param {{type: string, index?: number}} wire the invoke's trigger
+ * @param {unknown} input the invoke's input
+ * @param {string} traceId
+ * @returns {Promise<unknown>} an api result for HTTP, null otherwise
+ */
+export async function invokeMotia1x(step, wire, input, traceId) {
+  const index = wire.index ?? 0;
+  const config = step.triggers[index];
+  const type = TRIGGER_TYPES[wire.type] ?? wire.type;
+  if (config === undefined || config.type !== type) {
+    throw new TypeError(`trigger ${index} of this step is not a ${type} trigger (the broker and the step file disagree: reload the project)`);
+  }
+  const trigger = { type, index };
+  if (type === 'http') return invokeHttp(step.handler, config, trigger, /** @type {Record<string, any>} */ (input), traceId);
+  const value = type === 'cron' ? undefined : input;
+  if (typeof config.condition === 'function') {
+    const passes = await config.condition(value, flowContext(trigger, value, traceId));
+    if (passes === false) return null;
+  }
+  await step.handler(value, flowContext(trigger, value, traceId));
+  return null;
+}
+
+/**
+ * @param {Handler} handler
+ * @param {TriggerConfig} config
+ * @param {{type: string, index: number}} trigger
+ * @param {Record<string, any>} wire the api input (SPEC `invoke.input`)
+ * @param {string} traceId
+ * @returns {Promise<unknown>}
+ */
+async function invokeHttp(handler, config, trigger, wire, traceId) {
+  const request = {
+    pathParams: wire.pathParams ?? {},
+    queryParams: wire.queryParams ?? {},
+    body: wire.body,
+    headers: wire.headers ?? {},
+  };
+  if (typeof config.condition === 'function') {
+    // The condition sees the request without its body stream or response (rest_api/views.rs).
+    const passes = await config.condition(request, flowContext(trigger, request, traceId));
+    if (passes === false) return { status: 422, body: { error: 'Request condition not met', skipped: true } };
+  }
+  const response = new BufferedResponse();
+  const args = { request: { ...request, method: wire.method, requestBody: requestBody(wire.body) }, response: response.api };
+  const ctx = flowContext(trigger, args, traceId);
+  const middleware = /** @type {Middleware[]} */ (Array.isArray(config.middleware) ? config.middleware : []);
+  // composeMiddleware: the first middleware outermost; any may answer without calling next.
+  /** @type {() => Promise<unknown>} */
+  const last = () => Promise.resolve(handler(args, ctx));
+  const run = middleware.reduceRight((/** @type {() => Promise<unknown>} */ next, mw) => () => Promise.resolve(mw(args, ctx, next)), last);
+  const result = await run();
+  if (isObject(result) && 'status' in result) return result;
+  return response.result();
+}
+
+/**
+ * The request body as Motia's ChannelReader gives it (`requestBody.stream`):
+ * the bytes as the client sent them, JSON re-encoded when the broker parsed it.
+ *
+ * @param {unknown} body
+ * @returns {{readonly stream: Readable}}
+ */
+function requestBody(body) {
+  return {
+    get stream() {
+      if (body === null || body === undefined) return Readable.from([]);
+      return Readable.from([Buffer.from(typeof body === 'string' ? body : JSON.stringify(body))]);
+    },
+  };
+}
+
+/**
+ * Motia's MotiaHttpResponse (`status`, `headers`, `stream`, `close`): what the
+ * handler writes is kept and answered as the body when the handler ends.
+ */
+class BufferedResponse {
+  /** @type {number | null} */
+  #status = null;
+  /** @type {Record<string, string>} */
+  #headers = {};
+  /** @type {Buffer[]} */
+  #chunks = [];
+
+  get api() {
+    const chunks = this.#chunks;
+    return {
+      status: (/** @type {number} */ code) => {
+        this.#status = code;
+      },
+      headers: (/** @type {Record<string, string>} */ headers) => {
+        Object.assign(this.#headers, headers);
+      },
+      stream: new Writable({
+        write(chunk, _encoding, done) {
+          chunks.push(Buffer.from(chunk));
+          done();
+        },
+      }),
+      close: () => {},
+    };
+  }
+
+  /** @returns {{status: number, headers: Record<string, string>, body: string | null}} */
+  result() {
+    const written = this.#chunks.length > 0 ? Buffer.concat(this.#chunks).toString('utf8') : null;
+    return { status: this.#status ?? 200, headers: this.#headers, body: written };
+  }
+}
+
+/**
+ * Motia 1.x's FlowContext (types.ts, utils.ts flowContext): traceId, the
+ * trigger that fired, `is.*` and `getData()` and `match(handlers)`.
+ *
+ * @param {{type: string, index: number}} trigger
+ * @param {unknown} input
+ * @param {string} traceId
+ */
+export function flowContext(trigger, input, traceId) {
+  const is = (/** @type {string} */ type) => () => trigger.type === type;
+  return {
+    traceId,
+    trigger,
+    is: { queue: is('queue'), http: is('http'), cron: is('cron'), state: is('state'), stream: is('stream') },
+    getData: () => (trigger.type === 'http' ? /** @type {{request: {body: unknown}}} */ (input).request.body : input),
+    /** @param {Record<string, ((input?: unknown) => unknown) | undefined>} handlers */
+    match: async (handlers) => {
+      const handler = handlers[trigger.type];
+      if (handler !== undefined) {
+        if (trigger.type === 'cron') {
+          await handler();
+          return undefined;
+        }
+        const out = await handler(input);
+        return trigger.type === 'queue' ? undefined : out;
+      }
+      if (handlers.default !== undefined) return handlers.default(input);
+      const available = Object.keys(handlers).join(', ');
+      throw new Error(`No handler matched for trigger type: ${trigger.type}. Available handlers: ${available}`);
+    },
+  };
+}

@@ -1,0 +1,315 @@
+"""Motia 1.x steps (``triggers``) run beside Motia 0.17 steps (issue 20).
+
+``fixtures/motia1x`` mixes both generations in one project, each file written
+the way Motia 1.x's docs or playground write it (each names its source):
+``http``/``queue``/``cron`` triggers, ``enqueue``, ``logger`` and
+``stateManager`` imported from ``motia`` in TypeScript and Python, a
+multi-trigger step with ``ctx.match``, trigger conditions, and the playground's
+SSE step. Motia's behaviour is read from frameworks/motia/motia-js/packages/
+motia/src (triggers.ts, new/build/utils.ts) and frameworks/motia/motia-py/
+packages/motia/src/motia (runtime.py, types.py).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from motiad.config import ApiStepConfig, CronStepConfig, EventStepConfig
+from motiad.errors import ConfigError
+from motiad.protocol.messages import ApiTrigger, CronTrigger
+from motiad.triggers import parse_step_configs, with_index
+
+from .harness import FIXTURES, SDK_NODE_MODULES, motiad, run_cli
+
+pytestmark = pytest.mark.anyio
+
+STATE = "/__motiad/api/state"
+
+
+def mixed_project(root: Path) -> Path:
+    """A copy of the fixture whose node_modules resolves ``zod`` (and no ``motia``)."""
+    shutil.copytree(FIXTURES / "motia1x", root)
+    (root / "node_modules").symlink_to(SDK_NODE_MODULES)
+    return root
+
+
+async def state_of(http: httpx.AsyncClient, group: str) -> dict[str, Any]:
+    """The values of a state group, by key (the workbench API)."""
+    answer = await http.get(f"{STATE}/{group}")
+    assert answer.status_code == 200, answer.text
+    return {item["key"]: item["value"] for item in answer.json()["items"]}
+
+
+# --- config: Motia 1.x's StepConfig in the broker's model --------------------------
+
+
+def test_a_1x_config_becomes_one_broker_step_per_trigger_named_as_motia_names_functions() -> None:
+    # Motia.addStep registers `steps::<name>::trigger::<suffix>` per trigger,
+    # the suffix from getTriggerSuffix (new/build/utils.ts).
+    raw = {
+        "name": "ProcessOrder",
+        "flows": ["orders"],
+        "triggers": [
+            {"type": "http", "method": "post", "path": "/orders/manual"},
+            {
+                "type": "queue",
+                "topic": "order.created",
+                "config": {"type": "fifo", "maxRetries": 2},
+            },
+            {"type": "cron", "expression": "0 0 0 * * * *"},
+        ],
+        "enqueues": ["order.processed"],
+        "virtualSubscribes": ["order.requested"],
+    }
+    http_step, queue_step, cron_step = parse_step_configs(raw, "steps/process-order.step.ts")
+    assert isinstance(http_step, ApiStepConfig)
+    assert (http_step.name, http_step.method, http_step.path) == (
+        "ProcessOrder::http(POST /orders/manual)",
+        "POST",
+        "/orders/manual",
+    )
+    assert isinstance(queue_step, EventStepConfig)
+    assert queue_step.name == "ProcessOrder::queue(order.created)"
+    assert queue_step.subscribes == ["order.created"]
+    assert queue_step.infrastructure.queue.type == "fifo"
+    assert queue_step.infrastructure.queue.max_retries == 2
+    assert isinstance(cron_step, CronStepConfig)
+    # The docs' 7-field form (a year of * last) is the 6-field schedule.
+    assert cron_step.cron == "0 0 0 * * *"
+    for step in (http_step, queue_step, cron_step):
+        assert step.emits == ["order.processed"]
+        assert step.virtual_subscribes == ["order.requested"]
+        assert step.flows == ["orders"]
+    # The child is told which trigger fired.
+    assert with_index(cron_step, CronTrigger()).index == 2
+    assert with_index(http_step, ApiTrigger()).index == 0
+
+
+def test_a_step_with_one_trigger_keeps_its_name_and_a_0_17_config_is_read_as_before() -> None:
+    (only,) = parse_step_configs(
+        {"name": "CreateUser", "triggers": [{"type": "http", "method": "POST", "path": "/users"}]},
+        "steps/create-user.step.ts",
+    )
+    assert only.name == "CreateUser"
+    (legacy,) = parse_step_configs(
+        {"type": "event", "name": "Audit", "subscribes": ["user.created"]}, "steps/audit.step.ts"
+    )
+    assert isinstance(legacy, EventStepConfig)
+    assert with_index(legacy, ApiTrigger()) == ApiTrigger()  # no index: a 0.17 child never sees one
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "message"),
+    [
+        ({"name": "X", "triggers": []}, "config.triggers", "at least one trigger"),
+        (
+            {"name": "X", "triggers": [{"type": "http", "method": "POST", "path": "users"}]},
+            "config.triggers[0].path",
+            "must start with '/'",
+        ),
+        (
+            {"name": "X", "triggers": [{"type": "queue", "topik": "a"}]},
+            "config.triggers[0].topik",
+            "unknown field",
+        ),
+        ({"name": "X", "trigers": []}, "config.trigers", "did you mean triggers?"),
+        (
+            {"name": "X", "triggers": [{"type": "webhook"}]},
+            "config.triggers[0].type",
+            "webhook",
+        ),
+    ],
+)
+def test_a_bad_1x_config_is_refused_naming_the_file_and_the_field(
+    raw: dict[str, Any], field: str, message: str
+) -> None:
+    if "trigers" in raw:
+        raw = {**raw, "triggers": [{"type": "cron", "expression": "* * * * *"}]}
+    with pytest.raises(ConfigError) as caught:
+        parse_step_configs(raw, "steps/x.step.ts")
+    assert caught.value.source == "steps/x.step.ts"
+    assert caught.value.field == field
+    assert message in str(caught.value)
+
+
+def test_the_mixed_project_loads_every_step_of_both_generations(tmp_path: Path) -> None:
+    project = mixed_project(tmp_path / "mixed")
+    listed = run_cli("steps", str(project), "--json")
+    assert listed.returncode == 0, listed.stderr
+    report = json.loads(listed.stdout)
+    assert report["errors"] == []
+    steps = {(s["name"], s["type"], s["language"]) for s in report["steps"]}
+    assert steps == {
+        ("CreateUser", "api", "node"),
+        ("LegacySignup", "api", "node"),
+        ("AuditSignup", "event", "node"),
+        ("SendWelcome", "event", "python"),
+        ("ProcessOrder::http(POST /orders/manual)", "api", "node"),
+        ("ProcessOrder::queue(order.created)", "event", "node"),
+        ("ProcessOrder::cron(0 0 0 * * * *)", "cron", "node"),
+        ("HighValueOrders::queue(order.processed)", "event", "node"),
+        ("HighValueOrders::http(POST /orders/verified)", "api", "node"),
+        ("SSE Example", "api", "node"),
+        ("DualTrigger::queue(test.dual)", "event", "python"),
+        ("DualTrigger::http(POST /test/dual)", "api", "python"),
+        ("Tick", "cron", "python"),
+        ("Health", "api", "node"),
+    }
+    configs = {s["name"]: s["config"] for s in report["steps"]}
+    # A zod bodySchema of a trigger arrives as JSON Schema, as in 0.17.
+    body = configs["CreateUser"]["bodySchema"]
+    assert body["properties"] == {"email": {"type": "string"}}
+
+
+# --- running: one flow across both generations -------------------------------------------
+
+
+async def test_a_1x_enqueue_and_a_0_17_emit_reach_the_same_subscribers_of_both_generations(
+    tmp_path: Path,
+) -> None:
+    project = mixed_project(tmp_path / "mixed")
+    async with (
+        motiad("run", str(project), "--port", "0") as broker,
+        httpx.AsyncClient(base_url=broker.url) as http,
+    ):
+        # The issue's own example: `({ request }, { traceId })`, enqueue from 'motia'.
+        created = await http.post("/users", json={"email": "ada@example.com"})
+        assert created.status_code == 201, created.text
+        trace = created.headers["x-trace-id"]
+        assert created.json() == {"ok": True, "traceId": trace}
+        legacy = await http.post("/legacy/users", json={"email": "bob@example.com"})
+        assert legacy.status_code == 202, legacy.text
+
+        for email in ("ada@example.com", "bob@example.com"):
+            await broker.wait_for(rf'SendWelcome \w+ welcomed .*"email":"{email}"')
+            await broker.wait_for(rf'AuditSignup \w+ audited .*"email":"{email}"')
+        # Python's blocking stateManager.set wrote under the enqueuing request's trace.
+        welcomed = await state_of(http, "welcomed")
+        assert welcomed["ada@example.com"] == {"via": "motia-1x", "traceId": trace}
+        assert welcomed["bob@example.com"]["via"] == "motia-0.17"
+        assert await state_of(http, "audited") == {
+            "ada@example.com": "motia-1x",
+            "bob@example.com": "motia-0.17",
+        }
+        # ctx.trigger of a queue trigger names its topic (Python's TriggerInfo).
+        assert '"topic":"user.created"' in broker.output()
+
+
+async def test_a_multi_trigger_step_runs_the_match_branch_of_the_trigger_that_fired(
+    tmp_path: Path,
+) -> None:
+    project = mixed_project(tmp_path / "mixed")
+    async with (
+        motiad("run", str(project), "--port", "0") as broker,
+        httpx.AsyncClient(base_url=broker.url) as http,
+    ):
+        answer = await http.post("/orders/manual", json={"orderId": "o-1", "amount": 5000})
+        assert answer.status_code == 200, answer.text
+        # ctx.trigger is Motia's TriggerInfo: the type and the trigger's index.
+        assert answer.json() == {"success": True, "trigger": {"type": "http", "index": 0}}
+        await broker.wait_for(r'Processed order .*"orderId":"o-1","via":"http"')
+
+        emitted = await http.post(
+            "/__motiad/api/emit",
+            json={"topic": "order.created", "data": {"orderId": "o-2", "amount": 10}},
+        )
+        assert emitted.status_code == 200, emitted.text
+        await broker.wait_for(r'Processed order .*"orderId":"o-2","via":"queue"')
+        processed = await state_of(http, "processed")
+        # ctx.getData() of a queue trigger is the data itself.
+        assert processed["o-2"] == {
+            "orderId": "o-2",
+            "amount": 10,
+            "sameAsInput": True,
+            "via": "queue",
+        }
+
+        # Both orders reach HighValueOrders' queue trigger; its condition
+        # (amount > 1000) lets only the first run the handler.
+        await broker.wait_for(r'high value .*"orderId":"o-1"')
+        assert await state_of(http, "high-value") == {"o-1": {"orderId": "o-1", "amount": 5000}}
+
+
+async def test_a_condition_that_returns_false_skips_the_handler_and_http_answers_422(
+    tmp_path: Path,
+) -> None:
+    # The iii engine (engine/src/modules/rest_api/views.rs) answers 422
+    # {"error": "Request condition not met", "skipped": true}; only an explicit
+    # false skips (engine/src/condition.rs).
+    project = mixed_project(tmp_path / "mixed")
+    async with (
+        motiad("run", str(project), "--port", "0") as broker,
+        httpx.AsyncClient(base_url=broker.url) as http,
+    ):
+        refused = await http.post("/orders/verified", json={"verified": False})
+        assert refused.status_code == 422
+        assert refused.json() == {"error": "Request condition not met", "skipped": True}
+        accepted = await http.post("/orders/verified", json={"verified": True})
+        assert accepted.status_code == 200
+        assert accepted.json() == {"accepted": {"verified": True}}
+        # An ES-module step in step(config).handle(...) form imports 'motia' too.
+        health = await http.get("/health")
+        assert health.json() == {"ok": True, "trigger": "http"}
+        # A Python cron trigger with a condition, its handler written with one parameter.
+        await broker.wait_for(r'Tick \w+ tick .*"input":null')
+
+
+async def test_the_playground_sse_step_reads_its_body_as_a_stream_and_answers_its_events(
+    tmp_path: Path,
+) -> None:
+    project = mixed_project(tmp_path / "mixed")
+    async with (
+        motiad("run", str(project), "--port", "0") as broker,
+        httpx.AsyncClient(base_url=broker.url) as http,
+    ):
+        answer = await http.post(
+            "/sse",
+            content=b"a=1&b=2",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert answer.status_code == 200
+        assert answer.headers["content-type"] == "text/event-stream"
+        assert answer.text == (
+            'event: item\ndata: {"name":"a","value":"1"}\n\n'
+            'event: item\ndata: {"name":"b","value":"2"}\n\n'
+            'event: done\ndata: {"total":2}\n\n'
+        )
+
+
+async def test_the_python_playground_dual_trigger_step_runs_unchanged(tmp_path: Path) -> None:
+    project = mixed_project(tmp_path / "mixed")
+    async with (
+        motiad("run", str(project), "--port", "0") as broker,
+        httpx.AsyncClient(base_url=broker.url) as http,
+    ):
+        answer = await http.post("/test/dual", json={})
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {
+            "message": "Dual trigger via API",
+            "trigger": {"type": "http", "index": 1, "method": "POST", "path": "/test/dual"},
+        }
+        await http.post("/__motiad/api/emit", json={"topic": "test.dual", "data": {"n": 1}})
+        await broker.wait_for(r'Dual trigger fired \(queue\) .*"topic":"test.dual"')
+
+
+def test_a_child_refuses_a_trigger_index_that_is_not_a_non_negative_integer() -> None:
+    """SPEC `invoke.trigger-index`: the Python SDK's check of invoke params."""
+    from motiad_sdk.runner import ParamsError, parse_invoke
+
+    params: dict[str, Any] = {
+        "step": "/p/steps/x_step.py",
+        "input": None,
+        "traceId": "t",
+        "invocationId": "i",
+    }
+    assert parse_invoke({**params, "trigger": {"type": "cron", "index": 2}}).trigger["index"] == 2
+    for bad in (-1, "1", 1.5, True):
+        with pytest.raises(ParamsError) as caught:
+            parse_invoke({**params, "trigger": {"type": "cron", "index": bad}})
+        assert caught.value.path == "$.params.trigger.index"
