@@ -313,3 +313,34 @@ def test_a_child_refuses_a_trigger_index_that_is_not_a_non_negative_integer() ->
         with pytest.raises(ParamsError) as caught:
             parse_invoke({**params, "trigger": {"type": "cron", "index": bad}})
         assert caught.value.path == "$.params.trigger.index"
+
+
+async def test_the_flow_graph_draws_one_node_per_1x_step_and_an_edge_per_trigger(
+    tmp_path: Path,
+) -> None:
+    project = mixed_project(tmp_path / "mixed")
+    listed = run_cli("flows", str(project), "--json")
+    assert listed.returncode == 0, listed.stderr
+    graph = json.loads(listed.stdout)
+    nodes = {n["name"]: n for n in graph["nodes"] if n["kind"] == "step"}
+    order = nodes["ProcessOrder"]
+    assert order["triggers"] == [
+        {"type": "api", "trigger": "POST /orders/manual"},
+        {"type": "event", "trigger": "order.created"},
+        {"type": "cron", "trigger": "0 0 0 * * *"},
+    ]
+    assert "ProcessOrder::queue(order.created)" not in nodes
+    edges = {(e["from"], e["to"]) for e in graph["edges"]}
+    assert ("topic:order.created", "step:ProcessOrder") in edges
+    assert ("step:ProcessOrder", "topic:order.processed") in edges
+    assert ("topic:order.processed", "step:HighValueOrders") in edges
+    # Both generations meet at one topic.
+    assert {
+        ("step:CreateUser", "topic:user.created"),
+        ("step:LegacySignup", "topic:user.created"),
+        ("topic:user.created", "step:SendWelcome"),
+        ("topic:user.created", "step:AuditSignup"),
+    } <= edges
+    assert "triggers" not in nodes["AuditSignup"]  # a 0.17 node is drawn as before
+    users = next(f for f in graph["flows"] if f["name"] == "users")
+    assert sorted(users["steps"]) == ["AuditSignup", "CreateUser", "LegacySignup", "SendWelcome"]
