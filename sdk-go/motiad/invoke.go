@@ -103,6 +103,10 @@ func (w *workers) loop(job func()) {
 // timer answered it first (then the result is dropped: invoke.cancel).
 func (c *child) run(inv *invocation, step *Step, ctx *Context, p *invokeParams) {
 	defer inv.cancel()
+	if p.trigger.Refusal != nil {
+		c.finish(inv, func() { c.sendRaw(inv.id, p.trigger.Refusal) })
+		return
+	}
 	value, err, stack := callHandler(step.Handler, ctx, p.input)
 	if err != nil {
 		info := errorInfo(err, stack)

@@ -109,6 +109,10 @@ type Trigger struct {
 	Topic          string `json:"topic,omitempty"`
 	EventID        string `json:"eventId,omitempty"`
 	MessageGroupID string `json:"messageGroupId,omitempty"`
+	// Refusal (api): the response to give in place of the handler's, as the
+	// body failed the step's bodySchema (SPEC invoke.refusal). Go steps have
+	// no middleware, so the handler is not called.
+	Refusal json.RawMessage `json:"refusal,omitempty"`
 }
 
 type invokeParams struct {
@@ -142,7 +146,14 @@ func parseInvoke(raw json.RawMessage) (*invokeParams, *badParams) {
 		return nil, bad
 	}
 	switch p.trigger.Type {
-	case "api", "cron":
+	case "cron":
+	case "api":
+		if refusal, ok := trigger.get("refusal"); ok && string(refusal) != "null" {
+			if _, bad = object(refusal, "$.params.trigger.refusal"); bad != nil {
+				return nil, bad
+			}
+			p.trigger.Refusal = refusal
+		}
 	case "event":
 		if p.trigger.Topic, bad = requireString(trigger, "topic", "$.params.trigger"); bad != nil {
 			return nil, bad

@@ -25,7 +25,7 @@ const PONG = Object.freeze({});
  * @typedef {import('./rpc.mjs').RequestId} RequestId
  * @typedef {import('./rpc.mjs').Params} Params
  * @typedef {import('./loader.mjs').LoadedStep} LoadedStep
- * @typedef {{type: 'api', index?: number} | {type: 'cron', index?: number} | {type: 'event', topic: string, eventId: string, index?: number}} Trigger
+ * @typedef {{type: 'api', refusal?: Record<string, unknown>, index?: number} | {type: 'cron', index?: number} | {type: 'event', topic: string, eventId: string, index?: number}} Trigger
  */
 
 /**
@@ -146,7 +146,7 @@ export class StepHost {
       this.#running.set(id, invocation);
       if (timeoutMs !== null && timeoutMs <= MAX_TIMER_MS) invocation.startTimer(timeoutMs);
       const ctx = createContext(this.#peer, invocationId, traceId, invocation);
-      const input = params.input === undefined ? null : params.input;
+      const input = trigger.type === 'api' ? apiRequest(params.input) : (params.input ?? null);
       let out;
       try {
         // `enqueue`, `logger`, `stateManager` of the `motia` module act for this invocation.
@@ -154,8 +154,11 @@ export class StepHost {
           const triggers = step.triggers;
           if (triggers !== null) return invokeMotia1x({ handler, triggers }, trigger, input, traceId);
           if (trigger.type === 'api') {
-            // Middleware sees the request as sent; the handler the body its zod schema gives.
-            const inner = step.bodySchema === null ? handler : (/** @type {unknown} */ req, /** @type {unknown} */ c) => handler(withZodBody(req, step.bodySchema), c);
+            // Middleware sees the request as sent; the handler the body its zod schema gives,
+            // or the chain gets the broker's refusal in place of the handler (invoke.refusal).
+            const refusal = trigger.refusal;
+            const parsed = step.bodySchema === null ? handler : (/** @type {unknown} */ req, /** @type {unknown} */ c) => handler(withZodBody(req, step.bodySchema), c);
+            const inner = refusal === undefined ? parsed : () => refusal;
             return step.middleware.length > 0 ? runWithMiddleware(step.middleware, inner, input, ctx) : inner(input, ctx);
           }
           if (trigger.type === 'event') return handler(input, asEventContext(ctx, trigger, /** @type {number} */ (attempt)));
@@ -315,7 +318,13 @@ function triggerParam(trigger) {
     throw invalidParams('trigger.index', 'must be an integer >= 0');
   }
   const at = typeof index === 'number' ? { index } : {};
-  if (type === 'api' || type === 'cron') return { type, ...at };
+  if (type === 'cron') return { type, ...at };
+  if (type === 'api') {
+    // invoke.refusal: the response the middleware chain gets in place of the handler's
+    if (trigger.refusal === undefined || trigger.refusal === null) return { type, ...at };
+    if (!isObject(trigger.refusal) || !Number.isInteger(trigger.refusal.status)) throw invalidParams('trigger.refusal', 'must be a response object');
+    return { type, refusal: trigger.refusal, ...at };
+  }
   if (type !== 'event') throw invalidParams('trigger.type', 'must be "api", "event" or "cron"');
   if (typeof trigger.topic !== 'string') throw invalidParams('trigger.topic', 'must be a string');
   if (typeof trigger.eventId !== 'string') throw invalidParams('trigger.eventId', 'must be a string');
@@ -370,12 +379,41 @@ function answer(invocation, type, value) {
   if (type !== 'api') {
     invocation.succeed(null);
   } else if (isObject(value) && Number.isInteger(value.status)) {
-    invocation.succeed(value);
+    invocation.succeed(apiResponse(value));
   } else {
     const error = new TypeError(`an api handler must return {status: integer, body?, headers?}, got ${describe(value)}`);
     error.name = 'InvalidApiResponse';
     invocation.fail(handlerFailed(Object.assign(error, { retryable: false })));
   }
+}
+
+/** `bodyEncoding` of a body that is bytes, sent as base64 (SPEC invoke.input, invoke.result). */
+const BASE64 = 'base64';
+
+/**
+ * The api `input` as the handler gets it: a base64 body is a Buffer, as
+ * Express gives a raw body.
+ *
+ * @param {unknown} request
+ * @returns {unknown}
+ */
+function apiRequest(request) {
+  if (!isObject(request) || request.bodyEncoding !== BASE64 || typeof request.body !== 'string') return request ?? null;
+  const { bodyEncoding: _, ...rest } = request;
+  return { ...rest, body: Buffer.from(request.body, 'base64') };
+}
+
+/**
+ * An api response for the wire: a Buffer or Uint8Array body goes as base64
+ * (JSON.stringify would turn it into `{type: 'Buffer', data: [...]}`).
+ *
+ * @param {Record<string, unknown>} response
+ * @returns {Record<string, unknown>}
+ */
+function apiResponse(response) {
+  const body = response.body;
+  if (!(body instanceof Uint8Array)) return response;
+  return { ...response, body: Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('base64'), bodyEncoding: BASE64 };
 }
 
 /**

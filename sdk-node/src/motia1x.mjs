@@ -64,7 +64,7 @@ const TRIGGER_TYPES = /** @type {Record<string, string>} */ ({ api: 'http', even
  * rest_api module does), then middleware and handler for HTTP.
  *
  * @param {{handler: Handler, triggers: TriggerConfig[]}} step
- * @param {{type: string, index?: number}} wire the invoke's trigger
+ * @param {{type: string, index?: number, refusal?: unknown}} wire the invoke's trigger
  * @param {unknown} input the invoke's input
  * @param {string} traceId
  * @returns {Promise<unknown>} an api result for HTTP, null otherwise
@@ -77,7 +77,7 @@ export async function invokeMotia1x(step, wire, input, traceId) {
     throw new TypeError(`trigger ${index} of this step is not a ${type} trigger (the broker and the step file disagree: reload the project)`);
   }
   const trigger = { type, index };
-  if (type === 'http') return invokeHttp(step.handler, config, trigger, /** @type {Record<string, any>} */ (input), traceId);
+  if (type === 'http') return invokeHttp(step.handler, config, trigger, wire, /** @type {Record<string, any>} */ (input), traceId);
   const value = type === 'cron' ? undefined : input;
   if (typeof config.condition === 'function') {
     const passes = await config.condition(value, flowContext(trigger, value, traceId));
@@ -91,29 +91,32 @@ export async function invokeMotia1x(step, wire, input, traceId) {
  * @param {Handler} handler
  * @param {TriggerConfig} config
  * @param {{type: string, index: number}} trigger
- * @param {Record<string, any>} wire the api input (SPEC `invoke.input`)
+ * @param {{refusal?: unknown}} wire the invoke's trigger (`refusal`: the 400 the chain gets in place of the handler's answer)
+ * @param {Record<string, any>} request the api input (SPEC `invoke.input`)
  * @param {string} traceId
  * @returns {Promise<unknown>}
  */
-async function invokeHttp(handler, config, trigger, wire, traceId) {
-  const request = {
-    pathParams: wire.pathParams ?? {},
-    queryParams: wire.queryParams ?? {},
-    body: wire.body,
-    headers: wire.headers ?? {},
+async function invokeHttp(handler, config, trigger, wire, request, traceId) {
+  const plain = {
+    pathParams: request.pathParams ?? {},
+    queryParams: request.queryParams ?? {},
+    body: request.body,
+    headers: request.headers ?? {},
   };
   if (typeof config.condition === 'function') {
     // The condition sees the request without its body stream or response (rest_api/views.rs).
-    const passes = await config.condition(request, flowContext(trigger, request, traceId));
+    const passes = await config.condition(plain, flowContext(trigger, plain, traceId));
     if (passes === false) return { status: 422, body: { error: 'Request condition not met', skipped: true } };
   }
   const response = new BufferedResponse();
-  const args = { request: { ...request, method: wire.method, requestBody: requestBody(wire.body) }, response: response.api };
+  const args = { request: { ...plain, method: request.method, requestBody: requestBody(request.body, plain.headers) }, response: response.api };
   const ctx = flowContext(trigger, args, traceId);
   const middleware = /** @type {Middleware[]} */ (Array.isArray(config.middleware) ? config.middleware : []);
   // composeMiddleware: the first middleware outermost; any may answer without calling next.
+  const refusal = wire.refusal;
+  // invoke.refusal: the body failed bodySchema; the middleware runs and next() gives the 400.
   /** @type {() => Promise<unknown>} */
-  const last = () => Promise.resolve(handler(args, ctx));
+  const last = () => Promise.resolve(refusal === undefined ? handler(args, ctx) : refusal);
   const run = middleware.reduceRight((/** @type {() => Promise<unknown>} */ next, mw) => () => Promise.resolve(mw(args, ctx, next)), last);
   const result = await run();
   if (isObject(result) && 'status' in result) return result;
@@ -122,18 +125,38 @@ async function invokeHttp(handler, config, trigger, wire, traceId) {
 
 /**
  * The request body as Motia's ChannelReader gives it (`requestBody.stream`):
- * the bytes as the client sent them, JSON re-encoded when the broker parsed it.
+ * the bytes as the client sent them. The broker sends the body parsed as
+ * Motia 0.17 parses it (SPEC `invoke.input`), so JSON and form bodies are
+ * written back in their own encoding; bytes and text are as they came.
  *
  * @param {unknown} body
+ * @param {Record<string, unknown>} headers
  * @returns {{readonly stream: Readable}}
  */
-function requestBody(body) {
+function requestBody(body, headers) {
   return {
     get stream() {
-      if (body === null || body === undefined) return Readable.from([]);
-      return Readable.from([Buffer.from(typeof body === 'string' ? body : JSON.stringify(body))]);
+      return Readable.from([bodyBytes(body, String(headers['content-type'] ?? ''))]);
     },
   };
+}
+
+/**
+ * @param {unknown} body
+ * @param {string} contentType
+ * @returns {Buffer}
+ */
+function bodyBytes(body, contentType) {
+  if (body instanceof Uint8Array) return Buffer.from(body);
+  if (typeof body === 'string') return Buffer.from(body);
+  if (contentType.startsWith('application/x-www-form-urlencoded') && isObject(body)) {
+    const form = new URLSearchParams();
+    for (const [key, value] of Object.entries(body)) {
+      for (const one of Array.isArray(value) ? value : [value]) form.append(key, String(one));
+    }
+    return Buffer.from(form.toString());
+  }
+  return Buffer.from(JSON.stringify(body ?? null));
 }
 
 /**

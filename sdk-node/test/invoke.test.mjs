@@ -10,7 +10,7 @@ const CRON = { type: 'cron' };
 /** @param {string} topic */
 const event = (topic) => ({ type: 'event', topic, eventId: `e-${topic}`, messageGroupId: null });
 
-const STEPS = ['api.step.ts', 'flow.step.ts', 'behaviours.step.ts', 'plain.step.js', 'module.step.mjs', 'common.step.cjs', 'typed.step.cts', 'cron.step.mjs', 'noop.step.mjs', 'bad-result.step.mjs', 'zod-body.step.ts'].map(step);
+const STEPS = ['api.step.ts', 'flow.step.ts', 'behaviours.step.ts', 'plain.step.js', 'module.step.mjs', 'common.step.cjs', 'typed.step.cts', 'cron.step.mjs', 'noop.step.mjs', 'bad-result.step.mjs', 'zod-body.step.ts', 'bytes.step.mjs'].map(step);
 
 describe('invoke', () => {
   /** @type {Child} */
@@ -45,6 +45,11 @@ describe('invoke', () => {
       body: { method: 'POST', path: '/echo/42', body: { text: 'hi' }, pathParams: { id: '42' }, queryParams: { tag: ['a', 'b'], q: 'x' }, traceId: 'trace-api' },
       headers: { 'x-step': 'echo' },
     });
+  });
+
+  test('a base64 body is a Buffer to the handler and bytes go back as base64', async () => {
+    const response = await child.response(child.invoke(step('bytes.step.mjs'), API, { body: 'AP8=', bodyEncoding: 'base64' }));
+    assert.deepEqual(response.result, { status: 200, body: 'AP8A/w==', bodyEncoding: 'base64' });
   });
 
   test('.js, .mjs, .cjs and .cts handlers answer', async () => {

@@ -64,6 +64,19 @@ describe('middleware', () => {
     );
   });
 
+  test('a refusal reaches the chain in place of the handler (invoke.refusal)', async () => {
+    const refusal = { status: 400, body: { error: 'bad body', issues: [], traceId: 't' } };
+    const trigger = { type: 'api', refusal };
+    const refused = await child.response(child.invoke(PROTECTED, trigger, request({ authorization: 'Bearer ok' }), { invocationId: 'refused' }));
+    assert.deepEqual(refused.result, { ...refusal, headers: { 'x-logged': 'yes' } });
+    const logs = child.inbox.filter((m) => m.method === 'log' && m.params.invocationId === 'refused');
+    assert.deepEqual(logs.map((m) => m.params.message), ['before']); // the handler did not run
+    const stranger = await child.response(child.invoke(PROTECTED, trigger, request({})));
+    assert.equal(stranger.result.status, 401);
+    const bad = await child.response(child.invoke(PROTECTED, { type: 'api', refusal: 5 }, request({})));
+    assert.equal(bad.error.code, -32602);
+  });
+
   test('a middleware that throws fails the invocation like a handler', async () => {
     const response = await child.response(child.invoke(PROTECTED, API, request({ authorization: 'Bearer ok' }, { mode: 'throw' })));
     assert.equal(response.error.code, -32000);

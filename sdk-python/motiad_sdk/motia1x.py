@@ -15,9 +15,10 @@ import inspect
 import io
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any, Generic, TypeVar
+from urllib.parse import urlencode
 
 from .context import Context
 from .middleware import middleware_name
@@ -172,17 +173,28 @@ async def _maybe_await(value: Any) -> Any:
 
 
 class RequestBody:
-    """Motia's ``ChannelReader`` of the request body: ``stream`` iterates its bytes."""
+    """Motia's ``ChannelReader`` of the request body: ``stream`` iterates the
+    bytes as the client sent them (JSON and form bodies, which the broker
+    sends parsed, written back in their own encoding)."""
 
-    def __init__(self, body: Any) -> None:
-        raw = (
-            b""
-            if body is None
-            else body.encode()
-            if isinstance(body, str)
-            else json.dumps(body).encode()
-        )
+    def __init__(self, body: Any, content_type: str) -> None:
+        if isinstance(body, bytes | bytearray):
+            raw = bytes(body)
+        elif isinstance(body, str):
+            raw = body.encode()
+        elif content_type.startswith("application/x-www-form-urlencoded") and isinstance(
+            body, Mapping
+        ):
+            raw = urlencode(list(_form_pairs(body))).encode()
+        else:
+            raw = json.dumps(body, separators=(",", ":")).encode()
         self.stream = io.BytesIO(raw)
+
+
+def _form_pairs(body: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    for key, value in body.items():
+        for one in value if isinstance(value, list) else [value]:
+            yield key, str(one)
 
 
 class MotiaHttpRequest(Generic[T]):
@@ -195,7 +207,7 @@ class MotiaHttpRequest(Generic[T]):
         self.body = wire.get("body")
         self.headers = wire.get("headers") or {}
         self.method = wire.get("method", "")
-        self.request_body = RequestBody(self.body)
+        self.request_body = RequestBody(self.body, str(self.headers.get("content-type", "")))
 
 
 class _Writer:
@@ -283,7 +295,10 @@ async def invoke(
         response = MotiaHttpResponse()
         args: MotiaHttpArgs[Any] = MotiaHttpArgs(request, response)
         ctx: FlowContext[Any] = FlowContext(trace_id, info, args)
-        run: Callable[[], Any] = lambda: _call(handler, args, ctx)  # noqa: E731
+        refusal = wire_trigger.get("refusal")  # SPEC invoke.refusal: next() gives the 400
+        run: Callable[[], Any] = (
+            (lambda: dict(refusal)) if refusal is not None else (lambda: _call(handler, args, ctx))
+        )
         for middleware in reversed(list(config.get("middleware") or [])):
             run = _link(middleware, args, ctx, run)
         result = _as_result(await _maybe_await(run()))

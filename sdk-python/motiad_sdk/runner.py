@@ -46,7 +46,7 @@ from .tables import (
     ErrorCode,
     Method,
 )
-from .values import wrap
+from .values import api_request, api_response, wrap
 
 SHUTDOWN_GRACE_S: Final = SHUTDOWN_GRACE_MS / 1000
 """How long ``shutdown`` lets running handlers finish before cancelling them
@@ -115,6 +115,11 @@ def parse_invoke(params: JsonObject) -> InvokeParams:
         group = trigger.get("messageGroupId")
         if group is not None and not isinstance(group, str):
             raise ParamsError("trigger.messageGroupId", "a string or null")
+    if trigger_type == "api":
+        refusal = trigger.get("refusal")
+        is_response = isinstance(refusal, dict) and _is_int(refusal.get("status"))
+        if refusal is not None and not is_response:
+            raise ParamsError("trigger.refusal", "a response object with an integer status")
     if "input" not in params:
         raise ParamsError("input", "present (null for cron)")
     trace_id = _string(params, "traceId")
@@ -191,7 +196,7 @@ def _shape_result(trigger_type: str, value: Any) -> Any:
             "an api handler must return a dict with an integer `status` "
             f"(and optional `body`, `headers`), not {value!r:.200}"
         )
-    return dict(value)
+    return api_response(value)
 
 
 def _run_motia1x(handler: Callable[..., Any], triggers: Any, *args: Any) -> Any:
@@ -476,16 +481,25 @@ class Runner:
         answered exactly once.
         """
         cron = params.trigger_type == "cron"
-        args: tuple[Any, ...] = (context,) if cron else (wrap(params.input), context)
-        if motia1x:
-            args = (params.trigger, wrap(params.input), params.trace_id)
+        api = params.trigger_type == "api"
+        handler_input = api_request(params.input) if api else params.input
+        args: tuple[Any, ...] = (context,) if cron else (wrap(handler_input), context)
+        # SPEC invoke.refusal: the body failed bodySchema; the middleware still
+        # runs (as in Motia), and next() gives it the broker's 400
+        refusal = params.trigger.get("refusal") if api else None
+        if motia1x:  # a Motia 1.x step's own middleware meets the refusal (motia1x.invoke)
+            args, refusal = (params.trigger, wrap(handler_input), params.trace_id), None
         try:
-            if params.trigger_type == "api" and middleware:
+            if api and middleware:
 
                 async def run_handler() -> Any:
+                    if refusal is not None:
+                        return dict(refusal)
                     return await self._run_handler(handler, is_async, args, params.invocation_id)
 
                 value = await run_with_middleware(middleware, run_handler, args[0], context)
+            elif refusal is not None:
+                value = dict(refusal)
             else:
                 value = await self._run_handler(handler, is_async, args, params.invocation_id)
         except (Exception, SystemExit) as exc:  # SystemExit: a handler calling exit()

@@ -223,9 +223,17 @@ module Motiad
 
     def run_handler(id, step, params)
       outcome = begin
-        context = Context.new(self, params)
-        value = step.host.method(:handler).arity == 1 ? step.host.handler(context) : step.host.handler(params['input'], context)
-        [params['trigger']['type'] == 'api' ? Motiad.api_result(value) : nil, nil]
+        api = params['trigger']['type'] == 'api'
+        # SPEC `invoke.refusal`: Ruby steps have no middleware, so the refusal is the answer
+        refusal = api ? params['trigger']['refusal'] : nil
+        if refusal
+          [refusal, nil]
+        else
+          context = Context.new(self, params)
+          input = api ? Motiad.api_request(params['input']) : params['input']
+          value = step.host.method(:handler).arity == 1 ? step.host.handler(context) : step.host.handler(input, context)
+          [api ? Motiad.api_result(value) : nil, nil]
+        end
       rescue Cancelled
         return # whoever cancelled it has answered
       rescue Exception => e
@@ -339,10 +347,28 @@ module Motiad
       'stack' => stack.join("\n"), 'retryable' => retryable }
   end
 
-  # SPEC `invoke.result`: an api handler returns {status: Integer, body?, headers?: Hash}.
+  # SPEC `invoke.input`: a body with bodyEncoding "base64" is bytes (a binary String).
+  def self.api_request(request)
+    return request unless request.is_a?(Hash) && request['bodyEncoding'] == 'base64' && request['body'].is_a?(String)
+
+    decoded = request.dup
+    decoded.delete('bodyEncoding')
+    decoded['body'] = request['body'].unpack1('m0')
+    decoded
+  end
+
+  # SPEC `invoke.result`: an api handler returns {status: Integer, body?, headers?: Hash};
+  # a binary String body goes as base64 with bodyEncoding.
   def self.api_result(value)
+    if value.is_a?(Hash)
+      key = value.key?(:body) ? :body : 'body'
+      body = value[key]
+      if body.is_a?(String) && body.encoding == Encoding::BINARY
+        value = value.merge(key => [body].pack('m0'), 'bodyEncoding' => 'base64')
+      end
+    end
     result = JSON.parse(JSON.generate(value)) if value.is_a?(Hash)
-    return result.slice('status', 'body', 'headers') if result && result['status'].is_a?(Integer) &&
+    return result.slice('status', 'body', 'headers', 'bodyEncoding') if result && result['status'].is_a?(Integer) &&
                                                           (result['headers'].nil? || result['headers'].is_a?(Hash))
 
     raise InvalidApiResponse, "an api handler must return {status: Integer, body:, headers:}, not #{value.inspect[0, 200]}"

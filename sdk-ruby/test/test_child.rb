@@ -52,6 +52,24 @@ class TestChild < Minitest::Test
     end
   end
 
+  def test_a_base64_body_is_bytes_both_ways_and_a_refusal_is_the_answer
+    source = <<~RUBY
+      def config = { name: 'Bytes', type: 'api', path: '/b', method: 'POST' }
+      def handler(req, _ctx)
+        raise 'not bytes' unless req['body'].encoding == Encoding::BINARY && !req.key?('bodyEncoding')
+
+        { status: 200, body: req['body'] * 2 }
+      end
+    RUBY
+    with_step(source) do |child, path, _entry|
+      answer, = child.invoke(path, { 'body' => 'AP8=', 'bodyEncoding' => 'base64' }, trigger: { 'type' => 'api' })
+      assert_equal({ 'status' => 200, 'body' => 'AP8A/w==', 'bodyEncoding' => 'base64' }, answer['result'])
+      refusal = { 'status' => 400, 'body' => { 'error' => 'bad body' } }
+      answer, = child.invoke(path, { 'body' => {} }, trigger: { 'type' => 'api', 'refusal' => refusal })
+      assert_equal refusal, answer['result']
+    end
+  end
+
   def test_values_read_by_string_symbol_and_method_and_motia_s_camel_case
     source = <<~RUBY
       def config = { name: 'Api', type: 'api', path: '/x/:id', method: 'GET' }

@@ -34,8 +34,10 @@ class Started:
 
 
 def lock_path(project: Path, settings: Settings) -> Path:
-    """The lock a running broker holds on its storage."""
-    return settings.sqlite_path(project).with_suffix(".lock")
+    """The lock a running broker holds on its storage: beside the database
+    file itself, whatever symlinks the configured path goes through (two paths
+    to one database are one broker's)."""
+    return settings.sqlite_path(project).resolve().with_suffix(".lock")
 
 
 def broker_is_running(project: Path) -> bool:

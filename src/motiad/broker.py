@@ -597,15 +597,26 @@ class Broker:
         """Run an API step's handler under ``trace_id``; returns its response.
 
         Raises :class:`InvalidInput` (the body fails ``bodySchema``), or what
-        :meth:`_invoke` raises.
+        :meth:`_invoke` raises. A step with middleware is invoked even then, as
+        Motia runs middleware before anything reads the body: its chain gets
+        the 400 in place of the handler's response (SPEC ``invoke.refusal``).
         """
+        trigger = ApiTrigger()
         if step.body_schema is not None:
             body = request.body
-            value = msgspec.json.decode(body) if isinstance(body, msgspec.Raw) else body
-            issues = step.body_schema.issues(value, root="body")
+            if request.body_encoding is not None:
+                kind = request.headers.get("content-type") or "no Content-Type"
+                issues = [Issue("body", f"expected JSON, got bytes ({kind})")]
+            else:
+                value = msgspec.json.decode(body) if isinstance(body, msgspec.Raw) else body
+                issues = step.body_schema.issues(value, root="body")
             if issues:
-                raise InvalidInput("request body does not match the step's bodySchema", issues)
-        raw = await self._invoke(step, ApiTrigger(), request, trace_id)
+                refused = InvalidInput("request body does not match the step's bodySchema", issues)
+                if not isinstance(step.config, ApiStepConfig) or not step.config.middleware:
+                    raise refused
+                body_400 = msgspec.Raw(msgspec.json.encode(refused.payload(trace_id)))
+                trigger = ApiTrigger(refusal=ApiResult(400, body_400))
+        raw = await self._invoke(step, trigger, request, trace_id)
         try:
             result = _api_result_decoder.decode(raw or b"null")
         except msgspec.ValidationError as exc:

@@ -262,6 +262,51 @@ class TraceRetention(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Newest log records kept, in traces or not (broker and stderr lines)."""
 
 
+class HttpSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[http]`` in motiad.toml: which browser pages may use the server, and
+    per-connection limits (README "Security model")."""
+
+    allowed_origins: list[str] = []
+    """Origins (``https://app.example.com``, or ``*`` for any) whose pages may
+    use the stream WebSocket and the workbench besides loopback and same-origin
+    pages, and the only ones API steps answer CORS to. Empty: API steps answer
+    any origin (``Access-Control-Allow-Origin: *``, as Motia does)."""
+    allowed_hosts: list[str] = []
+    """Host names (besides loopback ones) the workbench and the streams answer
+    to on a loopback bind: a reverse proxy's public name when it passes its own
+    Host header on. Beyond loopback the token decides, not the name."""
+    allowed_methods: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    """``Access-Control-Allow-Methods`` of API steps."""
+    allowed_headers: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    """``Access-Control-Allow-Headers`` of API steps."""
+    allow_credentials: bool = False
+    """Let listed origins send cookies to API steps (the origin is echoed then,
+    as ``*`` does not allow credentials)."""
+    cors_max_age_s: Annotated[int, msgspec.Meta(ge=0)] = 600
+    """How long a browser may reuse a preflight answer (Motia's 600)."""
+    max_subscriptions: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    """Subscriptions one stream WebSocket may hold (a join beyond is refused with
+    an error message): bounds the broker's memory per connection; a page
+    follows a few items and groups, not thousands."""
+
+
+_ORIGIN = re.compile(r"^(\*|[a-z][a-z0-9+.-]*://[^/?#\s]+)$")
+
+
+def _check_http(source: Path, http: HttpSettings) -> None:
+    """Refuse an origin that is not one, naming its key; keep them lower-case."""
+    for index, origin in enumerate(http.allowed_origins):
+        normal = origin.lower().rstrip("/")
+        if not _ORIGIN.match(normal):
+            raise ConfigError(
+                source,
+                f"{origin!r} is not an origin: write scheme://host[:port], or * for any",
+                field=f"http.allowed_origins[{index}]",
+            )
+        http.allowed_origins[index] = normal
+    http.allowed_hosts = [host.lower().rstrip(".") for host in http.allowed_hosts]
+
+
 DEFAULT_STEP_DIRS = ("steps", "src")
 """Where Motia 0.17 looks for step and stream files (snap's generate-locked-data.ts)."""
 
@@ -371,8 +416,10 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Interpreter for Python steps; default: the project's .venv, else the broker's."""
     shutdown_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 10.0
     """How long in-flight work may run after SIGINT/SIGTERM before children are stopped."""
-    max_body_bytes: Annotated[int, msgspec.Meta(gt=0)] = 1024 * 1024
-    """Largest request body accepted (413 beyond): 1 MiB, like common proxies."""
+    max_body_bytes: Annotated[int, msgspec.Meta(gt=0)] = 16_000_000
+    """Largest request body accepted (413 beyond): 16 MB, room for the base64
+    images Motia's users post (Motia itself allows 1 GB), and a JSON body this
+    size still fits the protocol's 16 MiB line to the step."""
 
     workbench: bool = True
     """Serve the workbench and its JSON API under ``/__motiad/``."""
@@ -384,6 +431,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     queue: QueueDefaults = msgspec.field(default_factory=QueueDefaults)
     handler: HandlerDefaults = msgspec.field(default_factory=HandlerDefaults)
     traces: TraceRetention = msgspec.field(default_factory=TraceRetention)
+    http: HttpSettings = msgspec.field(default_factory=HttpSettings)
     languages: dict[str, LanguageSettings] = msgspec.field(default_factory=builtin_languages)
     """The runner registry: the built-in entries with the project's merged in."""
 
@@ -438,6 +486,7 @@ def load_settings(
             f"expected sqlite:PATH or redis://HOST:PORT/DB, got {settings.storage!r}",
             field="storage",
         )
+    _check_http(source, settings.http)
     _check_project(source, settings.project)
     settings.languages = languages
     return settings

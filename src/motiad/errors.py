@@ -58,6 +58,12 @@ class InvalidInput(MotiadError):
         super().__init__(f"{message}: {detail}")
         self.message = message
 
+    def payload(self, trace_id: str) -> dict[str, object]:
+        """The body of the 400 that refuses the input: the message, every issue
+        and the trace id."""
+        issues = [{"path": path, "message": problem} for path, problem in self.issues]
+        return {"error": self.message, "issues": issues, "traceId": trace_id}
+
 
 class StorageError(MotiadError):
     """The storage backend failed or is unreachable."""

@@ -16,6 +16,7 @@ from quart import Quart
 from ..broker import Broker
 from ..config import RESERVED_PATH_PREFIX
 from ..errors import MotiadError
+from .access import Access, workbench_token
 from .api import ApiHandler, Receive, Scope, Send
 from .stream_socket import StreamHub
 from .streams import add_stream_routes
@@ -24,26 +25,19 @@ from .workbench import WorkbenchOptions, register_workbench
 RESERVED_PREFIX = RESERVED_PATH_PREFIX
 
 
-def build_quart(broker: Broker, workbench: WorkbenchOptions | None = None) -> Quart:
-    """The quart app for everything under :data:`RESERVED_PREFIX`."""
+def build_quart(broker: Broker, access: Access, workbench: WorkbenchOptions | None = None) -> Quart:
+    """The quart app for everything under :data:`RESERVED_PREFIX`: the health
+    check, and the workbench with its JSON API (streams included) when
+    ``workbench`` is given; nothing else answers there."""
     app = Quart("motiad")
     if workbench is not None:
-        register_workbench(app, broker, workbench)
+        register_workbench(app, broker, workbench, access)
+        add_stream_routes(app, broker)  # behind the workbench's guard
 
     @app.get(f"{RESERVED_PREFIX}/health")
     async def health() -> dict[str, Any]:
         return {"ok": True, "steps": len(broker.steps)}
 
-    @app.get(f"{RESERVED_PREFIX}/steps")
-    async def steps() -> dict[str, Any]:
-        return {
-            "steps": [
-                {"name": step.name, "file": step.file.relative, "language": step.file.language}
-                for step in broker.steps.values()
-            ]
-        }
-
-    add_stream_routes(app, broker)
     return app
 
 
@@ -56,9 +50,16 @@ def build_app(
     app for the reserved prefix (with the workbench unless ``workbench`` is
     ``None``), lifespan and anything not HTTP. ``stopping``: set when serving
     stops (stream WebSockets are closed then)."""
-    api = ApiHandler(broker)
-    framework = build_quart(broker, workbench)
-    streams = StreamHub(broker, stopping=stopping)
+    settings = broker.settings
+    token = (
+        workbench.token
+        if workbench is not None
+        else workbench_token(settings.host, settings.workbench_token)
+    )
+    access = Access.of(settings, token)
+    api = ApiHandler(broker, access)
+    framework = build_quart(broker, access, workbench)
+    streams = StreamHub(broker, access, stopping=stopping)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope["path"].startswith(RESERVED_PREFIX):

@@ -182,6 +182,10 @@ class ApiTrigger(_Wire, tag_field="type", tag="api", kw_only=True):
     """The invocation answers an HTTP request."""
 
     index: TriggerIndex | None = None
+    refusal: ApiResult | None = None
+    """The response to give in place of the handler's (the body failed the
+    step's ``bodySchema``): the step's middleware runs first, as in Motia, and
+    when the chain calls ``next()`` it gets this response, not the handler's."""
 
 
 class EventTrigger(_Wire, tag_field="type", tag="event"):
@@ -211,6 +215,9 @@ class ApiRequest(_Wire):
     headers: dict[str, str]
     path_params: dict[str, str]
     query_params: dict[str, str | list[str]]
+    body_encoding: Literal["base64"] | None = None
+    """``base64``: ``body`` is bytes (a body of no JSON, form or text type),
+    sent as a base64 string; the SDK hands the handler the bytes."""
 
 
 class InvokeParams(_Wire, omit_defaults=False):
@@ -237,6 +244,8 @@ class ApiResult(_Wire):
     body: msgspec.Raw = msgspec.field(default_factory=_json_null)
     """Kept raw: the broker sends it on without decoding it."""
     headers: dict[str, str | int | float | bool] = {}
+    body_encoding: Literal["base64"] | None = None
+    """``base64``: ``body`` is a base64 string of bytes to send as they are."""
 
 
 class CancelParams(_Wire):
