@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import json
 import shutil
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
+import msgspec
 import pytest
 
 from motiad.config import ApiStepConfig, CronStepConfig, EventStepConfig
@@ -25,6 +28,7 @@ from motiad.errors import ConfigError
 from motiad.protocol.messages import ApiTrigger, CronTrigger
 from motiad.triggers import parse_step_configs, with_index
 
+from .conftest import Opener
 from .harness import FIXTURES, SDK_NODE_MODULES, motiad, run_cli
 
 pytestmark = pytest.mark.anyio
@@ -348,3 +352,75 @@ async def test_the_flow_graph_draws_one_node_per_1x_step_and_an_edge_per_trigger
     assert "triggers" not in nodes["AuditSignup"]  # a 0.17 node is drawn as before
     users = next(f for f in graph["flows"] if f["name"] == "users")
     assert sorted(users["steps"]) == ["AuditSignup", "CreateUser", "LegacySignup", "SendWelcome"]
+
+
+# --- state, 1.x: atomic updates ---------------------------------------------------
+
+
+def test_update_ops_follow_the_iii_engine() -> None:
+    """SPEC `state.update-atomic`, as engine/src/builtins/kv.rs ``update``:
+    top-level paths, a missing value starts as {}, a non-integer field restarts
+    the count, root-only merge."""
+    from motiad.protocol.messages import (
+        UpdateDecrement,
+        UpdateIncrement,
+        UpdateMerge,
+        UpdateRemove,
+        UpdateSet,
+    )
+    from motiad.state_ops import apply_ops
+
+    assert apply_ops(None, [UpdateIncrement("n", 2)]) == {"n": 2}
+    assert apply_ops({"n": 5, "s": "x"}, [UpdateDecrement("n", 1), UpdateIncrement("s", 3)]) == {
+        "n": 4,
+        "s": 3,
+    }
+    assert apply_ops({"s": "x"}, [UpdateDecrement("s", 3)]) == {"s": 0}
+    assert apply_ops({"a": 1}, [UpdateMerge({"b": 2}), UpdateRemove("a")]) == {"b": 2}
+    assert apply_ops({"a": 1}, [UpdateMerge({"b": 2}, path="a")]) == {"a": 1}  # root only
+    assert apply_ops({"a": 1}, [UpdateSet("", 7), UpdateIncrement("n", 1)]) == 7  # skipped
+    assert apply_ops(None, [UpdateSet("a.b", 1)]) == {"a.b": 1}  # a field name, not a path
+
+
+async def test_update_applies_in_one_step_on_each_store(opened: Opener) -> None:
+    """SPEC `state.update-atomic`: concurrent read-change-writes of one key lose
+    nothing (SQLite and Redis)."""
+    from motiad.protocol.messages import UpdateIncrement
+    from motiad.state_ops import change_of
+
+    change = change_of([UpdateIncrement("n", 1)])
+    async with opened() as store:
+        async with anyio.create_task_group() as tg:
+            for _ in range(50):
+                tg.start_soon(store.state_update, "g", "k", change)
+        old, new = await store.state_update("g", "k", change)
+        assert old is not None
+        assert msgspec.json.decode(old) == {"n": 50}
+        assert msgspec.json.decode(new) == {"n": 51}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+async def test_increments_from_node_and_python_handlers_lose_nothing(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    project = tmp_path / "counter"
+    shutil.copytree(FIXTURES / "motia1x_counter", project)
+    if backend == "redis":
+        redis_url: str = request.getfixturevalue("redis_url")
+        (project / "motiad.toml").write_text(f'storage = "{redis_url}"\n')
+    events = 40
+    async with (
+        motiad("run", str(project), "--port", "0") as broker,
+        httpx.AsyncClient(base_url=broker.url) as http,
+    ):
+        async with anyio.create_task_group() as tg:
+            for n in range(events):
+                tg.start_soon(
+                    partial(
+                        http.post, "/__motiad/api/emit", json={"topic": "count", "data": {"n": n}}
+                    )
+                )
+        # Each event runs both handlers; the last increment sees the full total.
+        await broker.wait_for(rf'counted .*"total":{2 * events}\b', within=120)
+        hits = (await state_of(http, "counters"))["hits"]
+        assert hits == {"total": 2 * events, "node": events, "python": events}

@@ -78,6 +78,9 @@ function createState(peer, invocationId) {
     delete: (groupId, key) => peer.request(Method.STATE_DELETE, { invocationId, groupId, key }),
     getGroup: (groupId) => peer.request(Method.STATE_GET_GROUP, { invocationId, groupId }),
     clear: (groupId) => peer.request(Method.STATE_CLEAR, { invocationId, groupId }),
+    // Motia 1.x's stateManager (src/motia.cjs): ops applied in the store in one step.
+    update: (groupId, key, ops) => peer.request(Method.STATE_UPDATE, { invocationId, groupId, key, ops }),
+    listGroups: () => peer.request(Method.STATE_LIST_GROUPS, { invocationId }),
   });
 }
 

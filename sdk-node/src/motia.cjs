@@ -181,9 +181,10 @@ class StateManager {
     return old === null ? { new_value: stored } : { old_value: old, new_value: stored };
   }
 
-  /** @param {any} _scope @param {any} _key @param {any} _ops @returns {any} */
-  update(_scope, _key, _ops) {
-    return unsupported('stateManager.update', current('stateManager.update'));
+  /** @param {any} scope @param {any} key @param {any} ops @returns {Promise<any>} */
+  async update(scope, key, ops) {
+    const result = await current('stateManager.update').state.update(scope, key, ops);
+    return 'oldValue' in result ? { old_value: result.oldValue, new_value: result.newValue } : { new_value: result.newValue };
   }
 
   /** @param {any} scope @param {any} key @returns {any} */
@@ -197,7 +198,7 @@ class StateManager {
   }
 
   listGroups() {
-    return unsupported('stateManager.listGroups', current('stateManager.listGroups'));
+    return current('stateManager.listGroups').state.listGroups();
   }
 
   /** @param {any} scope @returns {any} */

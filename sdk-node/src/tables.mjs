@@ -38,6 +38,8 @@ export const Method = Object.freeze({
   STATE_DELETE: 'state.delete',
   STATE_GET_GROUP: 'state.getGroup',
   STATE_CLEAR: 'state.clear',
+  STATE_UPDATE: 'state.update',
+  STATE_LIST_GROUPS: 'state.listGroups',
   STREAM_GET: 'stream.get',
   STREAM_SET: 'stream.set',
   STREAM_DELETE: 'stream.delete',

@@ -91,10 +91,6 @@ def _current(what: str) -> Context:
     return context
 
 
-def _not_yet(what: str) -> str:
-    return f'motia: {what} is not supported by this motiad yet (README "Motia 1.x steps")'
-
-
 def _call(what: str, method: str, params: dict[str, Any]) -> Any:
     return _current(what).channel.call_blocking(method, params)
 
@@ -335,8 +331,14 @@ class StateManager:
         return {"new_value": stored} if old is None else {"old_value": old, "new_value": stored}
 
     def update(self, scope: str, key: str, ops: list[dict[str, Any]]) -> Any:
-        """Atomic update operations: not served by this motiad yet."""
-        raise NotImplementedError(_not_yet("stateManager.update"))
+        """Apply ``ops`` (set, merge, increment, decrement, remove) in the store in
+        one step; ``{"new_value", "old_value"?}``."""
+        params = {"groupId": scope, "key": key, "ops": ops}
+        result = _call("stateManager.update", Method.STATE_UPDATE, params)
+        out = {"new_value": result["newValue"]}
+        if "oldValue" in result:
+            out["old_value"] = result["oldValue"]
+        return out
 
     def delete(self, scope: str, key: str) -> Any:
         """Remove and return the value."""
@@ -347,8 +349,8 @@ class StateManager:
         return _call("stateManager.list", Method.STATE_GET_GROUP, {"groupId": scope})
 
     def list_groups(self) -> Any:
-        """Every scope: not served by this motiad yet."""
-        raise NotImplementedError(_not_yet("stateManager.list_groups"))
+        """Every scope that holds a value."""
+        return _call("stateManager.list_groups", Method.STATE_LIST_GROUPS, {})
 
     def clear(self, scope: str) -> None:
         """Remove every value of the scope."""

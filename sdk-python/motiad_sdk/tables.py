@@ -47,6 +47,8 @@ class Method:
     STATE_DELETE: Final = "state.delete"
     STATE_GET_GROUP: Final = "state.getGroup"
     STATE_CLEAR: Final = "state.clear"
+    STATE_UPDATE: Final = "state.update"
+    STATE_LIST_GROUPS: Final = "state.listGroups"
     STREAM_GET: Final = "stream.get"
     STREAM_SET: Final = "stream.set"
     STREAM_DELETE: Final = "stream.delete"

@@ -56,11 +56,14 @@ from .protocol.messages import (
     EmitResult,
     ErrorInfo,
     EventTrigger,
+    InvocationParams,
     InvokeParams,
     LogParams,
     StateGroupParams,
     StateKeyParams,
     StateSetParams,
+    StateUpdateParams,
+    StateUpdateResult,
     StreamGroupParams,
     StreamItemParams,
     StreamSendParams,
@@ -72,6 +75,7 @@ from .routes import RouteConflict, RouteTable
 from .rpc import Later, Method
 from .runners import child_command
 from .schemas import Issue, Schema, SchemaError, refused_params
+from .state_ops import change_of
 from .storage import Delivery, Event, Store, Target, durable
 from .streams import StreamDefinition, StreamRegistry, parse_stream_config
 from .supervisor import Child, ChildSpec, InvocationTimeout, handler_error
@@ -248,6 +252,8 @@ class Broker:
             "state.delete": Method(StateKeyParams, self._state_delete),
             "state.getGroup": Method(StateGroupParams, self._state_get_group),
             "state.clear": Method(StateGroupParams, self._state_clear),
+            "state.update": Method(StateUpdateParams, self._state_update),
+            "state.listGroups": Method(InvocationParams, self._state_list_groups),
             "stream.get": Method(StreamItemParams, self._stream_get),
             "stream.set": Method(StreamSetParams, self._stream_set),
             "stream.delete": Method(StreamItemParams, self._stream_delete),
@@ -935,6 +941,17 @@ class Broker:
     async def _state_clear(self, params: StateGroupParams) -> None:
         with self._storage_for(self._invocation(params.invocation_id)):
             await self.store.state_clear(params.group_id)
+
+    async def _state_update(self, params: StateUpdateParams) -> StateUpdateResult:
+        with self._storage_for(self._invocation(params.invocation_id)):
+            old, new = await self.store.state_update(
+                params.group_id, params.key, change_of(params.ops)
+            )
+        return StateUpdateResult(new, msgspec.UNSET if old is None else old)
+
+    async def _state_list_groups(self, params: InvocationParams) -> list[str]:
+        with self._storage_for(self._invocation(params.invocation_id)):
+            return [group.group_id for group in await self.store.state_groups()]
 
     async def _stream_get(self, params: StreamItemParams) -> msgspec.Raw | None:
         invocation = self._invocation(params.invocation_id)

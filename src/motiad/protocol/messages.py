@@ -291,6 +291,66 @@ class StateSetParams(_Wire):
     """Kept as raw JSON, stored as is."""
 
 
+class UpdateSet(_Wire, tag_field="type", tag="set"):
+    """Set the top-level field ``path`` to ``value`` (``""``: the whole value)."""
+
+    path: str
+    value: Any = None
+
+
+class UpdateMerge(_Wire, tag_field="type", tag="merge"):
+    """Merge the object ``value`` into the value (at the root: ``path`` ``""`` or absent)."""
+
+    value: Any
+    path: str | None = None
+
+
+class UpdateIncrement(_Wire, tag_field="type", tag="increment"):
+    """Add ``by`` to the integer field ``path`` (absent: it becomes ``by``)."""
+
+    path: str
+    by: int
+
+
+class UpdateDecrement(_Wire, tag_field="type", tag="decrement"):
+    """Subtract ``by`` from the integer field ``path`` (absent: it becomes ``-by``)."""
+
+    path: str
+    by: int
+
+
+class UpdateRemove(_Wire, tag_field="type", tag="remove"):
+    """Remove the field ``path``."""
+
+    path: str
+
+
+UpdateOp = UpdateSet | UpdateMerge | UpdateIncrement | UpdateDecrement | UpdateRemove
+"""Motia 1.x's ``UpdateOp`` (iii-sdk stream.ts), applied as the iii engine does (builtins/kv.rs)."""
+
+
+class StateUpdateParams(_Wire):
+    """``state.update``: apply ``ops`` to one value in the store, in one step."""
+
+    invocation_id: str
+    group_id: str
+    key: str
+    ops: list[UpdateOp]
+
+
+class StateUpdateResult(_Wire):
+    """The value after ``state.update``, and before it (absent when there was none)."""
+
+    new_value: Any
+    old_value: Any = msgspec.UNSET
+
+
+class InvocationParams(_Wire):
+    """``state.listGroups``: only the invocation."""
+
+    invocation_id: str
+
+
 class StateGroupParams(_Wire):
     """``state.getGroup`` and ``state.clear``."""
 
@@ -376,6 +436,10 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("state.delete", "child-to-broker", "request", StateKeyParams, Any),
         MethodSpec("state.getGroup", "child-to-broker", "request", StateGroupParams, list[Any]),
         MethodSpec("state.clear", "child-to-broker", "request", StateGroupParams, None),
+        MethodSpec(
+            "state.update", "child-to-broker", "request", StateUpdateParams, StateUpdateResult
+        ),
+        MethodSpec("state.listGroups", "child-to-broker", "request", InvocationParams, list[str]),
         MethodSpec("stream.get", "child-to-broker", "request", StreamItemParams, JsonObject | None),
         MethodSpec("stream.set", "child-to-broker", "request", StreamSetParams, JsonObject),
         MethodSpec(
