@@ -164,6 +164,13 @@ def test_the_mixed_project_loads_every_step_of_both_generations(tmp_path: Path) 
         ("DualTrigger::http(POST /test/dual)", "api", "python"),
         ("Tick", "cron", "python"),
         ("Health", "api", "node"),
+        ("OnAllStepsComplete", "event", "node"),
+        ("RunTasks", "api", "node"),
+        ("Deploy", "api", "node"),
+        ("OnDeploymentUpdate", "event", "node"),
+        ("on-user-state-change", "event", "python"),
+        ("UserStatus::http(PUT /users/:userId/status)", "api", "python"),
+        ("UserStatus::queue(user.status.changed)", "event", "python"),
     }
     configs = {s["name"]: s["config"] for s in report["steps"]}
     # A zod bodySchema of a trigger arrives as JSON Schema, as in 0.17.
@@ -424,3 +431,58 @@ async def test_increments_from_node_and_python_handlers_lose_nothing(
         await broker.wait_for(rf'counted .*"total":{2 * events}\b', within=120)
         hits = (await state_of(http, "counters"))["hits"]
         assert hits == {"total": 2 * events, "node": events, "python": events}
+
+
+# --- state and stream triggers ------------------------------------------------------
+
+
+async def test_a_state_trigger_fires_on_each_change_with_old_and_new_values_and_its_condition(
+    tmp_path: Path,
+) -> None:
+    # reactive-triggers.mdx: the parallel-merge step runs once, when the
+    # condition (all steps complete) holds; created, updated and deleted values
+    # reach the Python playground's step with old and new values.
+    project = mixed_project(tmp_path / "mixed")
+    async with (
+        motiad("run", str(project), "--port", "0") as broker,
+        httpx.AsyncClient(base_url=broker.url) as http,
+    ):
+        started = await http.post("/tasks/t-1")
+        assert started.status_code == 202, started.text
+        trace = started.headers["x-trace-id"]
+        # Three writes (set, two updates): only the last meets the condition.
+        await broker.wait_for(
+            rf'OnAllStepsComplete {trace[-8:]} All parallel steps complete .*"taskId":"t-1"'
+            r'.*"before":1'
+        )
+        assert broker.output().count("All parallel steps complete") == 1
+
+        for status in ("active", "banned"):
+            answer = await http.put("/users/u-1/status", json={"status": status})
+            assert answer.status_code == 200, answer.text
+        await broker.wait_for(
+            r'on-user-state-change \w+ User state changed .*"old_value":null,'
+            r'"new_value":\{"status":"active"\}'
+        )
+        await broker.wait_for(
+            r"UserStatus::queue\(user.status.changed\) \w+ status changed "
+            r'.*"old_status":"active","new_status":"banned"'
+        )
+
+
+async def test_a_stream_trigger_fires_for_its_group_and_condition(tmp_path: Path) -> None:
+    # reactive-triggers.mdx: groupId narrows the trigger to one group; the
+    # condition keeps updates only; the input is Motia's StreamWrapperMessage.
+    project = mixed_project(tmp_path / "mixed")
+    async with (
+        motiad("run", str(project), "--port", "0") as broker,
+        httpx.AsyncClient(base_url=broker.url) as http,
+    ):
+        answer = await http.post("/deployments/d-1")
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"status": "live", "id": "d-1"}
+        await broker.wait_for(
+            r'OnDeploymentUpdate \w+ Deployment updated .*"streamName":"deployment",'
+            r'"groupId":"data","eventType":"update","data":\{"status":"live","id":"d-1"\}'
+        )
+        assert broker.output().count("Deployment updated") == 1

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { isObject } from './rpc.mjs';
 import { middlewareNames } from './middleware.mjs';
 import { configToJson } from './schema.mjs';
+import motia from './motia.cjs';
 
 /**
  * @typedef {(input: unknown, ctx: unknown) => unknown} Handler
@@ -72,19 +73,35 @@ const TRIGGER_TYPES = /** @type {Record<string, string>} */ ({ api: 'http', even
 export async function invokeMotia1x(step, wire, input, traceId) {
   const index = wire.index ?? 0;
   const config = step.triggers[index];
-  const type = TRIGGER_TYPES[wire.type] ?? wire.type;
+  // State and stream changes come as events of the broker's internal topics.
+  const changes = wire.type === 'event' && (config?.type === 'state' || config?.type === 'stream');
+  const type = changes ? config.type : (TRIGGER_TYPES[wire.type] ?? wire.type);
   if (config === undefined || config.type !== type) {
     throw new TypeError(`trigger ${index} of this step is not a ${type} trigger (the broker and the step file disagree: reload the project)`);
   }
   const trigger = { type, index };
   if (type === 'http') return invokeHttp(step.handler, config, trigger, wire, /** @type {Record<string, any>} */ (input), traceId);
   const value = type === 'cron' ? undefined : input;
+  if (type === 'stream' && !inScope(/** @type {{groupId?: string, itemId?: string}} */ (config), /** @type {{groupId?: string, id?: string}} */ (value))) return null;
   if (typeof config.condition === 'function') {
     const passes = await config.condition(value, flowContext(trigger, value, traceId));
     if (passes === false) return null;
   }
   await step.handler(value, flowContext(trigger, value, traceId));
   return null;
+}
+
+/**
+ * Whether a stream change is one the trigger watches: `stream(name, {groupId, itemId})`
+ * narrows it to a group, or one item of it.
+ *
+ * @param {{groupId?: string, itemId?: string}} config
+ * @param {{groupId?: string, id?: string}} change
+ * @returns {boolean}
+ */
+function inScope(config, change) {
+  if (config.groupId !== undefined && config.groupId !== null && config.groupId !== change.groupId) return false;
+  return config.itemId === undefined || config.itemId === null || config.itemId === change.id;
 }
 
 /**
@@ -199,7 +216,8 @@ class BufferedResponse {
 
 /**
  * Motia 1.x's FlowContext (types.ts, utils.ts flowContext): traceId, the
- * trigger that fired, `is.*` and `getData()` and `match(handlers)`.
+ * trigger that fired, `is.*` and `getData()` and `match(handlers)`, with the
+ * `motia` module's `logger` and `enqueue`.
  *
  * @param {{type: string, index: number}} trigger
  * @param {unknown} input
@@ -210,6 +228,9 @@ export function flowContext(trigger, input, traceId) {
   return {
     traceId,
     trigger,
+    // Motia's docs destructure these from the context too (reactive-triggers.mdx).
+    logger: motia.logger,
+    enqueue: motia.enqueue,
     is: { queue: is('queue'), http: is('http'), cron: is('cron'), state: is('state'), stream: is('stream') },
     getData: () => (trigger.type === 'http' ? /** @type {{request: {body: unknown}}} */ (input).request.body : input),
     /** @param {Record<string, ((input?: unknown) => unknown) | undefined>} handlers */

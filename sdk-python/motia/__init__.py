@@ -37,10 +37,12 @@ __all__ = [
     "MotiaHttpRequest",
     "MotiaHttpResponse",
     "StateManager",
+    "StateTriggerInput",
     "StepBuilder",
     "StepConfig",
     "StepDefinition",
     "Stream",
+    "StreamTriggerInput",
     "TriggerCondition",
     "TriggerConfig",
     "TriggerInfo",
@@ -67,6 +69,10 @@ StepConfig = dict[str, Any]
 TriggerConfig = dict[str, Any]
 TriggerCondition = Callable[[Any, FlowContext[Any]], Any]
 ApiRequest = MotiaHttpRequest
+StateTriggerInput = Any
+"""``{type, group_id, item_id, old_value, new_value}``, keys read as attributes too."""
+StreamTriggerInput = Any
+"""``{type, timestamp, streamName, groupId, id, event: {type, data}}``."""
 
 
 T = TypeVar("T")

@@ -267,8 +267,10 @@ async def invoke(
     engine's check_condition; a skipped HTTP request is answered 422 as its
     rest_api module does), then middleware and handler for HTTP."""
     index = wire_trigger.get("index") or 0
-    kind = _TRIGGER_TYPES.get(str(wire_trigger.get("type")), "")
     config = triggers[index] if index < len(triggers) else {}
+    kind = _TRIGGER_TYPES.get(str(wire_trigger.get("type")), "")
+    if kind == "queue" and config.get("type") in ("state", "stream"):
+        kind = str(config["type"])  # changes come as events of the broker's internal topics
     if config.get("type") != kind:
         raise TypeError(
             f"trigger {index} of this step is not a {kind} trigger (reload the project)"
@@ -304,11 +306,26 @@ async def invoke(
         result = _as_result(await _maybe_await(run()))
         return result if result is not None else response.result()
     value = None if kind == "cron" else payload
+    if kind == "state" and isinstance(value, dict):
+        # Motia's StateTriggerInput: both values always there, None when absent
+        value.setdefault("old_value", None)
+        value.setdefault("new_value", None)
+    if kind == "stream" and not _in_scope(config, value):
+        return None
     ctx = FlowContext[Any](trace_id, info, value)
     if condition is not None and await _maybe_await(condition(value, ctx)) is False:
         return None
     await _maybe_await(_call(handler, value, ctx))
     return None
+
+
+def _in_scope(config: Mapping[str, Any], change: Any) -> bool:
+    """``stream(name, group_id=..., item_id=...)`` watches one group, or one item of it."""
+    group = config.get("group_id", config.get("groupId"))
+    item = config.get("item_id", config.get("itemId"))
+    if group is not None and group != change.get("groupId"):
+        return False
+    return item is None or item == change.get("id")
 
 
 def _link(

@@ -76,11 +76,18 @@ from .rpc import Later, Method
 from .runners import child_command
 from .schemas import Issue, Schema, SchemaError, refused_params
 from .state_ops import change_of
-from .storage import Delivery, Event, Store, Target, durable
+from .storage import Delivery, Event, Store, StreamChange, Target, durable
 from .streams import StreamDefinition, StreamRegistry, parse_stream_config
 from .supervisor import Child, ChildSpec, InvocationTimeout, handler_error
 from .tracing import Bus, Level, LogBus, Span, SpanBus, new_id
-from .triggers import parse_step_configs, with_index
+from .triggers import (
+    STATE_TOPIC,
+    STREAM_TOPIC_PREFIX,
+    parse_step_configs,
+    state_change,
+    stream_change,
+    with_index,
+)
 
 _api_result_decoder = msgspec.json.Decoder(ApiResult)
 
@@ -926,13 +933,24 @@ class Broker:
             return await self.store.state_get(params.group_id, params.key)
 
     async def _state_set(self, params: StateSetParams) -> msgspec.Raw:
-        with self._storage_for(self._invocation(params.invocation_id)):
+        invocation = self._invocation(params.invocation_id)
+        watched = STATE_TOPIC in self.targets
+        with self._storage_for(invocation):
+            old = await self.store.state_get(params.group_id, params.key) if watched else None
             await self.store.state_set(params.group_id, params.key, params.value)
+            if watched:
+                change = state_change(params.group_id, params.key, old, params.value)
+                await self._react(invocation, STATE_TOPIC, change)
         return params.value
 
     async def _state_delete(self, params: StateKeyParams) -> msgspec.Raw | None:
-        with self._storage_for(self._invocation(params.invocation_id)):
-            return await self.store.state_delete(params.group_id, params.key)
+        invocation = self._invocation(params.invocation_id)
+        with self._storage_for(invocation):
+            old = await self.store.state_delete(params.group_id, params.key)
+            if old is not None and STATE_TOPIC in self.targets:
+                change = state_change(params.group_id, params.key, old, None)
+                await self._react(invocation, STATE_TOPIC, change)
+            return old
 
     async def _state_get_group(self, params: StateGroupParams) -> list[msgspec.Raw]:
         with self._storage_for(self._invocation(params.invocation_id)):
@@ -943,11 +961,21 @@ class Broker:
             await self.store.state_clear(params.group_id)
 
     async def _state_update(self, params: StateUpdateParams) -> StateUpdateResult:
-        with self._storage_for(self._invocation(params.invocation_id)):
+        invocation = self._invocation(params.invocation_id)
+        with self._storage_for(invocation):
             old, new = await self.store.state_update(
                 params.group_id, params.key, change_of(params.ops)
             )
+            if STATE_TOPIC in self.targets:
+                change = state_change(params.group_id, params.key, old, new)
+                await self._react(invocation, STATE_TOPIC, change)
         return StateUpdateResult(new, msgspec.UNSET if old is None else old)
+
+    async def _react(self, invocation: _Invocation, topic: str, data: bytes) -> None:
+        """Publish a state or stream change for the 1.x triggers watching it, in
+        the trace of the invocation that made it; durable before the change's answer."""
+        event = Event(new_id(), topic, msgspec.Raw(data), invocation.trace_id, None, time.time())
+        await durable(self.store.publish(event, self.targets[topic]))
 
     async def _state_list_groups(self, params: InvocationParams) -> list[str]:
         with self._storage_for(self._invocation(params.invocation_id)):
@@ -964,6 +992,7 @@ class Broker:
         item = self.streams.item(params.stream, params.id, params.data)
         with self._storage_for(invocation):
             change = await self.store.stream_set(params.stream, params.group_id, params.id, item)
+            await self._react_to_stream(invocation, change)
         return change.data
 
     async def _stream_delete(self, params: StreamItemParams) -> msgspec.Raw | None:
@@ -971,7 +1000,18 @@ class Broker:
         self.streams.get(params.stream)
         with self._storage_for(invocation):
             change = await self.store.stream_delete(params.stream, params.group_id, params.id)
+            if change is not None:
+                await self._react_to_stream(invocation, change)
         return None if change is None else change.data
+
+    async def _react_to_stream(self, invocation: _Invocation, change: StreamChange) -> None:
+        topic = STREAM_TOPIC_PREFIX + change.stream
+        if topic in self.targets:
+            data = bytes(change.data)
+            input_ = stream_change(
+                change.stream, change.group_id, change.id, change.type, data, change.timestamp
+            )
+            await self._react(invocation, topic, input_)
 
     async def _stream_get_group(self, params: StreamGroupParams) -> list[msgspec.Raw]:
         invocation = self._invocation(params.invocation_id)

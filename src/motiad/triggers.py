@@ -167,13 +167,6 @@ def parse_step_configs(raw: Mapping[str, Any], source: Path | str) -> list[StepC
     steps: list[StepConfig] = []
     for index, trigger in enumerate(config.triggers):
         field = f"config.triggers[{index}]"
-        if isinstance(trigger, StateTrigger | StreamTrigger):
-            raise ConfigError(
-                source,
-                f"{trigger.__struct_config__.tag} triggers are not supported by this motiad yet"
-                ' (README "Motia 1.x steps")',
-                field=field,
-            )
         step = _broker_step(config, index, trigger, names[index])
         try:
             check_step(step, source)
@@ -261,8 +254,57 @@ def _broker_step(config: Motia1xConfig, index: int, trigger: AnyTrigger, name: s
         return EventTriggerConfig(
             **common, subscribes=[trigger.topic], input=trigger.input, infrastructure=infrastructure
         )
-    assert isinstance(trigger, CronTrigger)
+    if isinstance(trigger, StateTrigger | StreamTrigger):
+        # Served as a subscriber of the internal topic the broker publishes the
+        # changes on (durable, retried, in the trace of the handler that changed it).
+        return EventTriggerConfig(**common, subscribes=[change_topic(trigger)])
     return CronTriggerConfig(**common, cron=_without_year(trigger.expression))
+
+
+STATE_TOPIC = "motia::state"
+"""Where the broker publishes every change of a state value, for state triggers."""
+STREAM_TOPIC_PREFIX = "motia::stream::"
+"""Followed by a stream's name: where its item changes go, for stream triggers."""
+
+
+def change_topic(trigger: StateTrigger | StreamTrigger) -> str:
+    """The internal topic a state or stream trigger subscribes to."""
+    if isinstance(trigger, StateTrigger):
+        return STATE_TOPIC
+    return STREAM_TOPIC_PREFIX + trigger.stream_name
+
+
+def state_change(
+    group_id: str, key: str, old: msgspec.Raw | None, new: msgspec.Raw | None
+) -> bytes:
+    """A state trigger's input, Motia's ``StateTriggerInput`` (types.ts):
+    ``{type: 'state', group_id, item_id, old_value?, new_value?}``."""
+    parts = [b'{"type":"state","group_id":', msgspec.json.encode(group_id)]
+    parts += [b',"item_id":', msgspec.json.encode(key)]
+    if old is not None:
+        parts += [b',"old_value":', bytes(old)]
+    if new is not None:
+        parts += [b',"new_value":', bytes(new)]
+    return b"".join([*parts, b"}"])
+
+
+def stream_change(
+    stream: str, group_id: str, item_id: str | None, kind: str, data: bytes, timestamp: int
+) -> bytes:
+    """A stream trigger's input, Motia's ``StreamTriggerInput`` (types.ts):
+    ``{type: 'stream', timestamp, streamName, groupId, id, event: {type, data}}``
+    (``kind``: ``create``, ``update`` or ``delete``)."""
+    head = msgspec.json.encode(
+        {
+            "type": "stream",
+            "timestamp": timestamp,
+            "streamName": stream,
+            "groupId": group_id,
+            "id": item_id,
+        }
+    )
+    event = b'{"type":' + msgspec.json.encode(kind) + b',"data":' + data + b"}"
+    return head[:-1] + b',"event":' + event + b"}"
 
 
 def _without_year(expression: str) -> str:
