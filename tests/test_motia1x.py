@@ -29,7 +29,7 @@ from motiad.protocol.messages import ApiTrigger, CronTrigger
 from motiad.triggers import parse_step_configs, with_index
 
 from .conftest import Opener
-from .harness import FIXTURES, SDK_NODE_MODULES, motiad, run_cli
+from .harness import FIXTURES, REPO, SDK_NODE_MODULES, motiad, run_cli
 
 pytestmark = pytest.mark.anyio
 
@@ -486,3 +486,27 @@ async def test_a_stream_trigger_fires_for_its_group_and_condition(tmp_path: Path
             r'"groupId":"data","eventType":"update","data":\{"status":"live","id":"d-1"\}'
         )
         assert broker.output().count("Deployment updated") == 1
+
+
+async def test_the_motia_1x_example_runs_end_to_end(tmp_path: Path) -> None:
+    """examples/motia-1x: HTTP, queue, state and stream triggers and SSE, in
+    TypeScript and Python, with no node_modules at all."""
+    project = tmp_path / "motia-1x"
+    shutil.copytree(REPO / "examples" / "motia-1x", project)
+    async with (
+        motiad("run", str(project), "--port", "0") as broker,
+        httpx.AsyncClient(base_url=broker.url) as http,
+    ):
+        placed = await http.post("/orders", json={"item": "tea", "quantity": 2})
+        assert placed.status_code == 202, placed.text
+        assert placed.json() == {"queued": True, "placed": 1}
+        trace = placed.headers["x-trace-id"][-8:]
+        await broker.wait_for(rf'PackOrder {trace} packed .*"item":"tea"')
+        await broker.wait_for(rf'OnPacked {trace} order packed .*"before":null')
+        await broker.wait_for(rf'OnShipment {trace} shipment changed .*"change":"create"')
+        feed = await http.get("/orders/feed")
+        assert feed.text == (
+            'event: order\ndata: {"item":"tea","status":"packed"}\n\nevent: done\ndata: {}\n\n'
+        )
+        refused = await http.post("/orders", json={"item": "tea", "quantity": 0})
+        assert refused.status_code == 400

@@ -43,7 +43,7 @@ from .config import (
     EventStepConfig,
     StepConfig,
 )
-from .triggers import Origin
+from .triggers import Origin, change_trigger_text
 
 DEFAULT_FLOW: Final = "default"
 """Where steps that name no flow are drawn."""
@@ -83,7 +83,7 @@ def trigger_text(config: StepConfig) -> str:
     if isinstance(config, ApiStepConfig):
         return f"{config.method} {config.path}"
     if isinstance(config, EventStepConfig):
-        return ", ".join(config.subscribes)
+        return ", ".join(change_trigger_text(topic) for topic in config.subscribes)
     if isinstance(config, CronStepConfig):
         return config.cron
     return "—"

@@ -267,6 +267,16 @@ STREAM_TOPIC_PREFIX = "motia::stream::"
 """Followed by a stream's name: where its item changes go, for stream triggers."""
 
 
+def change_trigger_text(topic: str) -> str:
+    """A topic for people: ``state changes`` and ``stream NAME changes`` for the
+    internal topics of state and stream triggers, else the topic."""
+    if topic == STATE_TOPIC:
+        return "state changes"
+    if topic.startswith(STREAM_TOPIC_PREFIX):
+        return f"stream {topic.removeprefix(STREAM_TOPIC_PREFIX)} changes"
+    return topic
+
+
 def change_topic(trigger: StateTrigger | StreamTrigger) -> str:
     """The internal topic a state or stream trigger subscribes to."""
     if isinstance(trigger, StateTrigger):
