@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -510,3 +511,62 @@ async def test_the_motia_1x_example_runs_end_to_end(tmp_path: Path) -> None:
         )
         refused = await http.post("/orders", json={"item": "tea", "quantity": 0})
         assert refused.status_code == 400
+
+
+# --- types ---------------------------------------------------------------------------
+
+
+def type_check(project: Path) -> subprocess.CompletedProcess[str]:
+    """``motiad types`` then ``tsc --noEmit`` of the project."""
+    generated = run_cli("types", str(project))
+    assert generated.returncode == 0, generated.stderr
+    return subprocess.run(
+        [str(SDK_NODE_MODULES / ".bin" / "tsc"), "--noEmit", "-p", str(project)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.skipif(
+    not (SDK_NODE_MODULES / ".bin" / "tsc").exists(), reason="needs sdk-node's npm ci"
+)
+def test_motiad_types_types_1x_handlers_for_every_trigger_kind(tmp_path: Path) -> None:
+    # Handlers<typeof config> (types.ts): the input of each trigger kind, zod
+    # bodies and inputs inferred, ctx.is/ctx.match narrowing; Handlers['Name']
+    # of the 0.17 steps beside them still resolves.
+    project = mixed_project(tmp_path / "mixed")
+    checked = type_check(project)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    example = tmp_path / "example"
+    shutil.copytree(REPO / "examples" / "motia-1x", example)
+    checked = type_check(example)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    (project / "steps" / "rogue.step.ts").write_text(
+        "import { http, queue, type Handlers, type StepConfig } from 'motia'\n"
+        "import { z } from 'zod'\n"
+        "export const config = {\n"
+        "  name: 'Rogue',\n"
+        "  triggers: [http('POST', '/rogue', { bodySchema: z.object({ n: z.number() }) }),\n"
+        "    queue('rogue', { input: z.object({ s: z.string() }) }),\n"
+        "    { type: 'stream', streamName: 'deployment' }],\n"
+        "} as const satisfies StepConfig\n"
+        "export const handler: Handlers<typeof config> = async (input, ctx) => {\n"
+        "  if (ctx.is.stream(input)) input.event.typo\n"
+        "  return ctx.match({\n"
+        "    http: async ({ request }) => ({ status: 200, body: request.body.n.toUpperCase() }),\n"
+        "    queue: async (data) => { data.s.toFixed() },\n"
+        "  })\n"
+        "}\n"
+    )
+    refused = type_check(project)
+    assert refused.returncode != 0
+    errors = sorted(line.split(": error ")[1] for line in refused.stdout.splitlines())
+    assert errors == [
+        "TS2339: Property 'toUpperCase' does not exist on type 'number'.",
+        "TS2339: Property 'typo' does not exist on type"
+        ' \'{ type: "create" | "delete" | "update"; data: any; }\'.',
+        "TS2551: Property 'toFixed' does not exist on type 'string'. Did you mean 'fixed'?",
+    ]
