@@ -172,6 +172,10 @@ def test_the_mixed_project_loads_every_step_of_both_generations(tmp_path: Path) 
         ("on-user-state-change", "event", "python"),
         ("UserStatus::http(PUT /users/:userId/status)", "api", "python"),
         ("UserStatus::queue(user.status.changed)", "event", "python"),
+        ("Live::http(GET /live)", "api", "node"),
+        ("Live::http(POST /live/release)", "api", "node"),
+        ("PyLive::http(GET /py/live)", "api", "python"),
+        ("PyLive::http(POST /py/live/release)", "api", "python"),
     }
     configs = {s["name"]: s["config"] for s in report["steps"]}
     # A zod bodySchema of a trigger arrives as JSON Schema, as in 0.17.
@@ -570,3 +574,31 @@ def test_motiad_types_types_1x_handlers_for_every_trigger_kind(tmp_path: Path) -
         ' \'{ type: "create" | "delete" | "update"; data: any; }\'.',
         "TS2551: Property 'toFixed' does not exist on type 'string'. Did you mean 'fixed'?",
     ]
+
+
+# --- streamed responses --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prefix", ["", "/py"])
+async def test_an_sse_response_streams_each_event_as_the_handler_writes_it(
+    tmp_path: Path, prefix: str
+) -> None:
+    """SPEC `http.stream`: the first event reaches the client while the handler
+    is still running (it cannot finish before the release request)."""
+    project = mixed_project(tmp_path / "mixed")
+    async with (
+        motiad("run", str(project), "--port", "0") as broker,
+        httpx.AsyncClient(base_url=broker.url, timeout=30) as http,
+        http.stream("GET", f"{prefix}/live") as live,
+    ):
+        assert live.status_code == 200
+        assert live.headers["content-type"] == "text/event-stream"
+        assert "content-length" not in live.headers
+        chunks = live.aiter_text()
+        with anyio.fail_after(20):
+            first = await anext(chunks)
+        assert first == "event: first\ndata: {}\n\n"
+        released = await http.post(f"{prefix}/live/release")
+        assert released.status_code == 204
+        rest = [chunk async for chunk in chunks]
+        assert "".join(rest) == "event: second\ndata: {}\n\n"

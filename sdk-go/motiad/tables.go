@@ -44,6 +44,7 @@ const (
 	methodStateClear      = "state.clear"
 	methodStateUpdate     = "state.update"
 	methodStateListGroups = "state.listGroups"
+	methodHttpWrite       = "http.write"
 	methodStreamGet       = "stream.get"
 	methodStreamSet       = "stream.set"
 	methodStreamDelete    = "stream.delete"

@@ -152,7 +152,10 @@ export class StepHost {
         // `enqueue`, `logger`, `stateManager` of the `motia` module act for this invocation.
         out = motia.__motiadRunWith(ctx, () => {
           const triggers = step.triggers;
-          if (triggers !== null) return invokeMotia1x({ handler, triggers }, trigger, input, traceId);
+          if (triggers !== null) {
+            const send = (/** @type {Record<string, unknown>} */ write) => this.#peer.request(Method.HTTP_WRITE, { invocationId, ...write });
+            return invokeMotia1x({ handler, triggers }, trigger, input, traceId, send);
+          }
           if (trigger.type === 'api') {
             // Middleware sees the request as sent; the handler the body its zod schema gives,
             // or the chain gets the broker's refusal in place of the handler (invoke.refusal).

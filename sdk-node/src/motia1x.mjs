@@ -68,9 +68,10 @@ const TRIGGER_TYPES = /** @type {Record<string, string>} */ ({ api: 'http', even
  * @param {{type: string, index?: number, refusal?: unknown}} wire the invoke's trigger
  * @param {unknown} input the invoke's input
  * @param {string} traceId
+ * @param {(params: Record<string, unknown>) => Promise<unknown>} send sends an `http.write` for this invocation
  * @returns {Promise<unknown>} an api result for HTTP, null otherwise
  */
-export async function invokeMotia1x(step, wire, input, traceId) {
+export async function invokeMotia1x(step, wire, input, traceId, send) {
   const index = wire.index ?? 0;
   const config = step.triggers[index];
   // State and stream changes come as events of the broker's internal topics.
@@ -80,7 +81,7 @@ export async function invokeMotia1x(step, wire, input, traceId) {
     throw new TypeError(`trigger ${index} of this step is not a ${type} trigger (the broker and the step file disagree: reload the project)`);
   }
   const trigger = { type, index };
-  if (type === 'http') return invokeHttp(step.handler, config, trigger, wire, /** @type {Record<string, any>} */ (input), traceId);
+  if (type === 'http') return invokeHttp(step.handler, config, trigger, wire, /** @type {Record<string, any>} */ (input), traceId, send);
   const value = type === 'cron' ? undefined : input;
   if (type === 'stream' && !inScope(/** @type {{groupId?: string, itemId?: string}} */ (config), /** @type {{groupId?: string, id?: string}} */ (value))) return null;
   if (typeof config.condition === 'function') {
@@ -111,9 +112,10 @@ function inScope(config, change) {
  * @param {{refusal?: unknown}} wire the invoke's trigger (`refusal`: the 400 the chain gets in place of the handler's answer)
  * @param {Record<string, any>} request the api input (SPEC `invoke.input`)
  * @param {string} traceId
+ * @param {(params: Record<string, unknown>) => Promise<unknown>} send
  * @returns {Promise<unknown>}
  */
-async function invokeHttp(handler, config, trigger, wire, request, traceId) {
+async function invokeHttp(handler, config, trigger, wire, request, traceId, send) {
   const plain = {
     pathParams: request.pathParams ?? {},
     queryParams: request.queryParams ?? {},
@@ -125,7 +127,7 @@ async function invokeHttp(handler, config, trigger, wire, request, traceId) {
     const passes = await config.condition(plain, flowContext(trigger, plain, traceId));
     if (passes === false) return { status: 422, body: { error: 'Request condition not met', skipped: true } };
   }
-  const response = new BufferedResponse();
+  const response = new StreamingResponse(send);
   const args = { request: { ...plain, method: request.method, requestBody: requestBody(request.body, plain.headers) }, response: response.api };
   const ctx = flowContext(trigger, args, traceId);
   const middleware = /** @type {Middleware[]} */ (Array.isArray(config.middleware) ? config.middleware : []);
@@ -136,8 +138,9 @@ async function invokeHttp(handler, config, trigger, wire, request, traceId) {
   const last = () => Promise.resolve(refusal === undefined ? handler(args, ctx) : refusal);
   const run = middleware.reduceRight((/** @type {() => Promise<unknown>} */ next, mw) => () => Promise.resolve(mw(args, ctx, next)), last);
   const result = await run();
+  const streamed = await response.finish();
   if (isObject(result) && 'status' in result) return result;
-  return response.result();
+  return streamed;
 }
 
 /**
@@ -177,19 +180,41 @@ function bodyBytes(body, contentType) {
 }
 
 /**
- * Motia's MotiaHttpResponse (`status`, `headers`, `stream`, `close`): what the
- * handler writes is kept and answered as the body when the handler ends.
+ * Motia's MotiaHttpResponse (`status`, `headers`, `stream`, `close`). What the
+ * handler writes goes to the client as it writes it (SPEC `http.stream`): each
+ * chunk is an `http.write` request, the first with the status and headers set
+ * so far; the stream's write callback waits for the broker's answer, so
+ * `write()` returns false and 'drain' comes late when the client reads slowly.
+ * A handler that writes nothing answers with what `status`/`headers` set.
  */
-class BufferedResponse {
+class StreamingResponse {
   /** @type {number | null} */
   #status = null;
   /** @type {Record<string, string>} */
   #headers = {};
-  /** @type {Buffer[]} */
-  #chunks = [];
+  #started = false;
+  /** @type {Writable} */
+  stream;
+
+  /** @param {(params: Record<string, unknown>) => Promise<unknown>} send */
+  constructor(send) {
+    this.stream = new Writable({
+      write: (chunk, _encoding, done) => {
+        /** @type {Record<string, unknown>} */
+        const params = { chunk: Buffer.from(chunk).toString('base64'), encoding: 'base64' };
+        if (!this.#started) {
+          this.#started = true;
+          params.status = this.#status ?? 200;
+          params.headers = this.#headers;
+        }
+        send(params).then(() => done(), (err) => done(err instanceof Error ? err : new Error(String(err))));
+      },
+    });
+    // A failed write ends the stream; the handler's own awaits see it, the process must not.
+    this.stream.on('error', () => {});
+  }
 
   get api() {
-    const chunks = this.#chunks;
     return {
       status: (/** @type {number} */ code) => {
         this.#status = code;
@@ -197,20 +222,27 @@ class BufferedResponse {
       headers: (/** @type {Record<string, string>} */ headers) => {
         Object.assign(this.#headers, headers);
       },
-      stream: new Writable({
-        write(chunk, _encoding, done) {
-          chunks.push(Buffer.from(chunk));
-          done();
-        },
-      }),
-      close: () => {},
+      stream: this.stream,
+      close: () => {
+        this.stream.end();
+      },
     };
   }
 
-  /** @returns {{status: number, headers: Record<string, string>, body: string | null}} */
-  result() {
-    const written = this.#chunks.length > 0 ? Buffer.concat(this.#chunks).toString('utf8') : null;
-    return { status: this.#status ?? 200, headers: this.#headers, body: written };
+  /**
+   * Waits until every chunk written has been answered; the api result.
+   *
+   * @returns {Promise<{status: number, headers: Record<string, string>, body: null}>}
+   */
+  async finish() {
+    if (!this.stream.writableFinished && !this.stream.destroyed) {
+      await new Promise((resolve) => {
+        this.stream.once('finish', resolve);
+        this.stream.once('error', resolve);
+        if (!this.stream.writableEnded) this.stream.end();
+      });
+    }
+    return { status: this.#status ?? 200, headers: this.#headers, body: null };
   }
 }
 

@@ -40,6 +40,7 @@ export const Method = Object.freeze({
   STATE_CLEAR: 'state.clear',
   STATE_UPDATE: 'state.update',
   STATE_LIST_GROUPS: 'state.listGroups',
+  HTTP_WRITE: 'http.write',
   STREAM_GET: 'stream.get',
   STREAM_SET: 'stream.set',
   STREAM_DELETE: 'stream.delete',

@@ -11,6 +11,7 @@ The ``motia`` module (sdk-python/motia) reads the invocation running from
 
 from __future__ import annotations
 
+import base64
 import inspect
 import io
 import json
@@ -22,6 +23,7 @@ from urllib.parse import urlencode
 
 from .context import Context
 from .middleware import middleware_name
+from .tables import Method
 
 CURRENT: ContextVar[Context | None] = ContextVar("motia_invocation", default=None)
 """The motiad context of the invocation this code runs for (set by the runner)."""
@@ -210,20 +212,44 @@ class MotiaHttpRequest(Generic[T]):
         self.request_body = RequestBody(self.body, str(self.headers.get("content-type", "")))
 
 
+class _Chunks:
+    """``response.writer.stream``: each ``write`` is an ``http.write`` to the
+    broker (SPEC ``http.stream``), the first with the status and headers set so
+    far; it blocks until the client's connection took the chunk (backpressure),
+    as the handler runs in a thread of its own."""
+
+    def __init__(self, response: MotiaHttpResponse) -> None:
+        self._response = response
+        self.started = False
+
+    def write(self, data: bytes | str) -> int:
+        """Send ``data`` (text is sent as UTF-8)."""
+        raw = data.encode() if isinstance(data, str) else bytes(data)
+        params: dict[str, Any] = {"chunk": base64.b64encode(raw).decode(), "encoding": "base64"}
+        if not self.started:
+            self.started = True
+            params["status"] = self._response.status_code or 200
+            params["headers"] = self._response.header_values
+        context = CURRENT.get()
+        if context is None:
+            raise RuntimeError("response.writer.stream.write was called outside its handler")
+        context.channel.call_blocking(Method.HTTP_WRITE, params)
+        return len(raw)
+
+
 class _Writer:
-    def __init__(self) -> None:
-        self.stream = io.BytesIO()
+    def __init__(self, response: MotiaHttpResponse) -> None:
+        self.stream = _Chunks(response)
 
 
 class MotiaHttpResponse:
     """``args.response``: ``await status(code)``, ``await headers({...})``,
-    ``writer.stream.write(bytes)``, ``close()``; what is written is the body
-    answered when the handler ends."""
+    ``writer.stream.write(bytes)`` (sent as written), ``close()``."""
 
     def __init__(self) -> None:
         self.status_code: int | None = None
         self.header_values: dict[str, str] = {}
-        self.writer = _Writer()
+        self.writer = _Writer(self)
 
     async def status(self, status_code: int) -> None:
         """Set the status."""
@@ -234,13 +260,11 @@ class MotiaHttpResponse:
         self.header_values.update(headers)
 
     def close(self) -> None:
-        """The body is complete."""
+        """The body is complete (it ends when the handler returns)."""
 
     def result(self) -> dict[str, Any]:
-        """The api result of what was set and written."""
-        written = self.writer.stream.getvalue()
-        body = written.decode("utf-8", "replace") if written else None
-        return {"status": self.status_code or 200, "headers": self.header_values, "body": body}
+        """The api result of what was set (the body, if any, was streamed)."""
+        return {"status": self.status_code or 200, "headers": self.header_values, "body": None}
 
 
 class MotiaHttpArgs(Generic[T]):

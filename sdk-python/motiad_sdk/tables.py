@@ -49,6 +49,7 @@ class Method:
     STATE_CLEAR: Final = "state.clear"
     STATE_UPDATE: Final = "state.update"
     STATE_LIST_GROUPS: Final = "state.listGroups"
+    HTTP_WRITE: Final = "http.write"
     STREAM_GET: Final = "stream.get"
     STREAM_SET: Final = "stream.set"
     STREAM_DELETE: Final = "stream.delete"

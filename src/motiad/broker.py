@@ -5,6 +5,7 @@ that consume events; the app owns the broker."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import time
 from collections import OrderedDict
@@ -56,6 +57,7 @@ from .protocol.messages import (
     EmitResult,
     ErrorInfo,
     EventTrigger,
+    HttpWriteParams,
     InvocationParams,
     InvokeParams,
     LogParams,
@@ -71,6 +73,7 @@ from .protocol.messages import (
     Trigger,
 )
 from .queue import TAKE_BATCH, FollowUp, RetryPolicy, Worker
+from .response_stream import ResponseSink
 from .routes import RouteConflict, RouteTable
 from .rpc import Later, Method
 from .runners import child_command
@@ -201,6 +204,8 @@ class _Invocation:
     trace_id: str
     storage_failed: StorageError | None = None
     """A storage call made for it failed: its failure is the storage's (503)."""
+    sink: ResponseSink | None = None
+    """Where ``http.write`` sends the response of an api invocation."""
 
 
 @dataclass
@@ -261,6 +266,7 @@ class Broker:
             "state.clear": Method(StateGroupParams, self._state_clear),
             "state.update": Method(StateUpdateParams, self._state_update),
             "state.listGroups": Method(InvocationParams, self._state_list_groups),
+            "http.write": Method(HttpWriteParams, self._http_write),
             "stream.get": Method(StreamItemParams, self._stream_get),
             "stream.set": Method(StreamSetParams, self._stream_set),
             "stream.delete": Method(StreamItemParams, self._stream_delete),
@@ -606,8 +612,12 @@ class Broker:
 
     # --- invoking -----------------------------------------------------------
 
-    async def call_api(self, step: Step, request: ApiRequest, trace_id: str) -> ApiResult:
+    async def call_api(
+        self, step: Step, request: ApiRequest, trace_id: str, sink: ResponseSink | None = None
+    ) -> ApiResult:
         """Run an API step's handler under ``trace_id``; returns its response.
+        With ``sink``, the handler may stream its response there instead
+        (``http.write``); the result is then ignored once ``sink.started``.
 
         Raises :class:`InvalidInput` (the body fails ``bodySchema``), or what
         :meth:`_invoke` raises. A step with middleware is invoked even then, as
@@ -629,7 +639,9 @@ class Broker:
                     raise refused
                 body_400 = msgspec.Raw(msgspec.json.encode(refused.payload(trace_id)))
                 trigger = ApiTrigger(refusal=ApiResult(400, body_400))
-        raw = await self._invoke(step, trigger, request, trace_id)
+        raw = await self._invoke(step, trigger, request, trace_id, sink=sink)
+        if sink is not None and sink.started:
+            return ApiResult(200)
         try:
             result = _api_result_decoder.decode(raw or b"null")
         except msgspec.ValidationError as exc:
@@ -665,7 +677,13 @@ class Broker:
             )
 
     async def _invoke(
-        self, step: Step, trigger: Trigger, payload: Any, trace_id: str, attempt: int = 1
+        self,
+        step: Step,
+        trigger: Trigger,
+        payload: Any,
+        trace_id: str,
+        attempt: int = 1,
+        sink: ResponseSink | None = None,
     ) -> msgspec.Raw | None:
         """One invocation of ``step``'s handler; failures are logged under the trace.
 
@@ -682,7 +700,8 @@ class Broker:
             attempt,
             int(step.timeout_s(self.settings) * 1000),
         )
-        invocation = self._invocations[invocation_id] = _Invocation(step, trace_id)
+        invocation = _Invocation(step, trace_id, sink=sink)
+        self._invocations[invocation_id] = invocation
         started = time.time()
         try:
             result = await step.child.invoke(params)
@@ -976,6 +995,22 @@ class Broker:
         the trace of the invocation that made it; durable before the change's answer."""
         event = Event(new_id(), topic, msgspec.Raw(data), invocation.trace_id, None, time.time())
         await durable(self.store.publish(event, self.targets[topic]))
+
+    async def _http_write(self, params: HttpWriteParams) -> None:
+        invocation = self._invocation(params.invocation_id)
+        sink = invocation.sink
+        if sink is None or params.invocation_id not in self._invocations:
+            raise RemoteError(
+                ErrorCode.INVALID_PARAMS,
+                "http.write: the invocation answers no HTTP request, or has answered it",
+                {"path": "$.params.invocationId"},
+            )
+        chunk = (
+            base64.b64decode(params.chunk) if params.encoding == "base64" else params.chunk.encode()
+        )
+        if not sink.started:
+            await sink.start(params.status or 200, params.headers or {})
+        await sink.write(chunk)
 
     async def _state_list_groups(self, params: InvocationParams) -> list[str]:
         with self._storage_for(self._invocation(params.invocation_id)):

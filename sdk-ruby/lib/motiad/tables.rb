@@ -43,6 +43,7 @@ module Motiad
     STATE_CLEAR = 'state.clear'
     STATE_UPDATE = 'state.update'
     STATE_LIST_GROUPS = 'state.listGroups'
+    HTTP_WRITE = 'http.write'
     STREAM_GET = 'stream.get'
     STREAM_SET = 'stream.set'
     STREAM_DELETE = 'stream.delete'

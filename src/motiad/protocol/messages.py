@@ -345,6 +345,18 @@ class StateUpdateResult(_Wire):
     old_value: Any = msgspec.UNSET
 
 
+class HttpWriteParams(_Wire):
+    """``http.write``: a chunk of the streamed response of the api invocation
+    (SPEC ``http.stream``); the first one also sends ``status`` and ``headers``."""
+
+    invocation_id: str
+    chunk: str
+    """The bytes: UTF-8 text, or base64 with ``encoding: "base64"``."""
+    encoding: Literal["base64"] | None = None
+    status: Annotated[int, msgspec.Meta(ge=100, le=599)] | None = None
+    headers: dict[str, str] | None = None
+
+
 class InvocationParams(_Wire):
     """``state.listGroups``: only the invocation."""
 
@@ -440,6 +452,7 @@ METHODS: dict[str, MethodSpec] = {
             "state.update", "child-to-broker", "request", StateUpdateParams, StateUpdateResult
         ),
         MethodSpec("state.listGroups", "child-to-broker", "request", InvocationParams, list[str]),
+        MethodSpec("http.write", "child-to-broker", "request", HttpWriteParams, None),
         MethodSpec("stream.get", "child-to-broker", "request", StreamItemParams, JsonObject | None),
         MethodSpec("stream.set", "child-to-broker", "request", StreamSetParams, JsonObject),
         MethodSpec(
