@@ -35,7 +35,7 @@ _TABLE_ROWS = re.compile(r"(\w+\s*[:=]\s*-32\d{3}\b.*\n\s*){2}")
 
 
 def test_every_sdks_table_file_is_what_the_schema_generates() -> None:
-    """STYLE §6, one source of truth: Structs → protocol/schema → each SDK's tables."""
+    """ARCHITECTURE §11.1, one source of truth: Structs → protocol/schema → each SDK's tables."""
     assert set(RENDERERS) == set(SDK_SOURCES)
     stale = drifted(REPO)
     assert not stale, f"SDK tables out of date ({', '.join(stale)}): run `.venv/bin/{REGENERATE}`"

@@ -1,4 +1,4 @@
-"""STYLE §7: every MUST of ``protocol/SPEC.md`` has an ID, and a test cites it.
+"""ARCHITECTURE §11.2: every MUST of ``protocol/SPEC.md`` has an ID, and a test cites it.
 
 Citations are looked for in the broker tests, the SDK tests, the conformance
 cases (each names the requirement it checks) and the golden vectors (each

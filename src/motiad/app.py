@@ -1,5 +1,5 @@
 """The composition root: settings, storage, broker and HTTP in one task group,
-with orderly shutdown on SIGINT/SIGTERM (DESIGN §2)."""
+with orderly shutdown on SIGINT/SIGTERM (ARCHITECTURE §2)."""
 
 from __future__ import annotations
 

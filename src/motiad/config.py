@@ -1,7 +1,7 @@
 """Project settings and step configs, with validation that names the file and
 the field of every mistake.
 
-Step configs use Motia's field names (DESIGN §1) and refuse unknown fields, so
+Step configs use Motia's field names (ARCHITECTURE §1) and refuse unknown fields, so
 a typo such as ``subscribe`` is reported instead of silently ignored.
 """
 
@@ -244,10 +244,20 @@ class QueueDefaults(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     handler timeout plus a margin (see ``Broker``)."""
 
 
+LOG_RECORDS_PER_S = 1000
+"""``log`` records a child may send per second: a handler logging a few lines
+per request at a thousand requests a second fits; a loop logging as fast as it
+can (tens of thousands a second) is cut to this, which the log, the workbench
+and trace storage keep up with. The rest are counted and reported."""
+
+
 class HandlerDefaults(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``[handler]`` in motiad.toml."""
 
     timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    max_log_records_per_s: Annotated[int, msgspec.Meta(ge=1)] = LOG_RECORDS_PER_S
+    """``log`` records each child may send per second; the rest are counted and
+    reported in the log, not handled."""
 
 
 class TraceRetention(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -407,7 +417,7 @@ def builtin_languages() -> dict[str, LanguageSettings]:
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Project-wide settings (DESIGN §7). All optional."""
+    """Project-wide settings (ARCHITECTURE §7). All optional."""
 
     host: str = "127.0.0.1"
     port: int = 3000

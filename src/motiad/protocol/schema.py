@@ -3,7 +3,7 @@
 :func:`schema_documents` is pure: it returns every document of
 ``protocol/schema/`` by file name. ``python -m motiad.protocol.schema DIR``
 writes them (and removes stale ones); ``--check`` only compares. A test fails
-when the checked-in files drift from what the Structs generate (STYLE §6).
+when the checked-in files drift from what the Structs generate (ARCHITECTURE §11.1).
 """
 
 from __future__ import annotations
