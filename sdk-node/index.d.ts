@@ -180,6 +180,10 @@ export interface MotiaStream<TData = Record<string, unknown>> {
   getGroup(groupId: string): Promise<BaseStreamItem<TData>[]>;
   /** Pushes an ephemeral event to the group's (or the item's) subscribers. */
   send<TEvent = unknown>(channel: StateStreamEventChannel, event: StateStreamEvent<TEvent>): Promise<null>;
+  /** Applies Motia 1.x update operations to the item (checked against the schema). */
+  update(groupId: string, id: string, ops: UpdateOp[]): Promise<{ newValue: BaseStreamItem<TData>; oldValue?: BaseStreamItem<TData> }>;
+  /** Every group of the stream. */
+  listGroups(): Promise<string[]>;
 }
 
 /** `ctx.streams.<name>`: every stream the project declares in a `*.stream.ts` file. */

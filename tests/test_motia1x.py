@@ -602,3 +602,24 @@ async def test_an_sse_response_streams_each_event_as_the_handler_writes_it(
         assert released.status_code == 204
         rest = [chunk async for chunk in chunks]
         assert "".join(rest) == "event: second\ndata: {}\n\n"
+
+
+async def test_motias_playground_stream_parallel_merge_completes_with_stream_updates(
+    tmp_path: Path,
+) -> None:
+    """Motia 1.x's JS playground (steps/streamParallelMerge, unchanged): three
+    parallel steps each increment completedSteps with Stream.update; the join
+    step, a stream trigger, runs once all three are done (no increment lost)."""
+    project = mixed_project(tmp_path / "mixed")
+    playground = FIXTURES / "motia1x_playground"
+    shutil.copytree(playground, project / "steps" / "streamParallelMerge")
+    async with (
+        motiad("run", str(project), "--port", "0") as broker,
+        httpx.AsyncClient(base_url=broker.url) as http,
+    ):
+        started = await http.post("/api/stream-parallel-merge", json={})
+        assert started.status_code == 200, started.text
+        await broker.wait_for(
+            r"stream-parallel-merge-join \w+ .*Handling Stream Join Complete", within=60
+        )
+        await broker.wait_for(r"Total # of steps: 3")

@@ -134,12 +134,6 @@ function jsonSchema(schema) {
 
 // --- services bound to the invocation ---------------------------------------------
 
-/** A rejected promise for what this motiad does not serve yet (README "Motia 1.x steps"). */
-/** @param {any} what @param {any} _bound @returns {any} */
-function unsupported(what, _bound) {
-  return Promise.reject(new Error(`motia: ${what} is not supported by this motiad yet (README "Motia 1.x steps")`));
-}
-
 /** enqueue({topic, data, messageGroupId?}) (new/enqueue.ts): resolves once the event is durable. */
 /** @param {any} event @returns {Promise<any>} */
 async function enqueue(event) {
@@ -244,13 +238,15 @@ class Stream {
     return this.#stream('list').getGroup(groupId);
   }
 
-  /** @param {any} _groupId @param {any} _itemId @param {any} _ops @returns {any} */
-  update(_groupId, _itemId, _ops) {
-    return unsupported('Stream.update', this.#stream('update'));
+  /** @param {any} groupId @param {any} itemId @param {any} ops @returns {Promise<any>} */
+  async update(groupId, itemId, ops) {
+    const result = await this.#stream('update').update(groupId, itemId, ops);
+    return 'oldValue' in result ? { old_value: result.oldValue, new_value: result.newValue } : { new_value: result.newValue };
   }
 
+  /** @returns {any} */
   listGroups() {
-    return unsupported('Stream.listGroups', this.#stream('listGroups'));
+    return this.#stream('listGroups').listGroups();
   }
 
   /** @param {any} channel @param {any} event @returns {any} */

@@ -41,6 +41,8 @@ export const Method = Object.freeze({
   STATE_UPDATE: 'state.update',
   STATE_LIST_GROUPS: 'state.listGroups',
   HTTP_WRITE: 'http.write',
+  STREAM_UPDATE: 'stream.update',
+  STREAM_LIST_GROUPS: 'stream.listGroups',
   STREAM_GET: 'stream.get',
   STREAM_SET: 'stream.set',
   STREAM_DELETE: 'stream.delete',

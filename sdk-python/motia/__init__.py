@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
@@ -403,3 +403,16 @@ class Stream:
         return _call(
             "Stream.list", Method.STREAM_GET_GROUP, {"stream": self.name, "groupId": group_id}
         )
+
+    def update(self, group_id: str, item_id: str, ops: Sequence[Mapping[str, Any]]) -> Any:
+        """Apply update operations to the item; ``{"new_value", "old_value"?}``."""
+        params = {"stream": self.name, "groupId": group_id, "id": item_id, "ops": ops}
+        result = _call("Stream.update", Method.STREAM_UPDATE, params)
+        out = {"new_value": result["newValue"]}
+        if "oldValue" in result:
+            out["old_value"] = result["oldValue"]
+        return out
+
+    def list_groups(self) -> Any:
+        """Every group of the stream."""
+        return _call("Stream.list_groups", Method.STREAM_LIST_GROUPS, {"stream": self.name})

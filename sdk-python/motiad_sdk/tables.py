@@ -50,6 +50,8 @@ class Method:
     STATE_UPDATE: Final = "state.update"
     STATE_LIST_GROUPS: Final = "state.listGroups"
     HTTP_WRITE: Final = "http.write"
+    STREAM_UPDATE: Final = "stream.update"
+    STREAM_LIST_GROUPS: Final = "stream.listGroups"
     STREAM_GET: Final = "stream.get"
     STREAM_SET: Final = "stream.set"
     STREAM_DELETE: Final = "stream.delete"

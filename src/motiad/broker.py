@@ -9,12 +9,12 @@ import base64
 import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import anyio
 import msgspec
@@ -68,8 +68,10 @@ from .protocol.messages import (
     StateUpdateResult,
     StreamGroupParams,
     StreamItemParams,
+    StreamNameParams,
     StreamSendParams,
     StreamSetParams,
+    StreamUpdateParams,
     Trigger,
 )
 from .queue import TAKE_BATCH, FollowUp, RetryPolicy, Worker
@@ -198,6 +200,29 @@ def flow_steps(steps: Iterable[Step]) -> list[FlowStep]:
     return [FlowStep(s.file.relative, s.file.language, s.config) for s in steps]
 
 
+K = TypeVar("K")
+
+
+class KeyedLocks(Generic[K]):
+    """One lock per key, kept while someone holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[K, tuple[asyncio.Lock, list[int]]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: K) -> AsyncIterator[None]:
+        """Hold the key's lock for the block."""
+        lock, users = self._locks.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                del self._locks[key]
+
+
 @dataclass(slots=True)
 class _Invocation:
     step: Step
@@ -247,6 +272,7 @@ class Broker:
         self.targets: dict[str, list[Target]] = {}
         """Per topic, the deliveries an emit creates (subscriber and first delay)."""
         self._invocations: dict[str, _Invocation] = {}
+        self._item_locks: KeyedLocks[tuple[str, str, str]] = KeyedLocks()
         self._finished: OrderedDict[str, _Invocation] = OrderedDict()
         self._workers: dict[str, Worker[Any]] = {}
         """Per step name, what feeds it (event deliveries or cron ticks)."""
@@ -267,6 +293,8 @@ class Broker:
             "state.update": Method(StateUpdateParams, self._state_update),
             "state.listGroups": Method(InvocationParams, self._state_list_groups),
             "http.write": Method(HttpWriteParams, self._http_write),
+            "stream.update": Method(StreamUpdateParams, self._stream_update),
+            "stream.listGroups": Method(StreamNameParams, self._stream_list_groups),
             "stream.get": Method(StreamItemParams, self._stream_get),
             "stream.set": Method(StreamSetParams, self._stream_set),
             "stream.delete": Method(StreamItemParams, self._stream_delete),
@@ -1048,6 +1076,28 @@ class Broker:
                 change.stream, change.group_id, change.id, change.type, data, change.timestamp
             )
             await self._react(invocation, topic, input_)
+
+    async def _stream_update(self, params: StreamUpdateParams) -> StateUpdateResult:
+        """Read, change, validate and store one item; updates of one item wait
+        for each other here (one broker: the whole of a SQLite project; brokers
+        sharing a Redis do not wait for each other's)."""
+        invocation = self._invocation(params.invocation_id)
+        self.streams.get(params.stream)
+        key = (params.stream, params.group_id, params.id)
+        async with self._item_locks.hold(key), contextlib.AsyncExitStack() as stack:
+            stack.enter_context(self._storage_for(invocation))
+            old = await self.store.stream_get(params.stream, params.group_id, params.id)
+            new = msgspec.Raw(change_of(params.ops)(None if old is None else bytes(old)))
+            item = self.streams.item(params.stream, params.id, new)
+            change = await self.store.stream_set(params.stream, params.group_id, params.id, item)
+            await self._react_to_stream(invocation, change)
+        return StateUpdateResult(change.data, msgspec.UNSET if old is None else old)
+
+    async def _stream_list_groups(self, params: StreamNameParams) -> list[str]:
+        invocation = self._invocation(params.invocation_id)
+        self.streams.get(params.stream)
+        with self._storage_for(invocation):
+            return await self.store.stream_groups(params.stream)
 
     async def _stream_get_group(self, params: StreamGroupParams) -> list[msgspec.Raw]:
         invocation = self._invocation(params.invocation_id)

@@ -345,6 +345,23 @@ class StateUpdateResult(_Wire):
     old_value: Any = msgspec.UNSET
 
 
+class StreamUpdateParams(_Wire):
+    """``stream.update``: apply ``ops`` to one item (validated as ``stream.set``)."""
+
+    invocation_id: str
+    stream: str
+    group_id: str
+    id: str
+    ops: list[UpdateOp]
+
+
+class StreamNameParams(_Wire):
+    """``stream.listGroups``: the groups of one stream."""
+
+    invocation_id: str
+    stream: str
+
+
 class HttpWriteParams(_Wire):
     """``http.write``: a chunk of the streamed response of the api invocation
     (SPEC ``http.stream``); the first one also sends ``status`` and ``headers``."""
@@ -453,6 +470,10 @@ METHODS: dict[str, MethodSpec] = {
         ),
         MethodSpec("state.listGroups", "child-to-broker", "request", InvocationParams, list[str]),
         MethodSpec("http.write", "child-to-broker", "request", HttpWriteParams, None),
+        MethodSpec(
+            "stream.update", "child-to-broker", "request", StreamUpdateParams, StateUpdateResult
+        ),
+        MethodSpec("stream.listGroups", "child-to-broker", "request", StreamNameParams, list[str]),
         MethodSpec("stream.get", "child-to-broker", "request", StreamItemParams, JsonObject | None),
         MethodSpec("stream.set", "child-to-broker", "request", StreamSetParams, JsonObject),
         MethodSpec(
