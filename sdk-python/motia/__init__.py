@@ -367,12 +367,19 @@ stateManager = StateManager()
 state_manager = stateManager
 
 
-class Stream:
-    """``Stream(config)`` of a stream file: its items by group and id."""
+class Stream(Generic[T]):
+    """``Stream(config)`` or ``Stream("name")``: a stream's items by group and id
+    (Motia's streams.py)."""
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
+    def __init__(self, config: Mapping[str, Any] | str | Any) -> None:
         self.config = config
-        self.name = str(config["name"])
+        if isinstance(config, str):
+            self.name = config
+        elif isinstance(config, Mapping):
+            self.name = str(config["name"])
+        else:
+            self.name = str(config.name)
+        self.stream_name = self.name
 
     def get(self, group_id: str, item_id: str) -> Any:
         """The item, or ``None``."""
@@ -383,12 +390,14 @@ class Stream:
         )
 
     def set(self, group_id: str, item_id: str, data: Any) -> Any:
-        """Store the item."""
-        return _call(
+        """Store the item; ``{"new_value", "old_value"?}`` as Motia's StreamSetResult."""
+        old = self.get(group_id, item_id)
+        stored = _call(
             "Stream.set",
             Method.STREAM_SET,
             {"stream": self.name, "groupId": group_id, "id": item_id, "data": data},
         )
+        return {"new_value": stored} if old is None else {"old_value": old, "new_value": stored}
 
     def delete(self, group_id: str, item_id: str) -> Any:
         """Remove the item."""
@@ -397,6 +406,10 @@ class Stream:
             Method.STREAM_DELETE,
             {"stream": self.name, "groupId": group_id, "id": item_id},
         )
+
+    def get_group(self, group_id: str) -> Any:
+        """Every item of the group."""
+        return self.list(group_id)
 
     def list(self, group_id: str) -> Any:
         """Every item of the group."""

@@ -1,7 +1,7 @@
 # Queue trigger in Python: Motia 1.x's blocking stateManager and a stream item.
 from motia import FlowContext, Stream, logger, queue, stateManager
 
-shipments = Stream({"name": "shipments"})
+shipments: Stream[dict] = Stream("shipments")  # as Motia's Python playground declares its streams
 
 config = {
     "name": "PackOrder",
