@@ -15,9 +15,10 @@ from typing import Any, Protocol
 import anyio
 from anyio.abc import TaskStatus
 
-from .broker import Broker, LoadReport
+from .broker import Broker
 from .config import Settings, load_settings
 from .errors import MotiadError, first_motiad_error
+from .loader import LoadReport
 from .motia_config import unused_parts
 from .storage import open_store
 from .tracing import LogBus
