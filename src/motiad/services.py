@@ -342,7 +342,9 @@ class ChildServices:
         self.registry.streams.get(params.stream)
         event = msgspec.Raw(_encode_event(_StreamEvent(params.type, params.data)))
         sent = self.store.stream_send(params.stream, params.group_id, params.id, event)
-        await invocation.storage_call(sent)
+        change = await invocation.storage_call(sent)
+        # reactive-triggers.mdx: a custom event reaches stream triggers as {type: 'event', data}
+        await self._react_to_stream(invocation, change)
 
     # --- log ----------------------------------------------------------------
 

@@ -297,7 +297,7 @@ declare module 'motia' {
     streamName: string
     groupId: string
     id?: string
-    event: { type: 'create' | 'update' | 'delete'; data: T }
+    event: { type: 'create' | 'update' | 'delete'; data: T } | { type: 'event'; data: { type: string; data: unknown } }
   }
   export type StreamTriggerInput<T = any> = StreamWrapperMessage<T>
 
