@@ -46,11 +46,22 @@ def serve_options(command: Command) -> Command:
 
 @click.command()
 @serve_options
+@click.option(
+    "--allow-broken",
+    is_flag=True,
+    help="Serve the steps that load even when others fail to (default: refuse to start).",
+)
 def run(
-    project_dir: Path, port: int | None, host: str | None, storage: str | None, log_level: str
+    project_dir: Path,
+    port: int | None,
+    host: str | None,
+    storage: str | None,
+    log_level: str,
+    allow_broken: bool,
 ) -> None:
-    """Start every step of PROJECT_DIR and serve its API."""
-    _serve(project_dir, port, host, storage, log_level, dev=False)
+    """Start every step of PROJECT_DIR and serve its API (a step that fails to
+    load stops it, listing every error, unless --allow-broken)."""
+    _serve(project_dir, port, host, storage, log_level, dev=False, allow_broken=allow_broken)
 
 
 @click.command()
@@ -70,6 +81,7 @@ def _serve(
     storage: str | None,
     log_level: str,
     dev: bool,
+    allow_broken: bool = False,
 ) -> None:
     settings = project_settings(project_dir, port=port, host=host, storage=storage)
     console = make_console()
@@ -96,5 +108,6 @@ def _serve(
             started,
             alongside=partial(watch, logs=logs) if dev else None,
             dev=dev,
+            allow_broken=allow_broken,
         )
     )
