@@ -127,7 +127,19 @@ export interface StateManager {
   /** All values in the group, ordered by key. */
   getGroup<T = unknown>(groupId: string): Promise<T[]>;
   clear(groupId: string): Promise<null>;
+  /** Applies Motia 1.x update operations in the store in one step. */
+  update<T = unknown>(groupId: string, key: string, ops: UpdateOp[]): Promise<{ newValue: T; oldValue?: T }>;
+  /** Every group that holds a value. */
+  listGroups(): Promise<string[]>;
 }
+
+/** Motia 1.x's update operations (iii-sdk stream.ts UpdateOp). */
+export type UpdateOp =
+  | { type: 'set'; path: string; value?: unknown }
+  | { type: 'merge'; path?: string; value: unknown }
+  | { type: 'increment'; path: string; by: number }
+  | { type: 'decrement'; path: string; by: number }
+  | { type: 'remove'; path: string };
 
 /**
  * Structured logs of the invocation. `fields` is an object of extra data;
@@ -168,6 +180,10 @@ export interface MotiaStream<TData = Record<string, unknown>> {
   getGroup(groupId: string): Promise<BaseStreamItem<TData>[]>;
   /** Pushes an ephemeral event to the group's (or the item's) subscribers. */
   send<TEvent = unknown>(channel: StateStreamEventChannel, event: StateStreamEvent<TEvent>): Promise<null>;
+  /** Applies Motia 1.x update operations to the item (checked against the schema). */
+  update(groupId: string, id: string, ops: UpdateOp[]): Promise<{ newValue: BaseStreamItem<TData>; oldValue?: BaseStreamItem<TData> }>;
+  /** Every group of the stream. */
+  listGroups(): Promise<string[]>;
 }
 
 /** `ctx.streams.<name>`: every stream the project declares in a `*.stream.ts` file. */

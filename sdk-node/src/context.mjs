@@ -78,6 +78,9 @@ function createState(peer, invocationId) {
     delete: (groupId, key) => peer.request(Method.STATE_DELETE, { invocationId, groupId, key }),
     getGroup: (groupId) => peer.request(Method.STATE_GET_GROUP, { invocationId, groupId }),
     clear: (groupId) => peer.request(Method.STATE_CLEAR, { invocationId, groupId }),
+    // Motia 1.x's stateManager (src/motia.cjs): ops applied in the store in one step.
+    update: (groupId, key, ops) => peer.request(Method.STATE_UPDATE, { invocationId, groupId, key, ops }),
+    listGroups: () => peer.request(Method.STATE_LIST_GROUPS, { invocationId }),
   });
 }
 
@@ -121,6 +124,9 @@ function createStream(peer, invocationId, stream) {
     get: (groupId, id) => peer.request(Method.STREAM_GET, { invocationId, stream, groupId, id }),
     set: (groupId, id, data) => peer.request(Method.STREAM_SET, { invocationId, stream, groupId, id, data: data === undefined ? null : data }),
     delete: (groupId, id) => peer.request(Method.STREAM_DELETE, { invocationId, stream, groupId, id }),
+    // Motia 1.x's Stream (src/motia.cjs): update operations, the stream's groups.
+    update: (groupId, id, ops) => peer.request(Method.STREAM_UPDATE, { invocationId, stream, groupId, id, ops }),
+    listGroups: () => peer.request(Method.STREAM_LIST_GROUPS, { invocationId, stream }),
     getGroup: (groupId) => peer.request(Method.STREAM_GET_GROUP, { invocationId, stream, groupId }),
     send: (channel, event) => {
       if (!isObject(channel) || typeof channel.groupId !== 'string') {

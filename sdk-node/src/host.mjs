@@ -5,6 +5,8 @@ import { asEventContext, createContext } from './context.mjs';
 import { errorInfo } from './errors.mjs';
 import { loadSteps, loadStreams, prepareLoaders } from './loader.mjs';
 import { runWithMiddleware } from './middleware.mjs';
+import motia from './motia.cjs';
+import { invokeMotia1x } from './motia1x.mjs';
 import { RpcError, invalidParams, isObject } from './rpc.mjs';
 import { bodyAsZodGivesIt } from './schema.mjs';
 import { ErrorCode, Method, PROTOCOL_VERSION, SHUTDOWN_GRACE_MS } from './tables.mjs';
@@ -23,7 +25,7 @@ const PONG = Object.freeze({});
  * @typedef {import('./rpc.mjs').RequestId} RequestId
  * @typedef {import('./rpc.mjs').Params} Params
  * @typedef {import('./loader.mjs').LoadedStep} LoadedStep
- * @typedef {{type: 'api', refusal?: Record<string, unknown>} | {type: 'cron'} | {type: 'event', topic: string, eventId: string}} Trigger
+ * @typedef {{type: 'api', refusal?: Record<string, unknown>, index?: number} | {type: 'cron', index?: number} | {type: 'event', topic: string, eventId: string, index?: number}} Trigger
  */
 
 /**
@@ -147,16 +149,24 @@ export class StepHost {
       const input = trigger.type === 'api' ? apiRequest(params.input) : (params.input ?? null);
       let out;
       try {
-        if (trigger.type === 'api') {
-          // Middleware sees the request as sent; the handler the body its zod schema gives,
-          // or the chain gets the broker's refusal in place of the handler (invoke.refusal).
-          const refusal = trigger.refusal;
-          const parsed = step.bodySchema === null ? handler : (/** @type {unknown} */ req, /** @type {unknown} */ c) => handler(withZodBody(req, step.bodySchema), c);
-          const inner = refusal === undefined ? parsed : () => refusal;
-          out = step.middleware.length > 0 ? runWithMiddleware(step.middleware, inner, input, ctx) : inner(input, ctx);
-        }
-        else if (trigger.type === 'event') out = handler(input, asEventContext(ctx, trigger, /** @type {number} */ (attempt)));
-        else out = /** @type {(ctx: unknown) => unknown} */ (handler)(ctx); // cron: the context only
+        // `enqueue`, `logger`, `stateManager` of the `motia` module act for this invocation.
+        out = motia.__motiadRunWith(ctx, () => {
+          const triggers = step.triggers;
+          if (triggers !== null) {
+            const send = (/** @type {Record<string, unknown>} */ write) => this.#peer.request(Method.HTTP_WRITE, { invocationId, ...write });
+            return invokeMotia1x({ handler, triggers }, trigger, input, traceId, send);
+          }
+          if (trigger.type === 'api') {
+            // Middleware sees the request as sent; the handler the body its zod schema gives,
+            // or the chain gets the broker's refusal in place of the handler (invoke.refusal).
+            const refusal = trigger.refusal;
+            const parsed = step.bodySchema === null ? handler : (/** @type {unknown} */ req, /** @type {unknown} */ c) => handler(withZodBody(req, step.bodySchema), c);
+            const inner = refusal === undefined ? parsed : () => refusal;
+            return step.middleware.length > 0 ? runWithMiddleware(step.middleware, inner, input, ctx) : inner(input, ctx);
+          }
+          if (trigger.type === 'event') return handler(input, asEventContext(ctx, trigger, /** @type {number} */ (attempt)));
+          return /** @type {(ctx: unknown) => unknown} */ (handler)(ctx); // cron: the context only
+        });
       } catch (err) {
         invocation.fail(handlerFailed(err));
         return;
@@ -313,19 +323,25 @@ function stringParam(params, field) {
 function triggerParam(trigger) {
   if (!isObject(trigger)) throw invalidParams('trigger', 'must be an object');
   const type = trigger.type;
-  if (type === 'cron') return { type };
+  const index = trigger.index;
+  // invoke.trigger-index: which of a Motia 1.x step's triggers fired.
+  if (index !== undefined && index !== null && !(Number.isSafeInteger(index) && Number(index) >= 0)) {
+    throw invalidParams('trigger.index', 'must be an integer >= 0');
+  }
+  const at = typeof index === 'number' ? { index } : {};
+  if (type === 'cron') return { type, ...at };
   if (type === 'api') {
     // invoke.refusal: the response the middleware chain gets in place of the handler's
-    if (trigger.refusal === undefined || trigger.refusal === null) return { type };
+    if (trigger.refusal === undefined || trigger.refusal === null) return { type, ...at };
     if (!isObject(trigger.refusal) || !Number.isInteger(trigger.refusal.status)) throw invalidParams('trigger.refusal', 'must be a response object');
-    return { type, refusal: trigger.refusal };
+    return { type, refusal: trigger.refusal, ...at };
   }
   if (type !== 'event') throw invalidParams('trigger.type', 'must be "api", "event" or "cron"');
   if (typeof trigger.topic !== 'string') throw invalidParams('trigger.topic', 'must be a string');
   if (typeof trigger.eventId !== 'string') throw invalidParams('trigger.eventId', 'must be a string');
   const group = trigger.messageGroupId;
   if (group !== undefined && group !== null && typeof group !== 'string') throw invalidParams('trigger.messageGroupId', 'must be a string or null');
-  return { type, topic: trigger.topic, eventId: trigger.eventId };
+  return { type, topic: trigger.topic, eventId: trigger.eventId, ...at };
 }
 
 /**

@@ -8,6 +8,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { errorInfo } from './errors.mjs';
 import { middlewareNames, middlewareOf } from './middleware.mjs';
+import { installMotiaRequire, registerMotiaImport } from './motia-resolve.mjs';
+import { isMotia1xConfig, motia1xConfigToJson } from './motia1x.mjs';
 import { isObject } from './rpc.mjs';
 import { PackageNotFoundError, importFromProject } from './resolve.mjs';
 import { configToJson, isZodSchema, streamConfigToJson } from './schema.mjs';
@@ -17,9 +19,10 @@ import { installTypeScriptLoader, registerTypeScriptImports } from './typescript
 /**
  * @typedef {(input: unknown, ctx: unknown) => unknown} StepHandler
  * @typedef {import('./middleware.mjs').Middleware} Middleware
- * @typedef {{path: string, config: Record<string, unknown>, handler: StepHandler | null, middleware: Middleware[], bodySchema: unknown}} LoadedStep
+ * @typedef {{path: string, config: Record<string, unknown>, handler: StepHandler | null, middleware: Middleware[], bodySchema: unknown, triggers: Array<{type: string}> | null}} LoadedStep
  *   `handler` is null for a `noop` step, which never runs; `middleware` runs around an API handler;
- *   `bodySchema` is the zod schema the file wrote, null when it is not zod
+ *   `bodySchema` is the zod schema the file wrote, null when it is not zod;
+ *   `triggers` are a Motia 1.x step's, as the file wrote them (null for a 0.17 step)
  * @typedef {{path: string, error: import('./errors.mjs').ErrorInfo}} FailedStep
  * @typedef {{path: string, config: Record<string, unknown>}} LoadedStream
  */
@@ -87,6 +90,8 @@ let tsxFailure = /** @type {Error | null} */ (null);
  * @returns {Promise<void>}
  */
 export async function prepareLoaders(project, files) {
+  installMotiaRequire();
+  if (files.some((file) => importsMotia(path.resolve(project, file)))) registerMotiaImport();
   if (typescriptLoader === 'none') {
     const needsTypeScript = files.some((file) => TYPESCRIPT_FILE.test(file));
     const tsxError = needsTypeScript ? await registerProjectTsx(project) : PROJECT_HAS_NO_TSX;
@@ -102,6 +107,22 @@ export async function prepareLoaders(project, files) {
   }
   const esModuleTypeScript = files.some((file) => TYPESCRIPT_FILE.test(file) && moduleFormat(path.resolve(project, file)) === 'module');
   if (typescriptLoader === 'bundled' && tsxFailure === null && esModuleTypeScript) registerTypeScriptImports();
+}
+
+/**
+ * Whether an ES-module file names `motia` (its import needs the hook thread,
+ * which Node starts only then: it also changes where Node's warnings go).
+ *
+ * @param {string} file
+ * @returns {boolean}
+ */
+function importsMotia(file) {
+  if (moduleFormat(file) !== 'module') return false;
+  try {
+    return /['"]motia['"]/.test(readFileSync(file, 'utf8'));
+  } catch {
+    return false; // loading it reports why
+  }
 }
 
 /** registerProjectTsx's answer when the project has no tsx: not an error, the bundled loader takes over. */
@@ -178,6 +199,14 @@ async function loadStep(project, file) {
     const config = mod.config ?? fallback.config;
     const handler = mod.handler ?? fallback.handler;
     if (!isObject(config)) throw new StepShapeError(`step ${file} has no config: export one with \`export const config = {...}\``);
+    if (isMotia1xConfig(config)) {
+      if (typeof handler !== 'function') {
+        throw new StepShapeError(`step ${file} has no handler: export one with \`export const handler: Handlers<typeof config> = async (input, ctx) => {...}\``);
+      }
+      const json = await motia1xConfigToJson(config, project, file);
+      const triggers = /** @type {Array<{type: string}>} */ (config.triggers);
+      return { path: file, config: json, handler: /** @type {StepHandler} */ (handler), middleware: [], bodySchema: null, triggers };
+    }
     if (typeof handler !== 'function' && config.type !== 'noop') {
       throw new StepShapeError(`step ${file} has no handler: export one with \`export const handler = async (...) => {...}\``);
     }
@@ -191,6 +220,7 @@ async function loadStep(project, file) {
       handler: typeof handler === 'function' ? /** @type {StepHandler} */ (handler) : null,
       middleware,
       bodySchema: isZodSchema(config.bodySchema) ? config.bodySchema : null,
+      triggers: null,
     };
   } catch (err) {
     return { path: file, error: errorInfo(err, false) };

@@ -61,6 +61,21 @@ class Channel:
         # A thread running its own event loop (asyncio.run inside a sync handler).
         return asyncio.wrap_future(future)
 
+    def call_blocking(self, method: str, params: JsonObject) -> Any:
+        """Send ``method`` and wait for the answer, from a thread other than the
+        loop's (Motia 1.x's Python API is blocking: ``stateManager.get(...)``)."""
+        if threading.get_ident() == self._loop_thread:
+            raise RuntimeError(
+                f"{method}: a blocking call on the child's event loop would never be answered"
+            )
+        request = self._request(method, {"invocationId": self.invocation_id, **params})
+        try:
+            future = asyncio.run_coroutine_threadsafe(request, self._loop)
+        except RuntimeError:  # the loop is closed: the child is exiting
+            request.close()
+            raise BrokerGoneError(f"cannot send {method}: the child is shutting down") from None
+        return future.result()
+
     def notify(self, method: str, params: JsonObject) -> None:
         """Send a notification for this invocation, from any thread, without waiting."""
         params = {"invocationId": self.invocation_id, **params}
@@ -239,6 +254,11 @@ class Context:
         self.event_id: str | None = trigger.get("eventId") if is_event else None
         self.topic: str | None = trigger.get("topic") if is_event else None
         self.message_group_id: str | None = trigger.get("messageGroupId") if is_event else None
+
+    @property
+    def channel(self) -> Channel:
+        """How this invocation reaches the broker (the ``motia`` module's calls use it)."""
+        return self._channel
 
     # Built on first use: most handlers touch few of them, and a context is
     # made for every invocation.

@@ -18,6 +18,8 @@ from typing import Any
 
 from .errors import error_info
 from .middleware import Middleware, middleware_name, middleware_of
+from .motia1x import is_motia1x, trigger_list
+from .motia1x import json_config as motia1x_json_config
 from .protocol import JsonObject, encode_message
 
 _SCHEMA_KEYS = ("bodySchema", "input")
@@ -34,6 +36,8 @@ class Step:
     handler: Callable[..., Any] | None  # None only for noop steps, which never run
     middleware: tuple[Middleware, ...] = ()
     """Runs around an API handler, first one outermost."""
+    triggers: list[Mapping[str, Any]] | None = None
+    """A Motia 1.x step's triggers as the file wrote them; ``None`` for a 0.17 step."""
 
 
 def add_import_root(directory: str, *, first: bool) -> None:
@@ -75,6 +79,8 @@ def load_step(path: str, index: int) -> Step:
         raise AttributeError(f"{path} does not define `config`")
     if not isinstance(raw_config, Mapping):
         raise TypeError(f"`config` in {path} must be a dict, not {type(raw_config).__name__}")
+    if is_motia1x(raw_config):
+        return _load_motia1x(module, raw_config, path)
     middleware = middleware_of(raw_config, path)
     config = json_config(raw_config)
     if "middleware" in config:
@@ -90,6 +96,23 @@ def load_step(path: str, index: int) -> Step:
     if handler is not None and not callable(handler):
         raise TypeError(f"`handler` in {path} must be callable, not {type(handler).__name__}")
     return Step(path, config, handler, middleware)
+
+
+def _load_motia1x(module: ModuleType, raw_config: Mapping[str, Any], path: str) -> Step:
+    """A Motia 1.x step file: ``config`` with ``triggers`` and ``handler``
+    (``step(config, handler)`` exports both as well)."""
+    triggers = trigger_list(raw_config, path)
+    config = motia1x_json_config(raw_config, triggers, _schema)
+    try:
+        encode_message(config, sys.maxsize)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`config` in {path} is not JSON-serialisable: {exc}") from exc
+    handler = getattr(module, "handler", None)
+    if not callable(handler):
+        raise AttributeError(
+            f"{path} does not define `handler` (async def handler(input, ctx): ...)"
+        )
+    return Step(path, config, handler, (), triggers)
 
 
 def load_streams(paths: list[str]) -> list[JsonObject]:

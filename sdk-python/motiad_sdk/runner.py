@@ -27,6 +27,8 @@ from .errors import error_info
 from .framing import LineReader, LineSplitter, LineTooLong, LineWriter, claim_stdio
 from .loading import Step, add_import_root, load_steps, load_streams
 from .middleware import Middleware, run_with_middleware
+from .motia1x import CURRENT
+from .motia1x import invoke as invoke_motia1x
 from .protocol import (
     SDK_LANGUAGE,
     SDK_NAME,
@@ -103,6 +105,9 @@ def parse_invoke(params: JsonObject) -> InvokeParams:
     trigger_type = trigger.get("type")
     if trigger_type not in TRIGGER_TYPES:
         raise ParamsError("trigger.type", 'one of "api", "event", "cron"')
+    index = trigger.get("index")  # SPEC `invoke.trigger-index`
+    if index is not None and (not _is_int(index) or index < 0):
+        raise ParamsError("trigger.index", "an integer >= 0")
     if trigger_type == "event":
         for name in ("topic", "eventId"):
             if not isinstance(trigger.get(name), str):
@@ -192,6 +197,10 @@ def _shape_result(trigger_type: str, value: Any) -> Any:
             f"(and optional `body`, `headers`), not {value!r:.200}"
         )
     return api_response(value)
+
+
+def _run_motia1x(handler: Callable[..., Any], triggers: Any, *args: Any) -> Any:
+    return asyncio.run(invoke_motia1x(handler, triggers, *args))
 
 
 class Runner:
@@ -432,10 +441,19 @@ class Runner:
         is_async = self._async_handlers.get(params.step)
         if is_async is None:  # inspect.iscoroutinefunction is not cheap: once per step
             is_async = self._async_handlers[params.step] = inspect.iscoroutinefunction(step.handler)
-        task = self._loop.create_task(
-            self._call(step.handler, is_async, step.middleware, params, context, request.id),
-            name=f"invoke {params.invocation_id}",
-        )
+        # The `motia` module's enqueue, logger and stateManager act for this
+        # invocation: the task (and a thread it starts) copies this context.
+        bound = contextvars.copy_context()
+        bound.run(CURRENT.set, context)
+        if step.triggers is not None:
+            # Motia 1.x's Python API blocks (enqueue, stateManager): the handler
+            # runs on a loop of its own in a thread, so the child's loop stays free.
+            handler = functools.partial(_run_motia1x, step.handler, step.triggers)
+            call = self._call(handler, False, (), params, context, request.id, motia1x=True)
+        else:
+            call = self._call(step.handler, is_async, step.middleware, params, context, request.id)
+        # create_task copies the context it is called in (``context=`` needs 3.11).
+        task = bound.run(self._loop.create_task, call, name=f"invoke {params.invocation_id}")
         invocation = _Invocation(request.id, params.trigger_type, task)
         if params.timeout_ms is not None:
             invocation.timer = self._loop.call_later(
@@ -456,6 +474,8 @@ class Runner:
         params: InvokeParams,
         context: Context,
         request_id: RequestId,
+        *,
+        motia1x: bool = False,
     ) -> _Outcome:
         """Run the handler with Motia's Python signature for the trigger type,
         inside the step's middleware for an API call; answer as it returns.
@@ -473,6 +493,8 @@ class Runner:
         try:
             handler_input = api_request(params.input) if api else params.input
             args: tuple[Any, ...] = (context,) if cron else (wrap(handler_input), context)
+            if motia1x:  # a Motia 1.x step's own middleware meets the refusal (motia1x.invoke)
+                args, refusal = (params.trigger, wrap(handler_input), params.trace_id), None
             if api and middleware:
 
                 async def run_handler() -> Any:

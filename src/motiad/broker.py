@@ -26,6 +26,7 @@ from .invocations import InFlight, Invocations
 from .loader import LoadReport, StepLoader
 from .protocol.messages import ApiRequest, ApiResult
 from .registry import StepRegistry
+from .response_stream import ResponseSink
 from .routes import RouteTable
 from .services import ChildServices
 from .steps import Step
@@ -137,10 +138,12 @@ class Broker:
         self.dispatch.cancel()
         await self.loader.stop(now=now)
 
-    async def call_api(self, step: Step, request: ApiRequest, trace_id: str) -> ApiResult:
+    async def call_api(
+        self, step: Step, request: ApiRequest, trace_id: str, sink: ResponseSink | None = None
+    ) -> ApiResult:
         """Run an API step's handler under ``trace_id``; returns its response
         (see :meth:`Dispatch.call_api`)."""
-        return await self.dispatch.call_api(step, request, trace_id)
+        return await self.dispatch.call_api(step, request, trace_id, sink)
 
     def refused(self, step: str, detail: str, trace_id: str, status: int, why: str) -> None:
         """Record a request refused before any handler ran (see :meth:`Dispatch.refused`)."""

@@ -172,7 +172,7 @@ def parse_step_config(raw: Mapping[str, Any], source: Path | str) -> StepConfig:
             missing=f"missing (required for {step_type} steps)",
             unknown=f"unknown field of {step_type} steps",
         ) from None
-    _check_step(config, source)
+    check_step(config, source)
     return config
 
 
@@ -205,7 +205,9 @@ def config_error(
     return ConfigError(source, message, field=field.lstrip(".") or None)
 
 
-def _check_step(config: StepConfig, source: Path | str) -> None:
+def check_step(config: StepConfig, source: Path | str) -> None:
+    """Refuse what a config's types allow but a step cannot use (a bad method,
+    path or empty name), naming the field."""
     if not config.name.strip():
         raise ConfigError(source, "must not be empty", field="config.name")
     if isinstance(config, ApiStepConfig):

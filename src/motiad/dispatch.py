@@ -31,12 +31,14 @@ from .protocol.messages import (
     InvokeParams,
     Trigger,
 )
+from .response_stream import ResponseSink
 from .retry import GiveUp, RetryPolicy
 from .schemas import Issue
 from .steps import Step
 from .storage import Delivery, Store
 from .supervisor import InvocationTimeout, handler_error
 from .tracing import Level, LogBus, Span, SpanBus, new_id
+from .triggers import with_index
 from .worker import TAKE_BATCH, FollowUp, Worker
 
 _api_result_decoder = msgspec.json.Decoder(ApiResult)
@@ -139,8 +141,12 @@ class Dispatch:
 
     # --- invoking -----------------------------------------------------------
 
-    async def call_api(self, step: Step, request: ApiRequest, trace_id: str) -> ApiResult:
+    async def call_api(
+        self, step: Step, request: ApiRequest, trace_id: str, sink: ResponseSink | None = None
+    ) -> ApiResult:
         """Run an API step's handler under ``trace_id``; returns its response.
+        With ``sink``, the handler may stream its response there instead
+        (``http.write``); the result is then ignored once ``sink.started``.
 
         Raises :class:`InvalidInput` (the body fails ``bodySchema``), or what
         :meth:`invoke` raises. A step with middleware is invoked even then, as
@@ -164,7 +170,9 @@ class Dispatch:
                     raise refused
                 body_400 = msgspec.Raw(msgspec.json.encode(refused.payload(trace_id)))
                 trigger = ApiTrigger(refusal=ApiResult(400, body_400))
-        raw = await self.invoke(step, trigger, request, trace_id)
+        raw = await self.invoke(step, trigger, request, trace_id, sink=sink)
+        if sink is not None and sink.started:
+            return ApiResult(200)
         try:
             result = _api_result_decoder.decode(raw or b"null")
         except msgspec.ValidationError as exc:
@@ -200,7 +208,13 @@ class Dispatch:
             )
 
     async def invoke(
-        self, step: Step, trigger: Trigger, payload: Any, trace_id: str, attempt: int = 1
+        self,
+        step: Step,
+        trigger: Trigger,
+        payload: Any,
+        trace_id: str,
+        attempt: int = 1,
+        sink: ResponseSink | None = None,
     ) -> msgspec.Raw | None:
         """One invocation of ``step``'s handler; failures are logged under the trace.
 
@@ -212,14 +226,14 @@ class Dispatch:
         invocation_id = new_id()
         params = InvokeParams(
             str(step.file.path),
-            trigger,
+            with_index(step.config, trigger),
             payload,
             trace_id,
             invocation_id,
             attempt,
             int(step.timeout_s(self.settings) * 1000),
         )
-        invocation = self._invocations.start(invocation_id, step, trace_id)
+        invocation = self._invocations.start(invocation_id, step, trace_id, sink)
         started = time.time()
         try:
             result = await step.pool.invoke(params)

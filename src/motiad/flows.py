@@ -22,6 +22,9 @@ from the config Structs) and returns plain JSON-ready dicts, which
 
 ``emits`` and ``subscribes`` make real edges; ``virtualEmits`` and
 ``virtualSubscribes`` make edges with ``"virtual": true`` (drawn, never run).
+A Motia 1.x step is one node whatever its number of triggers: its
+``triggers`` list each one (``{"type": "api", "trigger": "POST /orders"}``) and
+each ``queue`` trigger draws its subscribe edge into that node.
 A step with no ``flows`` is in the flow named ``default`` (``"default": true``).
 A topic belongs to every flow of a step that emits or subscribes to it; a
 flow's view is its steps, its topics and the edges between them.
@@ -40,6 +43,7 @@ from .config import (
     EventStepConfig,
     StepConfig,
 )
+from .triggers import Origin, change_trigger_text
 
 DEFAULT_FLOW: Final = "default"
 """Where steps that name no flow are drawn."""
@@ -58,8 +62,10 @@ class FlowStep:
 
     @property
     def name(self) -> str:
-        """``config.name``."""
-        return self.config.name
+        """The step's name: ``config.name``, or for a trigger of a Motia 1.x
+        step, that step's (the graph draws one node per step)."""
+        origin = getattr(self.config, "origin", None)
+        return origin.step if isinstance(origin, Origin) else self.config.name
 
     @property
     def type(self) -> str:
@@ -77,7 +83,7 @@ def trigger_text(config: StepConfig) -> str:
     if isinstance(config, ApiStepConfig):
         return f"{config.method} {config.path}"
     if isinstance(config, EventStepConfig):
-        return ", ".join(config.subscribes)
+        return ", ".join(change_trigger_text(topic) for topic in config.subscribes)
     if isinstance(config, CronStepConfig):
         return config.cron
     return "—"
@@ -157,8 +163,15 @@ def build_graph(steps: Iterable[FlowStep]) -> dict[str, Any]:
                 touch(topic, step)
                 subscribers.setdefault(topic, []).append(step.name)
 
-    nodes: list[dict[str, Any]] = [
-        {
+    nodes: list[dict[str, Any]] = []
+    by_name: dict[str, dict[str, Any]] = {}
+    for step in steps:
+        node = by_name.get(step.name)
+        if node is not None:  # another trigger of a Motia 1.x step: one node, every trigger
+            node["triggers"].append({"type": step.type, "trigger": trigger_text(step.config)})
+            node["trigger"] = ", ".join(t["trigger"] for t in node["triggers"])
+            continue
+        node = by_name[step.name] = {
             "id": step_id(step.name),
             "kind": "step",
             "name": step.name,
@@ -169,8 +182,9 @@ def build_graph(steps: Iterable[FlowStep]) -> dict[str, Any]:
             "description": step.config.description,
             "flows": flows_of(step),
         }
-        for step in steps
-    ]
+        if isinstance(getattr(step.config, "origin", None), Origin):
+            node["triggers"] = [{"type": step.type, "trigger": trigger_text(step.config)}]
+        nodes.append(node)
     nodes += [
         {"id": topic_id(topic), "kind": "topic", "name": topic, "flows": _ordered(flows)}
         for topic, flows in topic_flows.items()

@@ -6,18 +6,21 @@ handler failed because storage did."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from .config import ApiStepConfig
 from .errors import RemoteError, StorageError
 from .protocol import ErrorCode
+from .response_stream import ResponseSink
 from .steps import Step
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 FINISHED_INVOCATIONS_KEPT = 4096
 """Finished invocations remembered so that a call the handler did not await
@@ -30,11 +33,13 @@ class Invocation:
     for it. Only its own methods record a storage failure: the services make
     every storage call through :meth:`storage_call` or :meth:`storage_write`."""
 
-    __slots__ = ("_storage_failure", "started", "step", "trace_id")
+    __slots__ = ("_storage_failure", "sink", "started", "step", "trace_id")
 
-    def __init__(self, step: Step, trace_id: str) -> None:
+    def __init__(self, step: Step, trace_id: str, sink: ResponseSink | None = None) -> None:
         self.step = step
         self.trace_id = trace_id
+        self.sink = sink
+        """Where ``http.write`` sends the response of an api invocation."""
         self.started = time.monotonic()
         self._storage_failure: StorageError | None = None
 
@@ -67,6 +72,26 @@ class Invocation:
         failure = storage_failure(written)
         if failure is not None:
             self._storage_failure = failure
+
+
+class KeyedLocks(Generic[K]):
+    """One lock per key, kept while someone holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[K, tuple[asyncio.Lock, list[int]]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: K) -> AsyncIterator[None]:
+        """Hold the key's lock for the block."""
+        lock, users = self._locks.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                del self._locks[key]
 
 
 def storage_failure(written: asyncio.Future[None]) -> StorageError | None:
@@ -105,10 +130,16 @@ class Invocations:
         self._running: dict[str, Invocation] = {}
         self._finished: OrderedDict[str, Invocation] = OrderedDict()
 
-    def start(self, invocation_id: str, step: Step, trace_id: str) -> Invocation:
-        """A new invocation of ``step``, running from now."""
-        invocation = self._running[invocation_id] = Invocation(step, trace_id)
+    def start(
+        self, invocation_id: str, step: Step, trace_id: str, sink: ResponseSink | None = None
+    ) -> Invocation:
+        """A new invocation of ``step``, running from now (an api one may stream to ``sink``)."""
+        invocation = self._running[invocation_id] = Invocation(step, trace_id, sink)
         return invocation
+
+    def running(self, invocation_id: str) -> bool:
+        """The invocation has not answered yet."""
+        return invocation_id in self._running
 
     def finish(self, invocation_id: str) -> None:
         """The invocation returned or failed; it is remembered for a while."""

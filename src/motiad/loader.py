@@ -16,7 +16,7 @@ import msgspec
 from anyio.abc import TaskGroup
 
 from .builds import build_language
-from .config import FILE_PLACEHOLDER, Settings, StepConfig, parse_step_config
+from .config import FILE_PLACEHOLDER, Settings, StepConfig
 from .discovery import StepFile, discover_steps, discover_streams, language_of, stream_language_of
 from .errors import ChildError, ConfigError, MotiadError, StepLoadError
 from .pool import ChildPool
@@ -27,6 +27,7 @@ from .steps import Step
 from .streams import StreamDefinition, parse_stream_config
 from .supervisor import Child, ChildSpec
 from .tracing import Bus, LogBus
+from .triggers import parse_step_configs
 
 
 @dataclass
@@ -318,11 +319,11 @@ class StepLoader:
                 errors.append(StepLoadError(file.relative, error.type, error.message, error.stack))
                 continue
             try:
-                config = parse_step_config(entry.config or {}, file.relative)
+                configs = parse_step_configs(entry.config or {}, file.relative)
             except ConfigError as exc:
                 errors.append(exc)
             else:
-                steps.append(_Loaded(file, config, pool))
+                steps.extend(_Loaded(file, config, pool) for config in configs)
         return None
 
     def _child(self, spec: ChildSpec) -> Child:

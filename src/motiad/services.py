@@ -8,6 +8,7 @@ failed because storage did."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import Mapping
 from functools import partial
@@ -15,26 +16,35 @@ from typing import Any
 
 import msgspec
 
-from .errors import InvalidInput
-from .invocations import Invocations
+from .errors import InvalidInput, RemoteError
+from .invocations import Invocation, Invocations, KeyedLocks
+from .protocol import ErrorCode
 from .protocol.messages import (
     EmitParams,
     EmitResult,
+    HttpWriteParams,
+    InvocationParams,
     LogParams,
     StateGroupParams,
     StateKeyParams,
     StateSetParams,
+    StateUpdateParams,
+    StateUpdateResult,
     StreamGroupParams,
     StreamItemParams,
+    StreamNameParams,
     StreamSendParams,
     StreamSetParams,
+    StreamUpdateParams,
 )
 from .registry import StepRegistry
 from .rpc import Later, Method
 from .schemas import Issue, refused_params
+from .state_ops import change_of
 from .steps import Step
-from .storage import Event, Store, durable
+from .storage import Event, Store, StreamChange, durable
 from .tracing import LogBus, new_id
+from .triggers import STATE_TOPIC, STREAM_TOPIC_PREFIX, state_change, stream_change
 
 
 class _StreamEvent(msgspec.Struct):
@@ -62,6 +72,7 @@ class ChildServices:
         self._invocations = invocations
         self._unrouted_topics: set[str] = set()
         self._undeclared: set[tuple[str, str]] = set()
+        self._item_locks: KeyedLocks[tuple[str, str, str]] = KeyedLocks()
         self.methods: Mapping[str, Method] = {
             "emit": Method(EmitParams, self.emit),
             "state.get": Method(StateKeyParams, self.state_get),
@@ -74,6 +85,11 @@ class ChildServices:
             "stream.delete": Method(StreamItemParams, self.stream_delete),
             "stream.getGroup": Method(StreamGroupParams, self.stream_get_group),
             "stream.send": Method(StreamSendParams, self.stream_send),
+            "state.update": Method(StateUpdateParams, self.state_update),
+            "state.listGroups": Method(InvocationParams, self.state_list_groups),
+            "stream.update": Method(StreamUpdateParams, self.stream_update),
+            "stream.listGroups": Method(StreamNameParams, self.stream_list_groups),
+            "http.write": Method(HttpWriteParams, self.http_write),
         }
         """Requests, by method name."""
         self.notifications: Mapping[str, Method] = {"log": Method(LogParams, self.log)}
@@ -178,13 +194,58 @@ class ChildServices:
         """``state.set``: answers the value stored."""
         invocation = self._invocations.get(params.invocation_id)
         store = self.store
+        watched = bool(self.registry.targets(STATE_TOPIC))
+        old = None
+        if watched:
+            old = await invocation.storage_call(store.state_get(params.group_id, params.key))
         await invocation.storage_call(store.state_set(params.group_id, params.key, params.value))
+        if watched:
+            change = state_change(params.group_id, params.key, old, params.value)
+            await self._react(invocation, STATE_TOPIC, change)
         return params.value
 
     async def state_delete(self, params: StateKeyParams) -> msgspec.Raw | None:
         """``state.delete``: the value removed, or ``None``."""
         invocation = self._invocations.get(params.invocation_id)
-        return await invocation.storage_call(self.store.state_delete(params.group_id, params.key))
+        deleted = self.store.state_delete(params.group_id, params.key)
+        old = await invocation.storage_call(deleted)
+        if old is not None and self.registry.targets(STATE_TOPIC):
+            change = state_change(params.group_id, params.key, old, None)
+            await self._react(invocation, STATE_TOPIC, change)
+        return old
+
+    async def state_update(self, params: StateUpdateParams) -> StateUpdateResult:
+        """``state.update`` (SPEC ``state.update-atomic``): the ops applied in one step."""
+        invocation = self._invocations.get(params.invocation_id)
+        updated = self.store.state_update(params.group_id, params.key, change_of(params.ops))
+        old, new = await invocation.storage_call(updated)
+        if self.registry.targets(STATE_TOPIC):
+            await self._react(
+                invocation, STATE_TOPIC, state_change(params.group_id, params.key, old, new)
+            )
+        return StateUpdateResult(new, msgspec.UNSET if old is None else old)
+
+    async def state_list_groups(self, params: InvocationParams) -> list[str]:
+        """``state.listGroups``: every group that holds a value."""
+        invocation = self._invocations.get(params.invocation_id)
+        groups = await invocation.storage_call(self.store.state_groups())
+        return [group.group_id for group in groups]
+
+    async def _react(self, invocation: Invocation, topic: str, data: bytes) -> None:
+        """Publish a state or stream change for the Motia 1.x triggers watching it,
+        in the trace of the invocation that made it; durable before the change's answer."""
+        event = Event(new_id(), topic, msgspec.Raw(data), invocation.trace_id, None, time.time())
+        targets = self.registry.targets(topic)
+        await durable(invocation.storage_write(partial(self.store.publish, event, targets)))
+
+    async def _react_to_stream(self, invocation: Invocation, change: StreamChange) -> None:
+        topic = STREAM_TOPIC_PREFIX + change.stream
+        if self.registry.targets(topic):
+            data = bytes(change.data)
+            input_ = stream_change(
+                change.stream, change.group_id, change.id, change.type, data, change.timestamp
+            )
+            await self._react(invocation, topic, input_)
 
     async def state_get_group(self, params: StateGroupParams) -> list[msgspec.Raw]:
         """``state.getGroup``: every value of the group."""
@@ -211,6 +272,7 @@ class ChildServices:
         item = self.registry.streams.item(params.stream, params.id, params.data)
         stored = self.store.stream_set(params.stream, params.group_id, params.id, item)
         change = await invocation.storage_call(stored)
+        await self._react_to_stream(invocation, change)
         return change.data
 
     async def stream_delete(self, params: StreamItemParams) -> msgspec.Raw | None:
@@ -219,7 +281,52 @@ class ChildServices:
         self.registry.streams.get(params.stream)
         deleted = self.store.stream_delete(params.stream, params.group_id, params.id)
         change = await invocation.storage_call(deleted)
+        if change is not None:
+            await self._react_to_stream(invocation, change)
         return None if change is None else change.data
+
+    async def stream_update(self, params: StreamUpdateParams) -> StateUpdateResult:
+        """``stream.update``: read, change, validate and store one item; updates of
+        one item wait for each other here (one broker: the whole of a SQLite
+        project; brokers sharing a Redis do not wait for each other's)."""
+        invocation = self._invocations.get(params.invocation_id)
+        streams, store = self.registry.streams, self.store
+        streams.get(params.stream)
+        key = (params.stream, params.group_id, params.id)
+        async with self._item_locks.hold(key):
+            got = store.stream_get(params.stream, params.group_id, params.id)
+            old = await invocation.storage_call(got)
+            new = msgspec.Raw(change_of(params.ops)(None if old is None else bytes(old)))
+            item = streams.item(params.stream, params.id, new)
+            stored = store.stream_set(params.stream, params.group_id, params.id, item)
+            change = await invocation.storage_call(stored)
+            await self._react_to_stream(invocation, change)
+        return StateUpdateResult(change.data, msgspec.UNSET if old is None else old)
+
+    async def stream_list_groups(self, params: StreamNameParams) -> list[str]:
+        """``stream.listGroups``: the stream's groups."""
+        invocation = self._invocations.get(params.invocation_id)
+        self.registry.streams.get(params.stream)
+        return await invocation.storage_call(self.store.stream_groups(params.stream))
+
+    # --- http ---------------------------------------------------------------
+
+    async def http_write(self, params: HttpWriteParams) -> None:
+        """``http.write`` (SPEC ``http.stream``): a chunk of the api invocation's
+        response, answered once the connection took it."""
+        invocation = self._invocations.get(params.invocation_id)
+        sink = invocation.sink
+        if sink is None or not self._invocations.running(params.invocation_id):
+            raise RemoteError(
+                ErrorCode.INVALID_PARAMS,
+                "http.write: the invocation answers no HTTP request, or has answered it",
+                {"path": "$.params.invocationId"},
+            )
+        raw = params.chunk
+        chunk = base64.b64decode(raw) if params.encoding == "base64" else raw.encode()
+        if not sink.started:
+            await sink.start(params.status or 200, params.headers or {})
+        await sink.write(chunk)
 
     async def stream_get_group(self, params: StreamGroupParams) -> list[msgspec.Raw]:
         """``stream.getGroup``: every item of the group."""
@@ -235,7 +342,9 @@ class ChildServices:
         self.registry.streams.get(params.stream)
         event = msgspec.Raw(_encode_event(_StreamEvent(params.type, params.data)))
         sent = self.store.stream_send(params.stream, params.group_id, params.id, event)
-        await invocation.storage_call(sent)
+        change = await invocation.storage_call(sent)
+        # reactive-triggers.mdx: a custom event reaches stream triggers as {type: 'event', data}
+        await self._react_to_stream(invocation, change)
 
     # --- log ----------------------------------------------------------------
 

@@ -4,8 +4,11 @@ knows the step's request body, the topics it may emit with their data, and its
 responses.
 
 The file declares the module ``'motia'`` itself (its base types come from
-``templates/motia.d.ts``), so ``import type { Handlers } from 'motia'``
-resolves in a project that has no motia package. For each step:
+``templates/motia.d.ts``, Motia 1.x's API from ``templates/motia1x.d.ts``), so
+``import type { Handlers } from 'motia'`` resolves in a project that has no
+motia package: ``Handlers['Name']`` for a Motia 0.17 step (the map below, the
+``StepHandlers`` interface), ``Handlers<typeof config>`` for a 1.x one. For each
+0.17 step (and each trigger of a 1.x one, for the topics' data):
 
 - api: ``ApiRouteHandler<Body, Response, Emits>`` — ``Body`` from
   ``bodySchema``, ``Response`` a union of ``ApiResponse<status, T>`` from
@@ -68,10 +71,13 @@ def generate_types(steps: Iterable[FlowStep], streams: Iterable[tuple[str, Any]]
         handler = _handler_type(step, topics)
         if handler is not None:
             entries.append(f"{_key(step.name)}: {handler}")
-    base = (files("motiad") / "templates" / "motia.d.ts").read_text(encoding="utf-8")
+    templates = files("motiad") / "templates"
+    base = "\n".join(
+        (templates / name).read_text(encoding="utf-8") for name in ("motia.d.ts", "motia1x.d.ts")
+    )
     lines = [HEADER, "declare module 'motia' {"]
     lines += [_indent(line, 1) for line in base.rstrip().splitlines()]
-    lines += ["", "  interface Handlers {"]
+    lines += ["", "  interface StepHandlers {"]
     lines += [_indent(line, 2) for entry in entries for line in entry.splitlines()]
     lines += ["  }"]
     typed_streams = [

@@ -7,7 +7,7 @@ the reserved prefix goes to the quart app (workbench and its JSON API).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 import msgspec
@@ -140,11 +140,18 @@ class ApiHandler:
             )
             await self._refuse(send, step, detail, 413, why, trace_id, cors)
             return
+        sink = _StreamedResponse(send, trace_id, cors)
         try:
-            result = await self.broker.call_api(match.target, request, trace_id)
+            result = await self.broker.call_api(match.target, request, trace_id, sink)
         except MotiadError as exc:
+            if sink.started:  # the status is sent: the body ends where the handler stopped
+                await send({"type": "http.response.body", "body": b""})
+                return
             status, payload = error_response(exc, trace_id)
             await _send_json(send, status, payload, trace_id, cors)
+            return
+        if sink.started:
+            await send({"type": "http.response.body", "body": b""})
             return
         flaw = unsendable(result)
         if flaw is not None:
@@ -175,6 +182,35 @@ class ApiHandler:
         trace (the ``traceId`` the answer carries leads to it)."""
         self.broker.refused(step, detail, trace_id, status, why)
         await _send_json(send, status, {"error": why, "traceId": trace_id}, trace_id, headers)
+
+
+class _StreamedResponse:
+    """The connection as a :class:`~motiad.response_stream.ResponseSink`: a
+    handler's ``http.write`` chunks go out as they come (no Content-Length:
+    chunked), each awaited until the server took it (backpressure)."""
+
+    def __init__(self, send: Send, trace_id: str, cors: list[tuple[bytes, bytes]]) -> None:
+        self._send = send
+        self._trace_id = trace_id
+        self._cors = cors
+        self.started = False
+
+    async def start(self, status: int, headers: Mapping[str, str]) -> None:
+        """Send the head: the handler's headers, the trace id and CORS headers."""
+        own = {name.lower().encode("latin-1") for name in headers}
+        sent = [
+            (TRACE_HEADER, self._trace_id.encode()),
+            *(h for h in self._cors if h[0] not in own),
+        ]
+        for name, value in headers.items():
+            if name.lower() != "content-length":  # the body's length is not known yet
+                sent.append((name.encode("latin-1"), value.encode("latin-1")))
+        self.started = True
+        await self._send({"type": "http.response.start", "status": status, "headers": sent})
+
+    async def write(self, chunk: bytes) -> None:
+        """Send one chunk of the body."""
+        await self._send({"type": "http.response.body", "body": chunk, "more_body": True})
 
 
 async def _send_json(

@@ -173,9 +173,15 @@ class InitializeResult(_Wire):
     child does not load stream files."""
 
 
-class ApiTrigger(_Wire, tag_field="type", tag="api"):
+TriggerIndex = Annotated[int, msgspec.Meta(ge=0)]
+"""SPEC ``invoke.trigger-index``: which of a Motia 1.x step's ``triggers`` fired;
+absent for a step with one trigger kind (every Motia 0.17 step)."""
+
+
+class ApiTrigger(_Wire, tag_field="type", tag="api", kw_only=True):
     """The invocation answers an HTTP request."""
 
+    index: TriggerIndex | None = None
     refusal: ApiResult | None = None
     """The response to give in place of the handler's (the body failed the
     step's ``bodySchema``): the step's middleware runs first, as in Motia, and
@@ -188,10 +194,13 @@ class EventTrigger(_Wire, tag_field="type", tag="event"):
     topic: str
     event_id: str
     message_group_id: str | None = None
+    index: TriggerIndex | None = None
 
 
-class CronTrigger(_Wire, tag_field="type", tag="cron"):
+class CronTrigger(_Wire, tag_field="type", tag="cron", kw_only=True):
     """The invocation is a cron tick."""
+
+    index: TriggerIndex | None = None
 
 
 Trigger = ApiTrigger | EventTrigger | CronTrigger
@@ -282,6 +291,95 @@ class StateSetParams(_Wire):
     """Kept as raw JSON, stored as is."""
 
 
+class UpdateSet(_Wire, tag_field="type", tag="set"):
+    """Set the top-level field ``path`` to ``value`` (``""``: the whole value)."""
+
+    path: str
+    value: Any = None
+
+
+class UpdateMerge(_Wire, tag_field="type", tag="merge"):
+    """Merge the object ``value`` into the value (at the root: ``path`` ``""`` or absent)."""
+
+    value: Any
+    path: str | None = None
+
+
+class UpdateIncrement(_Wire, tag_field="type", tag="increment"):
+    """Add ``by`` to the integer field ``path`` (absent: it becomes ``by``)."""
+
+    path: str
+    by: int
+
+
+class UpdateDecrement(_Wire, tag_field="type", tag="decrement"):
+    """Subtract ``by`` from the integer field ``path`` (absent: it becomes ``-by``)."""
+
+    path: str
+    by: int
+
+
+class UpdateRemove(_Wire, tag_field="type", tag="remove"):
+    """Remove the field ``path``."""
+
+    path: str
+
+
+UpdateOp = UpdateSet | UpdateMerge | UpdateIncrement | UpdateDecrement | UpdateRemove
+"""Motia 1.x's ``UpdateOp`` (iii-sdk stream.ts), applied as the iii engine does (builtins/kv.rs)."""
+
+
+class StateUpdateParams(_Wire):
+    """``state.update``: apply ``ops`` to one value in the store, in one step."""
+
+    invocation_id: str
+    group_id: str
+    key: str
+    ops: list[UpdateOp]
+
+
+class StateUpdateResult(_Wire):
+    """The value after ``state.update``, and before it (absent when there was none)."""
+
+    new_value: Any
+    old_value: Any = msgspec.UNSET
+
+
+class StreamUpdateParams(_Wire):
+    """``stream.update``: apply ``ops`` to one item (validated as ``stream.set``)."""
+
+    invocation_id: str
+    stream: str
+    group_id: str
+    id: str
+    ops: list[UpdateOp]
+
+
+class StreamNameParams(_Wire):
+    """``stream.listGroups``: the groups of one stream."""
+
+    invocation_id: str
+    stream: str
+
+
+class HttpWriteParams(_Wire):
+    """``http.write``: a chunk of the streamed response of the api invocation
+    (SPEC ``http.stream``); the first one also sends ``status`` and ``headers``."""
+
+    invocation_id: str
+    chunk: str
+    """The bytes: UTF-8 text, or base64 with ``encoding: "base64"``."""
+    encoding: Literal["base64"] | None = None
+    status: Annotated[int, msgspec.Meta(ge=100, le=599)] | None = None
+    headers: dict[str, str] | None = None
+
+
+class InvocationParams(_Wire):
+    """``state.listGroups``: only the invocation."""
+
+    invocation_id: str
+
+
 class StateGroupParams(_Wire):
     """``state.getGroup`` and ``state.clear``."""
 
@@ -367,6 +465,15 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("state.delete", "child-to-broker", "request", StateKeyParams, Any),
         MethodSpec("state.getGroup", "child-to-broker", "request", StateGroupParams, list[Any]),
         MethodSpec("state.clear", "child-to-broker", "request", StateGroupParams, None),
+        MethodSpec(
+            "state.update", "child-to-broker", "request", StateUpdateParams, StateUpdateResult
+        ),
+        MethodSpec("state.listGroups", "child-to-broker", "request", InvocationParams, list[str]),
+        MethodSpec("http.write", "child-to-broker", "request", HttpWriteParams, None),
+        MethodSpec(
+            "stream.update", "child-to-broker", "request", StreamUpdateParams, StateUpdateResult
+        ),
+        MethodSpec("stream.listGroups", "child-to-broker", "request", StreamNameParams, list[str]),
         MethodSpec("stream.get", "child-to-broker", "request", StreamItemParams, JsonObject | None),
         MethodSpec("stream.set", "child-to-broker", "request", StreamSetParams, JsonObject),
         MethodSpec(

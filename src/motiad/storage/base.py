@@ -182,6 +182,14 @@ class StateStore(Protocol):
         """Remove and return the value, or ``None``."""
         ...
 
+    async def state_update(
+        self, group_id: str, key: str, change: Callable[[bytes | None], bytes]
+    ) -> tuple[msgspec.Raw | None, msgspec.Raw]:
+        """Replace the value with ``change(value)`` (``None``: no value yet) in one
+        step: no other write to the key comes between the read and the write, from
+        this broker or another. Returns the old value and the new. Durable on return."""
+        ...
+
     async def state_group(self, group_id: str) -> list[msgspec.Raw]:
         """Every value of the group, ordered by key."""
         ...

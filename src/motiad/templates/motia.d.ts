@@ -73,7 +73,7 @@ export interface NoopConfig extends StepConfigBase {
   virtualSubscribes: string[]
 }
 
-export type StepConfig = ApiRouteConfig | EventConfig | CronConfig | NoopConfig
+export type StepConfig = ApiRouteConfig | EventConfig | CronConfig | NoopConfig | Motia1xStepConfig
 
 /** The request an API step's handler receives. */
 export interface ApiRequest<TBody = unknown> {

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
+from redis.exceptions import WatchError
 
 from ..base import StateGroup
 from .connection import PREFIX, RedisConnection, stamp
@@ -31,6 +33,29 @@ class RedisState:
         """Store ``value``; durable on return."""
         args = [group_id, key, bytes(value), stamp(time.time())]
         await self._conn.script("STATE_SET", args, keys=[_key(group_id)])
+
+    async def update(
+        self, group_id: str, key: str, change: Callable[[bytes | None], bytes]
+    ) -> tuple[msgspec.Raw | None, msgspec.Raw]:
+        """Optimistic transaction (WATCH, read, change, MULTI/EXEC), again
+        from the read when another client wrote the group in between: brokers
+        sharing the Redis never lose each other's updates."""
+        group = _key(group_id)
+        async with self._conn.guard():
+            while True:
+                async with self._conn.redis.pipeline(transaction=True) as pipe:
+                    try:
+                        await pipe.watch(group)
+                        read: Any = await pipe.hget(group, key)
+                        old = None if read is None else bytes(read)
+                        new = change(old)
+                        pipe.multi()  # type: ignore[no-untyped-call]
+                        pipe.hset(group, key, new)
+                        pipe.zadd(PREFIX + "stategroups", {group_id: time.time()})
+                        await pipe.execute()
+                    except WatchError:
+                        continue
+                return (None if old is None else msgspec.Raw(old)), msgspec.Raw(new)
 
     async def delete(self, group_id: str, key: str) -> msgspec.Raw | None:
         """Delete and return the old value."""

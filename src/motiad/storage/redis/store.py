@@ -185,6 +185,12 @@ class RedisStore:
         """Store ``value``; durable on return."""
         await self.state.set(group_id, key, value)
 
+    async def state_update(
+        self, group_id: str, key: str, change: Callable[[bytes | None], bytes]
+    ) -> tuple[msgspec.Raw | None, msgspec.Raw]:
+        """Replace the value with ``change(value)``, no other write between."""
+        return await self.state.update(group_id, key, change)
+
     async def state_delete(self, group_id: str, key: str) -> msgspec.Raw | None:
         """Delete and return the old value."""
         return await self.state.delete(group_id, key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 
 import msgspec
 
@@ -40,6 +41,29 @@ class SqliteState:
             )
 
         await self._writer.write(apply)
+
+    async def update(
+        self, group_id: str, key: str, change: Callable[[bytes | None], bytes]
+    ) -> tuple[msgspec.Raw | None, msgspec.Raw]:
+        """Read, change and write the value inside one write of the writer, which
+        applies writes one after the other: nothing comes between."""
+        now = time.time()
+
+        def apply(conn: sqlite3.Connection) -> tuple[bytes | None, bytes]:
+            row = conn.execute(
+                "SELECT value FROM state WHERE group_id = ? AND key = ?", (group_id, key)
+            ).fetchone()
+            old = None if row is None else bytes(row[0])
+            new = change(old)
+            conn.execute(
+                "INSERT INTO state VALUES (?, ?, ?, ?) ON CONFLICT (group_id, key)"
+                " DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                (group_id, key, new, now),
+            )
+            return old, new
+
+        old, new = await self._writer.write(apply)
+        return (None if old is None else msgspec.Raw(old)), msgspec.Raw(new)
 
     async def delete(self, group_id: str, key: str) -> msgspec.Raw | None:
         """Delete and return the old value."""

@@ -139,6 +139,12 @@ class SqliteStore:
         """Delete and return the old value."""
         return await self.state.delete(group_id, key)
 
+    async def state_update(
+        self, group_id: str, key: str, change: Callable[[bytes | None], bytes]
+    ) -> tuple[msgspec.Raw | None, msgspec.Raw]:
+        """Replace the value with ``change(value)`` in one write."""
+        return await self.state.update(group_id, key, change)
+
     async def state_group(self, group_id: str) -> list[msgspec.Raw]:
         """All values of the group, by key."""
         return self.state.group(group_id)
