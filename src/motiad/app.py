@@ -10,15 +10,16 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import anyio
-from anyio.abc import TaskStatus
+from anyio.abc import TaskGroup, TaskStatus
 
 from .broker import Broker, LoadReport
 from .config import Settings, load_settings
 from .errors import MotiadError, first_motiad_error
 from .motia_config import unused_parts
+from .readiness import Readiness
 from .storage import open_store
 from .tracing import LogBus
 
@@ -95,39 +96,49 @@ async def run_project(
         else project_lock(lock_path(project, settings))
     )
     with lock:
-        store = open_store(settings, project, health=lambda level, text: logs.log(level, text))
+        readiness = Readiness()
+
+        def storage_health(level: Literal["info", "error"], text: str) -> None:
+            logs.log(level, text)
+            readiness.storage_health(level, text)
+
+        store = open_store(settings, project, health=storage_health)
         stop_recording_logs = logs.subscribe(store.record_log)
-        grace = anyio.CancelScope()
+        grace, forced = anyio.CancelScope(), anyio.Event()
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_wait_for_signals, stop, grace)
+            tg.start_soon(_wait_for_signals, stop, grace, forced)
             await tg.start(store.serve)
             broker = Broker(project, settings, store, logs, dev=dev)
             broker.spans.subscribe(store.record_span)
             warn_about_motia_config(project, logs)
             serving, beside = anyio.Event(), anyio.CancelScope()
+            http_stop, http_stopped = anyio.Event(), anyio.Event()
             async with anyio.create_task_group() as children:
                 async with anyio.create_task_group() as starting:
-                    starting.start_soon(anyio.to_thread.run_sync, _import_http)
+                    # the probes answer (not ready) while the steps load
+                    listening: list[_Listening] = []
+                    starting.start_soon(
+                        _serve_early,
+                        broker,
+                        settings,
+                        readiness,
+                        (http_stop, http_stopped),
+                        tg,
+                        listening.append,
+                    )
                     if alongside is not None:  # ready before the load looks at any file
                         await tg.start(_beside, alongside, broker, serving, beside)
                     report = await broker.load(children)
-                from .http import WorkbenchOptions, build_app, workbench_token
-                from .http.server import bind_socket
-
-                sock = bind_socket(settings.host, settings.port)
                 await broker.serve(children)
-                http_stopped = anyio.Event()
-                host, port = sock.getsockname()[:2]
-                url = f"http://{_display_host(host)}:{port}"
-                workbench, workbench_url = None, None
-                if settings.workbench:
-                    token = workbench_token(settings.host, settings.workbench_token)
-                    workbench = WorkbenchOptions(token, stop)
-                    workbench_url = f"{url}/__motiad/" + (f"?token={token}" if token else "")
-                app = build_app(broker, workbench, stop)
-                await tg.start(_serve_until, app, sock, stop, settings, http_stopped)
-                on_started(Started(report, url, workbench_url))
+                readiness.serving(load_failed=bool(report.errors))
+                on_started(Started(report, listening[0].url, listening[0].workbench_url))
                 serving.set()
+                await stop.wait()
+                # a load balancer sees "not ready" first, then the listener closes
+                readiness.draining()
+                with anyio.move_on_after(settings.shutdown_delay_s):
+                    await forced.wait()
+                http_stop.set()
                 await http_stopped.wait()
                 beside.cancel()
                 logs.log("info", "stopping: finishing in-flight work (Ctrl-C again to skip)")
@@ -141,6 +152,47 @@ async def run_project(
             tg.cancel_scope.cancel()
         stop_recording_logs()
     logs.log("info", "stopped")
+
+
+@dataclass(frozen=True, slots=True)
+class _Listening:
+    """Where the server listens."""
+
+    url: str
+    workbench_url: str | None
+
+
+async def _serve_early(
+    broker: Broker,
+    settings: Settings,
+    readiness: Readiness,
+    stop_and_stopped: tuple[anyio.Event, anyio.Event],
+    owner: TaskGroup,
+    listening: Callable[[_Listening], None],
+) -> None:
+    """Import the HTTP layer (quart, hypercorn: over a third of the broker's own
+    start-up) in a worker thread while the children start, then serve in
+    ``owner`` until ``stop`` (``stopped`` is set then); says where once the port
+    listens."""
+    stop, stopped = stop_and_stopped
+    await anyio.to_thread.run_sync(_import_http)
+    from .http import WorkbenchOptions, build_app, workbench_token
+    from .http.probes import Probes
+    from .http.server import bind_socket
+    from .http.workbench import is_loopback
+
+    sock = bind_socket(settings.host, settings.port)
+    host, port = sock.getsockname()[:2]
+    url = f"http://{_display_host(host)}:{port}"
+    workbench, workbench_url = None, None
+    token = workbench_token(settings.host, settings.workbench_token)
+    if settings.workbench:
+        workbench = WorkbenchOptions(token, stop)
+        workbench_url = f"{url}/__motiad/" + (f"?token={token}" if token else "")
+    probes = Probes(readiness, token=token, exposed=not is_loopback(settings.host))
+    app = build_app(broker, workbench, stop, probes)
+    await owner.start(_serve_until, app, sock, stop, settings, stopped)
+    listening(_Listening(url, workbench_url))
 
 
 class Alongside(Protocol):
@@ -168,8 +220,6 @@ async def _beside(
 
 
 def _import_http() -> None:
-    """Import the HTTP layer (quart, hypercorn: over a third of the broker's own
-    start-up) in a worker thread while the children start, instead of before."""
     import motiad.http  # noqa: F401
 
 
@@ -196,12 +246,15 @@ async def _serve_until(
         stopped.set()
 
 
-async def _wait_for_signals(stop: anyio.Event, force: anyio.CancelScope) -> None:
-    """First SIGINT/SIGTERM: orderly stop. A second one: skip the grace period."""
+async def _wait_for_signals(
+    stop: anyio.Event, force: anyio.CancelScope, forced: anyio.Event
+) -> None:
+    """First SIGINT/SIGTERM: orderly stop. A second one: skip the delay and the grace period."""
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for _ in signals:
             if stop.is_set():
                 force.cancel()
+                forced.set()
             stop.set()
 
 

@@ -342,6 +342,10 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Interpreter for Python steps; default: the project's .venv, else the broker's."""
     shutdown_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 10.0
     """How long in-flight work may run after SIGINT/SIGTERM before children are stopped."""
+    shutdown_delay_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    """After SIGINT/SIGTERM, how long ``/__motiad/ready`` answers 503 before the
+    listener closes: at least a load balancer's probe interval, so it stops
+    sending first (0: close at once, for a lone instance)."""
     max_body_bytes: Annotated[int, msgspec.Meta(gt=0)] = 1024 * 1024
     """Largest request body accepted (413 beyond): 1 MiB, like common proxies."""
 

@@ -16,7 +16,9 @@ from quart import Quart
 from ..broker import Broker
 from ..config import RESERVED_PATH_PREFIX
 from ..errors import MotiadError
+from ..readiness import Readiness
 from .api import ApiHandler, Receive, Scope, Send
+from .probes import Probes, send_starting
 from .stream_socket import StreamHub
 from .streams import add_stream_routes
 from .workbench import WorkbenchOptions, register_workbench
@@ -29,10 +31,6 @@ def build_quart(broker: Broker, workbench: WorkbenchOptions | None = None) -> Qu
     app = Quart("motiad")
     if workbench is not None:
         register_workbench(app, broker, workbench)
-
-    @app.get(f"{RESERVED_PREFIX}/health")
-    async def health() -> dict[str, Any]:
-        return {"ok": True, "steps": len(broker.steps)}
 
     @app.get(f"{RESERVED_PREFIX}/steps")
     async def steps() -> dict[str, Any]:
@@ -51,18 +49,26 @@ def build_app(
     broker: Broker,
     workbench: WorkbenchOptions | None = None,
     stopping: anyio.Event | None = None,
+    probes: Probes | None = None,
 ) -> Any:
-    """The ASGI app: API steps first, Motia's stream WebSocket at ``/``, the quart
-    app for the reserved prefix (with the workbench unless ``workbench`` is
-    ``None``), lifespan and anything not HTTP. ``stopping``: set when serving
-    stops (stream WebSockets are closed then)."""
+    """The ASGI app: the probes (health, ready, metrics), API steps, Motia's
+    stream WebSocket at ``/``, the quart app for the reserved prefix (with the
+    workbench unless ``workbench`` is ``None``), lifespan and anything not HTTP.
+    ``stopping``: set when serving stops (stream WebSockets are closed then).
+    Until ``probes`` says the broker serves, API requests get a 503."""
+    probes = probes or Probes(Readiness("serving"))
     api = ApiHandler(broker)
     framework = build_quart(broker, workbench)
     streams = StreamHub(broker, stopping=stopping)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not scope["path"].startswith(RESERVED_PREFIX):
-            await api(scope, receive, send)
+        if scope["type"] == "http" and probes.handles(scope["path"]):
+            await probes(scope, receive, send)
+        elif scope["type"] == "http" and not scope["path"].startswith(RESERVED_PREFIX):
+            if probes.readiness.phase == "starting":
+                await send_starting(send)
+            else:
+                await api(scope, receive, send)
         elif scope["type"] == "websocket" and not scope["path"].startswith(RESERVED_PREFIX):
             await streams(scope, receive, send)  # Motia's stream clients
         else:

@@ -1,0 +1,129 @@
+"""What a load balancer and Prometheus ask: ``/__motiad/health`` (alive),
+``/__motiad/ready`` (send traffic?) and the metrics page.
+
+Answered by a plain ASGI handler ahead of the framework: probes come every few
+seconds from every balancer, and must answer while the rest of the server is
+starting or stopping. Health and ready need no token and say nothing but
+their verdict; the metrics page is guarded as the workbench is (a loopback
+Host on a loopback bind, the token beyond)."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from urllib.parse import parse_qs
+
+import msgspec
+
+from ..config import RESERVED_PATH_PREFIX
+from ..readiness import Readiness
+from .api import Receive, Scope, Send
+from .workbench import is_loopback
+
+HEALTH_PATH = f"{RESERVED_PATH_PREFIX}/health"
+READY_PATH = f"{RESERVED_PATH_PREFIX}/ready"
+
+_JSON = (b"content-type", b"application/json")
+_NO_STORE = (b"cache-control", b"no-store")
+_encode = msgspec.json.Encoder().encode
+
+MetricsPage = Callable[[], tuple[bytes, str]]
+"""Renders the metrics now: (body, content type)."""
+
+
+class Probes:
+    """ASGI handler of the probe paths (:meth:`handles` says which)."""
+
+    def __init__(
+        self,
+        readiness: Readiness,
+        *,
+        metrics_path: str | None = None,
+        metrics: MetricsPage | None = None,
+        token: str | None = None,
+        exposed: bool = False,
+    ) -> None:
+        self.readiness = readiness
+        self.metrics_path = metrics_path if metrics is not None else None
+        self._metrics = metrics
+        self._token = token
+        self._exposed = exposed
+        """Bound beyond loopback: the metrics page needs the token."""
+
+    def handles(self, path: str) -> bool:
+        """Whether ``path`` is one of the probes."""
+        return path in (HEALTH_PATH, READY_PATH) or path == self.metrics_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer a probe (GET or HEAD; other methods get a 405)."""
+        if scope["method"] not in ("GET", "HEAD"):
+            await _send(send, 405, _encode({"error": "use GET"}), [(b"allow", b"GET, HEAD")])
+            return
+        path = scope["path"]
+        if path == HEALTH_PATH:
+            await _send(send, 200, b'{"status":"ok"}')
+        elif path == READY_PATH:
+            reason = self.readiness.reason()
+            if reason is None:
+                await _send(send, 200, b'{"status":"ready"}')
+            else:
+                await _send(send, 503, _encode({"status": "not ready", "reason": reason}))
+        else:
+            await self._send_metrics(scope, send)
+
+    async def _send_metrics(self, scope: Scope, send: Send) -> None:
+        assert self._metrics is not None
+        refusal = self._refusal(scope)
+        if refusal is not None:
+            status, message = refusal
+            await _send(send, status, _encode({"error": message}))
+            return
+        body, content_type = self._metrics()
+        await _send(send, 200, body, content_type=content_type.encode())
+
+    def _refusal(self, scope: Scope) -> tuple[int, str] | None:
+        """Why the metrics page is refused to this request, or ``None``."""
+        headers = {name.lower(): value for name, value in scope["headers"]}
+        if self._token is None:
+            host = headers.get(b"host", b"").decode("latin-1")
+            if not self._exposed and not is_loopback(hostname(host)):
+                return 403, f"metrics answer to localhost only, not {host!r}"
+            return None
+        scheme, _, supplied = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        if scheme.lower() != "bearer":
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            supplied = query.get("token", [""])[0]
+        if not hmac.compare_digest(supplied.strip().encode(), self._token.encode()):
+            return 401, "metrics need the workbench's token: `Authorization: Bearer TOKEN`"
+        return None
+
+
+async def send_starting(send: Send) -> None:
+    """What an API request gets before the steps have loaded."""
+    body = _encode({"error": "motiad is starting; try again shortly"})
+    await _send(send, 503, body, [(b"retry-after", b"1")])
+
+
+def hostname(host: str) -> str:
+    """``localhost`` of ``localhost:3000``, ``::1`` of ``[::1]:3000``."""
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if ":" in host else host
+
+
+async def _send(
+    send: Send,
+    status: int,
+    body: bytes,
+    extra: list[tuple[bytes, bytes]] | None = None,
+    *,
+    content_type: bytes = _JSON[1],
+) -> None:
+    headers = [
+        (b"content-type", content_type),
+        (b"content-length", b"%d" % len(body)),
+        _NO_STORE,
+        *(extra or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})  # hypercorn drops it for HEAD
