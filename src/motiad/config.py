@@ -244,6 +244,14 @@ class TraceRetention(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Newest log records kept, in traces or not (broker and stderr lines)."""
 
 
+class LogSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[log]`` in motiad.toml: how ``motiad run`` and ``dev`` write log records."""
+
+    format: Literal["human", "json"] = "human"
+    """``json``: one JSON object per line for a log shipper (README "Production");
+    ``--log-format`` overrides it."""
+
+
 DEFAULT_STEP_DIRS = ("steps", "src")
 """Where Motia 0.17 looks for step and stream files (snap's generate-locked-data.ts)."""
 
@@ -359,6 +367,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     queue: QueueDefaults = msgspec.field(default_factory=QueueDefaults)
     handler: HandlerDefaults = msgspec.field(default_factory=HandlerDefaults)
     traces: TraceRetention = msgspec.field(default_factory=TraceRetention)
+    log: LogSettings = msgspec.field(default_factory=LogSettings)
     languages: dict[str, LanguageSettings] = msgspec.field(default_factory=builtin_languages)
     """The runner registry: the built-in entries with the project's merged in."""
 
@@ -397,7 +406,7 @@ def load_settings(
     languages = _merge_languages(source, merged.pop("languages", {}))
     env = os.environ if environ is None else environ
     for field in msgspec.structs.fields(Settings):
-        if field.name in ("languages", "project"):
+        if field.name in ("languages", "project", "log"):
             continue  # tables: motiad.toml only (MOTIAD_PROJECT often names a folder)
         value = env.get(_ENV_PREFIX + field.name.upper())
         if value is not None:
