@@ -47,6 +47,13 @@ describe('invoke', () => {
     });
   });
 
+  test('the handler gets the invocation\'s traceparent as sent (invoke.traceparent)', async () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const request = { method: 'POST', path: '/echo/1', body: null, headers: {}, pathParams: { id: '1' }, queryParams: {} };
+    const response = await child.response(child.invoke(step('api.step.ts'), API, request, { traceparent }));
+    assert.equal(response.result.body.traceparent, traceparent);
+  });
+
   test('.js, .mjs, .cjs and .cts handlers answer', async () => {
     const request = { method: 'GET', path: '/', body: null, headers: {}, pathParams: {}, queryParams: { a: '1' } };
     assert.deepEqual((await child.response(child.invoke(step('plain.step.js'), API, request))).result, { status: 200, body: { from: 'js', query: { a: '1' } } });

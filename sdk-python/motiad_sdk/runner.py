@@ -77,6 +77,7 @@ class InvokeParams:
     invocation_id: str
     attempt: int
     timeout_ms: float | None
+    traceparent: str | None = None
 
 
 def _is_int(value: Any) -> bool:
@@ -118,6 +119,9 @@ def parse_invoke(params: JsonObject) -> InvokeParams:
         isinstance(timeout_ms, bool) or not isinstance(timeout_ms, (int, float)) or timeout_ms <= 0
     ):
         raise ParamsError("timeoutMs", "a positive number or null")
+    traceparent = params.get("traceparent")
+    if not isinstance(traceparent, str):
+        traceparent = None  # absent (an older broker): never a reason to refuse
     return InvokeParams(
         step,
         trigger,
@@ -127,6 +131,7 @@ def parse_invoke(params: JsonObject) -> InvokeParams:
         invocation_id,
         attempt,
         timeout_ms,
+        traceparent,
     )
 
 
@@ -414,6 +419,7 @@ class Runner:
             trace_id=params.trace_id,
             trigger=params.trigger,
             attempt=params.attempt,
+            traceparent=params.traceparent,
         )
         is_async = self._async_handlers.get(params.step)
         if is_async is None:  # inspect.iscoroutinefunction is not cheap: once per step

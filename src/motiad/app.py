@@ -9,6 +9,7 @@ import signal
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -18,6 +19,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from .broker import Broker, LoadReport
 from .config import Settings, load_settings
 from .errors import MotiadError, first_motiad_error
+from .metrics import ChildGauge, Metrics, Sources
 from .motia_config import unused_parts
 from .readiness import Readiness
 from .storage import open_store
@@ -189,7 +191,14 @@ async def _serve_early(
     if settings.workbench:
         workbench = WorkbenchOptions(token, stop)
         workbench_url = f"{url}/__motiad/" + (f"?token={token}" if token else "")
-    probes = Probes(readiness, token=token, exposed=not is_loopback(settings.host))
+    metrics = watch_metrics(broker) if settings.metrics.enabled else None
+    probes = Probes(
+        readiness,
+        metrics=metrics,
+        metrics_path=settings.metrics.path,
+        token=token,
+        exposed=not is_loopback(settings.host),
+    )
     app = build_app(broker, workbench, stop, probes)
     await owner.start(_serve_until, app, sock, stop, settings, stopped)
     listening(_Listening(url, workbench_url))
@@ -256,6 +265,23 @@ async def _wait_for_signals(
                 force.cancel()
                 forced.set()
             stop.set()
+
+
+def watch_metrics(broker: Broker) -> Metrics:
+    """The broker's metrics, subscribed to its buses for as long as it runs."""
+    metrics = Metrics(Sources(children=partial(_children, broker)))
+    broker.spans.subscribe(metrics.on_span)
+    broker.signals.requests.subscribe(
+        lambda r: metrics.on_request(r.step, r.method, r.status, r.ended_at - r.started_at)
+    )
+    broker.signals.emits.subscribe(lambda emit: metrics.on_emit(emit.topic))
+    broker.signals.dead_letters.subscribe(lambda note: metrics.on_dead_letter(note.step))
+    return metrics
+
+
+def _children(broker: Broker) -> list[ChildGauge]:
+    children = {id(step.child): step.child for step in broker.steps.values()}
+    return [ChildGauge(c.name, c.pid, c.restarts) for c in children.values()]
 
 
 def warn_about_motia_config(project: Path, logs: LogBus) -> None:

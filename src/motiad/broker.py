@@ -73,9 +73,11 @@ from .routes import RouteConflict, RouteTable
 from .rpc import Later, Method
 from .runners import child_command
 from .schemas import Issue, Schema, SchemaError, refused_params
+from .signals import DeadLetterNote, EmitSpan, Signals
 from .storage import Delivery, Event, Store, Target, durable
 from .streams import StreamDefinition, StreamRegistry, parse_stream_config
 from .supervisor import Child, ChildSpec, InvocationTimeout, handler_error
+from .trace_context import format_traceparent, span_id_of
 from .tracing import Bus, Level, LogBus, Span, SpanBus, new_id
 
 _api_result_decoder = msgspec.json.Decoder(ApiResult)
@@ -223,6 +225,8 @@ class Broker:
         self.logs = logs
         self.spans = SpanBus()
         """Every finished invocation (storage and the workbench subscribe)."""
+        self.signals = Signals()
+        """HTTP requests, emits and dead letters (the metrics and the export subscribe)."""
         self.reloaded: Bus[str] = Bus()
         """Step files reloaded by ``motiad dev``, by relative path (the workbench redraws)."""
         self.steps: dict[str, Step] = {}
@@ -592,8 +596,11 @@ class Broker:
 
     # --- invoking -----------------------------------------------------------
 
-    async def call_api(self, step: Step, request: ApiRequest, trace_id: str) -> ApiResult:
-        """Run an API step's handler under ``trace_id``; returns its response.
+    async def call_api(
+        self, step: Step, request: ApiRequest, trace_id: str, *, parent_id: str | None = None
+    ) -> ApiResult:
+        """Run an API step's handler under ``trace_id`` (as a child of the
+        request's span ``parent_id``); returns its response.
 
         Raises :class:`InvalidInput` (the body fails ``bodySchema``), or what
         :meth:`_invoke` raises.
@@ -604,7 +611,7 @@ class Broker:
             issues = step.body_schema.issues(value, root="body")
             if issues:
                 raise InvalidInput("request body does not match the step's bodySchema", issues)
-        raw = await self._invoke(step, ApiTrigger(), request, trace_id)
+        raw = await self._invoke(step, ApiTrigger(), request, trace_id, parent_id=parent_id)
         try:
             result = _api_result_decoder.decode(raw or b"null")
         except msgspec.ValidationError as exc:
@@ -640,9 +647,18 @@ class Broker:
             )
 
     async def _invoke(
-        self, step: Step, trigger: Trigger, payload: Any, trace_id: str, attempt: int = 1
+        self,
+        step: Step,
+        trigger: Trigger,
+        payload: Any,
+        trace_id: str,
+        attempt: int = 1,
+        *,
+        parent_id: str | None = None,
     ) -> msgspec.Raw | None:
-        """One invocation of ``step``'s handler; failures are logged under the trace.
+        """One invocation of ``step``'s handler; failures are logged under the
+        trace. Its span is a child of the span ``parent_id`` (W3C ids, see
+        :mod:`motiad.trace_context`), and the handler gets its ``traceparent``.
 
         Raises :class:`RemoteError` (the handler failed), :class:`InvocationTimeout`
         or :class:`ChildError` (the child died or is unavailable).
@@ -656,11 +672,16 @@ class Broker:
             invocation_id,
             attempt,
             int(step.timeout_s(self.settings) * 1000),
+            format_traceparent(trace_id, span_id_of(invocation_id)),
         )
         invocation = self._invocations[invocation_id] = _Invocation(step, trace_id)
         started = time.time()
+        record = partial(self._record_span, step, params, payload, started, parent_id=parent_id)
         try:
             result = await step.child.invoke(params)
+        except anyio.get_cancelled_exc_class():
+            record(ErrorInfo("CancelledError", "the invocation was cancelled"))
+            raise
         except MotiadError as exc:
             cause = invocation.storage_failed
             if cause is not None and isinstance(exc, RemoteError):
@@ -669,10 +690,10 @@ class Broker:
                 level: Level = "debug" if isinstance(cause, StorageUnavailable) else "error"
                 self.logs.log(level, f"failed: {cause}", step=step.name, trace_id=trace_id)
                 failed = StorageError(f"{step.name} failed: {cause}")
-                self._record_span(step, params, payload, started, failure_info(failed))
+                record(failure_info(failed))
                 raise failed from None
             error = failure_info(exc)
-            self._record_span(step, params, payload, started, error)
+            record(error)
             self.logs.log(
                 "error",
                 f"handler failed: {error.type}: {error.message}"
@@ -686,7 +707,7 @@ class Broker:
             raise
         finally:
             self._finish(invocation_id)
-        self._record_span(step, params, payload, started, None)
+        record(None)
         return result
 
     def _record_span(
@@ -696,6 +717,8 @@ class Broker:
         payload: Any,
         started: float,
         error: ErrorInfo | None,
+        *,
+        parent_id: str | None = None,
     ) -> None:
         """Publish the span of a finished invocation (subscribers only buffer it)."""
         trigger = params.trigger
@@ -717,6 +740,7 @@ class Broker:
                 "ok" if error is None else "error",
                 params.attempt,
                 error,
+                parent_id,
             )
         )
 
@@ -728,7 +752,14 @@ class Broker:
         trigger = EventTrigger(event.topic, event.id, event.message_group_id)
         try:
             try:
-                await self._invoke(step, trigger, event.data, event.trace_id, delivery.attempt)
+                await self._invoke(
+                    step,
+                    trigger,
+                    event.data,
+                    event.trace_id,
+                    delivery.attempt,
+                    parent_id=span_id_of(event.id),  # the emit's span
+                )
             except MotiadError as exc:
                 # a storage outage under the handler is logged once, by the store
                 quiet = isinstance(exc, StorageError)
@@ -772,6 +803,9 @@ class Broker:
         else:
             reason = f"after {delivery.attempt} attempts" if error.retryable else "(not retryable)"
             await self.store.dead_letter(delivery, error)  # then say so: it is there now
+            self.signals.dead_letters.publish(
+                DeadLetterNote(step.name, delivery.event.topic, delivery.event.trace_id)
+            )
             self.logs.log(
                 "error",
                 f"event {delivery.event.id} ({delivery.event.topic}) moved to the dead-letter"
@@ -812,6 +846,16 @@ class Broker:
             time.time(),
         )
         result = EmitResult(event.id)
+        self.signals.emits.publish(
+            EmitSpan(
+                event.id,
+                event.topic,
+                event.trace_id,
+                event.created_at,
+                invocation.step.name,
+                params.invocation_id,
+            )
+        )
         targets = self.targets.get(params.topic)
         if targets:
             try:
@@ -891,6 +935,9 @@ class Broker:
             raise InvalidInput(f"data does not match the input schema of {subscriber.name}", issues)
         event = Event(new_id(), topic, data, new_id(), message_group_id, time.time())
         await durable(self.store.publish(event, targets))
+        self.signals.emits.publish(
+            EmitSpan(event.id, topic, event.trace_id, event.created_at, None, None)
+        )
         self.logs.log("info", f"emitted {topic} (event {event.id})", trace_id=event.trace_id)
         return event
 

@@ -244,6 +244,14 @@ class TraceRetention(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Newest log records kept, in traces or not (broker and stderr lines)."""
 
 
+class MetricsSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[metrics]`` in motiad.toml: the Prometheus page (README "Production")."""
+
+    enabled: bool = True
+    path: Annotated[str, msgspec.Meta(pattern="^/")] = f"{RESERVED_PATH_PREFIX}/metrics"
+    """Where it answers; guarded as the workbench is wherever it is."""
+
+
 class LogSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``[log]`` in motiad.toml: how ``motiad run`` and ``dev`` write log records."""
 
@@ -368,6 +376,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     handler: HandlerDefaults = msgspec.field(default_factory=HandlerDefaults)
     traces: TraceRetention = msgspec.field(default_factory=TraceRetention)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
+    metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
     languages: dict[str, LanguageSettings] = msgspec.field(default_factory=builtin_languages)
     """The runner registry: the built-in entries with the project's merged in."""
 
@@ -406,7 +415,7 @@ def load_settings(
     languages = _merge_languages(source, merged.pop("languages", {}))
     env = os.environ if environ is None else environ
     for field in msgspec.structs.fields(Settings):
-        if field.name in ("languages", "project", "log"):
+        if field.name in ("languages", "project", "log", "metrics"):
             continue  # tables: motiad.toml only (MOTIAD_PROJECT often names a folder)
         value = env.get(_ENV_PREFIX + field.name.upper())
         if value is not None:

@@ -105,7 +105,8 @@ class ApiHandler:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method: str = scope["method"]
         path: str = scope["path"]
-        trace_id = new_id()
+        span = scope.get("motiad.request_span")  # http.observed, when in front
+        trace_id = span.trace_id if span is not None else new_id()
         match = self.broker.routes.match(method, path)
         if match is None:
             await _send_json(send, 404, {"error": f"no route for {method} {path}"}, trace_id)
@@ -119,6 +120,8 @@ class ApiHandler:
                 [(b"allow", ", ".join(match).encode())],
             )
             return
+        if span is not None:
+            span.step, span.route = match.target.name, match.target.trigger.partition(" ")[2]
         headers: dict[str, str] = {}
         for raw_name, raw_value in scope["headers"]:
             name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
@@ -141,7 +144,9 @@ class ApiHandler:
             method, path, body, headers, match.path_params, query_params(scope["query_string"])
         )
         try:
-            result = await self.broker.call_api(match.target, request, trace_id)
+            result = await self.broker.call_api(
+                match.target, request, trace_id, parent_id=span.span_id if span else None
+            )
         except MotiadError as exc:
             status, payload = error_response(exc, trace_id)
             await _send_json(send, status, payload, trace_id)

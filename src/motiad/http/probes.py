@@ -10,12 +10,12 @@ Host on a loopback bind, the token beyond)."""
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
 from urllib.parse import parse_qs
 
 import msgspec
 
 from ..config import RESERVED_PATH_PREFIX
+from ..metrics import Metrics
 from ..readiness import Readiness
 from .api import Receive, Scope, Send
 from .workbench import is_loopback
@@ -27,9 +27,6 @@ _JSON = (b"content-type", b"application/json")
 _NO_STORE = (b"cache-control", b"no-store")
 _encode = msgspec.json.Encoder().encode
 
-MetricsPage = Callable[[], tuple[bytes, str]]
-"""Renders the metrics now: (body, content type)."""
-
 
 class Probes:
     """ASGI handler of the probe paths (:meth:`handles` says which)."""
@@ -38,14 +35,14 @@ class Probes:
         self,
         readiness: Readiness,
         *,
-        metrics_path: str | None = None,
-        metrics: MetricsPage | None = None,
+        metrics: Metrics | None = None,
+        metrics_path: str = "",
         token: str | None = None,
         exposed: bool = False,
     ) -> None:
         self.readiness = readiness
+        self.metrics = metrics
         self.metrics_path = metrics_path if metrics is not None else None
-        self._metrics = metrics
         self._token = token
         self._exposed = exposed
         """Bound beyond loopback: the metrics page needs the token."""
@@ -72,13 +69,14 @@ class Probes:
             await self._send_metrics(scope, send)
 
     async def _send_metrics(self, scope: Scope, send: Send) -> None:
-        assert self._metrics is not None
+        assert self.metrics is not None
         refusal = self._refusal(scope)
         if refusal is not None:
             status, message = refusal
             await _send(send, status, _encode({"error": message}))
             return
-        body, content_type = self._metrics()
+        accept = dict(scope["headers"]).get(b"accept", b"").decode("latin-1")
+        body, content_type = await self.metrics.render(accept)
         await _send(send, 200, body, content_type=content_type.encode())
 
     def _refusal(self, scope: Scope) -> tuple[int, str] | None:

@@ -18,6 +18,7 @@ from ..config import RESERVED_PATH_PREFIX
 from ..errors import MotiadError
 from ..readiness import Readiness
 from .api import ApiHandler, Receive, Scope, Send
+from .observed import Observed
 from .probes import Probes, send_starting
 from .stream_socket import StreamHub
 from .streams import add_stream_routes
@@ -57,9 +58,11 @@ def build_app(
     ``stopping``: set when serving stops (stream WebSockets are closed then).
     Until ``probes`` says the broker serves, API requests get a 503."""
     probes = probes or Probes(Readiness("serving"))
-    api = ApiHandler(broker)
+    api = Observed(ApiHandler(broker), broker.signals.requests)
     framework = build_quart(broker, workbench)
     streams = StreamHub(broker, stopping=stopping)
+    if probes.metrics is not None:
+        probes.metrics.sources.streams = streams.counts
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and probes.handles(scope["path"]):

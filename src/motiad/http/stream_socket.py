@@ -153,8 +153,14 @@ class StreamHub:
         """Set when the server stops: every connection is closed then, or the
         server's graceful stop would wait for clients that never leave."""
         self.rooms: dict[RoomKey, Room] = {}
+        self.connections = 0
+        """Open connections (the metrics show them)."""
         self._last_timestamp = 0
         self.stop_watching = broker.store.watch_streams(self.publish)
+
+    def counts(self) -> tuple[int, int]:
+        """(open connections, subscriptions they hold), for the metrics."""
+        return self.connections, sum(sum(room.values()) for room in self.rooms.values())
 
     def publish(self, change: StreamChange) -> None:
         """Encode ``change`` once and queue it for every connection subscribed to
@@ -183,6 +189,7 @@ class StreamHub:
         offered = scope.get("subprotocols") or []
         await send({"type": "websocket.accept", "subprotocol": offered[0] if offered else None})
         connection = Connection(self.queue_limit)
+        self.connections += 1
         try:
             with connection.scope:
                 async with anyio.create_task_group() as tg:
@@ -192,6 +199,7 @@ class StreamHub:
                     await self._read(connection, receive)
                     tg.cancel_scope.cancel()
         finally:
+            self.connections -= 1
             self._drop(connection)
         if connection.close_code is not None:
             with anyio.move_on_after(CLOSE_WAIT_S):
