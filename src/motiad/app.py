@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import signal
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from .metrics import ChildGauge, Metrics, Sources
 from .motia_config import unused_parts
 from .readiness import Readiness
 from .storage import open_store
+from .telemetry import otlp_endpoint
 from .tracing import LogBus
 
 
@@ -112,6 +114,9 @@ async def run_project(
             await tg.start(store.serve)
             broker = Broker(project, settings, store, logs, dev=dev)
             broker.spans.subscribe(store.record_span)
+            metrics = watch_metrics(broker) if settings.metrics.enabled else None
+            if otlp_endpoint(settings) is not None:
+                await tg.start(_export_telemetry, settings, broker, metrics)
             warn_about_motia_config(project, logs)
             serving, beside = anyio.Event(), anyio.CancelScope()
             http_stop, http_stopped = anyio.Event(), anyio.Event()
@@ -123,7 +128,7 @@ async def run_project(
                         _serve_early,
                         broker,
                         settings,
-                        readiness,
+                        (readiness, metrics),
                         (http_stop, http_stopped),
                         tg,
                         listening.append,
@@ -167,7 +172,7 @@ class _Listening:
 async def _serve_early(
     broker: Broker,
     settings: Settings,
-    readiness: Readiness,
+    probed: tuple[Readiness, Metrics | None],
     stop_and_stopped: tuple[anyio.Event, anyio.Event],
     owner: TaskGroup,
     listening: Callable[[_Listening], None],
@@ -177,6 +182,7 @@ async def _serve_early(
     ``owner`` until ``stop`` (``stopped`` is set then); says where once the port
     listens."""
     stop, stopped = stop_and_stopped
+    readiness, metrics = probed
     await anyio.to_thread.run_sync(_import_http)
     from .http import WorkbenchOptions, build_app, workbench_token
     from .http.probes import Probes
@@ -191,7 +197,6 @@ async def _serve_early(
     if settings.workbench:
         workbench = WorkbenchOptions(token, stop)
         workbench_url = f"{url}/__motiad/" + (f"?token={token}" if token else "")
-    metrics = watch_metrics(broker) if settings.metrics.enabled else None
     probes = Probes(
         readiness,
         metrics=metrics,
@@ -277,6 +282,34 @@ def watch_metrics(broker: Broker) -> Metrics:
     broker.signals.emits.subscribe(lambda emit: metrics.on_emit(emit.topic))
     broker.signals.dead_letters.subscribe(lambda note: metrics.on_dead_letter(note.step))
     return metrics
+
+
+async def _export_telemetry(
+    settings: Settings,
+    broker: Broker,
+    metrics: Metrics | None,
+    *,
+    task_status: TaskStatus[None],
+) -> None:
+    """Send spans and log records to the OTLP collector until cancelled."""
+    from .telemetry import OtlpExport
+
+    def dropped(signal: str, count: int) -> None:
+        if metrics is not None and count:
+            metrics.telemetry_dropped.labels(signal).inc(count)
+
+    export = OtlpExport(settings, broker.logs, dropped, os.environ)
+    unsubscribe = [
+        broker.spans.subscribe(export.on_span),
+        broker.signals.requests.subscribe(export.on_span),
+        broker.signals.emits.subscribe(export.on_span),
+        broker.logs.subscribe(export.on_log),
+    ]
+    try:
+        await export.serve(task_status=task_status)
+    finally:
+        for undo in unsubscribe:
+            undo()
 
 
 def _children(broker: Broker) -> list[ChildGauge]:

@@ -252,6 +252,17 @@ class MetricsSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Where it answers; guarded as the workbench is wherever it is."""
 
 
+class TelemetrySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[telemetry]`` in motiad.toml: OpenTelemetry export over OTLP/HTTP
+    (README "Production"; needs ``pip install motiad[otel]``)."""
+
+    otlp_endpoint: str | None = None
+    """The collector's OTLP/HTTP base URL (``http://collector:4318``); unset:
+    ``OTEL_EXPORTER_OTLP_ENDPOINT``, else no export."""
+    service_name: str | None = None
+    """``service.name`` of what is sent; unset: ``OTEL_SERVICE_NAME``, else ``motiad``."""
+
+
 class LogSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``[log]`` in motiad.toml: how ``motiad run`` and ``dev`` write log records."""
 
@@ -377,6 +388,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     traces: TraceRetention = msgspec.field(default_factory=TraceRetention)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
+    telemetry: TelemetrySettings = msgspec.field(default_factory=TelemetrySettings)
     languages: dict[str, LanguageSettings] = msgspec.field(default_factory=builtin_languages)
     """The runner registry: the built-in entries with the project's merged in."""
 
@@ -415,7 +427,7 @@ def load_settings(
     languages = _merge_languages(source, merged.pop("languages", {}))
     env = os.environ if environ is None else environ
     for field in msgspec.structs.fields(Settings):
-        if field.name in ("languages", "project", "log", "metrics"):
+        if field.name in ("languages", "project", "log", "metrics", "telemetry"):
             continue  # tables: motiad.toml only (MOTIAD_PROJECT often names a folder)
         value = env.get(_ENV_PREFIX + field.name.upper())
         if value is not None:
