@@ -5,6 +5,8 @@ collector that is down costs counted drops and one warning, never a request."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +48,9 @@ async def test_a_ts_python_ts_flow_arrives_as_one_linked_trace(tmp_path: Path) -
             motiad("run", str(project), "--port", "0") as broker,
             httpx.AsyncClient(base_url=broker.url, timeout=30) as http,
         ):
-            answer = await http.post("/orders/7", json={}, headers={"traceparent": CALLER})
+            answer = await http.post(
+                "/orders/7", json={}, headers={"traceparent": CALLER, "tracestate": "shop=1"}
+            )
             assert answer.status_code == 202
 
             def complete() -> bool:
@@ -71,6 +75,7 @@ async def test_a_ts_python_ts_flow_arrives_as_one_linked_trace(tmp_path: Path) -
     (priced,) = named(spans, "event OrderPriced")
 
     assert server.parent_span_id.hex() == caller.parent_id
+    assert server.trace_state == "shop=1"
     assert attributes(server)["http.route"] == "/orders/:id"
     assert attributes(server)["http.response.status_code"] == 202
     assert answer.headers["traceparent"].split("-")[2] == server.span_id.hex()
@@ -116,3 +121,14 @@ async def test_a_collector_that_is_down_costs_counted_drops_not_requests(tmp_pat
                 await broker.wait_for(".", start=len(broker.lines))
         warnings = [line for line in broker.lines if "did not take a batch" in line]
         assert len(warnings) == 1
+
+
+def test_nothing_of_opentelemetry_is_imported_unless_configured(tmp_path: Path) -> None:
+    code = (
+        "import sys, motiad.app, motiad.http, motiad.cli;"
+        "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith('opentelemetry')}))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert found.stdout.strip() == "[]"

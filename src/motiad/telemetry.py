@@ -176,10 +176,17 @@ class OtlpExport:
     def _otel_span(self, record: Record) -> ReadableSpan:
         from opentelemetry.sdk.trace import Event, ReadableSpan
         from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+        from opentelemetry.trace.span import TraceState
 
-        def context(trace_id: str, span_id: str, *, remote: bool = False) -> SpanContext:
+        def context(
+            trace_id: str, span_id: str, *, remote: bool = False, state: str | None = None
+        ) -> SpanContext:
             return SpanContext(
-                int(trace_id, 16), int(span_id, 16), remote, TraceFlags(TraceFlags.SAMPLED)
+                int(trace_id, 16),
+                int(span_id, 16),
+                remote,
+                TraceFlags(TraceFlags.SAMPLED),
+                TraceState.from_header([state]) if state else None,
             )
 
         status = Status(StatusCode.UNSET)
@@ -198,8 +205,11 @@ class OtlpExport:
             parent = record.parent_id
             return ReadableSpan(
                 name,
-                context(record.trace_id, record.span_id),
-                context(record.trace_id, parent, remote=True) if parent else None,
+                # the caller's tracestate travels on with its trace
+                context(record.trace_id, record.span_id, state=record.tracestate),
+                context(record.trace_id, parent, remote=True, state=record.tracestate)
+                if parent
+                else None,
                 self._resource,
                 attributes,
                 kind=SpanKind.SERVER,
