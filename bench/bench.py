@@ -129,11 +129,14 @@ def _setup(run: Run, chosen: list[Scenario]) -> dict[str, str]:
     is marked unavailable (with the reason) and the others go on."""
     names = {name for scenario in chosen for name in scenario.systems}
     versions: dict[str, str] = {}
-    if "motiad" in names or any(scenario.kind == "events-redis" for scenario in chosen):
+    motiad = any(name.startswith("motiad") for name in names)
+    if motiad or any(scenario.kind == "events-redis" for scenario in chosen):
         try:
             ensure_tsx(CACHE)
         except RuntimeError as exc:
-            run.registry["motiad"].unavailable = f"tsx: {exc}"
+            for name, system in run.registry.items():
+                if name.startswith("motiad"):
+                    system.unavailable = f"tsx: {exc}"
     if "motia-0.17" in names:
         try:
             ensure_motia(CACHE)

@@ -294,10 +294,7 @@ async def _export_telemetry(
     """Send spans and log records to the OTLP collector until cancelled."""
     from .telemetry import OtlpExport
 
-    def dropped(signal: str, count: int) -> None:
-        if metrics is not None and count:
-            metrics.telemetry_dropped.labels(signal).inc(count)
-
+    dropped = metrics.on_telemetry_dropped if metrics is not None else (lambda _s, _n: None)
     export = OtlpExport(settings, broker.logs, dropped, os.environ)
     unsubscribe = [
         broker.spans.subscribe(export.on_span),

@@ -14,12 +14,19 @@ child), never a trace id or a raw path."""
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from bisect import bisect_left
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
@@ -69,83 +76,130 @@ def outcome_of(span: Span) -> str:
     return "error"
 
 
+class Tally:
+    """A counter family as plain numbers by label values: counting is a dict
+    update on the event loop (prometheus_client's children take a lock and
+    check labels on every call: a fifth of an event's cost in events-durable)."""
+
+    __slots__ = ("counts", "help", "labels", "name")
+
+    def __init__(self, name: str, help: str, labels: Sequence[str]) -> None:
+        self.name, self.help, self.labels = name, help, list(labels)
+        self.counts: dict[tuple[str, ...], float] = {}
+
+    def add(self, key: tuple[str, ...], amount: float = 1) -> None:
+        """Count ``amount`` for the label values ``key``."""
+        self.counts[key] = self.counts.get(key, 0) + amount
+
+    def family(self) -> CounterMetricFamily:
+        """The family as exposed (``NAME_total``)."""
+        family = CounterMetricFamily(self.name, self.help, labels=self.labels)
+        for key, value in self.counts.items():
+            family.add_metric(list(key), value)
+        return family
+
+
+class Timings:
+    """A histogram family (seconds) kept as bucket counts by label values."""
+
+    __slots__ = ("help", "labels", "name", "series")
+
+    def __init__(self, name: str, help: str, labels: Sequence[str]) -> None:
+        self.name, self.help, self.labels = name, help, list(labels)
+        self.series: dict[tuple[str, ...], list[float]] = {}
+        """Per label values: a count per bucket (the last: beyond the largest), then the sum."""
+
+    def observe(self, key: tuple[str, ...], seconds: float) -> None:
+        """Record one duration for the label values ``key``."""
+        series = self.series.get(key)
+        if series is None:
+            series = self.series[key] = [0.0] * (len(LATENCY_BUCKETS) + 2)
+        series[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        series[-1] += seconds
+
+    def family(self) -> HistogramMetricFamily:
+        """The family as exposed (cumulative ``_bucket``, ``_count``, ``_sum``)."""
+        family = HistogramMetricFamily(self.name, self.help, labels=self.labels)
+        for key, series in self.series.items():
+            cumulative, buckets = 0.0, []
+            for bound, count in zip((*LATENCY_BUCKETS, math.inf), series[:-1], strict=True):
+                cumulative += count
+                buckets.append(("+Inf" if bound == math.inf else repr(float(bound)), cumulative))
+            family.add_metric(list(key), buckets, series[-1])
+        return family
+
+
 class Metrics:
     """The broker's metrics: sinks to subscribe to its buses, and :meth:`render`."""
 
     def __init__(self, sources: Sources | None = None) -> None:
         self.sources = sources or Sources()
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.http_requests = Counter(
+        self.http_requests = Tally(
             "motiad_http_requests",
             "HTTP requests answered by API steps, by step, method and status code.",
             ["step", "method", "status"],
-            registry=r,
         )
-        self.http_duration = Histogram(
+        self.http_duration = Timings(
             "motiad_http_request_duration_seconds",
             "Time from a request's arrival to its response, by step and method.",
             ["step", "method"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
         )
-        self.invocations = Counter(
+        self.invocations = Tally(
             "motiad_invocations",
             "Finished invocations of step handlers, by step and outcome"
             " (ok, error, timeout, cancelled).",
             ["step", "outcome"],
-            registry=r,
         )
-        self.invocation_duration = Histogram(
-            "motiad_invocation_duration_seconds",
-            "How long step handlers ran, by step.",
-            ["step"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
+        self.invocation_duration = Timings(
+            "motiad_invocation_duration_seconds", "How long step handlers ran, by step.", ["step"]
         )
-        self.retries = Counter(
-            "motiad_retries", "Deliveries run again after a failure, by step.", ["step"], registry=r
+        self.retries = Tally(
+            "motiad_retries", "Deliveries run again after a failure, by step.", ["step"]
         )
-        self.dead_letters = Counter(
+        self.dead_letters = Tally(
             "motiad_dead_letters",
             "Events moved to the dead-letter queue, by subscribing step.",
             ["step"],
-            registry=r,
         )
-        self.emits = Counter("motiad_emits", "Events emitted, by topic.", ["topic"], registry=r)
-        self.telemetry_dropped = Counter(
+        self.emits = Tally("motiad_emits", "Events emitted, by topic.", ["topic"])
+        self.telemetry_dropped = Tally(
             "motiad_telemetry_dropped",
             "Spans and log records the OTLP export dropped (the collector was down or"
             " slow), by signal.",
             ["signal"],
-            registry=r,
         )
         self.last_queues: dict[str, QueueGauge] = {}
-        r.register(_ScrapeTime(self))
+        self.registry = CollectorRegistry(auto_describe=False)
+        """A registry of its own, never prometheus_client's global one."""
+        self.registry.register(_ScrapeTime(self))
 
-    # --- sinks --------------------------------------------------------------
+    # --- sinks (the hot path: a dict update each) ---------------------------
 
     def on_span(self, span: Span) -> None:
         """A finished invocation (a SpanBus sink)."""
-        self.invocations.labels(span.step, outcome_of(span)).inc()
-        self.invocation_duration.labels(span.step).observe(
-            max(0.0, span.ended_at - span.started_at)
-        )
-        if span.trigger == "event" and span.attempt > 1:
-            self.retries.labels(span.step).inc()
+        step = (span.step,)
+        self.invocations.add((span.step, outcome_of(span)))
+        self.invocation_duration.observe(step, max(0.0, span.ended_at - span.started_at))
+        if span.attempt > 1 and span.trigger == "event":
+            self.retries.add(step)
 
     def on_request(self, step: str, method: str, status: int, seconds: float) -> None:
         """An answered HTTP request to an API route (``step`` empty: no route matched)."""
-        self.http_requests.labels(step, method, str(status)).inc()
-        self.http_duration.labels(step, method).observe(seconds)
+        self.http_requests.add((step, method, str(status)))
+        self.http_duration.observe((step, method), seconds)
 
     def on_emit(self, topic: str) -> None:
         """An event was emitted on ``topic``."""
-        self.emits.labels(topic).inc()
+        self.emits.add((topic,))
 
     def on_dead_letter(self, step: str) -> None:
         """A delivery to ``step`` was moved to the dead-letter queue."""
-        self.dead_letters.labels(step).inc()
+        self.dead_letters.add((step,))
+
+    def on_telemetry_dropped(self, signal: str, count: int) -> None:
+        """The OTLP export dropped ``count`` records of ``signal`` (spans, logs)."""
+        if count:
+            self.telemetry_dropped.add((signal,), count)
 
     # --- the page -----------------------------------------------------------
 
@@ -168,7 +222,19 @@ class _ScrapeTime(Collector):
         return ()  # unchecked: its families are named nowhere else
 
     def collect(self) -> Iterator[Metric]:
-        sources = self._metrics.sources
+        metrics = self._metrics
+        sources = metrics.sources
+        for tally in (
+            metrics.http_requests,
+            metrics.invocations,
+            metrics.retries,
+            metrics.dead_letters,
+            metrics.emits,
+            metrics.telemetry_dropped,
+        ):
+            yield tally.family()
+        yield metrics.http_duration.family()
+        yield metrics.invocation_duration.family()
         pending = GaugeMetricFamily(
             "motiad_queue_pending_deliveries",
             "Deliveries waiting for an event step (due, delayed or retrying), by step.",
