@@ -132,3 +132,24 @@ def test_nothing_of_opentelemetry_is_imported_unless_configured(tmp_path: Path) 
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert found.stdout.strip() == "[]"
+
+
+async def test_a_sample_ratio_of_zero_sends_logs_but_no_spans(tmp_path: Path) -> None:
+    receiver = OtlpReceiver()
+    async with anyio.create_task_group() as tg:
+        await tg.start(receiver.serve)
+        project = make_project(tmp_path / "p", FLOW)
+        settings = SETTINGS.format(endpoint=f"http://127.0.0.1:{receiver.port}")
+        (project / "motiad.toml").write_text(
+            settings.replace('service_name = "shop"', 'service_name = "shop"\nsample_ratio = 0.0')
+        )
+        async with (
+            motiad("run", str(project), "--port", "0") as broker,
+            httpx.AsyncClient(base_url=broker.url, timeout=30) as http,
+        ):
+            assert (await http.post("/orders/1", json={})).status_code == 202
+            await receiver.until(
+                lambda: any(r.body.string_value == "order priced" for r in receiver.logs)
+            )
+        tg.cancel_scope.cancel()
+    assert receiver.spans == []

@@ -261,6 +261,10 @@ class TelemetrySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True
     ``OTEL_EXPORTER_OTLP_ENDPOINT``, else no export."""
     service_name: str | None = None
     """``service.name`` of what is sent; unset: ``OTEL_SERVICE_NAME``, else ``motiad``."""
+    sample_ratio: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    """The share of traces whose spans are sent (decided by the trace id, so a
+    trace is whole or absent); unset: ``OTEL_TRACES_SAMPLER_ARG`` with
+    ``OTEL_TRACES_SAMPLER=traceidratio``, else all. Log records are all sent."""
 
 
 class LogSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

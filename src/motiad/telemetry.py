@@ -14,11 +14,15 @@ outage in the log."""
 
 from __future__ import annotations
 
+import gzip
+import http.client
 import json
 import os
+import ssl
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
 import anyio
 from anyio.abc import TaskStatus
@@ -29,8 +33,13 @@ from .trace_context import span_id_of
 from .tracing import LogBus, LogRecord, Span
 
 if TYPE_CHECKING:  # the otel extra: imported at run time only when configured
-    from opentelemetry.sdk._logs import ReadableLogRecord
-    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+    from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+    from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as OtlpLogRecord
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span as OtlpSpan
 
 BUFFER_LIMIT = 20_000
 """Records held per signal while the collector is away (about 1 KiB each): a
@@ -41,7 +50,8 @@ FLUSH_INTERVAL_S = 1.0
 """How long a record may wait for a batch to fill (the SDK waits 5 s; a
 second keeps traces fresh in a viewer at little cost)."""
 EXPORT_TIMEOUT_S = 5.0
-"""A request to the collector (with the exporter's own retries) gives up after this."""
+"""A request to the collector gives up after this (``OTEL_EXPORTER_OTLP_TIMEOUT``,
+in milliseconds, overrides it); its batch is dropped and counted."""
 SHUTDOWN_FLUSH_S = 5.0
 """At shutdown, how long the last batches may take to leave."""
 
@@ -65,42 +75,93 @@ def otlp_endpoint(settings: Settings, environ: Mapping[str, str] | None = None) 
     return None
 
 
+def signal_url(settings: Settings, environ: Mapping[str, str], signal: str) -> str:
+    """The OTLP/HTTP URL of ``signal`` (``traces``, ``logs``), as the
+    OpenTelemetry spec resolves it: a per-signal variable as given, else the
+    base (the setting, else ``OTEL_EXPORTER_OTLP_ENDPOINT``) + ``/v1/SIGNAL``."""
+    explicit = settings.telemetry.otlp_endpoint
+    if not explicit:
+        own = environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT")
+        if own:
+            return own
+    base = explicit or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "http://localhost:4318"
+    return f"{base.rstrip('/')}/v1/{signal}"
+
+
+def sample_ratio(settings: Settings, environ: Mapping[str, str]) -> float:
+    """The share of traces exported: ``[telemetry] sample_ratio``, else
+    ``OTEL_TRACES_SAMPLER_ARG`` with a ratio sampler, else all."""
+    if settings.telemetry.sample_ratio is not None:
+        return settings.telemetry.sample_ratio
+    sampler = environ.get("OTEL_TRACES_SAMPLER", "")
+    if sampler in ("traceidratio", "parentbased_traceidratio"):
+        try:
+            return min(1.0, max(0.0, float(environ.get("OTEL_TRACES_SAMPLER_ARG", "1"))))
+        except ValueError:
+            return 1.0
+    return 0.0 if sampler in ("always_off", "parentbased_always_off") else 1.0
+
+
+def _headers(environ: Mapping[str, str]) -> dict[str, str]:
+    """``OTEL_EXPORTER_OTLP_HEADERS``: ``key=value`` pairs, comma-separated, URL-encoded."""
+    found: dict[str, str] = {}
+    for pair in environ.get("OTEL_EXPORTER_OTLP_HEADERS", "").split(","):
+        key, _, value = pair.partition("=")
+        if key.strip() and value:
+            found[unquote(key.strip()).lower()] = unquote(value.strip())
+    return found
+
+
 class OtlpExport:
     """Buffers spans and log records (subscribe its ``on_*`` sinks) and sends
-    them from :meth:`serve`."""
+    them from :meth:`serve`, encoded with the OpenTelemetry protobuf
+    definitions (``opentelemetry-proto``), over OTLP/HTTP."""
 
     def __init__(
         self, settings: Settings, logs: LogBus, dropped: Dropped, environ: Mapping[str, str]
     ) -> None:
-        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.proto.common.v1 import common_pb2
+        from opentelemetry.proto.resource.v1 import resource_pb2
 
         self.logs = logs
         self.dropped = dropped
         self.where = otlp_endpoint(settings, environ) or ""
-        explicit = settings.telemetry.otlp_endpoint
-        base = explicit.rstrip("/") if explicit else None
-        # set in motiad.toml: the full paths of OTLP/HTTP; from the environment:
-        # the exporter reads it (and the per-signal variables) as the spec says
-        self._span_exporter = OTLPSpanExporter(
-            endpoint=f"{base}/v1/traces" if base else None, timeout=EXPORT_TIMEOUT_S
+        self._urls = {s: signal_url(settings, environ, s) for s in ("traces", "logs")}
+        timeout_ms = environ.get("OTEL_EXPORTER_OTLP_TIMEOUT", "")
+        self._timeout_s = int(timeout_ms) / 1000 if timeout_ms.isdigit() else EXPORT_TIMEOUT_S
+        self._gzip = environ.get("OTEL_EXPORTER_OTLP_COMPRESSION", "") == "gzip"
+        self._tls = ssl.create_default_context(
+            cafile=environ.get("OTEL_EXPORTER_OTLP_CERTIFICATE") or None
         )
-        self._log_exporter = OTLPLogExporter(
-            endpoint=f"{base}/v1/logs" if base else None, timeout=EXPORT_TIMEOUT_S
-        )
+        self._request_headers = {
+            **_headers(environ),
+            "content-type": "application/x-protobuf",
+            **({"content-encoding": "gzip"} if self._gzip else {}),
+        }
         service = settings.telemetry.service_name or environ.get("OTEL_SERVICE_NAME") or "motiad"
-        self._resource = Resource.create({"service.name": service})
+        self._resource = resource_pb2.Resource(
+            attributes=[
+                common_pb2.KeyValue(
+                    key="service.name", value=common_pb2.AnyValue(string_value=service)
+                )
+            ]
+        )
+        self._scope = common_pb2.InstrumentationScope(name="motiad")
+        # traces whose id's random end falls below this are exported (W3C ids:
+        # the low 64 bits of motiad's trace ids are random, a caller's too)
+        self._sampled_below = int(sample_ratio(settings, environ) * 2**64)
         self._spans: deque[Record] = deque()
         self._records: deque[LogRecord] = deque()
         self._full = anyio.Event()
         self._failing = False
+        self._connections: dict[str, http.client.HTTPConnection] = {}
 
     # --- sinks (the hot path: append, never wait) ----------------------------
 
     def on_span(self, record: Record) -> None:
-        """A finished invocation, HTTP request or emit."""
-        self._keep(self._spans, record, "spans")
+        """A finished invocation, HTTP request or emit (of a sampled trace)."""
+        if int(record.trace_id[-16:], 16) < self._sampled_below:
+            self._keep(self._spans, record, "spans")
 
     def on_log(self, record: LogRecord) -> None:
         """A log record."""
@@ -128,8 +189,8 @@ class OtlpExport:
         finally:
             with anyio.move_on_after(SHUTDOWN_FLUSH_S, shield=True):
                 await self._send_all()
-            self._span_exporter.shutdown()  # type: ignore[no-untyped-call]
-            self._log_exporter.shutdown()  # type: ignore[no-untyped-call]
+            for connection in self._connections.values():
+                connection.close()
 
     async def _send_all(self) -> None:
         while self._spans or self._records:
@@ -157,150 +218,182 @@ class OtlpExport:
                 )
 
     def _export(self, spans: Sequence[Record], records: Sequence[LogRecord]) -> bool:
-        """Convert and send one batch of each (in a worker thread); True when
+        """Encode and send one batch of each (in a worker thread); True when
         the collector took both."""
-        from opentelemetry.sdk._logs.export import LogRecordExportResult
-        from opentelemetry.sdk.trace.export import SpanExportResult
-
         ok = True
         if spans:
-            converted = [self._otel_span(record) for record in spans]
-            ok = self._span_exporter.export(converted) == SpanExportResult.SUCCESS
+            ok = self._post("traces", self._traces(spans).SerializeToString())
         if records and ok:
-            logs = [self._otel_log(record) for record in records]
-            ok = self._log_exporter.export(logs) == LogRecordExportResult.SUCCESS
+            ok = self._post("logs", self._logs(records).SerializeToString())
         return ok
 
-    # --- conversions --------------------------------------------------------
+    def _post(self, signal: str, body: bytes) -> bool:
+        """POST ``body`` to the signal's URL on a kept-alive connection; a
+        failure closes it (the next batch opens a new one)."""
+        url = urlsplit(self._urls[signal])
+        connection = self._connections.get(signal)
+        if connection is None:
+            if url.scheme == "https":
+                connection = http.client.HTTPSConnection(
+                    url.netloc, timeout=self._timeout_s, context=self._tls
+                )
+            else:
+                connection = http.client.HTTPConnection(url.netloc, timeout=self._timeout_s)
+            self._connections[signal] = connection
+        payload = gzip.compress(body) if self._gzip else body
+        try:
+            connection.request("POST", url.path or "/", payload, self._request_headers)
+            answer = connection.getresponse()
+            answer.read()
+        except (OSError, http.client.HTTPException):
+            connection.close()
+            del self._connections[signal]
+            return False
+        return 200 <= answer.status < 300
 
-    def _otel_span(self, record: Record) -> ReadableSpan:
-        from opentelemetry.sdk.trace import Event, ReadableSpan
-        from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
-        from opentelemetry.trace.span import TraceState
+    # --- encoding -----------------------------------------------------------
 
-        def context(
-            trace_id: str, span_id: str, *, remote: bool = False, state: str | None = None
-        ) -> SpanContext:
-            return SpanContext(
-                int(trace_id, 16),
-                int(span_id, 16),
-                remote,
-                TraceFlags(TraceFlags.SAMPLED),
-                TraceState.from_header([state]) if state else None,
-            )
-
-        status = Status(StatusCode.UNSET)
-        events: list[Event] = []
-        if isinstance(record, RequestSpan):
-            name = f"{record.method} {record.route}" if record.route else record.method
-            attributes: dict[str, Any] = {
-                "http.request.method": record.method,
-                "http.response.status_code": record.status,
-            }
-            if record.route:
-                attributes["http.route"] = record.route
-                attributes["motiad.step"] = record.step
-            if record.status >= 500:
-                status = Status(StatusCode.ERROR)
-            parent = record.parent_id
-            return ReadableSpan(
-                name,
-                # the caller's tracestate travels on with its trace
-                context(record.trace_id, record.span_id, state=record.tracestate),
-                context(record.trace_id, parent, remote=True, state=record.tracestate)
-                if parent
-                else None,
-                self._resource,
-                attributes,
-                kind=SpanKind.SERVER,
-                start_time=_nanos(record.started_at),
-                end_time=_nanos(record.ended_at),
-            )
-        if isinstance(record, EmitSpan):
-            attributes = {
-                "messaging.destination.name": record.topic,
-                "messaging.message.id": record.event_id,
-                "motiad.topic": record.topic,
-            }
-            if record.step:
-                attributes["motiad.step"] = record.step
-            inside = record.invocation_id
-            return ReadableSpan(
-                f"emit {record.topic}",
-                context(record.trace_id, span_id_of(record.event_id)),
-                context(record.trace_id, span_id_of(inside)) if inside else None,
-                self._resource,
-                attributes,
-                kind=SpanKind.PRODUCER,
-                start_time=_nanos(record.at),
-                end_time=_nanos(record.at),
-            )
-        attributes = {
-            "motiad.step": record.step,
-            "motiad.trigger": record.trigger,
-            "motiad.attempt": record.attempt,
-            "motiad.outcome": record.outcome,
-            "motiad.invocation_id": record.id,
-        }
-        if record.trigger == "event":
-            attributes["motiad.topic"] = record.detail
-        if record.error is not None:
-            status = Status(StatusCode.ERROR, record.error.message)
-            error = {
-                "exception.type": record.error.type,
-                "exception.message": record.error.message,
-            }
-            if record.error.stack:
-                error["exception.stacktrace"] = record.error.stack
-            events.append(Event("exception", error, _nanos(record.ended_at)))
-        kind = SpanKind.CONSUMER if record.trigger == "event" else SpanKind.INTERNAL
-        return ReadableSpan(
-            f"{record.trigger} {record.step}",
-            context(record.trace_id, span_id_of(record.id)),
-            context(record.trace_id, record.parent_id) if record.parent_id else None,
-            self._resource,
-            attributes,
-            events,
-            kind=kind,
-            status=status,
-            start_time=_nanos(record.started_at),
-            end_time=_nanos(record.ended_at),
+    def _traces(self, records: Sequence[Record]) -> ExportTraceServiceRequest:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
         )
 
-    def _otel_log(self, record: LogRecord) -> ReadableLogRecord:
-        from opentelemetry._logs import LogRecord as OtelLogRecord
-        from opentelemetry._logs import SeverityNumber
-        from opentelemetry.sdk._logs import ReadableLogRecord
-        from opentelemetry.trace import TraceFlags
+        request = ExportTraceServiceRequest()
+        resource_spans = request.resource_spans.add()
+        resource_spans.resource.CopyFrom(self._resource)
+        scope_spans = resource_spans.scope_spans.add()
+        scope_spans.scope.CopyFrom(self._scope)
+        add = scope_spans.spans.add
+        for record in records:
+            _fill_span(add(), record)
+        return request
 
-        severity = {
-            "debug": SeverityNumber.DEBUG,
-            "info": SeverityNumber.INFO,
-            "warn": SeverityNumber.WARN,
-            "error": SeverityNumber.ERROR,
-        }[record.level]
-        attributes: dict[str, Any] = {}
+    def _logs(self, records: Sequence[LogRecord]) -> ExportLogsServiceRequest:
+        from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+            ExportLogsServiceRequest,
+        )
+
+        request = ExportLogsServiceRequest()
+        resource_logs = request.resource_logs.add()
+        resource_logs.resource.CopyFrom(self._resource)
+        scope_logs = resource_logs.scope_logs.add()
+        scope_logs.scope.CopyFrom(self._scope)
+        add = scope_logs.log_records.add
+        for record in records:
+            _fill_log(add(), record)
+        return request
+
+
+# OTLP enum values (opentelemetry/proto/trace/v1/trace.proto, logs.proto)
+# (Any: the stubs type them as the enums' own classes, imported only when configured)
+_INTERNAL: Any = 1
+_SERVER: Any = 2
+_PRODUCER: Any = 4
+_CONSUMER: Any = 5
+_STATUS_ERROR: Any = 2
+_SAMPLED = 1
+_SEVERITY: dict[str, Any] = {"debug": 5, "info": 9, "warn": 13, "error": 17}
+
+
+def _fill_span(span: OtlpSpan, record: Record) -> None:
+    """``span`` (a fresh protobuf Span) made from a motiad record."""
+    span.trace_id = bytes.fromhex(record.trace_id)
+    span.flags = _SAMPLED
+    attributes = span.attributes
+    if isinstance(record, RequestSpan):
+        span.span_id = bytes.fromhex(record.span_id)
+        if record.parent_id:
+            span.parent_span_id = bytes.fromhex(record.parent_id)
+        if record.tracestate:  # the caller's, travelling on with its trace
+            span.trace_state = record.tracestate
+        span.name = f"{record.method} {record.route}" if record.route else record.method
+        span.kind = _SERVER
+        span.start_time_unix_nano = _nanos(record.started_at)
+        span.end_time_unix_nano = _nanos(record.ended_at)
+        _text(attributes, "http.request.method", record.method)
+        _number(attributes, "http.response.status_code", record.status)
+        if record.route:
+            _text(attributes, "http.route", record.route)
+            _text(attributes, "motiad.step", record.step)
+        if record.status >= 500:
+            span.status.code = _STATUS_ERROR
+        return
+    if isinstance(record, EmitSpan):
+        span.span_id = bytes.fromhex(span_id_of(record.event_id))
+        if record.invocation_id:
+            span.parent_span_id = bytes.fromhex(span_id_of(record.invocation_id))
+        span.name = f"emit {record.topic}"
+        span.kind = _PRODUCER
+        span.start_time_unix_nano = span.end_time_unix_nano = _nanos(record.at)
+        _text(attributes, "messaging.destination.name", record.topic)
+        _text(attributes, "messaging.message.id", record.event_id)
+        _text(attributes, "motiad.topic", record.topic)
         if record.step:
-            attributes["motiad.step"] = record.step
-        for key, value in (record.fields or {}).items():
-            attributes[key] = value if isinstance(value, str | int | float | bool) else _text(value)
-        traced = record.trace_id is not None and len(record.trace_id) == 32
-        spanned = traced and record.invocation_id is not None
-        return ReadableLogRecord(
-            OtelLogRecord(
-                timestamp=_nanos(record.time),
-                trace_id=int(record.trace_id, 16) if traced and record.trace_id else None,
-                span_id=int(span_id_of(record.invocation_id), 16)
-                if spanned and record.invocation_id
-                else None,
-                trace_flags=TraceFlags(TraceFlags.SAMPLED) if traced else None,
-                severity_text=record.level.upper(),
-                severity_number=severity,
-                body=record.message,
-                attributes=attributes,
-            ),
-            self._resource,
-        )
+            _text(attributes, "motiad.step", record.step)
+        return
+    span.span_id = bytes.fromhex(span_id_of(record.id))
+    if record.parent_id:
+        span.parent_span_id = bytes.fromhex(record.parent_id)
+    span.name = f"{record.trigger} {record.step}"
+    span.kind = _CONSUMER if record.trigger == "event" else _INTERNAL
+    span.start_time_unix_nano = _nanos(record.started_at)
+    span.end_time_unix_nano = _nanos(record.ended_at)
+    _text(attributes, "motiad.step", record.step)
+    _text(attributes, "motiad.trigger", record.trigger)
+    _number(attributes, "motiad.attempt", record.attempt)
+    _text(attributes, "motiad.outcome", record.outcome)
+    _text(attributes, "motiad.invocation_id", record.id)
+    if record.trigger == "event":
+        _text(attributes, "motiad.topic", record.detail)
+    if record.error is not None:
+        span.status.code = _STATUS_ERROR
+        span.status.message = record.error.message
+        event = span.events.add()
+        event.name = "exception"
+        event.time_unix_nano = span.end_time_unix_nano
+        _text(event.attributes, "exception.type", record.error.type)
+        _text(event.attributes, "exception.message", record.error.message)
+        if record.error.stack:
+            _text(event.attributes, "exception.stacktrace", record.error.stack)
+
+
+def _fill_log(log: OtlpLogRecord, record: LogRecord) -> None:
+    """``log`` (a fresh protobuf LogRecord) made from a motiad log record."""
+    log.time_unix_nano = _nanos(record.time)
+    log.severity_number = _SEVERITY[record.level]
+    log.severity_text = record.level.upper()
+    log.body.string_value = record.message
+    if record.trace_id is not None and len(record.trace_id) == 32:
+        log.trace_id = bytes.fromhex(record.trace_id)
+        log.flags = _SAMPLED
+        if record.invocation_id is not None:
+            log.span_id = bytes.fromhex(span_id_of(record.invocation_id))
+    if record.step:
+        _text(log.attributes, "motiad.step", record.step)
+    for key, value in (record.fields or {}).items():
+        if isinstance(value, bool):
+            attribute = log.attributes.add()
+            attribute.key = key
+            attribute.value.bool_value = value
+        elif isinstance(value, int | float):
+            _number(log.attributes, key, value)
+        else:
+            _text(log.attributes, key, value if isinstance(value, str) else _json(value))
+
+
+def _text(attributes: Any, key: str, value: str) -> None:
+    attribute: KeyValue = attributes.add()
+    attribute.key = key
+    attribute.value.string_value = value
+
+
+def _number(attributes: Any, key: str, value: float) -> None:
+    attribute: KeyValue = attributes.add()
+    attribute.key = key
+    if isinstance(value, int) and -(2**63) <= value < 2**63:
+        attribute.value.int_value = value
+    else:
+        attribute.value.double_value = float(value)
 
 
 def _take(buffer: deque[Any], count: int) -> list[Any]:
@@ -311,8 +404,8 @@ def _nanos(seconds: float) -> int:
     return int(seconds * 1e9)
 
 
-def _text(value: Any) -> str:
-    """A field OTLP attributes cannot hold (a list of mixed values, an object) as JSON."""
+def _json(value: Any) -> str:
+    """A field OTLP attributes cannot hold as such (a list, an object), as JSON."""
     try:
         return json.dumps(value, default=str)
     except ValueError:
