@@ -26,12 +26,20 @@ CHROMIUM_ARGS = [
 
 @asynccontextmanager
 async def open_page(
-    url: str, *, width: int = 1280, height: int = 800, color_scheme: str = "light"
+    url: str,
+    *,
+    width: int = 1280,
+    height: int = 800,
+    color_scheme: str = "light",
+    extra_args: list[str] | None = None,
 ) -> AsyncIterator[Page]:
-    """A fresh browser on ``url``; JavaScript errors on the page fail the test."""
+    """A fresh browser on ``url``; JavaScript errors on the page fail the test.
+    ``extra_args``: more Chromium flags (``--host-resolver-rules=...``)."""
     errors: list[str] = []
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *(extra_args or [])]
+        )
         try:
             page = await browser.new_page(
                 viewport={"width": width, "height": height},

@@ -11,7 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -108,11 +108,14 @@ class MotiadProcess:
 
 
 @asynccontextmanager
-async def motiad(*args: str, cwd: Path | None = None) -> AsyncIterator[MotiadProcess]:
-    """Start ``motiad ARGS`` and, for ``run``, wait until it serves."""
+async def motiad(
+    *args: str, cwd: Path | None = None, wrap: Sequence[str] = ()
+) -> AsyncIterator[MotiadProcess]:
+    """Start ``motiad ARGS`` and, for ``run``, wait until it serves. ``wrap`` is
+    a command that execs the rest (the process keeps its pid: ``unshare``)."""
     env = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
     process = await anyio.open_process(
-        [sys.executable, "-m", "motiad", *args],
+        [*wrap, sys.executable, "-m", "motiad", *args],
         cwd=cwd,
         env=env,
         stderr=subprocess.STDOUT,

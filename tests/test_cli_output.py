@@ -208,7 +208,7 @@ def test_in_a_pipe_each_row_and_message_is_one_line_whatever_the_width(tmp_path:
 
     languages = piped("languages", str(tmp_path), columns=40)
     assert "\x1b[" not in languages.stdout
-    assert len(languages.stdout.splitlines()) == 4  # the header and python, node, go
+    assert len(languages.stdout.splitlines()) == 5  # the header and python, node, go, ruby
     assert "node {sdk}/src/runner.mjs" in languages.stdout
 
     listed = piped("steps", str(tmp_path), columns=40)

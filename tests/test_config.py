@@ -54,6 +54,10 @@ def test_motia_configs_parse_with_their_field_names() -> None:
             },
             "config.infrastructure.queue.maxRetries: Expected `int | null`, got `str`",
         ),
+        (  # SPEC §3.1: a boolean is JSON true/false, never 1/0 (a language without booleans)
+            {"name": "A", "type": "cron", "cron": "* * * * *", "skipIfRunning": 1},
+            "steps/a.ts: config.skipIfRunning: Expected `bool`, got `int`",
+        ),
     ],
 )
 def test_invalid_configs_name_the_file_and_field(raw: dict[str, object], expected: str) -> None:
@@ -131,7 +135,10 @@ def test_project_settings_default_to_motias_folders_and_the_inherited_environmen
         ('step_dirs = ["/abs"]', r"project.step_dirs\[0\]: '/abs': a folder inside the project"),
         ("step_dirs = []", r"project.step_dirs: Expected `array` of length >= 1"),
         ('inherit_env = "no"', r"project.inherit_env: Expected `bool`"),
-        ("stepdirs = []", r"motiad.toml: project.stepdirs: unknown setting; did you mean step_dirs\?"),
+        (
+            "stepdirs = []",
+            r"motiad.toml: project.stepdirs: unknown setting; did you mean step_dirs\?",
+        ),
     ],
 )
 def test_invalid_project_settings_name_the_key(tmp_path: Path, toml: str, expected: str) -> None:

@@ -1,5 +1,5 @@
 """Events are never lost: retries with backoff, dead letters, FIFO groups,
-delays, timeouts, crashes of a child and of the broker (DESIGN §4)."""
+delays, timeouts, crashes of a child and of the broker (ARCHITECTURE §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Orderly shutdown, and no child outlives the broker (DESIGN §2)."""
+"""Orderly shutdown, and no child outlives the broker (ARCHITECTURE §2)."""
 
 from __future__ import annotations
 

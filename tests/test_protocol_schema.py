@@ -12,7 +12,7 @@ SCHEMA_DIR = Path(__file__).resolve().parents[1] / "protocol" / "schema"
 
 
 def test_the_checked_in_schema_matches_what_the_structs_generate() -> None:
-    """STYLE §6: one source of truth; regenerate instead of editing by hand."""
+    """ARCHITECTURE §11.1: one source of truth; regenerate instead of editing by hand."""
     wanted = render()
     present = {path.name: path.read_text(encoding="utf-8") for path in SCHEMA_DIR.glob("*.json")}
     drifted = sorted(

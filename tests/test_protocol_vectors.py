@@ -4,7 +4,6 @@ child built on the same codec would answer (SPEC §2, §5; vectors README)."""
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -13,6 +12,7 @@ import anyio
 import msgspec
 import pytest
 
+from motiad.conformance.cases.vectors import line_of, load_vectors
 from motiad.protocol import (
     IncomingNotification,
     IncomingRequest,
@@ -31,29 +31,9 @@ Role = Literal["broker", "child"]
 Vector = dict[str, Any]
 
 
-def load(name: str) -> tuple[int, list[Vector]]:
-    """The line limit and the vectors of ``protocol/vectors/<name>``."""
-    document = json.loads((VECTORS / name).read_text(encoding="utf-8"))
-    return document["maxLineBytes"], document["vectors"]
-
-
-MAX_LINE, VALID = load("valid.json")
-_, INVALID = load("invalid.json")
+MAX_LINE, VALID = load_vectors("valid.json", VECTORS)
+_, INVALID = load_vectors("invalid.json", VECTORS)
 ALL = VALID + INVALID
-
-
-def line_of(vector: Vector) -> bytes:
-    """The bytes of the vector's line, without the newline (vectors README)."""
-    if "message" in vector:
-        return json.dumps(vector["message"], separators=(",", ":"), ensure_ascii=False).encode()
-    if "text" in vector:
-        return str(vector["text"]).encode()
-    if "base64" in vector:
-        return base64.b64decode(vector["base64"])
-    pattern = vector["pattern"]
-    prefix, suffix = str(pattern["prefix"]).encode(), str(pattern["suffix"]).encode()
-    fill = str(pattern["fill"]).encode() * (int(pattern["bytes"]) - len(prefix) - len(suffix))
-    return prefix + fill + suffix
 
 
 def receivers(vector: Vector) -> list[Role]:

@@ -1,6 +1,6 @@
 """Several ``motiad run`` instances serving one project on one Redis: they
 share the load, a killed one loses nothing, each cron tick fires once, and a
-Redis outage is survived (DESIGN §4, README "Several machines: Redis")."""
+Redis outage is survived (ARCHITECTURE §4, README "Several machines: Redis")."""
 
 from __future__ import annotations
 

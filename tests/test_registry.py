@@ -1,6 +1,6 @@
 """The runner registry: ``[languages.NAME]`` in motiad.toml declares how the
 step files of a language are found, built and started (SPEC §9
-`runner.registry`); python, node and go are built-in entries of the same form."""
+`runner.registry`); python, node, go and ruby are built-in entries of the same form."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def settings_of(tmp_path: Path, toml: str) -> Settings:
 
 def test_the_built_in_entries_are_the_registry_without_a_motiad_toml(tmp_path: Path) -> None:
     languages = load_settings(tmp_path, {}, {}).languages
-    assert set(languages) == set(BUILTIN_LANGUAGES) == {"python", "node", "go"}
+    assert set(languages) == set(BUILTIN_LANGUAGES) == {"python", "node", "go", "ruby"}
     assert languages["go"].patterns == ["*.step.go"]
     assert languages["go"].build == ["sh", "{sdk}/build.sh", "{project}", "{files}"]
 
@@ -39,12 +39,12 @@ def test_a_project_declares_a_language_and_overrides_a_built_in_key_by_key(
     for a built-in language replaces only the keys it gives."""
     settings = settings_of(
         tmp_path,
-        '[languages.ruby]\npatterns = ["*_step.rb"]\n'
-        'command = ["ruby", "{sdk}/runner.rb", "{file}"]\n'
-        'sdk = "vendor/motiad-ruby"\n'
+        '[languages.perl]\npatterns = ["*_step.pl"]\n'
+        'command = ["perl", "{sdk}/runner.pl", "{file}"]\n'
+        'sdk = "vendor/motiad-perl"\n'
         '[languages.python]\ncommand = ["{python}", "-X", "utf8", "-m", "motiad_sdk"]\n',
     )
-    assert settings.languages["ruby"].patterns == ["*_step.rb"]
+    assert settings.languages["perl"].patterns == ["*_step.pl"]
     python = settings.languages["python"]
     assert python.command == ["{python}", "-X", "utf8", "-m", "motiad_sdk"]
     assert python.patterns == BUILTIN_LANGUAGES["python"]["patterns"]
@@ -54,45 +54,45 @@ def test_a_project_declares_a_language_and_overrides_a_built_in_key_by_key(
 @pytest.mark.parametrize(
     ("toml", "expected"),
     [
-        ('[languages.ruby]\npatterns = ["*_step.rb"]\n', "languages.ruby.command: missing"),
-        ('[languages.ruby]\ncommand = ["ruby"]\n', "languages.ruby.patterns: missing"),
+        ('[languages.perl]\npatterns = ["*_step.pl"]\n', "languages.perl.command: missing"),
+        ('[languages.perl]\ncommand = ["perl"]\n', "languages.perl.patterns: missing"),
         (
-            '[languages.ruby]\npatterns = ["*_step.rb"]\ncommand = ["ruby"]\npattern = "x"\n',
-            "languages.ruby.pattern: unknown setting; did you mean patterns?",
+            '[languages.perl]\npatterns = ["*_step.pl"]\ncommand = ["perl"]\npattern = "x"\n',
+            "languages.perl.pattern: unknown setting; did you mean patterns?",
         ),
         (
-            '[languages.ruby]\npatterns = ["*_step.rb"]\ncommand = []\n',
-            "languages.ruby.command: must not be empty",
+            '[languages.perl]\npatterns = ["*_step.pl"]\ncommand = []\n',
+            "languages.perl.command: must not be empty",
         ),
         (
-            '[languages.ruby]\npatterns = []\ncommand = ["ruby"]\n',
-            "languages.ruby.patterns: must name at least one pattern",
+            '[languages.perl]\npatterns = []\ncommand = ["perl"]\n',
+            "languages.perl.patterns: must name at least one pattern",
         ),
         (
-            '[languages.ruby]\npatterns = ["steps/*.rb"]\ncommand = ["ruby"]\n',
-            "languages.ruby.patterns[0]: 'steps/*.rb': a pattern matches file names",
+            '[languages.perl]\npatterns = ["steps/*.pl"]\ncommand = ["perl"]\n',
+            "languages.perl.patterns[0]: 'steps/*.pl': a pattern matches file names",
         ),
         (
-            '[languages.ruby]\npatterns = ["*_step.rb"]\ncommand = ["ruby", "{fil}"]\n',
-            "languages.ruby.command[1]: unknown placeholder {fil}; expected {file}, {project},"
+            '[languages.perl]\npatterns = ["*_step.pl"]\ncommand = ["perl", "{fil}"]\n',
+            "languages.perl.command[1]: unknown placeholder {fil}; expected {file}, {project},"
             " {sdk}, {python}",
         ),
         (
-            '[languages.ruby]\npatterns = ["*_step.rb"]\ncommand = ["ruby", "{sdk}/r.rb"]\n',
-            "languages.ruby.command[1]: uses {sdk}, so the entry needs `sdk = ...`",
+            '[languages.perl]\npatterns = ["*_step.pl"]\ncommand = ["perl", "{sdk}/r.pl"]\n',
+            "languages.perl.command[1]: uses {sdk}, so the entry needs `sdk = ...`",
         ),
         (
-            '[languages.ruby]\npatterns = ["*_step.rb"]\ncommand = ["r"]\n'
+            '[languages.perl]\npatterns = ["*_step.pl"]\ncommand = ["r"]\n'
             'build = ["make", "{file}"]\n',
-            "languages.ruby.build[1]: unknown placeholder {file}",
+            "languages.perl.build[1]: unknown placeholder {file}",
         ),
         (
-            '[languages.ruby]\npatterns = ["*_step.rb"]\ncommand = ["r"]\nbuild = []\n',
-            "languages.ruby.build: must not be empty",
+            '[languages.perl]\npatterns = ["*_step.pl"]\ncommand = ["r"]\nbuild = []\n',
+            "languages.perl.build: must not be empty",
         ),
-        ('[languages.Ruby]\npatterns = ["*.rb"]\ncommand = ["r"]\n', "languages.Ruby: a language"),
-        ('languages = ["ruby"]\n', "languages: expected a table"),
-        ("[languages]\nruby = 1\n", "languages.ruby: expected a table"),
+        ('[languages.Perl]\npatterns = ["*.pl"]\ncommand = ["r"]\n', "languages.Perl: a language"),
+        ('languages = ["perl"]\n', "languages: expected a table"),
+        ("[languages]\nperl = 1\n", "languages.perl: expected a table"),
     ],
 )
 def test_a_wrong_entry_fails_at_start_naming_the_file_key_and_problem(
@@ -108,15 +108,15 @@ def test_a_wrong_entry_fails_at_start_naming_the_file_key_and_problem(
 def test_discovery_uses_the_declared_patterns(tmp_path: Path) -> None:
     steps = tmp_path / "steps"
     (steps / "deep").mkdir(parents=True)
-    for name in ("a_step.rb", "deep/b_step.rb", "c.step.go", "d_step.py", "notes.rb"):
+    for name in ("a_step.pl", "deep/b_step.pl", "c.step.go", "d_step.py", "notes.pl"):
         (steps / name).write_text("")
     settings = settings_of(
-        tmp_path, '[languages.ruby]\npatterns = ["*_step.rb"]\ncommand = ["r"]\n'
+        tmp_path, '[languages.perl]\npatterns = ["*_step.pl"]\ncommand = ["r"]\n'
     )
     found = {(f.relative, f.language) for f in discover_steps(tmp_path, settings.languages)}
     assert found == {
-        ("steps/a_step.rb", "ruby"),
-        ("steps/deep/b_step.rb", "ruby"),
+        ("steps/a_step.pl", "perl"),
+        ("steps/deep/b_step.pl", "perl"),
         ("steps/c.step.go", "go"),
         ("steps/d_step.py", "python"),
     }
@@ -141,20 +141,20 @@ def test_placeholders_are_filled_for_the_child_and_the_build(tmp_path: Path) -> 
     (tmp_path / ".env").write_text("GEM_PATH=/from/dotenv\nMODE=dev\n")
     settings = settings_of(
         tmp_path,
-        '[languages.ruby]\npatterns = ["*_step.rb"]\n'
+        '[languages.perl]\npatterns = ["*_step.pl"]\n'
         'command = ["sh", "{sdk}/runner.sh", "{project}", "{file}"]\n'
         'build = ["sh", "-c", "true", "{sdk}", "{files}"]\n'
         'env = { GEM_PATH = "{sdk}/gems", MODE = "test" }\nsdk = "vendor/sdk"\n',
     )
     sdk = tmp_path / "vendor" / "sdk"
-    step = tmp_path / "steps" / "a_step.rb"
-    command = child_command("ruby", tmp_path, settings, step)
+    step = tmp_path / "steps" / "a_step.pl"
+    command = child_command("perl", tmp_path, settings, step)
     assert command.argv[1:] == [f"{sdk}/runner.sh", str(tmp_path), str(step)]
     assert Path(command.argv[0]).name == "sh"
     assert command.env["GEM_PATH"] == f"{sdk}/gems:/from/dotenv"  # *PATH: prepended
     assert command.env["MODE"] == "test"  # the runner's own variables come last
-    other = tmp_path / "steps" / "b_step.rb"
-    build = build_command("ruby", tmp_path, settings, [step, other])
+    other = tmp_path / "steps" / "b_step.pl"
+    build = build_command("perl", tmp_path, settings, [step, other])
     assert build is not None
     assert build.argv[1:] == ["-c", "true", str(sdk), str(step), str(other)]
     assert build_command("python", tmp_path, settings, []) is None
@@ -176,17 +176,29 @@ def test_the_built_in_entries_start_the_bundled_sdks(tmp_path: Path) -> None:
     ]
 
 
+def test_the_ruby_entry_runs_the_bundled_ruby_sdk_for_both_file_patterns(tmp_path: Path) -> None:
+    """Motia 0.17 ran Ruby steps; ours are ``*.step.rb`` and ``*_step.rb``."""
+    (tmp_path / "steps").mkdir()
+    for name in ("a.step.rb", "b_step.rb", "notes.rb"):
+        (tmp_path / "steps" / name).write_text("")
+    found = {(f.relative, f.language) for f in discover_steps(tmp_path, Settings().languages)}
+    assert found == {("steps/a.step.rb", "ruby"), ("steps/b_step.rb", "ruby")}
+    command = child_command("ruby", tmp_path, Settings(), tmp_path / "steps" / "a.step.rb")
+    assert command.argv[1:] == [str(sdk_dir("sdk-ruby") / "runner.rb")]
+    assert Path(command.argv[0]).name.startswith("ruby")
+
+
 def test_a_runner_that_is_not_there_names_the_file_and_the_key(tmp_path: Path) -> None:
     settings = settings_of(
         tmp_path,
-        '[languages.ruby]\npatterns = ["*_step.rb"]\ncommand = ["no-such-ruby-9"]\n'
-        'install_hint = "install Ruby 3"\n',
+        '[languages.perl]\npatterns = ["*_step.pl"]\ncommand = ["no-such-perl-9"]\n'
+        'install_hint = "install Perl 5"\n',
     )
     with pytest.raises(ConfigError) as caught:
-        child_command("ruby", tmp_path, settings, tmp_path / "steps" / "a_step.rb")
+        child_command("perl", tmp_path, settings, tmp_path / "steps" / "a_step.pl")
     assert str(caught.value) == (
-        "steps/a_step.rb: cannot start the ruby runner (languages.ruby.command[0]):"
-        " no-such-ruby-9 is not on PATH; install Ruby 3"
+        "steps/a_step.pl: cannot start the perl runner (languages.perl.command[0]):"
+        " no-such-perl-9 is not on PATH; install Perl 5"
     )
     with pytest.raises(
         ConfigError,
@@ -221,6 +233,19 @@ def test_steps_of_a_declared_language_join_the_project(tmp_path: Path) -> None:
     listing = json.loads(done.stdout)
     languages = {step["name"]: step["language"] for step in listing["steps"]}
     assert languages == {"Hello": "esm", "Noted": "python"}
+
+
+def test_stream_files_of_a_declared_language_are_loaded_by_its_child(tmp_path: Path) -> None:
+    """SPEC `runner.registry` and `lifecycle.streams`: ``stream_patterns`` name the
+    stream files a registry language's SDK loads, sent to it in ``initialize.streams``."""
+    project = node_language(tmp_path, '["node", "{sdk}/src/runner.mjs"]')
+    with (project / "motiad.toml").open("a") as toml:
+        toml.write('stream_patterns = ["*.defs.mjs"]\n')
+    (project / "steps" / "todo.defs.mjs").write_text("export const config = { name: 'todo' }\n")
+    done = run_cli("steps", str(project), "--json")
+    assert done.returncode == 0, done.stderr
+    streams = json.loads(done.stdout)["streams"]
+    assert [(s["name"], s["file"]) for s in streams] == [("todo", "steps/todo.defs.mjs")]
 
 
 def test_a_runner_that_cannot_start_shows_its_stderr(tmp_path: Path) -> None:
@@ -273,7 +298,7 @@ def test_python_is_started_by_the_registry_too(tmp_path: Path) -> None:
 
 def test_languages_lists_the_registry_with_where_each_entry_comes_from(tmp_path: Path) -> None:
     (tmp_path / "motiad.toml").write_text(
-        '[languages.ruby]\npatterns = ["*_step.rb"]\ncommand = ["ruby", "runner.rb"]\n'
+        '[languages.perl]\npatterns = ["*_step.pl"]\ncommand = ["perl", "runner.pl"]\n'
         '[languages.python]\ncommand = ["python3.12", "-m", "motiad_sdk"]\n'
     )
     done = run_cli("languages", str(tmp_path), "--json")
@@ -283,10 +308,11 @@ def test_languages_lists_the_registry_with_where_each_entry_comes_from(tmp_path:
         "python": "built-in, changed in motiad.toml",
         "node": "built-in",
         "go": "built-in",
-        "ruby": "motiad.toml",
+        "ruby": "built-in",
+        "perl": "motiad.toml",
     }
-    assert rows["ruby"]["command"] == ["ruby", "runner.rb"]
+    assert rows["perl"]["command"] == ["perl", "runner.pl"]
     assert rows["go"]["build"] == ["sh", "{sdk}/build.sh", "{project}", "{files}"]
     table = run_cli("languages", str(tmp_path))
-    assert "ruby" in table.stdout
-    assert "*_step.rb" in table.stdout
+    assert "perl" in table.stdout
+    assert "*_step.pl" in table.stdout

@@ -1,4 +1,4 @@
-"""Schemas checked by the broker, cron schedules, declared emits (DESIGN §1)."""
+"""Schemas checked by the broker, cron schedules, declared emits (ARCHITECTURE §1)."""
 
 from __future__ import annotations
 

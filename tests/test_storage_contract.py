@@ -68,7 +68,9 @@ async def test_published_events_are_delivered_to_each_subscriber(opened: Opener)
 
 
 async def test_a_taken_delivery_comes_back_when_its_taker_goes_away(opened: Opener) -> None:
-    # SQLite: the next broker on the file; Redis: any broker once the lease ran out
+    # SQLite: the next broker on the file; Redis: any broker once the lease ran
+    # out. The delivery that died with its taker counts (issue 19, D9): a
+    # handler can tell a redelivery from a first try.
     async with opened() as store:
         store.open_queue("A", fifo=False, lease_s=0.2)
         await durable(store.publish(event(), [Target("A")]))
@@ -81,7 +83,31 @@ async def test_a_taken_delivery_comes_back_when_its_taker_goes_away(opened: Open
         again.open_queue("A", fifo=False, lease_s=0.2)
         with anyio.fail_after(5):
             (redelivered,) = await again.take("A", 10)
-        assert (redelivered.event.id, redelivered.attempt) == (second.event.id, 1)
+        assert (redelivered.event.id, redelivered.attempt) == (second.event.id, 2)
+        await again.dead_letter(redelivered, BOOM)
+        (letter,) = await again.dead_letters(DeadLetterFilter(all=True))
+        assert letter.attempts == 2
+
+
+async def test_attempt_counts_every_delivery_made_and_none_that_was_not(opened: Opener) -> None:
+    # a retry counts; a release (taken, never run: the consumer stopped) does
+    # not; a delivery lost with its taker does, whatever happened before it
+    async with opened() as store:
+        store.open_queue("A", fifo=False, lease_s=0.2)
+        await durable(store.publish(event(), [Target("A")]))
+        with anyio.fail_after(5):
+            (first,) = await store.take("A", 10)
+            await store.retry(first, BOOM, 0)
+            (second,) = await store.take("A", 10)
+            store.release([second])
+            (third,) = await store.take("A", 10)
+        assert [first.attempt, second.attempt, third.attempt] == [1, 2, 2]
+        store.close_queue("A")
+    async with opened() as again:
+        again.open_queue("A", fifo=False, lease_s=0.2)
+        with anyio.fail_after(5):
+            (after_a_crash,) = await again.take("A", 10)
+        assert (after_a_crash.id, after_a_crash.attempt) == (first.id, 3)
 
 
 async def test_a_retry_waits_for_its_delay_and_counts_the_attempt(opened: Opener) -> None:

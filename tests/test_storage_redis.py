@@ -23,7 +23,7 @@ from motiad.errors import StorageError, StorageUnavailable
 from motiad.protocol.messages import ErrorInfo
 from motiad.storage import Event, RedisStore, Target, durable
 from motiad.storage.base import Health
-from motiad.storage.redis import POLL_S
+from motiad.storage.redis.queue import POLL_S
 
 from .redis_server import RedisServer
 
@@ -60,12 +60,12 @@ async def test_a_leased_delivery_goes_to_another_broker_only_when_the_lease_runs
             assert of_a.id != of_b.id
             a.close_queue("S")  # A stops renewing, as if it died
             (taken_over,) = await b.take("S", 10)
-        assert (taken_over.id, taken_over.attempt) == (of_a.id, 1)
+        assert (taken_over.id, taken_over.attempt) == (of_a.id, 2)  # A's counts (D9)
         await durable(a.ack(of_a))  # too late: B holds it now, so this settles nothing
         await b.retry(taken_over, BOOM, 0)
         with anyio.fail_after(5):
             (again,) = await b.take("S", 10)
-        assert (again.id, again.attempt) == (of_a.id, 2)
+        assert (again.id, again.attempt) == (of_a.id, 3)
 
 
 async def test_a_broker_renews_the_leases_it_holds(redis_url: str) -> None:
@@ -77,7 +77,7 @@ async def test_a_broker_renews_the_leases_it_holds(redis_url: str) -> None:
         lease = aioredis.Redis.from_url(redis_url)
         try:
             first = await lease.zscore("motiad:lease:S", str(held.id))
-            await a.renew_held()
+            await a.queue.renew_held()
             renewed = await lease.zscore("motiad:lease:S", str(held.id))
         finally:
             await lease.aclose()

@@ -17,10 +17,9 @@ import msgspec
 import pytest
 
 from motiad.errors import StorageError
+from motiad.records import Span
 from motiad.storage import Event, SqliteStore, Target, durable
-from motiad.storage import sqlite as sqlite_module
-from motiad.storage.sqlite import _Write
-from motiad.tracing import Span
+from motiad.storage.sqlite.writer import CHECKPOINT_AFTER, Write
 
 pytestmark = pytest.mark.anyio
 
@@ -49,8 +48,8 @@ async def test_a_small_write_never_blocks_the_loop_on_another_processs_lock(
             await store.state_set("g", "k", msgspec.Raw(b"1"))
             done.set()
 
-        probe: _Write[object] = _Write(lambda conn: conn.execute("SELECT 1"))
-        assert store._apply_inline([probe]) is False  # not applied: the lock is held
+        probe: Write[object] = Write(lambda conn: conn.execute("SELECT 1"))
+        assert store.writer.apply_inline([probe]) is False  # not applied: the lock is held
         async with anyio.create_task_group() as tg:
             tg.start_soon(write)
             for _ in range(10):  # the writer takes the batch and tries it
@@ -65,10 +64,10 @@ async def test_a_small_write_never_blocks_the_loop_on_another_processs_lock(
 
 async def test_the_wal_is_checkpointed_by_the_broker(tmp_path: Path) -> None:
     async with opened(tmp_path / "db") as store:
-        for n in range(sqlite_module.CHECKPOINT_AFTER + 10):
+        for n in range(CHECKPOINT_AFTER + 10):
             await store.state_set("g", f"k{n}", msgspec.Raw(b"1"))
-        assert store._since_checkpoint < sqlite_module.CHECKPOINT_AFTER
-        assert len(await store.state_group("g")) == sqlite_module.CHECKPOINT_AFTER + 10
+        assert store.writer.since_checkpoint < CHECKPOINT_AFTER
+        assert len(await store.state_group("g")) == CHECKPOINT_AFTER + 10
 
 
 async def test_publishes_of_one_turn_share_a_commit_and_each_delivery_has_its_row(

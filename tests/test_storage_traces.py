@@ -15,8 +15,8 @@ import pytest
 
 from motiad.config import TraceRetention
 from motiad.protocol.messages import ErrorInfo
+from motiad.records import Level, LogRecord, Span
 from motiad.storage import LogQuery, TraceQuery
-from motiad.tracing import Level, LogRecord, Span
 
 from .conftest import Opener
 

@@ -54,6 +54,24 @@ def test_the_item_is_the_data_with_its_id_checked_against_the_schema() -> None:
     assert msgspec.json.decode(item) == {"title": "milk", "id": "t1"}
 
 
+def test_a_schema_without_id_checks_the_data_as_written_and_the_item_gets_its_id() -> None:
+    """Issue 18 item 3: Motia's ``set`` checks nothing and stores ``{...data, id}``, so a
+    stream schema that does not declare ``id`` (here one closed to unknown keys, as
+    a zod ``.strict()`` object or a pydantic ``extra='forbid'`` model converts) must
+    accept the data the user wrote."""
+    streams = StreamRegistry()
+    closed: dict[str, Any] = {
+        "type": "object",
+        "properties": {"text": {"type": "string"}},
+        "additionalProperties": False,
+    }
+    streams.add(parse_stream_config({"name": "chat", "schema": closed}, "steps/chat.stream.ts"))
+    item = streams.item("chat", "m1", msgspec.Raw(b'{"text":"hi"}'))
+    assert msgspec.json.decode(item) == {"text": "hi", "id": "m1"}
+    with pytest.raises(RemoteError, match=r"data\.extra"):
+        streams.item("chat", "m1", msgspec.Raw(b'{"text":"hi","extra":1}'))
+
+
 def test_data_the_schema_refuses_is_invalid_params_naming_stream_file_and_field() -> None:
     with pytest.raises(RemoteError) as caught:
         registry().item("todo", "t1", msgspec.Raw(b'{"title":5}'))

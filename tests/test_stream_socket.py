@@ -16,6 +16,7 @@ import pytest
 
 from motiad.broker import Broker
 from motiad.config import load_settings
+from motiad.http.access import Access
 from motiad.http.server import serve_http
 from motiad.http.stream_socket import CLOSE_TRY_AGAIN, StreamHub
 from motiad.storage import SqliteStore
@@ -39,17 +40,22 @@ pytestmark = pytest.mark.anyio
 
 @asynccontextmanager
 async def serving(
-    tmp_path: Path, *, queue_limit: int = 1024, store_class: type[SqliteStore] = SqliteStore
+    tmp_path: Path,
+    *,
+    queue_limit: int = 1024,
+    store_class: type[SqliteStore] = SqliteStore,
+    toml: str = "",
 ) -> AsyncIterator[tuple[str, StreamHub]]:
     """A hub for the stream ``feed`` over SQLite in ``tmp_path``, on a free port."""
     (tmp_path / "steps").mkdir(exist_ok=True)
+    (tmp_path / "motiad.toml").write_text(toml)
     store = store_class(tmp_path / "db")
     stop = anyio.Event()
     async with anyio.create_task_group() as tg:
         await tg.start(store.serve)
         broker = Broker(tmp_path, load_settings(tmp_path), store, LogBus())
         broker.streams.add(StreamDefinition("feed", "steps/feed.stream.ts", None, None))
-        hub = StreamHub(broker, queue_limit=queue_limit)
+        hub = StreamHub(broker, Access.of(broker.settings, None), queue_limit=queue_limit)
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         sock.listen(64)
@@ -149,6 +155,28 @@ async def test_bad_client_messages_are_ignored_and_unknown_streams_answered(
             assert unknown["event"]["event"]["type"] == "error"
             assert "nosuch" in unknown["event"]["event"]["data"]["message"]
             assert (await client.join("feed", "g", sub="ok"))["event"]["type"] == "sync"
+
+
+async def test_subscriptions_per_connection_are_limited(tmp_path: Path) -> None:
+    """Issue #19 D5: a million joins on one connection grew the broker by
+    half a gigabyte. Beyond ``[http] max_subscriptions`` a join is answered
+    with an error (Motia's error event) and holds nothing; leaving frees room."""
+    async with (
+        serving(tmp_path, toml="[http]\nmax_subscriptions = 2\n") as (url, hub),
+        connect(url) as client,
+    ):
+        with anyio.fail_after(10):
+            await client.join("feed", "a", sub="1")
+            await client.join("feed", "b", sub="2")
+            await client.join("feed", "b", sub="2")  # a re-join replaces, not adds
+            refused = await client.join("feed", "c", sub="3")
+            assert refused["event"]["event"]["type"] == "error"
+            assert "max_subscriptions" in refused["event"]["event"]["data"]["message"]
+            assert ("feed", "c", None) not in hub.rooms
+            leave = {"subscriptionId": "1", "streamName": "feed", "groupId": "a"}
+            await client.send_json({"type": "leave", "data": leave})
+            assert (await client.join("feed", "c", sub="3"))["event"]["type"] == "sync"
+        assert hub.rooms.keys() == {("feed", "b", None), ("feed", "c", None)}
 
 
 async def test_an_offered_subprotocol_is_accepted(tmp_path: Path) -> None:

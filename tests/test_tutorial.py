@@ -14,17 +14,17 @@ from playwright.async_api import expect
 from motiad.scaffold import create_project
 
 from .browser import open_page
-from .harness import QUICKSTART, motiad, run_cli
+from .harness import motiad, run_cli
 
 pytestmark = pytest.mark.anyio
 expect.set_options(timeout=20_000)  # auto-waiting: generous on a busy machine
 
 
 def starter(root: Path) -> Path:
-    """A new starter project, with the quickstart's node_modules (tsx) linked in."""
+    """A new starter project, as written: no node_modules (it imports nothing,
+    and the Node SDK brings its own TypeScript loader)."""
     project = root / "shop"
     create_project(project)
-    (project / "node_modules").symlink_to(QUICKSTART / "node_modules")
     return project
 
 
@@ -118,7 +118,6 @@ async def test_the_tutorial_button_hides_for_projects_without_the_tutorial_flow(
 ) -> None:
     project = tmp_path / "plain"
     create_project(project, template="minimal")
-    (project / "node_modules").symlink_to(QUICKSTART / "node_modules")
     async with (
         motiad("run", str(project), "--port", "0") as broker,
         open_page(f"{broker.url}/__motiad/") as page,

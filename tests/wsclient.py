@@ -18,6 +18,7 @@ from wsproto.events import (
     Event,
     Message,
     Ping,
+    RejectConnection,
     Request,
     TextMessage,
 )
@@ -29,6 +30,14 @@ class ServerClosed(Exception):
     def __init__(self, code: int | None) -> None:
         super().__init__(f"the server closed the connection (code {code})")
         self.code = code
+
+
+class HandshakeRefused(Exception):
+    """The server answered the handshake with an HTTP ``status``."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"handshake refused with HTTP {status}")
+        self.status = status
 
 
 class WsClient:
@@ -51,11 +60,19 @@ class WsClient:
             self._pending.extend(self._ws.events())
         return self._pending.pop(0)
 
-    async def _handshake(self, host: str, target: str, subprotocols: list[str]) -> None:
-        await self._stream.send(
-            self._ws.send(Request(host=host, target=target, subprotocols=subprotocols))
+    async def _handshake(
+        self, host: str, target: str, subprotocols: list[str], headers: list[tuple[str, str]]
+    ) -> None:
+        request = Request(
+            host=host,
+            target=target,
+            subprotocols=subprotocols,
+            extra_headers=[(k.encode(), v.encode()) for k, v in headers],
         )
+        await self._stream.send(self._ws.send(request))
         event = await self._events()
+        if isinstance(event, RejectConnection):
+            raise HandshakeRefused(event.status_code)
         if not isinstance(event, AcceptConnection):
             raise AssertionError(f"handshake refused: {event!r}")
         self.accepted = event
@@ -89,8 +106,15 @@ class WsClient:
 
 
 @asynccontextmanager
-async def connect(url: str, subprotocols: list[str] | None = None) -> AsyncIterator[WsClient]:
-    """Open ``ws://host:port/path``; closed on exit."""
+async def connect(
+    url: str,
+    subprotocols: list[str] | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+    host: str | None = None,
+) -> AsyncIterator[WsClient]:
+    """Open ``ws://host:port/path?query`` (sending ``headers``, and ``host`` as
+    the Host header if given); closed on exit. Raises :class:`HandshakeRefused`."""
     parts = urlsplit(url)
     assert parts.hostname is not None
     assert parts.port is not None
@@ -98,8 +122,12 @@ async def connect(url: str, subprotocols: list[str] | None = None) -> AsyncItera
     client = WsClient(stream, WSConnection(ConnectionType.CLIENT))
     try:
         with anyio.fail_after(10):
+            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             await client._handshake(
-                f"{parts.hostname}:{parts.port}", parts.path or "/", subprotocols or []
+                host or f"{parts.hostname}:{parts.port}",
+                target,
+                subprotocols or [],
+                list((headers or {}).items()),
             )
         yield client
     finally:

@@ -29,7 +29,7 @@ from ..systems import Backlog, Motiad
 from .drive import EVENTS_IN_FLIGHT, EVENTS_PER_REQUEST, _connection, _durable, _fresh_motiad, _post
 
 PREFIX = "motiad:"
-"""motiad's key prefix (``motiad.storage.redis.PREFIX``)."""
+"""motiad's key prefix (``motiad.storage.redis.connection.PREFIX``)."""
 DRAIN_DEADLINE_S = 120.0
 
 

@@ -35,7 +35,7 @@ CREATE TABLE deliveries (
 CREATE INDEX deliveries_by_status ON deliveries(status, step);
 CREATE INDEX deliveries_by_event ON deliveries(event_id);
 """
-"""motiad's ``events`` and ``deliveries`` tables (src/motiad/storage/sqlite.py)."""
+"""motiad's ``events`` and ``deliveries`` tables (src/motiad/storage/sqlite/schema.py)."""
 
 ACK_BATCH = 512
 """motiad's BATCH_MAX: writes per transaction at most."""

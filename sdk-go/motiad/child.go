@@ -12,15 +12,12 @@ import (
 )
 
 const (
-	// ProtocolVersion is the version of protocol/SPEC.md this SDK speaks.
-	ProtocolVersion = "1.0"
 	// Version is this SDK's version, sent in initialize.
-	Version        = "0.1.0"
-	sdkName        = "motiad-sdk-go"
-	defaultMaxLine = 16 * 1024 * 1024
+	Version = "0.1.0"
+	sdkName = "motiad-sdk-go"
 	// shutdownGrace is how long running handlers may finish after shutdown
-	// (SPEC lifecycle.shutdown: at most 10 seconds).
-	shutdownGrace = 10 * time.Second
+	// (SPEC lifecycle.shutdown).
+	shutdownGrace = shutdownGraceMs * time.Millisecond
 )
 
 // child is one protocol session: it reads lines from the broker, serves its
@@ -41,6 +38,7 @@ type child struct {
 	answering   int           // invocations taken out of running whose answer is being sent
 	pending     map[int64]chan reply
 	nextID      int64
+	workers     workers
 }
 
 type reply struct {
@@ -64,8 +62,9 @@ func newChild(out io.Writer, diag io.Writer) *child {
 		running: map[string]*invocation{},
 		drained: make(chan struct{}),
 		pending: map[int64]chan reply{},
+		workers: workers{jobs: make(chan func())},
 	}
-	c.limit.Store(defaultMaxLine)
+	c.limit.Store(defaultMaxLineBytes)
 	c.out = newWriter(out, c.end)
 	return c
 }
@@ -110,7 +109,7 @@ func (c *child) handle(line []byte) {
 	case kindResponse:
 		c.settle(msg)
 	case kindNotification:
-		if msg.method == "$/cancel" {
+		if msg.method == methodCancel {
 			if id, ok := cancelTarget(msg.params); ok {
 				c.cancel(string(id), codeCancelled, "cancelled")
 			} else {
@@ -124,21 +123,21 @@ func (c *child) handle(line []byte) {
 
 func (c *child) request(msg message) {
 	switch msg.method {
-	case "initialize":
+	case methodInitialize:
 		c.initialize(msg)
-	case "ping":
+	case methodPing:
 		if _, bad := object(msg.params, "$.params"); bad != nil {
 			c.sendError(msg.id, codeInvalidParams, bad.Error(), map[string]string{"path": bad.path})
 			return
 		}
 		c.sendResult(msg.id, struct{}{})
-	case "shutdown":
+	case methodShutdown:
 		if _, bad := object(msg.params, "$.params"); bad != nil {
 			c.sendError(msg.id, codeInvalidParams, bad.Error(), map[string]string{"path": bad.path})
 			return
 		}
 		c.shutdown(msg.id)
-	case "invoke":
+	case methodInvoke:
 		c.invoke(msg)
 	default:
 		c.sendError(msg.id, codeMethodNotFound, "method not found: "+msg.method, nil)

@@ -41,7 +41,7 @@ func (ctx *Context) Emit(event Event) (string, error) {
 	if event.MessageGroupID != "" {
 		params["messageGroupId"] = event.MessageGroupID
 	}
-	raw, err := ctx.child.call(ctx, "emit", params)
+	raw, err := ctx.child.call(ctx, methodEmit, params)
 	if err != nil {
 		return "", err
 	}
@@ -66,22 +66,22 @@ type State struct{ ctx *Context }
 
 // Get returns the value at (group, key), or null.
 func (s *State) Get(group, key string) (json.RawMessage, error) {
-	return s.ctx.call("state.get", map[string]any{"groupId": group, "key": key})
+	return s.ctx.call(methodStateGet, map[string]any{"groupId": group, "key": key})
 }
 
 // Set stores value at (group, key) and returns the stored value.
 func (s *State) Set(group, key string, value any) (json.RawMessage, error) {
-	return s.ctx.call("state.set", map[string]any{"groupId": group, "key": key, "value": value})
+	return s.ctx.call(methodStateSet, map[string]any{"groupId": group, "key": key, "value": value})
 }
 
 // Delete removes (group, key) and returns the value it held, or null.
 func (s *State) Delete(group, key string) (json.RawMessage, error) {
-	return s.ctx.call("state.delete", map[string]any{"groupId": group, "key": key})
+	return s.ctx.call(methodStateDelete, map[string]any{"groupId": group, "key": key})
 }
 
 // GetGroup returns the values of a group, ordered by key.
 func (s *State) GetGroup(group string) ([]json.RawMessage, error) {
-	raw, err := s.ctx.call("state.getGroup", map[string]any{"groupId": group})
+	raw, err := s.ctx.call(methodStateGetGroup, map[string]any{"groupId": group})
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +94,7 @@ func (s *State) GetGroup(group string) ([]json.RawMessage, error) {
 
 // Clear removes every key of a group.
 func (s *State) Clear(group string) error {
-	_, err := s.ctx.call("state.clear", map[string]any{"groupId": group})
+	_, err := s.ctx.call(methodStateClear, map[string]any{"groupId": group})
 	return err
 }
 
@@ -116,7 +116,7 @@ func (s *Stream) params(group string) map[string]any {
 func (s *Stream) Get(group, id string) (json.RawMessage, error) {
 	params := s.params(group)
 	params["id"] = id
-	return s.ctx.call("stream.get", params)
+	return s.ctx.call(methodStreamGet, params)
 }
 
 // Set stores data (a JSON object) as item (group, id) and returns the
@@ -125,19 +125,19 @@ func (s *Stream) Set(group, id string, data any) (json.RawMessage, error) {
 	params := s.params(group)
 	params["id"] = id
 	params["data"] = data
-	return s.ctx.call("stream.set", params)
+	return s.ctx.call(methodStreamSet, params)
 }
 
 // Delete removes item (group, id) and returns it, or null.
 func (s *Stream) Delete(group, id string) (json.RawMessage, error) {
 	params := s.params(group)
 	params["id"] = id
-	return s.ctx.call("stream.delete", params)
+	return s.ctx.call(methodStreamDelete, params)
 }
 
 // GetGroup returns the items of a group, ordered by id.
 func (s *Stream) GetGroup(group string) ([]json.RawMessage, error) {
-	raw, err := s.ctx.call("stream.getGroup", s.params(group))
+	raw, err := s.ctx.call(methodStreamGetGroup, s.params(group))
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +157,7 @@ func (s *Stream) Send(group, id, eventType string, data any) error {
 	}
 	params["type"] = eventType
 	params["data"] = data
-	_, err := s.ctx.call("stream.send", params)
+	_, err := s.ctx.call(methodStreamSend, params)
 	return err
 }
 
@@ -190,7 +190,7 @@ func (l *Logger) log(level, message string, fields []Fields) {
 		}
 		params["fields"] = merged
 	}
-	l.ctx.child.notify("log", params)
+	l.ctx.child.notify(methodLog, params)
 }
 
 // jsonSafe is v when JSON can encode it, else its text (log.notification:

@@ -6,23 +6,6 @@ import (
 	"reflect"
 )
 
-// Error codes of SPEC §5.
-const (
-	codeParse            = -32700
-	codeInvalidRequest   = -32600
-	codeMethodNotFound   = -32601
-	codeInvalidParams    = -32602
-	codeInternal         = -32603
-	codeHandlerFailed    = -32000
-	codeTimedOut         = -32001
-	codeCancelled        = -32002
-	codeUnknownStep      = -32003
-	codeVersionMismatch  = -32004
-	codeLineTooLong      = -32005
-	codeShuttingDown     = -32007
-	maxErrorMessageChars = 1024
-)
-
 // ErrorInfo describes a failure on the wire (SPEC §6).
 type ErrorInfo struct {
 	Type      string `json:"type"`

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 )
 
@@ -63,13 +64,49 @@ func (c *child) invoke(msg message) {
 	}
 	hctx.State = &State{ctx: hctx}
 	hctx.Logger = &Logger{ctx: hctx}
-	go c.run(inv, step, hctx, p)
+	c.workers.start(func() { c.run(inv, step, hctx, p) })
+}
+
+// maxIdleWorkers bounds the goroutines kept waiting for the next invocation:
+// enough for the broker's usual concurrency, few enough to cost nothing idle.
+const maxIdleWorkers = 64
+
+// workers runs each invocation on a goroutine kept from an earlier one when
+// one is idle: a new goroutine per invoke spent a good part of the child's CPU
+// on creating it and growing its stack to the handler's depth.
+type workers struct {
+	jobs chan func()  // unbuffered: a send succeeds only when a worker waits
+	idle atomic.Int32 // workers waiting on jobs
+}
+
+func (w *workers) start(job func()) {
+	select {
+	case w.jobs <- job:
+	default:
+		go w.loop(job)
+	}
+}
+
+func (w *workers) loop(job func()) {
+	for {
+		job()
+		if w.idle.Add(1) > maxIdleWorkers {
+			w.idle.Add(-1)
+			return
+		}
+		job = <-w.jobs
+		w.idle.Add(-1)
+	}
 }
 
 // run calls the handler and answers the invoke, unless a cancel or the
 // timer answered it first (then the result is dropped: invoke.cancel).
 func (c *child) run(inv *invocation, step *Step, ctx *Context, p *invokeParams) {
 	defer inv.cancel()
+	if p.trigger.Refusal != nil {
+		c.finish(inv, func() { c.sendRaw(inv.id, p.trigger.Refusal) })
+		return
+	}
 	value, err, stack := callHandler(step.Handler, ctx, p.input)
 	if err != nil {
 		info := errorInfo(err, stack)
@@ -115,14 +152,14 @@ func shapeResult(trigger string, value any) (json.RawMessage, *ErrorInfo) {
 	if err != nil {
 		return nil, &ErrorInfo{Type: "UnencodableResult", Message: "the api response cannot be encoded as JSON: " + err.Error()}
 	}
-	var shape map[string]json.RawMessage
-	if json.Unmarshal(encoded, &shape) != nil {
+	shape, isObject := members(encoded)
+	if !isObject {
 		return nil, &ErrorInfo{Type: "InvalidApiResponse", Message: fmt.Sprintf("an api handler must return {status, body?, headers?}, got %s", clip(encoded))}
 	}
-	if status, ok := shape["status"]; !ok || !integerLiteral.Match(status) {
+	if status, ok := shape.get("status"); !ok || !integerLiteral(status) {
 		return nil, &ErrorInfo{Type: "InvalidApiResponse", Message: "an api response needs an integer status"}
 	}
-	if headers, ok := shape["headers"]; ok && (len(headers) == 0 || headers[0] != '{') {
+	if headers, ok := shape.get("headers"); ok && (len(headers) == 0 || headers[0] != '{') {
 		return nil, &ErrorInfo{Type: "InvalidApiResponse", Message: "api response headers must be an object"}
 	}
 	return encoded, nil

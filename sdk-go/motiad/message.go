@@ -3,7 +3,6 @@ package motiad
 import (
 	"bytes"
 	"encoding/json"
-	"regexp"
 	"unicode/utf8"
 )
 
@@ -31,8 +30,6 @@ type message struct {
 	isError bool
 }
 
-var integerLiteral = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
-
 // validID reports whether raw is an id a request may carry: an integer or a
 // string (rpc.ids).
 func validID(raw json.RawMessage) bool {
@@ -42,7 +39,7 @@ func validID(raw json.RawMessage) bool {
 	if raw[0] == '"' {
 		return true
 	}
-	return integerLiteral.Match(raw)
+	return integerLiteral(raw)
 }
 
 var nullID = json.RawMessage("null")
@@ -51,27 +48,23 @@ var nullID = json.RawMessage("null")
 // then the envelope. Method and params are the dispatcher's business.
 func classify(line []byte) message {
 	if !utf8.Valid(line) || !json.Valid(line) {
-		return message{kind: kindBad, code: codeParse, why: "parse error: not valid UTF-8 JSON", id: nullID}
+		return message{kind: kindBad, code: codeParseError, why: "parse error: not valid UTF-8 JSON", id: nullID}
 	}
 	trimmed := bytes.TrimLeft(line, " \t\r\n")
 	if trimmed[0] != '{' {
 		return message{kind: kindBad, code: codeInvalidRequest, why: "invalid request: not a JSON object", id: nullID}
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(line, &fields); err != nil {
-		return message{kind: kindBad, code: codeParse, why: "parse error: " + err.Error(), id: nullID}
-	}
-	id, hasID := fields["id"]
+	fields, _ := members(trimmed) // an object, and valid JSON: checked above
+	id, hasID := fields.get("id")
 	replyID := nullID
 	if hasID && validID(id) {
 		replyID = id
 	}
-	methodRaw, hasMethod := fields["method"]
-	result, hasResult := fields["result"]
-	errRaw, hasError := fields["error"]
+	methodRaw, hasMethod := fields.get("method")
+	result, hasResult := fields.get("result")
+	errRaw, hasError := fields.get("error")
 	looksLikeResponse := !hasMethod && (hasResult || hasError)
-	var version string
-	if raw, ok := fields["jsonrpc"]; !ok || json.Unmarshal(raw, &version) != nil || version != "2.0" {
+	if version, ok := unquote(fields.value("jsonrpc")); !ok || version != "2.0" {
 		if looksLikeResponse {
 			return message{kind: kindDrop, why: `a response without "jsonrpc": "2.0"`}
 		}
@@ -83,11 +76,11 @@ func classify(line []byte) message {
 	if !hasMethod {
 		return message{kind: kindBad, code: codeInvalidRequest, why: "invalid request: no method, result or error", id: replyID}
 	}
-	var method string
-	if json.Unmarshal(methodRaw, &method) != nil {
+	method, ok := unquote(methodRaw)
+	if !ok {
 		return message{kind: kindBad, code: codeInvalidRequest, why: "invalid request: method must be a string", id: replyID}
 	}
-	params := fields["params"]
+	params := fields.value("params")
 	if !hasID {
 		return message{kind: kindNotification, method: method, params: params}
 	}
@@ -103,19 +96,17 @@ func classifyResponse(id json.RawMessage, hasID bool, result json.RawMessage, ha
 	}
 	var errObj *RPCError
 	if hasError {
-		var shape map[string]json.RawMessage
-		var text string
-		if json.Unmarshal(errRaw, &shape) != nil {
+		shape, isObject := members(errRaw)
+		if !isObject {
 			return message{kind: kindDrop, why: "a response whose error is not an object"}
 		}
-		code, hasCode := shape["code"]
-		msgRaw, hasMsg := shape["message"]
-		if !hasCode || !integerLiteral.Match(code) || !hasMsg || json.Unmarshal(msgRaw, &text) != nil {
+		code, isInteger := parseInteger(shape.value("code"))
+		text, isText := unquote(shape.value("message"))
+		if !isInteger || !isText {
 			return message{kind: kindDrop, why: "a response whose error is not {code: integer, message: string}"}
 		}
-		errObj = &RPCError{Message: text}
-		_ = json.Unmarshal(code, &errObj.Code)
-		if data, ok := shape["data"]; ok {
+		errObj = &RPCError{Code: int(code), Message: text}
+		if data, ok := shape.get("data"); ok {
 			errObj.Data = data
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"strconv"
 )
 
 // badParams is a -32602 answer: what was wrong and where (rpc.bad-params).
@@ -16,40 +15,40 @@ type badParams struct {
 func (b *badParams) Error() string { return fmt.Sprintf("invalid params: %s at %s", b.why, b.path) }
 
 // object reads params as a JSON object; absent params mean {} (rpc.params).
-func object(raw json.RawMessage, path string) (map[string]json.RawMessage, *badParams) {
-	fields := map[string]json.RawMessage{}
+func object(raw json.RawMessage, path string) (jsonObject, *badParams) {
 	if raw == nil {
-		return fields, nil
+		return jsonObject{}, nil
 	}
-	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &fields) != nil {
+	fields, ok := members(raw)
+	if !ok {
 		return nil, &badParams{path, "expected an object"}
 	}
 	return fields, nil
 }
 
-func requireString(fields map[string]json.RawMessage, name, path string) (string, *badParams) {
-	raw, ok := fields[name]
+func requireString(fields jsonObject, name, path string) (string, *badParams) {
+	raw, ok := fields.get(name)
 	if !ok {
 		return "", &badParams{path + "." + name, "missing"}
 	}
-	var value string
-	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &value) != nil {
+	value, isString := unquote(raw)
+	if !isString {
 		return "", &badParams{path + "." + name, "expected a string"}
 	}
 	return value, nil
 }
 
 // optionalInt reads an integer ≥ min; absent or (when nullable) null give def.
-func optionalInt(fields map[string]json.RawMessage, name, path string, min int64, nullable bool, def int64) (int64, *badParams) {
-	raw, ok := fields[name]
+func optionalInt(fields jsonObject, name, path string, min int64, nullable bool, def int64) (int64, *badParams) {
+	raw, ok := fields.get(name)
 	if !ok || (nullable && string(raw) == "null") {
 		return def, nil
 	}
-	if !integerLiteral.Match(raw) {
+	if !integerLiteral(raw) {
 		return 0, &badParams{path + "." + name, "expected an integer"}
 	}
-	value, err := strconv.ParseInt(string(raw), 10, 64)
-	if err != nil || value < min {
+	value, isInt64 := parseInteger(raw)
+	if !isInt64 || value < min {
 		return 0, &badParams{path + "." + name, fmt.Sprintf("expected an integer of at least %d", min)}
 	}
 	return value, nil
@@ -82,7 +81,7 @@ func parseInitialize(raw json.RawMessage) (*initializeParams, *badParams) {
 	if p.project, bad = requireString(fields, "project", "$.params"); bad != nil {
 		return nil, bad
 	}
-	stepsRaw, ok := fields["steps"]
+	stepsRaw, ok := fields.get("steps")
 	if !ok {
 		return nil, &badParams{"$.params.steps", "missing"}
 	}
@@ -97,7 +96,7 @@ func parseInitialize(raw json.RawMessage) (*initializeParams, *badParams) {
 		}
 		p.steps = append(p.steps, path)
 	}
-	if p.maxLineBytes, bad = optionalInt(fields, "maxLineBytes", "$.params", 1, false, defaultMaxLine); bad != nil {
+	if p.maxLineBytes, bad = optionalInt(fields, "maxLineBytes", "$.params", 1, false, defaultMaxLineBytes); bad != nil {
 		return nil, bad
 	}
 	return &p, nil
@@ -110,6 +109,10 @@ type Trigger struct {
 	Topic          string `json:"topic,omitempty"`
 	EventID        string `json:"eventId,omitempty"`
 	MessageGroupID string `json:"messageGroupId,omitempty"`
+	// Refusal (api): the response to give in place of the handler's, as the
+	// body failed the step's bodySchema (SPEC invoke.refusal). Go steps have
+	// no middleware, so the handler is not called.
+	Refusal json.RawMessage `json:"refusal,omitempty"`
 }
 
 type invokeParams struct {
@@ -131,7 +134,7 @@ func parseInvoke(raw json.RawMessage) (*invokeParams, *badParams) {
 	if p.step, bad = requireString(fields, "step", "$.params"); bad != nil {
 		return nil, bad
 	}
-	triggerRaw, ok := fields["trigger"]
+	triggerRaw, ok := fields.get("trigger")
 	if !ok {
 		return nil, &badParams{"$.params.trigger", "missing"}
 	}
@@ -143,7 +146,14 @@ func parseInvoke(raw json.RawMessage) (*invokeParams, *badParams) {
 		return nil, bad
 	}
 	switch p.trigger.Type {
-	case "api", "cron":
+	case "cron":
+	case "api":
+		if refusal, ok := trigger.get("refusal"); ok && string(refusal) != "null" {
+			if _, bad = object(refusal, "$.params.trigger.refusal"); bad != nil {
+				return nil, bad
+			}
+			p.trigger.Refusal = refusal
+		}
 	case "event":
 		if p.trigger.Topic, bad = requireString(trigger, "topic", "$.params.trigger"); bad != nil {
 			return nil, bad
@@ -151,7 +161,7 @@ func parseInvoke(raw json.RawMessage) (*invokeParams, *badParams) {
 		if p.trigger.EventID, bad = requireString(trigger, "eventId", "$.params.trigger"); bad != nil {
 			return nil, bad
 		}
-		if group, ok := trigger["messageGroupId"]; ok && string(group) != "null" {
+		if group, ok := trigger.get("messageGroupId"); ok && string(group) != "null" {
 			if p.trigger.MessageGroupID, bad = requireString(trigger, "messageGroupId", "$.params.trigger"); bad != nil {
 				return nil, bad
 			}
@@ -159,7 +169,7 @@ func parseInvoke(raw json.RawMessage) (*invokeParams, *badParams) {
 	default:
 		return nil, &badParams{"$.params.trigger.type", `expected "api", "event" or "cron"`}
 	}
-	if p.input, ok = fields["input"]; !ok {
+	if p.input, ok = fields.get("input"); !ok {
 		return nil, &badParams{"$.params.input", "missing"}
 	}
 	if p.traceID, bad = requireString(fields, "traceId", "$.params"); bad != nil {
@@ -183,6 +193,6 @@ func cancelTarget(raw json.RawMessage) (json.RawMessage, bool) {
 	if bad != nil {
 		return nil, false
 	}
-	id, ok := fields["id"]
+	id, ok := fields.get("id")
 	return id, ok && validID(id)
 }

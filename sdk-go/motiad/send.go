@@ -50,16 +50,16 @@ func (c *child) forget(id int64) {
 // settle hands a response to the request waiting for it; an unknown id is
 // ignored (rpc.unknown-id), and a response is never answered.
 func (c *child) settle(msg message) {
-	var id int64
-	if err := json.Unmarshal(msg.id, &id); err != nil {
+	id, ok := parseInteger(msg.id)
+	if !ok {
 		c.diagf("ignored a response to id %s, which this SDK never sent", msg.id)
 		return
 	}
 	c.mu.Lock()
-	answer, ok := c.pending[id]
+	answer, pending := c.pending[id]
 	delete(c.pending, id)
 	c.mu.Unlock()
-	if !ok {
+	if !pending {
 		c.diagf("ignored a response to unknown id %d", id)
 		return
 	}
@@ -84,7 +84,7 @@ func (c *child) notify(method string, params any) {
 func (c *child) sendResult(id json.RawMessage, result any) {
 	encoded, err := marshal(result)
 	if err != nil {
-		c.sendError(id, codeInternal, "internal error: "+err.Error(), nil)
+		c.sendError(id, codeInternalError, "internal error: "+err.Error(), nil)
 		return
 	}
 	c.sendRaw(id, encoded)

@@ -88,13 +88,41 @@ type Request struct {
 	Headers     map[string]string `json:"headers"`
 	PathParams  map[string]string `json:"pathParams"`
 	QueryParams map[string]any    `json:"queryParams"`
+	// BodyEncoding is "base64" when the body is bytes (a content type that is
+	// not JSON, a form or text): Body is then a JSON string; see Bytes.
+	BodyEncoding string `json:"bodyEncoding,omitempty"`
 }
 
-// Response is what an api handler returns.
+// Bytes is the body as bytes: decoded from base64 when BodyEncoding says so,
+// else the JSON text as it came.
+func (r Request) Bytes() ([]byte, error) {
+	if r.BodyEncoding != "base64" {
+		return r.Body, nil
+	}
+	var decoded []byte // encoding/json reads a base64 string into a []byte
+	err := json.Unmarshal(r.Body, &decoded)
+	return decoded, err
+}
+
+// Response is what an api handler returns. A []byte Body is sent as bytes
+// (application/octet-stream unless Headers say otherwise); a string as text.
 type Response struct {
 	Status  int               `json:"status"`
 	Body    any               `json:"body,omitempty"`
 	Headers map[string]string `json:"headers,omitempty"`
+}
+
+// MarshalJSON marks a []byte body as base64 (SPEC invoke.result), which is
+// how encoding/json writes one.
+func (r Response) MarshalJSON() ([]byte, error) {
+	type plain Response
+	if _, ok := r.Body.([]byte); !ok {
+		return marshal(plain(r))
+	}
+	return marshal(struct {
+		plain
+		BodyEncoding string `json:"bodyEncoding"`
+	}{plain(r), "base64"})
 }
 
 // Decode unmarshals raw JSON (a handler's input, a state value) into a T.

@@ -5,6 +5,7 @@
 import { inspect } from 'node:util';
 import { jsonSafeReplacer } from './errors.mjs';
 import { isObject } from './rpc.mjs';
+import { Method } from './tables.mjs';
 
 /**
  * @typedef {import('../index.js').FlowContext} FlowContext
@@ -36,7 +37,7 @@ export function createContext(peer, invocationId, traceId, invocation, tracepare
       }
       const { topic, data, messageGroupId } = event;
       return /** @type {Promise<{eventId: string}>} */ (
-        peer.request('emit', { invocationId, topic, data: data === undefined ? null : data, messageGroupId })
+        peer.request(Method.EMIT, { invocationId, topic, data: data === undefined ? null : data, messageGroupId })
       );
     },
     state: createState(peer, invocationId),
@@ -74,11 +75,11 @@ export function asEventContext(ctx, trigger, attempt) {
 function createState(peer, invocationId) {
   // Values travel as JSON: `undefined` would vanish from the params, so it is sent as null.
   return /** @type {StateManager} */ ({
-    get: (groupId, key) => peer.request('state.get', { invocationId, groupId, key }),
-    set: (groupId, key, value) => peer.request('state.set', { invocationId, groupId, key, value: value === undefined ? null : value }),
-    delete: (groupId, key) => peer.request('state.delete', { invocationId, groupId, key }),
-    getGroup: (groupId) => peer.request('state.getGroup', { invocationId, groupId }),
-    clear: (groupId) => peer.request('state.clear', { invocationId, groupId }),
+    get: (groupId, key) => peer.request(Method.STATE_GET, { invocationId, groupId, key }),
+    set: (groupId, key, value) => peer.request(Method.STATE_SET, { invocationId, groupId, key, value: value === undefined ? null : value }),
+    delete: (groupId, key) => peer.request(Method.STATE_DELETE, { invocationId, groupId, key }),
+    getGroup: (groupId) => peer.request(Method.STATE_GET_GROUP, { invocationId, groupId }),
+    clear: (groupId) => peer.request(Method.STATE_CLEAR, { invocationId, groupId }),
   });
 }
 
@@ -119,10 +120,10 @@ function createStreams(peer, invocationId) {
  */
 function createStream(peer, invocationId, stream) {
   return /** @type {MotiaStream} */ ({
-    get: (groupId, id) => peer.request('stream.get', { invocationId, stream, groupId, id }),
-    set: (groupId, id, data) => peer.request('stream.set', { invocationId, stream, groupId, id, data: data === undefined ? null : data }),
-    delete: (groupId, id) => peer.request('stream.delete', { invocationId, stream, groupId, id }),
-    getGroup: (groupId) => peer.request('stream.getGroup', { invocationId, stream, groupId }),
+    get: (groupId, id) => peer.request(Method.STREAM_GET, { invocationId, stream, groupId, id }),
+    set: (groupId, id, data) => peer.request(Method.STREAM_SET, { invocationId, stream, groupId, id, data: data === undefined ? null : data }),
+    delete: (groupId, id) => peer.request(Method.STREAM_DELETE, { invocationId, stream, groupId, id }),
+    getGroup: (groupId) => peer.request(Method.STREAM_GET_GROUP, { invocationId, stream, groupId }),
     send: (channel, event) => {
       if (!isObject(channel) || typeof channel.groupId !== 'string') {
         return Promise.reject(new TypeError('send expects {groupId: string, id?: string} as its first argument'));
@@ -131,7 +132,7 @@ function createStream(peer, invocationId, stream) {
         return Promise.reject(new TypeError('send expects {type: string, data} as its second argument'));
       }
       const { groupId, id } = channel;
-      return peer.request('stream.send', { invocationId, stream, groupId, id, type: event.type, data: event.data === undefined ? null : event.data });
+      return peer.request(Method.STREAM_SEND, { invocationId, stream, groupId, id, type: event.type, data: event.data === undefined ? null : event.data });
     },
   });
 }
@@ -169,5 +170,5 @@ function sendLog(peer, invocationId, level, message, fields) {
   else if (isObject(fields)) params.fields = fields;
   else if (fields !== undefined) params.fields = { value: fields };
   else if (message instanceof Error) params.fields = { error: message };
-  peer.notify('log', params, jsonSafeReplacer());
+  peer.notify(Method.LOG, params, jsonSafeReplacer());
 }

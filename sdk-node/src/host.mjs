@@ -3,20 +3,14 @@
 
 import { asEventContext, createContext } from './context.mjs';
 import { errorInfo } from './errors.mjs';
-import { loadSteps, loadStreams } from './loader.mjs';
+import { loadSteps, loadStreams, prepareLoaders } from './loader.mjs';
 import { runWithMiddleware } from './middleware.mjs';
-import { ErrorCode, RpcError, invalidParams, isObject } from './rpc.mjs';
-
-/** The protocol version this SDK speaks. */
-export const PROTOCOL_VERSION = '1.0';
+import { RpcError, invalidParams, isObject } from './rpc.mjs';
+import { bodyAsZodGivesIt } from './schema.mjs';
+import { ErrorCode, Method, PROTOCOL_VERSION, SHUTDOWN_GRACE_MS } from './tables.mjs';
 
 /** What `initialize` reports about this SDK. */
 export const SDK_INFO = Object.freeze({ name: 'motiad-sdk-node', version: '0.1.0', language: 'node' });
-
-// How long `shutdown` waits for running handlers before answering anyway:
-// SPEC says SHOULD let them finish, and a bound keeps a stuck handler from
-// holding the broker's stop forever (it escalates to signals after its grace).
-const SHUTDOWN_GRACE_MS = 10_000;
 
 // setTimeout fires at once for delays above 2^31-1 ms (~24.8 days); a budget
 // that large is no budget.
@@ -29,7 +23,7 @@ const PONG = Object.freeze({});
  * @typedef {import('./rpc.mjs').RequestId} RequestId
  * @typedef {import('./rpc.mjs').Params} Params
  * @typedef {import('./loader.mjs').LoadedStep} LoadedStep
- * @typedef {{type: 'api'} | {type: 'cron'} | {type: 'event', topic: string, eventId: string}} Trigger
+ * @typedef {{type: 'api', refusal?: Record<string, unknown>} | {type: 'cron'} | {type: 'event', topic: string, eventId: string}} Trigger
  */
 
 /**
@@ -56,13 +50,13 @@ export class StepHost {
   constructor(peer, exit) {
     this.#peer = peer;
     this.#exit = exit;
-    peer.handle('initialize', (params) => this.#initialize(params));
+    peer.handle(Method.INITIALIZE, (params) => this.#initialize(params));
     // invoke.result: a result JSON cannot hold is the handler's failure, not retryable.
-    peer.handle('invoke', (params, id) => this.#invoke(params, id), { unsendable: (err) => handlerFailed(err, false) });
+    peer.handle(Method.INVOKE, (params, id) => this.#invoke(params, id), { unsendable: (err) => handlerFailed(err, false) });
     // lifecycle.ping: answered straight from the read loop, whatever handlers are doing.
-    peer.handle('ping', () => PONG);
-    peer.handle('shutdown', (_params, id) => this.#shutdown(id));
-    peer.onNotification('$/cancel', (params) => this.#cancel(params));
+    peer.handle(Method.PING, () => PONG);
+    peer.handle(Method.SHUTDOWN, (_params, id) => this.#shutdown(id));
+    peer.onNotification(Method.CANCEL, (params) => this.#cancel(params));
   }
 
   /**
@@ -98,6 +92,8 @@ export class StepHost {
 
     this.#phase = 'loading';
     if (maxLineBytes !== undefined) this.#peer.maxLineBytes = Number(maxLineBytes);
+    // One loader for everything this child loads, chosen with all files in view.
+    await prepareLoaders(project, [...files, ...(streamFiles ?? [])]);
     const loaded = await loadSteps(project, files);
     const steps = [];
     for (const step of loaded) {
@@ -150,10 +146,17 @@ export class StepHost {
       this.#running.set(id, invocation);
       if (timeoutMs !== null && timeoutMs <= MAX_TIMER_MS) invocation.startTimer(timeoutMs);
       const ctx = createContext(this.#peer, invocationId, traceId, invocation, traceparent);
-      const input = params.input === undefined ? null : params.input;
+      const input = trigger.type === 'api' ? apiRequest(params.input) : (params.input ?? null);
       let out;
       try {
-        if (trigger.type === 'api') out = step.middleware.length > 0 ? runWithMiddleware(step.middleware, handler, input, ctx) : handler(input, ctx);
+        if (trigger.type === 'api') {
+          // Middleware sees the request as sent; the handler the body its zod schema gives,
+          // or the chain gets the broker's refusal in place of the handler (invoke.refusal).
+          const refusal = trigger.refusal;
+          const parsed = step.bodySchema === null ? handler : (/** @type {unknown} */ req, /** @type {unknown} */ c) => handler(withZodBody(req, step.bodySchema), c);
+          const inner = refusal === undefined ? parsed : () => refusal;
+          out = step.middleware.length > 0 ? runWithMiddleware(step.middleware, inner, input, ctx) : inner(input, ctx);
+        }
         else if (trigger.type === 'event') out = handler(input, asEventContext(ctx, trigger, /** @type {number} */ (attempt)));
         else out = /** @type {(ctx: unknown) => unknown} */ (handler)(ctx); // cron: the context only
       } catch (err) {
@@ -304,7 +307,13 @@ function stringParam(params, field) {
 function triggerParam(trigger) {
   if (!isObject(trigger)) throw invalidParams('trigger', 'must be an object');
   const type = trigger.type;
-  if (type === 'api' || type === 'cron') return { type };
+  if (type === 'cron') return { type };
+  if (type === 'api') {
+    // invoke.refusal: the response the middleware chain gets in place of the handler's
+    if (trigger.refusal === undefined || trigger.refusal === null) return { type };
+    if (!isObject(trigger.refusal) || !Number.isInteger(trigger.refusal.status)) throw invalidParams('trigger.refusal', 'must be a response object');
+    return { type, refusal: trigger.refusal };
+  }
   if (type !== 'event') throw invalidParams('trigger.type', 'must be "api", "event" or "cron"');
   if (typeof trigger.topic !== 'string') throw invalidParams('trigger.topic', 'must be a string');
   if (typeof trigger.eventId !== 'string') throw invalidParams('trigger.eventId', 'must be a string');
@@ -319,6 +328,18 @@ function triggerParam(trigger) {
  */
 function isThenable(value) {
   return typeof value === 'object' && value !== null && typeof (/** @type {{then?: unknown}} */ (value).then) === 'function';
+}
+
+/**
+ * An API request with its body as the step's zod `bodySchema` hands it on
+ * (unknown keys of strip-mode objects removed, see bodyAsZodGivesIt).
+ *
+ * @param {unknown} req
+ * @param {unknown} schema
+ * @returns {unknown}
+ */
+function withZodBody(req, schema) {
+  return isObject(req) && 'body' in req ? { ...req, body: bodyAsZodGivesIt(schema, req.body) } : req;
 }
 
 /**
@@ -347,12 +368,41 @@ function answer(invocation, type, value) {
   if (type !== 'api') {
     invocation.succeed(null);
   } else if (isObject(value) && Number.isInteger(value.status)) {
-    invocation.succeed(value);
+    invocation.succeed(apiResponse(value));
   } else {
     const error = new TypeError(`an api handler must return {status: integer, body?, headers?}, got ${describe(value)}`);
     error.name = 'InvalidApiResponse';
     invocation.fail(handlerFailed(Object.assign(error, { retryable: false })));
   }
+}
+
+/** `bodyEncoding` of a body that is bytes, sent as base64 (SPEC invoke.input, invoke.result). */
+const BASE64 = 'base64';
+
+/**
+ * The api `input` as the handler gets it: a base64 body is a Buffer, as
+ * Express gives a raw body.
+ *
+ * @param {unknown} request
+ * @returns {unknown}
+ */
+function apiRequest(request) {
+  if (!isObject(request) || request.bodyEncoding !== BASE64 || typeof request.body !== 'string') return request ?? null;
+  const { bodyEncoding: _, ...rest } = request;
+  return { ...rest, body: Buffer.from(request.body, 'base64') };
+}
+
+/**
+ * An api response for the wire: a Buffer or Uint8Array body goes as base64
+ * (JSON.stringify would turn it into `{type: 'Buffer', data: [...]}`).
+ *
+ * @param {Record<string, unknown>} response
+ * @returns {Record<string, unknown>}
+ */
+function apiResponse(response) {
+  const body = response.body;
+  if (!(body instanceof Uint8Array)) return response;
+  return { ...response, body: Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('base64'), bodyEncoding: BASE64 };
 }
 
 /**

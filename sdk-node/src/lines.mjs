@@ -1,8 +1,7 @@
 // NDJSON framing (SPEC §1): a bounded line splitter for stdin and a
 // single line writer for the protocol's stdout.
 
-/** The default line limit (SPEC `framing.max-line`) until `initialize` sets one. */
-export const DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024;
+import { DEFAULT_MAX_LINE_BYTES } from './tables.mjs';
 
 const NEWLINE = 0x0a;
 

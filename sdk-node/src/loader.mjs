@@ -1,29 +1,32 @@
 // Loading step files (SPEC `lifecycle.initialize`): TypeScript through the
-// project's tsx, then one dynamic import per file. A file that fails is
-// reported on its own and never stops the others.
+// project's tsx or the SDK's own loader, then one import or require per file.
+// A file that fails is reported on its own and never stops the others.
 
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { errorInfo } from './errors.mjs';
-import { middlewareName, middlewareOf } from './middleware.mjs';
+import { middlewareNames, middlewareOf } from './middleware.mjs';
 import { isObject } from './rpc.mjs';
 import { PackageNotFoundError, importFromProject } from './resolve.mjs';
-import { configToJson, streamConfigToJson } from './schema.mjs';
-
-const TYPESCRIPT_FILE = /\.[cm]?ts$/;
+import { configToJson, isZodSchema, streamConfigToJson } from './schema.mjs';
+import { AS_MODULE, TYPESCRIPT_FILE, moduleFormat } from './transpile.mjs';
+import { installTypeScriptLoader, registerTypeScriptImports } from './typescript.mjs';
 
 /**
  * @typedef {(input: unknown, ctx: unknown) => unknown} StepHandler
  * @typedef {import('./middleware.mjs').Middleware} Middleware
- * @typedef {{path: string, config: Record<string, unknown>, handler: StepHandler | null, middleware: Middleware[]}} LoadedStep
- *   `handler` is null for a `noop` step, which never runs; `middleware` runs around an API handler
+ * @typedef {{path: string, config: Record<string, unknown>, handler: StepHandler | null, middleware: Middleware[], bodySchema: unknown}} LoadedStep
+ *   `handler` is null for a `noop` step, which never runs; `middleware` runs around an API handler;
+ *   `bodySchema` is the zod schema the file wrote, null when it is not zod
  * @typedef {{path: string, error: import('./errors.mjs').ErrorInfo}} FailedStep
  * @typedef {{path: string, config: Record<string, unknown>}} LoadedStream
  */
 
 /**
- * Loads every step file, in order. TypeScript support is registered first
- * when any file needs it.
+ * Loads every step file, in order, after prepareLoaders (which the host
+ * calls first with the stream files too).
  *
  * @param {string} project absolute project directory
  * @param {string[]} files step paths as the broker sent them
@@ -52,11 +55,11 @@ export async function loadStreams(project, files) {
  * @returns {Promise<Array<T | FailedStep>>}
  */
 async function loadEach(project, files, loadOne) {
-  const typescriptError = files.some((file) => TYPESCRIPT_FILE.test(file)) ? await registerTypeScript(project) : null;
+  await prepareLoaders(project, files);
   const loaded = [];
   for (const file of files) {
-    if (typescriptError !== null && TYPESCRIPT_FILE.test(file)) {
-      loaded.push({ path: file, error: errorInfo(typescriptError(file), false) });
+    if (tsxFailure !== null && TYPESCRIPT_FILE.test(file)) {
+      loaded.push({ path: file, error: errorInfo(tsxFailure, false) });
     } else {
       loaded.push(await loadOne(project, file));
     }
@@ -64,44 +67,99 @@ async function loadEach(project, files, loadOne) {
   return loaded;
 }
 
-/** Whether tsx was registered already (stream and step files may both need it). */
-let typescriptRegistered = false;
+/** Which TypeScript loader serves this child, once chosen. */
+let typescriptLoader = /** @type {'none' | 'project-tsx' | 'bundled'} */ ('none');
+
+/** Why the project's tsx failed to register: every TypeScript file gets it as its load error. */
+let tsxFailure = /** @type {Error | null} */ (null);
+
+/**
+ * Makes files loadable, choosing the loader once per child: call it with every
+ * file the child will load (steps and streams) before loading any. When one
+ * is TypeScript and the project has its own tsx, that tsx serves (its
+ * version, its tsconfig handling, `paths` included); otherwise the SDK's
+ * bundled loader (src/typescript.mjs), which costs nothing until a file needs
+ * compiling. Either compiles TypeScript, and `.js` files written with
+ * import/export in a CommonJS package, to CommonJS.
+ *
+ * @param {string} project
+ * @param {string[]} files
+ * @returns {Promise<void>}
+ */
+export async function prepareLoaders(project, files) {
+  if (typescriptLoader === 'none') {
+    const needsTypeScript = files.some((file) => TYPESCRIPT_FILE.test(file));
+    const tsxError = needsTypeScript ? await registerProjectTsx(project) : PROJECT_HAS_NO_TSX;
+    if (tsxError === null) {
+      typescriptLoader = 'project-tsx';
+    } else {
+      // A tsx that fails to register fails the TypeScript files, loudly; the
+      // JavaScript ones still load, with the bundled loader's CommonJS handling.
+      if (tsxError !== PROJECT_HAS_NO_TSX) tsxFailure = tsxError;
+      installTypeScriptLoader();
+      typescriptLoader = 'bundled';
+    }
+  }
+  const esModuleTypeScript = files.some((file) => TYPESCRIPT_FILE.test(file) && moduleFormat(path.resolve(project, file)) === 'module');
+  if (typescriptLoader === 'bundled' && tsxFailure === null && esModuleTypeScript) registerTypeScriptImports();
+}
+
+/** registerProjectTsx's answer when the project has no tsx: not an error, the bundled loader takes over. */
+const PROJECT_HAS_NO_TSX = new Error('the project has no tsx');
 
 /**
  * Registers the project's tsx for both ESM `import` and CommonJS `require`
  * (a `.ts` file in a package without `"type": "module"` and every `.cts` file
- * load as CommonJS). tsx comes from the project, never from the SDK: its
- * version and tsconfig handling are the project's business.
+ * load as CommonJS).
  *
  * @param {string} project
- * @returns {Promise<((file: string) => Error) | null>} null on success, else the error each TypeScript step gets
+ * @returns {Promise<Error | null>} null once registered, PROJECT_HAS_NO_TSX, or why the project's tsx failed
  */
-async function registerTypeScript(project) {
-  if (typescriptRegistered) return null;
+async function registerProjectTsx(project) {
   let esm;
   try {
     esm = await importFromProject(project, 'tsx/esm/api');
   } catch (err) {
-    if (!(err instanceof PackageNotFoundError)) return () => /** @type {Error} */ (err);
-    return (file) => {
-      const missing = new Error(`TypeScript step ${file} needs tsx: run \`npm install -D tsx\` in ${project}`);
-      missing.name = 'TsxNotFound';
-      // Our own stack says nothing about the user's file.
-      missing.stack = `${missing.name}: ${missing.message}`;
-      return missing;
-    };
+    if (err instanceof PackageNotFoundError) return PROJECT_HAS_NO_TSX;
+    return err instanceof Error ? err : new Error(String(err));
   }
   try {
     esm.register();
     // Older tsx without a CommonJS API still serves ESM TypeScript.
     const cjs = await importFromProject(project, 'tsx/cjs/api').catch(() => null);
     cjs?.register();
-    typescriptRegistered = true;
   } catch (err) {
-    const failed = err instanceof Error ? err : new Error(String(err));
-    return () => failed;
+    return err instanceof Error ? err : new Error(String(err));
   }
   return null;
+}
+
+/**
+ * Loads a step or stream file as Motia does: an ES module (`.mjs`, `.mts`, or
+ * in a `"type": "module"` package) with `import`; anything else as CommonJS
+ * with `require`, so that a file written with import/export still has
+ * `require`, `__dirname` and `__filename`. Returns the module's exports.
+ *
+ * @param {string} project
+ * @param {string} file
+ * @returns {Promise<Record<string, unknown>>}
+ */
+async function importStepFile(project, file) {
+  const absolute = path.resolve(project, file);
+  if (moduleFormat(absolute) === 'module') return import(pathToFileURL(absolute).href);
+  try {
+    return createRequire(absolute)(absolute);
+  } catch (err) {
+    // Motia 0.17 compiles TypeScript steps to ES modules, where top-level
+    // `await` is allowed: such a step loads as one (src/typescript-hooks.mjs).
+    // Node 20.19+ retries such a file as an ES module and then refuses the
+    // await in `require` (ERR_REQUIRE_ASYNC_MODULE); older ones give the SyntaxError.
+    const code = /** @type {{code?: unknown}} */ (err).code;
+    const topLevelAwait = code === 'ERR_REQUIRE_ASYNC_MODULE' || (err instanceof SyntaxError && /top level bodies of modules/.test(err.message));
+    if (!(topLevelAwait && typescriptLoader === 'bundled' && TYPESCRIPT_FILE.test(absolute))) throw err;
+    registerTypeScriptImports();
+    return import(`${pathToFileURL(absolute).href}?${AS_MODULE}`);
+  }
 }
 
 /**
@@ -115,8 +173,7 @@ async function registerTypeScript(project) {
  */
 async function loadStep(project, file) {
   try {
-    /** @type {Record<string, unknown>} */
-    const mod = await import(pathToFileURL(path.resolve(project, file)).href);
+    const mod = await importStepFile(project, file);
     const fallback = isObject(mod.default) ? mod.default : {};
     const config = mod.config ?? fallback.config;
     const handler = mod.handler ?? fallback.handler;
@@ -126,12 +183,14 @@ async function loadStep(project, file) {
     }
     // Middleware functions stay here; the broker's copy of the config names them.
     const middleware = middlewareOf(config, file);
-    const shaped = config.middleware === undefined ? config : { ...config, middleware: middleware.map(middlewareName) };
+    const names = () => middlewareNames(middleware, () => readFileSync(path.resolve(project, file), 'utf8'));
+    const shaped = config.middleware === undefined ? config : { ...config, middleware: names() };
     return {
       path: file,
       config: await configToJson(shaped, project),
       handler: typeof handler === 'function' ? /** @type {StepHandler} */ (handler) : null,
       middleware,
+      bodySchema: isZodSchema(config.bodySchema) ? config.bodySchema : null,
     };
   } catch (err) {
     return { path: file, error: errorInfo(err, false) };
@@ -147,8 +206,7 @@ async function loadStep(project, file) {
  */
 async function loadStream(project, file) {
   try {
-    /** @type {Record<string, unknown>} */
-    const mod = await import(pathToFileURL(path.resolve(project, file)).href);
+    const mod = await importStepFile(project, file);
     const fallback = isObject(mod.default) ? mod.default : {};
     const config = mod.config ?? fallback.config;
     if (!isObject(config)) throw new StepShapeError(`stream ${file} has no config: export one with \`export const config = {name, schema}\``);

@@ -30,13 +30,87 @@ export function middlewareOf(config, file) {
 }
 
 /**
- * The name a middleware goes by in the config the broker sees.
+ * The names middleware go by in the config the broker sees (`motiad steps`,
+ * the workbench): a function's own name, else, for one a factory made
+ * (`rateLimit(10)` returns an anonymous arrow), the call as the step file
+ * writes it in its `middleware: [...]` list, else `middleware[i]`.
  *
- * @param {Middleware} middleware
- * @returns {string}
+ * @param {Middleware[]} middleware
+ * @param {() => string} readSource the step file's text, read only when a name is missing
+ * @returns {string[]}
  */
-export function middlewareName(middleware) {
-  return middleware.name || 'anonymous';
+export function middlewareNames(middleware, readSource) {
+  /** @type {string[] | null} */
+  let written = null;
+  return middleware.map((fn, index) => {
+    if (fn.name) return fn.name;
+    written ??= listEntries(readSource());
+    const entry = written.length === middleware.length ? written[index].replace(/\s+/g, ' ') : '';
+    // A factory call reads well; an inline arrow function would not.
+    return FACTORY_CALL.test(entry) && entry.length <= MAX_NAME_LENGTH ? entry : `middleware[${index}]`;
+  });
+}
+
+/** `name(…)` or `a.b(…)`: an entry that is a call. */
+const FACTORY_CALL = /^[\w$.]+\(.*\)$/;
+
+/** Longer calls are named by position: names are for lists and graphs. */
+const MAX_NAME_LENGTH = 60;
+
+/**
+ * The entries of the first `middleware: [...]` list in a source text, split
+ * at its top-level commas (strings, comments and brackets skipped over); an
+ * empty array when there is no such list.
+ *
+ * @param {string} source
+ * @returns {string[]}
+ */
+export function listEntries(source) {
+  const start = /\bmiddleware\s*:\s*\[/.exec(source);
+  if (start === null) return [];
+  const entries = [];
+  let depth = 0;
+  let entry = '';
+  for (let i = start.index + start[0].length; i < source.length; i++) {
+    const char = source[i];
+    const skipped = skipQuotedOrComment(source, i);
+    if (skipped > i) {
+      if (char !== '/') entry += source.slice(i, skipped); // strings stay, comments go
+      i = skipped - 1;
+    } else if (depth === 0 && (char === ',' || char === ']')) {
+      if (entry.trim()) entries.push(entry.trim());
+      entry = '';
+      if (char === ']') return entries;
+    } else {
+      if ('([{'.includes(char)) depth++;
+      else if (')]}'.includes(char)) depth--;
+      entry += char;
+    }
+  }
+  return []; // never closed: not something to name from
+}
+
+/**
+ * @param {string} source
+ * @param {number} at
+ * @returns {number} where the string or comment starting at `at` ends, or `at` when none starts there
+ */
+function skipQuotedOrComment(source, at) {
+  const char = source[at];
+  if (char === '/' && source[at + 1] === '/') {
+    const end = source.indexOf('\n', at);
+    return end === -1 ? source.length : end;
+  }
+  if (char === '/' && source[at + 1] === '*') {
+    const end = source.indexOf('*/', at + 2);
+    return end === -1 ? source.length : end + 2;
+  }
+  if (char !== '"' && char !== "'" && char !== '`') return at;
+  for (let i = at + 1; i < source.length; i++) {
+    if (source[i] === '\\') i++;
+    else if (source[i] === char) return i + 1;
+  }
+  return source.length;
 }
 
 /**
@@ -56,7 +130,7 @@ export async function runWithMiddleware(middleware, handler, req, ctx) {
   const dispatch = async (index) => {
     const current = middleware[index];
     if (current === undefined) return handler(req, ctx);
-    const name = middlewareName(current);
+    const name = current.name || `middleware[${index}]`;
     let called = false;
     const next = () => {
       if (called) return Promise.reject(new MiddlewareError(`middleware ${name} called next() more than once`));

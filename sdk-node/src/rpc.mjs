@@ -4,23 +4,8 @@
 // answered as a value; nothing here throws back into the read loop.
 
 import { LineReader } from './lines.mjs';
+import { ErrorCode, MAX_ERROR_MESSAGE_CHARS } from './tables.mjs';
 
-/** Error codes of SPEC §3. */
-export const ErrorCode = Object.freeze({
-  PARSE_ERROR: -32700,
-  INVALID_REQUEST: -32600,
-  METHOD_NOT_FOUND: -32601,
-  INVALID_PARAMS: -32602,
-  INTERNAL_ERROR: -32603,
-  HANDLER_FAILED: -32000,
-  TIMED_OUT: -32001,
-  CANCELLED: -32002,
-  UNKNOWN_STEP: -32003,
-  VERSION_MISMATCH: -32004,
-  LINE_TOO_LONG: -32005,
-  UNKNOWN_INVOCATION: -32006,
-  SHUTTING_DOWN: -32007,
-});
 
 /** @typedef {string | number} RequestId */
 /** @typedef {Record<string, unknown>} Params */
@@ -406,7 +391,7 @@ export class RpcPeer {
       line = JSON.stringify({ jsonrpc: '2.0', id, error: { code, message } });
     }
     // Error data (a stack trace, say) may be what overflows: drop it, keep the answer.
-    if (!this.#fits(line)) line = JSON.stringify({ jsonrpc: '2.0', id, error: { code, message: message.slice(0, 1024) } });
+    if (!this.#fits(line)) line = JSON.stringify({ jsonrpc: '2.0', id, error: { code, message: message.slice(0, MAX_ERROR_MESSAGE_CHARS) } });
     this.#writer.writeLine(line);
   }
 }

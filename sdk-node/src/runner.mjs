@@ -23,6 +23,15 @@ process.stdin.on('data', (chunk) => peer.push(chunk));
 process.stdin.on('end', () => process.exit(0));
 // EPIPE on stdout means the same.
 process.stdout.on('error', () => process.exit(0));
+// Node's own warnings (MODULE_TYPELESS_PACKAGE_JSON, deprecations, …) go to
+// the broker's log as warnings: printed to stderr by Node's default listener,
+// removed here, they would be logged as INFO lines.
+process.removeAllListeners('warning');
+process.on('warning', (warning) => {
+  const code = /** @type {{code?: unknown}} */ (warning).code;
+  const label = typeof code === 'string' ? `${warning.name} [${code}]` : warning.name;
+  peer.notify('log', { level: 'warn', message: `${label}: ${warning.message}`, fields: { name: warning.name, ...(typeof code === 'string' ? { code } : {}) } });
+});
 // A promise that user code dropped must not take down the other invocations
 // (Node would exit): report it as a log line instead.
 process.on('unhandledRejection', (reason) => {

@@ -59,7 +59,7 @@ export async function streamConfigToJson(config, project) {
  * @param {unknown} value
  * @returns {boolean} whether `value` is a zod schema (v4 or v3)
  */
-function isZodSchema(value) {
+export function isZodSchema(value) {
   return isZod4(value) || isZod3(value);
 }
 
@@ -96,7 +96,7 @@ async function zodToJsonSchema(schema, project, io) {
     if (typeof schema.toJSONSchema === 'function') return schema.toJSONSchema(options);
     return (await zod4Converter(project))(schema, options);
   }
-  if (isZod3(schema)) return zod3ToJsonSchema(schema);
+  if (isZod3(schema)) return zod3ToJsonSchema(schema, io);
   throw new TypeError('not a zod schema');
 }
 
@@ -126,20 +126,22 @@ function zod4Converter(project) {
  * transform) as their inner schema. Anything else becomes `{}` (any value).
  *
  * @param {Zod3Schema} schema
+ * @param {'input' | 'output'} [io] the side, as for zod v4's converter: it decides strip-mode objects
  * @returns {Record<string, unknown>}
  */
-export function zod3ToJsonSchema(schema) {
+export function zod3ToJsonSchema(schema, io = 'input') {
   const def = schema._def;
-  const out = zod3Node(def);
+  const out = zod3Node(def, io);
   if (typeof def.description === 'string') out.description = def.description;
   return out;
 }
 
 /**
  * @param {Zod3Def} def
+ * @param {'input' | 'output'} io
  * @returns {Record<string, unknown>}
  */
-function zod3Node(def) {
+function zod3Node(def, io) {
   switch (def.typeName) {
     case 'ZodString':
       return withChecks({ type: 'string' }, def.checks, STRING_CHECKS);
@@ -156,22 +158,22 @@ function zod3Node(def) {
     case 'ZodEnum':
       return { type: 'string', enum: [...def.values] };
     case 'ZodArray':
-      return { type: 'array', items: zod3ToJsonSchema(def.type) };
+      return { type: 'array', items: zod3ToJsonSchema(def.type, io) };
     case 'ZodObject':
-      return zod3Object(def);
+      return zod3Object(def, io);
     case 'ZodRecord':
-      return { type: 'object', additionalProperties: zod3ToJsonSchema(def.valueType) };
+      return { type: 'object', additionalProperties: zod3ToJsonSchema(def.valueType, io) };
     case 'ZodUnion':
     case 'ZodDiscriminatedUnion':
-      return { anyOf: [...def.options].map(zod3ToJsonSchema) };
+      return { anyOf: [...def.options].map((option) => zod3ToJsonSchema(option, io)) };
     case 'ZodOptional': // optionality is the parent object's `required`
-      return zod3ToJsonSchema(def.innerType);
+      return zod3ToJsonSchema(def.innerType, io);
     case 'ZodNullable':
-      return { anyOf: [zod3ToJsonSchema(def.innerType), { type: 'null' }] };
+      return { anyOf: [zod3ToJsonSchema(def.innerType, io), { type: 'null' }] };
     case 'ZodDefault':
-      return { ...zod3ToJsonSchema(def.innerType), default: def.defaultValue() };
+      return { ...zod3ToJsonSchema(def.innerType, io), default: def.defaultValue() };
     case 'ZodEffects':
-      return zod3ToJsonSchema(def.schema);
+      return zod3ToJsonSchema(def.schema, io);
     default: // ZodAny, ZodUnknown, and what this walker does not know
       return {};
   }
@@ -179,24 +181,31 @@ function zod3Node(def) {
 
 /**
  * @param {Zod3Def} def
+ * @param {'input' | 'output'} io
  * @returns {Record<string, unknown>}
  */
-function zod3Object(def) {
+function zod3Object(def, io) {
   /** @type {Record<string, Zod3Schema>} */
   const shape = def.shape();
   /** @type {Record<string, unknown>} */
   const properties = {};
   const required = [];
   for (const [key, child] of Object.entries(shape)) {
-    properties[key] = zod3ToJsonSchema(child);
+    properties[key] = zod3ToJsonSchema(child, io);
     if (!child.isOptional?.()) required.push(key);
   }
   /** @type {Record<string, unknown>} */
   const out = { type: 'object', properties };
   if (required.length > 0) out.required = required;
-  // Like zod's own v4 output: unknown keys are stripped unless passed through.
+  // What zod accepts: a strip-mode object (zod's default) takes unknown keys
+  // and drops them (bodyAsZodGivesIt), so on the input side the schema does
+  // not restrict them, and on the output side there are none: zod v4's own
+  // converter says the same. `.passthrough()` keeps them; `.strict()` refuses
+  // them; `.catchall(s)` checks them against s.
   const catchall = def.catchall?._def?.typeName === 'ZodNever' ? undefined : def.catchall;
-  out.additionalProperties = catchall ? zod3ToJsonSchema(catchall) : def.unknownKeys === 'passthrough';
+  if (catchall) out.additionalProperties = zod3ToJsonSchema(catchall, io);
+  else if (def.unknownKeys === 'strict' || (def.unknownKeys === 'strip' && io === 'output')) out.additionalProperties = false;
+  else if (def.unknownKeys === 'passthrough') out.additionalProperties = true;
   return out;
 }
 
@@ -233,4 +242,126 @@ function withChecks(out, checks, known) {
     if (apply) Object.assign(out, apply(check));
   }
   return out;
+}
+
+/**
+ * The request body as zod would hand it on, as far as keys go: keys that a
+ * strip-mode object (zod's default `z.object()`) does not declare are
+ * removed, at every depth; `.passthrough()`/`.loose()`, `.strict()` and
+ * `.catchall()` objects keep theirs. Values are the ones sent: transforms and
+ * defaults are not applied, so a handler that calls `bodySchema.parse(req.body)`
+ * itself, as Motia's docs do, gets what it would have got. A body that is
+ * not a JSON object, or a schema that is not zod, gives the body unchanged.
+ *
+ * @param {unknown} schema the step's `bodySchema` as the step file wrote it
+ * @param {unknown} body
+ * @returns {unknown}
+ */
+export function bodyAsZodGivesIt(schema, body) {
+  return isZodSchema(schema) ? stripUnknown(/** @type {ZodAny} */ (schema), body) : body;
+}
+
+/**
+ * A zod schema of either major version, as the stripper reads it.
+ * @typedef {{_def?: Record<string, any>, _zod?: {def: Record<string, any>}, safeParse?: (value: unknown) => {success: boolean}}} ZodAny
+ */
+
+/**
+ * @param {ZodAny} schema
+ * @param {unknown} value
+ * @returns {unknown}
+ */
+function stripUnknown(schema, value) {
+  const node = zodNode(schema);
+  if (node === null) return value;
+  switch (node.kind) {
+    case 'object': {
+      if (!isObject(value)) return value;
+      /** @type {Record<string, unknown>} */
+      const out = {};
+      for (const [key, item] of Object.entries(value)) {
+        const child = Object.hasOwn(node.shape, key) ? node.shape[key] : undefined;
+        if (child !== undefined) out[key] = stripUnknown(child, item);
+        else if (node.keepsUnknown) out[key] = item;
+      }
+      return out;
+    }
+    case 'array':
+      return Array.isArray(value) ? value.map((item) => stripUnknown(node.item, item)) : value;
+    case 'record':
+      if (!isObject(value)) return value;
+      return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, stripUnknown(node.item, item)]));
+    case 'union': {
+      // The option zod would pick: the first that accepts the value.
+      const chosen = node.options.find((option) => option.safeParse?.(value).success);
+      return chosen === undefined ? value : stripUnknown(chosen, value);
+    }
+    case 'wrapper':
+      return value === null || value === undefined ? value : stripUnknown(node.inner, value);
+  }
+}
+
+/**
+ * The structure of one zod schema node that matters for unknown keys, from
+ * v4's `_zod.def` or v3's `_def`; null for every other kind (left as is).
+ *
+ * @param {ZodAny} schema
+ * @returns {{kind: 'object', shape: Record<string, ZodAny>, keepsUnknown: boolean} | {kind: 'array' | 'record', item: ZodAny} | {kind: 'union', options: ZodAny[]} | {kind: 'wrapper', inner: ZodAny} | null}
+ */
+function zodNode(schema) {
+  const v4 = schema._zod?.def;
+  if (v4 !== undefined) {
+    switch (v4.type) {
+      case 'object':
+        // A catchall (unknown for `.loose()`, never for `.strict()`) means unknown keys are not stripped.
+        return { kind: 'object', shape: v4.shape, keepsUnknown: v4.catchall !== undefined };
+      case 'array':
+        return { kind: 'array', item: v4.element };
+      case 'record':
+        return { kind: 'record', item: v4.valueType };
+      case 'union':
+        return { kind: 'union', options: v4.options };
+      case 'optional':
+      case 'nullable':
+      case 'default':
+      case 'prefault':
+      case 'catch':
+      case 'readonly':
+      case 'nonoptional':
+        return { kind: 'wrapper', inner: v4.innerType };
+      case 'pipe': // transforms and preprocess: the input side decides
+        return { kind: 'wrapper', inner: v4.in };
+      case 'lazy':
+        return { kind: 'wrapper', inner: v4.getter() };
+      default:
+        return null;
+    }
+  }
+  const v3 = schema._def;
+  switch (v3?.typeName) {
+    case 'ZodObject':
+      return { kind: 'object', shape: v3.shape(), keepsUnknown: v3.unknownKeys !== 'strip' || v3.catchall?._def?.typeName !== 'ZodNever' };
+    case 'ZodArray':
+      return { kind: 'array', item: v3.type };
+    case 'ZodRecord':
+      return { kind: 'record', item: v3.valueType };
+    case 'ZodUnion':
+    case 'ZodDiscriminatedUnion':
+      return { kind: 'union', options: [...v3.options] };
+    case 'ZodOptional':
+    case 'ZodNullable':
+    case 'ZodDefault':
+    case 'ZodCatch':
+    case 'ZodReadonly':
+    case 'ZodBranded':
+      return { kind: 'wrapper', inner: v3.innerType ?? v3.type };
+    case 'ZodEffects':
+      return { kind: 'wrapper', inner: v3.schema };
+    case 'ZodPipeline':
+      return { kind: 'wrapper', inner: v3.in };
+    case 'ZodLazy':
+      return { kind: 'wrapper', inner: v3.getter() };
+    default:
+      return null;
+  }
 }

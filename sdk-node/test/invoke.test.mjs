@@ -10,7 +10,7 @@ const CRON = { type: 'cron' };
 /** @param {string} topic */
 const event = (topic) => ({ type: 'event', topic, eventId: `e-${topic}`, messageGroupId: null });
 
-const STEPS = ['api.step.ts', 'flow.step.ts', 'behaviours.step.ts', 'plain.step.js', 'module.step.mjs', 'common.step.cjs', 'typed.step.cts', 'cron.step.mjs', 'noop.step.mjs', 'bad-result.step.mjs'].map(step);
+const STEPS = ['api.step.ts', 'flow.step.ts', 'behaviours.step.ts', 'plain.step.js', 'module.step.mjs', 'common.step.cjs', 'typed.step.cts', 'cron.step.mjs', 'noop.step.mjs', 'bad-result.step.mjs', 'zod-body.step.ts', 'bytes.step.mjs'].map(step);
 
 describe('invoke', () => {
   /** @type {Child} */
@@ -54,12 +54,25 @@ describe('invoke', () => {
     assert.equal(response.result.body.traceparent, traceparent);
   });
 
+  test('a base64 body is a Buffer to the handler and bytes go back as base64', async () => {
+    const response = await child.response(child.invoke(step('bytes.step.mjs'), API, { body: 'AP8=', bodyEncoding: 'base64' }));
+    assert.deepEqual(response.result, { status: 200, body: 'AP8A/w==', bodyEncoding: 'base64' });
+  });
+
   test('.js, .mjs, .cjs and .cts handlers answer', async () => {
     const request = { method: 'GET', path: '/', body: null, headers: {}, pathParams: {}, queryParams: { a: '1' } };
     assert.deepEqual((await child.response(child.invoke(step('plain.step.js'), API, request))).result, { status: 200, body: { from: 'js', query: { a: '1' } } });
     assert.deepEqual((await child.response(child.invoke(step('module.step.mjs'), API, request))).result, { status: 200, body: { from: 'mjs' } });
     assert.deepEqual((await child.response(child.invoke(step('common.step.cjs'), API, request))).result, { status: 200, body: { from: 'cjs' } });
     assert.equal((await child.response(child.invoke(step('typed.step.cts'), event('cts'), {}))).result, null);
+  });
+
+  // zod's semantics (issue 18, item 4): z.object() strips unknown keys, so
+  // the handler gets the body zod would give; middleware runs first and sees it as sent.
+  test('a handler with a zod body schema gets the body without the keys zod strips', async () => {
+    const sent = { name: 'Rex', extra: true, owner: { id: 1, secret: 'x' } };
+    const response = await child.response(child.invoke(step('zod-body.step.ts'), API, { method: 'POST', path: '/zod-body', body: sent, headers: {}, pathParams: {}, queryParams: {} }));
+    assert.deepEqual(response.result, { status: 200, body: { handler: { name: 'Rex', owner: { id: 1 } }, middleware: sent } });
   });
 
   test('an event handler answers null whatever it returns', async () => {

@@ -22,13 +22,20 @@ describe('middleware', () => {
 
   before(async () => {
     child = new Child();
-    init = await child.initialize([PROTECTED, step('bad-middleware.step.mjs')]);
+    init = await child.initialize([PROTECTED, step('bad-middleware.step.mjs'), step('factory-middleware.step.ts')]);
   });
   after(() => child.close());
 
   test('the broker gets the middleware names in the config', () => {
     const [entry] = init.result.steps;
     assert.deepEqual(entry.config.middleware, ['logRequest', 'auth', 'misbehave']);
+  });
+
+  // Issue 18 item 13: Motia lists middleware as the step file writes them;
+  // a factory's anonymous result is named by the call that made it.
+  test('factory-made middleware is named by the call in the step file, an inline one by its place', () => {
+    const entry = init.result.steps[2];
+    assert.deepEqual(entry.config.middleware, ["requireRole('admin')", 'rateLimit({ perMinute: 10 })', 'middleware[2]']);
   });
 
   test('a middleware list that is not functions is a load error', () => {
@@ -55,6 +62,19 @@ describe('middleware', () => {
       logs.map((m) => m.params.message),
       ['before'],
     );
+  });
+
+  test('a refusal reaches the chain in place of the handler (invoke.refusal)', async () => {
+    const refusal = { status: 400, body: { error: 'bad body', issues: [], traceId: 't' } };
+    const trigger = { type: 'api', refusal };
+    const refused = await child.response(child.invoke(PROTECTED, trigger, request({ authorization: 'Bearer ok' }), { invocationId: 'refused' }));
+    assert.deepEqual(refused.result, { ...refusal, headers: { 'x-logged': 'yes' } });
+    const logs = child.inbox.filter((m) => m.method === 'log' && m.params.invocationId === 'refused');
+    assert.deepEqual(logs.map((m) => m.params.message), ['before']); // the handler did not run
+    const stranger = await child.response(child.invoke(PROTECTED, trigger, request({})));
+    assert.equal(stranger.result.status, 401);
+    const bad = await child.response(child.invoke(PROTECTED, { type: 'api', refusal: 5 }, request({})));
+    assert.equal(bad.error.code, -32602);
   });
 
   test('a middleware that throws fails the invocation like a handler', async () => {

@@ -18,7 +18,7 @@ const PROTOCOL_ERRORS = new Set([-32700, -32600, -32601, -32602, -32005]);
 /**
  * @typedef {{outcome: 'accept' | 'ignore' | 'error', code?: number, id?: string | number | null, dataPath?: string}} Expect
  * @typedef {{name: string, to: 'child' | 'broker' | 'either', message?: any, text?: string, base64?: string,
- *   pattern?: {prefix: string, fill: string, suffix: string, bytes: number}, expect: Expect}} Vector
+ *   pattern?: {prefix: string, fill: string, suffix: string, bytes: number}, lenient?: string, expect: Expect}} Vector
  */
 
 /**
@@ -31,7 +31,9 @@ function load(name) {
 
 const valid = load('valid.json');
 const MAX_LINE = valid.maxLineBytes;
-const ALL = [...valid.vectors, ...load('invalid.json').vectors];
+// `lenient` vectors (ids written 7.0 or 7e0) are skipped: JSON.parse reads them
+// as 7, which the spec allows a receiver that cannot tell (`rpc.ids`).
+const ALL = [...valid.vectors, ...load('invalid.json').vectors].filter((v) => !v.lenient);
 
 /**
  * The vector's line, without its newline (protocol/vectors/README.md).

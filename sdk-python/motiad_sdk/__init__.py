@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from .context import Context, Logger, State
 from .errors import BrokerError, BrokerGoneError, NonRetryableError
-from .protocol import PROTOCOL_VERSION, SDK_VERSION
+from .protocol import SDK_VERSION
+from .tables import PROTOCOL_VERSION
 from .values import AttrDict
 
 __version__ = SDK_VERSION

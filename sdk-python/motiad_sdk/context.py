@@ -18,6 +18,7 @@ from typing import Any, Final
 from .errors import BrokerGoneError
 from .protocol import JsonObject, LineTooLongError
 from .rpc import Peer, report
+from .tables import Method
 from .values import to_jsonable, wrap
 
 _LOG_LEVELS: Final = {
@@ -121,7 +122,7 @@ class Logger:
             except Exception as exc:  # a user Mapping that fails to iterate
                 safe = {"unloggable": f"{type(exc).__name__}: {exc}"}
             params["fields"] = safe
-        self._channel.notify("log", params)
+        self._channel.notify(Method.LOG, params)
 
 
 class State:
@@ -132,23 +133,25 @@ class State:
 
     def get(self, group_id: str, key: str) -> Any:
         """The value stored under ``key`` in ``group_id``, or ``None``."""
-        return self._channel.call("state.get", {"groupId": group_id, "key": key})
+        return self._channel.call(Method.STATE_GET, {"groupId": group_id, "key": key})
 
     def set(self, group_id: str, key: str, value: Any) -> Any:
         """Store ``value`` (JSON-serialisable) under ``key``; returns the stored value."""
-        return self._channel.call("state.set", {"groupId": group_id, "key": key, "value": value})
+        return self._channel.call(
+            Method.STATE_SET, {"groupId": group_id, "key": key, "value": value}
+        )
 
     def delete(self, group_id: str, key: str) -> Any:
         """Remove ``key`` from ``group_id``; returns the deleted value, or ``None``."""
-        return self._channel.call("state.delete", {"groupId": group_id, "key": key})
+        return self._channel.call(Method.STATE_DELETE, {"groupId": group_id, "key": key})
 
     def get_group(self, group_id: str) -> Any:
         """Every value in ``group_id``, ordered by key."""
-        return self._channel.call("state.getGroup", {"groupId": group_id})
+        return self._channel.call(Method.STATE_GET_GROUP, {"groupId": group_id})
 
     def clear(self, group_id: str) -> Any:
         """Remove every key of ``group_id``."""
-        return self._channel.call("state.clear", {"groupId": group_id})
+        return self._channel.call(Method.STATE_CLEAR, {"groupId": group_id})
 
 
 class StreamClient:
@@ -161,20 +164,20 @@ class StreamClient:
 
     def get(self, group_id: str, id: str) -> Any:
         """The item ``id`` of ``group_id``, or ``None``."""
-        return self._call("stream.get", {"groupId": group_id, "id": id})
+        return self._call(Method.STREAM_GET, {"groupId": group_id, "id": id})
 
     def set(self, group_id: str, id: str, data: Mapping[str, Any]) -> Any:
         """Store ``data`` (a dict the stream's schema accepts) as item ``id``;
         returns the stored item (``data`` with ``"id"``)."""
-        return self._call("stream.set", {"groupId": group_id, "id": id, "data": data})
+        return self._call(Method.STREAM_SET, {"groupId": group_id, "id": id, "data": data})
 
     def delete(self, group_id: str, id: str) -> Any:
         """Remove the item; returns it, or ``None`` when there was none."""
-        return self._call("stream.delete", {"groupId": group_id, "id": id})
+        return self._call(Method.STREAM_DELETE, {"groupId": group_id, "id": id})
 
     def get_group(self, group_id: str) -> Any:
         """Every item of ``group_id``, ordered by id."""
-        return self._call("stream.getGroup", {"groupId": group_id})
+        return self._call(Method.STREAM_GET_GROUP, {"groupId": group_id})
 
     def send(self, channel: Mapping[str, Any], event: Mapping[str, Any]) -> Any:
         """Push an ephemeral ``{"type", "data"}`` event to the subscribers of
@@ -190,7 +193,7 @@ class StreamClient:
         }
         if channel.get("id") is not None:
             params["id"] = channel["id"]
-        return self._call("stream.send", params)
+        return self._call(Method.STREAM_SEND, params)
 
     def _call(self, method: str, params: JsonObject) -> Any:
         return self._channel.call(method, {"stream": self.name, **params})
@@ -277,4 +280,4 @@ class Context:
         params: JsonObject = {"topic": event["topic"], "data": event.get("data")}
         if event.get("messageGroupId") is not None:
             params["messageGroupId"] = event["messageGroupId"]
-        return self._channel.call("emit", params)
+        return self._channel.call(Method.EMIT, params)

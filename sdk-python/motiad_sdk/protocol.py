@@ -1,7 +1,8 @@
 """Constants and message encoding of the motiad step protocol (protocol/SPEC.md).
 
-Pure: no I/O. Everything the wire needs to agree on lives here so that the
-reader, the peer and the runner cannot drift apart.
+Pure: no I/O. How this SDK encodes the wire lives here so that the reader,
+the peer and the runner cannot drift apart; the tables the broker and every SDK
+share (codes, methods, version, limits) are generated into :mod:`.tables`.
 """
 
 from __future__ import annotations
@@ -9,39 +10,14 @@ from __future__ import annotations
 import json
 import json.encoder
 import re
-from enum import IntEnum
 from typing import Any, Final, TypeAlias
-
-PROTOCOL_VERSION: Final = "1.0"
-"""The protocol version this SDK speaks (SPEC `lifecycle.version`)."""
 
 SDK_NAME: Final = "motiad-sdk-python"
 SDK_VERSION: Final = "0.1.0"
 SDK_LANGUAGE: Final = "python"
 
-DEFAULT_MAX_LINE_BYTES: Final = 16 * 1024 * 1024
-"""SPEC `framing.max-line` default, used until ``initialize`` says otherwise."""
-
 JsonObject: TypeAlias = dict[str, Any]
 RequestId: TypeAlias = int | str
-
-
-class ErrorCode(IntEnum):
-    """Every error code of SPEC §3."""
-
-    PARSE_ERROR = -32700
-    INVALID_REQUEST = -32600
-    METHOD_NOT_FOUND = -32601
-    INVALID_PARAMS = -32602
-    INTERNAL_ERROR = -32603
-    HANDLER_FAILED = -32000
-    TIMED_OUT = -32001
-    CANCELLED = -32002
-    UNKNOWN_STEP = -32003
-    VERSION_MISMATCH = -32004
-    LINE_TOO_LONG = -32005
-    UNKNOWN_INVOCATION = -32006
-    SHUTTING_DOWN = -32007
 
 
 class LineTooLongError(ValueError):

@@ -17,13 +17,8 @@ from typing import Any
 
 from .errors import BrokerError, BrokerGoneError
 from .framing import LineWriter
-from .protocol import (
-    DEFAULT_MAX_LINE_BYTES,
-    ErrorCode,
-    JsonObject,
-    RequestId,
-    encode_message,
-)
+from .protocol import JsonObject, RequestId, encode_message
+from .tables import DEFAULT_MAX_LINE_BYTES, MAX_ERROR_MESSAGE_CHARS, ErrorCode
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,11 +154,6 @@ def _classify_response(message: JsonObject, request_id: RequestId | None) -> Inc
     return Response(request_id, None, broker_error)
 
 
-_SHORT_MESSAGE_CHARS = 1024
-"""SPEC `framing.max-line.send`: the message of an error response that had to
-lose its data is cut to this length."""
-
-
 class Peer:
     """Our side of the conversation: sends, and matches answers to our requests.
 
@@ -203,7 +193,7 @@ class Peer:
         except (TypeError, ValueError):
             # SPEC `framing.max-line.send`: the data could not be encoded or was
             # too long; the code and a shortened message still say what happened.
-            short = {"code": int(code), "message": message[:_SHORT_MESSAGE_CHARS]}
+            short = {"code": int(code), "message": message[:MAX_ERROR_MESSAGE_CHARS]}
             self.send({"jsonrpc": "2.0", "id": request_id, "error": short})
 
     def notify(self, method: str, params: JsonObject) -> None:

@@ -28,24 +28,28 @@ from .framing import LineReader, LineSplitter, LineTooLong, LineWriter, claim_st
 from .loading import Step, add_import_root, load_steps, load_streams
 from .middleware import Middleware, run_with_middleware
 from .protocol import (
-    DEFAULT_MAX_LINE_BYTES,
-    PROTOCOL_VERSION,
     SDK_LANGUAGE,
     SDK_NAME,
     SDK_VERSION,
-    ErrorCode,
     JsonObject,
     LineTooLongError,
     RequestId,
     parse_version,
 )
 from .rpc import Ignored, Invalid, Notification, Peer, Request, Response, classify, report
-from .values import wrap
+from .tables import (
+    DEFAULT_MAX_LINE_BYTES,
+    PROTOCOL_VERSION,
+    SHUTDOWN_GRACE_MS,
+    ErrorCode,
+    Method,
+)
+from .values import api_request, api_response, wrap
 
-SHUTDOWN_GRACE_S: Final = 10.0
-"""How long ``shutdown`` lets running handlers finish before cancelling them:
-the broker's own stop sequence waits for in-flight work before it gets here,
-so this only bounds a handler that ignores that."""
+SHUTDOWN_GRACE_S: Final = SHUTDOWN_GRACE_MS / 1000
+"""How long ``shutdown`` lets running handlers finish before cancelling them
+(SPEC `lifecycle.shutdown`): the broker's own stop sequence waits for in-flight
+work before it gets here, so this only bounds a handler that ignores that."""
 
 TEARDOWN_GRACE_S: Final = 1.0
 """How long cancelled tasks get to unwind at exit; a prompt exit matters more
@@ -107,6 +111,11 @@ def parse_invoke(params: JsonObject) -> InvokeParams:
         group = trigger.get("messageGroupId")
         if group is not None and not isinstance(group, str):
             raise ParamsError("trigger.messageGroupId", "a string or null")
+    if trigger_type == "api":
+        refusal = trigger.get("refusal")
+        is_response = isinstance(refusal, dict) and _is_int(refusal.get("status"))
+        if refusal is not None and not is_response:
+            raise ParamsError("trigger.refusal", "a response object with an integer status")
     if "input" not in params:
         raise ParamsError("input", "present (null for cron)")
     trace_id = _string(params, "traceId")
@@ -187,7 +196,7 @@ def _shape_result(trigger_type: str, value: Any) -> Any:
             "an api handler must return a dict with an integer `status` "
             f"(and optional `body`, `headers`), not {value!r:.200}"
         )
-    return dict(value)
+    return api_response(value)
 
 
 class Runner:
@@ -205,10 +214,10 @@ class Runner:
         self._life = _Lifecycle()
         self._stopped = asyncio.Event()
         self._methods: dict[str, Callable[[Request], None]] = {
-            "initialize": self._initialize,
-            "ping": self._ping,
-            "invoke": self._invoke,
-            "shutdown": self._shutdown,
+            Method.INITIALIZE: self._initialize,
+            Method.PING: self._ping,
+            Method.INVOKE: self._invoke,
+            Method.SHUTDOWN: self._shutdown,
         }
 
     async def run(self) -> int:
@@ -252,7 +261,7 @@ class Runner:
                 report(f"ignored a line: {incoming.reason}")
             elif (
                 isinstance(incoming, Notification)
-                and incoming.method == "$/cancel"
+                and incoming.method == Method.CANCEL
                 and isinstance(incoming.params, dict)  # bad params: ignored (`rpc.bad-params`)
             ):
                 self._cancel_by_id(incoming.params.get("id"))
@@ -458,14 +467,23 @@ class Runner:
         answered exactly once.
         """
         cron = params.trigger_type == "cron"
-        args: tuple[Any, ...] = (context,) if cron else (wrap(params.input), context)
+        api = params.trigger_type == "api"
+        handler_input = api_request(params.input) if api else params.input
+        args: tuple[Any, ...] = (context,) if cron else (wrap(handler_input), context)
+        # SPEC invoke.refusal: the body failed bodySchema; the middleware still
+        # runs (as in Motia), and next() gives it the broker's 400
+        refusal = params.trigger.get("refusal") if api else None
         try:
-            if params.trigger_type == "api" and middleware:
+            if api and middleware:
 
                 async def run_handler() -> Any:
+                    if refusal is not None:
+                        return dict(refusal)
                     return await self._run_handler(handler, is_async, args, params.invocation_id)
 
                 value = await run_with_middleware(middleware, run_handler, args[0], context)
+            elif refusal is not None:
+                value = dict(refusal)
             else:
                 value = await self._run_handler(handler, is_async, args, params.invocation_id)
         except (Exception, SystemExit) as exc:  # SystemExit: a handler calling exit()

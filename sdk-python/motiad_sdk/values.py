@@ -3,9 +3,10 @@ JSON-safe values going out."""
 
 from __future__ import annotations
 
+import base64
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 _MAX_DEPTH = 64
 """How deep :func:`to_jsonable` descends before giving up with ``repr``: deep
@@ -38,6 +39,33 @@ class AttrDict(dict[str, Any]):
             del self[name]
         except KeyError:
             raise AttributeError(name) from None
+
+
+BASE64: Final = "base64"
+"""``bodyEncoding`` of a body that is bytes, sent as a base64 string (SPEC
+``invoke.input`` and ``invoke.result``): JSON cannot hold bytes."""
+
+
+def api_request(request: Any) -> Any:
+    """The api ``input`` as the handler gets it: a base64 body is bytes."""
+    if (
+        isinstance(request, dict)
+        and request.get("bodyEncoding") == BASE64
+        and isinstance(request.get("body"), str)
+    ):
+        request = {key: value for key, value in request.items() if key != "bodyEncoding"}
+        request["body"] = base64.b64decode(request["body"])
+    return request
+
+
+def api_response(response: Mapping[str, Any]) -> dict[str, Any]:
+    """An api handler's response for the wire: a ``bytes`` body goes as base64."""
+    shaped = dict(response)
+    body = shaped.get("body")
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        shaped["body"] = base64.b64encode(body).decode("ascii")
+        shaped["bodyEncoding"] = BASE64
+    return shaped
 
 
 def wrap(value: Any) -> Any:

@@ -97,3 +97,32 @@ def test_calling_next_twice_or_returning_nothing_is_a_clear_failure() -> None:
         "middleware misbehave returned NoneType: return a response, or the result of `await next()`"
     )
     assert nothing["data"]["retryable"] is False
+
+
+def test_a_refusal_reaches_the_chain_in_place_of_the_handler() -> None:
+    """SPEC `invoke.refusal`: the body failed bodySchema; middleware still runs
+    first (a 401 wins), and next() gives the broker's 400, not the handler's run."""
+    refusal = {"status": 400, "body": {"error": "bad body", "issues": [], "traceId": "t"}}
+    with spawn_child() as child:
+        child.initialize([PROTECTED])
+        trigger = {"type": "api", "refusal": refusal}
+        member = request({"authorization": "Bearer ok"})
+        refused = child.response(child.invoke(PROTECTED, trigger, member, invocation_id="in"))
+        assert refused["result"] == {**refusal, "headers": {"x-logged": "yes"}}
+        assert logs_of(child, "in") == ["before"]  # the handler did not run
+        stranger = child.response(child.invoke(PROTECTED, trigger, request({}), invocation_id="x"))
+        assert stranger["result"]["status"] == 401
+        bad = child.response(child.invoke(PROTECTED, {"type": "api", "refusal": 5}, member))
+        assert bad["error"]["code"] == -32602
+
+
+def test_a_base64_body_reaches_the_handler_as_bytes_and_bytes_go_back_as_base64() -> None:
+    """SPEC `invoke.input` and `invoke.result`: ``bodyEncoding: "base64"``."""
+    with spawn_child() as child:
+        child.initialize([step("bytes_step")])
+        request_id = child.invoke(
+            step("bytes_step"), {"type": "api"}, {"body": "AP8=", "bodyEncoding": "base64"}
+        )
+        result = child.result(request_id)
+
+    assert result == {"status": 200, "body": "AP8A/w==", "bodyEncoding": "base64"}

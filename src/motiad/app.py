@@ -1,5 +1,5 @@
 """The composition root: settings, storage, broker and HTTP in one task group,
-with orderly shutdown on SIGINT/SIGTERM (DESIGN §2)."""
+with orderly shutdown on SIGINT/SIGTERM (ARCHITECTURE §2)."""
 
 from __future__ import annotations
 
@@ -39,8 +39,10 @@ class Started:
 
 
 def lock_path(project: Path, settings: Settings) -> Path:
-    """The lock a running broker holds on its storage."""
-    return settings.sqlite_path(project).with_suffix(".lock")
+    """The lock a running broker holds on its storage: beside the database
+    file itself, whatever symlinks the configured path goes through (two paths
+    to one database are one broker's)."""
+    return settings.sqlite_path(project).resolve().with_suffix(".lock")
 
 
 def broker_is_running(project: Path) -> bool:
@@ -185,9 +187,7 @@ async def _serve_early(
     readiness, metrics = probed
     await anyio.to_thread.run_sync(_import_http)
     from .http import WorkbenchOptions, build_app, workbench_token
-    from .http.probes import Probes
     from .http.server import bind_socket
-    from .http.workbench import is_loopback
 
     sock = bind_socket(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
@@ -197,14 +197,7 @@ async def _serve_early(
     if settings.workbench:
         workbench = WorkbenchOptions(token, stop)
         workbench_url = f"{url}/__motiad/" + (f"?token={token}" if token else "")
-    probes = Probes(
-        readiness,
-        metrics=metrics,
-        metrics_path=settings.metrics.path,
-        token=token,
-        exposed=not is_loopback(settings.host),
-    )
-    app = build_app(broker, workbench, stop, probes)
+    app = build_app(broker, workbench, stop, readiness, metrics)
     await owner.start(_serve_until, app, sock, stop, settings, stopped)
     listening(_Listening(url, workbench_url))
 

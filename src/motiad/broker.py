@@ -283,7 +283,9 @@ class Broker:
                 if file.language not in failed:
                     starting.start_soon(self._start_file, file, report.errors, loaded)
             by_language: dict[str, list[StepFile]] = {}
-            for stream_file in discover_streams(self.project, self.settings.project.step_dirs):
+            for stream_file in discover_streams(
+                self.project, self.settings.languages, self.settings.project.step_dirs
+            ):
                 by_language.setdefault(stream_file.language, []).append(stream_file)
             for stream_files in by_language.values():
                 starting.start_soon(self._load_streams, stream_files, report.errors)
@@ -497,7 +499,7 @@ class Broker:
         still there it starts again. Every other step keeps serving."""
         report = LoadReport()
         path = self.project / relative
-        stream_language = stream_language_of(Path(relative))
+        stream_language = stream_language_of(Path(relative), self.settings.languages)
         if stream_language is not None:
             self.streams.remove_file(relative)
             if path.is_file():
@@ -603,15 +605,26 @@ class Broker:
         request's span ``parent_id``); returns its response.
 
         Raises :class:`InvalidInput` (the body fails ``bodySchema``), or what
-        :meth:`_invoke` raises.
+        :meth:`_invoke` raises. A step with middleware is invoked even then, as
+        Motia runs middleware before anything reads the body: its chain gets
+        the 400 in place of the handler's response (SPEC ``invoke.refusal``).
         """
+        trigger = ApiTrigger()
         if step.body_schema is not None:
             body = request.body
-            value = msgspec.json.decode(body) if isinstance(body, msgspec.Raw) else body
-            issues = step.body_schema.issues(value, root="body")
+            if request.body_encoding is not None:
+                kind = request.headers.get("content-type") or "no Content-Type"
+                issues = [Issue("body", f"expected JSON, got bytes ({kind})")]
+            else:
+                value = msgspec.json.decode(body) if isinstance(body, msgspec.Raw) else body
+                issues = step.body_schema.issues(value, root="body")
             if issues:
-                raise InvalidInput("request body does not match the step's bodySchema", issues)
-        raw = await self._invoke(step, ApiTrigger(), request, trace_id, parent_id=parent_id)
+                refused = InvalidInput("request body does not match the step's bodySchema", issues)
+                if not isinstance(step.config, ApiStepConfig) or not step.config.middleware:
+                    raise refused
+                body_400 = msgspec.Raw(msgspec.json.encode(refused.payload(trace_id)))
+                trigger = ApiTrigger(refusal=ApiResult(400, body_400))
+        raw = await self._invoke(step, trigger, request, trace_id, parent_id=parent_id)
         try:
             result = _api_result_decoder.decode(raw or b"null")
         except msgspec.ValidationError as exc:

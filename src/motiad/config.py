@@ -1,7 +1,7 @@
 """Project settings and step configs, with validation that names the file and
 the field of every mistake.
 
-Step configs use Motia's field names (DESIGN §1) and refuse unknown fields, so
+Step configs use Motia's field names (ARCHITECTURE §1) and refuse unknown fields, so
 a typo such as ``subscribe`` is reported instead of silently ignored.
 """
 
@@ -122,7 +122,13 @@ class NoopStepConfig(_StepConfigBase, tag="noop"):
 
 
 StepConfig = ApiStepConfig | EventStepConfig | CronStepConfig | NoopStepConfig
-STEP_TYPES = ("api", "event", "cron", "noop")
+_STEP_CONFIGS: dict[str, type] = {
+    "api": ApiStepConfig,
+    "event": EventStepConfig,
+    "cron": CronStepConfig,
+    "noop": NoopStepConfig,
+}
+STEP_TYPES = tuple(_STEP_CONFIGS)
 
 RESERVED_PATH_PREFIX = "/__motiad"
 """The workbench and its JSON API live here; API steps may not use it."""
@@ -155,32 +161,42 @@ def parse_step_config(raw: Mapping[str, Any], source: Path | str) -> StepConfig:
         raise config_error(
             exc,
             source,
+            target=_STEP_CONFIGS[step_type],
+            root="config",
             missing=f"missing (required for {step_type} steps)",
-            unknown="unknown field (a typo? see the README for the fields of each step type)",
+            unknown=f"unknown field of {step_type} steps",
         ) from None
     _check_step(config, source)
     return config
 
 
 def config_error(
-    exc: msgspec.ValidationError, source: Path | str, *, missing: str, unknown: str
+    exc: msgspec.ValidationError,
+    source: Path | str,
+    *,
+    target: type,
+    root: str = "",
+    missing: str = "missing",
+    unknown: str = "unknown setting",
 ) -> ConfigError:
-    """A msgspec error about a user's ``config`` as a :class:`ConfigError` naming the
-    field (``config.path``); ``missing`` and ``unknown`` say what a missing or an
-    unknown field means for this kind of config."""
+    """A msgspec error converting a user's ``source`` to ``target`` as a
+    :class:`ConfigError` naming the field (``root`` + its path, e.g.
+    ``config.path`` or ``languages.ruby.command``); ``missing`` and ``unknown``
+    say what a missing or an unknown field means there, and an unknown one
+    names the field it likely misspells (``did you mean subscribes?``)."""
     text = str(exc)
     match = _AT_PATH.search(text)
-    field = "config" + (match.group("path") if match else "")
+    path = match.group("path") if match else ""
+    field = root + path
     message = text[: match.start()] if match else text
     missing_field = re.match(r"Object missing required field `(?P<name>\w+)`", message)
     unknown_field = re.match(r"Object contains unknown field `(?P<name>[^`]+)`", message)
     if missing_field:
-        field = f"{field}.{missing_field.group('name')}"
-        message = missing
+        field, message = f"{field}.{missing_field.group('name')}", missing
     elif unknown_field:
-        field = f"{field}.{unknown_field.group('name')}"
-        message = unknown
-    return ConfigError(source, message, field=field)
+        name = unknown_field.group("name")
+        field, message = f"{field}.{name}", unknown + _hint(name, _keys_at(target, path))
+    return ConfigError(source, message, field=field.lstrip(".") or None)
 
 
 def _check_step(config: StepConfig, source: Path | str) -> None:
@@ -275,6 +291,51 @@ class LogSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     ``--log-format`` overrides it."""
 
 
+class HttpSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[http]`` in motiad.toml: which browser pages may use the server, and
+    per-connection limits (README "Security model")."""
+
+    allowed_origins: list[str] = []
+    """Origins (``https://app.example.com``, or ``*`` for any) whose pages may
+    use the stream WebSocket and the workbench besides loopback and same-origin
+    pages, and the only ones API steps answer CORS to. Empty: API steps answer
+    any origin (``Access-Control-Allow-Origin: *``, as Motia does)."""
+    allowed_hosts: list[str] = []
+    """Host names (besides loopback ones) the workbench and the streams answer
+    to on a loopback bind: a reverse proxy's public name when it passes its own
+    Host header on. Beyond loopback the token decides, not the name."""
+    allowed_methods: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    """``Access-Control-Allow-Methods`` of API steps."""
+    allowed_headers: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    """``Access-Control-Allow-Headers`` of API steps."""
+    allow_credentials: bool = False
+    """Let listed origins send cookies to API steps (the origin is echoed then,
+    as ``*`` does not allow credentials)."""
+    cors_max_age_s: Annotated[int, msgspec.Meta(ge=0)] = 600
+    """How long a browser may reuse a preflight answer (Motia's 600)."""
+    max_subscriptions: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    """Subscriptions one stream WebSocket may hold (a join beyond is refused with
+    an error message): bounds the broker's memory per connection; a page
+    follows a few items and groups, not thousands."""
+
+
+_ORIGIN = re.compile(r"^(\*|[a-z][a-z0-9+.-]*://[^/?#\s]+)$")
+
+
+def _check_http(source: Path, http: HttpSettings) -> None:
+    """Refuse an origin that is not one, naming its key; keep them lower-case."""
+    for index, origin in enumerate(http.allowed_origins):
+        normal = origin.lower().rstrip("/")
+        if not _ORIGIN.match(normal):
+            raise ConfigError(
+                source,
+                f"{origin!r} is not an origin: write scheme://host[:port], or * for any",
+                field=f"http.allowed_origins[{index}]",
+            )
+        http.allowed_origins[index] = normal
+    http.allowed_hosts = [host.lower().rstrip(".") for host in http.allowed_hosts]
+
+
 DEFAULT_STEP_DIRS = ("steps", "src")
 """Where Motia 0.17 looks for step and stream files (snap's generate-locked-data.ts)."""
 
@@ -311,6 +372,9 @@ class LanguageSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
 
     patterns: list[str]
     """File-name globs of its step files in the step folders (``*.step.go``)."""
+    stream_patterns: list[str] = []
+    """File-name globs of the stream definition files its SDK loads (sent in
+    ``initialize.streams``); none: the language defines no streams."""
     command: list[str]
     """argv of one child; the child gets the file's path in ``initialize`` too."""
     build: list[str] | None = None
@@ -329,6 +393,7 @@ class LanguageSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
 BUILTIN_LANGUAGES: dict[str, dict[str, Any]] = {
     "python": {
         "patterns": ["*_step.py", "*.step.py"],
+        "stream_patterns": ["*_stream.py", "*.stream.py"],
         "command": ["{python}", "-m", "motiad_sdk"],
         "env": {"PYTHONPATH": "{sdk}", "PYTHONUNBUFFERED": "1"},
         "sdk": "sdk-python",
@@ -342,6 +407,7 @@ BUILTIN_LANGUAGES: dict[str, dict[str, Any]] = {
             "*.step.mts",
             "*.step.cts",
         ],
+        "stream_patterns": ["*.stream.ts", "*.stream.js", "*.stream.mjs", "*.stream.cjs"],
         "command": ["node", "{sdk}/src/runner.mjs"],
         "sdk": "sdk-node",
         "install_hint": "install Node.js 20 or newer to run TypeScript/JavaScript steps",
@@ -351,6 +417,12 @@ BUILTIN_LANGUAGES: dict[str, dict[str, Any]] = {
         "build": ["sh", "{sdk}/build.sh", "{project}", "{files}"],
         "command": ["{project}/.motiad/go/steps", "{file}"],
         "sdk": "sdk-go",
+    },
+    "ruby": {
+        "patterns": ["*.step.rb", "*_step.rb"],
+        "command": ["ruby", "{sdk}/runner.rb"],
+        "sdk": "sdk-ruby",
+        "install_hint": "install Ruby 3.1 or newer to run Ruby steps",
     },
 }
 """The registry's built-in entries, in the form a project writes its own
@@ -364,7 +436,7 @@ def builtin_languages() -> dict[str, LanguageSettings]:
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Project-wide settings (DESIGN §7). All optional."""
+    """Project-wide settings (ARCHITECTURE §7). All optional."""
 
     host: str = "127.0.0.1"
     port: int = 3000
@@ -377,8 +449,10 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """After SIGINT/SIGTERM, how long ``/__motiad/ready`` answers 503 before the
     listener closes: at least a load balancer's probe interval, so it stops
     sending first (0: close at once, for a lone instance)."""
-    max_body_bytes: Annotated[int, msgspec.Meta(gt=0)] = 1024 * 1024
-    """Largest request body accepted (413 beyond): 1 MiB, like common proxies."""
+    max_body_bytes: Annotated[int, msgspec.Meta(gt=0)] = 16_000_000
+    """Largest request body accepted (413 beyond): 16 MB, room for the base64
+    images Motia's users post (Motia itself allows 1 GB), and a JSON body this
+    size still fits the protocol's 16 MiB line to the step."""
 
     workbench: bool = True
     """Serve the workbench and its JSON API under ``/__motiad/``."""
@@ -393,6 +467,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
     telemetry: TelemetrySettings = msgspec.field(default_factory=TelemetrySettings)
+    http: HttpSettings = msgspec.field(default_factory=HttpSettings)
     languages: dict[str, LanguageSettings] = msgspec.field(default_factory=builtin_languages)
     """The runner registry: the built-in entries with the project's merged in."""
 
@@ -440,13 +515,14 @@ def load_settings(
     try:
         settings = msgspec.convert(merged, Settings, strict=False)
     except msgspec.ValidationError as exc:
-        raise _settings_error(source, exc) from None
+        raise config_error(exc, source, target=Settings) from None
     if not (settings.storage.startswith("sqlite:") or settings.uses_redis):
         raise ConfigError(
             source,
             f"expected sqlite:PATH or redis://HOST:PORT/DB, got {settings.storage!r}",
             field="storage",
         )
+    _check_http(source, settings.http)
     _check_project(source, settings.project)
     settings.languages = languages
     return settings
@@ -462,26 +538,6 @@ def _check_project(source: Path, project: ProjectLayout) -> None:
                 f"{folder!r}: a folder inside the project, such as 'steps' or 'src'",
                 field=f"project.step_dirs[{index}]",
             )
-
-
-def _settings_error(
-    source: Path, exc: msgspec.ValidationError, prefix: str = "", target: type = Settings
-) -> ConfigError:
-    """A conversion error (converting to ``target``) as ``FILE: KEY: problem``;
-    an unknown key names the likely one it misspells."""
-    text = str(exc)
-    match = _AT_PATH.search(text)
-    path = match.group("path") if match else ""
-    key = prefix + path
-    message = text[: match.start()] if match else text
-    missing = re.match(r"Object missing required field `(?P<name>\w+)`", message)
-    unknown = re.match(r"Object contains unknown field `(?P<name>[^`]+)`", message)
-    if missing:
-        key, message = f"{key}.{missing.group('name')}", "missing"
-    elif unknown:
-        name = unknown.group("name")
-        key, message = f"{key}.{name}", "unknown setting" + _hint(name, _keys_at(target, path))
-    return ConfigError(source, message, field=key.lstrip(".") or None)
 
 
 def _keys_at(target: type, path: str) -> list[str]:
@@ -517,7 +573,9 @@ def _merge_languages(source: Path, declared: Any) -> dict[str, LanguageSettings]
         try:
             languages[name] = msgspec.convert(entry, LanguageSettings)
         except msgspec.ValidationError as exc:
-            raise _settings_error(source, exc, f"languages.{name}", LanguageSettings) from None
+            raise config_error(
+                exc, source, target=LanguageSettings, root=f"languages.{name}"
+            ) from None
         _check_language(source, name, languages[name])
     return languages
 
@@ -531,13 +589,17 @@ def _check_language(source: Path, name: str, language: LanguageSettings) -> None
         )
     if not language.patterns:
         raise ConfigError(source, "must name at least one pattern", field=f"{key}.patterns")
-    for index, pattern in enumerate(language.patterns):
-        if not pattern or "/" in pattern:
-            raise ConfigError(
-                source,
-                f"{pattern!r}: a pattern matches file names, such as '*.step.rb'",
-                field=f"{key}.patterns[{index}]",
-            )
+    for part, patterns in (
+        ("patterns", language.patterns),
+        ("stream_patterns", language.stream_patterns),
+    ):
+        for index, pattern in enumerate(patterns):
+            if not pattern or "/" in pattern:
+                raise ConfigError(
+                    source,
+                    f"{pattern!r}: a pattern matches file names, such as '*.step.rb'",
+                    field=f"{key}.{part}[{index}]",
+                )
     lists = [("command", language.command), ("build", language.build or [])]
     for part, argv in lists:
         if not argv and (part == "command" or language.build is not None):

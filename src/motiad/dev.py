@@ -33,7 +33,7 @@ def project_files(
     project: Path, dirs: Sequence[str], languages: Mapping[str, LanguageSettings]
 ) -> set[str]:
     """Every step and stream file of the project, by relative path."""
-    files = discover_steps(project, languages, dirs) + discover_streams(project, dirs)
+    files = discover_steps(project, languages, dirs) + discover_streams(project, languages, dirs)
     return {file.relative for file in files}
 
 

@@ -12,12 +12,6 @@ from pathlib import Path
 from .config import DEFAULT_STEP_DIRS, Language, LanguageSettings, builtin_languages
 from .errors import ConfigError
 
-STREAM_PATTERNS: dict[Language, tuple[str, ...]] = {
-    "node": ("*.stream.ts", "*.stream.js", "*.stream.mjs", "*.stream.cjs"),
-    "python": ("*_stream.py", "*.stream.py"),
-}
-"""Stream definition files: only our own SDKs load them (a stream has no
-handler, so another language gains nothing from defining one)."""
 _SKIPPED_DIRS = {"node_modules", "__pycache__", ".venv", "venv", ".git", ".motiad"}
 
 
@@ -52,11 +46,15 @@ def language_of(
     return matches[0] if matches else None
 
 
-def stream_language_of(path: Path) -> Language | None:
-    """The language that loads ``path`` when it is a stream file, else ``None``."""
-    for language, names in STREAM_PATTERNS.items():
-        if any(fnmatch.fnmatch(path.name, pattern) for pattern in names):
-            return language
+def stream_language_of(
+    path: Path, languages: Mapping[str, LanguageSettings] | None = None
+) -> Language | None:
+    """The language whose ``stream_patterns`` match ``path``'s name (its SDK loads
+    the stream file), else ``None``."""
+    registry = builtin_languages() if languages is None else languages
+    for name, language in registry.items():
+        if any(fnmatch.fnmatch(path.name, pattern) for pattern in language.stream_patterns):
+            return name
     return None
 
 
@@ -71,9 +69,14 @@ def discover_steps(
     return _discover(project, dirs, lambda path: language_of(path, registry))
 
 
-def discover_streams(project: Path, dirs: Sequence[str] = DEFAULT_STEP_DIRS) -> list[StepFile]:
+def discover_streams(
+    project: Path,
+    languages: Mapping[str, LanguageSettings] | None = None,
+    dirs: Sequence[str] = DEFAULT_STEP_DIRS,
+) -> list[StepFile]:
     """All stream definition files under the step folders ``dirs``, sorted by relative path."""
-    return _discover(project, dirs, stream_language_of)
+    registry = builtin_languages() if languages is None else languages
+    return _discover(project, dirs, lambda path: stream_language_of(path, registry))
 
 
 def step_folders(project: Path, dirs: Sequence[str] = DEFAULT_STEP_DIRS) -> list[Path]:

@@ -30,7 +30,8 @@ class StepLoadError(MotiadError):
         self.type = type_
         self.detail = message
         self.stack = stack
-        super().__init__(f"{self.path}: failed to load: {type_}: {message}")
+        hint = _missing_package_hint(self.path, type_, message)
+        super().__init__(f"{self.path}: failed to load: {type_}: {message}{hint}")
 
 
 class ChildError(MotiadError):
@@ -57,6 +58,12 @@ class InvalidInput(MotiadError):
         super().__init__(f"{message}: {detail}")
         self.message = message
 
+    def payload(self, trace_id: str) -> dict[str, object]:
+        """The body of the 400 that refuses the input: the message, every issue
+        and the trace id."""
+        issues = [{"path": path, "message": problem} for path, problem in self.issues]
+        return {"error": self.message, "issues": issues, "traceId": trace_id}
+
 
 class StorageError(MotiadError):
     """The storage backend failed or is unreachable."""
@@ -77,3 +84,16 @@ def first_motiad_error(error: BaseException) -> MotiadError | None:
             if found is not None:
                 return found
     return None
+
+
+def _missing_package_hint(path: str, type_: str, message: str) -> str:
+    """What to do when a step imports a package the project has not installed:
+    the usual first error of a step someone else wrote."""
+    if type_ == "ModuleNotFoundError" and path.endswith(".py"):
+        return (
+            " (list the package in requirements.txt, then run `motiad install`:"
+            " Python steps run on the project's .venv)"
+        )
+    if "Cannot find module" in message or "Cannot find package" in message:
+        return " (add the package to package.json, then run `npm install` in the project)"
+    return ""

@@ -45,7 +45,12 @@ from .protocol import (
     encode_request,
     encode_result,
 )
-from .protocol.messages import DEFAULT_MAX_LINE_BYTES, ErrorObject, RequestId
+from .protocol.messages import (
+    DEFAULT_MAX_LINE_BYTES,
+    MAX_ERROR_MESSAGE_CHARS,
+    ErrorObject,
+    RequestId,
+)
 from .tasks import Slots, TaskSet
 from .transport import BatchingLineSender, LineSender, LineTooLong
 
@@ -620,5 +625,6 @@ class RpcPeer:
     def _error_line(self, msg_id: RequestId | None, error: ErrorObject) -> bytes:
         line = encode_error(msg_id, error)
         if len(line) - 1 > self.max_line_bytes:  # drop the data, shorten the message
-            line = encode_error(msg_id, ErrorObject(error.code, error.message[:1024]))
+            short = error.message[:MAX_ERROR_MESSAGE_CHARS]
+            line = encode_error(msg_id, ErrorObject(error.code, short))
         return line

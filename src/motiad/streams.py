@@ -63,8 +63,10 @@ def parse_stream_config(raw: Mapping[str, Any], source: str) -> StreamDefinition
         raise config_error(
             exc,
             source,
+            target=StreamConfig,
+            root="config",
             missing="missing (a stream config needs a name)",
-            unknown="unknown field (a stream config has name, schema and baseConfig)",
+            unknown="unknown field of stream configs",
         ) from None
     if not config.name or not config.name.strip():
         raise ConfigError(source, "must be a non-empty string", field="config.name")
@@ -118,7 +120,8 @@ class StreamRegistry:
 
     def item(self, name: str, id: str, data: msgspec.Raw) -> msgspec.Raw:
         """The item ``stream.set`` stores: ``data`` (an object) with ``id``, if the
-        stream's schema accepts it."""
+        stream's schema accepts the data as written (with ``id`` when the schema
+        declares it: Motia checks nothing and stores ``{...data, id}``)."""
         definition = self.get(name)
         try:
             value = _decode_object(data)
@@ -128,13 +131,25 @@ class StreamRegistry:
                 f"stream {name!r}: data must be a JSON object",
                 {"path": "$.params.data"},
             ) from None
-        value["id"] = id  # before the check: Motia's schemas often declare `id`
         if definition.schema is not None:
-            issues = definition.schema.issues(value, root="data")
+            # The data as the user wrote it; with its id only when the schema
+            # declares one, as the item type of many Motia streams does.
+            checked = {**value, "id": id} if _declares_id(definition.raw_schema) else value
+            issues = definition.schema.issues(checked, root="data")
             if issues:
                 raise refused_params(
                     f"stream {name!r}: data does not match the schema of {definition.file}",
                     issues,
                     stream=name,
                 )
+        # Stored and sent with its id, which wins over one in the data (Motia's `{...data, id}`).
+        value["id"] = id
         return msgspec.Raw(_encode(value))
+
+
+def _declares_id(schema: dict[str, Any] | bool | None) -> bool:
+    """Whether a stream schema names ``id`` among its top-level properties."""
+    if not isinstance(schema, dict):
+        return False
+    properties = schema.get("properties")
+    return isinstance(properties, dict) and "id" in properties

@@ -3,7 +3,7 @@
 A child that exits, misses its heartbeats, closes its stdout or ignores a
 ``$/cancel`` is restarted with exponential backoff; the invocations it had in
 flight fail as retryable so the queue delivers them again. A crash loop is
-reported, never spun (DESIGN §2). Every wait on the child is bounded, so no
+reported, never spun (ARCHITECTURE §2). Every wait on the child is bounded, so no
 child, however broken, can hang the broker (SPEC §4, §7).
 """
 

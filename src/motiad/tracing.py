@@ -1,8 +1,8 @@
-"""Trace ids, log records and spans, and the buses that carry them to whoever
-shows or stores them (the console, storage, the workbench's live stream).
+"""Trace ids, and the buses that carry log records and spans to whoever shows
+or stores them (the console, storage, the workbench's live stream).
 
-Pure data and in-memory fan-out: no I/O, so storage and the broker both build
-on it (DESIGN §5)."""
+In-memory fan-out, no I/O. The records themselves are defined below storage
+(:mod:`motiad.records`): the store keeps them, this bus decides what to record."""
 
 from __future__ import annotations
 
@@ -10,14 +10,25 @@ import os
 import random
 import time
 from collections.abc import Callable
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
-import msgspec
+from .records import LEVELS, Level, LogRecord, Span
 
-from .protocol.messages import ErrorInfo
-
-Level = Literal["debug", "info", "warn", "error"]
-LEVELS: tuple[Level, ...] = ("debug", "info", "warn", "error")
+__all__ = [
+    "LEVELS",
+    "Bus",
+    "Level",
+    "LogBus",
+    "LogRecord",
+    "LogSink",
+    "Sink",
+    "Span",
+    "SpanBus",
+    "new_id",
+    "short_id",
+]
+"""The records are re-exported: the bus carries them, so its users may take
+them from here."""
 
 T = TypeVar("T")
 
@@ -40,44 +51,6 @@ def short_id(full_id: str) -> str:
     """The few digits of an id the console shows: its random end (its start is
     the time, the same for ids made in the same minute)."""
     return full_id[-8:]
-
-
-class LogRecord(msgspec.Struct, frozen=True, rename="camel"):
-    """One log line, from user code, a child's stderr, or the broker itself (camelCase
-    in JSON: the workbench and ``motiad logs --json``)."""
-
-    time: float
-    level: Level
-    message: str
-    step: str | None = None
-    trace_id: str | None = None
-    invocation_id: str | None = None
-    fields: dict[str, Any] | None = None
-
-
-Outcome = Literal["ok", "error"]
-TriggerKind = Literal["api", "event", "cron"]
-
-
-class Span(msgspec.Struct, frozen=True, rename="camel"):
-    """One finished invocation of a step's handler, within its trace."""
-
-    id: str
-    """The invocation id: log records of the invocation carry it."""
-    trace_id: str
-    step: str
-    trigger: TriggerKind
-    detail: str
-    """What fired it, for people: ``POST /messages``, the topic, the schedule."""
-    started_at: float
-    ended_at: float
-    outcome: Outcome
-    attempt: int = 1
-    error: ErrorInfo | None = None
-    parent_id: str | None = None
-    """The W3C span id of its parent: the HTTP request's span (api), the emit's
-    (event, see :mod:`motiad.trace_context`); ``None`` for a cron tick. Its own
-    is that of ``id``."""
 
 
 Sink = Callable[[T], None]

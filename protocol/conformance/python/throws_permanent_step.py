@@ -1,6 +1,6 @@
-"""Conformance fixture `ConformanceThrowsPermanent` (protocol/SPEC.md §11.1)."""
-
-from motiad_sdk import NonRetryableError
+"""Conformance fixture `ConformanceThrowsPermanent` (protocol/SPEC.md §11.1): any
+exception with ``retryable = False`` is permanent (``motiad_sdk.NonRetryableError``
+is one), so the fixture needs no SDK and any Python child can load it."""
 
 config = {
     "name": "ConformanceThrowsPermanent",
@@ -10,5 +10,11 @@ config = {
 }
 
 
+class PermanentFailure(Exception):
+    """A failure no retry can fix."""
+
+    retryable = False
+
+
 async def handler(input, context):
-    raise NonRetryableError("permanent failure")
+    raise PermanentFailure("permanent failure")

@@ -9,7 +9,7 @@ from pathlib import Path
 import anyio
 import click
 
-from ..conformance import HANDSHAKE_S, checker_for, run_conformance
+from ..conformance import HANDSHAKE_S, PROFILES, Profile, checker_for, run_conformance
 from ..errors import MotiadError
 from ..tracing import LogBus
 
@@ -20,7 +20,7 @@ from ..tracing import LogBus
 )
 @click.option(
     "--sdk",
-    type=click.Choice(["python", "node", "go"]),
+    type=click.Choice(["python", "node", "go", "ruby"]),
     help="Check one of motiad's SDKs (its built-in runner registry entry) with its"
     " fixtures from protocol/conformance/.",
 )
@@ -36,22 +36,37 @@ from ..tracing import LogBus
     show_default=True,
     help="Seconds the child may take to answer initialize.",
 )
+@click.option(
+    "--profile",
+    type=click.Choice(PROFILES),
+    default="full",
+    show_default=True,
+    help="The cases of the core profile (what a child needs against a conforming"
+    " broker), or of the full one (SPEC §0.1).",
+)
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def conformance(
-    sdk: str | None, steps: Path | None, handshake_timeout: float, command: tuple[str, ...]
+    sdk: str | None,
+    steps: Path | None,
+    handshake_timeout: float,
+    profile: Profile,
+    command: tuple[str, ...],
 ) -> None:
-    """Check a step child against protocol/SPEC.md: --sdk python|node|go, or -- COMMAND...
+    """Check a step child against protocol/SPEC.md: --sdk python|node|go|ruby, or -- COMMAND...
 
     COMMAND runs with a temporary project as its working folder; its steps/
     folder is a copy of --steps. Prints PASS or FAIL per case with the
-    requirement it checks, then "N passed, N failed"; exits 1 on any failure.
+    requirement it checks, then "N passed, N failed: profile P passed" (or
+    failed); exits 1 on any failure.
     """
     if (sdk is None) == (not command):
-        raise click.UsageError("give either --sdk python|node|go or -- COMMAND...")
+        raise click.UsageError("give either --sdk python|node|go|ruby or -- COMMAND...")
     logs = LogBus()
     logs.subscribe(lambda record: click.echo(f"{record.step}: {record.message}", err=True))
     try:
-        checker = checker_for(sdk, list(command), steps, handshake_s=handshake_timeout, logs=logs)
+        checker = checker_for(
+            sdk, list(command), steps, handshake_s=handshake_timeout, logs=logs, profile=profile
+        )
         status = anyio.run(run_conformance, checker, click.echo)
     except MotiadError as exc:  # e.g. node is not installed: nothing could be checked
         raise click.ClickException(str(exc)) from None

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import parse_qsl
 
 import msgspec
 
 from ..broker import Broker
 from ..errors import ChildError, InvalidInput, MotiadError, RemoteError, StorageError
 from ..protocol import ErrorCode
-from ..protocol.messages import ApiRequest, ApiResult
+from ..protocol.messages import DEFAULT_MAX_LINE_BYTES, ApiRequest, ApiResult
 from ..supervisor import InvocationTimeout
 from ..tracing import new_id
+from .access import Access
+from .bodies import TooDeep, parse_body, query_params, response_body, unsendable
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -28,6 +29,14 @@ Send = Callable[[Message], Awaitable[None]]
 TRACE_HEADER = b"x-trace-id"
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _encode = msgspec.json.Encoder().encode
+
+
+_ENCODED_LIMIT = DEFAULT_MAX_LINE_BYTES - 64 * 1024
+"""Largest encoded request that fits one ``invoke`` line with room for its
+envelope (step path, ids)."""
+_ENCODED_CHECK_FROM = _ENCODED_LIMIT // 6
+"""Bodies up to this size fit whatever their encoding (a JSON escape, the worst
+case, is six bytes a byte): only larger ones are encoded to be measured."""
 
 
 class BodyTooLarge(Exception):
@@ -40,8 +49,7 @@ def error_response(exc: Exception, trace_id: str) -> tuple[int, dict[str, Any]]:
     Never leaks a stack trace: the client gets the trace id, the log has the rest.
     """
     if isinstance(exc, InvalidInput):
-        issues = [{"path": path, "message": message} for path, message in exc.issues]
-        return 400, {"error": exc.message, "issues": issues, "traceId": trace_id}
+        return 400, exc.payload(trace_id)
     if isinstance(exc, RemoteError) and exc.code == ErrorCode.HANDLER_FAILED:
         return 500, {"error": "Internal Server Error", "traceId": trace_id}
     if isinstance(exc, InvocationTimeout):
@@ -67,49 +75,31 @@ async def read_body(receive: Receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-def parse_body(body: bytes, content_type: str) -> msgspec.Raw | str:
-    """JSON bodies stay raw (validated, not decoded); others are handed over as text.
-
-    Raises ``msgspec.DecodeError`` for a JSON body that is not valid JSON.
-    """
-    if not body:
-        return msgspec.Raw(b"null")
-    media = content_type.split(";", 1)[0].strip().lower()
-    if not media or media == "application/json" or media.endswith("+json"):
-        return msgspec.json.decode(body, type=msgspec.Raw)
-    return body.decode("utf-8", "replace")
-
-
-def query_params(query_string: bytes) -> dict[str, str | list[str]]:
-    """Motia's shape: a string per key, a list of strings when a key repeats."""
-    params: dict[str, str | list[str]] = {}
-    if not query_string:
-        return params
-    for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
-        existing = params.get(key)
-        if existing is None:
-            params[key] = value
-        elif isinstance(existing, list):
-            existing.append(value)
-        else:
-            params[key] = [existing, value]
-    return params
-
-
 class ApiHandler:
     """ASGI callable serving every API step."""
 
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: Broker, access: Access) -> None:
         self.broker = broker
+        self.access = access
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method: str = scope["method"]
         path: str = scope["path"]
         span = scope.get("motiad.request_span")  # http.observed, when in front
         trace_id = span.trace_id if span is not None else new_id()
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope["headers"]:
+            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        cors = self.access.cors_headers(headers.get("origin"), headers)
         match = self.broker.routes.match(method, path)
+        if method == "OPTIONS" and (match is None or isinstance(match, list)):
+            # Motia answers every OPTIONS no step serves as a preflight: 204
+            await send({"type": "http.response.start", "status": 204, "headers": cors})
+            await send({"type": "http.response.body", "body": b""})
+            return
         if match is None:
-            await _send_json(send, 404, {"error": f"no route for {method} {path}"}, trace_id)
+            await _send_json(send, 404, {"error": f"no route for {method} {path}"}, trace_id, cors)
             return
         if isinstance(match, list):
             await _send_json(
@@ -117,41 +107,66 @@ class ApiHandler:
                 405,
                 {"error": f"{method} is not allowed on {path}; allowed: {', '.join(match)}"},
                 trace_id,
-                [(b"allow", ", ".join(match).encode())],
+                [(b"allow", ", ".join(match).encode()), *cors],
             )
             return
         if span is not None:
             span.step, span.route = match.target.name, match.target.trigger.partition(" ")[2]
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in scope["headers"]:
-            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
         try:
-            body = parse_body(
-                await read_body(receive, self.broker.settings.max_body_bytes),
-                headers.get("content-type", ""),
-            )
+            raw = await read_body(receive, self.broker.settings.max_body_bytes)
+            body, encoding = parse_body(raw, headers.get("content-type", ""))
         except BodyTooLarge:
             limit = self.broker.settings.max_body_bytes
-            await _send_json(send, 413, {"error": f"request body exceeds {limit} bytes"}, trace_id)
+            problem = {"error": f"request body exceeds {limit} bytes"}
+            await _send_json(send, 413, problem, trace_id, cors)
             return
         except msgspec.DecodeError as exc:
-            await _send_json(
-                send, 400, {"error": f"request body is not valid JSON: {exc}"}, trace_id
-            )
+            problem = {"error": f"request body is not valid JSON: {exc}"}
+            await _send_json(send, 400, problem, trace_id, cors)
+            return
+        except (RecursionError, TooDeep):
+            problem = {"error": f"request body refused: {TooDeep()}"}
+            await _send_json(send, 400, problem, trace_id, cors)
             return
         request = ApiRequest(
-            method, path, body, headers, match.path_params, query_params(scope["query_string"])
+            method,
+            path,
+            body,
+            headers,
+            match.path_params,
+            query_params(scope["query_string"]),
+            encoding,
         )
+        if len(raw) > _ENCODED_CHECK_FROM and len(_encode(request)) > _ENCODED_LIMIT:
+            problem = {
+                "error": f"request body of {len(raw)} bytes is too large to hand to the step"
+                f" once encoded (base64 or escapes; the protocol's lines hold"
+                f" {DEFAULT_MAX_LINE_BYTES} bytes)"
+            }
+            await _send_json(send, 413, problem, trace_id, cors)
+            return
         try:
             result = await self.broker.call_api(
                 match.target, request, trace_id, parent_id=span.span_id if span else None
             )
         except MotiadError as exc:
             status, payload = error_response(exc, trace_id)
-            await _send_json(send, status, payload, trace_id)
+            await _send_json(send, status, payload, trace_id, cors)
             return
-        await _send_result(send, result, trace_id)
+        flaw = unsendable(result)
+        if flaw is not None:
+            # the handler's bug, told to its author; the client gets what a
+            # failed handler gives (Node refuses such a response in Motia too)
+            self.broker.logs.log(
+                "error",
+                f"{match.target.name} returned a response HTTP cannot carry: {flaw}",
+                step=match.target.name,
+                trace_id=trace_id,
+            )
+            payload = {"error": "Internal Server Error", "traceId": trace_id}
+            await _send_json(send, 500, payload, trace_id, cors)
+            return
+        await _send_result(send, result, trace_id, cors)
 
 
 async def _send_json(
@@ -172,22 +187,30 @@ async def _send_json(
     await send({"type": "http.response.body", "body": body})
 
 
-async def _send_result(send: Send, result: ApiResult, trace_id: str) -> None:
-    headers = [(TRACE_HEADER, trace_id.encode())]
+_NO_BODY_STATUSES = frozenset({204, 304})
+"""Responses that carry neither a body nor a Content-Length (RFC 9110 §8.6)."""
+
+
+async def _send_result(
+    send: Send, result: ApiResult, trace_id: str, cors: list[tuple[bytes, bytes]]
+) -> None:
+    own = {name.lower().encode("latin-1") for name in result.headers}
+    # the handler's own CORS headers win, as res.setHeader does over Motia's
+    headers = [(TRACE_HEADER, trace_id.encode()), *(h for h in cors if h[0] not in own)]
     content_type = None
     for name, value in result.headers.items():
         lowered = name.lower()
-        if lowered == "content-length":
-            continue  # computed below from the body actually sent
-        if lowered == "content-type":
-            content_type = str(value)
+        if lowered in ("content-length", "content-type"):
+            if lowered == "content-type":
+                content_type = str(value)
+            continue  # both computed below from the body actually sent
         headers.append((name.encode("latin-1"), str(value).encode("latin-1")))
-    body = bytes(result.body)
-    if content_type is None:
-        headers.append(_JSON_HEADERS[0])
-    elif "json" not in content_type and body.startswith(b'"'):
-        body = msgspec.json.decode(body, type=str).encode()  # text bodies go out as text
-    # a length, not chunked framing: one send per response (see bench/README.md)
-    headers.append((b"content-length", b"%d" % len(body)))
+    if result.status in _NO_BODY_STATUSES:
+        body = b""
+    else:
+        body, sent_type = response_body(result, content_type)
+        headers.append((b"content-type", sent_type.encode("latin-1")))
+        # a length, not chunked framing: one send per response (see bench/README.md)
+        headers.append((b"content-length", b"%d" % len(body)))
     await send({"type": "http.response.start", "status": result.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -9,7 +9,6 @@ Host on a loopback bind, the token beyond)."""
 
 from __future__ import annotations
 
-import hmac
 from urllib.parse import parse_qs
 
 import msgspec
@@ -17,8 +16,8 @@ import msgspec
 from ..config import RESERVED_PATH_PREFIX
 from ..metrics import Metrics
 from ..readiness import Readiness
+from .access import Access, bearer
 from .api import Receive, Scope, Send
-from .workbench import is_loopback
 
 HEALTH_PATH = f"{RESERVED_PATH_PREFIX}/health"
 READY_PATH = f"{RESERVED_PATH_PREFIX}/ready"
@@ -34,18 +33,15 @@ class Probes:
     def __init__(
         self,
         readiness: Readiness,
-        *,
+        access: Access,
         metrics: Metrics | None = None,
         metrics_path: str = "",
-        token: str | None = None,
-        exposed: bool = False,
     ) -> None:
         self.readiness = readiness
+        self.access = access
+        """The workbench's policy, which guards the metrics page too."""
         self.metrics = metrics
         self.metrics_path = metrics_path if metrics is not None else None
-        self._token = token
-        self._exposed = exposed
-        """Bound beyond loopback: the metrics page needs the token."""
 
     def handles(self, path: str) -> bool:
         """Whether ``path`` is one of the probes."""
@@ -70,28 +66,30 @@ class Probes:
 
     async def _send_metrics(self, scope: Scope, send: Send) -> None:
         assert self.metrics is not None
-        refusal = self._refusal(scope)
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in scope["headers"]
+        }
+        refusal = self._refusal(scope, headers)
         if refusal is not None:
             status, message = refusal
             await _send(send, status, _encode({"error": message}))
             return
-        accept = dict(scope["headers"]).get(b"accept", b"").decode("latin-1")
-        body, content_type = await self.metrics.render(accept)
+        body, content_type = await self.metrics.render(headers.get("accept", ""))
         await _send(send, 200, body, content_type=content_type.encode())
 
-    def _refusal(self, scope: Scope) -> tuple[int, str] | None:
-        """Why the metrics page is refused to this request, or ``None``."""
-        headers = {name.lower(): value for name, value in scope["headers"]}
-        if self._token is None:
-            host = headers.get(b"host", b"").decode("latin-1")
-            if not self._exposed and not is_loopback(hostname(host)):
-                return 403, f"metrics answer to localhost only, not {host!r}"
-            return None
-        scheme, _, supplied = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
-        if scheme.lower() != "bearer":
-            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-            supplied = query.get("token", [""])[0]
-        if not hmac.compare_digest(supplied.strip().encode(), self._token.encode()):
+    def _refusal(self, scope: Scope, headers: dict[str, str]) -> tuple[int, str] | None:
+        """Why the metrics page is refused to this request, or ``None``: as the
+        workbench, a local Host on a loopback bind, the token beyond or when set."""
+        host = headers.get("host", "")
+        if not self.access.host_allowed(host):
+            return 403, (
+                f"metrics answer to localhost only, not {host!r} (a proxy's name goes in"
+                " [http] allowed_hosts)"
+            )
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        supplied = bearer(headers.get("authorization", "")) or query.get("token", [None])[0]
+        if not self.access.token_matches(supplied):
             return 401, "metrics need the workbench's token: `Authorization: Bearer TOKEN`"
         return None
 
@@ -100,13 +98,6 @@ async def send_starting(send: Send) -> None:
     """What an API request gets before the steps have loaded."""
     body = _encode({"error": "motiad is starting; try again shortly"})
     await _send(send, 503, body, [(b"retry-after", b"1")])
-
-
-def hostname(host: str) -> str:
-    """``localhost`` of ``localhost:3000``, ``::1`` of ``[::1]:3000``."""
-    if host.startswith("["):
-        return host[1:].partition("]")[0]
-    return host.rpartition(":")[0] if ":" in host else host
 
 
 async def _send(

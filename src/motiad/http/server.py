@@ -16,7 +16,9 @@ from quart import Quart
 from ..broker import Broker
 from ..config import RESERVED_PATH_PREFIX
 from ..errors import MotiadError
+from ..metrics import Metrics
 from ..readiness import Readiness
+from .access import Access, workbench_token
 from .api import ApiHandler, Receive, Scope, Send
 from .observed import Observed
 from .probes import Probes, send_starting
@@ -27,22 +29,14 @@ from .workbench import WorkbenchOptions, register_workbench
 RESERVED_PREFIX = RESERVED_PATH_PREFIX
 
 
-def build_quart(broker: Broker, workbench: WorkbenchOptions | None = None) -> Quart:
-    """The quart app for everything under :data:`RESERVED_PREFIX`."""
+def build_quart(broker: Broker, access: Access, workbench: WorkbenchOptions | None = None) -> Quart:
+    """The quart app for the workbench with its JSON API (streams included)
+    under :data:`RESERVED_PREFIX` when ``workbench`` is given; nothing else
+    answers there (the probes are :class:`~.probes.Probes`)."""
     app = Quart("motiad")
     if workbench is not None:
-        register_workbench(app, broker, workbench)
-
-    @app.get(f"{RESERVED_PREFIX}/steps")
-    async def steps() -> dict[str, Any]:
-        return {
-            "steps": [
-                {"name": step.name, "file": step.file.relative, "language": step.file.language}
-                for step in broker.steps.values()
-            ]
-        }
-
-    add_stream_routes(app, broker)
+        register_workbench(app, broker, workbench, access)
+        add_stream_routes(app, broker)  # behind the workbench's guard
     return app
 
 
@@ -50,25 +44,35 @@ def build_app(
     broker: Broker,
     workbench: WorkbenchOptions | None = None,
     stopping: anyio.Event | None = None,
-    probes: Probes | None = None,
+    readiness: Readiness | None = None,
+    metrics: Metrics | None = None,
 ) -> Any:
-    """The ASGI app: the probes (health, ready, metrics), API steps, Motia's
-    stream WebSocket at ``/``, the quart app for the reserved prefix (with the
-    workbench unless ``workbench`` is ``None``), lifespan and anything not HTTP.
-    ``stopping``: set when serving stops (stream WebSockets are closed then).
-    Until ``probes`` says the broker serves, API requests get a 503."""
-    probes = probes or Probes(Readiness("serving"))
-    api = Observed(ApiHandler(broker), broker.signals.requests)
-    framework = build_quart(broker, workbench)
-    streams = StreamHub(broker, stopping=stopping)
-    if probes.metrics is not None:
-        probes.metrics.sources.streams = streams.counts
+    """The ASGI app: the probes (health, ready, and the ``metrics`` page when
+    given), API steps, Motia's stream WebSocket at ``/``, the quart app for the
+    reserved prefix (with the workbench unless ``workbench`` is ``None``),
+    lifespan and anything not HTTP. ``stopping``: set when serving stops
+    (stream WebSockets are closed then). Until ``readiness`` says the broker
+    serves, API requests get a 503."""
+    settings = broker.settings
+    token = (
+        workbench.token
+        if workbench is not None
+        else workbench_token(settings.host, settings.workbench_token)
+    )
+    access = Access.of(settings, token)
+    readiness = readiness or Readiness("serving")
+    probes = Probes(readiness, access, metrics, settings.metrics.path)
+    api = Observed(ApiHandler(broker, access), broker.signals.requests)
+    framework = build_quart(broker, access, workbench)
+    streams = StreamHub(broker, access, stopping=stopping)
+    if metrics is not None:
+        metrics.sources.streams = streams.counts
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and probes.handles(scope["path"]):
             await probes(scope, receive, send)
         elif scope["type"] == "http" and not scope["path"].startswith(RESERVED_PREFIX):
-            if probes.readiness.phase == "starting":
+            if readiness.phase == "starting":
                 await send_starting(send)
             else:
                 await api(scope, receive, send)

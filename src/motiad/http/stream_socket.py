@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from urllib.parse import parse_qs
 
 import anyio
 import msgspec
@@ -28,6 +29,7 @@ import msgspec
 from ..broker import Broker
 from ..errors import MotiadError
 from ..storage import StreamChange
+from .access import Access, bearer
 from .api import Receive, Scope, Send
 
 QUEUE_LIMIT = 1024
@@ -45,6 +47,10 @@ SYNC_READS = 3
 """Reads of the current state a join may take: another one when a change of the
 room arrived while reading (a backend whose reads wait, as Redis's do, could
 otherwise sync a client to a state older than a change it was already sent)."""
+
+REFUSALS_TOLD = 100
+"""Distinct reasons for refusing a socket that are logged (each once): enough
+for every origin a developer tries, bounded against a client sending many."""
 
 RoomKey = tuple[str, str, str | None]
 """(stream, group, item id or ``None`` for the whole group)."""
@@ -137,17 +143,43 @@ class Connection:
                 await send({"type": "websocket.send", "text": self.queue.popleft()})
 
 
+def _supplied_token(scope: Scope, headers: dict[str, str]) -> str | None:
+    """The token a client sent: ``?token=``, ``Authorization: Bearer``, or the
+    subprotocols ``["Authorization", TOKEN]`` (what a browser can send)."""
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
+    if query:
+        return str(query[0])
+    offered = scope.get("subprotocols") or []
+    if len(offered) >= 2 and offered[0].lower() == "authorization":
+        return str(offered[1])
+    return bearer(headers.get("authorization", ""))
+
+
+async def _refuse(scope: Scope, send: Send, status: int, message: str) -> None:
+    """Refuse the handshake with ``status`` and a JSON body saying why (a
+    server without the denial-response extension just closes)."""
+    if "websocket.http.response" not in scope.get("extensions", {}):
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    body = _encode({"error": message})
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+    await send({"type": "websocket.http.response.body", "body": body})
+
+
 class StreamHub:
     """Rooms of subscribed connections, fed by the store's change feed."""
 
     def __init__(
         self,
         broker: Broker,
+        access: Access,
         *,
         queue_limit: int = QUEUE_LIMIT,
         stopping: anyio.Event | None = None,
     ) -> None:
         self.broker = broker
+        self.access = access
         self.queue_limit = queue_limit
         self.stopping = stopping
         """Set when the server stops: every connection is closed then, or the
@@ -155,6 +187,7 @@ class StreamHub:
         self.rooms: dict[RoomKey, Room] = {}
         self.connections = 0
         """Open connections (the metrics show them)."""
+        self._told: set[str] = set()
         self._last_timestamp = 0
         self.stop_watching = broker.store.watch_streams(self.publish)
 
@@ -184,9 +217,20 @@ class StreamHub:
         """Serve one WebSocket connection (an ASGI ``websocket`` scope)."""
         if (await receive())["type"] != "websocket.connect":
             return
-        # Motia's node client may offer ["Authorization", token]: a client that
+        # Motia's clients may offer ["Authorization", token]: a client that
         # offers subprotocols fails unless the server picks one.
-        offered = scope.get("subprotocols") or []
+        offered: list[str] = scope.get("subprotocols") or []
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in scope["headers"]
+        }
+        refusal = self.access.stream_refusal(
+            headers.get("host", ""), headers.get("origin"), _supplied_token(scope, headers)
+        )
+        if refusal is not None:
+            self._tell_once(refusal[1])
+            await _refuse(scope, send, *refusal)
+            return
         await send({"type": "websocket.accept", "subprotocol": offered[0] if offered else None})
         connection = Connection(self.queue_limit)
         self.connections += 1
@@ -204,6 +248,14 @@ class StreamHub:
         if connection.close_code is not None:
             with anyio.move_on_after(CLOSE_WAIT_S):
                 await send({"type": "websocket.close", "code": connection.close_code})
+
+    def _tell_once(self, refusal: str) -> None:
+        """Log why a socket was refused, once per reason: a front end that
+        cannot connect is explained, a client retrying in a loop is not a flood."""
+        if refusal in self._told or len(self._told) >= REFUSALS_TOLD:
+            return
+        self._told.add(refusal)
+        self.broker.logs.log("warn", f"stream socket refused: {refusal}")
 
     @staticmethod
     async def _end_on_stop(connection: Connection, stopping: anyio.Event) -> None:
@@ -230,30 +282,48 @@ class StreamHub:
     async def _join(self, connection: Connection, data: _JoinData) -> None:
         key: RoomKey = (data.stream_name, data.group_id, data.id)
         self._leave(connection, data.subscription_id)  # a re-join replaces the old one
+        if data.stream_name not in self.broker.streams.definitions:
+            known = ", ".join(sorted(self.broker.streams.definitions)) or "none"
+            message = f"unknown stream {data.stream_name!r} (declared: {known})"
+            self._send_error(connection, data, message)
+            return
+        limit = self.access.http.max_subscriptions
+        if len(connection.subscriptions) >= limit:
+            # bounds the broker's memory per connection (issue #19 D5)
+            message = (
+                f"this connection already holds {limit} subscriptions ([http]"
+                " max_subscriptions); leave some before joining more"
+            )
+            self._send_error(connection, data, message)
+            return
         connection.subscriptions[data.subscription_id] = key
         room = self.rooms.setdefault(key, Room())
         room[connection] = room.get(connection, 0) + 1
         # Subscribed before reading: a change committed meanwhile is queued
         # before the sync, and the sync is read again until it carries the state
         # after every change queued before it.
-        if data.stream_name not in self.broker.streams.definitions:
-            known = ", ".join(sorted(self.broker.streams.definitions)) or "none"
-            error = {"message": f"unknown stream {data.stream_name!r} (declared: {known})"}
-            payload = _Event("event", event=msgspec.Raw(_encode({"type": "error", "data": error})))
-        else:
-            try:
-                for _ in range(SYNC_READS):
-                    version = room.version
-                    synced = await self._current(data)
-                    if room.version == version:
-                        break
-            except MotiadError as exc:
-                self.broker.logs.log("error", f"stream sync failed: {exc}")
-                return
-            payload = _Event("sync", data=synced)
+        try:
+            for _ in range(SYNC_READS):
+                version = room.version
+                synced = await self._current(data)
+                if room.version == version:
+                    break
+        except MotiadError as exc:
+            self.broker.logs.log("error", f"stream sync failed: {exc}")
+            return
         timestamp = max(int(time.time() * 1000), self._last_timestamp)
-        message = _Message(data.stream_name, data.group_id, timestamp, payload, data.id)
-        connection.offer(_encode(message).decode())
+        sync = _Message(
+            data.stream_name, data.group_id, timestamp, _Event("sync", data=synced), data.id
+        )
+        connection.offer(_encode(sync).decode())
+
+    def _send_error(self, connection: Connection, data: _JoinData, message: str) -> None:
+        """An ``error`` event for a join (Motia's shape for a refused join)."""
+        error = _encode({"type": "error", "data": {"message": message}})
+        payload = _Event("event", event=msgspec.Raw(error))
+        timestamp = max(int(time.time() * 1000), self._last_timestamp)
+        reply = _Message(data.stream_name, data.group_id, timestamp, payload, data.id)
+        connection.offer(_encode(reply).decode())
 
     async def _current(self, data: _JoinData) -> msgspec.Raw:
         """The item (or ``null``) or the group's items, as a join's sync carries them."""

@@ -10,20 +10,18 @@ or the cookie the page sets when opened with ``?token=``.
 
 from __future__ import annotations
 
-import hmac
 import html
-import ipaddress
-import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 import msgspec
 from anyio.streams.memory import MemoryObjectSendStream
 from quart import Quart, Response, redirect, request
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from ..broker import Broker, flow_steps, step_json
@@ -32,6 +30,8 @@ from ..errors import InvalidInput, MotiadError
 from ..flows import build_graph
 from ..storage import DeadLetterFilter, LogQuery, StreamChange, TraceQuery, dead_letter_json
 from ..tracing import LogRecord, Span
+from .access import Access, bearer
+from .bodies import TooDeep, check_depth
 
 PREFIX = RESERVED_PATH_PREFIX
 API = f"{PREFIX}/api"
@@ -47,7 +47,6 @@ _ASSET_TYPES = {
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
 }
-_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 _encode = msgspec.json.Encoder().encode
 _CSP = (
     "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:;"
@@ -58,31 +57,6 @@ _TOKEN_PAGE = """<!doctype html><html lang="en"><meta charset="utf-8">
 <body style="font: 15px/1.5 system-ui, sans-serif; max-width: 36em; margin: 15vh auto">
 <h1 style="font-size: 20px">This workbench needs its token</h1><p>{message}</p></body></html>
 """
-
-
-def is_loopback(host: str) -> bool:
-    """True for an address only this machine can reach."""
-    if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _hostname(host: str) -> str:
-    """``localhost`` of ``localhost:3000``, ``::1`` of ``[::1]:3000``."""
-    if host.startswith("["):
-        return host[1:].partition("]")[0]
-    return host.rpartition(":")[0] if ":" in host else host
-
-
-def workbench_token(host: str, configured: str | None) -> str | None:
-    """The token the workbench requires: the configured one, else a fresh
-    random one when bound beyond loopback, else none."""
-    if configured:
-        return configured
-    return None if is_loopback(host) else secrets.token_urlsafe(18)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,10 +171,15 @@ async def _body(struct: type[Any]) -> Any:
     type is required, so that a plain form on another site cannot post here."""
     if request.mimetype != "application/json":
         raise InvalidInput("send JSON", [("content-type", "expected application/json")])
+    body = await request.get_data(as_text=False, parse_form_data=False)
+    assert isinstance(body, bytes)  # as_text=False
     try:
-        return msgspec.json.decode(await request.get_data(as_text=False), type=struct)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        check_depth(body)
+        return msgspec.json.decode(body, type=struct)
+    except (msgspec.ValidationError, msgspec.DecodeError, TooDeep) as exc:
         raise InvalidInput("bad request body", [("body", str(exc))]) from None
+    except RecursionError:
+        raise InvalidInput("bad request body", [("body", str(TooDeep()))]) from None
 
 
 class _Emit(msgspec.Struct, rename="camel"):
@@ -209,16 +188,24 @@ class _Emit(msgspec.Struct, rename="camel"):
     message_group_id: str | None = None
 
 
+MAX_LETTER_ID = 2**63 - 1
+"""Dead letter ids are 64-bit integers in storage; a larger one names none."""
+LetterId = Annotated[int, msgspec.Meta(ge=1, le=MAX_LETTER_ID)]
+
+
 class _Selection(msgspec.Struct):
-    ids: list[int] = []
+    ids: list[LetterId] = []
     all: bool = False
 
     def filter(self) -> DeadLetterFilter:
         return DeadLetterFilter(ids=tuple(self.ids), all=self.all)
 
 
-def register_workbench(app: Quart, broker: Broker, options: WorkbenchOptions) -> None:
-    """Add the workbench's page, JSON endpoints and live stream to ``app``."""
+def register_workbench(
+    app: Quart, broker: Broker, options: WorkbenchOptions, access: Access
+) -> None:
+    """Add the workbench's page, JSON endpoints and live stream to ``app``,
+    guarded by ``access`` (its token, Host and Origin rules)."""
     assets = _assets()
     hub = LiveHub(broker)
     store = broker.store
@@ -231,20 +218,25 @@ def register_workbench(app: Quart, broker: Broker, options: WorkbenchOptions) ->
     async def guard() -> Response | WerkzeugResponse | None:
         if request.path == f"{PREFIX}/health":
             return None
-        token = options.token
-        if token is None:
-            if not is_loopback(_hostname(request.host)):
-                return _problem(
-                    403, f"the workbench answers to localhost only, not {request.host!r}"
-                )
-            return None
-        header = request.headers.get("authorization", "")
+        if not access.host_allowed(request.host):
+            return _problem(
+                403,
+                f"the workbench answers to localhost only, not {request.host!r}"
+                " (a proxy's name goes in [http] allowed_hosts)",
+            )
+        origin = request.headers.get("origin")
+        if not access.origin_allowed(origin, request.host):
+            return _problem(
+                403,
+                f"pages of {origin} may not use the workbench; list the origin in"
+                " [http] allowed_origins of motiad.toml to allow it",
+            )
         supplied = (
-            header.removeprefix("Bearer ").strip()
-            if header.startswith("Bearer ")
-            else request.args.get("token") or request.cookies.get(TOKEN_COOKIE) or ""
+            bearer(request.headers.get("authorization", ""))
+            or request.args.get("token")
+            or request.cookies.get(TOKEN_COOKIE)
         )
-        if not hmac.compare_digest(supplied.encode(), token.encode()):
+        if not access.token_matches(supplied):
             message = (
                 "this workbench needs its token: open the URL `motiad run` printed"
                 f" ({PREFIX}/?token=…), or send `Authorization: Bearer TOKEN`"
@@ -253,10 +245,17 @@ def register_workbench(app: Quart, broker: Broker, options: WorkbenchOptions) ->
                 return _problem(401, message)
             page = _TOKEN_PAGE.replace("{message}", html.escape(message))
             return Response(page, status=401, content_type="text/html; charset=utf-8")
-        if request.method == "GET" and "token" in request.args and not request.path.startswith(API):
-            # the page: keep the token in a cookie, out of the address bar and history
+        token = access.token
+        if (
+            token is not None
+            and request.method == "GET"
+            and "token" in request.args
+            and not request.path.startswith(API)
+        ):
+            # the page: keep the token in a cookie, out of the address bar and
+            # history, sent to the workbench only (never to the API steps)
             response = redirect(request.path)
-            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict")
+            response.set_cookie(TOKEN_COOKIE, token, path=PREFIX, httponly=True, samesite="Strict")
             return response
         return None
 
@@ -277,6 +276,14 @@ def register_workbench(app: Quart, broker: Broker, options: WorkbenchOptions) ->
     @app.errorhandler(405)
     async def not_allowed(_: Exception) -> Response:
         return _problem(405, f"{request.method} is not allowed on {request.path}")
+
+    @app.errorhandler(Exception)
+    async def crashed(exc: Exception) -> Response:
+        if isinstance(exc, HTTPException):  # quart's own answers (400, 413, ...)
+            return _problem(exc.code or 500, exc.description or exc.name)
+        # JSON like every other answer here, and in the log, not an HTML page
+        broker.logs.log("error", f"workbench {request.method} {request.path} failed: {exc!r}")
+        return _problem(500, "Internal Server Error")
 
     @app.errorhandler(MotiadError)
     async def failed(exc: MotiadError) -> Response:
@@ -356,6 +363,8 @@ def register_workbench(app: Quart, broker: Broker, options: WorkbenchOptions) ->
 
     @app.get(f"{API}/dlq/<int:letter_id>")
     async def dead_letter(letter_id: int) -> Response:
+        if letter_id > MAX_LETTER_ID:
+            raise InvalidInput("bad dead letter id", [("id", f"at most {MAX_LETTER_ID}")])
         letters = await store.dead_letters(DeadLetterFilter(ids=(letter_id,)))
         if not letters:
             return _problem(404, f"no dead letter {letter_id}")

@@ -2,7 +2,7 @@
 
 Decoding never raises for bad input: a line that is not a valid message is
 returned as a :class:`Malformed` value carrying the error the peer should get,
-so the reader loop that calls it survives anything (STYLE: bad input as values).
+so the reader loop that calls it survives anything (ARCHITECTURE §11.4).
 """
 
 from __future__ import annotations

@@ -17,6 +17,14 @@ PROTOCOL_VERSION = "1.0"
 DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
 """16 MiB: large enough for any sane payload, small enough that one bad line
 cannot exhaust the broker's memory."""
+MAX_ERROR_MESSAGE_CHARS = 1024
+"""SPEC ``framing.max-line.send``: an error response too long for the line limit
+is sent without its ``data`` and with its message cut to this many characters,
+short enough to fit any sane limit and long enough to say what failed."""
+SHUTDOWN_GRACE_MS = 10_000
+"""SPEC ``lifecycle.shutdown``: how long a child lets running handlers finish
+after ``shutdown`` before it cancels them; the broker's own stop stages
+(``lifecycle.stop``) give it no more."""
 
 RequestId = int | str
 LogLevel = Literal["debug", "info", "warn", "error"]
@@ -168,6 +176,11 @@ class InitializeResult(_Wire):
 class ApiTrigger(_Wire, tag_field="type", tag="api"):
     """The invocation answers an HTTP request."""
 
+    refusal: ApiResult | None = None
+    """The response to give in place of the handler's (the body failed the
+    step's ``bodySchema``): the step's middleware runs first, as in Motia, and
+    when the chain calls ``next()`` it gets this response, not the handler's."""
+
 
 class EventTrigger(_Wire, tag_field="type", tag="event"):
     """The invocation handles one event delivery."""
@@ -193,6 +206,9 @@ class ApiRequest(_Wire):
     headers: dict[str, str]
     path_params: dict[str, str]
     query_params: dict[str, str | list[str]]
+    body_encoding: Literal["base64"] | None = None
+    """``base64``: ``body`` is bytes (a body of no JSON, form or text type),
+    sent as a base64 string; the SDK hands the handler the bytes."""
 
 
 class InvokeParams(_Wire, omit_defaults=False):
@@ -222,6 +238,8 @@ class ApiResult(_Wire):
     body: msgspec.Raw = msgspec.field(default_factory=_json_null)
     """Kept raw: the broker sends it on without decoding it."""
     headers: dict[str, str | int | float | bool] = {}
+    body_encoding: Literal["base64"] | None = None
+    """``base64``: ``body`` is a base64 string of bytes to send as they are."""
 
 
 class CancelParams(_Wire):

@@ -3,7 +3,7 @@
 :func:`schema_documents` is pure: it returns every document of
 ``protocol/schema/`` by file name. ``python -m motiad.protocol.schema DIR``
 writes them (and removes stale ones); ``--check`` only compares. A test fails
-when the checked-in files drift from what the Structs generate (STYLE §6).
+when the checked-in files drift from what the Structs generate (ARCHITECTURE §11.1).
 """
 
 from __future__ import annotations
@@ -18,8 +18,11 @@ import msgspec
 
 from .codes import ErrorCode
 from .messages import (
+    DEFAULT_MAX_LINE_BYTES,
+    MAX_ERROR_MESSAGE_CHARS,
     METHODS,
     PROTOCOL_VERSION,
+    SHUTDOWN_GRACE_MS,
     ErrorInfo,
     ErrorResponse,
     InvalidParamsData,
@@ -122,7 +125,8 @@ def _tidy(node: Any) -> Any:
 
 
 def _index() -> dict[str, Any]:
-    """What an SDK author looks up first: methods, their files, the error codes."""
+    """What an SDK author looks up first: methods, their files, the error codes and
+    the limits; the SDKs' tables are generated from it (:mod:`.tables`)."""
     methods: dict[str, Any] = {}
     for spec in METHODS.values():
         stem = method_file(spec.name)
@@ -140,6 +144,11 @@ def _index() -> dict[str, Any]:
         "envelope": "envelope.schema.json",
         "methods": methods,
         "errorCodes": {str(int(code)): code.name for code in ErrorCode},
+        "limits": {
+            "defaultMaxLineBytes": DEFAULT_MAX_LINE_BYTES,
+            "maxErrorMessageChars": MAX_ERROR_MESSAGE_CHARS,
+            "shutdownGraceMs": SHUTDOWN_GRACE_MS,
+        },
     }
 
 

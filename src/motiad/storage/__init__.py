@@ -47,7 +47,7 @@ def open_store(settings: Settings, project: Path, *, health: Health | None = Non
         from .redis import RedisStore
 
         return RedisStore(settings.storage, health=health, retention=settings.traces)
-    return SqliteStore(settings.sqlite_path(project), retention=settings.traces)
+    return SqliteStore(settings.sqlite_path(project), health=health, retention=settings.traces)
 
 
 __all__ = [

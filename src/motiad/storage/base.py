@@ -14,7 +14,7 @@ import msgspec
 from anyio.abc import TaskStatus
 
 from ..protocol.messages import ErrorInfo
-from ..tracing import Level, LogRecord, Span
+from ..records import Level, LogRecord, Span
 
 
 class Event(msgspec.Struct, frozen=True):

@@ -90,17 +90,19 @@ TAKE = (
 local step, now, limit, expiry, holder = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local lease = lease_key(step)
 local out = {}
+-- a delivery's 'attempt' is the number its next delivery carries: counted here,
+-- so a delivery whose taker died (its lease ran out) comes back as the next one
 local function grab(id)
-  local r = redis.call('HMGET', rkey(id), 'attempt', 'event', 'status')
-  if not r[2] or r[3] ~= 'pending' then
+  local r = redis.call('HMGET', rkey(id), 'event', 'status')
+  if not r[1] or r[2] ~= 'pending' then
     redis.call('ZREM', lease, id)
     return
   end
   redis.call('ZADD', lease, expiry, id)
   redis.call('HSET', rkey(id), 'holder', holder)
   out[#out + 1] = id
+  out[#out + 1] = redis.call('HINCRBY', rkey(id), 'attempt', 1) - 1
   out[#out + 1] = r[1]
-  out[#out + 1] = r[2]
 end
 local function room() return limit - #out / 3 end
 -- expired leases first: their takers died, and they are the oldest
@@ -139,7 +141,9 @@ return {out, soonest}
 SETTLE = (
     _COMMON
     + """
--- ARGV: P, id, holder, action (ack, retry, release, dead), due, error, now.
+-- ARGV: P, id, holder, action (ack, retry, release, dead), due, error, now,
+-- attempt (what 'attempt' says from now on: the next delivery's number for a
+-- retry or a release, the attempts made for a dead letter).
 -- A broker whose lease ran out (another one took the delivery over) settles
 -- nothing: the new holder does. Returns 1 when settled.
 local id, holder, action = ARGV[2], ARGV[3], ARGV[4]
@@ -153,17 +157,15 @@ if action == 'ack' then
   if list == '' then return 1 end
   advance(id, step, list)
 elseif action == 'dead' then
-  redis.call('HSET', key, 'status', 'dead', 'error', ARGV[6], 'failed_at', ARGV[7], 'holder', '')
+  redis.call('HSET', key, 'status', 'dead', 'error', ARGV[6], 'failed_at', ARGV[7], 'holder', '',
+    'attempt', ARGV[8])
   redis.call('ZADD', P .. 'dead', ARGV[7], id)
   if list == '' then return 1 end
   advance(id, step, list)
 else
   local due = ARGV[5]
-  if action == 'retry' then
-    redis.call('HINCRBY', key, 'attempt', 1)
-    redis.call('HSET', key, 'error', ARGV[6])
-  end
-  redis.call('HSET', key, 'holder', '', 'due', due)
+  if action == 'retry' then redis.call('HSET', key, 'error', ARGV[6]) end
+  redis.call('HSET', key, 'holder', '', 'due', due, 'attempt', ARGV[8])
   if list ~= '' then
     redis.call('ZADD', groups_key(step), due, list)  -- a FIFO head stays the head
   else

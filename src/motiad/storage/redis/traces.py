@@ -1,21 +1,19 @@
 """Spans and log records of the Redis backend, for the workbench and ``motiad
 traces``/``logs`` of any instance: recorded without a wait, written in batches
-by one script (``redis_lua.RECORD``), kept within the retention bounds."""
+by one script (``lua.RECORD``), kept within the retention bounds."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
-from ..config import TraceRetention
-from ..errors import StorageError
-from ..tracing import LEVELS, LogRecord, Span
-from .base import LogQuery, Trace, TraceQuery, TraceSummary
-from .records import RecordBuffer, assemble_trace
-
-if TYPE_CHECKING:
-    from .redis import RedisStore
+from ...config import TraceRetention
+from ...errors import StorageError
+from ...records import LEVELS, LogRecord, Span
+from ..base import LogQuery, Trace, TraceQuery, TraceSummary
+from ..record_buffer import RecordBuffer, assemble_trace
+from .connection import PREFIX, RedisConnection
 
 LOG_PAGE = 500
 """Log records read per round trip while a query looks back for matches."""
@@ -32,10 +30,10 @@ def _log(member: bytes) -> tuple[int, LogRecord]:
 
 
 class RedisTraces:
-    """The trace half of :class:`RedisStore`."""
+    """The traces, spans and log records every broker of the project records."""
 
-    def __init__(self, store: RedisStore, retention: TraceRetention) -> None:
-        self._store = store
+    def __init__(self, conn: RedisConnection, retention: TraceRetention) -> None:
+        self._conn = conn
         self.retention = retention
         self.buffer = RecordBuffer()
 
@@ -56,17 +54,17 @@ class RedisTraces:
         for r in logs:
             args += [r.trace_id or "", _encode(r)]
         try:
-            await self._store._script("RECORD", args)
+            await self._conn.script("RECORD", args)
         except StorageError:
             self.buffer.dropped += len(spans) + len(logs)
             raise
 
     async def _summaries(self, trace_ids: list[bytes]) -> list[TraceSummary]:
         fields = ("started_at", "ended_at", "step", "trigger", "detail", "spans", "errors")
-        store = self._store
-        async with store._guard(), store._redis.pipeline(transaction=False) as pipe:
+        conn = self._conn
+        async with conn.guard(), conn.redis.pipeline(transaction=False) as pipe:
             for trace_id in trace_ids:
-                pipe.hmget(f"{store.prefix}trace:{trace_id.decode()}", *fields)
+                pipe.hmget(f"{PREFIX}trace:{trace_id.decode()}", *fields)
             rows = await pipe.execute()
         summaries = []
         for trace_id, row in zip(trace_ids, rows, strict=True):
@@ -89,21 +87,21 @@ class RedisTraces:
 
     async def traces(self, query: TraceQuery) -> list[TraceSummary]:
         """The newest traces that match, newest first."""
-        store = self._store
+        conn = self._conn
         key = "traces" if query.step is None else f"steptraces:{query.step}"
         top = "+inf" if query.before is None else f"({query.before!r}"
-        async with store._guard():
-            ids: Any = await store._redis.zrevrangebyscore(
-                store.prefix + key, top, "-inf", start=0, num=query.limit
+        async with conn.guard():
+            ids: Any = await conn.redis.zrevrangebyscore(
+                PREFIX + key, top, "-inf", start=0, num=query.limit
             )
         return await self._summaries(ids)
 
     async def trace(self, trace_id: str) -> Trace | None:
         """The trace's summary, spans (by start) and logs (by time)."""
-        store = self._store
-        async with store._guard():
-            spans_raw: Any = await store._redis.hvals(f"{store.prefix}tspans:{trace_id}")
-            members: Any = await store._redis.lrange(f"{store.prefix}tlogs:{trace_id}", 0, -1)
+        conn = self._conn
+        async with conn.guard():
+            spans_raw: Any = await conn.redis.hvals(f"{PREFIX}tspans:{trace_id}")
+            members: Any = await conn.redis.lrange(f"{PREFIX}tlogs:{trace_id}", 0, -1)
         spans = sorted((_span_decoder.decode(s) for s in spans_raw), key=lambda s: s.started_at)
         logs = [r for _, r in sorted((_log(m) for m in members), key=lambda x: (x[1].time, x[0]))]
         found = await self._summaries([trace_id.encode()])
@@ -112,15 +110,15 @@ class RedisTraces:
     async def logs(self, query: LogQuery) -> list[LogRecord]:
         """The newest records that match every filter given, oldest first: read
         back from the newest a page at a time until enough matched."""
-        store = self._store
+        conn = self._conn
         levels = LEVELS if query.level is None else LEVELS[LEVELS.index(query.level) :]
         text = None if not query.text else query.text.lower()
         found: list[LogRecord] = []
         offset = 0
         while len(found) < query.limit:
-            async with store._guard():
-                page: Any = await store._redis.zrevrange(
-                    store.prefix + "logs", offset, offset + LOG_PAGE - 1
+            async with conn.guard():
+                page: Any = await conn.redis.zrevrange(
+                    PREFIX + "logs", offset, offset + LOG_PAGE - 1
                 )
             if not page:
                 break

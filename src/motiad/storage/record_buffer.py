@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 import anyio
 
 from ..errors import StorageError
-from ..tracing import LogRecord, Span
+from ..records import LogRecord, Span
 from .base import Trace, TraceSummary
 
 RECORDS_FLUSH_S = 0.2

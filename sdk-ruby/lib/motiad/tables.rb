@@ -1,0 +1,51 @@
+# frozen_string_literal: true
+
+# The step protocol's tables: error codes, method names, version and limits.
+# Generated from protocol/schema/index.json by `python -m motiad.protocol.tables`:
+# do not edit; regenerate after changing the broker's protocol module.
+
+module Motiad
+  # The protocol version this SDK speaks (SPEC `lifecycle.version`).
+  PROTOCOL_VERSION = '1.0'
+  DEFAULT_MAX_LINE_BYTES = 16777216
+  MAX_ERROR_MESSAGE_CHARS = 1024
+  SHUTDOWN_GRACE_MS = 10000
+
+  # Every error code of SPEC §5.
+  module ErrorCode
+    PARSE_ERROR = -32700
+    INVALID_REQUEST = -32600
+    METHOD_NOT_FOUND = -32601
+    INVALID_PARAMS = -32602
+    INTERNAL_ERROR = -32603
+    HANDLER_FAILED = -32000
+    TIMED_OUT = -32001
+    CANCELLED = -32002
+    UNKNOWN_STEP = -32003
+    VERSION_MISMATCH = -32004
+    LINE_TOO_LONG = -32005
+    UNKNOWN_INVOCATION = -32006
+    SHUTTING_DOWN = -32007
+  end
+
+  # The name of every method of SPEC §3.
+  module Methods
+    INITIALIZE = 'initialize'
+    INVOKE = 'invoke'
+    CANCEL = '$/cancel'
+    PING = 'ping'
+    SHUTDOWN = 'shutdown'
+    EMIT = 'emit'
+    STATE_GET = 'state.get'
+    STATE_SET = 'state.set'
+    STATE_DELETE = 'state.delete'
+    STATE_GET_GROUP = 'state.getGroup'
+    STATE_CLEAR = 'state.clear'
+    STREAM_GET = 'stream.get'
+    STREAM_SET = 'stream.set'
+    STREAM_DELETE = 'stream.delete'
+    STREAM_GET_GROUP = 'stream.getGroup'
+    STREAM_SEND = 'stream.send'
+    LOG = 'log'
+  end
+end

@@ -1,0 +1,111 @@
+# frozen_string_literal: true
+
+# The Ruby SDK's own behaviour, on real children: what the conformance checker
+# (motiad conformance --sdk ruby) does not look at.
+
+require 'minitest/autorun'
+require 'tmpdir'
+require_relative 'child_harness'
+
+class TestChild < Minitest::Test
+  def with_step(source, argv: [ChildHarness::RUNNER])
+    Dir.mktmpdir do |project|
+      path = File.join(project, 'probe_step.rb')
+      File.write(path, source)
+      child = ChildHarness.new(project, argv: argv)
+      begin
+        entry = child.initialize_child(1 << 20, [path])['steps'].first
+        yield child, path, entry
+      ensure
+        child.close
+      end
+    end
+  end
+
+  def test_the_core_alone_serves_a_handler_that_emits_sets_state_and_logs
+    source = <<~RUBY
+      def config = { name: 'Core', type: 'event', subscribes: ['t'] }
+      def handler(input, ctx)
+        ctx.logger.info('core', { 'n' => input['n'] })
+        ctx.state.set('g', 'k', input)
+        ctx.emit({ topic: 'done', data: input })
+      end
+    RUBY
+    with_step(source, argv: ChildHarness::CORE) do |child, path, _entry|
+      calls = []
+      services = { 'state.set' => ->(p) { calls << p and p['value'] }, 'emit' => ->(p) { calls << p and { 'eventId' => 'e1' } } }
+      answer, logs = child.invoke(path, { 'n' => 1 }, services: services)
+      assert_nil answer.fetch('result')
+      assert_equal [%w[state.set inv-1], %w[emit inv-1]], calls.map { |p| [p.key?('key') ? 'state.set' : 'emit', p['invocationId']] }
+      assert_equal({ 'topic' => 'done', 'data' => { 'n' => 1 }, 'invocationId' => 'inv-1' }, calls.last)
+      assert_equal [{ 'level' => 'info', 'message' => 'core', 'invocationId' => 'inv-1', 'fields' => { 'n' => 1 } }],
+                   logs.map { |m| m['params'] }
+    end
+  end
+
+  def test_an_api_handler_that_returns_no_status_fails_for_good
+    source = "def config = { name: 'Api', type: 'api', path: '/x', method: 'GET' }\ndef handler(_req, _ctx) = { body: 1 }\n"
+    with_step(source) do |child, path, _entry|
+      answer, = child.invoke(path, {}, trigger: { 'type' => 'api' })
+      assert_equal(-32_000, answer.dig('error', 'code'))
+      assert_equal %w[InvalidApiResponse false], [answer.dig('error', 'data', 'type'), answer.dig('error', 'data', 'retryable').to_s]
+    end
+  end
+
+  def test_a_base64_body_is_bytes_both_ways_and_a_refusal_is_the_answer
+    source = <<~RUBY
+      def config = { name: 'Bytes', type: 'api', path: '/b', method: 'POST' }
+      def handler(req, _ctx)
+        raise 'not bytes' unless req['body'].encoding == Encoding::BINARY && !req.key?('bodyEncoding')
+
+        { status: 200, body: req['body'] * 2 }
+      end
+    RUBY
+    with_step(source) do |child, path, _entry|
+      answer, = child.invoke(path, { 'body' => 'AP8=', 'bodyEncoding' => 'base64' }, trigger: { 'type' => 'api' })
+      assert_equal({ 'status' => 200, 'body' => 'AP8A/w==', 'bodyEncoding' => 'base64' }, answer['result'])
+      refusal = { 'status' => 400, 'body' => { 'error' => 'bad body' } }
+      answer, = child.invoke(path, { 'body' => {} }, trigger: { 'type' => 'api', 'refusal' => refusal })
+      assert_equal refusal, answer['result']
+    end
+  end
+
+  def test_values_read_by_string_symbol_and_method_and_motia_s_camel_case
+    source = <<~RUBY
+      def config = { name: 'Api', type: 'api', path: '/x/:id', method: 'GET' }
+      def handler(req, _ctx) = { status: 200, body: [req['pathParams']['id'], req[:pathParams][:id], req.path_params.id] }
+    RUBY
+    with_step(source) do |child, path, _entry|
+      answer, = child.invoke(path, { 'body' => nil, 'pathParams' => { 'id' => '7' } }, trigger: { 'type' => 'api' })
+      assert_equal %w[7 7 7], answer.dig('result', 'body')
+    end
+  end
+
+  def test_a_failure_names_the_user_s_class_and_starts_its_stack_at_user_code
+    source = "def config = { name: 'E', type: 'event', subscribes: ['t'] }\nclass Oops < StandardError; end\n" \
+             "def handler(_input, _ctx) = raise(Oops, 'bad')\n"
+    with_step(source) do |child, path, _entry|
+      answer, = child.invoke(path, nil)
+      info = answer.dig('error', 'data')
+      assert_equal %w[Oops bad true], [info['type'], info['message'], info['retryable'].to_s]
+      assert_match(/probe_step\.rb:3/, info['stack'].lines.first)
+      refute_match(%r{sdk-ruby/lib}, info['stack'])
+    end
+  end
+
+  def test_a_step_file_that_does_not_load_is_an_entry_with_its_error_and_the_others_still_load
+    with_step("def config = { name: 'Broken'\n") do |_child, path, entry|
+      assert_equal path, entry['path']
+      assert_equal %w[SyntaxError false], [entry.dig('error', 'type'), entry.dig('error', 'retryable').to_s]
+    end
+  end
+
+  def test_log_fields_json_cannot_hold_are_sent_as_text
+    source = "def config = { name: 'L', type: 'event', subscribes: ['t'] }\n" \
+             "def handler(_input, ctx) = ctx.logger.warn('odd', { nan: Float::NAN, bytes: \"\\xff\", obj: Object })\n"
+    with_step(source) do |child, path, _entry|
+      _answer, logs = child.invoke(path, nil)
+      assert_equal({ 'nan' => 'NaN', 'bytes' => "\uFFFD", 'obj' => 'Object' }, logs.first.dig('params', 'fields'))
+    end
+  end
+end

@@ -1,0 +1,116 @@
+"""Cases of a child's life until it serves: the handshake, versions, what
+comes before ``initialize``, and ``ping`` (SPEC §3.1)."""
+
+from __future__ import annotations
+
+from ...protocol.messages import PROTOCOL_VERSION
+from ..checker import FIXTURES, Case, Checker, event, expect, registrar
+
+CASES: list[Case] = []
+case = registrar(CASES)
+
+
+@case(
+    "lifecycle.initialize", "handshake: one entry per step file, in order, fixtures loaded", "core"
+)
+async def _handshake(checker: Checker) -> str:
+    await checker.ready()
+    result = checker.handshake
+    assert result is not None
+    entries = result["steps"]
+    expect(
+        [entry["path"] for entry in entries] == checker.files,
+        f"entries {[e['path'] for e in entries]} do not match the files sent {checker.files}",
+    )
+    missing = [name for name in FIXTURES if name not in checker.configs]
+    errors = "; ".join(f"{file}: {why}" for file, why in checker.load_errors.items())
+    for name in missing:  # a load error names the file, not the fixture: show them all
+        checker.load_errors.setdefault(name, errors or "not among the step files")
+    expect(
+        not missing,
+        f"fixtures missing or not loaded: {', '.join(missing)}"
+        + (f" ({errors})" if errors else ""),
+    )
+    sdk = result["sdk"]
+    return f"{sdk['name']} {sdk['version']} ({sdk['language']}) loaded {len(entries)} steps"
+
+
+@case("lifecycle.noop", "a noop step loads without a handler", "core")
+async def _noop_loads(checker: Checker) -> str:
+    await checker.ready()
+    checker.step("ConformanceNoop")
+    return ""
+
+
+@case("lifecycle.version", "another protocol major is refused with -32004 naming both", "core")
+async def _version_mismatch(checker: Checker) -> str:
+    async with checker.fresh() as session:
+        msg_id = await session.request(
+            "initialize", {"protocolVersion": "99.0", "project": str(checker.project), "steps": []}
+        )
+        error = await session.error(msg_id, -32004, "the answer to initialize 99.0")
+        message = str(error.get("message", ""))
+        expect(
+            "99.0" in message and PROTOCOL_VERSION in message,
+            f"the message names not both versions: {message!r}",
+        )
+    return ""
+
+
+@case("lifecycle.version", "a newer minor of the same major is accepted", "core")
+async def _newer_minor(checker: Checker) -> str:
+    async with checker.fresh() as session:
+        result = await checker.initialize(session, [], protocolVersion="1.99")
+        version = str(result["protocolVersion"])
+        expect(version.split(".")[0] == "1", f"answered protocolVersion {version}")
+    return ""
+
+
+@case(
+    "lifecycle.before-initialize", "before initialize: ping answered, invoke refused -32600", "full"
+)
+async def _before_initialize(checker: Checker) -> str:
+    async with checker.fresh() as session:
+        ping = await session.request("ping", {})
+        expect(await session.result(ping, "the answer to ping") == {}, "ping did not answer {}")
+        invoke = await session.invoke("/nowhere.step", {"type": "cron"}, None)
+        await session.error(invoke, -32600, "the answer to invoke before initialize")
+    return ""
+
+
+@case("lifecycle.initialize.once", "a second initialize is refused with -32600", "full")
+async def _initialize_once(checker: Checker) -> str:
+    session = await checker.ready()
+    msg_id = await session.request(
+        "initialize",
+        {"protocolVersion": PROTOCOL_VERSION, "project": str(checker.project), "steps": []},
+    )
+    await session.error(msg_id, -32600, "the answer to a second initialize")
+    return ""
+
+
+@case(
+    "lifecycle.initialize.once",
+    "a second initialize is refused -32600 even with bad params: once beats error order",
+    "full",
+)
+async def _initialize_once_bad_params(checker: Checker) -> str:
+    session = await checker.ready()
+    msg_id = await session.request(
+        "initialize", {"protocolVersion": 1, "project": str(checker.project), "steps": []}
+    )
+    await session.error(msg_id, -32600, "the answer to a second, malformed initialize")
+    return ""
+
+
+@case("lifecycle.ping", "ping is answered {} while a handler runs", "core")
+async def _ping_while_running(checker: Checker) -> str:
+    session = await checker.ready()
+    slow = await session.invoke(
+        checker.step("ConformanceSlow"), event("conformance.slow"), {"ms": 60000}
+    )
+    ping = await session.request("ping", {})
+    expect(await session.result(ping, "the answer to ping") == {}, "ping did not answer {}")
+    await session.notify("$/cancel", {"id": slow})
+    await session.response(slow, "the answer to the cancelled slow invocation")
+    return ""
