@@ -32,11 +32,12 @@ READY_PATHS = {
     "ping": "/ping",
     "chain": "/runs/ready",
     "events": "/probe/ready",
-    "quickstart": "/__motiad/health",
-    "streams": "/__motiad/health",
+    "quickstart": "/__motiad/ready",
+    "streams": "/__motiad/ready",
 }
 """A route of each project that answers 200 once its steps are loaded (the quickstart
-has none without state: motiad's health route)."""
+has none without state: motiad's readiness probe; its health probe answers while
+the steps still load)."""
 
 
 def project_dir(project: str) -> Path:
