@@ -27,6 +27,7 @@ def metrics_project(root: Path, settings: str = "") -> Path:
         DELIVERY / "recorder_step.py",
         DELIVERY / "permanent_step.py",
         DELIVERY / "flaky_step.py",
+        FIXTURES / "production" / "parked_step.py",
     )
     (project / "motiad.toml").write_text(settings + FAST_RETRIES)
     return project
@@ -44,7 +45,7 @@ async def test_prometheus_scrapes_requests_invocations_retries_dead_letters_and_
         prometheus = PrometheusServer(tmp_path / "prometheus", target, "/__motiad/metrics")
         prometheus.start()
         try:
-            for topic, count in (("load", 2), ("permanent", 1), ("flaky", 1)):
+            for topic, count in (("load", 2), ("permanent", 1), ("flaky", 1), ("parked", 2)):
                 items = [{"n": n} for n in range(count)]
                 answer = await http.post(f"/emit/{topic}", json={"items": items})
                 assert answer.status_code == 202
@@ -53,9 +54,9 @@ async def test_prometheus_scrapes_requests_invocations_retries_dead_letters_and_
             async def expect(promql: str, wanted: float) -> None:
                 await prometheus.value_of(http, promql, wanted)
 
-            await expect('motiad_http_requests_total{step="Ingest",method="POST",status="202"}', 3)
+            await expect('motiad_http_requests_total{step="Ingest",method="POST",status="202"}', 4)
             await expect('motiad_http_requests_total{step="",method="GET",status="404"}', 1)
-            await expect('motiad_http_request_duration_seconds_count{step="Ingest"}', 3)
+            await expect('motiad_http_request_duration_seconds_count{step="Ingest"}', 4)
             await expect('motiad_invocations_total{step="Recorder",outcome="ok"}', 2)
             await expect('motiad_invocation_duration_seconds_count{step="Recorder"}', 2)
             await expect('motiad_invocations_total{step="Flaky",outcome="error"}', 2)
@@ -66,6 +67,9 @@ async def test_prometheus_scrapes_requests_invocations_retries_dead_letters_and_
             await expect('motiad_emits_total{topic="load"}', 2)
             await expect('motiad_child_restarts_total{child="Recorder"}', 0)
             await expect('motiad_child_resident_memory_bytes{child="Recorder"} > bool 1e6', 1)
+            await expect('motiad_queue_pending_deliveries{step="Parked"}', 2)
+            await expect('motiad_queue_pending_deliveries{step="Recorder"}', 0)
+            await expect('motiad_queue_oldest_pending_age_seconds{step="Parked"}', 0)  # not due
             await expect("motiad_stream_connections", 0)
             await expect("motiad_stream_subscriptions", 0)
             # bounded label sets: no trace ids, no raw paths

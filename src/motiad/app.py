@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import os
 import signal
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from .errors import MotiadError, first_motiad_error
 from .metrics import ChildGauge, Metrics, Sources
 from .motia_config import unused_parts
 from .readiness import Readiness
-from .storage import open_store
+from .storage import QueueStats, open_store
 from .telemetry import otlp_endpoint
 from .tracing import LogBus
 
@@ -267,7 +268,8 @@ async def _wait_for_signals(
 
 def watch_metrics(broker: Broker) -> Metrics:
     """The broker's metrics, subscribed to its buses for as long as it runs."""
-    metrics = Metrics(Sources(children=partial(_children, broker)))
+    sources = Sources(children=partial(_children, broker), queues=partial(_queues, broker))
+    metrics = Metrics(sources)
     broker.spans.subscribe(metrics.on_span)
     broker.signals.requests.subscribe(
         lambda r: metrics.on_request(r.step, r.method, r.status, r.ended_at - r.started_at)
@@ -300,6 +302,17 @@ async def _export_telemetry(
     finally:
         for undo in unsubscribe:
             undo()
+
+
+async def _queues(broker: Broker) -> dict[str, QueueStats]:
+    """Every event step's queue (an empty one too: its series stays, at 0)."""
+    stats = await broker.store.queue_stats()
+    empty = QueueStats(0, time.time())
+    return {
+        step.name: stats.get(step.name, empty)
+        for step in broker.steps.values()
+        if step.type == "event"
+    }
 
 
 def _children(broker: Broker) -> list[ChildGauge]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from prometheus_client.core import (
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
+from .storage import QueueStats
 from .tracing import Span
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -46,14 +48,6 @@ class ChildGauge:
     restarts: int
 
 
-@dataclass(frozen=True, slots=True)
-class QueueGauge:
-    """One event step's queue: deliveries due or waiting, and the age of the oldest."""
-
-    pending: int
-    oldest_age_s: float
-
-
 @dataclass(slots=True)
 class Sources:
     """What is read at scrape time (each optional: a part not running shows nothing)."""
@@ -61,7 +55,7 @@ class Sources:
     children: Callable[[], Iterable[ChildGauge]] = lambda: ()
     streams: Callable[[], tuple[int, int]] = lambda: (0, 0)
     """(connections, subscriptions) of the stream WebSocket."""
-    queues: Callable[[], Awaitable[dict[str, QueueGauge]]] | None = None
+    queues: Callable[[], Awaitable[dict[str, QueueStats]]] | None = None
     """Per event step; a storage query, so awaited before each scrape."""
 
 
@@ -168,7 +162,7 @@ class Metrics:
             " slow), by signal.",
             ["signal"],
         )
-        self.last_queues: dict[str, QueueGauge] = {}
+        self.last_queues: dict[str, QueueStats] = {}
         self.registry = CollectorRegistry(auto_describe=False)
         """A registry of its own, never prometheus_client's global one."""
         self.registry.register(_ScrapeTime(self))
@@ -237,17 +231,19 @@ class _ScrapeTime(Collector):
         yield metrics.invocation_duration.family()
         pending = GaugeMetricFamily(
             "motiad_queue_pending_deliveries",
-            "Deliveries waiting for an event step (due, delayed or retrying), by step.",
+            "Deliveries of an event step not settled yet (waiting, delayed, retrying or"
+            " running), by step.",
             labels=["step"],
         )
         oldest = GaugeMetricFamily(
             "motiad_queue_oldest_pending_age_seconds",
-            "Age of the oldest delivery waiting for an event step, by step.",
+            "How long the oldest unsettled delivery of an event step has been due, by step.",
             labels=["step"],
         )
-        for step, queue in sorted(self._metrics.last_queues.items()):
+        now = time.time()
+        for step, queue in sorted(metrics.last_queues.items()):
             pending.add_metric([step], queue.pending)
-            oldest.add_metric([step], queue.oldest_age_s)
+            oldest.add_metric([step], max(0.0, now - queue.oldest_due_at))
         yield pending
         yield oldest
         restarts = CounterMetricFamily(
