@@ -366,6 +366,7 @@ def snapshot(rev: str, cache: Path) -> Path:
 
 def systems(cache: Path, motiad_source: Path | None = None) -> dict[str, System]:
     """The registry, by name; ``motiad_source``: a snapshot to run as motiad."""
+    sink = OtlpSink()
     found: list[System] = [
         BareQuart(),
         Motiad(cache / "tsx" / "node_modules", motiad_source),
@@ -380,7 +381,14 @@ def systems(cache: Path, motiad_source: Path | None = None) -> dict[str, System]
             '[telemetry]\notlp_endpoint = "{sink}"\n',
             cache / "tsx" / "node_modules",
             motiad_source,
-            sink=OtlpSink(),
+            sink=sink,
+        ),
+        MotiadWith(
+            "motiad-otlp-sampled",
+            '[telemetry]\notlp_endpoint = "{sink}"\nsample_ratio = 0.1\n',
+            cache / "tsx" / "node_modules",
+            motiad_source,
+            sink=sink,
         ),
         Motia(cache / "motia"),
         WsFloor(),

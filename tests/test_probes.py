@@ -133,3 +133,25 @@ async def test_probes_need_no_token_beyond_loopback(tmp_path: Path) -> None:
             assert (await http.get("/__motiad/ready")).json() == {"status": "ready"}
             # the rest of the prefix still needs the token
             assert (await http.get("/__motiad/api/steps")).status_code == 401
+
+
+async def test_ready_is_503_while_a_steps_process_is_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker = tmp_path / "broken"
+    monkeypatch.setenv("FRAGILE", str(marker))
+    project = make_project(tmp_path / "p", FIXTURES / "production" / "fragile_step.py")
+    async with (
+        motiad("run", str(project), "--port", "0") as broker,
+        httpx.AsyncClient(base_url=broker.url, timeout=10) as http,
+    ):
+        assert (await http.get("/__motiad/ready")).status_code == 200
+        pid = (await http.get("/fragile")).json()["pid"]
+        marker.touch()  # its restarts fail from now on
+        os.kill(pid, signal.SIGKILL)
+        with anyio.fail_after(30):
+            down = await until_status(http, "/__motiad/ready", 503)
+        assert down.json() == {"status": "not ready", "reason": "a step's process is restarting"}
+        marker.unlink()
+        with anyio.fail_after(60):  # the next restart (after its backoff) starts it
+            await until_status(http, "/__motiad/ready", 200)

@@ -140,7 +140,10 @@ async def run_project(
                         await tg.start(_beside, alongside, broker, serving, beside)
                     report = await broker.load(children)
                 await broker.serve(children)
-                readiness.serving(load_failed=bool(report.errors))
+                readiness.serving(
+                    load_failed=bool(report.errors),
+                    children_up=lambda: all(c.pid is not None for c in _children(broker)),
+                )
                 on_started(Started(report, listening[0].url, listening[0].workbench_url))
                 serving.set()
                 await stop.wait()

@@ -7,12 +7,14 @@ so the probe reveals nothing about the project."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 Phase = Literal["starting", "serving", "draining"]
 
 NOT_LOADED = "a step failed to load"
 STORAGE_DOWN = "storage is unreachable"
+CHILD_DOWN = "a step's process is restarting"
 
 
 class Readiness:
@@ -23,12 +25,17 @@ class Readiness:
         self.phase = phase
         self._load_failed = False
         self._storage_down = False
+        self._children_up: Callable[[], bool] = lambda: True
 
-    def serving(self, *, load_failed: bool = False) -> None:
+    def serving(
+        self, *, load_failed: bool = False, children_up: Callable[[], bool] = lambda: True
+    ) -> None:
         """The broker serves; ``load_failed``: some step did not load, so it is
-        never ready (fix the step and restart)."""
+        never ready (fix the step and restart); ``children_up`` says, when
+        asked, whether every step's process runs."""
         self.phase = "serving"
         self._load_failed = load_failed
+        self._children_up = children_up
 
     def draining(self) -> None:
         """Stopping: a load balancer must send no more requests."""
@@ -47,4 +54,6 @@ class Readiness:
             return NOT_LOADED
         if self._storage_down:
             return STORAGE_DOWN
+        if not self._children_up():
+            return CHILD_DOWN
         return None
