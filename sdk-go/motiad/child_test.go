@@ -19,7 +19,13 @@ const (
 	twiceStep   = "/srv/project/steps/twice.step.go"
 	noHandler   = "/srv/project/steps/no-handler.step.go"
 	bigStep     = "/srv/project/steps/big.step.go"
+	panicky     = "/srv/project/steps/panicky-result.step.go"
 )
+
+// explodes panics when encoded, as a buggy MarshalJSON of a user's type may.
+type explodes struct{}
+
+func (explodes) MarshalJSON() ([]byte, error) { panic("MarshalJSON exploded") }
 
 type notFound struct{ what string }
 
@@ -73,6 +79,10 @@ func init() {
 		func(ctx *Context, input json.RawMessage) (any, error) {
 			_, err := ctx.Emit(Event{Topic: "t", Data: strings.Repeat("x", 400)})
 			return nil, err
+		})
+	RegisterFile(panicky, Config{"name": "Panicky", "type": "api", "path": "/p", "method": "GET"},
+		func(ctx *Context, input json.RawMessage) (any, error) {
+			return Response{Status: 200, Body: explodes{}}, nil
 		})
 	RegisterFile(twiceStep, Config{"name": "One", "type": "noop"}, nil)
 	RegisterFile(twiceStep, Config{"name": "Two", "type": "noop"}, nil)
@@ -210,6 +220,21 @@ func TestAnApiHandlerWithoutAStatusFailsPermanently(t *testing.T) {
 	_ = json.Unmarshal(answer["error"], &e)
 	if errorCode(t, answer) != codeHandlerFailed || e.Data.Type != "InvalidApiResponse" || e.Data.Retryable {
 		t.Fatalf("got %s", stringify(answer))
+	}
+}
+
+func TestAPanicWhileEncodingTheResultStillAnswersTheInvoke(t *testing.T) {
+	// SPEC invoke.sdk-failure: the child lives on and the invoke is answered, not left to time out.
+	p := startChild(t)
+	p.initialize([]string{panicky}, 0)
+	answer := p.until(invoke(p, panicky, map[string]any{"type": "api"}, nil, nil), nil)
+	var e struct{ Data ErrorInfo }
+	_ = json.Unmarshal(answer["error"], &e)
+	if errorCode(t, answer) != codeHandlerFailed || !strings.Contains(e.Data.Message, "MarshalJSON exploded") {
+		t.Fatalf("got %s", stringify(answer))
+	}
+	if errorCode(t, p.until(invoke(p, panicky, map[string]any{"type": "api"}, nil, nil), nil)) != codeHandlerFailed {
+		t.Fatal("the child stopped serving")
 	}
 }
 

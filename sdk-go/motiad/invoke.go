@@ -103,6 +103,14 @@ func (w *workers) loop(job func()) {
 // timer answered it first (then the result is dropped: invoke.cancel).
 func (c *child) run(inv *invocation, step *Step, ctx *Context, p *invokeParams) {
 	defer inv.cancel()
+	defer func() {
+		// invoke.sdk-failure: a panic while shaping the answer (a MarshalJSON
+		// or an Error method of the handler's values) still answers it.
+		if recovered := recover(); recovered != nil {
+			info := &ErrorInfo{Type: "PanicError", Message: fmt.Sprint(recovered), Stack: string(debug.Stack())}
+			c.finish(inv, func() { c.sendError(inv.id, codeHandlerFailed, "handler failed: "+info.Message, info) })
+		}
+	}()
 	if p.trigger.Refusal != nil {
 		c.finish(inv, func() { c.sendRaw(inv.id, p.trigger.Refusal) })
 		return

@@ -3,6 +3,8 @@ package motiad
 import (
 	"bytes"
 	"encoding/json"
+	"regexp"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -47,8 +49,15 @@ var nullID = json.RawMessage("null")
 // classify reads one line in the order of rpc.error-order: UTF-8 and JSON,
 // then the envelope. Method and params are the dispatcher's business.
 func classify(line []byte) message {
-	if !utf8.Valid(line) || !json.Valid(line) {
-		return message{kind: kindBad, code: codeParseError, why: "parse error: not valid UTF-8 JSON", id: nullID}
+	if !utf8.Valid(line) {
+		return undecodable(line, "the line is not valid UTF-8")
+	}
+	if !json.Valid(line) {
+		var raw json.RawMessage
+		if err := json.Unmarshal(line, &raw); err != nil && strings.Contains(err.Error(), "exceeded max depth") {
+			return undecodable(line, "JSON nested too deeply for this SDK")
+		}
+		return message{kind: kindBad, code: codeParseError, why: "parse error: not valid JSON", id: nullID}
 	}
 	trimmed := bytes.TrimLeft(line, " \t\r\n")
 	if trimmed[0] != '{' {
@@ -88,6 +97,25 @@ func classify(line []byte) message {
 		return message{kind: kindBad, code: codeInvalidRequest, why: "invalid request: id must be an integer or a string", id: nullID}
 	}
 	return message{kind: kindRequest, method: method, id: id, params: params}
+}
+
+// leadingID is the start of a message as every sender writes it (rpc.undecodable).
+var leadingID = regexp.MustCompile(`^[ \t]*\{[ \t]*"jsonrpc"[ \t]*:[ \t]*"2\.0"[ \t]*,[ \t]*"id"[ \t]*:[ \t]*(-?[0-9]+|"[^"\\]*")[ \t]*,[ \t]*"(method|result|error)"`)
+
+// undecodable ties a line that cannot be decoded for its text to the id its
+// start shows (rpc.undecodable): a request is answered by that id, a response
+// fails our request of that id; without one, -32700 with id null.
+func undecodable(line []byte, why string) message {
+	found := leadingID.FindSubmatch(line)
+	if found == nil || !utf8.Valid(found[1]) {
+		return message{kind: kindBad, code: codeParseError, why: "parse error: " + why, id: nullID}
+	}
+	id := json.RawMessage(found[1])
+	if string(found[2]) == "method" {
+		return message{kind: kindBad, code: codeParseError, why: "parse error: " + why, id: id}
+	}
+	failure := &RPCError{Code: codeParseError, Message: "the broker's answer could not be read: " + why}
+	return message{kind: kindResponse, id: id, errObj: failure, isError: true}
 }
 
 func classifyResponse(id json.RawMessage, hasID bool, result json.RawMessage, hasResult bool, errRaw json.RawMessage, hasError bool) message {

@@ -163,13 +163,21 @@ export class StepHost {
         invocation.fail(handlerFailed(err));
         return;
       }
+      // invoke.sdk-failure: should answering itself throw, the invocation is still answered.
+      const failed = (/** @type {unknown} */ err) => invocation.fail(handlerFailed(err, false));
       if (isThenable(out)) {
-        out.then(
-          (value) => answer(invocation, trigger.type, value),
-          (err) => invocation.fail(handlerFailed(err)),
-        );
+        Promise.resolve(out)
+          .then(
+            (value) => answer(invocation, trigger.type, value),
+            (err) => invocation.fail(handlerFailed(err)),
+          )
+          .catch(failed);
       } else {
-        answer(invocation, trigger.type, out);
+        try {
+          answer(invocation, trigger.type, out);
+        } catch (err) {
+          failed(err);
+        }
       }
     });
   }

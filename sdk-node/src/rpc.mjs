@@ -79,6 +79,25 @@ const NO_PARAMS = Object.freeze({});
 // refuses it as the spec asks, instead of silently dropping it.
 const DECODER = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+// Every escape of a JSON text, in order: a backslash always starts one, so
+// matching from the left stays aligned. `lone` is a surrogate without its pair.
+const ESCAPES = /\\(?:ud[89ab][0-9a-f]{2}\\ud[c-f][0-9a-f]{2}|(?<lone>ud[89a-f][0-9a-f]{2})|.)/g;
+
+/**
+ * JSON.stringify for the wire: every lone surrogate (`'😀'.slice(0, 1)`),
+ * which JSON.stringify writes as an escape such as `"\ud83d"` that is not
+ * text, becomes U+FFFD as TextEncoder would make it (`framing.utf8.replace`).
+ *
+ * @param {unknown} value
+ * @param {(this: unknown, key: string, value: unknown) => unknown} [replacer]
+ * @returns {string}
+ */
+export function stringify(value, replacer) {
+  const line = JSON.stringify(value, replacer);
+  if (!line.includes('\\ud')) return line; // JSON.stringify writes lower-case hex
+  return line.replace(ESCAPES, (escape, lone) => (lone === undefined ? escape : '\ufffd'));
+}
+
 /**
  * Classifies one line (without its newline). Pure and total: bad input
  * becomes a value, never an exception (SPEC `framing.bad-line`).
@@ -87,12 +106,18 @@ const DECODER = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  * @returns {Incoming}
  */
 export function classify(line) {
+  let text;
+  try {
+    text = DECODER.decode(line);
+  } catch {
+    return undecodable(line, 'the line is not valid UTF-8');
+  }
   let message;
   try {
-    message = JSON.parse(DECODER.decode(line));
+    message = JSON.parse(text);
   } catch (err) {
-    const why = err instanceof SyntaxError ? err.message : 'the line is not valid UTF-8';
-    return { kind: 'invalid', id: null, code: ErrorCode.PARSE_ERROR, message: `parse error: ${why}` };
+    if (!(err instanceof SyntaxError)) return undecodable(line, `JSON this SDK cannot read: ${String(err)}`);
+    return { kind: 'invalid', id: null, code: ErrorCode.PARSE_ERROR, message: `parse error: ${err.message}` };
   }
   if (!isObject(message)) {
     return { kind: 'invalid', id: null, code: ErrorCode.INVALID_REQUEST, message: 'invalid request: not a JSON-RPC 2.0 object' };
@@ -122,6 +147,28 @@ export function classify(line) {
     return { kind: 'invalid', id: null, code: ErrorCode.INVALID_REQUEST, message: 'invalid request: "id" must be a string or an integer' };
   }
   return { kind: 'request', id, method, params };
+}
+
+// The start of a message as every sender writes it (`rpc.undecodable`).
+const LEADING_ID = /^[ \t]*\{[ \t]*"jsonrpc"[ \t]*:[ \t]*"2\.0"[ \t]*,[ \t]*"id"[ \t]*:[ \t]*(-?[0-9]+|"[^"\\\ufffd]*")[ \t]*,[ \t]*"(method|result|error)"/;
+const LENIENT = new TextDecoder('utf-8');
+const HEAD_BYTES = 256;
+
+/**
+ * A line that cannot be decoded for its text, tied to the id its start shows
+ * (`rpc.undecodable`): a request is answered by that id, a response fails
+ * our request of that id; without one, -32700 with id null.
+ *
+ * @param {Uint8Array} line
+ * @param {string} why
+ * @returns {Incoming}
+ */
+function undecodable(line, why) {
+  const found = LEADING_ID.exec(LENIENT.decode(line.subarray(0, HEAD_BYTES)));
+  const id = found === null ? null : /** @type {RequestId} */ (JSON.parse(found[1]));
+  if (found === null || found[2] === 'method') return { kind: 'invalid', id, code: ErrorCode.PARSE_ERROR, message: `parse error: ${why}` };
+  const error = { code: ErrorCode.PARSE_ERROR, message: `the broker's answer could not be read: ${why}` };
+  return { kind: 'response', id: /** @type {RequestId} */ (id), message: { jsonrpc: '2.0', id, error } };
 }
 
 /**
@@ -263,7 +310,7 @@ export class RpcPeer {
   respond(id, result, unsendable) {
     let line;
     try {
-      line = JSON.stringify({ jsonrpc: '2.0', id, result: result === undefined ? null : result });
+      line = stringify({ jsonrpc: '2.0', id, result: result === undefined ? null : result });
     } catch (err) {
       const error = unsendable?.(err) ?? new RpcError(ErrorCode.INTERNAL_ERROR, `result is not JSON-serialisable: ${String(err)}`);
       this.#replyError(id, error.code, error.message, error.data);
@@ -285,7 +332,7 @@ export class RpcPeer {
     const id = this.#nextId++;
     let line;
     try {
-      line = JSON.stringify({ jsonrpc: '2.0', id, method, params });
+      line = stringify({ jsonrpc: '2.0', id, method, params });
     } catch (err) {
       return Promise.reject(err);
     }
@@ -310,7 +357,7 @@ export class RpcPeer {
   notify(method, params, replacer) {
     let line;
     try {
-      line = JSON.stringify({ jsonrpc: '2.0', method, params }, replacer);
+      line = stringify({ jsonrpc: '2.0', method, params }, replacer);
     } catch (err) {
       process.stderr.write(`motiad-sdk-node: ${method} notification dropped: ${String(err)}\n`);
       return;
@@ -386,12 +433,12 @@ export class RpcPeer {
     const error = data === undefined ? { code, message } : { code, message, data };
     let line;
     try {
-      line = JSON.stringify({ jsonrpc: '2.0', id, error });
+      line = stringify({ jsonrpc: '2.0', id, error });
     } catch {
-      line = JSON.stringify({ jsonrpc: '2.0', id, error: { code, message } });
+      line = stringify({ jsonrpc: '2.0', id, error: { code, message } });
     }
     // Error data (a stack trace, say) may be what overflows: drop it, keep the answer.
-    if (!this.#fits(line)) line = JSON.stringify({ jsonrpc: '2.0', id, error: { code, message: message.slice(0, MAX_ERROR_MESSAGE_CHARS) } });
+    if (!this.#fits(line)) line = stringify({ jsonrpc: '2.0', id, error: { code, message: message.slice(0, MAX_ERROR_MESSAGE_CHARS) } });
     this.#writer.writeLine(line);
   }
 }

@@ -41,10 +41,15 @@ describe('bad input', () => {
     await stillServes();
   });
 
-  test('invalid UTF-8 gets -32700 with a null id', async () => {
-    const answer = await answerTo(Buffer.concat([Buffer.from('{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}}\n')]));
-    assert.equal(answer.id, null);
+  test('invalid UTF-8 gets -32700 with the id the line starts with (rpc.undecodable), else a null id', async () => {
+    const bad = Buffer.from([0xc3, 0x28]);
+    const answer = await answerTo(Buffer.concat([Buffer.from('{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":"'), bad, Buffer.from('"}}\n')]));
+    assert.equal(answer.id, 1);
     assert.equal(answer.error.code, -32700);
+    assert.match(answer.error.message, /not valid UTF-8/);
+    const headless = await answerTo(Buffer.concat([Buffer.from('{"params":{"x":"'), bad, Buffer.from('"},"jsonrpc":"2.0","id":1,"method":"ping"}\n')]));
+    assert.equal(headless.id, null);
+    assert.equal(headless.error.code, -32700);
     await stillServes();
   });
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from .errors import BrokerError, BrokerGoneError
 from .framing import LineWriter
@@ -86,16 +87,43 @@ _DECODER = json.JSONDecoder(parse_constant=_no_constants)
 """Built once: ``json.loads`` with an option builds a decoder on every call."""
 
 
+_LEADING_ID: Final = re.compile(
+    rb'^[ \t]*\{[ \t]*"jsonrpc"[ \t]*:[ \t]*"2\.0"[ \t]*,[ \t]*"id"[ \t]*:[ \t]*'
+    rb'(?P<id>-?[0-9]+|"[^"\\]*")[ \t]*,[ \t]*"(?P<kind>method|result|error)"'
+)
+"""The start of a message as every sender writes it (SPEC `rpc.undecodable`)."""
+
+
+def _undecodable(line: bytes, why: str) -> Incoming:
+    """A line that cannot be decoded: answered, or failing our request, by the
+    id its start shows (SPEC `rpc.undecodable`); else ``-32700`` with ``id: null``."""
+    message = f"parse error: {why}"
+    found = _LEADING_ID.match(line)
+    if found is None:
+        return Invalid(None, ErrorCode.PARSE_ERROR, message)
+    try:
+        request_id: RequestId = json.loads(found["id"])
+    except ValueError:  # not UTF-8 inside the quotes
+        return Invalid(None, ErrorCode.PARSE_ERROR, message)
+    if found["kind"] == b"method":
+        return Invalid(request_id, ErrorCode.PARSE_ERROR, message)
+    return Response(
+        request_id,
+        None,
+        BrokerError(ErrorCode.PARSE_ERROR, f"the broker's answer could not be read: {why}"),
+    )
+
+
 def classify(line: bytes) -> Incoming:
     """What one line is, checked in the order of SPEC `rpc.error-order`."""
     try:
         message = _DECODER.decode(line.decode("utf-8"))
-    except UnicodeDecodeError:
-        return Invalid(None, ErrorCode.PARSE_ERROR, "parse error: the line is not valid UTF-8")
-    except ValueError as exc:  # JSONDecodeError, NaN, and too-deep nesting
+    except UnicodeDecodeError as exc:
+        return _undecodable(line, f"the line is not valid UTF-8 (byte {exc.start})")
+    except ValueError as exc:  # JSONDecodeError, NaN: the line's shape, not its text
         return Invalid(None, ErrorCode.PARSE_ERROR, f"parse error: {exc}")
     except RecursionError:
-        return Invalid(None, ErrorCode.PARSE_ERROR, "parse error: nesting too deep")
+        return _undecodable(line, "JSON nested too deeply for this SDK")
     if not isinstance(message, dict):
         kind = type(message).__name__
         return Invalid(None, ErrorCode.INVALID_REQUEST, f"invalid request: a JSON {kind}")

@@ -468,12 +468,12 @@ class Runner:
         """
         cron = params.trigger_type == "cron"
         api = params.trigger_type == "api"
-        handler_input = api_request(params.input) if api else params.input
-        args: tuple[Any, ...] = (context,) if cron else (wrap(handler_input), context)
         # SPEC invoke.refusal: the body failed bodySchema; the middleware still
         # runs (as in Motia), and next() gives it the broker's 400
         refusal = params.trigger.get("refusal") if api else None
         try:
+            handler_input = api_request(params.input) if api else params.input
+            args: tuple[Any, ...] = (context,) if cron else (wrap(handler_input), context)
             if api and middleware:
 
                 async def run_handler() -> Any:
@@ -554,19 +554,30 @@ class Runner:
             if not self._life.stopping:  # the handler raised CancelledError itself
                 self._fail(request_id, asyncio.CancelledError("the handler was cancelled"))
             return
-        self._answer(request_id, invocation.trigger_type, task.result())
+        error = task.exception()  # a BaseException _call lets through still gets its answer
+        outcome = task.result() if error is None else _Outcome(error=error)
+        self._answer(request_id, invocation.trigger_type, outcome)
 
     def _answer(self, request_id: RequestId, trigger_type: str, outcome: _Outcome) -> None:
-        """Answer with a handler's result or its error."""
-        if outcome.error is not None:
-            self._fail(request_id, outcome.error)
-            return
+        """Answer with a handler's result or its error. Never raises: whatever
+        fails on the way is the answer instead (SPEC `invoke.sdk-failure`)."""
         try:
-            self._peer.respond(request_id, _shape_result(trigger_type, outcome.value))
-        except LineTooLongError as exc:  # SPEC `framing.max-line.send`
-            self._peer.respond_error(request_id, ErrorCode.LINE_TOO_LONG, f"result too long: {exc}")
-        except (TypeError, ValueError) as exc:  # SPEC `invoke.result`: not JSON
-            self._fail(request_id, exc, retryable=False)
+            if outcome.error is not None:
+                self._fail(request_id, outcome.error)
+                return
+            try:
+                self._peer.respond(request_id, _shape_result(trigger_type, outcome.value))
+            except LineTooLongError as exc:  # SPEC `framing.max-line.send`
+                self._peer.respond_error(
+                    request_id, ErrorCode.LINE_TOO_LONG, f"result too long: {exc}"
+                )
+            except Exception as exc:  # SPEC `invoke.result`: not JSON, or nested too deeply
+                self._fail(request_id, exc, retryable=False)
+        except Exception as exc:  # an exception whose str() raises, say: still answer
+            report("cannot answer an invocation:\n" + "".join(traceback.format_exception(exc)))
+            self._peer.respond_error(
+                request_id, ErrorCode.INTERNAL_ERROR, f"internal error: {type(exc).__name__}"
+            )
 
     def _fail(
         self, request_id: RequestId, exc: BaseException, *, retryable: bool | None = None

@@ -69,12 +69,37 @@ def api_response(response: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def wrap(value: Any) -> Any:
-    """Turn every JSON object inside ``value`` into an :class:`AttrDict`."""
-    if isinstance(value, dict):
-        return AttrDict({key: wrap(item) for key, item in value.items()})
-    if isinstance(value, list):
-        return [wrap(item) for item in value]
-    return value
+    """Turn every JSON object inside ``value`` into an :class:`AttrDict`.
+
+    Iterative, not recursive: whatever nesting the JSON decoder accepted (an
+    API body of a thousand ``[``), wrapping it cannot hit the recursion limit
+    (SPEC `invoke.sdk-failure`).
+    """
+    if not isinstance(value, (dict, list)):
+        return value
+    top = _container(value)
+    pending: list[tuple[Any, Any]] = [(value, top)]
+    while pending:
+        source, target = pending.pop()
+        if isinstance(source, dict):
+            for key, item in source.items():
+                target[key] = _adopt(item, pending)
+        else:
+            target.extend(_adopt(item, pending) for item in source)
+    return top
+
+
+def _container(value: dict[str, Any] | list[Any]) -> AttrDict | list[Any]:
+    return AttrDict() if isinstance(value, dict) else []
+
+
+def _adopt(item: Any, pending: list[tuple[Any, Any]]) -> Any:
+    """``item`` itself, or an empty container that ``wrap`` fills later."""
+    if not isinstance(item, (dict, list)):
+        return item
+    copy = _container(item)
+    pending.append((item, copy))
+    return copy
 
 
 def to_jsonable(value: Any, _depth: int = 0) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from motiad_sdk.protocol import encode_message
 from sdk_harness import event_trigger, spawn_child, step
 
 
@@ -34,9 +35,8 @@ def test_what_user_code_prints_goes_to_stderr_not_stdout() -> None:
     ("line", "code", "request_id"),
     [
         pytest.param(b"{not json\n", -32700, None, id="malformed-json"),
-        pytest.param(
-            b'{"jsonrpc":"2.0","id":1,"method":"ping"\xff}\n', -32700, None, id="bad-utf8"
-        ),
+        pytest.param(b'{"jsonrpc":"2.0","id":1,"method":"ping"\xff}\n', -32700, 1, id="bad-utf8"),
+        pytest.param(b'{"method":"ping"\xff,"id":1}\n', -32700, None, id="bad-utf8-no-head"),
         pytest.param(b"[1, 2]\n", -32600, None, id="array"),
         pytest.param(b"42\n", -32600, None, id="number"),
         pytest.param(b'{"jsonrpc":"1.0","id":7,"method":"ping"}\n', -32600, 7, id="wrong-jsonrpc"),
@@ -52,7 +52,8 @@ def test_what_user_code_prints_goes_to_stderr_not_stdout() -> None:
 def test_a_bad_line_is_answered_and_the_child_keeps_serving(
     line: bytes, code: int, request_id: int | str | None
 ) -> None:
-    """SPEC `framing.bad-line`, `rpc.unknown-method`."""
+    """SPEC `framing.bad-line`, `rpc.unknown-method`, `rpc.undecodable` (bad UTF-8
+    with a readable id is answered by that id)."""
     with spawn_child() as child:
         child.initialize([step("tick_step")])
         child.send_raw(line)
@@ -120,3 +121,10 @@ def test_a_response_to_no_request_in_flight_is_ignored() -> None:
         child.send({"jsonrpc": "2.0", "id": 999, "result": {"eventId": "e"}})
         child.ping()
         assert child.unread() == []
+
+
+def test_a_lone_surrogate_is_written_as_u_fffd() -> None:
+    """SPEC `framing.utf8.replace`: half of an emoji (or ``os.fsdecode`` of bad bytes)
+    goes out as U+FFFD, never as the escape ``\\ud83d`` the broker refuses."""
+    line = encode_message({"text": "cut \ud83d", "\udcff": 1}, 1024)
+    assert line == '{"text":"cut \ufffd","\ufffd":1}\n'.encode()

@@ -109,10 +109,11 @@ module Motiad
     # Classifies a line in the order of SPEC `rpc.error-order` and serves it.
     def dispatch(line)
       line.force_encoding(Encoding::UTF_8)
-      return reply_error(nil, ErrorCode::PARSE_ERROR, 'parse error: not UTF-8') unless line.valid_encoding?
+      return undecodable(line, 'the line is not valid UTF-8') unless line.valid_encoding?
 
       msg = parse(line)
       return reply_error(nil, ErrorCode::PARSE_ERROR, 'parse error: not one JSON value') if msg == :bad
+      return undecodable(line, 'JSON nested too deeply for this SDK') if msg == :deep
       return reply_error(nil, ErrorCode::INVALID_REQUEST, 'invalid request: not an object') unless msg.is_a?(Hash)
 
       id = msg['id']
@@ -141,9 +142,31 @@ module Motiad
     end
 
     def parse(line)
-      JSON.parse(line, object_class: Motiad.object_class)
+      JSON.parse(line, object_class: Motiad.object_class, max_nesting: false)
     rescue JSON::ParserError, EncodingError
       :bad
+    rescue SystemStackError
+      :deep
+    end
+
+    # The start of a message as every sender writes it (SPEC `rpc.undecodable`).
+    LEADING_ID = /\A[ \t]*\{[ \t]*"jsonrpc"[ \t]*:[ \t]*"2\.0"[ \t]*,[ \t]*"id"[ \t]*:[ \t]*(-?[0-9]+|"[^"\\]*")[ \t]*,[ \t]*"(method|result|error)"/n
+
+    # SPEC `rpc.undecodable`: a line that cannot be decoded is tied to the id its start
+    # shows: a request is answered by it, our request it answers fails; else id null.
+    def undecodable(line, why)
+      found = LEADING_ID.match(line.b)
+      id = found && leading_id(found[1])
+      return reply_error(id, ErrorCode::PARSE_ERROR, "parse error: #{why}") if id.nil? || found[2] == 'method'
+
+      error = { 'code' => ErrorCode::PARSE_ERROR, 'message' => "the broker's answer could not be read: #{why}" }
+      locked(@state_lock) { @pending.delete(id) }&.push({ 'error' => error })
+    end
+
+    def leading_id(text)
+      JSON.parse(text.force_encoding(Encoding::UTF_8))
+    rescue JSON::ParserError, EncodingError
+      nil
     end
 
     REQUESTS = { Methods::INITIALIZE => :initialize_steps, Methods::PING => :ping,
@@ -242,6 +265,8 @@ module Motiad
       Thread.handle_interrupt(Cancelled => :never) { answer(id, *outcome) }
     rescue Cancelled
       nil # a cancel that came while it answered: the cancel answered instead
+    rescue Exception => e # SPEC `invoke.sdk-failure`: whatever failed, the invoke is answered
+      finish(id) { reply_error(id, ErrorCode::INTERNAL_ERROR, "internal error: #{e.class}: #{e.message}") }
     end
 
     def answer(id, result, info)
@@ -290,7 +315,7 @@ module Motiad
         @next_id
       end
       begin
-        write(JSON.generate({ 'jsonrpc' => '2.0', 'id' => id, 'method' => method, 'params' => params }), strict: true)
+        write(Motiad.generate({ 'jsonrpc' => '2.0', 'id' => id, 'method' => method, 'params' => params }), strict: true)
         answer = waiter.pop
       ensure
         locked(@state_lock) { @pending.delete(id) }
@@ -302,27 +327,27 @@ module Motiad
     end
 
     def notify(method, params)
-      write(JSON.generate({ 'jsonrpc' => '2.0', 'method' => method, 'params' => params }), strict: true)
+      write(Motiad.generate({ 'jsonrpc' => '2.0', 'method' => method, 'params' => params }), strict: true)
     rescue RangeError => e # SPEC `framing.max-line.send`: a log too long is not sent
       warn "motiad-sdk-ruby: #{method} not sent: #{e.message}"
     end
 
     def reply(id, result)
-      write(JSON.generate({ 'jsonrpc' => '2.0', 'id' => id, 'result' => result }), strict: true)
+      write(Motiad.generate({ 'jsonrpc' => '2.0', 'id' => id, 'result' => result }), strict: true)
     rescue RangeError => e
       reply_error(id, ErrorCode::LINE_TOO_LONG, "result too long: #{e.message}")
-    rescue JSON::GeneratorError, EncodingError => e
-      reply_error(id, ErrorCode::INTERNAL_ERROR, "internal error: #{e.message}")
+    rescue JSON::JSONError, EncodingError, SystemStackError => e # SPEC `invoke.sdk-failure`
+      reply_error(id, ErrorCode::INTERNAL_ERROR, "internal error: #{e.class}: #{e.message}")
     end
 
     # An error answer; too long (or data JSON cannot hold): without data, its message cut.
     def reply_error(id, code, message, data = nil)
       error = { 'code' => code, 'message' => message }
       error['data'] = data unless data.nil?
-      write(JSON.generate({ 'jsonrpc' => '2.0', 'id' => id, 'error' => error }), strict: true)
-    rescue RangeError, JSON::GeneratorError, EncodingError
+      write(Motiad.generate({ 'jsonrpc' => '2.0', 'id' => id, 'error' => error }), strict: true)
+    rescue RangeError, JSON::JSONError, EncodingError, SystemStackError
       short = { 'code' => code, 'message' => message.scrub[0, MAX_ERROR_MESSAGE_CHARS] }
-      write(JSON.generate({ 'jsonrpc' => '2.0', 'id' => id, 'error' => short }))
+      write(Motiad.generate({ 'jsonrpc' => '2.0', 'id' => id, 'error' => short }))
     end
 
     # One line out, whole, under the lock; a line over the limit raises RangeError when
@@ -367,13 +392,32 @@ module Motiad
         value = value.merge(key => [body].pack('m0'), 'bodyEncoding' => 'base64')
       end
     end
-    result = JSON.parse(JSON.generate(value)) if value.is_a?(Hash)
+    result = JSON.parse(generate(value), max_nesting: false) if value.is_a?(Hash)
     return result.slice('status', 'body', 'headers', 'bodyEncoding') if result && result['status'].is_a?(Integer) &&
                                                           (result['headers'].nil? || result['headers'].is_a?(Hash))
 
     raise InvalidApiResponse, "an api handler must return {status: Integer, body:, headers:}, not #{value.inspect[0, 200]}"
-  rescue JSON::GeneratorError, EncodingError => e
-    raise InvalidApiResponse, "the result is not JSON: #{e.message}"
+  rescue JSON::JSONError, EncodingError, SystemStackError => e
+    raise InvalidApiResponse, "the result is not JSON: #{e.class}: #{e.message}"
+  end
+
+  # JSON for the wire, however deep (the line limit bounds it), with text that is not
+  # UTF-8 (an encoded lone surrogate, stray bytes) as U+FFFD (SPEC `framing.utf8.replace`).
+  def self.generate(value)
+    JSON.generate(value, max_nesting: false)
+  rescue JSON::GeneratorError => e
+    raise unless e.message.match?(/utf-8|partial character/i)
+
+    JSON.generate(scrub(value), max_nesting: false)
+  end
+
+  def self.scrub(value)
+    case value
+    when String then value.dup.force_encoding(Encoding::UTF_8).scrub("\uFFFD")
+    when Hash then value.to_h { |key, item| [key.is_a?(String) ? scrub(key) : key, scrub(item)] }
+    when Array then value.map { |item| scrub(item) }
+    else value
+    end
   end
 
   # A bad api response: the handler's fault, retrying will not help.

@@ -29,12 +29,12 @@ class ChildHarness
     line = Timeout.timeout(WAIT_S, Timeout::Error, "no line from the child in #{WAIT_S}s") { @stdout.gets }
     raise "the child closed stdout; stderr: #{@stderr_lines.last(5).join}" if line.nil?
 
-    JSON.parse(line)
+    JSON.parse(line, max_nesting: false)
   end
 
   def request(method, params = {})
     id = (@next_id += 1)
-    write(JSON.generate({ 'jsonrpc' => '2.0', 'id' => id, 'method' => method, 'params' => params }))
+    write(JSON.generate({ 'jsonrpc' => '2.0', 'id' => id, 'method' => method, 'params' => params }, max_nesting: false))
     id
   end
 
@@ -72,7 +72,7 @@ class ChildHarness
       next notifications << message unless message.key?('id')
 
       result = services.fetch(message['method']).call(message['params'])
-      write(JSON.generate({ 'jsonrpc' => '2.0', 'id' => message['id'], 'result' => result }))
+      write(JSON.generate({ 'jsonrpc' => '2.0', 'id' => message['id'], 'result' => result }, max_nesting: false))
     end
   end
 

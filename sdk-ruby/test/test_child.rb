@@ -108,4 +108,37 @@ class TestChild < Minitest::Test
       assert_equal({ 'nan' => 'NaN', 'bytes' => "\uFFFD", 'obj' => 'Object' }, logs.first.dig('params', 'fields'))
     end
   end
+  def test_text_that_is_not_utf8_goes_out_as_u_fffd_in_results_logs_and_requests
+    # SPEC `framing.utf8.replace`: an encoded lone surrogate (half an emoji: three bytes that are
+    # not UTF-8, each shown as U+FFFD, as a UTF-8 decoder shows them) or a stray byte
+    source = <<~'RUBY'
+      def config = { name: 'Half', type: 'api', path: '/h', method: 'POST' }
+      def handler(_req, ctx)
+        half = [0xD83D].pack('U')
+        ctx.logger.info("logged #{half}")
+        ctx.state.set('g', 'k', { 'text' => half })
+        { status: 200, body: { 'text' => "cut #{half}", "\xff".dup.force_encoding('UTF-8') => 'key' } }
+      end
+    RUBY
+    with_step(source) do |child, path, _entry|
+      stored = []
+      answer, logs = child.invoke(path, {}, trigger: { 'type' => 'api' }, services: { 'state.set' => ->(p) { stored << p['value'] and p['value'] } })
+      half = "\uFFFD" * 3
+      assert_equal({ 'text' => "cut #{half}", "\uFFFD" => 'key' }, answer.dig('result', 'body'), answer)
+      assert_equal [{ 'text' => half }], stored
+      assert_equal ["logged #{half}"], logs.map { |m| m.dig('params', 'message') }
+    end
+  end
+
+  def test_json_deeper_than_the_json_gems_default_of_100_levels_is_served
+    # SPEC `invoke.sdk-failure`: JSON.parse and JSON.generate stop at 100 levels by default
+    source = "def config = { name: 'Deep', type: 'event', subscribes: ['t'] }\ndef handler(input, ctx) = ctx.state.set('g', 'k', input)\n"
+    with_step(source) do |child, path, _entry|
+      deep = 600.times.reduce(1) { |inner, _| [inner] }
+      stored = []
+      answer, = child.invoke(path, deep, services: { 'state.set' => ->(p) { stored << p['value'] and p['value'] } })
+      assert_nil answer.fetch('result')
+      assert_equal [deep], stored
+    end
+  end
 end

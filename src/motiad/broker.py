@@ -9,7 +9,7 @@ import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -341,6 +341,7 @@ class Broker:
                 errors.append(exc)
 
     def _child(self, spec: ChildSpec) -> Child:
+        spec = replace(spec, log_records_per_s=self.settings.handler.max_log_records_per_s)
         return Child(spec, methods=self._methods, notifications=self._notifications, logs=self.logs)
 
     async def _load_streams(self, files: list[StepFile], errors: list[MotiadError]) -> None:

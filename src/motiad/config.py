@@ -242,10 +242,20 @@ class QueueDefaults(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     handler timeout plus a margin (see ``Broker``)."""
 
 
+LOG_RECORDS_PER_S = 1000
+"""``log`` records a child may send per second: a handler logging a few lines
+per request at a thousand requests a second fits; a loop logging as fast as it
+can (tens of thousands a second) is cut to this, which the log, the workbench
+and trace storage keep up with. The rest are counted and reported."""
+
+
 class HandlerDefaults(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``[handler]`` in motiad.toml."""
 
     timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    max_log_records_per_s: Annotated[int, msgspec.Meta(ge=1)] = LOG_RECORDS_PER_S
+    """``log`` records each child may send per second; the rest are counted and
+    reported in the log, not handled."""
 
 
 class TraceRetention(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

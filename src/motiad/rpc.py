@@ -156,6 +156,38 @@ class Throttle:
         return suppressed
 
 
+class FloodGate:
+    """One limiter shape for whatever a child may flood (stderr lines, log
+    records, protocol problems): at most ``limit`` per ``window_s`` seconds get
+    through; the moment it starts dropping is reported at once, and how many it
+    dropped when the window is over (or at :meth:`close`): nothing is dropped
+    without being counted and said."""
+
+    def __init__(self, limit: int, window_s: float, what: str, report: Problem) -> None:
+        self._throttle = Throttle(limit, window_s)
+        self._what = what
+        self._report = report
+
+    def admit(self) -> bool:
+        """Whether one more may go through now."""
+        admitted, first_dropped, dropped = self._throttle.admit()
+        if dropped:
+            self._report(f"{dropped} {self._what} were not logged (flood)")
+        if first_dropped:
+            throttle = self._throttle
+            self._report(
+                f"over {throttle.limit} {self._what} in {throttle.window_s:g}s: further ones"
+                " are counted, not logged"
+            )
+        return admitted
+
+    def close(self) -> None:
+        """Report what was dropped and not yet reported."""
+        dropped = self._throttle.flush()
+        if dropped:
+            self._report(f"{dropped} {self._what} were not logged (flood)")
+
+
 class Deadlines:
     """One timer for the deadlines of every request a peer waits on.
 
@@ -298,7 +330,9 @@ class RpcPeer:
         self._deadlines = Deadlines()
         self._pending: dict[RequestId, PendingRequest] = {}
         self._closed: BaseException | None = None
-        self._throttle = Throttle(PROBLEMS_PER_WINDOW, PROBLEM_WINDOW_S)
+        self._problems = FloodGate(
+            PROBLEMS_PER_WINDOW, PROBLEM_WINDOW_S, "protocol problems", on_problem
+        )
         self._serving = Slots(MAX_INCOMING_REQUESTS)  # one per request: a hot path
         self._bad_line_replies: MemoryObjectSendStream[bytes] | None = None
         self._requests: TaskSet | None = None
@@ -411,9 +445,7 @@ class RpcPeer:
         finally:
             replies.close()
             queue.close()  # also when the writer never got to run
-            suppressed = self._throttle.flush()
-            if suppressed:
-                self._on_problem(f"{suppressed} more protocol problems were not logged")
+            self._problems.close()
             if self._dropped_replies:
                 self._on_problem(
                     f"{self._dropped_replies} error replies to bad lines were dropped:"
@@ -421,16 +453,8 @@ class RpcPeer:
                 )
 
     def _report(self, text: str) -> None:
-        admitted, first_dropped, dropped = self._throttle.admit()
-        if dropped:
-            self._on_problem(f"{dropped} more protocol problems were not logged")
-        if admitted:
+        if self._problems.admit():
             self._on_problem(text)
-        elif first_dropped:
-            self._on_problem(
-                f"over {PROBLEMS_PER_WINDOW} protocol problems in {PROBLEM_WINDOW_S:g}s: further"
-                " ones are counted, not logged"
-            )
 
     def _queue_reply(self, line: bytes) -> None:
         try:
@@ -479,6 +503,15 @@ class RpcPeer:
         self._report(f"{message.error.message}{action}: {excerpt!r}{more}")
         if message.reply:
             self._queue_reply(encode_error(message.id, message.error))
+            return
+        pending = self._pending.pop(message.id, None) if message.id is not None else None
+        if pending is not None:  # SPEC rpc.undecodable: fail what it answered, now
+            pending.fail(
+                RemoteError(
+                    message.error.code,
+                    f"the answer to {pending.method} could not be read: {message.error.message}",
+                )
+            )
 
     def _resolve(self, response: IncomingResponse) -> None:
         if response.id is None:  # SPEC rpc.no-reply-to-responses: an error about a bad line

@@ -17,11 +17,13 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 import msgspec
 from anyio.abc import Process, TaskStatus
 
+from .config import LOG_RECORDS_PER_S
 from .errors import ChildError, MotiadError, RemoteError
 from .protocol import ErrorCode, InvalidParams, decode_params
 from .protocol.messages import (
@@ -34,7 +36,7 @@ from .protocol.messages import (
     InitializeResult,
     InvokeParams,
 )
-from .rpc import Method, RpcPeer, Throttle
+from .rpc import FloodGate, Later, Method, RpcPeer
 from .runners import ChildCommand
 from .tracing import LogBus
 from .transport import BatchingLineSender, read_lines
@@ -64,6 +66,9 @@ STDERR_LINES_PER_WINDOW = 1000
 STDERR_WINDOW_S = 10.0
 """A child may log this many stderr lines per window; the rest are counted and
 reported, so a child flooding stderr cannot flood the broker's log."""
+LOG_WINDOW_S = 1.0
+"""The window of the ``log`` record limit: ``[handler] max_log_records_per_s`` is
+per second."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +104,8 @@ class ChildSpec:
     timings: ChildTimings = ChildTimings()
     stream_files: list[str] = field(default_factory=list)
     """Absolute paths of the stream definition files it loads (``initialize.streams``)."""
+    log_records_per_s: int = LOG_RECORDS_PER_S
+    """``log`` notifications handled per second; the rest are counted and reported."""
 
 
 class Child:
@@ -192,10 +199,11 @@ class Child:
         assert process.stdout
         assert process.stderr
         sender = BatchingLineSender(process.stdin)
+        logs = FloodGate(self.spec.log_records_per_s, LOG_WINDOW_S, "log records", self._problem)
         peer = RpcPeer(
             sender,
             methods=self._methods,
-            notifications=self._notifications,
+            notifications=self._limit_logs(logs),
             on_problem=self._problem,
             max_line_bytes=self.spec.max_line_bytes,
         )
@@ -220,6 +228,7 @@ class Child:
                     await process.wait()
                     tg.cancel_scope.cancel()
         finally:
+            logs.close()
             self._not_ready()
             self.pid = None
             peer.close(ChildError(f"{self.spec.label}: child exited (code {process.returncode})"))
@@ -293,7 +302,7 @@ class Child:
 
     async def _pump_stderr(self, process: Process) -> None:
         assert process.stderr
-        throttle = Throttle(STDERR_LINES_PER_WINDOW, STDERR_WINDOW_S)
+        gate = FloodGate(STDERR_LINES_PER_WINDOW, STDERR_WINDOW_S, "stderr lines", self._problem)
         try:
             async for line in read_lines(process.stderr, STDERR_MAX_LINE):
                 text = (
@@ -304,20 +313,26 @@ class Child:
                 if not text:
                     continue
                 self._stderr_tail.append(text)
-                admitted, first_dropped, dropped = throttle.admit()
-                if dropped:
-                    self._problem(f"{dropped} stderr lines were not logged (flood)")
-                if admitted:
+                if gate.admit():
                     self._logs.log("info", text, step=self.name)
-                elif first_dropped:
-                    self._problem(
-                        f"over {STDERR_LINES_PER_WINDOW} stderr lines in {STDERR_WINDOW_S:g}s:"
-                        " further ones are counted, not logged"
-                    )
         finally:
-            suppressed = throttle.flush()
-            if suppressed:
-                self._problem(f"{suppressed} stderr lines were not logged (flood)")
+            gate.close()
+
+    def _limit_logs(self, gate: FloodGate) -> Mapping[str, Method]:
+        """The notifications, with ``log`` records past the child's limit counted
+        and reported instead of handled (SPEC §8: a child flooding ``log`` cannot
+        flood the broker's log or its storage)."""
+        log = self._notifications.get("log")
+        if log is None:
+            return self._notifications
+
+        async def limited(params: Any) -> None:
+            if gate.admit():
+                outcome = log.handler(params)
+                assert not isinstance(outcome, Later), "a notification is not answered"
+                await outcome
+
+        return {**self._notifications, "log": Method(log.params, limited)}
 
     async def _heartbeat(self, peer: RpcPeer, process: Process) -> None:
         timings = self._timings
@@ -451,8 +466,12 @@ class Child:
 
         What the child wrote and nobody read is drained to end of file first:
         a pipe whose reader paused (the broker stopped reading a flooding
-        child) only closes once it has seen its end."""
+        child) only closes once it has seen its end. What the child started
+        and left running (its process group) is ended with it: it holds the
+        child's pipes, which would otherwise stay open past the broker's
+        event loop (SPEC ``lifecycle.stop``)."""
         await self._terminate(process)
+        _signal_group(process, signal.SIGKILL)
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 with anyio.move_on_after(self._timings.stop_step_s):
@@ -515,6 +534,7 @@ def _check_entries(label: str, spec: ChildSpec, result: InitializeResult) -> Non
 
 NOT_RETRYABLE_CODES = frozenset(
     {
+        ErrorCode.PARSE_ERROR,  # an answer the child could not write as UTF-8 JSON
         ErrorCode.METHOD_NOT_FOUND,
         ErrorCode.INVALID_PARAMS,
         ErrorCode.LINE_TOO_LONG,

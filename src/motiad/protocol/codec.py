@@ -7,6 +7,7 @@ so the reader loop that calls it survives anything (ARCHITECTURE §11.4).
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Any, TypeVar
 
@@ -98,15 +99,27 @@ def decode_line(line: bytes) -> Incoming:
         try:
             line.decode("utf-8")
         except UnicodeDecodeError as exc:
-            return _parse_error(f"the line is not valid UTF-8: {exc}")
+            return _undecodable(
+                line,
+                f"the line is not valid UTF-8 (byte 0x{line[exc.start]:02x} at offset"
+                f" {exc.start}): text must be sent as UTF-8",
+            )
     try:
         env = _envelope_decoder.decode(line)
     except msgspec.ValidationError:
         return _classify_invalid(line)
     except msgspec.DecodeError as exc:
+        offset = lone_surrogate_at(line)
+        if offset is not None:  # msgspec calls this "Input data was truncated"
+            return _undecodable(
+                line,
+                f"a string holds half of a character ({line[offset : offset + 6].decode()} at"
+                f" offset {offset}: a lone UTF-16 surrogate, as when an emoji is cut in half);"
+                " its sender must replace it with U+FFFD",
+            )
         return _parse_error(str(exc))
     except RecursionError:
-        return _parse_error(_TOO_DEEP)
+        return _undecodable(line, _TOO_DEEP)
     if env.method is UNSET and (env.result is not UNSET or env.error is not UNSET):
         return _classify_response(env)
     msg_id = None if env.id is UNSET else env.id
@@ -123,6 +136,44 @@ def decode_line(line: bytes) -> Incoming:
 
 
 _TOO_DEEP = "JSON nested too deeply"
+
+_ESCAPE = re.compile(
+    rb"\\(?:u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+    rb"|(?P<lone>u[dD][89a-fA-F][0-9a-fA-F]{2})|.)"
+)
+"""Every escape of a JSON text, in order (each backslash starts one, so matching
+from the left stays aligned); ``lone`` is a surrogate without its pair."""
+
+_LEADING_ID = re.compile(
+    rb'^[ \t]*\{[ \t]*"jsonrpc"[ \t]*:[ \t]*"2\.0"[ \t]*,[ \t]*"id"[ \t]*:[ \t]*'
+    rb'(?P<id>-?[0-9]+|"[^"\\]*")[ \t]*,[ \t]*"(?P<kind>method|result|error)"'
+)
+"""The start of a message as every sender writes it (SPEC ``rpc.undecodable``)."""
+
+
+def lone_surrogate_at(line: bytes) -> int | None:
+    """The offset of the first string escape of a lone surrogate (``"\\ud83d"``
+    alone) in ``line``, which SPEC ``framing.utf8`` forbids; ``None`` if none."""
+    if b"\\u" not in line:
+        return None
+    for found in _ESCAPE.finditer(line):
+        if found["lone"] is not None:
+            return found.start()
+    return None
+
+
+def _undecodable(line: bytes, why: str) -> Malformed:
+    """A line whose text (not its shape) cannot be decoded: tied to the id its
+    start shows, so the request it is, or the one it answers, does not wait
+    for a timeout (SPEC ``rpc.undecodable``); else ``id: null``."""
+    found = _LEADING_ID.match(line)
+    msg_id: RequestId | None = None
+    if found is not None:
+        with contextlib.suppress(msgspec.DecodeError):
+            msg_id = _read_id(msgspec.json.decode(found["id"]))
+    error = ErrorObject(ErrorCode.PARSE_ERROR, f"parse error: {why}")
+    is_response = found is not None and found["kind"] != b"method"
+    return Malformed(msg_id, error, reply=not is_response)
 
 
 def _parse_error(why: str) -> Malformed:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..checker import Case
-from . import invoke, lifecycle, limits, services, stopping, supervised
+from . import failures, invoke, lifecycle, limits, services, stopping, supervised
 from .vectors import vector_cases
 
 
@@ -16,6 +16,7 @@ def all_cases(vectors: Path | None = None) -> list[Case]:
         *lifecycle.CASES,
         *vector_cases(vectors),
         *invoke.CASES,
+        *failures.CASES,
         *services.CASES,
         *limits.CASES,
         *stopping.CASES,
