@@ -138,3 +138,17 @@ async def test_the_core_child_of_the_spec_appendix_passes_the_core_profile(
     assert status == 0
     passed, _ = summary(lines, "core")
     assert passed >= 20
+
+
+async def test_the_ruby_core_alone_passes_the_core_profile() -> None:
+    """sdk-ruby's README: its core (lib/motiad.rb without the full and optional
+    parts runner.rb adds) is a complete core-profile child (SPEC §0.1), as the
+    line counts it states for the core claim."""
+    core = ["ruby", "-I", str(REPO / "sdk-ruby" / "lib"), "-e", "require 'motiad'; Motiad.main"]
+    status, lines = await conformance(
+        "--profile", "core", "--steps", "protocol/conformance/ruby", "--", *core
+    )
+    assert [line for line in lines[:-1] if not line.startswith("PASS")] == []
+    assert status == 0
+    passed, _ = summary(lines, "core")
+    assert passed >= 20

@@ -349,6 +349,12 @@ async def test_what_a_child_leaves_running_is_stopped_with_it() -> None:
         record = await logs.wait_for(r"^left running: \d+$")
         left = int(record.message.split()[-1])
         assert _alive(left)
-        with anyio.fail_after(DEADLINE_S):
-            await child.stop()
+        exited = os.pidfd_open(left)  # readable once it has exited, whoever its parent is
+        try:
+            with anyio.fail_after(DEADLINE_S):
+                await child.stop()
+                # the stop sends SIGKILL to the group; death follows the signal, not the call
+                await anyio.wait_readable(exited)
+        finally:
+            os.close(exited)
     assert not _alive(left)

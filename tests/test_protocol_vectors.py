@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import anyio
+import jsonschema
 import msgspec
 import pytest
 
@@ -27,6 +28,7 @@ from motiad.protocol.messages import METHODS, ErrorInfo
 from motiad.transport import LineTooLong, read_lines
 
 VECTORS = Path(__file__).resolve().parents[1] / "protocol" / "vectors"
+SCHEMA = VECTORS.parent / "schema"
 Role = Literal["broker", "child"]
 Vector = dict[str, Any]
 
@@ -97,6 +99,21 @@ def test_every_result_vector_fits_the_result_struct_of_its_method(vector: Vector
         msgspec.json.decode(json.dumps(message["result"]).encode(), type=spec.result)
     elif message["error"]["code"] == -32000:
         msgspec.json.decode(json.dumps(message["error"]["data"]).encode(), type=ErrorInfo)
+
+
+REFUSED_RESULTS = [v for v in INVALID if "answers" in v]
+
+
+@pytest.mark.parametrize("vector", REFUSED_RESULTS, ids=[v["name"] for v in REFUSED_RESULTS])
+def test_a_refused_result_vector_fits_neither_the_struct_nor_the_schema(vector: Vector) -> None:
+    """SPEC `invoke.result`: a well-formed response (`accept`) whose result the
+    broker refuses: a numeric-string status, a null or nested header value."""
+    spec = METHODS[vector["answers"]]
+    result = vector["message"]["result"]
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.json.decode(json.dumps(result).encode(), type=spec.result)
+    schema = json.loads((SCHEMA / f"{spec.name}.result.schema.json").read_text("utf-8"))
+    assert not jsonschema.Draft202012Validator(schema).is_valid(result)
 
 
 CANONICAL = [v for v in VALID if v.get("canonical")]

@@ -244,6 +244,12 @@ async def test_a_failing_notification_handler_does_not_end_the_reader() -> None:
         await logs.wait_for(r"log: .*; notification ignored")  # the bad level, reported
 
 
+async def test_a_child_whose_major_has_a_leading_zero_speaks_that_major() -> None:
+    """SPEC `lifecycle.version`: majors compare as numbers, so "01.7" is major 1."""
+    async with running("padded-major") as (child, _logs):
+        assert await pid_of(child, 1) > 0
+
+
 @pytest.mark.parametrize(
     ("mode", "reason"),
     [

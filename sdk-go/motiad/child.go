@@ -157,7 +157,7 @@ func (c *child) initialize(msg message) {
 		c.sendError(msg.id, codeInvalidParams, bad.Error(), map[string]string{"path": bad.path})
 		return
 	}
-	if p.major != "1" {
+	if p.major != "1" { // SPEC lifecycle.version: majors are numbers, "01.0" is major 1
 		c.sendError(msg.id, codeVersionMismatch, fmt.Sprintf(
 			"protocol version mismatch: the broker speaks %s, %s %s speaks %s", p.version, sdkName, Version, ProtocolVersion), nil)
 		return

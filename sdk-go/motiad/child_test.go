@@ -127,6 +127,17 @@ func TestInitializeAnswersForEveryPathInOrder(t *testing.T) {
 	}
 }
 
+func TestMajorsCompareAsNumbers(t *testing.T) {
+	// SPEC lifecycle.version: "01.0" is major 1; "10.0" and "0.1" are other majors.
+	for version, want := range map[string]int{"01.0": 0, "001.7": 0, "10.0": codeVersionMismatch, "0.1": codeVersionMismatch} {
+		p := startChild(t)
+		answer := p.until(p.request("initialize", map[string]any{"protocolVersion": version, "project": "/srv/project", "steps": []string{}}), nil)
+		if _, ok := answer["result"]; ok != (want == 0) || (want != 0 && errorCode(t, answer) != want) {
+			t.Fatalf("initialize %s: want code %d (0: a result), got %s", version, want, stringify(answer))
+		}
+	}
+}
+
 func TestAnApiHandlerUsesEveryServiceAndReturnsItsResponse(t *testing.T) {
 	p := startChild(t)
 	p.initialize([]string{apiStep}, 0)

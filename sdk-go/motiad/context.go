@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 )
 
 // Context is what a handler gets besides its input. It is a context.Context
@@ -193,9 +194,19 @@ func (l *Logger) log(level, message string, fields []Fields) {
 	l.ctx.child.notify(methodLog, params)
 }
 
-// jsonSafe is v when JSON can encode it, else its text (log.notification:
-// SDKs make user values JSON-safe).
+// jsonSafe is v when JSON can encode it, null for a NaN or an infinity, else
+// its text (log.notification: SDKs make user values JSON-safe).
 func jsonSafe(v any) any {
+	switch f := v.(type) {
+	case float64:
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil
+		}
+	case float32:
+		if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
+			return nil
+		}
+	}
 	if _, err := json.Marshal(v); err != nil {
 		return fmt.Sprint(v)
 	}

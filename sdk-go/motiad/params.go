@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strings"
 )
 
 // badParams is a -32602 answer: what was wrong and where (rpc.bad-params).
@@ -57,7 +58,7 @@ func optionalInt(fields jsonObject, name, path string, min int64, nullable bool,
 var versionPattern = regexp.MustCompile(`^([0-9]+)\.([0-9]+)$`)
 
 type initializeParams struct {
-	major        string
+	major        string // without leading zeros
 	version      string
 	project      string
 	steps        []string
@@ -77,7 +78,12 @@ func parseInitialize(raw json.RawMessage) (*initializeParams, *badParams) {
 	if match == nil {
 		return nil, &badParams{"$.params.protocolVersion", `expected "MAJOR.MINOR"`}
 	}
-	p.major = match[1]
+	// Majors compare as numbers (SPEC lifecycle.version): without leading zeros
+	// the digits are the number's canonical text, of any length.
+	p.major = strings.TrimLeft(match[1], "0")
+	if p.major == "" {
+		p.major = "0"
+	}
 	if p.project, bad = requireString(fields, "project", "$.params"); bad != nil {
 		return nil, bad
 	}

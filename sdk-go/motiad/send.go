@@ -111,10 +111,27 @@ func (c *child) sendError(id json.RawMessage, code int, text string, data any) {
 		err = fmt.Errorf("over the line limit")
 	}
 	if err != nil { // too long, or data that cannot be encoded: no data, a short message
-		if runes := []rune(text); len(runes) > maxErrorMessageChars {
-			text = string(runes[:maxErrorMessageChars])
+		runes := []rune(text)
+		if len(runes) > maxErrorMessageChars {
+			runes = runes[:maxErrorMessageChars]
 		}
-		encoded, _ = marshal(map[string]any{"code": code, "message": text})
+		// Cut further, whole characters, while the line is over the limit
+		// (framing.max-line.send); one that does not fit even empty is not sent.
+		for {
+			encoded, _ = marshal(map[string]any{"code": code, "message": string(runes)})
+			over := len(responseLine(id, "error", encoded)) - int(c.limit.Load())
+			if over <= 0 {
+				break
+			}
+			if len(runes) == 0 {
+				fmt.Fprintf(c.diag, "motiad-sdk-go: error %d not sent: over the line limit\n", code)
+				return
+			}
+			if over > len(runes) {
+				over = len(runes)
+			}
+			runes = runes[:len(runes)-over]
+		}
 	}
 	c.out.send(responseLine(id, "error", encoded))
 }

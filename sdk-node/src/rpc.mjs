@@ -437,8 +437,21 @@ export class RpcPeer {
     } catch {
       line = stringify({ jsonrpc: '2.0', id, error: { code, message } });
     }
-    // Error data (a stack trace, say) may be what overflows: drop it, keep the answer.
-    if (!this.#fits(line)) line = stringify({ jsonrpc: '2.0', id, error: { code, message: message.slice(0, MAX_ERROR_MESSAGE_CHARS) } });
+    // Error data (a stack trace, say) may be what overflows: drop it, keep the answer,
+    // its message cut to whole characters (code points: no lone surrogate) until it fits.
+    if (!this.#fits(line)) {
+      let chars = Array.from(message).slice(0, MAX_ERROR_MESSAGE_CHARS);
+      for (;;) {
+        line = stringify({ jsonrpc: '2.0', id, error: { code, message: chars.join('') } });
+        if (this.#fits(line)) break;
+        if (chars.length === 0) {
+          // The limit wins: the peer's own timeout ends the request (framing.max-line.send).
+          process.stderr.write(`motiad-sdk-node: error ${code} not sent: over maxLineBytes (${this.maxLineBytes})\n`);
+          return;
+        }
+        chars = chars.slice(0, Math.max(0, chars.length - (Buffer.byteLength(line) - this.maxLineBytes)));
+      }
+    }
     this.#writer.writeLine(line);
   }
 }

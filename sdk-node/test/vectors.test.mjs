@@ -31,9 +31,11 @@ function load(name) {
 
 const valid = load('valid.json');
 const MAX_LINE = valid.maxLineBytes;
-// `lenient` vectors (ids written 7.0 or 7e0) are skipped: JSON.parse reads them
-// as 7, which the spec allows a receiver that cannot tell (`rpc.ids`).
-const ALL = [...valid.vectors, ...load('invalid.json').vectors].filter((v) => !v.lenient);
+const EVERY = [...valid.vectors, ...load('invalid.json').vectors];
+// `lenient` vectors (ids written 7.0 or 7e0) get their own test below: JSON.parse
+// reads them as 7, which the spec allows a receiver that cannot tell (`rpc.ids`).
+const ALL = EVERY.filter((v) => !v.lenient);
+const LENIENT = EVERY.filter((v) => v.lenient);
 
 /**
  * The vector's line, without its newline (protocol/vectors/README.md).
@@ -146,6 +148,36 @@ describe('lines for the broker classify as well-formed messages', () => {
   for (const vector of ALL.filter((v) => v.to === 'broker')) {
     test(vector.name, () => {
       assert.ok(['request', 'notification', 'response'].includes(classify(lineOf(vector)).kind));
+    });
+  }
+});
+
+// The one place this SDK departs from a vector's `expect`, as the vector allows
+// (SPEC `rpc.ids`; the README says so under "Ids"): JSON.parse cannot tell an id written 7.0 or
+// 7e0 from 7, so such a request is served as request 7, not refused -32600.
+describe('lenient vectors: an id written 7.0 or 7e0 is taken as 7', () => {
+  /** @type {Child} */
+  let child;
+
+  before(async () => {
+    child = new Child();
+    assert.ok((await child.initialize([], { maxLineBytes: MAX_LINE })).result);
+  });
+  after(() => child.close());
+
+  test('the vectors that allow it are exactly those', () => {
+    assert.deepEqual(
+      LENIENT.map((v) => v.name),
+      ['request-id-fraction-form', 'request-id-exponent-form'],
+    );
+  });
+
+  for (const vector of LENIENT) {
+    test(vector.name, async () => {
+      child.write(Buffer.concat([lineOf(vector), Buffer.from('\n')]));
+      const answer = await child.response(7);
+      assert.deepEqual(answer, { jsonrpc: '2.0', id: 7, result: {} });
+      assert.deepEqual(child.inbox, [], `unexpected messages after ${vector.name}`);
     });
   }
 });

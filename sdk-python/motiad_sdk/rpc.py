@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from .errors import BrokerError, BrokerGoneError
 from .framing import LineWriter
-from .protocol import JsonObject, RequestId, encode_message
+from .protocol import JsonObject, LineTooLongError, RequestId, encode_message
 from .tables import DEFAULT_MAX_LINE_BYTES, MAX_ERROR_MESSAGE_CHARS, ErrorCode
 
 
@@ -220,9 +220,19 @@ class Peer:
             self.send({"jsonrpc": "2.0", "id": request_id, "error": error})
         except (TypeError, ValueError):
             # SPEC `framing.max-line.send`: the data could not be encoded or was
-            # too long; the code and a shortened message still say what happened.
-            short = {"code": int(code), "message": message[:MAX_ERROR_MESSAGE_CHARS]}
-            self.send({"jsonrpc": "2.0", "id": request_id, "error": short})
+            # too long; the code and a shortened message still say what happened,
+            # cut further (whole characters) while the line is over the limit.
+            text = message[:MAX_ERROR_MESSAGE_CHARS]
+            while True:
+                short = {"code": int(code), "message": text}
+                try:
+                    self.send({"jsonrpc": "2.0", "id": request_id, "error": short})
+                    return
+                except LineTooLongError as exc:
+                    if not text:  # the limit wins: the peer's own timeout ends the request
+                        report(f"error {code} not sent: {exc}")
+                        return
+                    text = text[: max(0, len(text) - (exc.size - exc.limit))]
 
     def notify(self, method: str, params: JsonObject) -> None:
         """Send a notification."""

@@ -348,8 +348,13 @@ class Runner:
         }
         if stream_paths is not None:  # SPEC `lifecycle.streams`
             result["streams"] = load_streams(stream_paths)
-        self._life.initialized = True
-        self._peer.respond(request.id, result)
+        self._life.initialized = True  # SPEC `lifecycle.initialize.once`: a -32005 answer counts
+        try:
+            self._peer.respond(request.id, result)
+        except LineTooLongError as exc:  # SPEC `framing.max-line.send`
+            self._peer.respond_error(
+                request.id, ErrorCode.LINE_TOO_LONG, f"initialize result too long: {exc}"
+            )
 
     def _ping(self, request: Request) -> None:
         self._peer.respond(request.id, {})

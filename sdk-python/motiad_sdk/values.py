@@ -111,7 +111,7 @@ def to_jsonable(value: Any, _depth: int = 0) -> Any:
     if value is None or isinstance(value, (str, bool, int)):
         return value
     if isinstance(value, float):
-        return value if math.isfinite(value) else repr(value)
+        return value if math.isfinite(value) else None  # SPEC `log.notification`
     if _depth >= _MAX_DEPTH:
         return _safe_repr(value)
     if isinstance(value, Mapping):

@@ -92,6 +92,23 @@ def test_a_newer_minor_version_is_accepted() -> None:
         assert child.result(request_id)["protocolVersion"] == "1.0"
 
 
+def test_an_initialize_answer_over_the_limit_is_32005_and_the_initialize_counts() -> None:
+    """SPEC `lifecycle.initialize.once`, `framing.max-line.send`: the answer is
+    replaced by -32005 naming the size and the limit, and a second initialize is
+    refused -32600 (the steps are loaded)."""
+    paths = [step("api_echo_step"), step("noop_step"), step("schema_step"), step("tick_step")]
+    with spawn_child() as child:
+        params = {"protocolVersion": "1.0", "project": str(FIXTURES), "steps": paths}
+        first = child.request("initialize", {**params, "maxLineBytes": 256})
+        error = child.error(first)
+        assert error["code"] == -32005
+        assert "256" in error["message"]
+        second = child.request(
+            "initialize", {"protocolVersion": "1.0", "project": str(FIXTURES), "steps": []}
+        )
+        assert child.error(second)["code"] == -32600
+
+
 def test_pydantic_style_models_in_a_config_become_json_schema() -> None:
     """SPEC §2.1: configs are JSON, schemas already converted."""
     message_schema = {"type": "object", "properties": {"text": {"type": "string"}}}

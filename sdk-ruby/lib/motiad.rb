@@ -8,6 +8,7 @@
 require 'json'
 require_relative 'motiad/tables'
 require_relative 'motiad/context'
+require_relative 'motiad/streams'
 
 module Motiad
   SDK = { 'name' => 'motiad-sdk-ruby', 'version' => '0.1.0', 'language' => 'ruby' }.freeze
@@ -74,37 +75,15 @@ module Motiad
       exit!(0)
     end
 
-    # SPEC `framing.max-line`: a line over the limit is dropped up to its newline, never
-    # buffered whole, and answered -32005 once.
+    # Whole lines: a conforming broker sends none over the limit (motiad/bounded_lines.rb
+    # bounds them, SPEC `framing.max-line`). Bytes after the last newline are no message.
     def each_line
-      buffer = String.new(encoding: Encoding::BINARY)
-      discarding = false
-      while (chunk = read_chunk)
-        buffer << chunk
-        start = 0 # lines are cut from a chunk by offset, the rest kept once
-        while (newline = buffer.index("\n", start))
-          line = buffer.byteslice(start, newline - start)
-          start = newline + 1
-          if discarding then discarding = false
-          elsif line.bytesize > @limit then too_long
-          else yield line
-          end
-        end
-        buffer = buffer.byteslice(start, buffer.bytesize - start)
-        next unless buffer.bytesize > @limit
-        too_long unless discarding
-        discarding = true
-        buffer.clear
+      while (line = @in.gets)
+        yield line.chomp("\n") if line.end_with?("\n")
       end
-    end
-
-    def read_chunk
-      @in.readpartial(65_536)
-    rescue EOFError, IOError, SystemCallError
+    rescue IOError, SystemCallError
       nil
     end
-
-    def too_long = reply_error(nil, ErrorCode::LINE_TOO_LONG, "line too long: over #{@limit} bytes")
 
     # Classifies a line in the order of SPEC `rpc.error-order` and serves it.
     def dispatch(line)
@@ -340,14 +319,21 @@ module Motiad
       reply_error(id, ErrorCode::INTERNAL_ERROR, "internal error: #{e.class}: #{e.message}")
     end
 
-    # An error answer; too long (or data JSON cannot hold): without data, its message cut.
+    # An error answer; too long (or data JSON cannot hold): without data, its message cut,
+    # further while the line is over the limit; one that does not fit empty is not sent.
     def reply_error(id, code, message, data = nil)
       error = { 'code' => code, 'message' => message }
       error['data'] = data unless data.nil?
       write(Motiad.generate({ 'jsonrpc' => '2.0', 'id' => id, 'error' => error }), strict: true)
     rescue RangeError, JSON::JSONError, EncodingError, SystemStackError
-      short = { 'code' => code, 'message' => message.scrub[0, MAX_ERROR_MESSAGE_CHARS] }
-      write(Motiad.generate({ 'jsonrpc' => '2.0', 'id' => id, 'error' => short }))
+      text = message.scrub[0, MAX_ERROR_MESSAGE_CHARS]
+      loop do
+        line = Motiad.generate({ 'jsonrpc' => '2.0', 'id' => id, 'error' => { 'code' => code, 'message' => text } })
+        return write(line) if line.bytesize <= @limit
+        return warn("motiad-sdk-ruby: error #{code} not sent: over #{@limit} bytes") if text.empty?
+
+        text = text[0, [text.length - (line.bytesize - @limit), 0].max]
+      end
     end
 
     # One line out, whole, under the lock; a line over the limit raises RangeError when

@@ -274,8 +274,7 @@ class Child:
                 ) from None
             except MotiadError as exc:
                 raise ChildError(f"{label}: bad initialize result: {exc}") from None
-            major = result.protocol_version.split(".")[0]
-            if major != PROTOCOL_VERSION.split(".")[0]:
+            if _major(result.protocol_version) != _major(PROTOCOL_VERSION):
                 raise ChildError(
                     f"{label}: protocol version mismatch: broker speaks"
                     f" {PROTOCOL_VERSION}, child ({result.sdk.name})"
@@ -496,6 +495,12 @@ def _signal_group(process: Process, sig: signal.Signals) -> None:
     """Signal the child's whole process group (it leads one: start_new_session)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, sig)
+
+
+def _major(version: str) -> int:
+    """The major of a ``MAJOR.MINOR`` version, as a number: ``"01.0"`` is 1 (SPEC
+    ``lifecycle.version``; the Struct's pattern has checked the shape)."""
+    return int(version.split(".", 1)[0])
 
 
 def _exit_status(code: int | None) -> str:

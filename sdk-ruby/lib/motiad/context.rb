@@ -58,14 +58,14 @@ module Motiad
     end
   end
 
-  # A user value JSON can hold: keys as text, strings as valid UTF-8, no NaN, other
-  # objects by their text.
+  # A user value JSON can hold: keys as text, strings as valid UTF-8, NaN and infinities
+  # null, other objects by their text (SPEC `log.notification`).
   def self.json_safe(value)
     case value
     when Hash then value.to_h { |key, item| [key.to_s, json_safe(item)] }
     when Array then value.map { |item| json_safe(item) }
     when String then value.dup.force_encoding(Encoding::UTF_8).scrub
-    when Float then value.finite? ? value : value.to_s
+    when Float then value.finite? ? value : nil
     when Integer, true, false, nil then value
     else value.to_s
     end

@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-# Optional: `context.streams`, Motia's streams (SPEC `stream.methods`):
+# `context.streams`, Motia's streams (SPEC `stream.methods`, a core call):
 # `context.streams.todo.set(group, id, data)`, or `context.streams[:todo]`.
 
 module Motiad

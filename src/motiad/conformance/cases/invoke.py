@@ -147,6 +147,44 @@ async def _timeout(checker: Checker) -> str:
     return ""
 
 
+@case(
+    "invoke.timeout",
+    "the budget counts from receipt: an invoke behind a running one still times out",
+    "full",
+)
+async def _timeout_from_receipt(checker: Checker) -> str:
+    session = await checker.ready()
+    slow = checker.step("ConformanceSlow")
+    first = await session.invoke(slow, event("conformance.slow"), {"ms": 60000})
+    # A child that queues invocations (SPEC §8) runs this one only after the first:
+    # counted from receipt, its budget is spent while it waits.
+    second = await session.invoke(slow, event("conformance.slow"), {"ms": 60000}, timeout_ms=200)
+    await session.error(second, -32001, "the answer to an invoke with timeoutMs 200 behind another")
+    await session.notify("$/cancel", {"id": first})
+    await session.error(first, -32002, "the answer to the first, cancelled")
+    return ""
+
+
+@case("rpc.bad-params", "several bad fields: -32602 naming one of them", "full")
+async def _several_bad_fields(checker: Checker) -> str:
+    session = await checker.ready()
+    params = {
+        "step": checker.step("ConformanceEcho"),
+        "trigger": "api",
+        "input": api_input({}),
+        "traceId": 7,
+        "invocationId": "conformance-bad-fields",
+        "attempt": 1,
+        "timeoutMs": None,
+    }
+    msg_id = await session.request("invoke", params)
+    error = await session.error(msg_id, -32602, "the answer to an invoke with two bad fields")
+    path = (error.get("data") or {}).get("path")
+    bad = ("$.params.trigger", "$.params.traceId")
+    expect(path in bad, f"data.path is {path!r}, expected one of {', '.join(bad)}")
+    return ""
+
+
 @case("invoke.unknown-step", "invoke of a step never loaded gets -32003", "full")
 async def _unknown_step(checker: Checker) -> str:
     session = await checker.ready()

@@ -3,6 +3,8 @@ comes before ``initialize``, and ``ping`` (SPEC §3.1)."""
 
 from __future__ import annotations
 
+import json
+
 from ...protocol.messages import PROTOCOL_VERSION
 from ..checker import FIXTURES, Case, Checker, event, expect, registrar
 
@@ -66,6 +68,15 @@ async def _newer_minor(checker: Checker) -> str:
     return ""
 
 
+@case("lifecycle.version", 'majors compare as numbers: "01.0" is major 1', "core")
+async def _padded_major(checker: Checker) -> str:
+    async with checker.fresh() as session:
+        result = await checker.initialize(session, [], protocolVersion="01.0")
+        version = str(result["protocolVersion"])
+        expect(version.split(".")[0] == "1", f"answered protocolVersion {version}")
+    return ""
+
+
 @case(
     "lifecycle.before-initialize", "before initialize: ping answered, invoke refused -32600", "full"
 )
@@ -100,6 +111,44 @@ async def _initialize_once_bad_params(checker: Checker) -> str:
         "initialize", {"protocolVersion": 1, "project": str(checker.project), "steps": []}
     )
     await session.error(msg_id, -32600, "the answer to a second, malformed initialize")
+    return ""
+
+
+MIN_MAX_LINE = 1024
+"""The smallest ``maxLineBytes`` the broker sends (SPEC `framing.max-line.send`)."""
+
+
+@case(
+    "lifecycle.initialize.once",
+    "an initialize answer over maxLineBytes is -32005, and that initialize counts",
+    "full",
+)
+async def _initialize_answer_too_long(checker: Checker) -> str:
+    await checker.ready()
+    size = len(json.dumps(checker.handshake, separators=(",", ":")).encode())
+    expect(size > MIN_MAX_LINE, f"the handshake is {size} bytes: too short to cross the limit")
+    async with checker.fresh(MIN_MAX_LINE) as session:
+        first = await session.request(
+            "initialize",
+            {
+                "protocolVersion": PROTOCOL_VERSION,
+                "project": str(checker.project),
+                "steps": checker.files,
+                "maxLineBytes": MIN_MAX_LINE,
+            },
+        )
+        await session.error(
+            first,
+            -32005,
+            "the answer to an initialize whose result is too long",
+            checker.handshake_s,
+        )
+        second = await session.request(
+            "initialize",
+            {"protocolVersion": PROTOCOL_VERSION, "project": str(checker.project), "steps": []},
+        )
+        await session.error(second, -32600, "the answer to the initialize after it")
+        expect(not session.violations, f"the child {session.violations[:1]}")
     return ""
 
 

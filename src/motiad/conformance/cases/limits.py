@@ -51,3 +51,30 @@ async def _emit_too_long(checker: Checker) -> str:
         expect("error" in answer, f"answered {json.dumps(answer)[:120]}")
         expect(not session.violations, f"the child {session.violations[:1]}")
     return ""
+
+
+MIN_MAX_LINE = 1024
+"""The smallest ``maxLineBytes`` the broker sends."""
+
+
+@case(
+    "framing.max-line.send",
+    "an error still over the limit once cut to 1024 characters is cut further, whole characters",
+    "full",
+)
+async def _error_cut_further(checker: Checker) -> str:
+    await checker.ready()
+    # An unknown method whose name is 4-byte characters: the request fits the limit
+    # exactly, an answer that repeats the name (as most do) cannot, although its
+    # message is under 1024 characters. One that does not repeat it fits anyway.
+    msg_id = "conformance-cut"
+    head, tail = b'{"jsonrpc":"2.0","id":"' + msg_id.encode() + b'","method":"', b'"}'
+    method = "\U0001d11e" * ((MIN_MAX_LINE - len(head) - len(tail)) // 4)
+    async with checker.fresh(MIN_MAX_LINE) as session:
+        await checker.initialize(session, [], maxLineBytes=MIN_MAX_LINE)
+        await session.send_raw(head + method.encode() + tail + b"\n")
+        error = await session.error(msg_id, -32601, "the answer to a long unknown method")
+        message = str(error.get("message", ""))
+        expect("\ufffd" not in message, f"the message was cut inside a character: {message!r}")
+        expect(not session.violations, f"the child {session.violations[:1]}")
+    return ""

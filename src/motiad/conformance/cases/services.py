@@ -124,6 +124,38 @@ async def _log(checker: Checker) -> str:
     return ""
 
 
+@case(
+    "log.notification",
+    "log fields JSON cannot hold are made JSON-safe: NaN and infinities null, others text",
+    "core",
+)
+async def _log_json_safe(checker: Checker) -> str:
+    session = await checker.ready()
+    before = len(session.logs)
+    msg_id = await session.invoke(
+        checker.step("ConformanceLogs"), event("conformance.logs"), {"mark": "m3", "unsafe": True}
+    )
+    await session.result(msg_id, "the logs fixture's result")
+    await session.quiet("the logs fixture")
+    records = {m["params"].get("message"): m["params"] for m in session.logs[before:]}
+    unsafe = records.get("conformance unsafe")
+    expect(unsafe is not None, f"no log 'conformance unsafe' (got {json.dumps(list(records))})")
+    assert unsafe is not None
+    fields = unsafe.get("fields") or {}
+    expect(
+        {key: fields.get(key) for key in ("nan", "inf")} == {"nan": None, "inf": None},
+        f"non-finite numbers are not null: fields {json.dumps(fields)[:200]}",
+    )
+    expect("list" in fields, f"the list holding a NaN was dropped: fields {fields}")
+    expect(isinstance(fields.get("object"), str), f"the object is not text: {fields}")
+    not_a_map = records.get("conformance not a map")
+    expect(not_a_map is not None, "no log 'conformance not a map'")
+    assert not_a_map is not None
+    got = not_a_map.get("fields")
+    expect(got == {"value": ["a", 1]}, f"fields that are not a map: {json.dumps(got)[:200]}")
+    return ""
+
+
 @case("framing.stdout-owned", "what user code prints reaches stderr, never stdout", "core")
 async def _stdout_owned(checker: Checker) -> str:
     session = await checker.ready()
