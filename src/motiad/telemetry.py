@@ -155,12 +155,18 @@ class OtlpExport:
         self._full = anyio.Event()
         self._failing = False
         self._connections: dict[str, http.client.HTTPConnection] = {}
+        self._unencodable = {"spans": 0, "logs": 0}
+        """Records left out of a batch (counted by the worker thread, reported on the loop)."""
 
     # --- sinks (the hot path: append, never wait) ----------------------------
 
     def on_span(self, record: Record) -> None:
         """A finished invocation, HTTP request or emit (of a sampled trace)."""
-        if int(record.trace_id[-16:], 16) < self._sampled_below:
+        try:
+            sampled = int(record.trace_id[-16:], 16) < self._sampled_below
+        except ValueError:  # not a W3C id (a record older than them): sent as is
+            sampled = True
+        if sampled:
             self._keep(self._spans, record, "spans")
 
     def on_log(self, record: LogRecord) -> None:
@@ -199,6 +205,9 @@ class OtlpExport:
             ok = await anyio.to_thread.run_sync(
                 self._export, spans, records, abandon_on_cancel=True
             )
+            left_out, self._unencodable = self._unencodable, {"spans": 0, "logs": 0}
+            for signal, count in left_out.items():
+                self.dropped(signal, count)
             if not ok:
                 self.dropped("spans", len(spans))
                 self.dropped("logs", len(records))
@@ -263,9 +272,13 @@ class OtlpExport:
         resource_spans.resource.CopyFrom(self._resource)
         scope_spans = resource_spans.scope_spans.add()
         scope_spans.scope.CopyFrom(self._scope)
-        add = scope_spans.spans.add
+        spans = scope_spans.spans
         for record in records:
-            _fill_span(add(), record)
+            try:
+                _fill_span(spans.add(), record)
+            except ValueError:  # an id that is not hex: the one record is left out
+                del spans[-1]
+                self._unencodable["spans"] += 1
         return request
 
     def _logs(self, records: Sequence[LogRecord]) -> ExportLogsServiceRequest:
@@ -278,9 +291,13 @@ class OtlpExport:
         resource_logs.resource.CopyFrom(self._resource)
         scope_logs = resource_logs.scope_logs.add()
         scope_logs.scope.CopyFrom(self._scope)
-        add = scope_logs.log_records.add
+        logs = scope_logs.log_records
         for record in records:
-            _fill_log(add(), record)
+            try:
+                _fill_log(logs.add(), record)
+            except ValueError:  # an id that is not hex: the one record is left out
+                del logs[-1]
+                self._unencodable["logs"] += 1
         return request
 
 
