@@ -9,6 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from motiad.metrics import Metrics
+from motiad.protocol.messages import ErrorInfo
+from motiad.records import Outcome, Span
+
 from .harness import FIXTURES, make_project, motiad
 from .prometheus_server import PrometheusServer
 
@@ -109,3 +113,20 @@ async def test_metrics_are_guarded_like_the_workbench_and_can_move_or_be_off(
             assert (await http.get("/__motiad/metrics")).status_code == 401
             bearer = {"authorization": "Bearer s3cret"}
             assert (await http.get("/__motiad/metrics", headers=bearer)).status_code == 200
+
+
+async def test_invocation_outcomes_are_ok_error_timeout_and_cancelled() -> None:
+    metrics = Metrics()
+    for error in (
+        None,
+        ErrorInfo("ValueError", "bad"),
+        ErrorInfo("TimeoutError", "handler timed out after 1s"),
+        ErrorInfo("CancelledError", "the invocation was cancelled"),
+    ):
+        outcome: Outcome = "ok" if error is None else "error"
+        metrics.on_span(Span("a" * 32, "b" * 32, "S", "api", "GET /", 0.0, 0.5, outcome, 1, error))
+    page = (await metrics.render())[0].decode()
+    for outcome in ("ok", "error", "timeout", "cancelled"):
+        assert f'motiad_invocations_total{{outcome="{outcome}",step="S"}} 1.0' in page
+    assert 'motiad_invocation_duration_seconds_bucket{le="0.5",step="S"} 4.0' in page
+    assert 'motiad_invocation_duration_seconds_bucket{le="0.25",step="S"} 0.0' in page
