@@ -126,7 +126,7 @@ async def test_invocation_outcomes_are_ok_error_timeout_and_cancelled() -> None:
         outcome: Outcome = "ok" if error is None else "error"
         metrics.on_span(Span("a" * 32, "b" * 32, "S", "api", "GET /", 0.0, 0.5, outcome, 1, error))
     page = (await metrics.render())[0].decode()
-    for outcome in ("ok", "error", "timeout", "cancelled"):
-        assert f'motiad_invocations_total{{outcome="{outcome}",step="S"}} 1.0' in page
+    for shown in ("ok", "error", "timeout", "cancelled"):
+        assert f'motiad_invocations_total{{outcome="{shown}",step="S"}} 1.0' in page
     assert 'motiad_invocation_duration_seconds_bucket{le="0.5",step="S"} 4.0' in page
     assert 'motiad_invocation_duration_seconds_bucket{le="0.25",step="S"} 0.0' in page
