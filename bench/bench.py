@@ -27,7 +27,7 @@ from .http_load import (
     run_wrk_scenario,
 )
 from .install import MOTIA_VERSION, ensure_motia, ensure_tsx
-from .micro.drive import run_events, run_fanout, run_invoke, run_kill
+from .micro.drive import run_cpu_pool, run_events, run_fanout, run_invoke, run_kill
 from .micro.redis_events import run_events_redis
 from .profile import ensure_py_spy
 from .report import Row, Verdict, machine, print_report, to_json, to_markdown, verdict
@@ -53,6 +53,7 @@ RUNNERS: dict[Kind, Runner] = {
     "events-redis": run_events_redis,
     "kill": run_kill,
     "fanout": run_fanout,
+    "cpu-pool": run_cpu_pool,
 }
 
 FULL = Plan(
@@ -178,7 +179,7 @@ def _timed(run: Run, scenario: Scenario, round_no: int) -> list[Row]:
 def _restrict(scenario: Scenario, only: list[str] | None) -> Scenario:
     """Keep only the chosen systems of an HTTP scenario (micro ones keep all: a system
     without its baseline says nothing)."""
-    if not only or scenario.kind in ("invoke", "events", "events-redis", "kill"):
+    if not only or scenario.kind in ("invoke", "events", "events-redis", "kill", "cpu-pool"):
         return scenario
     kept = tuple(name for name in scenario.systems if name in only)
     return Scenario(

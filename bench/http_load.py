@@ -147,7 +147,7 @@ def run_startup(run: Run, scenario: Scenario, round_no: int) -> list[Row]:
         rows.append(Row(scenario.name, name, round_no, server.ready_s, "s", higher_is_better=False))
         rows.append(
             Row(
-                "idle-memory",
+                "idle-memory" if scenario.name == "startup" else f"{scenario.name}-memory",
                 name,
                 round_no,
                 rss / 2**20,

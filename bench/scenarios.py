@@ -30,6 +30,7 @@ Kind = Literal[
     "events-redis",
     "kill",
     "fanout",
+    "cpu-pool",
 ]
 
 PEERS = ("bare-quart", "motiad", "motia-0.17")
@@ -77,6 +78,17 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
         systems=PEERS,
         project="ping",
+    ),
+    Scenario(
+        name="many-steps",
+        kind="startup",
+        description=(
+            "the same on a project of 41 small steps (GET /ping in TS, GET /ping-py, 20 TS"
+            " and 19 Python event steps): one child per language, against startup's two"
+            " steps (row many-steps-memory: the idle RSS of the whole tree)"
+        ),
+        systems=("motiad", "motia-0.17"),
+        project="many-steps",
     ),
     Scenario(
         name="ping-ts",
@@ -220,6 +232,18 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
         systems=("ws-floor", "motiad"),
         project="streams",
+    ),
+    Scenario(
+        name="cpu-pool",
+        kind="cpu-pool",
+        description=(
+            "POST /burn: 8 events at once to a pure-Python CPU-bound step (a sync handler,"
+            " ~0.4 s each); seconds until all are handled, with [languages.python] workers"
+            " = 1 and = 2 (a pool of two children hosting the same steps)"
+        ),
+        systems=("workers-1", "workers-2"),
+        project="cpu-pool",
+        targets=(("cpu-pool", Target("workers-2", "value", "max", 1 / 1.7, "workers-1")),),
     ),
     Scenario(
         name="ageing-ping",

@@ -30,6 +30,8 @@ PYTHON = sys.executable
 
 READY_PATHS = {
     "ping": "/ping",
+    "many-steps": "/ping",
+    "cpu-pool": "/__motiad/health",
     "chain": "/runs/ready",
     "events": "/probe/ready",
     "quickstart": "/__motiad/ready",

@@ -10,11 +10,13 @@ from typing import cast
 import pytest
 from motiad_sdk.tables import ErrorCode as PythonSdkCode
 
-from motiad.broker import FINISHED_INVOCATIONS_KEPT, Broker, Step, _Invocation
+from motiad.broker import Broker
 from motiad.config import Settings
 from motiad.errors import RemoteError
+from motiad.invocations import FINISHED_INVOCATIONS_KEPT, Invocations
 from motiad.protocol import ErrorCode
 from motiad.protocol.messages import EmitParams, ErrorInfo
+from motiad.steps import Step
 from motiad.storage import Store
 from motiad.supervisor import handler_error
 from motiad.tracing import LogBus
@@ -78,27 +80,27 @@ async def test_a_service_request_for_an_unknown_invocation_gets_32006(tmp_path: 
     # No storage is reached: the invocation check comes first (hence the stand-in store).
     broker = Broker(tmp_path, Settings(), cast(Store, object()), LogBus())
     with pytest.raises(RemoteError) as refused:
-        broker._emit(EmitParams("no-such-invocation", "t"))
+        broker.services.emit(EmitParams("no-such-invocation", "t"))
     assert refused.value.code == -32006
 
 
-def test_a_finished_invocation_stays_known_until_4096_later_ones_finished(tmp_path: Path) -> None:
+def test_a_finished_invocation_stays_known_until_4096_later_ones_finished() -> None:
     """SPEC `services.invocation`: a call a finished (or cancelled, timed-out)
     handler still makes reaches its trace until 4096 later invocations of the
     broker have finished; then it gets -32006. The number is the spec's."""
     spec = (REPO / "protocol" / "SPEC.md").read_text("utf-8")
     assert f"until {FINISHED_INVOCATIONS_KEPT} later invocations" in spec
-    broker = Broker(tmp_path, Settings(), cast(Store, object()), LogBus())
+    invocations = Invocations()  # the table the dispatch fills and the services read
 
     def run_and_finish(invocation_id: str) -> None:
-        broker._invocations[invocation_id] = _Invocation(cast(Step, object()), "trace-1")
-        broker._finish(invocation_id)
+        invocations.start(invocation_id, cast(Step, object()), "trace-1")
+        invocations.finish(invocation_id)
 
     run_and_finish("first")
     for n in range(FINISHED_INVOCATIONS_KEPT - 1):
         run_and_finish(f"later-{n}")
-    assert broker._invocation("first").trace_id == "trace-1"
+    assert invocations.get("first").trace_id == "trace-1"
     run_and_finish("the 4096th later one")
     with pytest.raises(RemoteError) as forgotten:
-        broker._invocation("first")
+        invocations.get("first")
     assert forgotten.value.code == -32006

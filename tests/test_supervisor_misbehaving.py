@@ -208,6 +208,16 @@ async def test_a_flood_of_stderr_is_throttled_and_counted() -> None:
         assert 100 < len(info) <= 1001
 
 
+async def test_a_childs_stderr_is_logged_under_the_step_it_hosts() -> None:
+    """The child names itself from its own ``initialize`` result (the step's
+    ``config.name``): nothing outside the supervisor renames it."""
+    async with running("stderr-flood") as (child, logs):
+        assert child.name == "Misbehaving"
+        assert await pid_of(child, 1) > 0
+        record = await logs.wait_for(r"^flood line 1$")
+        assert record.step == "Misbehaving"
+
+
 async def test_a_child_that_floods_requests_without_reading_is_restarted() -> None:
     """SPEC §8: the broker stops reading at 1024 requests; the stuck child misses
     its pings and is restarted; nothing in the broker blocks for good."""

@@ -10,7 +10,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from motiad.queue import FollowUp, Worker
+from motiad.worker import FollowUp, Worker
 
 pytestmark = pytest.mark.anyio
 

@@ -492,6 +492,66 @@ def run_kill(run: Run, scenario: Scenario, round_no: int) -> list[Row]:
     ]
 
 
+CPU_EVENTS = 8
+CPU_DEADLINE_S = 120.0
+"""8 events of ~0.4 s on one core take ~3 s: a generous bound on a busy machine."""
+
+
+def run_cpu_pool(run: Run, scenario: Scenario, round_no: int) -> list[Row]:
+    """Seconds from POST /burn (8 CPU-bound events at once) until every event is
+    handled, on a fresh server per pool size (``workers-N``: ``[languages.python]
+    workers = N``)."""
+    assert scenario.project is not None
+    rows: list[Row] = []
+    system = run.registry["motiad"]
+    for name in scenario.systems:
+        workers = int(name.rsplit("-", 1)[1])
+        label = f"{scenario.name}-{name}-{round_no}"
+        run.console.print(f"round {round_no}: {scenario.name} with {workers} worker(s)")
+        run.quiet()
+        cwd = system.prepare(run.workdir(label), scenario.project)
+        (cwd / "motiad.toml").write_text(f"[languages.python]\nworkers = {workers}\n")
+        try:
+            server = launch(system, scenario.project, cwd, run.out, label)
+        except RuntimeError as exc:
+            run.failures.append(f"{scenario.name} with {name}: {exc}")
+            continue
+        burned = cwd / "burned.log"
+        try:
+            conn = _connection(server.base_url)
+            started = time.monotonic()
+            status, _ = _post(conn, "/burn", {"count": CPU_EVENTS})
+            conn.close()
+            lines: list[str] = []
+            while time.monotonic() - started < CPU_DEADLINE_S:
+                lines = burned.read_text().splitlines() if burned.exists() else []
+                if len(lines) >= CPU_EVENTS:
+                    break
+                time.sleep(0.02)
+            elapsed = time.monotonic() - started
+        finally:
+            procs.stop(server.proc, system.stop_grace_s)
+        if status != 202 or len(lines) < CPU_EVENTS:
+            run.failures.append(
+                f"{scenario.name} with {name}: POST /burn answered {status},"
+                f" {len(lines)} of {CPU_EVENTS} events handled"
+            )
+            continue
+        pids = {line.split()[1] for line in lines}
+        rows.append(
+            Row(
+                scenario.name,
+                name,
+                round_no,
+                elapsed,
+                "s",
+                higher_is_better=False,
+                notes=[f"{CPU_EVENTS} events handled by {len(pids)} child(ren)"],
+            )
+        )
+    return rows
+
+
 def _wait_gone(pids: list[int], deadline_s: float) -> int:
     """Wait for the broker's children to exit on their own (stdin EOF); SIGKILL (by
     pid: they are ours) those still there after ``deadline_s``. Returns how many."""

@@ -18,9 +18,10 @@ from typing import Any, Literal, Protocol
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
-from .broker import Broker, LoadReport
+from .broker import Broker
 from .config import Settings, load_settings
 from .errors import MotiadError, first_motiad_error
+from .loader import LoadReport
 from .metrics import ChildGauge, Metrics, Sources
 from .motia_config import unused_parts
 from .readiness import Readiness
@@ -319,7 +320,7 @@ async def _queues(broker: Broker) -> dict[str, QueueStats]:
 
 
 def _children(broker: Broker) -> list[ChildGauge]:
-    children = {id(step.child): step.child for step in broker.steps.values()}
+    children = {id(c): c for step in broker.steps.values() for c in step.pool.children}
     return [ChildGauge(c.name, c.pid, c.restarts) for c in children.values()]
 
 

@@ -58,6 +58,12 @@ class HandlerSettings(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
     timeout: Positive | None = None
     ram: int | None = None
     cpu: int | None = None
+    workers: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    """motiad's addition: a pool of this many children of its own for the step
+    (a CPU-bound step on several cores); default: it shares its language's."""
+    isolated: bool = False
+    """motiad's addition: a child of its own for the step, not shared with the
+    other steps of its language."""
 
 
 class Infrastructure(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -239,7 +245,7 @@ class QueueDefaults(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     backoff_max_ms: Annotated[int, msgspec.Meta(ge=0)] = 300_000
     visibility_timeout_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
     """How long a delivery may run before it counts as lost; default: the
-    handler timeout plus a margin (see ``Broker``)."""
+    handler timeout plus a margin (see ``Step.lease_s``)."""
 
 
 LOG_RECORDS_PER_S = 1000
@@ -299,6 +305,15 @@ class LogSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     format: Literal["human", "json"] = "human"
     """``json``: one JSON object per line for a log shipper (README "Production");
     ``--log-format`` overrides it."""
+
+
+class ProcessModel(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[process]`` in motiad.toml: which steps share a child."""
+
+    isolate_steps: bool = False
+    """A child per step file, as motiad did before children were shared. By
+    default one child per language hosts every step of that language (a
+    runner whose ``command`` takes ``{file}`` hosts one file per child)."""
 
 
 class HttpSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -370,6 +385,9 @@ PLACEHOLDERS = ("{file}", "{project}", "{sdk}", "{python}")
 """What a runner's ``command``, ``build`` and ``env`` may contain: the step file
 (``command`` only), the project root, the SDK folder (``sdk``), and the Python
 interpreter motiad picks (the ``python`` setting, the project's .venv, or its own)."""
+FILE_PLACEHOLDER = "{file}"
+"""A ``command`` argument naming the one step file the child hosts (the
+runner then gets a child per file)."""
 FILES_PLACEHOLDER = "{files}"
 """A ``build`` argument that stands for every step file of the language, one argument each."""
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}")
@@ -398,6 +416,9 @@ class LanguageSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     (relative to the project)."""
     install_hint: str | None = None
     """Said when ``command``'s program is not on PATH."""
+    workers: Annotated[int, msgspec.Meta(ge=1)] = 1
+    """Children started for each child of this language, each hosting the same
+    steps; an invocation goes to the least busy (CPU-bound steps use more cores)."""
 
 
 BUILTIN_LANGUAGES: dict[str, dict[str, Any]] = {
@@ -477,6 +498,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
     telemetry: TelemetrySettings = msgspec.field(default_factory=TelemetrySettings)
+    process: ProcessModel = msgspec.field(default_factory=ProcessModel)
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
     languages: dict[str, LanguageSettings] = msgspec.field(default_factory=builtin_languages)
     """The runner registry: the built-in entries with the project's merged in."""

@@ -121,7 +121,9 @@ class Child:
     ) -> None:
         self.spec = spec
         self.name = spec.label
-        """How log records name it: the file until the broker knows the step's name."""
+        """How log records and listings name it: the file, until its
+        ``initialize`` result names the steps it hosts (``Hello``, or
+        ``node [Hello, Orders, +18]`` for a shared child)."""
         self._methods = methods
         self._notifications = notifications
         self._logs = logs
@@ -219,6 +221,7 @@ class Child:
                     failure = exc
                     tg.cancel_scope.cancel()
                 else:
+                    self.name = _hosted_name(result) or self.spec.label
                     self._peer = peer
                     self._ready.set()
                     if task_status is not None:
@@ -546,6 +549,25 @@ NOT_RETRYABLE_CODES = frozenset(
     }
 )
 """Invoke errors that would come back the same on a retry (SPEC §5)."""
+
+
+NAMES_SHOWN = 2
+"""Steps a shared child's name lists before ``+N``: enough to tell children apart."""
+
+
+def _hosted_name(result: InitializeResult) -> str | None:
+    """How to name a child by the steps it hosts, as their loaded configs give
+    them: the step's name, or its language and the first few names."""
+    names = [
+        name
+        for entry in result.steps
+        if entry.config and not entry.error and isinstance(name := entry.config.get("name"), str)
+    ]
+    if len(names) <= 1:
+        return names[0] if names else None
+    shown = ", ".join(names[:NAMES_SHOWN])
+    more = f", +{len(names) - NAMES_SHOWN}" if len(names) > NAMES_SHOWN else ""
+    return f"{result.sdk.language} [{shown}{more}]"
 
 
 def handler_error(exc: RemoteError) -> ErrorInfo:

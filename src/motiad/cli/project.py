@@ -12,7 +12,6 @@ import msgspec
 from rich.console import Console
 
 from ..app import load_project
-from ..broker import LoadReport, flow_steps, step_json, step_row
 from ..builds import BUILD_LOG_PREFIX
 from ..config import builtin_languages
 from ..console import (
@@ -26,6 +25,8 @@ from ..console import (
 )
 from ..errors import MotiadError
 from ..flows import build_graph
+from ..listings import flow_steps, step_json, step_row
+from ..loader import LoadReport
 from ..pyenv import install as install_requirements
 from ..tracing import LogBus, LogRecord
 from ..typegen import write_types

@@ -13,9 +13,9 @@ from rich.console import Console
 
 from .. import __version__
 from ..app import Started, run_project
-from ..broker import step_row
 from ..console import JsonLogPrinter, LogPrinter, make_console, plural, steps_table, streams_line
 from ..dev import watch
+from ..listings import step_row
 from ..tracing import LogBus
 from .options import Command, project_settings, run_async, takes_project
 

@@ -24,10 +24,11 @@ from quart import Quart, Response, redirect, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
-from ..broker import Broker, flow_steps, step_json
+from ..broker import Broker
 from ..config import RESERVED_PATH_PREFIX
 from ..errors import InvalidInput, MotiadError
 from ..flows import build_graph
+from ..listings import flow_steps, step_json
 from ..storage import DeadLetterFilter, LogQuery, StreamChange, TraceQuery, dead_letter_json
 from ..tracing import LogRecord, Span
 from .access import Access, bearer

@@ -1,14 +1,12 @@
 """Running work as it comes: a :class:`Worker` takes batches from a source and
 runs each item, bounded by a concurrency limit, and drains on shutdown. Event
-consumers and cron schedules are workers; the retry policy decides when a
-failed delivery is tried again."""
+consumers and cron schedules are workers (see ``dispatch``); what happens to a
+failed item is its handler's business (deliveries: ``retry``)."""
 
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import anyio
@@ -22,25 +20,6 @@ DEFAULT_CONCURRENCY = 64
 bounded so a backlog cannot flood it."""
 TAKE_BATCH = 64
 """Deliveries taken from storage at once: amortises the wake-up under load."""
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Exponential backoff with full jitter (the AWS architecture blog's
-    recommendation: spreads retries of many failing events apart)."""
-
-    max_retries: int = 3
-    initial_s: float = 1.0
-    max_s: float = 300.0
-
-    def attempts(self, step_max_retries: int | None) -> int:
-        """Total attempts allowed: the first one plus the retries."""
-        retries = self.max_retries if step_max_retries is None else step_max_retries
-        return 1 + max(0, retries)
-
-    def delay_s(self, attempt: int) -> float:
-        """Delay before the attempt after ``attempt``."""
-        return random.uniform(0, min(self.max_s, self.initial_s * 2 ** (attempt - 1)))
 
 
 FollowUp = asyncio.Future[None] | None

@@ -1,0 +1,15 @@
+"""One of 19 small Python event steps of the many-steps project (issue 17)."""
+
+from typing import Any
+
+config = {
+    "name": "WorkPy01",
+    "type": "event",
+    "subscribes": ["work.py.01"],
+    "emits": [],
+    "flows": ["many"],
+}
+
+
+async def handler(input: Any, context: Any) -> None:
+    context.logger.info("handled")

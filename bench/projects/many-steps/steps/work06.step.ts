@@ -1,0 +1,12 @@
+// One of 20 small TypeScript event steps of the many-steps project (issue 17).
+export const config = {
+  name: 'WorkTs06',
+  type: 'event',
+  subscribes: ['work.ts.06'],
+  emits: [],
+  flows: ['many'],
+};
+
+export const handler = async (input: unknown, { logger }: { logger: { info: (m: string) => void } }) => {
+  logger.info('handled');
+};

@@ -1,0 +1,108 @@
+"""The invocations running now, and the recently finished, by id: the dispatch
+starts and finishes them; the child services find the one a request is for,
+and make its storage calls through it, so that the dispatch sees when a
+handler failed because storage did."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from .errors import RemoteError, StorageError
+from .protocol import ErrorCode
+from .steps import Step
+
+T = TypeVar("T")
+
+FINISHED_INVOCATIONS_KEPT = 4096
+"""Finished invocations remembered so that a call the handler did not await
+(``emit(...)`` without ``await``, as Motia allows) still finds its trace: its
+line may arrive after the handler's result."""
+
+
+class Invocation:
+    """One run of a step's handler, and the outcome of the storage calls made
+    for it. Only its own methods record a storage failure: the services make
+    every storage call through :meth:`storage_call` or :meth:`storage_write`."""
+
+    __slots__ = ("_storage_failure", "step", "trace_id")
+
+    def __init__(self, step: Step, trace_id: str) -> None:
+        self.step = step
+        self.trace_id = trace_id
+        self._storage_failure: StorageError | None = None
+
+    @property
+    def storage_failure(self) -> StorageError | None:
+        """The last storage call made for it that failed, if any: a handler that
+        then fails, failed because storage did (HTTP 503, retryable)."""
+        return self._storage_failure
+
+    async def storage_call(self, call: Awaitable[T]) -> T:
+        """Await a storage call made for this invocation."""
+        try:
+            return await call
+        except StorageError as exc:
+            self._storage_failure = exc
+            raise
+
+    def storage_write(self, write: Callable[[], asyncio.Future[None]]) -> asyncio.Future[None]:
+        """Start a store's write for this invocation (``publish``); returns its
+        future, whose failure is recorded when it settles."""
+        try:
+            written = write()
+        except StorageError as exc:  # closed under us: nothing queued
+            self._storage_failure = exc
+            raise
+        written.add_done_callback(self._written)
+        return written
+
+    def _written(self, written: asyncio.Future[None]) -> None:
+        failure = storage_failure(written)
+        if failure is not None:
+            self._storage_failure = failure
+
+
+def storage_failure(written: asyncio.Future[None]) -> StorageError | None:
+    """What a store's future for a write (``publish``, ``ack``) failed with,
+    when storage failed it."""
+    failure = None if written.cancelled() else written.exception()
+    return failure if isinstance(failure, StorageError) else None
+
+
+class Invocations:
+    """The running invocations, and the last :data:`FINISHED_INVOCATIONS_KEPT` finished."""
+
+    def __init__(self) -> None:
+        self._running: dict[str, Invocation] = {}
+        self._finished: OrderedDict[str, Invocation] = OrderedDict()
+
+    def start(self, invocation_id: str, step: Step, trace_id: str) -> Invocation:
+        """A new invocation of ``step``, running from now."""
+        invocation = self._running[invocation_id] = Invocation(step, trace_id)
+        return invocation
+
+    def finish(self, invocation_id: str) -> None:
+        """The invocation returned or failed; it is remembered for a while."""
+        self._finished[invocation_id] = self._running.pop(invocation_id)
+        if len(self._finished) > FINISHED_INVOCATIONS_KEPT:
+            self._finished.popitem(last=False)
+
+    def find(self, invocation_id: str) -> Invocation | None:
+        """The invocation, running or recently finished, or ``None``."""
+        return self._running.get(invocation_id) or self._finished.get(invocation_id)
+
+    def get(self, invocation_id: str) -> Invocation:
+        """The invocation a child's request names.
+
+        Raises :class:`RemoteError` ``UNKNOWN_INVOCATION`` when there is none."""
+        invocation = self.find(invocation_id)
+        if invocation is None:
+            raise RemoteError(
+                ErrorCode.UNKNOWN_INVOCATION,
+                f"invocation {invocation_id!r} is not running (did the handler return"
+                " before awaiting this call?)",
+            )
+        return invocation

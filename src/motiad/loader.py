@@ -1,0 +1,411 @@
+"""Loading a project's steps: discover the step and stream files, build the
+languages that need it, start the warm children that host them (one per
+language by default), read the configs their ``initialize`` returns into the
+registry, and start a file's child again when ``motiad dev`` sees it change.
+The loader owns the children."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import anyio
+import msgspec
+from anyio.abc import TaskGroup
+
+from .builds import build_language
+from .config import FILE_PLACEHOLDER, Settings, StepConfig, parse_step_config
+from .discovery import StepFile, discover_steps, discover_streams, language_of, stream_language_of
+from .errors import ChildError, ConfigError, MotiadError, StepLoadError
+from .pool import ChildPool
+from .registry import StepRegistry
+from .rpc import Method
+from .runners import child_command
+from .steps import Step
+from .streams import StreamDefinition, parse_stream_config
+from .supervisor import Child, ChildSpec
+from .tracing import Bus, LogBus
+
+
+@dataclass
+class LoadReport:
+    """What starting the project (or reloading a file) found: the steps that
+    run and the problems."""
+
+    steps: list[Step] = field(default_factory=list)
+    errors: list[MotiadError] = field(default_factory=list)
+    streams: list[StreamDefinition] = field(default_factory=list)
+    """The streams the stream files declare, by name."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    """A step config a child reported, not registered yet."""
+
+    file: StepFile
+    config: StepConfig
+    pool: ChildPool
+
+
+@dataclass(frozen=True, slots=True)
+class _Hosted:
+    """What one pool of children hosts."""
+
+    language: str
+    files: tuple[StepFile, ...]
+
+
+@dataclass
+class Reload:
+    """A reload under way (:meth:`StepLoader.start_reload`): the new child is
+    running, the registry still serves the old steps until :meth:`StepLoader.swap`."""
+
+    relative: str
+    report: LoadReport
+    replaced: list[ChildPool] = field(default_factory=list)
+    """The pools whose steps the new ones replace."""
+    loaded: dict[str, list[_Loaded]] = field(default_factory=dict)
+    """The new configs, by file."""
+    announce: bool = True
+    """Whether to tell :attr:`StepLoader.reloaded` (not for a stream file or a
+    file that could not be built)."""
+
+
+class StepLoader:
+    """Starts the children of a project's step files and registers their steps.
+
+    By default one child per language hosts every step file of that language;
+    a runner whose command takes ``{file}``, and every runner under
+    ``[process] isolate_steps``, gets a child per file. When a shared child
+    cannot start (one file crashes it at import), its files get a child each,
+    so one bad file does not keep the others from loading.
+
+    ``methods`` and ``notifications`` are what the children may call (the child
+    services)."""
+
+    def __init__(
+        self,
+        project: Path,
+        settings: Settings,
+        logs: LogBus,
+        registry: StepRegistry,
+        *,
+        methods: Mapping[str, Method],
+        notifications: Mapping[str, Method],
+    ) -> None:
+        self.project = project
+        self.settings = settings
+        self.logs = logs
+        self.registry = registry
+        self.reloaded: Bus[str] = Bus()
+        """Step files reloaded by ``motiad dev``, by relative path (the workbench redraws)."""
+        self._methods = methods
+        self._notifications = notifications
+        self._tg: TaskGroup | None = None
+        self._pools: dict[ChildPool, _Hosted] = {}
+
+    async def load(self, tg: TaskGroup) -> LoadReport:
+        """Discover the step files and start their warm children, in ``tg``.
+
+        A file that fails to load, or whose config is invalid or conflicts with
+        another step, is reported and left out; the others run.
+        """
+        self._tg = tg
+        report = LoadReport()
+        loaded: dict[str, list[_Loaded]] = {}
+        files = discover_steps(
+            self.project, self.settings.languages, self.settings.project.step_dirs
+        )
+        failed = await self._build({file.language for file in files}, files, report.errors)
+        async with anyio.create_task_group() as starting:
+            for group in self._groups([f for f in files if f.language not in failed]):
+                starting.start_soon(self._start_group, group, report.errors, loaded)
+            by_language: dict[str, list[StepFile]] = {}
+            for stream_file in discover_streams(
+                self.project, self.settings.languages, self.settings.project.step_dirs
+            ):
+                by_language.setdefault(stream_file.language, []).append(stream_file)
+            for stream_files in by_language.values():
+                starting.start_soon(self._load_streams, stream_files, report.errors)
+        self._register(loaded, report.errors)
+        await self._stop_idle()
+        report.steps = list(self.registry.steps.values())
+        streams = self.registry.streams.definitions.values()
+        report.streams = sorted(streams, key=lambda d: d.name)
+        return report
+
+    async def start_reload(self, relative: str) -> Reload:
+        """Start the child that will host ``relative`` and its neighbours; the
+        old one keeps serving meanwhile (no request waits on the restart)."""
+        report = LoadReport()
+        path = self.project / relative
+        stream_language = stream_language_of(Path(relative), self.settings.languages)
+        if stream_language is not None:
+            streams = self.registry.streams
+            streams.remove_file(relative)
+            if path.is_file():
+                await self._load_streams([StepFile(path, relative, stream_language)], report.errors)
+            report.streams = [d for d in streams.definitions.values() if d.file == relative]
+            return Reload(relative, report, announce=False)
+        hosting = [p for p, h in self._pools.items() if relative in _relatives(h)]
+        # when the new child cannot come, a child of this file alone goes; a
+        # shared one keeps serving its other files
+        alone = [p for p in hosting if len(self._pools[p].files) == 1]
+        try:
+            language = language_of(Path(relative), self.settings.languages)
+            files = discover_steps(
+                self.project, self.settings.languages, self.settings.project.step_dirs
+            )
+        except ConfigError as exc:
+            report.errors.append(exc)
+            return Reload(relative, report, alone, announce=False)
+        if language is None:
+            return Reload(relative, report, hosting)
+        if self._shares(language):
+            group = [f for f in files if f.language == language]
+            replaced = [p for p, h in self._pools.items() if h.language == language]
+        else:
+            group = [f for f in files if f.relative == relative]
+            replaced = hosting
+        loaded: dict[str, list[_Loaded]] = {}
+        if group:
+            if await self._build({language}, files, report.errors):
+                return Reload(relative, report, alone, announce=False)
+            await self._start_group(group, report.errors, loaded)
+        return Reload(relative, report, replaced, loaded)
+
+    def swap(self, reload: Reload) -> list[Step]:
+        """Unregister the steps of the replaced children and register the new
+        ones, at once; returns the steps unregistered."""
+        replaced = set(reload.replaced)
+        removed = [s for s in self.registry.steps.values() if s.pool in replaced]
+        for step in removed:
+            self.registry.remove(step)
+        reload.report.steps = self._register(reload.loaded, reload.report.errors)
+        return removed
+
+    async def finish_reload(self, reload: Reload) -> None:
+        """Stop the replaced children (they finish what they run, bounded) and
+        announce the reload."""
+        for pool in reload.replaced:
+            self._pools.pop(pool, None)
+        async with anyio.create_task_group() as tg:
+            for pool in reload.replaced:
+                tg.start_soon(pool.stop)
+        await self._stop_idle()
+        if reload.announce:
+            self.reloaded.publish(reload.relative)
+
+    async def stop(self) -> None:
+        """Stop every child."""
+        async with anyio.create_task_group() as tg:
+            for pool in self._pools:
+                tg.start_soon(pool.stop)
+
+    def _shares(self, language: str) -> bool:
+        """Whether the step files of ``language`` share one child."""
+        entry = self.settings.languages.get(language)
+        return (
+            not self.settings.process.isolate_steps
+            and entry is not None
+            and not any(FILE_PLACEHOLDER in arg for arg in entry.command)
+        )
+
+    def _groups(self, files: list[StepFile]) -> list[list[StepFile]]:
+        """The files each child hosts."""
+        shared: dict[str, list[StepFile]] = {}
+        alone: list[list[StepFile]] = []
+        for file in files:
+            if self._shares(file.language):
+                shared.setdefault(file.language, []).append(file)
+            else:
+                alone.append([file])
+        return [*shared.values(), *alone]
+
+    async def _build(
+        self, languages: set[str], files: list[StepFile], errors: list[MotiadError]
+    ) -> set[str]:
+        """Run the registry's ``build`` of each of ``languages`` that has one, one
+        after the other (their output stays readable); the languages whose build failed."""
+        failed: set[str] = set()
+        for language in sorted(languages):
+            paths = [file.path for file in files if file.language == language]
+            try:
+                await build_language(language, self.project, self.settings, paths, self.logs)
+            except ConfigError as exc:
+                errors.append(exc)
+                failed.add(language)
+        return failed
+
+    async def _start_group(
+        self, files: list[StepFile], errors: list[MotiadError], loaded: dict[str, list[_Loaded]]
+    ) -> None:
+        """Start the children that host ``files``; when several files share them
+        and they cannot start, children per file instead (each reports its own
+        error). A step that asks for children of its own (``isolated``,
+        ``workers``) gets them."""
+        language = files[0].language
+        workers = self.settings.languages[language].workers
+        failure = await self._start_pool(files, workers, errors, loaded)
+        if failure is not None:
+            if len(files) == 1:
+                errors.append(failure)
+                return
+            self.logs.log(
+                "warn", f"{_label(files)} did not start ({failure}); starting a child per file"
+            )
+            async with anyio.create_task_group() as tg:
+                for file in files:
+                    tg.start_soon(self._start_group, [file], errors, loaded)
+            return
+        for file in files:
+            own = _own_workers([entry.config for entry in loaded.get(file.relative, [])])
+            if own is not None and (len(files) > 1 or own != workers):
+                mine: dict[str, list[_Loaded]] = {}
+                failure = await self._start_pool([file], own, errors, mine)
+                if failure is None:
+                    loaded[file.relative] = mine.get(file.relative, [])
+                else:
+                    errors.append(failure)
+
+    async def _start_pool(
+        self,
+        files: list[StepFile],
+        workers: int,
+        errors: list[MotiadError],
+        loaded: dict[str, list[_Loaded]],
+    ) -> MotiadError | None:
+        """Start ``workers`` children hosting ``files`` and read their steps'
+        configs into ``loaded`` (a file's own load error into ``errors``);
+        returns why the first child did not start, if it did not. A further
+        child that does not start is logged, and the pool runs without it."""
+        assert self._tg is not None
+        language = files[0].language
+        alone = files[0].path if len(files) == 1 else None
+        try:
+            command = child_command(language, self.project, self.settings, alone)
+        except ConfigError as exc:
+            return exc
+        spec = ChildSpec(_label(files), command, [str(f.path) for f in files])
+        first = self._child(spec)
+        try:
+            result = await self._tg.start(first.run)
+        except ChildError as exc:
+            return exc
+        children = [first]
+
+        async def start_another() -> None:
+            assert self._tg is not None
+            child = self._child(spec)
+            try:
+                await self._tg.start(child.run)
+            except ChildError as exc:
+                self.logs.log("warn", f"a worker did not start: {exc}")
+            else:
+                children.append(child)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(workers - 1):
+                tg.start_soon(start_another)
+        pool = ChildPool(children)
+        self._pools[pool] = _Hosted(language, tuple(files))
+        for file, entry in zip(files, result.steps, strict=True):
+            steps = loaded.setdefault(file.relative, [])
+            if entry.error is not None:
+                error = entry.error
+                errors.append(StepLoadError(file.relative, error.type, error.message, error.stack))
+                continue
+            try:
+                config = parse_step_config(entry.config or {}, file.relative)
+            except ConfigError as exc:
+                errors.append(exc)
+            else:
+                steps.append(_Loaded(file, config, pool))
+        return None
+
+    def _child(self, spec: ChildSpec) -> Child:
+        spec = replace(spec, log_records_per_s=self.settings.handler.max_log_records_per_s)
+        return Child(spec, methods=self._methods, notifications=self._notifications, logs=self.logs)
+
+    async def _load_streams(self, files: list[StepFile], errors: list[MotiadError]) -> None:
+        """Read the configs of stream files of one language with a short-lived
+        child of that language (SPEC ``lifecycle.streams``), and register them."""
+        assert self._tg is not None
+        try:
+            command = child_command(files[0].language, self.project, self.settings)
+        except ConfigError as exc:
+            errors.append(exc)
+            return
+        label = f"stream files ({files[0].language})"
+        spec = ChildSpec(label, command, [], stream_files=[str(f.path) for f in files])
+        child = self._child(spec)
+        try:
+            result = await self._tg.start(child.run)
+        except ChildError as exc:
+            errors.append(exc)
+            return
+        finally:
+            await child.stop()
+        if isinstance(result.streams, msgspec.UnsetType):
+            sdk = f"{result.sdk.name} {result.sdk.version}"
+            errors.extend(
+                ConfigError(f.relative, f"not loaded: {sdk} does not load stream files")
+                for f in files
+            )
+            return
+        for file, entry in zip(files, result.streams, strict=True):
+            if entry.error is not None:
+                error = entry.error
+                errors.append(StepLoadError(file.relative, error.type, error.message, error.stack))
+                continue
+            try:
+                self.registry.streams.add(parse_stream_config(entry.config or {}, file.relative))
+            except ConfigError as exc:
+                errors.append(exc)
+
+    def _register(self, loaded: dict[str, list[_Loaded]], errors: list[MotiadError]) -> list[Step]:
+        """Register the loaded steps, file by file in path order (so of two
+        steps claiming one name or route, the first path's wins); returns those
+        that run."""
+        running = []
+        for relative in sorted(loaded):
+            for entry in loaded[relative]:
+                try:
+                    running.append(self.registry.add(entry.file, entry.config, entry.pool))
+                except ConfigError as exc:
+                    errors.append(exc)
+        return running
+
+    async def _stop_idle(self) -> None:
+        """Stop the pools none of whose steps runs (they would only hold memory)."""
+        hosting = {step.pool for step in self.registry.steps.values()}
+        idle = [pool for pool in self._pools if pool not in hosting]
+        for pool in idle:
+            del self._pools[pool]
+        async with anyio.create_task_group() as tg:
+            for pool in idle:
+                tg.start_soon(pool.stop)
+
+
+def _relatives(hosted: _Hosted) -> list[str]:
+    return [f.relative for f in hosted.files]
+
+
+def _own_workers(configs: list[StepConfig]) -> int | None:
+    """How many children of its own a file's step asks for (``isolated``: one),
+    or ``None`` when it shares its language's."""
+    for config in configs:
+        handler = config.infrastructure.handler
+        if handler.workers is not None:
+            return handler.workers
+        if handler.isolated:
+            return 1
+    return None
+
+
+def _label(files: list[StepFile]) -> str:
+    """How logs and errors name a child: its file, or its language and files."""
+    if len(files) == 1:
+        return files[0].relative
+    return f"{files[0].language} child of {len(files)} step files"

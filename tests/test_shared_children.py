@@ -1,0 +1,198 @@
+"""Steps share warm children (issue 17): one child per language hosts every
+step of that language; ``[process] isolate_steps`` keeps a child per file; a
+crash of a shared child loses no accepted event; a file that kills the shared
+child while it loads gets a child of its own, so its neighbours still load.
+
+Motia 1.x runs one long-lived worker per language that imports every step
+(Motia 0.17 spawned a process per call): sharing is the default here too."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+
+from .harness import FIXTURES, MotiadProcess, children_of, command_line, make_project, motiad
+from .test_delivery import FAST_RETRIES, emit
+
+pytestmark = pytest.mark.anyio
+
+PONG = """export const config = { name: 'Pong', type: 'api', path: '/pong', method: 'GET' }
+export const handler = async () => ({ status: 200, body: { pong: true } })
+"""
+
+
+def shared_project(root: Path, *names: str, settings: str = "") -> Path:
+    project = make_project(root, *(FIXTURES / "delivery" / name for name in names))
+    (project / "steps" / "pong.step.ts").write_text(PONG)
+    (project / "motiad.toml").write_text(FAST_RETRIES + settings)
+    return project
+
+
+def sdk_children(pid: int) -> tuple[list[int], list[int]]:
+    """The node and the python children of the broker ``pid``."""
+    children = {child: command_line(child) for child in children_of(pid)}
+    node = [c for c, line in children.items() if "runner.mjs" in line]
+    python = [c for c, line in children.items() if "motiad_sdk" in line]
+    assert len(node) + len(python) == len(children), children
+    return node, python
+
+
+async def test_the_steps_of_a_language_share_one_child(tmp_path: Path) -> None:
+    project = shared_project(
+        tmp_path / "p", "emitter.step.ts", "recorder_step.py", "worker_step.py"
+    )
+    async with motiad("run", str(project), "--port", "0") as broker:
+        node, python = sdk_children(broker.process.pid)
+        assert (len(node), len(python)) == (1, 1)
+        async with httpx.AsyncClient(base_url=broker.url) as http:
+            assert (await http.get("/pong")).json() == {"pong": True}
+            listed = (await http.get("/__motiad/api/steps")).json()["steps"]
+        children = {step["name"]: step["child"] for step in listed}
+        assert children["Emitter"] == children["Pong"]
+        assert children["Pong"] == {"name": "node [Emitter, Pong]", "workers": 1, "pids": node}
+        assert children["Recorder"]["pids"] == python
+        await emit(broker.url, "load", {"n": 1})
+        await broker.wait_for(r"Recorder \w+ seen 1")
+
+
+async def test_isolate_steps_gives_every_step_file_a_child(tmp_path: Path) -> None:
+    settings = "[process]\nisolate_steps = true\n"
+    project = shared_project(
+        tmp_path / "p", "emitter.step.ts", "recorder_step.py", "worker_step.py", settings=settings
+    )
+    async with motiad("run", str(project), "--port", "0") as broker:
+        node, python = sdk_children(broker.process.pid)
+        assert (len(node), len(python)) == (2, 2)
+        async with httpx.AsyncClient(base_url=broker.url) as http:
+            assert (await http.get("/pong")).json() == {"pong": True}
+
+
+async def test_a_crash_of_a_shared_child_loses_no_event_and_its_steps_serve_again(
+    tmp_path: Path,
+) -> None:
+    project = shared_project(
+        tmp_path / "p", "emitter.step.ts", "recorder_step.py", "worker_step.py"
+    )
+    async with motiad("run", str(project), "--port", "0") as broker:
+        await emit(broker.url, "work", {"n": 1})
+        await broker.wait_for(r'Worker \w+ working .*"attempt":1')
+        _, (python,) = sdk_children(broker.process.pid)
+        os.kill(python, signal.SIGKILL)
+        await broker.wait_for(r"(child exited with code -9|killed by SIGKILL)")
+        await broker.wait_for(r'Worker \w+ work done .*"attempt":2')
+        await emit(broker.url, "load", {"n": 2})  # its neighbour serves again
+        await broker.wait_for(r"Recorder \w+ seen 2")
+        async with httpx.AsyncClient(base_url=broker.url) as http:  # the node child never stopped
+            assert (await http.get("/pong")).json() == {"pong": True}
+
+
+async def test_a_file_that_kills_the_shared_child_as_it_loads_gets_a_child_of_its_own(
+    tmp_path: Path,
+) -> None:
+    project = shared_project(tmp_path / "p", "emitter.step.ts", "recorder_step.py")
+    (project / "steps" / "bomb_step.py").write_text("import os\n\nos._exit(3)\n")
+    async with motiad("run", str(project), "--port", "0") as broker:
+        await broker.wait_for(r"python child of 2 step files did not start")
+        await broker.wait_for(r"steps/bomb_step.py")
+        await emit(broker.url, "load", {"n": 1})
+        await broker.wait_for(r"Recorder \w+ seen 1")
+
+
+async def test_dev_reloads_a_shared_child_without_failing_a_request(tmp_path: Path) -> None:
+    """Editing one TS file restarts the node child of every TS step: the new
+    child starts beside the old one and takes over, so a neighbour's requests
+    made all along are answered."""
+    project = shared_project(tmp_path / "p", "emitter.step.ts", "recorder_step.py")
+    async with (
+        motiad("dev", str(project), "--port", "0") as broker,
+        httpx.AsyncClient(base_url=broker.url) as http,
+    ):
+        (old_node,), _ = sdk_children(broker.process.pid)
+        mark = len(broker.lines)
+        (project / "steps" / "pong.step.ts").write_text(PONG.replace("pong: true", "pong: 2"))
+        statuses: list[int] = []
+        with anyio.fail_after(30):
+            while not any("Pong ready" in line for line in broker.lines[mark:]):
+                statuses.append((await http.post("/emit/none", json={"items": []})).status_code)
+        assert statuses
+        assert set(statuses) == {202}
+        assert (await http.get("/pong")).json() == {"pong": 2}
+        (new_node,), _ = sdk_children(broker.process.pid)
+        assert new_node != old_node
+
+
+CPU_STEP = '''"""A sync (CPU-bound) handler: each waits, bounded, until {count} have started."""
+
+import os
+import time
+from pathlib import Path
+
+config = {{
+    "name": "Cpu",
+    "type": "event",
+    "subscribes": ["cpu"],
+    "emits": [],
+    "infrastructure": {{"handler": {handler}}},
+}}
+MARKS = Path(__file__).resolve().parents[1] / "marks"
+
+
+def handler(input, context):
+    MARKS.mkdir(exist_ok=True)
+    (MARKS / f"{{os.getpid()}}-{{input.n}}").touch()
+    deadline = time.monotonic() + 20
+    while len(list(MARKS.iterdir())) < {count} and time.monotonic() < deadline:
+        time.sleep(0.01)
+    context.logger.info(f"pid {{os.getpid()}}")
+'''
+
+
+async def pids_of_two_cpu_events(broker_url: str, broker: MotiadProcess) -> set[str]:
+    await emit(broker_url, "cpu", {"n": 1}, {"n": 2})
+    first = await broker.wait_for(r"Cpu \w+ pid (\d+)")
+    mark = broker.lines.index(first.string) + 1
+    second = await broker.wait_for(r"Cpu \w+ pid (\d+)", start=mark)
+    return {first.group(1), second.group(1)}
+
+
+@pytest.mark.parametrize(
+    ("handler", "settings"),
+    [
+        ("{}", "[languages.python]\nworkers = 2\n"),
+        ('{"workers": 2}', ""),
+    ],
+    ids=["language-pool", "step-pool"],
+)
+async def test_a_pool_of_two_runs_two_cpu_bound_events_in_two_children(
+    tmp_path: Path, handler: str, settings: str
+) -> None:
+    """`[languages.NAME] workers` and `infrastructure.handler.workers`: the
+    second event goes to the idle child, so a sync handler uses a second core."""
+    project = shared_project(tmp_path / "p", "emitter.step.ts", settings=settings)
+    (project / "steps" / "cpu_step.py").write_text(CPU_STEP.format(handler=handler, count=2))
+    async with motiad("run", str(project), "--port", "0") as broker:
+        _, python = sdk_children(broker.process.pid)
+        assert len(python) == 2
+        assert await pids_of_two_cpu_events(broker.url, broker) == {str(p) for p in python}
+
+
+async def test_an_isolated_step_gets_a_child_of_its_own(tmp_path: Path) -> None:
+    """`infrastructure.handler.isolated` (motiad's addition beside Motia's ram/cpu/timeout)."""
+    project = shared_project(tmp_path / "p", "emitter.step.ts", "recorder_step.py")
+    handler = '{"isolated": True}'
+    (project / "steps" / "cpu_step.py").write_text(CPU_STEP.format(handler=handler, count=1))
+    async with motiad("run", str(project), "--port", "0") as broker:
+        _, python = sdk_children(broker.process.pid)
+        assert len(python) == 2  # the shared one (Recorder) and Cpu's own
+        await emit(broker.url, "cpu", {"n": 1})
+        found = await broker.wait_for(r"Cpu \w+ pid (\d+)")
+        await emit(broker.url, "load", {"n": 1})
+        await broker.wait_for(r"Recorder \w+ seen 1")
+        os.kill(int(found.group(1)), signal.SIGKILL)  # its neighbours never notice
+        await emit(broker.url, "load", {"n": 2})
+        await broker.wait_for(r"Recorder \w+ seen 2")
