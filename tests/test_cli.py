@@ -204,7 +204,7 @@ async def test_run_and_dev_take_dash_p_and_logs_and_dlq_take_project_dir(
     # The forms issue #16 names, as a person types them.
     printed = run_cli("logs", str(project), cwd=elsewhere)
     assert printed.returncode == 0, printed.stderr
-    assert "stopping: finishing in-flight work" in printed.stdout
+    assert "stopping: finishing nothing in flight" in printed.stdout
     as_json = run_cli("logs", "-p", str(project), "--json", cwd=elsewhere)
     messages = [json.loads(line)["message"] for line in as_json.stdout.splitlines()]
     assert any(message.startswith("stopping") for message in messages)

@@ -112,9 +112,30 @@ async def run_project(
 
         store = open_store(settings, project, health=storage_health)
         stop_recording_logs = logs.subscribe(store.record_log)
-        grace, forced = anyio.CancelScope(), anyio.Event()
+        forced = anyio.Event()
+        grace = anyio.CancelScope()
+        broker: Broker | None = None
+
+        def stopping() -> None:
+            # said at once, from the signal: a long request must not hide it
+            running = "nothing yet" if broker is None else str(broker.in_flight())
+            logs.log("info", f"stopping: finishing {running}; Ctrl-C again to stop now")
+
+        def stop_now() -> None:
+            logs.log(
+                "warn",
+                "stopping now: what was in flight is cut short"
+                " (events are delivered again at the next start)",
+            )
+            forced.set()
+            grace.cancel()
+            if broker is not None:
+                # the children go at once: their requests fail (503), so the
+                # HTTP server's wait for them ends too, and the process exits
+                tg.start_soon(partial(broker.stop, now=True))
+
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_wait_for_signals, stop, grace, forced)
+            tg.start_soon(_wait_for_signals, stop, stopping, stop_now)
             await tg.start(store.serve)
             broker = Broker(project, settings, store, logs, dev=dev)
             broker.spans.subscribe(store.record_span)
@@ -155,10 +176,9 @@ async def run_project(
                 http_stop.set()
                 await http_stopped.wait()
                 beside.cancel()
-                logs.log("info", "stopping: finishing in-flight work (Ctrl-C again to skip)")
                 with grace:
                     await broker.drain(settings.shutdown_grace_s)
-                await broker.stop()
+                await broker.stop(now=forced.is_set())
                 children.cancel_scope.cancel()
             # the last spans and logs of the run; bounded, as storage may be stuck
             with anyio.move_on_after(5, shield=True), contextlib.suppress(MotiadError):
@@ -244,6 +264,7 @@ async def _serve_until(
     *,
     task_status: anyio.abc.TaskStatus[None],
 ) -> None:
+    """Serve HTTP until ``stop``, then let requests in flight finish (bounded)."""
     from .http import serve_http
 
     try:
@@ -259,14 +280,16 @@ async def _serve_until(
 
 
 async def _wait_for_signals(
-    stop: anyio.Event, force: anyio.CancelScope, forced: anyio.Event
+    stop: anyio.Event, stopping: Callable[[], None], stop_now: Callable[[], None]
 ) -> None:
-    """First SIGINT/SIGTERM: orderly stop. A second one: skip the delay and the grace period."""
+    """First SIGINT/SIGTERM: say what the stop waits for, and stop in order. A
+    second one: stop now."""
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for _ in signals:
             if stop.is_set():
-                force.cancel()
-                forced.set()
+                stop_now()
+                return
+            stopping()
             stop.set()
 
 

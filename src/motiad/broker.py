@@ -21,7 +21,7 @@ from anyio.abc import TaskGroup
 
 from .config import Settings
 from .dispatch import Dispatch
-from .invocations import Invocations
+from .invocations import InFlight, Invocations
 from .loader import LoadReport, StepLoader
 from .protocol.messages import ApiRequest, ApiResult
 from .registry import StepRegistry
@@ -127,10 +127,15 @@ class Broker:
         """Stop taking events and ticks; wait up to ``grace_s`` for the running ones."""
         await self.dispatch.drain(grace_s)
 
-    async def stop(self) -> None:
-        """Abandon deliveries still running (they stay due in storage), stop children."""
+    def in_flight(self) -> InFlight:
+        """What runs now: requests, events, and for how long the oldest has."""
+        return self.dispatch.in_flight()
+
+    async def stop(self, *, now: bool = False) -> None:
+        """Abandon deliveries still running (they stay due in storage), stop
+        children: in stages, or ``now`` (a second Ctrl-C) with SIGKILL."""
         self.dispatch.cancel()
-        await self.loader.stop()
+        await self.loader.stop(now=now)
 
     async def call_api(
         self, step: Step, request: ApiRequest, trace_id: str, *, parent_id: str | None = None

@@ -19,7 +19,7 @@ from anyio.abc import TaskGroup
 
 from .config import ApiStepConfig, CronStepConfig, EventStepConfig, Settings
 from .errors import InvalidInput, MotiadError, RemoteError, StorageError, StorageUnavailable
-from .invocations import Invocations, storage_failure
+from .invocations import InFlight, Invocations, storage_failure
 from .protocol import ErrorCode
 from .protocol.messages import (
     ApiRequest,
@@ -132,6 +132,10 @@ class Dispatch:
             async with anyio.create_task_group() as tg:
                 for worker in self._workers.values():
                     tg.start_soon(worker.drain)
+
+    def in_flight(self) -> InFlight:
+        """What runs now (``motiad run`` says it when asked to stop)."""
+        return self._invocations.in_flight()
 
     def cancel(self) -> None:
         """Abandon deliveries still running (they stay due in storage)."""

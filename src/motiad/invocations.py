@@ -6,10 +6,13 @@ handler failed because storage did."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
+from .config import ApiStepConfig
 from .errors import RemoteError, StorageError
 from .protocol import ErrorCode
 from .steps import Step
@@ -27,11 +30,12 @@ class Invocation:
     for it. Only its own methods record a storage failure: the services make
     every storage call through :meth:`storage_call` or :meth:`storage_write`."""
 
-    __slots__ = ("_storage_failure", "step", "trace_id")
+    __slots__ = ("_storage_failure", "started", "step", "trace_id")
 
     def __init__(self, step: Step, trace_id: str) -> None:
         self.step = step
         self.trace_id = trace_id
+        self.started = time.monotonic()
         self._storage_failure: StorageError | None = None
 
     @property
@@ -72,6 +76,28 @@ def storage_failure(written: asyncio.Future[None]) -> StorageError | None:
     return failure if isinstance(failure, StorageError) else None
 
 
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """What runs now, as a person stopping the broker wants to hear it."""
+
+    requests: int
+    """Invocations of API steps: HTTP requests waiting for their answer."""
+    events: int
+    """Invocations of event and cron steps."""
+    longest_s: float
+    """How long the oldest of them has been running."""
+
+    def __str__(self) -> str:
+        if not self.requests and not self.events:
+            return "nothing in flight"
+        parts = [
+            f"{count} {what}{'' if count == 1 else 's'}"
+            for count, what in ((self.requests, "request"), (self.events, "event"))
+            if count
+        ]
+        return f"{' and '.join(parts)} (the longest running for {self.longest_s:.1f} s)"
+
+
 class Invocations:
     """The running invocations, and the last :data:`FINISHED_INVOCATIONS_KEPT` finished."""
 
@@ -89,6 +115,13 @@ class Invocations:
         self._finished[invocation_id] = self._running.pop(invocation_id)
         if len(self._finished) > FINISHED_INVOCATIONS_KEPT:
             self._finished.popitem(last=False)
+
+    def in_flight(self) -> InFlight:
+        """How many run now, of which kind, and for how long the oldest has."""
+        running = list(self._running.values())
+        requests = sum(isinstance(i.step.config, ApiStepConfig) for i in running)
+        oldest = min((i.started for i in running), default=time.monotonic())
+        return InFlight(requests, len(running) - requests, time.monotonic() - oldest)
 
     def find(self, invocation_id: str) -> Invocation | None:
         """The invocation, running or recently finished, or ``None``."""

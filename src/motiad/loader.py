@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -197,11 +198,11 @@ class StepLoader:
         if reload.announce:
             self.reloaded.publish(reload.relative)
 
-    async def stop(self) -> None:
-        """Stop every child."""
+    async def stop(self, *, now: bool = False) -> None:
+        """Stop every child (``now``: without the stages, see :meth:`Child.stop`)."""
         async with anyio.create_task_group() as tg:
             for pool in self._pools:
-                tg.start_soon(pool.stop)
+                tg.start_soon(partial(pool.stop, now=now))
 
     def _shares(self, language: str) -> bool:
         """Whether the step files of ``language`` share one child."""

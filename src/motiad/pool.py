@@ -5,6 +5,7 @@ interpreter runs one at a time) use as many cores as the pool has children."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import anyio
 import msgspec
@@ -39,8 +40,8 @@ class ChildPool:
         finally:
             busy[index] -= 1
 
-    async def stop(self) -> None:
-        """Stop every child, at once."""
+    async def stop(self, *, now: bool = False) -> None:
+        """Stop every child, at once (``now``: without the stages, see :meth:`Child.stop`)."""
         async with anyio.create_task_group() as tg:
             for child in self.children:
-                tg.start_soon(child.stop)
+                tg.start_soon(partial(child.stop, now=now))

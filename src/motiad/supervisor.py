@@ -433,13 +433,20 @@ class Child:
 
     # --- stopping -----------------------------------------------------------
 
-    async def stop(self) -> None:
-        """Staged stop: ``shutdown`` → close stdin → SIGTERM → SIGKILL the group."""
+    async def stop(self, *, now: bool = False) -> None:
+        """Staged stop: ``shutdown`` → close stdin → SIGTERM → SIGKILL the group.
+        ``now`` (a person asked twice): SIGKILL the group at once; what ran in
+        it is delivered again at the next start."""
         self._stopping = True
         self._stop_requested.set()
         self._ready.set()  # wake invokers waiting for a restart that will not come
         process, peer = self._process, self._peer
         if process is None or process.returncode is not None:
+            return
+        if now:
+            _signal_group(process, signal.SIGKILL)
+            with anyio.move_on_after(self._timings.stop_step_s):
+                await process.wait()
             return
         if peer is not None:
             with anyio.move_on_after(self._timings.stop_step_s):
