@@ -154,6 +154,7 @@ def run_startup(run: Run, scenario: Scenario, round_no: int) -> list[Row]:
                 "MB",
                 higher_is_better=False,
                 notes=[f"{count} process{'' if count == 1 else 'es'}"],
+                extra={"processes": count},
             )
         )
         if code != 0:

@@ -109,85 +109,122 @@ def _fmt(value: float, unit: str) -> str:
     return f"{_number(value, unit)}{'x' if unit == 'x' else ' ' + unit}"
 
 
-Metric = Literal["value", "p50"] | str
+Metric = Literal["value", "p50", "p99"] | str
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """A bound on ``system``'s ``metric`` in ``scenario``: ``value`` (the row's
-    figure), ``p50``, or an error count by name. With a ``baseline`` the bound is on
-    the ratio to the baseline's same metric in the same round."""
+    """A bound on ``system``'s ``metric`` in a scenario's rows: ``value`` (the row's
+    figure), ``p50``, ``p99`` (ms), an error count by name (``lost``) or a count the
+    row keeps in ``extra`` (``processes``). With a ``baseline`` the bound is on the
+    ratio to the baseline's same metric in the same round (in the rows of
+    ``baseline_rows`` when given: another scenario measured in that round)."""
 
     system: str
     metric: Metric
     bound: Literal["min", "max"]
     threshold: float
     baseline: str | None = None
+    issue: str = ""
+    """The issue(s) that set it (the README's targets table cites them)."""
+    unit: str = ""
+    """The unit of ``value`` (``s``, ``MB``, ``req/s``…), for the description."""
+    baseline_rows: str | None = None
+    """The scenario whose rows hold the baseline (``None``: the target's own)."""
 
-    def describe(self, unit: str = "") -> str:
-        """``motiad/bare-quart req/s ≥ 0.4x``, ``motiad p50 ≤ 2 ms`` (``unit``: the
-        rows' unit, for the figure)."""
+    def describe(self) -> str:
+        """``motiad/raw-asgi req/s ≥ 0.85x``, ``motiad p50 ≤ 2 ms``, ``motiad lost ≤ 0``."""
         sign = "≥" if self.bound == "min" else "≤"
-        what = {"value": unit or "figure", "p50": "p50"}.get(self.metric, self.metric)
         if self.baseline:
-            return f"{self.system}/{self.baseline} {what} {sign} {self.threshold:g}x"
-        suffix = " ms" if self.metric == "p50" else ""
-        return f"{self.system} {what} {sign} {self.threshold:,g}{suffix}"
+            what = (self.unit or "figure") if self.metric == "value" else self.metric
+            base = f"{self.baseline} {self.baseline_rows}" if self.baseline_rows else self.baseline
+            return f"{self.system}/{base} {what} {sign} {self.threshold:.3g}x"
+        if self.metric == "value":
+            unit = "" if self.unit in ("", "x") else f" {self.unit}"
+            suffix = "x" if self.unit == "x" else ""
+            return f"{self.system} {sign} {self.threshold:,g}{suffix}{unit}"
+        suffix = " ms" if self.metric in ("p50", "p99") else ""
+        return f"{self.system} {self.metric} {sign} {self.threshold:,g}{suffix}"
 
 
 def metric_of(row: Row, metric: Metric) -> float | None:
-    """A row's ``value``, ``p50`` (ms) or named error count."""
+    """A row's ``value``, ``p50``/``p99`` (ms) or named error count."""
     if metric == "value":
         return row.value
     if metric == "p50":
         return row.p50_ms
-    return float(row.errors[metric]) if metric in row.errors else None
+    if metric == "p99":
+        return row.p99_ms
+    if metric in row.errors:
+        return float(row.errors[metric])
+    found = row.extra.get(metric)
+    return float(found) if isinstance(found, int | float) else None
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """A target checked against one run: the median over rounds of each round's
     figure (or ratio: system and baseline ran back to back, so a round's pair saw
-    the same neighbours on the machine)."""
+    the same neighbours on the machine). No figure: the run did not measure it."""
 
     scenario: str
     target: Target
-    figure: float
+    figure: float | None
     per_round: tuple[float, ...]
     unit: str
 
     @property
+    def measured(self) -> bool:
+        """The run has the rows this target needs."""
+        return self.figure is not None
+
+    @property
     def ok(self) -> bool:
-        """Within the bound."""
+        """Measured and within the bound."""
+        if self.figure is None:
+            return False
         if self.target.bound == "min":
             return self.figure >= self.target.threshold
         return self.figure <= self.target.threshold
 
+    @property
+    def mark(self) -> str:
+        """``PASS``, ``MISS`` or ``not measured``."""
+        return _mark(self.ok) if self.measured else "not measured"
+
     def text(self) -> str:
-        """One line: figure (rounds), bound, PASS/MISS."""
+        """One line: the target, the figure (rounds), PASS/MISS/not measured."""
         target = self.target
+        head = f"{self.scenario}: {target.describe()}"
+        if self.figure is None:
+            return f"{head}: {self.mark}"
         if target.baseline:
             figure = f"{self.figure:.2f}x"
             each = ", ".join(f"{ratio:.2f}x" for ratio in self.per_round)
         else:
-            unit = "ms" if target.metric == "p50" else self.unit
+            unit = "ms" if target.metric in ("p50", "p99") else self.unit
             figure = (
-                _fmt(self.figure, unit) if target.metric in ("value", "p50") else f"{self.figure:g}"
+                _fmt(self.figure, unit)
+                if target.metric in ("value", "p50", "p99")
+                else f"{self.figure:g}"
             )
             each = ", ".join(_number(value, unit) for value in self.per_round)
         rounds = f" (rounds: {each})" if len(self.per_round) > 1 else ""
-        return f"{self.scenario}: {target.describe(self.unit)}: {figure}{rounds} {_mark(self.ok)}"
+        return f"{head}: {figure}{rounds} {self.mark}"
 
 
-def verdict(scenario: str, target: Target, rounds: list[Row]) -> Verdict | None:
-    """``target`` over the rounds of ``scenario`` (``None``: no round has the figures)."""
+def verdict(scenario: str, target: Target, rounds: list[Row]) -> Verdict:
+    """``target`` over the rounds of ``scenario`` (no figure: no round has them)."""
     by_round: dict[int, dict[str, Row]] = {}
+    base_by_round: dict[int, dict[str, Row]] = {}
     for row in rounds:
         if row.scenario == scenario:
             by_round.setdefault(row.round, {})[row.system] = row
+        if row.scenario == (target.baseline_rows or scenario):
+            base_by_round.setdefault(row.round, {})[row.system] = row
     figures: list[float] = []
     unit = ""
-    for found in by_round.values():
+    for round_no, found in by_round.items():
         own = found.get(target.system)
         if own is None:
             continue
@@ -198,13 +235,12 @@ def verdict(scenario: str, target: Target, rounds: list[Row]) -> Verdict | None:
         if target.baseline is None:
             figures.append(mine)
             continue
-        base_row = found.get(target.baseline)
+        base_row = base_by_round.get(round_no, {}).get(target.baseline)
         base = metric_of(base_row, target.metric) if base_row else None
         if base:
             figures.append(mine / base)
-    if not figures:
-        return None
-    return Verdict(scenario, target, statistics.median(figures), tuple(figures), unit)
+    figure = statistics.median(figures) if figures else None
+    return Verdict(scenario, target, figure, tuple(figures), unit)
 
 
 def _run(argv: list[str]) -> str:
@@ -301,9 +337,9 @@ def print_report(
         table.add_row(*_cells(row))
     console.print(table)
     for item in verdicts:
-        colour = "green" if item.ok else "red"
+        colour = "green" if item.ok else "red" if item.measured else "yellow"
         line = item.text()
-        console.print(line.rsplit(" ", 1)[0] + f" [{colour}]{_mark(item.ok)}[/]")
+        console.print(line.removesuffix(item.mark) + f"[{colour}]{item.mark}[/]")
     for row in rows:
         if row.background is not None:
             console.print(f"{row.scenario} on {row.system}: {_background(row.background)}")
@@ -355,6 +391,7 @@ def _row_json(row: Row) -> dict[str, Any]:
         "round": row.round,
         "value": row.value,
         "unit": row.unit,
+        "higher_is_better": row.higher_is_better,
         "p50_ms": row.p50_ms,
         "p99_ms": row.p99_ms,
         "errors": row.errors,
@@ -380,6 +417,28 @@ def _row_json(row: Row) -> dict[str, Any]:
         "background": asdict(row.background) if row.background else None,
         "extra": row.extra,
     }
+
+
+def row_from_json(data: dict[str, Any]) -> Row:
+    """A row as :func:`to_json` wrote it (figures, errors, CPU and notes; the raw wrk
+    report, background accounting and profiles stay in the file)."""
+    return Row(
+        scenario=data["scenario"],
+        system=data["system"],
+        round=data["round"],
+        value=data["value"],
+        unit=data["unit"],
+        higher_is_better=data.get("higher_is_better", data["unit"] not in ("s", "MB", "ms")),
+        p50_ms=data["p50_ms"],
+        p99_ms=data["p99_ms"],
+        errors=data["errors"],
+        cpu_ms_per_op=data["cpu_ms_per_op"],
+        cpu_pct=data["cpu_pct"],
+        busy_before=data.get("busy_before_pct", 0.0),
+        notes=data["notes"],
+        rounds_values=data.get("rounds_values", []),
+        extra=data.get("extra", {}),
+    )
 
 
 def to_json(
@@ -423,9 +482,9 @@ def to_json(
             {
                 "scenario": item.scenario,
                 **asdict(item.target),
-                "figure": round(item.figure, 4),
+                "figure": None if item.figure is None else round(item.figure, 4),
                 "per_round": [round(value, 4) for value in item.per_round],
-                "verdict": _mark(item.ok),
+                "verdict": item.mark,
             }
             for item in verdicts
         ],

@@ -11,10 +11,11 @@ of a long load; ``invoke``, ``events`` and ``kill`` are micro-benchmarks whose
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from .report import Target
+from .report import Row, Target, Verdict, verdict
 from .wrk import HttpRequest
 
 JSON = {"content-type": "application/json"}
@@ -33,18 +34,61 @@ Kind = Literal[
     "cpu-pool",
 ]
 
-PEERS = ("bare-quart", "motiad", "motia-0.17")
-"""The three HTTP systems of issue 7, the floor first."""
+FLOOR = "raw-asgi"
+"""The baseline of every HTTP scenario: hypercorn and msgspec, nothing else."""
+
+PEERS = (FLOOR, "bare-quart", "motiad", "motia-0.17")
+"""The HTTP systems: the floor first, bare quart as a reference row (issue 7's
+floor), motiad, and Motia 0.17 on the same step files."""
+
+
+def _ratio(
+    metric: str,
+    bound: Literal["min", "max"],
+    threshold: float,
+    baseline: str,
+    issue: str,
+    unit: str = "",
+) -> Target:
+    """motiad's ``metric`` (in ``unit``) over ``baseline``'s in the same round."""
+    return Target("motiad", metric, bound, threshold, baseline, issue=issue, unit=unit)
+
+
+def _absolute(
+    metric: str, bound: Literal["min", "max"], threshold: float, unit: str, issue: str
+) -> Target:
+    """motiad's ``metric`` against a fixed bound in ``unit``."""
+    return Target("motiad", metric, bound, threshold, issue=issue, unit=unit)
+
+
+def _http_targets(name: str) -> tuple[tuple[str, Target], ...]:
+    """``ping-ts``/``ping-py``: the next factor against the floor, and what issue 7
+    promised against Motia."""
+    return (
+        (name, _ratio("value", "min", 0.85, FLOOR, "23", "req/s")),
+        (name, _ratio("p99", "max", 1.5, FLOOR, "23")),
+        (name, _ratio("value", "min", 100, "motia-0.17", "7", "req/s")),
+    )
+
+
+def _invoke_targets(language: str) -> tuple[tuple[str, Target], ...]:
+    """Each language's invoke through the broker against its own echo, and pipelined."""
+    return (
+        (f"invoke-{language}", _ratio("p50", "max", 2.0, "pipe-echo", "4, 10, 23")),
+        (f"invoke-{language}-64", _absolute("value", "min", 20_000, "inv/s", "4, 10")),
+    )
+
+
 OBSERVED = ("motiad-no-metrics", "motiad", "motiad-otlp", "motiad-otlp-sampled")
 """motiad without metrics, with them (the default), exporting every trace to a
 local OTLP receiver, and one trace in ten (issue 17: the cost stays within 5 %
 of the first)."""
 
 
-def within_5_percent(scenario: str) -> tuple[tuple[str, Target], ...]:
+def within_5_percent(scenario: str, unit: str) -> tuple[tuple[str, Target], ...]:
     """Metrics on, and OTLP export, cost at most 5 % of ``scenario``'s figure."""
     return tuple(
-        (scenario, Target(system, "value", "min", 0.95, "motiad-no-metrics"))
+        (scenario, Target(system, "value", "min", 0.95, "motiad-no-metrics", "17", unit))
         for system in ("motiad", "motiad-otlp")
     )
 
@@ -78,6 +122,10 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
         systems=PEERS,
         project="ping",
+        targets=(
+            ("startup", _absolute("value", "max", 1.0, "s", "7")),
+            ("idle-memory", _absolute("value", "max", 150, "MB", "7")),
+        ),
     ),
     Scenario(
         name="many-steps",
@@ -89,15 +137,23 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
         systems=("motiad", "motia-0.17"),
         project="many-steps",
+        targets=(
+            (
+                "many-steps",
+                Target("motiad", "value", "max", 1.5, "motiad", "17", "s", "startup"),
+            ),
+            ("many-steps-memory", _absolute("value", "max", 250, "MB", "17")),
+            ("many-steps-memory", _absolute("processes", "max", 6, "", "17")),
+        ),
     ),
     Scenario(
         name="ping-ts",
         kind="wrk",
         description="GET /ping: a TypeScript API step answering {pong: true}",
-        systems=("bare-quart", *OBSERVED, "motia-0.17"),
+        systems=(FLOOR, "bare-quart", *OBSERVED, "motia-0.17"),
         project="ping",
         request=HttpRequest("GET", "/ping"),
-        targets=within_5_percent("ping-ts"),
+        targets=(*_http_targets("ping-ts"), *within_5_percent("ping-ts", "req/s")),
     ),
     Scenario(
         name="ping-py",
@@ -106,6 +162,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         systems=PEERS,
         project="ping",
         request=HttpRequest("GET", "/ping-py"),
+        targets=_http_targets("ping-py"),
     ),
     Scenario(
         name="post-messages",
@@ -114,12 +171,12 @@ SCENARIOS: tuple[Scenario, ...] = (
             "the quickstart's POST /messages: an API step (Node) that emits one event; "
             "motiad also runs two event steps (Node, Python) and a state write per request"
         ),
-        systems=("bare-quart", "motiad"),
+        systems=(FLOOR, "bare-quart", "motiad"),
         project="quickstart",
         request=HttpRequest("POST", "/messages", '{"text":"hi"}', JSON),
         targets=(
-            ("post-messages", Target("motiad", "value", "min", 0.40, "bare-quart")),
-            ("post-messages", Target("motiad", "p50", "max", 2.0, "bare-quart")),
+            ("post-messages", _ratio("value", "min", 0.6, FLOOR, "23", "req/s")),
+            ("post-messages", _ratio("p50", "max", 2.0, FLOOR, "3")),
         ),
     ),
     Scenario(
@@ -131,6 +188,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
         systems=PEERS,
         project="chain",
+        targets=(("chain-1", _absolute("p50", "max", 10, "ms", "7")),),
     ),
     Scenario(
         name="chain-32",
@@ -142,20 +200,23 @@ SCENARIOS: tuple[Scenario, ...] = (
         systems=PEERS,
         project="chain",
         request=HttpRequest("POST", "/orders", None, JSON),
+        targets=(
+            ("chain-32", _ratio("value", "min", 0.8, FLOOR, "23", "orders/s")),
+            ("chain-32", _absolute("lost", "max", 0, "", "7, 23")),
+            ("chain-32", _absolute("value", "min", 1_000, "orders/s", "7")),
+        ),
     ),
     Scenario(
         name="invoke-python",
         kind="invoke",
         description=(
-            "warm invoke of a no-op Python handler through motiad.supervisor.Child against "
-            "a raw pipe echo child; sequential round trips (row invoke-python-64: 64 in flight)"
+            "warm invoke of a no-op Python handler through the broker's invocation path "
+            "(invocation table, span recorded) against a raw pipe echo child; sequential "
+            "round trips (row invoke-python-64: 64 in flight)"
         ),
         systems=("pipe-echo", "motiad"),
         language="python",
-        targets=(
-            ("invoke-python", Target("motiad", "p50", "max", 2.0, "pipe-echo")),
-            ("invoke-python-64", Target("motiad", "value", "min", 20_000)),
-        ),
+        targets=_invoke_targets("python"),
     ),
     Scenario(
         name="invoke-node",
@@ -163,10 +224,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         description="the same with a no-op Node handler (row invoke-node-64: 64 in flight)",
         systems=("pipe-echo", "motiad"),
         language="node",
-        targets=(
-            ("invoke-node", Target("motiad", "p50", "max", 2.0, "pipe-echo")),
-            ("invoke-node-64", Target("motiad", "value", "min", 20_000)),
-        ),
+        targets=_invoke_targets("node"),
     ),
     Scenario(
         name="invoke-go",
@@ -177,10 +235,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
         systems=("pipe-echo", "motiad"),
         language="go",
-        targets=(
-            ("invoke-go", Target("motiad", "p50", "max", 2.0, "pipe-echo")),
-            ("invoke-go-64", Target("motiad", "value", "min", 20_000)),
-        ),
+        targets=_invoke_targets("go"),
     ),
     Scenario(
         name="events-durable",
@@ -194,9 +249,9 @@ SCENARIOS: tuple[Scenario, ...] = (
         systems=("sqlite-floor", *OBSERVED),
         project="events",
         targets=(
-            ("events-durable", Target("motiad", "value", "min", 10_000)),
-            ("emit-latency", Target("motiad", "p50", "max", 2.0)),
-            *within_5_percent("events-durable"),
+            ("events-durable", _absolute("value", "min", 20_000, "events/s", "5, 23")),
+            ("emit-latency", _absolute("p50", "max", 2.0, "ms", "5")),
+            *within_5_percent("events-durable", "events/s"),
         ),
     ),
     Scenario(
@@ -208,6 +263,12 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
         systems=("sqlite", "redis-x1", "redis-x2", "redis-x3"),
         project="events",
+        targets=(
+            (
+                "events-redis",
+                Target("redis-x1", "value", "min", 10_000, issue="23", unit="events/s"),
+            ),
+        ),
     ),
     Scenario(
         name="kill-9",
@@ -218,7 +279,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
         systems=("motiad",),
         project="events",
-        targets=(("kill-9", Target("motiad", "lost", "max", 0)),),
+        targets=(("kill-9", _absolute("lost", "max", 0, "", "5")),),
         repeat=False,
     ),
     Scenario(
@@ -232,6 +293,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
         systems=("ws-floor", "motiad"),
         project="streams",
+        targets=(("stream-fanout", _ratio("value", "min", 0.9, "ws-floor", "23", "changes/s")),),
     ),
     Scenario(
         name="cpu-pool",
@@ -243,7 +305,12 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
         systems=("workers-1", "workers-2"),
         project="cpu-pool",
-        targets=(("cpu-pool", Target("workers-2", "value", "max", 1 / 1.7, "workers-1")),),
+        targets=(
+            (
+                "cpu-pool",
+                Target("workers-2", "value", "max", 1 / 1.7, "workers-1", "17", "s"),
+            ),
+        ),
     ),
     Scenario(
         name="ageing-ping",
@@ -255,6 +322,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         systems=PEERS,
         project="ping",
         request=HttpRequest("GET", "/ping"),
+        targets=(("ageing-ping", _absolute("value", "min", 0.9, "x", "7")),),
         repeat=False,
     ),
     Scenario(
@@ -264,9 +332,19 @@ SCENARIOS: tuple[Scenario, ...] = (
             "the same with POST /orders (state and the event tables grow); not on Motia, "
             "whose backlog of per-event processes would take minutes to drain"
         ),
-        systems=("bare-quart", "motiad"),
+        systems=(FLOOR, "bare-quart", "motiad"),
         project="chain",
         request=HttpRequest("POST", "/orders", None, JSON),
+        targets=(("ageing-chain", _absolute("value", "min", 0.9, "x", "7")),),
         repeat=False,
     ),
 )
+
+
+def check(scenarios: Iterable[Scenario], rounds: list[Row]) -> list[Verdict]:
+    """Every target of ``scenarios`` against a run's rounds: met, missed, or not
+    measured (a row it needs is absent: a system that could not run, a scenario left
+    out). A miss is information; ``bench/run --check`` turns it into exit code 1."""
+    return [
+        verdict(name, target, rounds) for scenario in scenarios for name, target in scenario.targets
+    ]

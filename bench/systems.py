@@ -73,7 +73,7 @@ class System:
     name: str = ""
     description: str = ""
     shared: bool = False
-    """One server serves every project (bare quart): started once, not per project."""
+    """One server serves every project (the HTTP floors): started once, not per project."""
     ready_deadline_s: float = 60.0
     """Longest start we wait for: motiad starts Node children through tsx."""
     stop_grace_s: float = 20.0
@@ -124,8 +124,20 @@ class Peer(System):
         return "/health"
 
 
+class RawAsgi(Peer):
+    """A bare ASGI app on hypercorn with msgspec doing each route's JSON work: the
+    floor of every HTTP scenario (the HTTP server and codec motiad's API path uses,
+    and nothing else)."""
+
+    name = "raw-asgi"
+    description = "bare ASGI + msgspec on hypercorn, 1 worker (bench/peers/raw_asgi.py)"
+    shared = True
+    module = "raw_asgi"
+
+
 class BareQuart(Peer):
-    """quart on hypercorn, one worker, the same JSON work: the floor of a Python HTTP layer."""
+    """quart on hypercorn, one worker, the same JSON work with stdlib json: a
+    reference row (what a Python framework's request pipeline adds to the floor)."""
 
     name = "bare-quart"
     description = "quart + hypercorn, 1 worker, default config (bench/peers/bare_quart.py)"
@@ -156,21 +168,25 @@ def _copy_project(source: Path, target: Path) -> None:
 class Motiad(System):
     """``motiad run`` on a copy of a project, with a fresh database."""
 
-    def __init__(self, node_modules: Path, source: Path | None = None) -> None:
+    def __init__(self, node_modules: Path | None, source: Path | None = None) -> None:
         self.name = "motiad"
         self.node_modules = node_modules
-        """A ``node_modules`` with tsx (``bench/.cache/tsx/``), linked into each copy."""
+        """A ``node_modules`` with tsx (``bench/.cache/tsx/``) linked into each copy, for
+        revisions whose Node SDK has no TypeScript loader of its own (``None``: the
+        project runs as the quickstart ships, on the SDK's loader)."""
         self.source = source
         """A checkout (``src/``, ``sdk-*/``) to run instead of the dev venv's motiad."""
-        self.description = "motiad run PROJECT --log-level warn (fresh .motiad/)" + (
+        loader = "tsx" if node_modules else "the Node SDK's own TypeScript loader"
+        self.description = f"motiad run PROJECT --log-level warn (fresh .motiad/, {loader})" + (
             f", src/ of {source.name}" if source else ""
         )
 
     def prepare(self, workdir: Path, project: str) -> Path:
-        """Copy the project, link ``node_modules``; no ``.motiad/``."""
+        """Copy the project (and link ``node_modules``, if any); no ``.motiad/``."""
         target = workdir / project
         _copy_project(project_dir(project), target)
-        (target / "node_modules").symlink_to(self.node_modules, target_is_directory=True)
+        if self.node_modules is not None:
+            (target / "node_modules").symlink_to(self.node_modules, target_is_directory=True)
         return target
 
     def command(self, cwd: Path, port: int) -> list[str]:
@@ -196,7 +212,7 @@ class MotiadWith(Motiad):
         self,
         name: str,
         settings: str,
-        node_modules: Path,
+        node_modules: Path | None,
         source: Path | None = None,
         *,
         sink: OtlpSink | None = None,
@@ -335,6 +351,13 @@ def motia_env() -> dict[str, str]:
     }
 
 
+def own_typescript_loader(source: Path | None) -> bool:
+    """Whether the Node SDK of ``source`` (``None``: this checkout) loads TypeScript
+    steps itself: a project then needs no tsx, as the quickstart has none, and the
+    bench measures that default. Older revisions (``--rev``) need tsx."""
+    return ((source or ROOT) / "sdk-node" / "src" / "typescript.mjs").is_file()
+
+
 def snapshot(rev: str, cache: Path) -> Path:
     """``src/`` and the SDKs of git revision ``rev``, unpacked under ``cache``: measure a
     commit while others edit the working tree."""
@@ -369,26 +392,25 @@ def snapshot(rev: str, cache: Path) -> Path:
 def systems(cache: Path, motiad_source: Path | None = None) -> dict[str, System]:
     """The registry, by name; ``motiad_source``: a snapshot to run as motiad."""
     sink = OtlpSink()
+    node_modules = None if own_typescript_loader(motiad_source) else cache / "tsx" / "node_modules"
     found: list[System] = [
+        RawAsgi(),
         BareQuart(),
-        Motiad(cache / "tsx" / "node_modules", motiad_source),
+        Motiad(node_modules, motiad_source),
         MotiadWith(
-            "motiad-no-metrics",
-            "[metrics]\nenabled = false\n",
-            cache / "tsx" / "node_modules",
-            motiad_source,
+            "motiad-no-metrics", "[metrics]\nenabled = false\n", node_modules, motiad_source
         ),
         MotiadWith(
             "motiad-otlp",
             '[telemetry]\notlp_endpoint = "{sink}"\n',
-            cache / "tsx" / "node_modules",
+            node_modules,
             motiad_source,
             sink=sink,
         ),
         MotiadWith(
             "motiad-otlp-sampled",
             '[telemetry]\notlp_endpoint = "{sink}"\nsample_ratio = 0.1\n',
-            cache / "tsx" / "node_modules",
+            node_modules,
             motiad_source,
             sink=sink,
         ),

@@ -96,7 +96,7 @@ async def test_a_file_that_kills_the_shared_child_as_it_loads_gets_a_child_of_it
 ) -> None:
     project = shared_project(tmp_path / "p", "emitter.step.ts", "recorder_step.py")
     (project / "steps" / "bomb_step.py").write_text("import os\n\nos._exit(3)\n")
-    async with motiad("run", str(project), "--port", "0") as broker:
+    async with motiad("run", str(project), "--port", "0", "--allow-broken") as broker:
         await broker.wait_for(r"python child of 2 step files did not start")
         await broker.wait_for(r"steps/bomb_step.py")
         await emit(broker.url, "load", {"n": 1})

@@ -81,12 +81,12 @@ def _micro(run: Run, module: str, args: list[str], label: str) -> tuple[dict[str
 
 
 def run_invoke(run: Run, scenario: Scenario, round_no: int) -> list[Row]:
-    """``invoke.py`` with ``via=echo`` then ``via=sdk``: rows ``invoke-LANG`` (sequential
+    """``invoke.py`` with ``via=echo`` then ``via=broker``: rows ``invoke-LANG`` (sequential
     round trips) and ``invoke-LANG-64`` (pipelined)."""
     language = scenario.language or "python"
     rows: list[Row] = []
     for name in scenario.systems:
-        via = "echo" if name == "pipe-echo" else "sdk"
+        via = "echo" if name == "pipe-echo" else "broker"
         run.console.print(f"round {round_no}: {scenario.name} via {name}")
         run.quiet()
         label = f"{scenario.name}-{name}-{round_no}"

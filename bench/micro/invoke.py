@@ -1,9 +1,11 @@
-"""Warm ``invoke`` round trips through the real broker pieces, against a raw pipe echo
-between the same two interpreters.
+"""Warm ``invoke`` round trips through the broker's own invocation path, against a
+raw pipe echo between the same two interpreters.
 
-``via=sdk``: :class:`motiad.supervisor.Child` runs the SDK's child for a no-op step
-(``bench/projects/noop``), and each round trip is ``child.invoke(InvokeParams(...))``
-built as the broker builds it (``Broker._invoke``): broker → child → broker.
+``via=broker``: a :class:`motiad.broker.Broker` loads a project holding one no-op
+step of the language (``bench/projects/noop``) on SQLite storage, and each round
+trip is the broker's invoke of it as an event delivery (``Dispatch.invoke``: a new
+invocation id, the invocation table, the child's round trip, the span recorded
+into the store): broker → child → broker.
 ``via=echo``: the same parent (anyio, asyncio) writes a line of the same size to a
 tiny echo child (``echo_child.py`` / ``echo_child.mjs`` / ``echo_child.go``) and reads
 it back. Go is compiled first, outside the timing: the registry's build for the SDK
@@ -12,7 +14,7 @@ child (into ``bench/projects/noop/.motiad/go/``), ``go build`` for the echo.
 Run by the driver in its own process, so ``--rev`` can put a snapshot's ``src/`` first
 on ``PYTHONPATH`` and py-spy can sample it alone::
 
-    python -m bench.micro.invoke --language python --via sdk --count 20000 --inflight 64
+    python -m bench.micro.invoke --language python --via broker --count 20000 --inflight 64
 
 Prints one JSON object: sequential round trips (p50/p99/mean µs), pipelined
 invocations/s with ``inflight`` outstanding, and CPU seconds of parent and child.
@@ -28,6 +30,7 @@ import resource
 import shutil
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -110,12 +113,17 @@ def _workers(one: RoundTrip) -> Pipelined:
 
 
 async def _measure(
-    sequential: RoundTrip, pipelined: Pipelined, count: int, inflight: int, pid: int
+    sequential: RoundTrip,
+    pipelined: Pipelined,
+    count: int,
+    inflight: int,
+    pid: int,
+    warmup: int = WARMUP,
 ) -> dict[str, Any]:
     """``count`` round trips of ``sequential`` one after another, then about as many
     through ``pipelined`` with ``inflight`` outstanding; latencies, rates and CPU per
     round trip of this process and of the child."""
-    for _ in range(WARMUP):
+    for _ in range(warmup):
         await sequential()
     samples: list[int] = []
     cpu = _self_cpu_s(), _child_cpu_s(pid)
@@ -155,61 +163,76 @@ async def _measure(
     }
 
 
-async def via_sdk(language: str, count: int, inflight: int) -> dict[str, Any]:
-    """``Child.invoke`` of a no-op step of ``language`` (the broker's own classes)."""
-    Settings = _motiad("config").Settings
-    messages = _motiad("protocol.messages")
-    EventTrigger, InvokeParams, LogParams = (
-        messages.EventTrigger,
-        messages.InvokeParams,
-        messages.LogParams,
+def _project(language: str, folder: Path) -> Path:
+    """A project in ``folder`` with the no-op step of ``language`` alone (and the
+    ``go.mod`` a Go step needs): one child, whose pid the measurement reads."""
+    (folder / "steps").mkdir(parents=True)
+    shutil.copy2(FILES[language], folder / "steps" / FILES[language].name)
+    shutil.copy2(NOOP / "go.mod", folder / "go.mod")
+    return folder
+
+
+def _invoker(broker: Any) -> Callable[..., Awaitable[Any]]:
+    """The broker's own invocation path: ``Dispatch.invoke`` (span, invocation
+    table, failure logging), or ``Broker._invoke`` in revisions before the broker
+    was split into parts (``--rev`` of an older commit)."""
+    dispatch = getattr(broker, "dispatch", None)
+    invoke: Callable[..., Awaitable[Any]] = (
+        dispatch.invoke if dispatch is not None else broker._invoke
     )
-    Method = _motiad("rpc").Method
-    child_command = _motiad("runners").child_command
-    Child, ChildSpec = _motiad("supervisor").Child, _motiad("supervisor").ChildSpec
+    return invoke
+
+
+async def via_broker(language: str, count: int, inflight: int, warmup: int) -> dict[str, Any]:
+    """A no-op step of ``language`` invoked through the broker as an event delivery
+    invokes it: a :class:`motiad.broker.Broker` on a one-step project with SQLite
+    storage, its spans recorded into the store as ``motiad run`` records them."""
+    Broker = _motiad("broker").Broker
+    load_settings = _motiad("config").load_settings
+    EventTrigger = _motiad("protocol.messages").EventTrigger
+    open_store = _motiad("storage").open_store
     LogBus, new_id = _motiad("tracing").LogBus, _motiad("tracing").new_id
 
-    step = FILES[language]
-    if language == "go":
-        build_language = _motiad("builds").build_language
-        await build_language("go", NOOP, Settings(), [step], LogBus())
-    command = child_command(language, NOOP, Settings())
-    spec = ChildSpec(str(step.relative_to(NOOP)), command, [str(step)])
+    with tempfile.TemporaryDirectory(prefix="motiad-bench-invoke-") as scratch:
+        project = _project(language, Path(scratch))
+        settings = load_settings(project)
+        logs = LogBus()
+        store = open_store(settings, project)
+        async with anyio.create_task_group() as tg:
+            await tg.start(store.serve)
+            broker = Broker(project, settings, store, logs)
+            broker.spans.subscribe(store.record_span)
+            spans: list[Any] = []
+            broker.spans.subscribe(spans.append)
+            async with anyio.create_task_group() as children:
+                report = await broker.load(children)
+                if report.errors or len(broker.steps) != 1:
+                    raise RuntimeError(f"the {language} no-op step did not load: {report.errors}")
+                (step,) = broker.steps.values()
+                invoke = _invoker(broker)
+                trace_id, event_id = new_id(), new_id()
+                trigger = EventTrigger("noop", event_id, None)
 
-    async def on_log(params: Any) -> None:
-        """The no-op handler logs nothing; a stray line is dropped like a muted log."""
+                async def one() -> None:
+                    await invoke(step, trigger, {"n": 1}, trace_id)
 
-    logs = LogBus()
-    child = Child(spec, methods={}, notifications={"log": Method(LogParams, on_log)}, logs=logs)
-    trace_id = new_id()
-    event_id = new_id()
-
-    async def one() -> None:
-        # As Broker._invoke builds it: a fresh invocation id and params per call.
-        params = InvokeParams(
-            str(step),
-            EventTrigger("noop", event_id, None),
-            {"n": 1},
-            trace_id,
-            new_id(),
-            1,
-            TIMEOUT_MS,
-        )
-        await child.invoke(params)
-
-    async with anyio.create_task_group() as tg:
-        await tg.start(child.run)
-        try:
-            figures = await _measure(one, _workers(one), count, inflight, _only_child())
-        finally:
-            with anyio.CancelScope(shield=True):
-                await child.stop()
+                try:
+                    figures = await _measure(
+                        one, _workers(one), count, inflight, _only_child(), warmup
+                    )
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await broker.stop()
+                    children.cancel_scope.cancel()
+            with anyio.move_on_after(10, shield=True):
+                await store.flush_traces()
             tg.cancel_scope.cancel()
+    figures["spans"] = len(spans)
     return figures
 
 
 def _echo_line() -> bytes:
-    """A line the size of a real invoke request (the bytes ``Child.invoke`` writes)."""
+    """A line the size of a real invoke request (the bytes the broker writes to a child)."""
     messages = _motiad("protocol.messages")
     EventTrigger, InvokeParams = messages.EventTrigger, messages.InvokeParams
     new_id = _motiad("tracing").new_id
@@ -243,7 +266,7 @@ class _Lines:
             self._buffer += await self._stream.receive()
 
 
-async def via_echo(language: str, count: int, inflight: int) -> dict[str, Any]:
+async def via_echo(language: str, count: int, inflight: int, warmup: int) -> dict[str, Any]:
     """The same parent writing one line to a raw echo child and reading it back. The
     pipelined floor keeps ``inflight`` lines outstanding the cheapest way: one task
     writes as many lines as replies came back, in one write per read."""
@@ -283,7 +306,7 @@ async def via_echo(language: str, count: int, inflight: int) -> dict[str, Any]:
                 sent += more
 
     try:
-        figures = await _measure(sequential, pipelined, count, inflight, process.pid)
+        figures = await _measure(sequential, pipelined, count, inflight, process.pid, warmup)
     finally:
         with anyio.CancelScope(shield=True):
             await stdin.aclose()
@@ -300,12 +323,13 @@ def main() -> None:
     """Parse the arguments, run one measurement, print its JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--language", choices=LANGUAGES, required=True)
-    parser.add_argument("--via", choices=("sdk", "echo"), required=True)
+    parser.add_argument("--via", choices=("broker", "echo"), required=True)
     parser.add_argument("--count", type=int, default=20_000)
     parser.add_argument("--inflight", type=int, default=64)
+    parser.add_argument("--warmup", type=int, default=WARMUP, help="untimed round trips first")
     args = parser.parse_args()
-    run = via_sdk if args.via == "sdk" else via_echo
-    figures = anyio.run(run, args.language, args.count, args.inflight)
+    run = via_broker if args.via == "broker" else via_echo
+    figures = anyio.run(run, args.language, args.count, args.inflight, args.warmup)
     print(json.dumps(figures))
 
 

@@ -9,20 +9,13 @@ Run: ``python -m bench.peers.ws_floor --port N`` (from the repository root).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 
 import msgspec
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+from .asgi import Receive, Scope, Send, lifespan, read_body, respond, serve_main
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.decode
@@ -75,13 +68,7 @@ async def _websocket(receive: Receive, send: Send) -> None:
 
 
 async def _feed(receive: Receive, send: Send) -> None:
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
-    request = _decode(body)
+    request = _decode(await read_body(receive))
     count, group = request["count"], request["group"]
     started = time.perf_counter()
     for n in range(count):
@@ -99,13 +86,7 @@ async def _feed(receive: Receive, send: Send) -> None:
                 connection.offer(text)
         await asyncio.sleep(0)
     answer = _encode({"count": count, "ms": (time.perf_counter() - started) * 1000})
-    await _respond(send, 200, answer)
-
-
-async def _respond(send: Send, status: int, body: bytes) -> None:
-    headers = [(b"content-type", b"application/json")]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await respond(send, 200, answer)
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -115,25 +96,14 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     elif scope["type"] == "http" and scope["path"] == "/feed":
         await _feed(receive, send)
     elif scope["type"] == "http":
-        await _respond(send, 200, b'{"ok":true}')
+        await respond(send, 200, b'{"ok":true}')
     elif scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await lifespan(receive, send)
 
 
 def main() -> None:
     """Serve on 127.0.0.1:PORT until killed."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args()
-    config = Config()
-    config.bind = [f"127.0.0.1:{args.port}"]
-    asyncio.run(serve(app, config))  # type: ignore[arg-type]
+    serve_main(app, __doc__.split("\n\n")[0])
 
 
 if __name__ == "__main__":

@@ -88,6 +88,7 @@ async def run_project(
     stop: anyio.Event | None = None,
     alongside: Alongside | None = None,
     dev: bool = False,
+    allow_broken: bool = False,
 ) -> None:
     """Run the project (an absolute path) until SIGINT/SIGTERM (or ``stop``), then
     shut down in order:
@@ -95,7 +96,11 @@ async def run_project(
 
     ``alongside`` runs next to the broker until the stop (``motiad dev``'s file
     watcher): the load waits until it reports started, and it gets an event
-    set once the broker serves. ``dev`` turns on the checks that only help during development."""
+    set once the broker serves. ``dev`` turns on the checks that only help during development.
+
+    A step that fails to load stops ``run`` before it serves (:class:`BrokenSteps`,
+    listing every error) unless ``allow_broken``; ``dev`` serves the rest and
+    shows the errors (the workbench too), as the file is being worked on."""
     stop = stop or anyio.Event()
     # one broker per SQLite file; with Redis several brokers are the point
     lock: contextlib.AbstractContextManager[None] = (
@@ -161,6 +166,9 @@ async def run_project(
                     if alongside is not None:  # ready before the load looks at any file
                         await tg.start(_beside, alongside, broker, serving, beside)
                     report = await broker.load(children)
+                if report.errors and not (dev or allow_broken):
+                    await broker.stop(now=True)
+                    raise BrokenSteps(report.errors)
                 await broker.serve(children)
                 readiness.serving(
                     load_failed=bool(report.errors),
@@ -225,6 +233,19 @@ async def _serve_early(
     app = build_app(broker, workbench, stop, readiness, metrics)
     await owner.start(_serve_until, app, sock, stop, settings, stopped)
     listening(_Listening(url, workbench_url))
+
+
+class BrokenSteps(MotiadError):
+    """``motiad run`` refuses to serve a project with steps that do not load."""
+
+    def __init__(self, errors: list[MotiadError]) -> None:
+        self.errors = errors
+        listed = "\n".join(f"  {error}" for error in errors)
+        super().__init__(
+            f"{len(errors)} problem{'' if len(errors) == 1 else 's'} in the step files:\n"
+            f"{listed}\nfix {'it' if len(errors) == 1 else 'them'}, or serve the other steps"
+            " with --allow-broken (motiad dev serves them and shows the errors)"
+        )
 
 
 class Alongside(Protocol):

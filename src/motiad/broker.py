@@ -21,6 +21,7 @@ from anyio.abc import TaskGroup
 
 from .config import Settings
 from .dispatch import Dispatch
+from .errors import ConfigError, MotiadError, StepLoadError
 from .invocations import InFlight, Invocations
 from .loader import LoadReport, StepLoader
 from .protocol.messages import ApiRequest, ApiResult
@@ -70,6 +71,7 @@ class Broker:
             methods=self.services.methods,
             notifications=self.services.notifications,
         )
+        self._problems: dict[str, list[str]] = {}
 
     @property
     def steps(self) -> dict[str, Step]:
@@ -91,10 +93,18 @@ class Broker:
         """Step files reloaded by ``motiad dev``, by relative path (the workbench redraws)."""
         return self.loader.reloaded
 
+    @property
+    def problems(self) -> dict[str, list[str]]:
+        """What keeps step files from loading now, by file (``motiad dev`` and
+        the workbench show it until the file is fixed)."""
+        return self._problems
+
     async def load(self, tg: TaskGroup) -> LoadReport:
         """Discover the step files and start their warm children, in ``tg``;
         what loaded and what did not (see :meth:`StepLoader.load`)."""
-        return await self.loader.load(tg)
+        report = await self.loader.load(tg)
+        self._problems = _by_file(report.errors)
+        return report
 
     async def serve(self, tg: TaskGroup) -> None:
         """Start consuming events for every event step and the schedule of every
@@ -121,6 +131,9 @@ class Broker:
         for step in reload.report.steps:
             self.dispatch.start(step)
         await self.loader.finish_reload(reload)
+        self._problems.pop(relative, None)
+        for file, problems in _by_file(reload.report.errors).items():
+            self._problems.setdefault(file, []).extend(problems)
         return reload.report
 
     async def drain(self, grace_s: float) -> None:
@@ -150,3 +163,18 @@ class Broker:
         """Emit an event from outside any step (the workbench), in a new trace
         (see :meth:`ChildServices.emit_event`)."""
         return await self.services.emit_event(topic, data, message_group_id)
+
+
+def _by_file(errors: list[MotiadError]) -> dict[str, list[str]]:
+    """Load errors grouped by the step file they name (``""``: the project's)."""
+    grouped: dict[str, list[str]] = {}
+    for error in errors:
+        file = (
+            error.source
+            if isinstance(error, ConfigError)
+            else error.path
+            if isinstance(error, StepLoadError)
+            else ""
+        )
+        grouped.setdefault(file, []).append(str(error))
+    return grouped

@@ -3,6 +3,7 @@ it: the file, the step, the field, and what to do next."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,8 +31,21 @@ class StepLoadError(MotiadError):
         self.type = type_
         self.detail = message
         self.stack = stack
+        self.line = _line_in(stack, self.path)
+        """The line of the step file the failure points at, when its stack names one."""
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
         hint = _missing_package_hint(self.path, type_, message)
-        super().__init__(f"{self.path}: failed to load: {type_}: {message}{hint}")
+        super().__init__(f"{where}: failed to load: {type_}: {message}{hint}")
+
+
+def _line_in(stack: str, path: str) -> int | None:
+    """The first line of ``path`` a stack names: Python's ``File ".../path", line
+    N`` or JavaScript's ``.../path:N:C``."""
+    name = re.escape(path)
+    found = re.search(rf'{name}", line (\d+)|{name}:(\d+)(?::\d+)?', stack)
+    if found is None:
+        return None
+    return int(found.group(1) or found.group(2))
 
 
 class ChildError(MotiadError):

@@ -56,9 +56,15 @@ def serve_options(command: Command) -> Command:
 
 @click.command()
 @serve_options
-def run(project_dir: Path, **options: Any) -> None:
-    """Start every step of PROJECT_DIR and serve its API."""
-    _serve(project_dir, ServeOptions(**options), dev=False)
+@click.option(
+    "--allow-broken",
+    is_flag=True,
+    help="Serve the steps that load even when others fail to (default: refuse to start).",
+)
+def run(project_dir: Path, allow_broken: bool, **options: Any) -> None:
+    """Start every step of PROJECT_DIR and serve its API (a step that fails to
+    load stops it, listing every error, unless --allow-broken)."""
+    _serve(project_dir, ServeOptions(**options), dev=False, allow_broken=allow_broken)
 
 
 @click.command()
@@ -80,7 +86,7 @@ class ServeOptions:
     log_format: str | None
 
 
-def _serve(project_dir: Path, options: ServeOptions, dev: bool) -> None:
+def _serve(project_dir: Path, options: ServeOptions, dev: bool, allow_broken: bool = False) -> None:
     settings = project_settings(
         project_dir, port=options.port, host=options.host, storage=options.storage
     )
@@ -101,6 +107,7 @@ def _serve(project_dir: Path, options: ServeOptions, dev: bool) -> None:
             started,
             alongside=partial(watch, logs=logs) if dev else None,
             dev=dev,
+            allow_broken=allow_broken,
         )
     )
 

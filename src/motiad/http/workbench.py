@@ -324,7 +324,14 @@ def register_workbench(
 
     @app.get(f"{API}/steps")
     async def steps_with_configs() -> Response:
-        return _json({"steps": [step_json(step) for step in broker.steps.values()]})
+        problems = [
+            {"file": file, "message": message}
+            for file, messages in sorted(broker.problems.items())
+            for message in messages
+        ]
+        return _json(
+            {"steps": [step_json(step) for step in broker.steps.values()], "problems": problems}
+        )
 
     @app.get(f"{API}/traces")
     async def traces() -> Response:

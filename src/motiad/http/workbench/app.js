@@ -103,6 +103,21 @@ async function refreshDeadLetterCount() {
 }
 const countSoon = debounce(refreshDeadLetterCount, 400);
 
+/** The banner of step files that do not load (motiad dev keeps serving the rest):
+ *  each with its file:line and message, until the file is fixed. */
+async function refreshProblems() {
+  const banner = document.getElementById("problems");
+  try {
+    const { problems = [] } = await api("/steps");
+    banner.hidden = problems.length === 0;
+    const files = new Set(problems.map((p) => p.file)).size;
+    fill(banner,
+      h("strong", {}, `${files} step file${files === 1 ? "" : "s"} failed to load`),
+      h("ul", {}, problems.map((p) => h("li", { class: "mono", dataset: { file: p.file } }, p.message))),
+      h("span", { class: "hint" }, "Fix the file: motiad dev reloads it and this goes away."));
+  } catch { /* the views say when the server is away */ }
+}
+
 function connectLive(tour) {
   const indicator = document.getElementById("live");
   const text = indicator.querySelector(".live-text");
@@ -123,6 +138,7 @@ function connectLive(tour) {
   source.addEventListener("steps", () => {
     // `motiad dev` reloaded a step file: the steps and the flow graph may differ
     ctx.reload();
+    refreshProblems();
     current?.instance.refresh?.();
   });
   for (const type of ["log", "span", "stream"]) {
@@ -193,6 +209,7 @@ function start() {
   route();
   connectLive(tutorial.setup(ctx));
   refreshDeadLetterCount();
+  refreshProblems();
 }
 
 start();
