@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tomllib
 
 from .harness import REPO
 
@@ -49,3 +50,24 @@ def test_nothing_cites_a_document_outside_the_repository() -> None:
         for match in OUTSIDE.finditer(text)
     ]
     assert outside == []
+
+
+def test_the_layout_table_is_the_layers_contract_and_names_every_module() -> None:
+    contract = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (layers,) = [c["layers"] for c in contract["contracts"] if c["type"] == "layers"]
+    in_contract = [
+        {name.strip().removeprefix("motiad.") for name in layer.split("|")} for layer in layers
+    ]
+    architecture = (REPO / "docs" / "ARCHITECTURE.md").read_text()
+    section = architecture[architecture.index("## 6. ") : architecture.index("## 7. ")]
+    rows = re.findall(r"^\| \d+ \| (.*?) \|", section, flags=re.M)
+    in_table = [set(re.findall(r"`(\w+)`", row)) for row in rows]
+    assert in_table == in_contract
+    package = REPO / "src" / "motiad"
+    modules = {
+        path.stem if path.is_file() else path.name
+        for path in package.iterdir()
+        if (path.suffix == ".py" and not path.stem.startswith("_"))
+        or (path.is_dir() and (path / "__init__.py").is_file())
+    }
+    assert modules == set().union(*in_contract)
