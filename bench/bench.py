@@ -131,12 +131,16 @@ def _setup(run: Run, chosen: list[Scenario]) -> dict[str, str]:
     names = {name for scenario in chosen for name in scenario.systems}
     versions: dict[str, str] = {}
     motiad = run.registry["motiad"]
-    wanted = "motiad" in names or any(scenario.kind == "events-redis" for scenario in chosen)
+    wanted = any(name.startswith("motiad") for name in names) or any(
+        scenario.kind == "events-redis" for scenario in chosen
+    )
     if wanted and isinstance(motiad, Motiad) and motiad.node_modules is not None:
         try:
             ensure_tsx(CACHE)
         except RuntimeError as exc:
-            run.registry["motiad"].unavailable = f"tsx: {exc}"
+            for name, system in run.registry.items():
+                if name.startswith("motiad"):
+                    system.unavailable = f"tsx: {exc}"
     if "motia-0.17" in names:
         try:
             ensure_motia(CACHE)

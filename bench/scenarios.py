@@ -79,6 +79,20 @@ def _invoke_targets(language: str) -> tuple[tuple[str, Target], ...]:
     )
 
 
+OBSERVED = ("motiad-no-metrics", "motiad", "motiad-otlp", "motiad-otlp-sampled")
+"""motiad without metrics, with them (the default), exporting every trace to a
+local OTLP receiver, and one trace in ten (issue 17: the cost stays within 5 %
+of the first)."""
+
+
+def within_5_percent(scenario: str, unit: str) -> tuple[tuple[str, Target], ...]:
+    """Metrics on, and OTLP export, cost at most 5 % of ``scenario``'s figure."""
+    return tuple(
+        (scenario, Target(system, "value", "min", 0.95, "motiad-no-metrics", "17", unit))
+        for system in ("motiad", "motiad-otlp")
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Scenario:
     """What a runner measures, on which systems (in this order), and the targets."""
@@ -136,10 +150,10 @@ SCENARIOS: tuple[Scenario, ...] = (
         name="ping-ts",
         kind="wrk",
         description="GET /ping: a TypeScript API step answering {pong: true}",
-        systems=PEERS,
+        systems=(FLOOR, "bare-quart", *OBSERVED, "motia-0.17"),
         project="ping",
         request=HttpRequest("GET", "/ping"),
-        targets=_http_targets("ping-ts"),
+        targets=(*_http_targets("ping-ts"), *within_5_percent("ping-ts", "req/s")),
     ),
     Scenario(
         name="ping-py",
@@ -232,11 +246,12 @@ SCENARIOS: tuple[Scenario, ...] = (
             "pending; the floor: the same rows through SQLite in one Python process. "
             "Row emit-latency: one event at a time, emit to handler start"
         ),
-        systems=("sqlite-floor", "motiad"),
+        systems=("sqlite-floor", *OBSERVED),
         project="events",
         targets=(
             ("events-durable", _absolute("value", "min", 20_000, "events/s", "5, 23")),
             ("emit-latency", _absolute("p50", "max", 2.0, "ms", "5")),
+            *within_5_percent("events-durable", "events/s"),
         ),
     ),
     Scenario(

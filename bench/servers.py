@@ -158,7 +158,7 @@ class Run:
         if code != 0:
             name = server.system.name
             message = f"{name} ({server.project}) stopped with exit code {code} (log: {server.log})"
-            (self.failures if name == "motiad" else self.notes).append(message)
+            (self.failures if name.startswith("motiad") else self.notes).append(message)
 
     def stop_all(self) -> None:
         """Stop every long-lived server."""

@@ -9,11 +9,14 @@ To add a system: subclass :class:`System`, add an instance in :func:`systems`.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,11 +34,12 @@ READY_PATHS = {
     "cpu-pool": "/__motiad/health",
     "chain": "/runs/ready",
     "events": "/probe/ready",
-    "quickstart": "/__motiad/health",
-    "streams": "/__motiad/health",
+    "quickstart": "/__motiad/ready",
+    "streams": "/__motiad/ready",
 }
 """A route of each project that answers 200 once its steps are loaded (the quickstart
-has none without state: motiad's health route)."""
+has none without state: motiad's readiness probe; its health probe answers while
+the steps still load)."""
 
 
 def project_dir(project: str) -> Path:
@@ -199,6 +203,68 @@ class Motiad(System):
         return read_backlog(cwd / ".motiad" / "motiad.db")
 
 
+class MotiadWith(Motiad):
+    """``motiad run`` as :class:`Motiad`, with settings added to the copy's
+    motiad.toml: the observability rows compare metrics off, on (``motiad``,
+    the default) and OTLP export to a local receiver."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: str,
+        node_modules: Path | None,
+        source: Path | None = None,
+        *,
+        sink: OtlpSink | None = None,
+    ) -> None:
+        super().__init__(node_modules, source)
+        self.name = name
+        self.settings = settings
+        self.sink = sink
+        """A receiver started before the server: ``{sink}`` in ``settings`` is its URL."""
+        self.description += f"; motiad.toml + {settings.strip()!r}"
+
+    def prepare(self, workdir: Path, project: str) -> Path:
+        """The copy, with :attr:`settings` appended to its motiad.toml."""
+        target = super().prepare(workdir, project)
+        settings = self.settings
+        if self.sink is not None:
+            settings = settings.replace("{sink}", self.sink.url())
+        toml = target / "motiad.toml"
+        existing = toml.read_text() if toml.exists() else ""
+        toml.write_text(existing + "\n" + settings)
+        return target
+
+
+class OtlpSink:
+    """``bench/peers/otlp_sink.py``, started on first use and stopped at exit."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    def url(self) -> str:
+        """The receiver's base URL, starting it when it does not run."""
+        if self.proc is None or self.proc.poll() is not None:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                self.port = sock.getsockname()[1]
+            self.proc = subprocess.Popen(
+                [PYTHON, "-m", "bench.peers.otlp_sink", "--port", str(self.port)], cwd=ROOT
+            )
+            atexit.register(self.proc.kill)
+            deadline = time.monotonic() + 10
+            while True:  # until it listens (the bench driver polls, as it does servers)
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("the OTLP sink did not start") from None
+                    time.sleep(0.02)
+        return f"http://127.0.0.1:{self.port}"
+
+
 def motiad_env(source: Path | None) -> dict[str, str] | None:
     """The environment that runs motiad from ``source`` (``None``: the dev venv's)."""
     if source is None:
@@ -325,12 +391,28 @@ def snapshot(rev: str, cache: Path) -> Path:
 
 def systems(cache: Path, motiad_source: Path | None = None) -> dict[str, System]:
     """The registry, by name; ``motiad_source``: a snapshot to run as motiad."""
+    sink = OtlpSink()
+    node_modules = None if own_typescript_loader(motiad_source) else cache / "tsx" / "node_modules"
     found: list[System] = [
         RawAsgi(),
         BareQuart(),
-        Motiad(
-            None if own_typescript_loader(motiad_source) else cache / "tsx" / "node_modules",
+        Motiad(node_modules, motiad_source),
+        MotiadWith(
+            "motiad-no-metrics", "[metrics]\nenabled = false\n", node_modules, motiad_source
+        ),
+        MotiadWith(
+            "motiad-otlp",
+            '[telemetry]\notlp_endpoint = "{sink}"\n',
+            node_modules,
             motiad_source,
+            sink=sink,
+        ),
+        MotiadWith(
+            "motiad-otlp-sampled",
+            '[telemetry]\notlp_endpoint = "{sink}"\nsample_ratio = 0.1\n',
+            node_modules,
+            motiad_source,
+            sink=sink,
         ),
         Motia(cache / "motia"),
         WsFloor(),

@@ -205,6 +205,12 @@ export interface FlowContext {
   streams: Streams;
   logger: Logger;
   traceId: string;
+  /**
+   * The invocation's W3C `traceparent` header: send it in the handler's own
+   * HTTP calls (`fetch(url, { headers: { traceparent } })`) so they join this
+   * trace. Undefined from an older broker.
+   */
+  traceparent?: string;
   /** Aborted when the invocation times out or is cancelled: pass it on to fetch() and friends. */
   signal: AbortSignal;
 }

@@ -216,3 +216,32 @@ async def test_a_released_delivery_is_due_again_at_once(opened: Opener) -> None:
 async def test_the_first_claim_of_a_cron_tick_wins(opened: Opener) -> None:
     async with opened() as store:
         assert await store.claim_tick("Cron", 1_700_000_000.0)
+
+
+async def test_queue_stats_count_unsettled_deliveries_and_the_oldest_due_time(
+    opened: Opener,
+) -> None:
+    """The metrics' queue depth and lag (issue #21): waiting, delayed and running
+    deliveries count until settled, FIFO groups included."""
+    async with opened() as store:
+        store.open_queue("S", fifo=False, lease_s=LEASE_S)
+        store.open_queue("F", fifo=True, lease_s=LEASE_S)
+        assert (await store.queue_stats()).get("S") is None
+        before = time.time()
+        for n in range(3):
+            await durable(store.publish(event(n=n), [Target("S")]))
+            await durable(store.publish(event(group="g", n=n), [Target("F", fifo=True)]))
+        await durable(store.publish(event(n=9), [Target("S", 60.0)]))  # delayed a minute
+        stats = await store.queue_stats()
+        assert stats["S"].pending == 4
+        assert stats["F"].pending == 3
+        assert before - 1 <= stats["S"].oldest_due_at <= time.time()
+        with anyio.fail_after(5):
+            taken = await store.take("S", 1)
+            (head,) = await store.take("F", 10)  # one at a time in a group
+        stats = await store.queue_stats()
+        assert (stats["S"].pending, stats["F"].pending) == (4, 3)  # running still counts
+        await durable(store.ack(taken[0]))
+        await durable(store.ack(head))
+        stats = await store.queue_stats()
+        assert (stats["S"].pending, stats["F"].pending) == (3, 2)

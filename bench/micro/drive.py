@@ -152,10 +152,10 @@ def _get(conn: http.client.HTTPConnection, path: str) -> tuple[int, Any]:
     return response.status, json.loads(data) if data else None
 
 
-def _fresh_motiad(run: Run, scenario: Scenario, label: str) -> Server:
-    """``motiad run`` on a fresh copy of the scenario's project."""
+def _fresh_motiad(run: Run, scenario: Scenario, label: str, name: str = "motiad") -> Server:
+    """``motiad run`` (or the variant ``name``) on a fresh copy of the scenario's project."""
     assert scenario.project is not None
-    system = run.registry["motiad"]
+    system = run.registry[name]
     cwd = system.prepare(run.workdir(label), scenario.project)
     return launch(system, scenario.project, cwd, run.out, label)
 
@@ -173,7 +173,7 @@ def run_events(run: Run, scenario: Scenario, round_no: int) -> list[Row]:
             if name == "sqlite-floor":
                 rows += _floor_rows(run, scenario, round_no, label)
             else:
-                rows += _motiad_events(run, scenario, round_no, label, total, probes)
+                rows += _motiad_events(run, scenario, round_no, label, total, probes, name)
         except (RuntimeError, OSError, subprocess.TimeoutExpired, ValueError, KeyError) as exc:
             run.failures.append(f"{scenario.name} on {name}: {exc}")
     return rows
@@ -218,12 +218,18 @@ def _floor_rows(run: Run, scenario: Scenario, round_no: int, label: str) -> list
 
 
 def _motiad_events(
-    run: Run, scenario: Scenario, round_no: int, label: str, total: int, probes: int
+    run: Run,
+    scenario: Scenario,
+    round_no: int,
+    label: str,
+    total: int,
+    probes: int,
+    name: str = "motiad",
 ) -> list[Row]:
-    server = _fresh_motiad(run, scenario, label)
+    server = _fresh_motiad(run, scenario, label, name)
     try:
         latency, emits = _emit_latency(server, probes)
-        durable = _durable(run, server, scenario, round_no, label, total)
+        durable = _durable(run, server, scenario, round_no, label, total, name)
     finally:
         code = procs.stop(server.proc, server.system.stop_grace_s)
     if code != 0:
@@ -234,7 +240,7 @@ def _motiad_events(
         durable,
         Row(
             "emit-latency",
-            "motiad",
+            name,
             round_no,
             latencies[len(latencies) // 2],
             "ms",
@@ -281,7 +287,13 @@ def _emit_latency(server: Server, probes: int) -> tuple[list[float], list[float]
 
 
 def _durable(
-    run: Run, server: Server, scenario: Scenario, round_no: int, label: str, total: int
+    run: Run,
+    server: Server,
+    scenario: Scenario,
+    round_no: int,
+    label: str,
+    total: int,
+    name: str = "motiad",
 ) -> Row:
     """``total`` events emitted by POST /burst (4 in flight); events/s from the first
     POST until the database has no pending delivery."""
@@ -322,7 +334,7 @@ def _durable(
         raise RuntimeError(errors[0])
     row = Row(
         scenario.name,
-        "motiad",
+        name,
         round_no,
         total / (finished - started),
         "events/s",

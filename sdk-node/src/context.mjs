@@ -1,5 +1,5 @@
 // The context a handler receives (Motia's names): emit, state, logger,
-// traceId, signal, and for events eventId, attempt and topic. Each service
+// traceId, traceparent, signal, and for events eventId, attempt and topic. Each service
 // call is a request to the broker carrying the invocation's id (SPEC §2.3).
 
 import { inspect } from 'node:util';
@@ -26,9 +26,10 @@ import { Method } from './tables.mjs';
  * @param {string} traceId
  * @param {{readonly signal: AbortSignal}} invocation whose signal aborts on timeout or cancel;
  *   read only when the handler asks, as making one is the costliest part of a context
+ * @param {string | undefined} [traceparent] the invocation's W3C traceparent (SPEC invoke.traceparent)
  * @returns {FlowContext}
  */
-export function createContext(peer, invocationId, traceId, invocation) {
+export function createContext(peer, invocationId, traceId, invocation, traceparent) {
   return {
     emit: (event) => {
       if (!isObject(event) || typeof event.topic !== 'string') {
@@ -43,6 +44,7 @@ export function createContext(peer, invocationId, traceId, invocation) {
     streams: createStreams(peer, invocationId),
     logger: createLogger(peer, invocationId),
     traceId,
+    traceparent,
     get signal() {
       return invocation.signal;
     },

@@ -126,6 +126,8 @@ export class StepHost {
     if (!('input' in params)) throw invalidParams('input', 'is required (null for cron)');
     const traceId = stringParam(params, 'traceId');
     const invocationId = stringParam(params, 'invocationId');
+    // invoke.traceparent: handed over as sent; absent or not a string, undefined (never refused)
+    const traceparent = typeof params.traceparent === 'string' ? params.traceparent : undefined;
     const attempt = params.attempt ?? 1;
     if (!(Number.isSafeInteger(attempt) && Number(attempt) >= 1)) throw invalidParams('attempt', 'must be an integer >= 1');
     const timeoutMs = params.timeoutMs ?? null;
@@ -145,7 +147,7 @@ export class StepHost {
       });
       this.#running.set(id, invocation);
       if (timeoutMs !== null && timeoutMs <= MAX_TIMER_MS) invocation.startTimer(timeoutMs);
-      const ctx = createContext(this.#peer, invocationId, traceId, invocation);
+      const ctx = createContext(this.#peer, invocationId, traceId, invocation, traceparent);
       const input = trigger.type === 'api' ? apiRequest(params.input) : (params.input ?? null);
       let out;
       try {

@@ -47,6 +47,13 @@ describe('invoke', () => {
     });
   });
 
+  test('the handler gets the invocation\'s traceparent as sent (invoke.traceparent)', async () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const request = { method: 'POST', path: '/echo/1', body: null, headers: {}, pathParams: { id: '1' }, queryParams: {} };
+    const response = await child.response(child.invoke(step('api.step.ts'), API, request, { traceparent }));
+    assert.equal(response.result.body.traceparent, traceparent);
+  });
+
   test('a base64 body is a Buffer to the handler and bytes go back as base64', async () => {
     const response = await child.response(child.invoke(step('bytes.step.mjs'), API, { body: 'AP8=', bodyEncoding: 'base64' }));
     assert.deepEqual(response.result, { status: 200, body: 'AP8A/w==', bodyEncoding: 'base64' });

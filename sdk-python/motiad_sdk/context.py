@@ -234,7 +234,8 @@ class Context:
     """What a handler gets beside its input: ``emit``, ``state``, ``streams``, ``logger`` and ids.
 
     ``event_id``, ``topic`` and ``message_group_id`` are set for event
-    invocations and ``None`` otherwise; ``attempt`` counts deliveries from 1.
+    invocations and ``None`` otherwise; ``attempt`` counts deliveries from 1;
+    ``traceparent`` continues the trace in the handler's outgoing calls.
     """
 
     def __init__(
@@ -244,10 +245,15 @@ class Context:
         trace_id: str,
         trigger: JsonObject,
         attempt: int,
+        traceparent: str | None = None,
     ) -> None:
         self._channel = channel
         self._trigger = trigger
         self.trace_id = trace_id
+        self.traceparent = traceparent
+        """The invocation's W3C ``traceparent``: send it as that header in the
+        handler's own HTTP calls so they join this trace (``None`` from an
+        older broker)."""
         self.invocation_id = channel.invocation_id
         self.attempt = attempt
         is_event = trigger.get("type") == "event"

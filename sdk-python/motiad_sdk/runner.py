@@ -83,6 +83,7 @@ class InvokeParams:
     invocation_id: str
     attempt: int
     timeout_ms: float | None
+    traceparent: str | None = None
 
 
 def _is_int(value: Any) -> bool:
@@ -132,6 +133,9 @@ def parse_invoke(params: JsonObject) -> InvokeParams:
         isinstance(timeout_ms, bool) or not isinstance(timeout_ms, (int, float)) or timeout_ms <= 0
     ):
         raise ParamsError("timeoutMs", "a positive number or null")
+    traceparent = params.get("traceparent")
+    if not isinstance(traceparent, str):
+        traceparent = None  # absent (an older broker): never a reason to refuse
     return InvokeParams(
         step,
         trigger,
@@ -141,6 +145,7 @@ def parse_invoke(params: JsonObject) -> InvokeParams:
         invocation_id,
         attempt,
         timeout_ms,
+        traceparent,
     )
 
 
@@ -437,6 +442,7 @@ class Runner:
             trace_id=params.trace_id,
             trigger=params.trigger,
             attempt=params.attempt,
+            traceparent=params.traceparent,
         )
         is_async = self._async_handlers.get(params.step)
         if is_async is None:  # inspect.iscoroutinefunction is not cheap: once per step

@@ -235,6 +235,7 @@ class Child:
         invocation_id: str = "i-1",
         timeout_ms: int | None = 30_000,
         trace_id: str = "trace-1",
+        traceparent: str | None = None,
     ) -> int:
         """Send ``invoke``; return its request id."""
         return self.request(
@@ -247,6 +248,7 @@ class Child:
                 "invocationId": invocation_id,
                 "attempt": 1,
                 "timeoutMs": timeout_ms,
+                "traceparent": traceparent,
             },
         )
 

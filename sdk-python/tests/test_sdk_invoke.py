@@ -20,9 +20,31 @@ def test_an_api_handler_reads_its_request_by_attribute_and_by_key() -> None:
 
     assert result == {
         "status": 201,
-        "body": {"text": "héllo", "same": "héllo", "method": "POST", "traceId": "trace-7"},
+        "body": {
+            "text": "héllo",
+            "same": "héllo",
+            "method": "POST",
+            "traceId": "trace-7",
+            "traceparent": None,
+        },
         "headers": {"x-echo": "1"},
     }
+
+
+def test_the_handler_gets_the_invocations_traceparent() -> None:
+    """SPEC `invoke.traceparent`: handed over unchanged, for the handler's own calls."""
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    with spawn_child() as child:
+        child.initialize([step("api_echo_step")])
+        request_id = child.invoke(
+            step("api_echo_step"),
+            {"type": "api"},
+            {"method": "POST", "path": "/echo", "body": {"text": "x"}, "headers": {}},
+            traceparent=traceparent,
+        )
+        result = child.result(request_id)
+
+    assert result["body"]["traceparent"] == traceparent
 
 
 def test_a_missing_request_attribute_is_an_attribute_error() -> None:

@@ -5,24 +5,29 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import signal
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import anyio
-from anyio.abc import TaskStatus
+from anyio.abc import TaskGroup, TaskStatus
 
 from .broker import Broker
 from .config import Settings, load_settings
 from .discovery import step_folders
 from .errors import MotiadError, first_motiad_error
 from .loader import LoadReport
+from .metrics import ChildGauge, Metrics, Sources
 from .motia_config import unused_parts
-from .storage import open_store
+from .readiness import Readiness
+from .storage import QueueStats, open_store
+from .telemetry import otlp_endpoint
 from .tracing import LogBus
 
 
@@ -107,7 +112,13 @@ async def run_project(
         else project_lock(lock_path(project, settings))
     )
     with lock:
-        store = open_store(settings, project, health=lambda level, text: logs.log(level, text))
+        readiness = Readiness()
+
+        def storage_health(level: Literal["info", "error"], text: str) -> None:
+            logs.log(level, text)
+            readiness.storage_health(level, text)
+
+        store = open_store(settings, project, health=storage_health)
         stop_recording_logs = logs.subscribe(store.record_log)
         forced = anyio.Event()
         grace = anyio.CancelScope()
@@ -136,34 +147,44 @@ async def run_project(
             await tg.start(store.serve)
             broker = Broker(project, settings, store, logs, dev=dev)
             broker.spans.subscribe(store.record_span)
+            metrics = watch_metrics(broker) if settings.metrics.enabled else None
+            if otlp_endpoint(settings) is not None:
+                await tg.start(_export_telemetry, settings, broker, metrics)
             warn_about_motia_config(project, logs)
             serving, beside = anyio.Event(), anyio.CancelScope()
+            http_stop, http_stopped = anyio.Event(), anyio.Event()
             async with anyio.create_task_group() as children:
                 async with anyio.create_task_group() as starting:
-                    starting.start_soon(anyio.to_thread.run_sync, _import_http)
+                    # the probes answer (not ready) while the steps load
+                    listening: list[_Listening] = []
+                    starting.start_soon(
+                        _serve_early,
+                        broker,
+                        settings,
+                        (readiness, metrics),
+                        (http_stop, http_stopped),
+                        tg,
+                        listening.append,
+                    )
                     if alongside is not None:  # ready before the load looks at any file
                         await tg.start(_beside, alongside, broker, serving, beside)
                     report = await broker.load(children)
                 if report.errors and not (dev or allow_broken):
                     await broker.stop(now=True)
                     raise BrokenSteps(report.errors)
-                from .http import WorkbenchOptions, build_app, workbench_token
-                from .http.server import bind_socket
-
-                sock = bind_socket(settings.host, settings.port)
                 await broker.serve(children)
-                http_stopped = anyio.Event()
-                host, port = sock.getsockname()[:2]
-                url = f"http://{_display_host(host)}:{port}"
-                workbench, workbench_url = None, None
-                if settings.workbench:
-                    token = workbench_token(settings.host, settings.workbench_token)
-                    workbench = WorkbenchOptions(token, stop)
-                    workbench_url = f"{url}/__motiad/" + (f"?token={token}" if token else "")
-                app = build_app(broker, workbench, stop)
-                await tg.start(_serve_until, app, sock, stop, settings, http_stopped)
-                on_started(Started(report, url, workbench_url))
+                readiness.serving(
+                    load_failed=bool(report.errors),
+                    children_up=lambda: all(c.pid is not None for c in _children(broker)),
+                )
+                on_started(Started(report, listening[0].url, listening[0].workbench_url))
                 serving.set()
+                await stop.wait()
+                # a load balancer sees "not ready" first, then the listener closes
+                readiness.draining()
+                with anyio.move_on_after(settings.shutdown_delay_s):
+                    await forced.wait()
+                http_stop.set()
                 await http_stopped.wait()
                 beside.cancel()
                 with grace:
@@ -176,6 +197,45 @@ async def run_project(
             tg.cancel_scope.cancel()
         stop_recording_logs()
     logs.log("info", "stopped")
+
+
+@dataclass(frozen=True, slots=True)
+class _Listening:
+    """Where the server listens."""
+
+    url: str
+    workbench_url: str | None
+
+
+async def _serve_early(
+    broker: Broker,
+    settings: Settings,
+    probed: tuple[Readiness, Metrics | None],
+    stop_and_stopped: tuple[anyio.Event, anyio.Event],
+    owner: TaskGroup,
+    listening: Callable[[_Listening], None],
+) -> None:
+    """Import the HTTP layer (quart, hypercorn: over a third of the broker's own
+    start-up) in a worker thread while the children start, then serve in
+    ``owner`` until ``stop`` (``stopped`` is set then); says where once the port
+    listens."""
+    stop, stopped = stop_and_stopped
+    readiness, metrics = probed
+    await anyio.to_thread.run_sync(_import_http)
+    from .http import WorkbenchOptions, build_app, workbench_token
+    from .http.server import bind_socket
+
+    sock = bind_socket(settings.host, settings.port)
+    host, port = sock.getsockname()[:2]
+    url = f"http://{_display_host(host)}:{port}"
+    workbench, workbench_url = None, None
+    token = workbench_token(settings.host, settings.workbench_token)
+    if settings.workbench:
+        workbench = WorkbenchOptions(token, stop)
+        workbench_url = f"{url}/__motiad/" + (f"?token={token}" if token else "")
+    app = build_app(broker, workbench, stop, readiness, metrics)
+    await owner.start(_serve_until, app, sock, stop, settings, stopped)
+    listening(_Listening(url, workbench_url))
 
 
 class BrokenSteps(MotiadError):
@@ -216,8 +276,6 @@ async def _beside(
 
 
 def _import_http() -> None:
-    """Import the HTTP layer (quart, hypercorn: over a third of the broker's own
-    start-up) in a worker thread while the children start, instead of before."""
     import motiad.http  # noqa: F401
 
 
@@ -257,6 +315,60 @@ async def _wait_for_signals(
                 return
             stopping()
             stop.set()
+
+
+def watch_metrics(broker: Broker) -> Metrics:
+    """The broker's metrics, subscribed to its buses for as long as it runs."""
+    sources = Sources(children=partial(_children, broker), queues=partial(_queues, broker))
+    metrics = Metrics(sources)
+    broker.spans.subscribe(metrics.on_span)
+    broker.signals.requests.subscribe(
+        lambda r: metrics.on_request(r.step, r.method, r.status, r.ended_at - r.started_at)
+    )
+    broker.signals.emits.subscribe(lambda emit: metrics.on_emit(emit.topic))
+    broker.signals.dead_letters.subscribe(lambda note: metrics.on_dead_letter(note.step))
+    return metrics
+
+
+async def _export_telemetry(
+    settings: Settings,
+    broker: Broker,
+    metrics: Metrics | None,
+    *,
+    task_status: TaskStatus[None],
+) -> None:
+    """Send spans and log records to the OTLP collector until cancelled."""
+    from .telemetry import OtlpExport
+
+    dropped = metrics.on_telemetry_dropped if metrics is not None else (lambda _s, _n: None)
+    export = OtlpExport(settings, broker.logs, dropped, os.environ)
+    unsubscribe = [
+        broker.spans.subscribe(export.on_span),
+        broker.signals.requests.subscribe(export.on_span),
+        broker.signals.emits.subscribe(export.on_span),
+        broker.logs.subscribe(export.on_log),
+    ]
+    try:
+        await export.serve(task_status=task_status)
+    finally:
+        for undo in unsubscribe:
+            undo()
+
+
+async def _queues(broker: Broker) -> dict[str, QueueStats]:
+    """Every event step's queue (an empty one too: its series stays, at 0)."""
+    stats = await broker.store.queue_stats()
+    empty = QueueStats(0, time.time())
+    return {
+        step.name: stats.get(step.name, empty)
+        for step in broker.steps.values()
+        if step.type == "event"
+    }
+
+
+def _children(broker: Broker) -> list[ChildGauge]:
+    children = {id(c): c for step in broker.steps.values() for c in step.pool.children}
+    return [ChildGauge(c.name, c.pid, c.restarts) for c in children.values()]
 
 
 def warn_about_motia_config(project: Path, logs: LogBus) -> None:

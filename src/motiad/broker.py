@@ -29,6 +29,7 @@ from .registry import StepRegistry
 from .response_stream import ResponseSink
 from .routes import RouteTable
 from .services import ChildServices
+from .signals import Signals
 from .steps import Step
 from .storage import Event, Store
 from .streams import StreamRegistry
@@ -47,10 +48,22 @@ class Broker:
         self.logs = logs
         self.spans = SpanBus()
         """Every finished invocation (storage and the workbench subscribe)."""
+        self.signals = Signals()
+        """HTTP requests, emits and dead letters (the metrics and the export subscribe)."""
         self.registry = StepRegistry()
         invocations = Invocations()
-        self.services = ChildServices(store, logs, self.registry, invocations)
-        self.dispatch = Dispatch(settings, store, logs, self.spans, invocations, dev=dev)
+        self.services = ChildServices(
+            store, logs, self.registry, invocations, emits=self.signals.emits
+        )
+        self.dispatch = Dispatch(
+            settings,
+            store,
+            logs,
+            self.spans,
+            invocations,
+            dead_letters=self.signals.dead_letters,
+            dev=dev,
+        )
         self.loader = StepLoader(
             self.project,
             settings,
@@ -139,11 +152,17 @@ class Broker:
         await self.loader.stop(now=now)
 
     async def call_api(
-        self, step: Step, request: ApiRequest, trace_id: str, sink: ResponseSink | None = None
+        self,
+        step: Step,
+        request: ApiRequest,
+        trace_id: str,
+        sink: ResponseSink | None = None,
+        *,
+        parent_id: str | None = None,
     ) -> ApiResult:
-        """Run an API step's handler under ``trace_id``; returns its response
-        (see :meth:`Dispatch.call_api`)."""
-        return await self.dispatch.call_api(step, request, trace_id, sink)
+        """Run an API step's handler under ``trace_id``, as a child of the
+        request's span ``parent_id``; returns its response (see :meth:`Dispatch.call_api`)."""
+        return await self.dispatch.call_api(step, request, trace_id, sink, parent_id=parent_id)
 
     def refused(self, step: str, detail: str, trace_id: str, status: int, why: str) -> None:
         """Record a request refused before any handler ran (see :meth:`Dispatch.refused`)."""

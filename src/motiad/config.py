@@ -278,6 +278,37 @@ class TraceRetention(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Newest log records kept, in traces or not (broker and stderr lines)."""
 
 
+class MetricsSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[metrics]`` in motiad.toml: the Prometheus page (README "Production")."""
+
+    enabled: bool = True
+    path: Annotated[str, msgspec.Meta(pattern="^/")] = f"{RESERVED_PATH_PREFIX}/metrics"
+    """Where it answers; guarded as the workbench is wherever it is."""
+
+
+class TelemetrySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[telemetry]`` in motiad.toml: OpenTelemetry export over OTLP/HTTP
+    (README "Production"; needs ``pip install motiad[otel]``)."""
+
+    otlp_endpoint: str | None = None
+    """The collector's OTLP/HTTP base URL (``http://collector:4318``); unset:
+    ``OTEL_EXPORTER_OTLP_ENDPOINT``, else no export."""
+    service_name: str | None = None
+    """``service.name`` of what is sent; unset: ``OTEL_SERVICE_NAME``, else ``motiad``."""
+    sample_ratio: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    """The share of traces whose spans are sent (decided by the trace id, so a
+    trace is whole or absent); unset: ``OTEL_TRACES_SAMPLER_ARG`` with
+    ``OTEL_TRACES_SAMPLER=traceidratio``, else all. Log records are all sent."""
+
+
+class LogSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[log]`` in motiad.toml: how ``motiad run`` and ``dev`` write log records."""
+
+    format: Literal["human", "json"] = "human"
+    """``json``: one JSON object per line for a log shipper (README "Production");
+    ``--log-format`` overrides it."""
+
+
 class ProcessModel(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``[process]`` in motiad.toml: which steps share a child."""
 
@@ -447,6 +478,10 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Interpreter for Python steps; default: the project's .venv, else the broker's."""
     shutdown_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 10.0
     """How long in-flight work may run after SIGINT/SIGTERM before children are stopped."""
+    shutdown_delay_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    """After SIGINT/SIGTERM, how long ``/__motiad/ready`` answers 503 before the
+    listener closes: at least a load balancer's probe interval, so it stops
+    sending first (0: close at once, for a lone instance)."""
     max_body_bytes: Annotated[int, msgspec.Meta(gt=0)] = 16_000_000
     """Largest request body accepted (413 beyond): 16 MB, room for the base64
     images Motia's users post (Motia itself allows 1 GB), and a JSON body this
@@ -462,6 +497,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     queue: QueueDefaults = msgspec.field(default_factory=QueueDefaults)
     handler: HandlerDefaults = msgspec.field(default_factory=HandlerDefaults)
     traces: TraceRetention = msgspec.field(default_factory=TraceRetention)
+    log: LogSettings = msgspec.field(default_factory=LogSettings)
+    metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
+    telemetry: TelemetrySettings = msgspec.field(default_factory=TelemetrySettings)
     process: ProcessModel = msgspec.field(default_factory=ProcessModel)
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
     languages: dict[str, LanguageSettings] = msgspec.field(default_factory=builtin_languages)
@@ -502,7 +540,7 @@ def load_settings(
     languages = _merge_languages(source, merged.pop("languages", {}))
     env = os.environ if environ is None else environ
     for field in msgspec.structs.fields(Settings):
-        if field.name in ("languages", "project"):
+        if field.name in ("languages", "project", "log", "metrics", "telemetry"):
             continue  # tables: motiad.toml only (MOTIAD_PROJECT often names a folder)
         value = env.get(_ENV_PREFIX + field.name.upper())
         if value is not None:

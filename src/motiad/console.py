@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from .trace_context import span_id_of
 from .tracing import LogRecord, short_id
 
 _LEVEL_STYLES = {"debug": "dim", "info": "green", "warn": "yellow", "error": "bold red"}
@@ -290,3 +291,46 @@ def _edge_notes(edge: dict[str, Any] | None) -> Text:
     if notes:
         text.append(f" ({', '.join(notes)})", style="dim")
     return text
+
+
+class JsonLogPrinter:
+    """A log sink writing one JSON object per line (``--log-format json``), for
+    log shippers: ``time`` (RFC 3339, UTC), ``level``, ``message``, then
+    ``step``, ``trace_id``, ``span_id`` (W3C ids) and ``fields`` when the
+    record has them."""
+
+    def __init__(self, out: TextIO | None = None, *, min_level: str = "debug") -> None:
+        self._out = out or sys.stdout
+        self._levels = ("debug", "info", "warn", "error")
+        self._min = self._levels.index(min_level)
+
+    def __call__(self, record: LogRecord) -> None:
+        """Write ``record`` unless it is below the minimum level."""
+        if self._levels.index(record.level) < self._min:
+            return
+        line: dict[str, Any] = {
+            "time": rfc3339(record.time),
+            "level": record.level,
+            "message": record.message,
+        }
+        if record.step:
+            line["step"] = record.step
+        if record.trace_id:
+            line["trace_id"] = record.trace_id
+        if record.invocation_id:
+            line["span_id"] = span_id_of(record.invocation_id)
+        if record.fields:
+            line["fields"] = record.fields
+        self._out.write(_encode_line(line).decode() + "\n")
+        self._out.flush()
+
+
+def rfc3339(stamp: float) -> str:
+    """``2026-12-07T18:04:18.123Z``: a Unix time as RFC 3339 in UTC, to the millisecond."""
+    seconds, millis = divmod(round(stamp * 1000), 1000)
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{millis:03d}Z"
+
+
+def _encode_line(line: dict[str, Any]) -> bytes:
+    """JSON of a log line; a field JSON cannot carry is written as its text."""
+    return msgspec.json.encode(line, enc_hook=str)

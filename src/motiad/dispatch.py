@@ -34,10 +34,12 @@ from .protocol.messages import (
 from .response_stream import ResponseSink
 from .retry import GiveUp, RetryPolicy
 from .schemas import Issue
+from .signals import DeadLetterNote
 from .steps import Step
 from .storage import Delivery, Store
 from .supervisor import InvocationTimeout, handler_error
-from .tracing import Level, LogBus, Span, SpanBus, new_id
+from .trace_context import format_traceparent, span_id_of
+from .tracing import Bus, Level, LogBus, Span, SpanBus, new_id
 from .triggers import with_index
 from .worker import TAKE_BATCH, FollowUp, Worker
 
@@ -72,12 +74,15 @@ class Dispatch:
         spans: SpanBus,
         invocations: Invocations,
         *,
+        dead_letters: Bus[DeadLetterNote] | None = None,
         dev: bool = False,
     ) -> None:
         self.settings = settings
         self.store = store
         self.logs = logs
         self.spans = spans
+        self.dead_letters: Bus[DeadLetterNote] = dead_letters or Bus()
+        """Told each delivery moved to the dead-letter queue (the metrics count them)."""
         self.dev = dev
         """Development checks on: API responses are checked against responseSchema."""
         self.retry_policy = RetryPolicy.of(settings.queue)
@@ -142,11 +147,18 @@ class Dispatch:
     # --- invoking -----------------------------------------------------------
 
     async def call_api(
-        self, step: Step, request: ApiRequest, trace_id: str, sink: ResponseSink | None = None
+        self,
+        step: Step,
+        request: ApiRequest,
+        trace_id: str,
+        sink: ResponseSink | None = None,
+        *,
+        parent_id: str | None = None,
     ) -> ApiResult:
-        """Run an API step's handler under ``trace_id``; returns its response.
-        With ``sink``, the handler may stream its response there instead
-        (``http.write``); the result is then ignored once ``sink.started``.
+        """Run an API step's handler under ``trace_id``, as a child of the
+        request's span ``parent_id``; returns its response. With ``sink``, the
+        handler may stream its response there instead (``http.write``); the
+        result is then ignored once ``sink.started``.
 
         Raises :class:`InvalidInput` (the body fails ``bodySchema``), or what
         :meth:`invoke` raises. A step with middleware is invoked even then, as
@@ -170,7 +182,7 @@ class Dispatch:
                     raise refused
                 body_400 = msgspec.Raw(msgspec.json.encode(refused.payload(trace_id)))
                 trigger = ApiTrigger(refusal=ApiResult(400, body_400))
-        raw = await self.invoke(step, trigger, request, trace_id, sink=sink)
+        raw = await self.invoke(step, trigger, request, trace_id, sink=sink, parent_id=parent_id)
         if sink is not None and sink.started:
             return ApiResult(200)
         try:
@@ -215,8 +227,12 @@ class Dispatch:
         trace_id: str,
         attempt: int = 1,
         sink: ResponseSink | None = None,
+        *,
+        parent_id: str | None = None,
     ) -> msgspec.Raw | None:
-        """One invocation of ``step``'s handler; failures are logged under the trace.
+        """One invocation of ``step``'s handler; failures are logged under the
+        trace. Its span is a child of the span ``parent_id`` (W3C ids, see
+        :mod:`motiad.trace_context`), and the handler gets its ``traceparent``.
 
         Raises :class:`RemoteError` (the handler failed), :class:`StorageError`
         (it failed because a storage call made for it did),
@@ -232,11 +248,16 @@ class Dispatch:
             invocation_id,
             attempt,
             int(step.timeout_s(self.settings) * 1000),
+            format_traceparent(trace_id, span_id_of(invocation_id)),
         )
         invocation = self._invocations.start(invocation_id, step, trace_id, sink)
         started = time.time()
+        record = partial(self._record_span, step, params, payload, started, parent_id=parent_id)
         try:
             result = await step.pool.invoke(params)
+        except anyio.get_cancelled_exc_class():
+            record(ErrorInfo("CancelledError", "the invocation was cancelled"))
+            raise
         except MotiadError as exc:
             cause = invocation.storage_failure
             if cause is not None and isinstance(exc, RemoteError):
@@ -245,10 +266,10 @@ class Dispatch:
                 level: Level = "debug" if isinstance(cause, StorageUnavailable) else "error"
                 self.logs.log(level, f"failed: {cause}", step=step.name, trace_id=trace_id)
                 failed = StorageError(f"{step.name} failed: {cause}")
-                self._record_span(step, params, payload, started, failure_info(failed))
+                record(failure_info(failed))
                 raise failed from None
             error = failure_info(exc)
-            self._record_span(step, params, payload, started, error)
+            record(error)
             self.logs.log(
                 "error",
                 f"handler failed: {error.type}: {error.message}"
@@ -262,7 +283,7 @@ class Dispatch:
             raise
         finally:
             self._invocations.finish(invocation_id)
-        self._record_span(step, params, payload, started, None)
+        record(None)
         return result
 
     def refused(self, step: str, detail: str, trace_id: str, status: int, why: str) -> None:
@@ -284,6 +305,8 @@ class Dispatch:
         payload: Any,
         started: float,
         error: ErrorInfo | None,
+        *,
+        parent_id: str | None = None,
     ) -> None:
         """Publish the span of a finished invocation (subscribers only buffer it)."""
         trigger = params.trigger
@@ -305,6 +328,7 @@ class Dispatch:
                 "ok" if error is None else "error",
                 params.attempt,
                 error,
+                parent_id,
             )
         )
 
@@ -317,7 +341,14 @@ class Dispatch:
         trigger = EventTrigger(event.topic, event.id, event.message_group_id)
         try:
             try:
-                await self.invoke(step, trigger, event.data, event.trace_id, delivery.attempt)
+                await self.invoke(
+                    step,
+                    trigger,
+                    event.data,
+                    event.trace_id,
+                    delivery.attempt,
+                    parent_id=span_id_of(event.id),  # the emit's span
+                )
             except MotiadError as exc:
                 # a storage outage under the handler is logged once, by the store
                 quiet = isinstance(exc, StorageError)
@@ -353,6 +384,7 @@ class Dispatch:
         trace_id = delivery.event.trace_id
         if isinstance(verdict, GiveUp):
             await self.store.dead_letter(delivery, error)  # then say so: it is there now
+            self.dead_letters.publish(DeadLetterNote(step.name, delivery.event.topic, trace_id))
             self.logs.log(
                 "error",
                 f"event {delivery.event.id} ({delivery.event.topic}) moved to the dead-letter"

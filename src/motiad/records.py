@@ -48,3 +48,7 @@ class Span(msgspec.Struct, frozen=True, rename="camel"):
     outcome: Outcome
     attempt: int = 1
     error: ErrorInfo | None = None
+    parent_id: str | None = None
+    """The W3C span id of its parent: the HTTP request's span (api), the emit's
+    (event, see :mod:`motiad.trace_context`); ``None`` for a cron tick. Its own
+    is that of ``id``."""

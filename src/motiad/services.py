@@ -40,10 +40,11 @@ from .protocol.messages import (
 from .registry import StepRegistry
 from .rpc import Later, Method
 from .schemas import Issue, refused_params
+from .signals import EmitSpan
 from .state_ops import change_of
 from .steps import Step
 from .storage import Event, Store, StreamChange, durable
-from .tracing import LogBus, new_id
+from .tracing import Bus, LogBus, new_id
 from .triggers import STATE_TOPIC, STREAM_TOPIC_PREFIX, state_change, stream_change
 
 
@@ -64,11 +65,19 @@ class ChildServices:
     dispatches on; :meth:`emit_event` emits from outside any step."""
 
     def __init__(
-        self, store: Store, logs: LogBus, registry: StepRegistry, invocations: Invocations
+        self,
+        store: Store,
+        logs: LogBus,
+        registry: StepRegistry,
+        invocations: Invocations,
+        *,
+        emits: Bus[EmitSpan] | None = None,
     ) -> None:
         self.store = store
         self.logs = logs
         self.registry = registry
+        self.emits: Bus[EmitSpan] = emits or Bus()
+        """Told every emit (the metrics count them; the export sends their spans)."""
         self._invocations = invocations
         self._unrouted_topics: set[str] = set()
         self._undeclared: set[tuple[str, str]] = set()
@@ -112,6 +121,16 @@ class ChildServices:
             time.time(),
         )
         result = EmitResult(event.id)
+        self.emits.publish(
+            EmitSpan(
+                event.id,
+                event.topic,
+                event.trace_id,
+                event.created_at,
+                invocation.step.name,
+                params.invocation_id,
+            )
+        )
         targets = self.registry.targets(params.topic)
         if targets:
             committed = invocation.storage_write(partial(self.store.publish, event, targets))
@@ -180,6 +199,7 @@ class ChildServices:
             raise InvalidInput(f"data does not match the input schema of {subscriber.name}", issues)
         event = Event(new_id(), topic, data, new_id(), message_group_id, time.time())
         await durable(self.store.publish(event, targets))
+        self.emits.publish(EmitSpan(event.id, topic, event.trace_id, event.created_at, None, None))
         self.logs.log("info", f"emitted {topic} (event {event.id})", trace_id=event.trace_id)
         return event
 

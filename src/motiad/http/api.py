@@ -85,7 +85,8 @@ class ApiHandler:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method: str = scope["method"]
         path: str = scope["path"]
-        trace_id = new_id()
+        span = scope.get("motiad.request_span")  # http.observed, when in front
+        trace_id = span.trace_id if span is not None else new_id()
         headers: dict[str, str] = {}
         for raw_name, raw_value in scope["headers"]:
             name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
@@ -108,6 +109,8 @@ class ApiHandler:
             await self._refuse(send, "", detail, 405, why, trace_id, extra)
             return
         step = match.target.name
+        if span is not None:
+            span.step, span.route = step, match.target.trigger.partition(" ")[2]
         try:
             raw = await read_body(receive, self.broker.settings.max_body_bytes)
             body, encoding = parse_body(raw, headers.get("content-type", ""))
@@ -142,7 +145,9 @@ class ApiHandler:
             return
         sink = _StreamedResponse(send, trace_id, cors)
         try:
-            result = await self.broker.call_api(match.target, request, trace_id, sink)
+            result = await self.broker.call_api(
+                match.target, request, trace_id, sink, parent_id=span.span_id if span else None
+            )
         except MotiadError as exc:
             if sink.started:  # the status is sent: the body ends where the handler stopped
                 await send({"type": "http.response.body", "body": b""})

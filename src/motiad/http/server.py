@@ -16,8 +16,12 @@ from quart import Quart
 from ..broker import Broker
 from ..config import RESERVED_PATH_PREFIX
 from ..errors import MotiadError
+from ..metrics import Metrics
+from ..readiness import Readiness
 from .access import Access, workbench_token
 from .api import ApiHandler, Receive, Scope, Send
+from .observed import Observed
+from .probes import Probes, send_starting
 from .stream_socket import StreamHub
 from .streams import add_stream_routes
 from .workbench import WorkbenchOptions, register_workbench
@@ -26,18 +30,13 @@ RESERVED_PREFIX = RESERVED_PATH_PREFIX
 
 
 def build_quart(broker: Broker, access: Access, workbench: WorkbenchOptions | None = None) -> Quart:
-    """The quart app for everything under :data:`RESERVED_PREFIX`: the health
-    check, and the workbench with its JSON API (streams included) when
-    ``workbench`` is given; nothing else answers there."""
+    """The quart app for the workbench with its JSON API (streams included)
+    under :data:`RESERVED_PREFIX` when ``workbench`` is given; nothing else
+    answers there (the probes are :class:`~.probes.Probes`)."""
     app = Quart("motiad")
     if workbench is not None:
         register_workbench(app, broker, workbench, access)
         add_stream_routes(app, broker)  # behind the workbench's guard
-
-    @app.get(f"{RESERVED_PREFIX}/health")
-    async def health() -> dict[str, Any]:
-        return {"ok": True, "steps": len(broker.steps)}
-
     return app
 
 
@@ -45,11 +44,15 @@ def build_app(
     broker: Broker,
     workbench: WorkbenchOptions | None = None,
     stopping: anyio.Event | None = None,
+    readiness: Readiness | None = None,
+    metrics: Metrics | None = None,
 ) -> Any:
-    """The ASGI app: API steps first, Motia's stream WebSocket at ``/``, the quart
-    app for the reserved prefix (with the workbench unless ``workbench`` is
-    ``None``), lifespan and anything not HTTP. ``stopping``: set when serving
-    stops (stream WebSockets are closed then)."""
+    """The ASGI app: the probes (health, ready, and the ``metrics`` page when
+    given), API steps, Motia's stream WebSocket at ``/``, the quart app for the
+    reserved prefix (with the workbench unless ``workbench`` is ``None``),
+    lifespan and anything not HTTP. ``stopping``: set when serving stops
+    (stream WebSockets are closed then). Until ``readiness`` says the broker
+    serves, API requests get a 503."""
     settings = broker.settings
     token = (
         workbench.token
@@ -57,13 +60,22 @@ def build_app(
         else workbench_token(settings.host, settings.workbench_token)
     )
     access = Access.of(settings, token)
-    api = ApiHandler(broker, access)
+    readiness = readiness or Readiness("serving")
+    probes = Probes(readiness, access, metrics, settings.metrics.path)
+    api = Observed(ApiHandler(broker, access), broker.signals.requests)
     framework = build_quart(broker, access, workbench)
     streams = StreamHub(broker, access, stopping=stopping)
+    if metrics is not None:
+        metrics.sources.streams = streams.counts
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not scope["path"].startswith(RESERVED_PREFIX):
-            await api(scope, receive, send)
+        if scope["type"] == "http" and probes.handles(scope["path"]):
+            await probes(scope, receive, send)
+        elif scope["type"] == "http" and not scope["path"].startswith(RESERVED_PREFIX):
+            if readiness.phase == "starting":
+                await send_starting(send)
+            else:
+                await api(scope, receive, send)
         elif scope["type"] == "websocket" and not scope["path"].startswith(RESERVED_PREFIX):
             await streams(scope, receive, send)  # Motia's stream clients
         else:

@@ -185,9 +185,15 @@ class StreamHub:
         """Set when the server stops: every connection is closed then, or the
         server's graceful stop would wait for clients that never leave."""
         self.rooms: dict[RoomKey, Room] = {}
+        self.connections = 0
+        """Open connections (the metrics show them)."""
         self._told: set[str] = set()
         self._last_timestamp = 0
         self.stop_watching = broker.store.watch_streams(self.publish)
+
+    def counts(self) -> tuple[int, int]:
+        """(open connections, subscriptions they hold), for the metrics."""
+        return self.connections, sum(sum(room.values()) for room in self.rooms.values())
 
     def publish(self, change: StreamChange) -> None:
         """Encode ``change`` once and queue it for every connection subscribed to
@@ -227,6 +233,7 @@ class StreamHub:
             return
         await send({"type": "websocket.accept", "subprotocol": offered[0] if offered else None})
         connection = Connection(self.queue_limit)
+        self.connections += 1
         try:
             with connection.scope:
                 async with anyio.create_task_group() as tg:
@@ -236,6 +243,7 @@ class StreamHub:
                     await self._read(connection, receive)
                     tg.cancel_scope.cancel()
         finally:
+            self.connections -= 1
             self._drop(connection)
         if connection.close_code is not None:
             with anyio.move_on_after(CLOSE_WAIT_S):

@@ -234,6 +234,9 @@ class InvokeParams(_Wire, omit_defaults=False):
     attempt: Annotated[int, msgspec.Meta(ge=1)] = 1
     timeout_ms: Annotated[int, msgspec.Meta(gt=0)] | None = None
     """The handler's budget in milliseconds; ``null``: none."""
+    traceparent: str | None = None
+    """The invocation's W3C ``traceparent`` (its trace, its own span), for the
+    handler to pass on in its outgoing calls; ``null`` or absent from an older broker."""
 
 
 class ApiResult(_Wire):

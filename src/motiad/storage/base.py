@@ -90,6 +90,16 @@ def dead_letter_json(letter: DeadLetter) -> dict[str, Any]:
     }
 
 
+class QueueStats(msgspec.Struct, frozen=True):
+    """One step's queue at a moment: what the metrics show."""
+
+    pending: int
+    """Deliveries not settled yet: waiting (due, delayed, retrying) or running."""
+    oldest_due_at: float
+    """The earliest due time among them: now minus this (when positive) is how
+    long the oldest has been waiting or running, how far behind the step is."""
+
+
 class DeadLetterFilter(msgspec.Struct, frozen=True):
     """Which dead letters an operation applies to: ids, a topic, or all."""
 
@@ -148,6 +158,11 @@ class QueueStore(Protocol):
 
     async def dead_letter(self, delivery: Delivery, error: ErrorInfo) -> None:
         """Give up on the delivery; keep it where a person can see it."""
+        ...
+
+    async def queue_stats(self) -> dict[str, QueueStats]:
+        """Per step with unsettled deliveries, how many and how late (a query,
+        for the metrics page: not for the hot path)."""
         ...
 
 

@@ -329,8 +329,42 @@ SETTLE_MANY = _many(SETTLE)
 BATCHED = ("PUBLISH", "SETTLE")
 """Scripts whose concurrent calls go to Redis as one ``NAME_MANY`` call."""
 
+QUEUE_STATS = """
+-- ARGV: P, steps: per step, the unsettled deliveries (waiting in the due set,
+-- in FIFO group lists, leased) and the earliest due time among them
+local P = ARGV[1]
+local out = {}
+for i = 2, #ARGV do
+  local step = ARGV[i]
+  local n, oldest = 0, nil
+  local function seen(due)
+    due = tonumber(due)
+    if due and (oldest == nil or due < oldest) then oldest = due end
+  end
+  local due = redis.call('ZRANGE', P .. 'due:' .. step, 0, 0, 'WITHSCORES')
+  n = n + redis.call('ZCARD', P .. 'due:' .. step)
+  seen(due[2])
+  local groups = redis.call('ZRANGE', P .. 'groups:' .. step, 0, -1, 'WITHSCORES')
+  for j = 1, #groups, 2 do
+    n = n + redis.call('LLEN', groups[j])
+    seen(groups[j + 1])
+  end
+  for _, id in ipairs(redis.call('ZRANGE', P .. 'lease:' .. step, 0, -1)) do
+    local d = redis.call('HMGET', P .. 'd:' .. id, 'list', 'due')
+    n = n + 1
+    seen(d[2])
+    -- the rest of a FIFO group whose head runs is in no sorted set
+    if d[1] and d[1] ~= '' then n = n + redis.call('LLEN', d[1]) - 1 end
+  end
+  out[#out + 1] = n
+  out[#out + 1] = oldest and tostring(oldest) or ''
+end
+return out
+"""
+
 SCRIPTS = (
     "PUBLISH",
+    "QUEUE_STATS",
     "TAKE",
     "SETTLE",
     "RENEW",

@@ -27,7 +27,15 @@ from redis.exceptions import RedisError
 
 from ...errors import StorageError, StorageUnavailable
 from ...protocol.messages import ErrorInfo
-from ..base import DeadLetter, DeadLetterFilter, Delivery, Event, Router, Target
+from ..base import (
+    DeadLetter,
+    DeadLetterFilter,
+    Delivery,
+    Event,
+    QueueStats,
+    Router,
+    Target,
+)
 from .connection import PREFIX, RedisConnection, stamp
 
 POLL_S = 5.0
@@ -296,6 +304,20 @@ class RedisQueue:
     async def dead_letter(self, delivery: Delivery, error: ErrorInfo) -> None:
         """Park the delivery with its last error."""
         await self._settle(delivery, "dead", error=error)
+
+    async def queue_stats(self) -> dict[str, QueueStats]:
+        """Per step this broker consumes, with unsettled deliveries: how many and
+        how late (one script: a consistent look at the step's keys)."""
+        steps = sorted(self._queues)
+        if not steps:
+            return {}
+        async with self._conn.guard():
+            flat = await self._conn.scripts["QUEUE_STATS"](args=[PREFIX, *steps])
+        stats = {}
+        for step, pending, oldest in zip(steps, flat[::2], flat[1::2], strict=True):
+            if int(pending):
+                stats[step] = QueueStats(int(pending), float(oldest) if oldest else time.time())
+        return stats
 
     # --- dead letters -------------------------------------------------------
 

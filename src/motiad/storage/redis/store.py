@@ -24,6 +24,7 @@ from ..base import (
     Event,
     Health,
     LogQuery,
+    QueueStats,
     Router,
     StateGroup,
     StreamChange,
@@ -153,6 +154,10 @@ class RedisStore:
     async def dead_letter(self, delivery: Delivery, error: ErrorInfo) -> None:
         """Park the delivery with its last error."""
         await self.queue.dead_letter(delivery, error)
+
+    async def queue_stats(self) -> dict[str, QueueStats]:
+        """Per step this broker consumes, with unsettled deliveries: how many and how late."""
+        return await self.queue.queue_stats()
 
     async def dead_letters(self, which: DeadLetterFilter) -> list[DeadLetter]:
         """The selected dead letters, oldest failure first."""

@@ -25,7 +25,16 @@ import msgspec
 
 from ...errors import StorageError
 from ...protocol.messages import ErrorInfo
-from ..base import DeadLetter, DeadLetterFilter, Delivery, Event, Router, Target, durable
+from ..base import (
+    DeadLetter,
+    DeadLetterFilter,
+    Delivery,
+    Event,
+    QueueStats,
+    Router,
+    Target,
+    durable,
+)
 from ..schedule import StepSchedule
 from .writer import Joining, Writer
 
@@ -304,6 +313,14 @@ class SqliteQueue:
 
         await self._writer.write(apply)
         self._schedules[delivery.step].settled(delivery)
+
+    def queue_stats(self) -> dict[str, QueueStats]:
+        """Per step with pending deliveries: how many, and the earliest due time."""
+        rows = self._writer.read().execute(
+            "SELECT step, COUNT(*), MIN(due_at) FROM deliveries WHERE status = 'pending'"
+            " GROUP BY step"
+        )
+        return {step: QueueStats(pending, oldest) for step, pending, oldest in rows}
 
     # --- dead letters -------------------------------------------------------
 

@@ -25,6 +25,7 @@ from ..base import (
     Event,
     Health,
     LogQuery,
+    QueueStats,
     Router,
     StateGroup,
     StreamChange,
@@ -112,6 +113,10 @@ class SqliteStore:
     async def claim_tick(self, step: str, tick: float) -> bool:
         """Always the first: one broker owns the file."""
         return True
+
+    async def queue_stats(self) -> dict[str, QueueStats]:
+        """Per step with pending deliveries, how many and how late."""
+        return self.queue.queue_stats()
 
     async def dead_letters(self, which: DeadLetterFilter) -> list[DeadLetter]:
         """The selected dead letters, oldest failure first."""

@@ -1,0 +1,155 @@
+"""OpenTelemetry export over OTLP/HTTP (issue #21): a TS -> Python -> TS flow
+arrives at a real receiver, decoded with the OpenTelemetry protobuf
+definitions, as one trace (the caller's) with every parent link in place; a
+collector that is down costs counted drops and one warning, never a request."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from motiad.trace_context import parse_traceparent
+
+from .harness import FIXTURES, make_project, motiad
+from .otlp_receiver import OtlpReceiver, attributes
+from .redis_server import free_port
+
+pytestmark = pytest.mark.anyio
+
+CALLER = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+FLOW = FIXTURES / "production" / "otel"
+SETTINGS = """[telemetry]
+otlp_endpoint = "{endpoint}"
+service_name = "shop"
+[queue]
+backoff_initial_ms = 20
+backoff_max_ms = 50
+"""
+
+
+def named(spans: list[Any], name: str) -> list[Any]:
+    return sorted((s for s in spans if s.name == name), key=lambda s: s.start_time_unix_nano)
+
+
+async def test_a_ts_python_ts_flow_arrives_as_one_linked_trace(tmp_path: Path) -> None:
+    receiver = OtlpReceiver()
+    async with anyio.create_task_group() as tg:
+        await tg.start(receiver.serve)
+        project = make_project(tmp_path / "p", FLOW)
+        endpoint = f"http://127.0.0.1:{receiver.port}"
+        (project / "motiad.toml").write_text(SETTINGS.format(endpoint=endpoint))
+        async with (
+            motiad("run", str(project), "--port", "0") as broker,
+            httpx.AsyncClient(base_url=broker.url, timeout=30) as http,
+        ):
+            answer = await http.post(
+                "/orders/7", json={}, headers={"traceparent": CALLER, "tracestate": "shop=1"}
+            )
+            assert answer.status_code == 202
+
+            def complete() -> bool:
+                names = [s.name for s in receiver.spans]
+                done = names.count("event PriceOrder") == 2 and "event OrderPriced" in names
+                logged = any(r.body.string_value == "order priced" for r in receiver.logs)
+                return done and logged
+
+            await receiver.until(complete)
+        tg.cancel_scope.cancel()
+
+    caller = parse_traceparent(CALLER)
+    assert caller is not None
+    spans = receiver.spans
+    assert receiver.service_names == {"shop"}
+    assert {s.trace_id.hex() for s in spans} == {caller.trace_id}
+    (server,) = named(spans, "POST /orders/:id")
+    (placed,) = named(spans, "api PlaceOrder")
+    (emit_placed,) = named(spans, "emit order.placed")
+    first, second = named(spans, "event PriceOrder")
+    (emit_priced,) = named(spans, "emit order.priced")
+    (priced,) = named(spans, "event OrderPriced")
+
+    assert server.parent_span_id.hex() == caller.parent_id
+    assert server.trace_state == "shop=1"
+    assert attributes(server)["http.route"] == "/orders/:id"
+    assert attributes(server)["http.response.status_code"] == 202
+    assert answer.headers["traceparent"].split("-")[2] == server.span_id.hex()
+    assert placed.parent_span_id == server.span_id
+    assert emit_placed.parent_span_id == placed.span_id
+    assert attributes(emit_placed)["motiad.topic"] == "order.placed"
+    for attempt, span in enumerate((first, second), start=1):
+        assert span.parent_span_id == emit_placed.span_id
+        assert attributes(span)["motiad.attempt"] == attempt
+        assert attributes(span)["motiad.step"] == "PriceOrder"
+        assert attributes(span)["motiad.topic"] == "order.placed"
+    assert attributes(first)["motiad.outcome"] == "error"
+    (error,) = first.events
+    assert error.name == "exception"
+    assert attributes(error)["exception.message"] == "the price list is not loaded yet"
+    assert attributes(second)["motiad.outcome"] == "ok"
+    assert emit_priced.parent_span_id == second.span_id
+    assert priced.parent_span_id == emit_priced.span_id
+
+    (log,) = [r for r in receiver.logs if r.body.string_value == "order priced"]
+    assert log.trace_id.hex() == caller.trace_id
+    assert log.span_id == priced.span_id
+    assert attributes(log)["motiad.step"] == "OrderPriced"
+    assert attributes(log)["total"] == 42
+
+
+async def test_a_collector_that_is_down_costs_counted_drops_not_requests(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p", FLOW)
+    endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    (project / "motiad.toml").write_text(SETTINGS.format(endpoint=endpoint))
+    async with (
+        motiad("run", str(project), "--port", "0") as broker,
+        httpx.AsyncClient(base_url=broker.url, timeout=30) as http,
+    ):
+        for n in range(5):
+            assert (await http.post(f"/orders/{n}", json={})).status_code == 202
+        await broker.wait_for("telemetry: the OTLP collector at .* did not take a batch")
+        with anyio.fail_after(30):
+            while True:
+                page = (await http.get("/__motiad/metrics")).text
+                if 'motiad_telemetry_dropped_total{signal="spans"}' in page:
+                    break
+                await broker.wait_for(".", start=len(broker.lines))
+        warnings = [line for line in broker.lines if "did not take a batch" in line]
+        assert len(warnings) == 1
+
+
+def test_nothing_of_opentelemetry_is_imported_unless_configured(tmp_path: Path) -> None:
+    code = (
+        "import sys, motiad.app, motiad.http, motiad.cli;"
+        "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith('opentelemetry')}))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert found.stdout.strip() == "[]"
+
+
+async def test_a_sample_ratio_of_zero_sends_logs_but_no_spans(tmp_path: Path) -> None:
+    receiver = OtlpReceiver()
+    async with anyio.create_task_group() as tg:
+        await tg.start(receiver.serve)
+        project = make_project(tmp_path / "p", FLOW)
+        settings = SETTINGS.format(endpoint=f"http://127.0.0.1:{receiver.port}")
+        (project / "motiad.toml").write_text(
+            settings.replace('service_name = "shop"', 'service_name = "shop"\nsample_ratio = 0.0')
+        )
+        async with (
+            motiad("run", str(project), "--port", "0") as broker,
+            httpx.AsyncClient(base_url=broker.url, timeout=30) as http,
+        ):
+            assert (await http.post("/orders/1", json={})).status_code == 202
+            await receiver.until(
+                lambda: any(r.body.string_value == "order priced" for r in receiver.logs)
+            )
+        tg.cancel_scope.cancel()
+    assert receiver.spans == []
