@@ -87,6 +87,11 @@ class ChildTimings:
     stop_step_s: float = STOP_STEP_S
 
 
+class ChildStopping(ChildError):
+    """The child stops (``motiad dev`` replaced it, or the broker is stopping):
+    the invocation was never sent to it, so running it elsewhere is safe."""
+
+
 class InvocationTimeout(MotiadError):
     """The handler did not finish within its timeout."""
 
@@ -369,6 +374,8 @@ class Child:
         # the pending request (PendingRequest.wait_for); only a send that must
         # wait for room (a child that stopped reading its stdin) is bounded by
         # a scope, since the send is inside the budget too.
+        if self._stopping:  # never sent to a child that stops: it may not run it
+            raise ChildStopping(f"{self.spec.label}: child is stopping")
         peer = self._peer if self._peer is not None else await self._wait_ready()
         process = self._process
         budget = params.timeout_ms / 1000 if params.timeout_ms is not None else math.inf
@@ -426,7 +433,7 @@ class Child:
         with anyio.move_on_after(timings.initialize_s + timings.backoff_max_s):
             while self._peer is None:
                 if self._stopping:
-                    raise ChildError(f"{self.spec.label}: child is stopping")
+                    raise ChildStopping(f"{self.spec.label}: child is stopping")
                 await self._ready.wait()
             return self._peer
         raise ChildError(f"{self.spec.label}: child is not running")
