@@ -341,6 +341,28 @@ StreamListener = Callable[[StreamChange], None]
 or raise (the WebSocket hub only queues the change for each client)."""
 
 
+class StreamListeners:
+    """The listeners of a backend's stream changes (both backends keep them so)."""
+
+    def __init__(self) -> None:
+        self._listeners: list[StreamListener] = []
+
+    def add(self, listener: StreamListener) -> Callable[[], None]:
+        """Register ``listener``; returns a function that removes it (once, or never)."""
+        self._listeners.append(listener)
+
+        def stop() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return stop
+
+    def tell(self, change: StreamChange) -> None:
+        """Hand ``change`` to every listener (one may remove itself meanwhile)."""
+        for listener in list(self._listeners):
+            listener(change)
+
+
 class StreamStore(Protocol):
     """Stream items by (stream, group, id), and the feed of their changes.
 

@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 import msgspec
 
-from ..base import StreamChange, StreamChangeType, StreamListener
+from ..base import StreamChange, StreamChangeType, StreamListener, StreamListeners
 from .connection import PREFIX, SOCKET_TIMEOUT_S, RedisConnection
 
 CHANNEL = PREFIX + "streams"
@@ -28,7 +28,7 @@ class RedisStreams:
 
     def __init__(self, conn: RedisConnection) -> None:
         self._conn = conn
-        self._listeners: list[StreamListener] = []
+        self._listeners = StreamListeners()
         self._feed_high = 0
         """The newest stream change stamp this broker's listeners have seen."""
         self._feed_moved = anyio.Event()
@@ -85,20 +85,13 @@ class RedisStreams:
 
     def watch(self, listener: StreamListener) -> Callable[[], None]:
         """Register ``listener`` for every change, made by any broker on this Redis."""
-        self._listeners.append(listener)
-
-        def stop() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return stop
+        return self._listeners.add(listener)
 
     def on_change(self, payload: bytes) -> None:
         """A change arrived on :data:`CHANNEL`: hand it to every listener."""
         change = _change_decoder.decode(payload)
         self._feed_high = max(self._feed_high, change.timestamp)
-        for listener in list(self._listeners):
-            listener(change)
+        self._listeners.tell(change)
         self._feed_moved.set()
         self._feed_moved = anyio.Event()
 

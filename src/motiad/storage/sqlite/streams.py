@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import msgspec
 
-from ..base import StreamChange, StreamChangeType, StreamListener
+from ..base import StreamChange, StreamChangeType, StreamListener, StreamListeners
 from .writer import Writer
 
 
@@ -18,7 +18,7 @@ class SqliteStreams:
 
     def __init__(self, writer: Writer) -> None:
         self._writer = writer
-        self._listeners: list[StreamListener] = []
+        self._listeners = StreamListeners()
         self._last_change_ms = 0
 
     def get(self, stream: str, group_id: str, id: str) -> msgspec.Raw | None:
@@ -99,13 +99,7 @@ class SqliteStreams:
 
     def watch(self, listener: StreamListener) -> Callable[[], None]:
         """Register ``listener`` for every change made through this store."""
-        self._listeners.append(listener)
-
-        def stop() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return stop
+        return self._listeners.add(listener)
 
     def announce(
         self,
@@ -119,6 +113,5 @@ class SqliteStreams:
         listener (``send``: at once, nothing to commit; the others once committed)."""
         self._last_change_ms = max(int(time.time() * 1000), self._last_change_ms + 1)
         change = StreamChange(stream, group_id, id, kind, data, self._last_change_ms)
-        for listener in list(self._listeners):
-            listener(change)
+        self._listeners.tell(change)
         return change
