@@ -177,3 +177,32 @@ async def test_python_stream_hooks_run_in_the_python_child(tmp_path: Path) -> No
         # the socket closed with the subscription held: on_leave ran
         left = await hook_wrote(broker, http, "py-leaves", "room/ada", "presence left")
         assert left == {"user": "ada"}
+
+
+async def test_motias_playground_todo_app_counts_its_watchers_with_its_hooks(
+    tmp_path: Path,
+) -> None:
+    """Motia 1.x's JS playground (steps/todo and motia.config.ts at 9fd26441,
+    unchanged): authenticateStream gives every client `{userId: 'sergio'}`;
+    the todo stream's onJoin increments, with `inboxStream.update`, how many
+    watch the group, and onLeave decrements it; CreateTodo's todo reaches the
+    watcher."""
+    project = tmp_path / "p"
+    shutil.copytree(FIXTURES / "motia1x_playground_todo", project)
+    (project / "node_modules").symlink_to(SDK_NODE_MODULES)
+    async with (
+        motiad("run", str(project), "--port", "0") as broker,
+        httpx.AsyncClient(base_url=broker.url) as http,
+    ):
+        watching = "/__motiad/api/streams/inbox/watching"
+        async with connect(ws_url(broker.url)) as client:
+            assert (await client.join("todo", "inbox"))["event"] == {"type": "sync", "data": []}
+            await broker.wait_for(r'Todo stream joined .*"authContext":\{"userId":"sergio"\}')
+            assert (await http.get(watching)).json()["items"] == [{"watching": 1, "id": "inbox"}]
+            created = await http.post("/todo", json={"description": "buy milk"})
+            assert created.status_code == 200, created.text
+            change = await client.receive()
+            assert change["event"]["type"] == "create"
+            assert change["event"]["data"]["description"] == "buy milk"
+        await broker.wait_for(r"Todo stream left")
+        assert (await http.get(watching)).json()["items"] == [{"watching": 0, "id": "inbox"}]

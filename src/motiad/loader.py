@@ -375,6 +375,7 @@ class StepLoader:
             errors.append(exc)
             return
         hooked: list[tuple[StepFile, str]] = []
+        auth_file: StepFile | None = None
         try:
             if isinstance(result.streams, msgspec.UnsetType):
                 sdk = f"{result.sdk.name} {result.sdk.version}"
@@ -402,6 +403,8 @@ class StepLoader:
         finally:
             if not hooked and auth_file is None:
                 await child.stop()
+        if not hooked and auth_file is None:
+            return
         pool = ChildPool([child])
         self._hook_pools.append(pool)
         for file, name in hooked:
