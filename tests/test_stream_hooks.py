@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .harness import FIXTURES, SDK_NODE_MODULES, MotiadProcess, motiad
+from .harness import FIXTURES, SDK_NODE_MODULES, MotiadProcess, make_project, motiad
 from .test_stream_clients import watching
 from .test_streams import todo, ws_url
 from .wsclient import connect
@@ -206,3 +206,30 @@ async def test_motias_playground_todo_app_counts_its_watchers_with_its_hooks(
             assert change["event"]["data"]["description"] == "buy milk"
         await broker.wait_for(r"Todo stream left")
         assert (await http.get(watching)).json()["items"] == [{"watching": 0, "id": "inbox"}]
+
+
+async def test_motiad_dev_runs_the_hooks_of_a_stream_file_as_it_is_now(tmp_path: Path) -> None:
+    """SPEC `stream.hooks` under `motiad dev`: a changed stream file's hooks
+    replace the old ones at once (its new child runs them), and a stream whose
+    hooks are gone admits every client again."""
+    project = make_project(tmp_path / "p", FIXTURES / "dev")
+    gate = project / "steps" / "gate.stream.js"
+    refusing = (
+        "export const config = { name: 'gate', onJoin: async () => ({ unauthorized: %s }) }\n"
+    )
+    gate.write_text(refusing % "true")
+    async with motiad("dev", str(project), "--port", "0") as broker:
+        url = ws_url(broker.url)
+        async with connect(url) as client:
+            assert (await client.join("gate", "g"))["event"]["type"] == "event"
+            assert (await client.receive())["event"]["type"] == "unauthorized"
+        for text, expected in (
+            (refusing % "false", "sync"),
+            ("export const config = { name: 'gate' }\n", "sync"),
+            (refusing % "true", "event"),
+        ):
+            mark = len(broker.lines)
+            gate.write_text(text)
+            await broker.wait_for(r"ready: stream 'gate'", start=mark)
+            async with connect(url) as client:
+                assert (await client.join("gate", "g"))["event"]["type"] == expected, text

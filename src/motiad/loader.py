@@ -404,6 +404,7 @@ class StepLoader:
             if not hooked and auth_file is None:
                 await child.stop()
         if not hooked and auth_file is None:
+            await self._stop_unhooked()  # this file's old hooks may be gone
             return
         pool = ChildPool([child])
         self._hook_pools.append(pool)
