@@ -33,7 +33,9 @@ class Watcher:
     def __init__(self, process: anyio.abc.Process) -> None:
         self.process = process
         self.lines: list[dict[str, Any]] = []
-        self.cursor = {"group": 0, "item": 0, "group-event": 0, "item-event": 0}
+        self.cursor = dict.fromkeys(
+            ["group", "item", "group-event", "item-event", "group-error", "item-error"], 0
+        )
         """Per kind, the first line a later wait looks at: each wait sees only news."""
         self._changed = anyio.Event()
 
@@ -63,13 +65,13 @@ class Watcher:
 
 @asynccontextmanager
 async def watching(
-    client: str, url: str, stream: str, group: str, item: str
+    client: str, url: str, stream: str, group: str, item: str, *options: str
 ) -> AsyncIterator[Watcher]:
     if not (CLIENT / "node_modules" / "@motiadev" / f"stream-client-{client}").is_dir():
         pytest.fail(f"run `npm ci` in {CLIENT} (scripts/test does)")
     # The browser client's package is bundler-shaped (extensionless imports): tsx loads it.
     node = ["node", "--import", "tsx"] if client == "browser" else ["node"]
-    extra = ["--browser"] if client == "browser" else []
+    extra = [*(["--browser"] if client == "browser" else []), *options]
     process = await anyio.open_process(
         [*node, str(CLIENT / "watch.mjs"), url, stream, group, item, *extra],
         cwd=CLIENT,

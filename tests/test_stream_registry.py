@@ -28,7 +28,7 @@ TODO = {
     [
         ({"schema": {}}, "config.name: missing (a stream config needs a name)"),
         ({"name": " "}, "config.name: must be a non-empty string"),
-        ({"name": "a", "canAccess": 1}, "config.canAccess: unknown field"),
+        ({"name": "a", "onConnect": True}, "config.onConnect: unknown field"),
         ({"name": "a", "schema": {"type": "nope"}}, "config.schema: not a valid JSON Schema"),
         (
             {"name": "a", "baseConfig": {"storageType": "custom"}},

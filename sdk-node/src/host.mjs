@@ -3,10 +3,10 @@
 
 import { asEventContext, createContext } from './context.mjs';
 import { errorInfo } from './errors.mjs';
-import { loadSteps, loadStreams, prepareLoaders } from './loader.mjs';
+import { loadStreamAuth, loadSteps, loadStreams, prepareLoaders } from './loader.mjs';
 import { runWithMiddleware } from './middleware.mjs';
 import motia from './motia.cjs';
-import { invokeMotia1x } from './motia1x.mjs';
+import { flowContext, invokeMotia1x } from './motia1x.mjs';
 import { RpcError, invalidParams, isObject } from './rpc.mjs';
 import { bodyAsZodGivesIt } from './schema.mjs';
 import { ErrorCode, Method, PROTOCOL_VERSION, SHUTDOWN_GRACE_MS } from './tables.mjs';
@@ -25,7 +25,7 @@ const PONG = Object.freeze({});
  * @typedef {import('./rpc.mjs').RequestId} RequestId
  * @typedef {import('./rpc.mjs').Params} Params
  * @typedef {import('./loader.mjs').LoadedStep} LoadedStep
- * @typedef {{type: 'api', refusal?: Record<string, unknown>, index?: number} | {type: 'cron', index?: number} | {type: 'event', topic: string, eventId: string, index?: number}} Trigger
+ * @typedef {{type: 'api', refusal?: Record<string, unknown>, index?: number} | {type: 'cron', index?: number} | {type: 'event', topic: string, eventId: string, index?: number} | {type: 'streamHook', hook: 'join' | 'leave' | 'authenticate'}} Trigger
  */
 
 /**
@@ -36,6 +36,8 @@ export class StepHost {
   #exit;
   /** @type {Map<string, LoadedStep>} loaded steps by path as sent in initialize */
   #steps = new Map();
+  /** @type {Map<string, (trigger: {hook: string}, input: any, ctx: any) => unknown>} stream hooks by file path (SPEC stream.hooks) */
+  #hooks = new Map();
   /** @type {Map<RequestId, Invocation>} unanswered invocations by invoke request id */
   #running = new Map();
   /** @type {'new' | 'loading' | 'ready'} */
@@ -87,6 +89,8 @@ export class StepHost {
     if (streamFiles !== undefined && !(Array.isArray(streamFiles) && streamFiles.every((file) => typeof file === 'string'))) {
       throw invalidParams('streams', 'must be an array of paths');
     }
+    const authFile = params.streamAuth;
+    if (authFile !== undefined && typeof authFile !== 'string') throw invalidParams('streamAuth', 'must be a path');
     const maxLineBytes = params.maxLineBytes;
     if (maxLineBytes !== undefined && !(Number.isSafeInteger(maxLineBytes) && Number(maxLineBytes) > 0)) {
       throw invalidParams('maxLineBytes', 'must be a positive integer');
@@ -95,7 +99,7 @@ export class StepHost {
     this.#phase = 'loading';
     if (maxLineBytes !== undefined) this.#peer.maxLineBytes = Number(maxLineBytes);
     // One loader for everything this child loads, chosen with all files in view.
-    await prepareLoaders(project, [...files, ...(streamFiles ?? [])]);
+    await prepareLoaders(project, [...files, ...(streamFiles ?? []), ...(authFile === undefined ? [] : [authFile])]);
     const loaded = await loadSteps(project, files);
     const steps = [];
     for (const step of loaded) {
@@ -109,7 +113,25 @@ export class StepHost {
     /** @type {Record<string, unknown>} */
     const result = { protocolVersion: PROTOCOL_VERSION, sdk: SDK_INFO, steps };
     // lifecycle.streams: answered only when asked, one entry per file.
-    if (streamFiles !== undefined) result.streams = await loadStreams(project, /** @type {string[]} */ (streamFiles));
+    if (streamFiles !== undefined) {
+      const streams = await loadStreams(project, /** @type {string[]} */ (streamFiles));
+      result.streams = streams.map((entry) => {
+        if ('error' in entry) return entry;
+        this.#hooks.set(entry.path, (trigger, input, ctx) => runStreamHook(entry.hooks, trigger.hook, input, ctx));
+        return { path: entry.path, config: entry.config };
+      });
+    }
+    if (authFile !== undefined) {
+      const auth = await loadStreamAuth(project, authFile);
+      if ('authenticate' in auth) {
+        const authenticate = auth.authenticate;
+        // Motia's StreamAuthInput (types-stream.ts): headers, path, queryParams, addr.
+        this.#hooks.set(auth.path, (_trigger, input, ctx) => authenticate(input, ctx));
+        result.streamAuth = { path: auth.path, config: auth.config };
+      } else {
+        result.streamAuth = auth;
+      }
+    }
     this.#phase = 'ready';
     return result;
   }
@@ -135,6 +157,7 @@ export class StepHost {
     if (this.#drained !== null) throw new RpcError(ErrorCode.SHUTTING_DOWN, 'shutting down: invoke refused');
     if (this.#phase !== 'ready') throw new RpcError(ErrorCode.INVALID_REQUEST, 'invalid request: not initialized');
     if (this.#running.has(id)) throw new RpcError(ErrorCode.INVALID_REQUEST, `invalid request: id ${JSON.stringify(id)} is already running`);
+    if (trigger.type === 'streamHook') return this.#runHook(stepPath, trigger, params, id);
     const step = this.#steps.get(stepPath);
     if (step === undefined) throw new RpcError(ErrorCode.UNKNOWN_STEP, `unknown step: ${stepPath}`);
     const handler = step.handler;
@@ -189,6 +212,44 @@ export class StepHost {
           failed(err);
         }
       }
+    });
+  }
+
+  /**
+   * SPEC stream.hooks: a stream file's join/leave hook, or `authenticateStream`,
+   * run as an invocation (its context acts for it; `motia`'s functions too).
+   *
+   * @param {string} stepPath
+   * @param {{type: 'streamHook', hook: 'join' | 'leave' | 'authenticate'}} trigger
+   * @param {Params} params
+   * @param {RequestId} id
+   * @returns {Promise<unknown>}
+   */
+  #runHook(stepPath, trigger, params, id) {
+    const hook = this.#hooks.get(stepPath);
+    if (hook === undefined) throw new RpcError(ErrorCode.UNKNOWN_STEP, `unknown step: ${stepPath} has no stream hooks loaded`);
+    const traceId = String(params.traceId);
+    const invocationId = String(params.invocationId);
+    return new Promise((resolve, reject) => {
+      const invocation = new Invocation(resolve, reject, () => {
+        this.#running.delete(id);
+        if (this.#running.size === 0) this.#onIdle();
+      });
+      this.#running.set(id, invocation);
+      const timeoutMs = params.timeoutMs;
+      if (typeof timeoutMs === 'number' && timeoutMs <= MAX_TIMER_MS) invocation.startTimer(timeoutMs);
+      const traceparent = typeof params.traceparent === 'string' ? params.traceparent : undefined;
+      const base = createContext(this.#peer, invocationId, traceId, invocation, traceparent);
+      // Motia runs hooks with a FlowContext whose trigger is a queue one (utils.ts initialize);
+      // the 0.17 context's state, streams and emit are there too.
+      const ctx = { ...flowContext({ type: 'queue', index: 0 }, params.input, traceId), ...base };
+      Promise.resolve()
+        .then(() => motia.__motiadRunWith(base, () => hook(trigger, params.input, ctx)))
+        .then(
+          (value) => invocation.succeed(value === undefined ? null : value),
+          (err) => invocation.fail(handlerFailed(err)),
+        )
+        .catch((err) => invocation.fail(handlerFailed(err, false)));
     });
   }
 
@@ -338,12 +399,43 @@ function triggerParam(trigger) {
     if (!isObject(trigger.refusal) || !Number.isInteger(trigger.refusal.status)) throw invalidParams('trigger.refusal', 'must be a response object');
     return { type, refusal: trigger.refusal, ...at };
   }
-  if (type !== 'event') throw invalidParams('trigger.type', 'must be "api", "event" or "cron"');
+  if (type === 'streamHook') {
+    const hook = trigger.hook;
+    if (hook !== 'join' && hook !== 'leave' && hook !== 'authenticate') throw invalidParams('trigger.hook', 'must be "join", "leave" or "authenticate"');
+    return { type, hook };
+  }
+  if (type !== 'event') throw invalidParams('trigger.type', 'must be "api", "event", "cron" or "streamHook"');
   if (typeof trigger.topic !== 'string') throw invalidParams('trigger.topic', 'must be a string');
   if (typeof trigger.eventId !== 'string') throw invalidParams('trigger.eventId', 'must be a string');
   const group = trigger.messageGroupId;
   if (group !== undefined && group !== null && typeof group !== 'string') throw invalidParams('trigger.messageGroupId', 'must be a string or null');
   return { type, topic: trigger.topic, eventId: trigger.eventId, ...at };
+}
+
+/**
+ * A stream's join or leave hook as Motia runs it: `onJoin(subscription,
+ * context, authContext)` answers `{unauthorized}` (utils.ts initialize; the
+ * engine refuses the join on `unauthorized: true`); 0.17's `canAccess(subscription,
+ * authContext)` answers a boolean, `false` refusing (its streams docs);
+ * `onLeave` answers nothing.
+ *
+ * @param {Record<string, unknown>} config the stream file's config, functions and all
+ * @param {string} hook
+ * @param {any} input `{subscriptionId, streamName, groupId, id, authContext}`
+ * @param {unknown} ctx
+ * @returns {Promise<unknown>}
+ */
+async function runStreamHook(config, hook, input, ctx) {
+  const subscription = input.id === null || input.id === undefined ? { groupId: input.groupId } : { groupId: input.groupId, id: input.id };
+  const authContext = input.authContext ?? undefined;
+  if (hook === 'leave') {
+    if (typeof config.onLeave === 'function') await config.onLeave(subscription, ctx, authContext);
+    return null;
+  }
+  if (typeof config.canAccess === 'function' && !(await config.canAccess(subscription, authContext))) return { unauthorized: true };
+  if (typeof config.onJoin !== 'function') return { unauthorized: false };
+  const result = await config.onJoin(subscription, ctx, authContext);
+  return { unauthorized: isObject(result) && result.unauthorized === true };
 }
 
 /**

@@ -24,7 +24,7 @@ import { installTypeScriptLoader, registerTypeScriptImports } from './typescript
  *   `bodySchema` is the zod schema the file wrote, null when it is not zod;
  *   `triggers` are a Motia 1.x step's, as the file wrote them (null for a 0.17 step)
  * @typedef {{path: string, error: import('./errors.mjs').ErrorInfo}} FailedStep
- * @typedef {{path: string, config: Record<string, unknown>}} LoadedStream
+ * @typedef {{path: string, config: Record<string, unknown>, hooks: Record<string, unknown>}} LoadedStream
  */
 
 /**
@@ -240,10 +240,32 @@ async function loadStream(project, file) {
     const fallback = isObject(mod.default) ? mod.default : {};
     const config = mod.config ?? fallback.config;
     if (!isObject(config)) throw new StepShapeError(`stream ${file} has no config: export one with \`export const config = {name, schema}\``);
-    return { path: file, config: await streamConfigToJson(config, project) };
+    return { path: file, config: await streamConfigToJson(config, project), hooks: config };
   } catch (err) {
     return { path: file, error: errorInfo(err, false) };
   }
+}
+
+/**
+ * Loads the project's `motia.config.ts` for its `authenticateStream` (SPEC
+ * stream.hooks): the function, or the file's load error.
+ *
+ * @param {string} project
+ * @param {string} file
+ * @returns {Promise<{path: string, config: Record<string, never>, authenticate: Function} | FailedStep>}
+ */
+export async function loadStreamAuth(project, file) {
+  const [loaded] = await loadEach(project, [file], async (_project, path) => {
+    try {
+      const mod = await importStepFile(project, path);
+      const authenticate = mod.authenticateStream ?? (isObject(mod.default) ? mod.default.authenticateStream : undefined);
+      if (typeof authenticate !== 'function') throw new StepShapeError(`${path} exports no authenticateStream function`);
+      return { path, config: {}, authenticate };
+    } catch (err) {
+      return { path, error: errorInfo(err, false) };
+    }
+  });
+  return loaded;
 }
 
 /** A step file that loads but does not export what a step needs. */

@@ -41,6 +41,9 @@ export async function configToJson(config, project) {
   return JSON.parse(JSON.stringify(out));
 }
 
+/** The hooks a stream config may define: Motia 1.x's onJoin/onLeave, 0.17's canAccess. */
+export const STREAM_HOOKS = Object.freeze(['onJoin', 'onLeave', 'canAccess']);
+
 /**
  * Returns a JSON-ready copy of a stream config: a zod `schema` becomes JSON
  * Schema (the "input" side: what `set` is given). Throws like configToJson.
@@ -51,6 +54,11 @@ export async function configToJson(config, project) {
  */
 export async function streamConfigToJson(config, project) {
   const out = { ...config };
+  // SPEC stream.hooks: each hook the stream defines is reported as `true`; the child runs it.
+  for (const hook of STREAM_HOOKS) {
+    if (typeof out[hook] === 'function') out[hook] = true;
+    else delete out[hook];
+  }
   if (isZodSchema(out.schema)) out.schema = await zodToJsonSchema(out.schema, project, 'input');
   return JSON.parse(JSON.stringify(out));
 }

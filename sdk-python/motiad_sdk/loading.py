@@ -18,7 +18,7 @@ from typing import Any
 
 from .errors import error_info
 from .middleware import Middleware, middleware_name, middleware_of
-from .motia1x import is_motia1x, trigger_list
+from .motia1x import STREAM_HOOKS, is_motia1x, stream_hooks, trigger_list
 from .motia1x import json_config as motia1x_json_config
 from .protocol import JsonObject, encode_message
 
@@ -115,21 +115,28 @@ def _load_motia1x(module: ModuleType, raw_config: Mapping[str, Any], path: str) 
     return Step(path, config, handler, (), triggers)
 
 
-def load_streams(paths: list[str]) -> list[JsonObject]:
-    """Load every stream definition file (SPEC ``lifecycle.streams``); one entry per path."""
+def load_streams(
+    paths: list[str],
+) -> tuple[list[JsonObject], dict[str, dict[str, Callable[..., Any]]]]:
+    """Load every stream definition file (SPEC ``lifecycle.streams``); one entry
+    per path, and the hooks of those that define some (SPEC ``stream.hooks``), by path."""
     entries: list[JsonObject] = []
+    hooks: dict[str, dict[str, Callable[..., Any]]] = {}
     for index, path in enumerate(paths):
         try:
-            config = load_stream(path, index)
+            config, found = load_stream(path, index)
         except (Exception, SystemExit) as exc:
             entries.append({"path": path, "error": error_info(exc, retryable=False)})
             continue
         entries.append({"path": path, "config": config})
-    return entries
+        if found:
+            hooks[path] = found
+    return entries, hooks
 
 
-def load_stream(path: str, index: int) -> JsonObject:
-    """Import a ``*_stream.py`` file and return its ``config``, the schema as JSON Schema."""
+def load_stream(path: str, index: int) -> tuple[JsonObject, dict[str, Callable[..., Any]]]:
+    """Import a ``*_stream.py`` file and return its ``config``, the schema as JSON
+    Schema and each hook reported as ``true`` under its Motia name, and the hooks."""
     module = _import_file(path, _module_name(path, index, prefix="_motiad_stream"))
     raw_config = getattr(module, "config", None)
     if raw_config is None:
@@ -139,11 +146,17 @@ def load_stream(path: str, index: int) -> JsonObject:
     config: JsonObject = dict(raw_config)
     if "schema" in config:
         config["schema"] = _schema(config["schema"])
+    hooks = stream_hooks(config)
+    for name, spellings in STREAM_HOOKS.items():
+        for spelling in spellings:
+            config.pop(spelling, None)
+        if name in hooks:
+            config[name] = True
     try:
         encode_message(config, sys.maxsize)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"`config` in {path} is not JSON-serialisable: {exc}") from exc
-    return config
+    return config, hooks
 
 
 def json_config(config: Mapping[str, Any]) -> JsonObject:

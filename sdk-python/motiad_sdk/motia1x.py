@@ -395,3 +395,63 @@ def _as_result(value: Any) -> dict[str, Any] | None:
             out.pop("headers", None)
         return out
     return {"status": value}  # refused by the runner with its own message
+
+
+# --- stream hooks (SPEC stream.hooks) -------------------------------------------
+
+STREAM_HOOKS: dict[str, tuple[str, ...]] = {
+    "onJoin": ("on_join", "onJoin"),
+    "onLeave": ("on_leave", "onLeave"),
+    "canAccess": ("can_access", "canAccess"),
+}
+"""Each hook a stream config may define, by the name the broker reads, with the
+names a Python stream file may give it (Motia's types_stream.py: ``on_join``,
+``on_leave``; 0.17's ``canAccess``)."""
+
+
+class StreamSubscription:
+    """Motia's ``StreamSubscription`` (types_stream.py): ``group_id`` and ``id``."""
+
+    def __init__(self, group_id: str, id: str | None) -> None:
+        self.group_id = group_id
+        self.id = id
+
+    def __repr__(self) -> str:
+        return f"StreamSubscription(group_id={self.group_id!r}, id={self.id!r})"
+
+
+def stream_hooks(config: Mapping[str, Any]) -> dict[str, Callable[..., Any]]:
+    """The hooks a stream config defines, by the broker's name."""
+    found: dict[str, Callable[..., Any]] = {}
+    for name, spellings in STREAM_HOOKS.items():
+        for spelling in spellings:
+            if callable(config.get(spelling)):
+                found[name] = config[spelling]
+    return found
+
+
+async def run_stream_hook(
+    hooks: Mapping[str, Callable[..., Any]], hook: str, payload: Any, trace_id: str
+) -> Any:
+    """A join or leave hook as Motia's Python runtime runs it (runtime.py
+    ``initialize``): ``on_join(subscription, context, auth_context)`` answers
+    ``{"unauthorized": bool}`` (0.17's ``canAccess(subscription, auth_context)``
+    first: falsy refuses), ``on_leave`` answers nothing. The context's trigger
+    is a queue one, as Motia's."""
+    data = payload if isinstance(payload, Mapping) else {}
+    subscription = StreamSubscription(str(data.get("groupId", "")), data.get("id"))
+    auth_context = data.get("authContext")
+    ctx: FlowContext[Any] = FlowContext(trace_id, TriggerInfo(type="queue", index=0), None)
+    if hook == "leave":
+        if "onLeave" in hooks:
+            await _maybe_await(hooks["onLeave"](subscription, ctx, auth_context))
+        return None
+    can_access = hooks.get("canAccess")
+    if can_access is not None and not await _maybe_await(can_access(subscription, auth_context)):
+        return {"unauthorized": True}
+    if "onJoin" not in hooks:
+        return {"unauthorized": False}
+    result = await _maybe_await(hooks["onJoin"](subscription, ctx, auth_context))
+    if isinstance(result, Mapping):
+        return {"unauthorized": result.get("unauthorized") is True}
+    return {"unauthorized": getattr(result, "unauthorized", False) is True}

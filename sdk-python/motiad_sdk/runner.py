@@ -27,7 +27,7 @@ from .errors import error_info
 from .framing import LineReader, LineSplitter, LineTooLong, LineWriter, claim_stdio
 from .loading import Step, add_import_root, load_steps, load_streams
 from .middleware import Middleware, run_with_middleware
-from .motia1x import CURRENT
+from .motia1x import CURRENT, run_stream_hook
 from .motia1x import invoke as invoke_motia1x
 from .protocol import (
     SDK_LANGUAGE,
@@ -60,7 +60,9 @@ TEARDOWN_GRACE_S: Final = 1.0
 FLUSH_TIMEOUT_S: Final = 5.0
 """How long queued output may take to reach a broker that stopped reading."""
 
-TRIGGER_TYPES: Final = ("api", "event", "cron")
+TRIGGER_TYPES: Final = ("api", "event", "cron", "streamHook")
+STREAM_HOOK_KINDS: Final = ("join", "leave", "authenticate")
+"""SPEC ``stream.hooks``: what a ``streamHook`` trigger runs."""
 
 
 class ParamsError(Exception):
@@ -105,7 +107,9 @@ def parse_invoke(params: JsonObject) -> InvokeParams:
         raise ParamsError("trigger", "an object")
     trigger_type = trigger.get("type")
     if trigger_type not in TRIGGER_TYPES:
-        raise ParamsError("trigger.type", 'one of "api", "event", "cron"')
+        raise ParamsError("trigger.type", 'one of "api", "event", "cron", "streamHook"')
+    if trigger_type == "streamHook" and trigger.get("hook") not in STREAM_HOOK_KINDS:
+        raise ParamsError("trigger.hook", 'one of "join", "leave", "authenticate"')
     index = trigger.get("index")  # SPEC `invoke.trigger-index`
     if index is not None and (not _is_int(index) or index < 0):
         raise ParamsError("trigger.index", "an integer >= 0")
@@ -193,7 +197,10 @@ class InvalidApiResponse(TypeError):
 
 
 def _shape_result(trigger_type: str, value: Any) -> Any:
-    """The wire result: an api response object, ``null`` for event and cron."""
+    """The wire result: an api response object, a stream hook's answer, ``null``
+    for event and cron."""
+    if trigger_type == "streamHook":
+        return value
     if trigger_type != "api":
         return None
     if not isinstance(value, Mapping) or not _is_int(value.get("status")):
@@ -208,6 +215,12 @@ def _run_motia1x(handler: Callable[..., Any], triggers: Any, *args: Any) -> Any:
     return asyncio.run(invoke_motia1x(handler, triggers, *args))
 
 
+def _run_stream_hook(
+    hooks: dict[str, Callable[..., Any]], hook: str, _trigger: Any, payload: Any, trace_id: str
+) -> Any:
+    return asyncio.run(run_stream_hook(hooks, hook, payload, trace_id))
+
+
 class Runner:
     """Serves one broker connection until ``shutdown``, end of input or a closed pipe."""
 
@@ -218,6 +231,8 @@ class Runner:
         self._peer = Peer(self._writer)
         self._splitter = LineSplitter(DEFAULT_MAX_LINE_BYTES)
         self._steps: dict[str, Step] = {}
+        self._stream_hooks: dict[str, dict[str, Callable[..., Any]]] = {}
+        """SPEC ``stream.hooks``: each stream file's hooks, by path."""
         self._inflight: dict[RequestId, _Invocation] = {}
         self._async_handlers: dict[str, bool] = {}
         self._life = _Lifecycle()
@@ -356,7 +371,7 @@ class Runner:
             "steps": entries,
         }
         if stream_paths is not None:  # SPEC `lifecycle.streams`
-            result["streams"] = load_streams(stream_paths)
+            result["streams"], self._stream_hooks = load_streams(stream_paths)
         self._life.initialized = True  # SPEC `lifecycle.initialize.once`: a -32005 answer counts
         try:
             self._peer.respond(request.id, result)
@@ -426,6 +441,14 @@ class Runner:
             )
             return
         step = self._steps.get(params.step)
+        hooks = self._stream_hooks.get(params.step)
+        if params.trigger_type == "streamHook" and hooks is not None:
+            # A stream file's hook runs as a step would (Motia's Python API
+            # blocks, so in a thread on a loop of its own, as a 1.x handler).
+            hook = functools.partial(_run_stream_hook, hooks, params.trigger["hook"])
+            step = Step(params.step, {}, hook)
+        elif params.trigger_type == "streamHook":
+            step = None
         if step is None or step.handler is None:
             reason = "a noop step has no handler" if step else "no step loaded from that path"
             self._peer.respond_error(
@@ -451,7 +474,9 @@ class Runner:
         # invocation: the task (and a thread it starts) copies this context.
         bound = contextvars.copy_context()
         bound.run(CURRENT.set, context)
-        if step.triggers is not None:
+        if params.trigger_type == "streamHook":
+            call = self._call(step.handler, False, (), params, context, request.id, motia1x=True)
+        elif step.triggers is not None:
             # Motia 1.x's Python API blocks (enqueue, stateManager): the handler
             # runs on a loop of its own in a thread, so the child's loop stays free.
             handler = functools.partial(_run_motia1x, step.handler, step.triggers)

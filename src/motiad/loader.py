@@ -16,10 +16,12 @@ import msgspec
 from anyio.abc import TaskGroup
 
 from .builds import build_language
-from .config import FILE_PLACEHOLDER, Settings, StepConfig
+from .config import FILE_PLACEHOLDER, NoopStepConfig, Settings, StepConfig
 from .discovery import StepFile, discover_steps, discover_streams, language_of, stream_language_of
 from .errors import ChildError, ConfigError, MotiadError, StepLoadError
+from .motia_config import stream_auth_file
 from .pool import ChildPool
+from .protocol.messages import LoadedStep
 from .registry import StepRegistry
 from .rpc import Method
 from .runners import child_command
@@ -28,6 +30,9 @@ from .streams import StreamDefinition, parse_stream_config
 from .supervisor import Child, ChildSpec
 from .tracing import Bus, LogBus
 from .triggers import parse_step_configs
+
+AUTH_LANGUAGE = "node"
+"""The language that runs ``motia.config.ts``'s ``authenticateStream``."""
 
 
 @dataclass
@@ -106,6 +111,8 @@ class StepLoader:
         self._notifications = notifications
         self._tg: TaskGroup | None = None
         self._pools: dict[ChildPool, _Hosted] = {}
+        self._hook_pools: list[ChildPool] = []
+        """The children that run stream hooks (SPEC ``stream.hooks``)."""
 
     async def load(self, tg: TaskGroup) -> LoadReport:
         """Discover the step files and start their warm children, in ``tg``.
@@ -128,8 +135,16 @@ class StepLoader:
                 self.project, self.settings.languages, self.settings.project.step_dirs
             ):
                 by_language.setdefault(stream_file.language, []).append(stream_file)
-            for stream_files in by_language.values():
-                starting.start_soon(self._load_streams, stream_files, report.errors)
+            auth = stream_auth_file(self.project)
+            if auth is not None and AUTH_LANGUAGE in self.settings.languages:
+                by_language.setdefault(AUTH_LANGUAGE, [])
+            for language, stream_files in by_language.items():
+                starting.start_soon(
+                    self._load_streams,
+                    stream_files,
+                    report.errors,
+                    auth if language == AUTH_LANGUAGE else None,
+                )
         self._register(loaded, report.errors)
         await self._stop_idle()
         report.steps = list(self.registry.steps.values())
@@ -202,7 +217,7 @@ class StepLoader:
     async def stop(self, *, now: bool = False) -> None:
         """Stop every child (``now``: without the stages, see :meth:`Child.stop`)."""
         async with anyio.create_task_group() as tg:
-            for pool in self._pools:
+            for pool in [*self._pools, *self._hook_pools]:
                 tg.start_soon(partial(pool.stop, now=now))
 
     def _shares(self, language: str) -> bool:
@@ -330,41 +345,114 @@ class StepLoader:
         spec = replace(spec, log_records_per_s=self.settings.handler.max_log_records_per_s)
         return Child(spec, methods=self._methods, notifications=self._notifications, logs=self.logs)
 
-    async def _load_streams(self, files: list[StepFile], errors: list[MotiadError]) -> None:
-        """Read the configs of stream files of one language with a short-lived
-        child of that language (SPEC ``lifecycle.streams``), and register them."""
+    async def _load_streams(
+        self, files: list[StepFile], errors: list[MotiadError], auth: Path | None = None
+    ) -> None:
+        """Read the configs of stream files of one language with a child of that
+        language (SPEC ``lifecycle.streams``), and register them. The child
+        stays when a stream has hooks, or it loaded ``auth`` (the project's
+        ``motia.config.ts`` with ``authenticateStream``): it runs them (SPEC
+        ``stream.hooks``); otherwise it stops once answered."""
         assert self._tg is not None
+        language = files[0].language if files else AUTH_LANGUAGE
         try:
-            command = child_command(files[0].language, self.project, self.settings)
+            command = child_command(language, self.project, self.settings)
         except ConfigError as exc:
             errors.append(exc)
             return
-        label = f"stream files ({files[0].language})"
-        spec = ChildSpec(label, command, [], stream_files=[str(f.path) for f in files])
+        label = f"stream files ({language})"
+        spec = ChildSpec(
+            label,
+            command,
+            [],
+            stream_files=[str(f.path) for f in files],
+            stream_auth=None if auth is None else str(auth),
+        )
         child = self._child(spec)
         try:
             result = await self._tg.start(child.run)
         except ChildError as exc:
             errors.append(exc)
             return
+        hooked: list[tuple[StepFile, str]] = []
+        auth_file: StepFile | None = None
+        try:
+            if isinstance(result.streams, msgspec.UnsetType):
+                sdk = f"{result.sdk.name} {result.sdk.version}"
+                errors.extend(
+                    ConfigError(f.relative, f"not loaded: {sdk} does not load stream files")
+                    for f in files
+                )
+            else:
+                for file, entry in zip(files, result.streams, strict=True):
+                    if entry.error is not None:
+                        error = entry.error
+                        errors.append(
+                            StepLoadError(file.relative, error.type, error.message, error.stack)
+                        )
+                        continue
+                    try:
+                        definition = parse_stream_config(entry.config or {}, file.relative)
+                        self.registry.streams.add(definition)
+                    except ConfigError as exc:
+                        errors.append(exc)
+                    else:
+                        if definition.joins or definition.leaves:
+                            hooked.append((file, definition.name))
+            auth_file = self._stream_auth_loaded(auth, result.stream_auth, errors)
         finally:
-            await child.stop()
-        if isinstance(result.streams, msgspec.UnsetType):
-            sdk = f"{result.sdk.name} {result.sdk.version}"
-            errors.extend(
-                ConfigError(f.relative, f"not loaded: {sdk} does not load stream files")
-                for f in files
-            )
+            if not hooked and auth_file is None:
+                await child.stop()
+        if not hooked and auth_file is None:
+            await self._stop_unhooked()  # this file's old hooks may be gone
             return
-        for file, entry in zip(files, result.streams, strict=True):
-            if entry.error is not None:
-                error = entry.error
-                errors.append(StepLoadError(file.relative, error.type, error.message, error.stack))
-                continue
-            try:
-                self.registry.streams.add(parse_stream_config(entry.config or {}, file.relative))
-            except ConfigError as exc:
-                errors.append(exc)
+        pool = ChildPool([child])
+        self._hook_pools.append(pool)
+        for file, name in hooked:
+            self.registry.stream_hooks[name] = Step.compile(
+                file, NoopStepConfig(name=f"stream {name}"), pool
+            )
+        if auth_file is not None:
+            config = NoopStepConfig(name="authenticateStream")
+            self.registry.stream_auth = Step.compile(auth_file, config, pool)
+        await self._stop_unhooked()
+
+    def _stream_auth_loaded(
+        self, auth: Path | None, entry: LoadedStep | msgspec.UnsetType, errors: list[MotiadError]
+    ) -> StepFile | None:
+        """The auth file as a step file, when the child loaded it."""
+        if auth is None:
+            return None
+        relative = auth.relative_to(self.project).as_posix()
+        if isinstance(entry, msgspec.UnsetType):
+            message = "authenticateStream is not run: the Node SDK did not load it"
+            errors.append(ConfigError(relative, message))
+            return None
+        if entry.error is not None:
+            error = entry.error
+            errors.append(StepLoadError(relative, error.type, error.message, error.stack))
+            return None
+        return StepFile(auth, relative, AUTH_LANGUAGE)
+
+    async def _stop_unhooked(self) -> None:
+        """Forget the hooks of streams no longer declared (``motiad dev``), and
+        stop the hook children no hook needs any more."""
+        hooks = self.registry.stream_hooks
+        definitions = self.registry.streams.definitions
+        for name in [n for n, step in hooks.items() if n not in definitions]:
+            del hooks[name]
+        for name, definition in definitions.items():
+            step = hooks.get(name)
+            if step is not None and not (definition.joins or definition.leaves):
+                del hooks[name]
+        used = {step.pool for step in hooks.values()}
+        if self.registry.stream_auth is not None:
+            used.add(self.registry.stream_auth.pool)
+        idle = [pool for pool in self._hook_pools if pool not in used]
+        self._hook_pools = [pool for pool in self._hook_pools if pool in used]
+        async with anyio.create_task_group() as tg:
+            for pool in idle:
+                tg.start_soon(pool.stop)
 
     def _register(self, loaded: dict[str, list[_Loaded]], errors: list[MotiadError]) -> list[Step]:
         """Register the loaded steps, file by file in path order (so of two

@@ -61,7 +61,8 @@ SETTINGS: dict[str, str] = {
     "redis": "motiad does not start or use Motia's Redis; for Redis storage set"
     ' storage = "redis://HOST:PORT/DB" in motiad.toml',
     "app": "motiad has no Express app to customise; use API step middleware",
-    "streamAuth": "streams accept any client (see the README's differences from Motia)",
+    "streamAuth": "Motia 0.17's streamAuth is not run; export Motia 1.x's authenticateStream"
+    " from motia.config.ts instead, which motiad runs (README, Streams)",
 }
 """Top-level keys of the config besides ``plugins`` and ``adapters``."""
 
@@ -85,6 +86,26 @@ def find_config(project: Path) -> Path | None:
         if (project / name).is_file():
             return project / name
     return None
+
+
+_AUTHENTICATE_STREAM = re.compile(
+    r"export\s+(?:const|let|var|(?:async\s+)?function)\s+authenticateStream\b"
+)
+
+
+def stream_auth_file(project: Path) -> Path | None:
+    """The project's config when it exports Motia 1.x's ``authenticateStream``
+    (Motia's own build looks for ``export const authenticateStream`` in its
+    text, new/build/generate-index.ts); motiad runs that function, in a Node
+    child, when a stream client connects (SPEC ``stream.hooks``)."""
+    path = find_config(project)
+    if path is None:
+        return None
+    try:
+        text = _COMMENT.sub("", path.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return None
+    return path if _AUTHENTICATE_STREAM.search(text) else None
 
 
 def unused_parts(project: Path) -> list[str]:

@@ -30,7 +30,7 @@ class LogRecord(msgspec.Struct, frozen=True, rename="camel"):
 
 
 Outcome = Literal["ok", "error"]
-TriggerKind = Literal["api", "event", "cron"]
+TriggerKind = Literal["api", "event", "cron", "streamHook"]
 
 
 class Span(msgspec.Struct, frozen=True, rename="camel"):

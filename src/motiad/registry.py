@@ -27,6 +27,11 @@ class StepRegistry:
         self.routes: RouteTable[Step] = RouteTable()
         """API steps by method and path."""
         self.streams = StreamRegistry()
+        self.stream_hooks: dict[str, Step] = {}
+        """By stream name, the stream file (as a step that never routes anything)
+        whose child runs the stream's join and leave hooks (SPEC ``stream.hooks``)."""
+        self.stream_auth: Step | None = None
+        """``motia.config.ts`` as such a step, when it exports ``authenticateStream``."""
         self._subscribers: dict[str, list[Step]] = {}
         self._targets: dict[str, list[Target]] = {}
 

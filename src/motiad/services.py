@@ -306,22 +306,35 @@ class ChildServices:
         return None if change is None else change.data
 
     async def stream_update(self, params: StreamUpdateParams) -> StateUpdateResult:
-        """``stream.update``: read, change, validate and store one item; updates of
-        one item wait for each other here (one broker: the whole of a SQLite
-        project; brokers sharing a Redis do not wait for each other's)."""
+        """``stream.update``: read, change, validate and store one item in one
+        step of the store (SPEC ``stream.update-atomic``): no other write of the
+        item, from this broker or another sharing the storage, comes between."""
         invocation = self._invocations.get(params.invocation_id)
-        streams, store = self.registry.streams, self.store
+        streams = self.registry.streams
         streams.get(params.stream)
-        key = (params.stream, params.group_id, params.id)
-        async with self._item_locks.hold(key):
-            got = store.stream_get(params.stream, params.group_id, params.id)
-            old = await invocation.storage_call(got)
-            new = msgspec.Raw(change_of(params.ops)(None if old is None else bytes(old)))
-            item = streams.item(params.stream, params.id, new)
-            stored = store.stream_set(params.stream, params.group_id, params.id, item)
-            change = await invocation.storage_call(stored)
-            await self._react_to_stream(invocation, change)
-        return StateUpdateResult(change.data, msgspec.UNSET if old is None else old)
+        ops = change_of(params.ops)
+        refused: list[RemoteError] = []
+
+        def change(old: bytes | None) -> bytes | None:
+            # the store may run this again (another broker wrote the item meanwhile)
+            refused.clear()
+            try:
+                return bytes(streams.item(params.stream, params.id, msgspec.Raw(ops(old))))
+            except RemoteError as exc:  # the schema refused it: nothing is written
+                refused.append(exc)
+                return None
+
+        # One at a time per item within this broker: the store's transaction is
+        # what makes it atomic, this only spares Redis's WATCH the retries of
+        # this broker's own updates racing each other.
+        async with self._item_locks.hold((params.stream, params.group_id, params.id)):
+            updated = self.store.stream_update(params.stream, params.group_id, params.id, change)
+            old, stored = await invocation.storage_call(updated)
+        if refused:
+            raise refused[0]
+        assert stored is not None
+        await self._react_to_stream(invocation, stored)
+        return StateUpdateResult(stored.data, msgspec.UNSET if old is None else old)
 
     async def stream_list_groups(self, params: StreamNameParams) -> list[str]:
         """``stream.listGroups``: the stream's groups."""

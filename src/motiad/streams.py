@@ -35,6 +35,14 @@ class StreamConfig(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     name: str
     schema: dict[str, Any] | bool | None = None
     base_config: StreamBaseConfig = msgspec.field(default_factory=StreamBaseConfig)
+    # The hooks the file defines (SPEC ``stream.hooks``): the child reports
+    # each function as ``true`` and runs it when the broker asks.
+    on_join: bool = False
+    """Motia 1.x ``onJoin(subscription, context, authContext)``: may refuse a join."""
+    on_leave: bool = False
+    """Motia 1.x ``onLeave(subscription, context, authContext)``."""
+    can_access: bool = False
+    """Motia 0.17 ``canAccess(subscription, authContext)``: false refuses a join."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +54,10 @@ class StreamDefinition:
     """The declaring file, relative to the project."""
     raw_schema: dict[str, Any] | bool | None
     schema: Schema | None
+    joins: bool = False
+    """A hook runs when a client subscribes (``onJoin`` or ``canAccess``)."""
+    leaves: bool = False
+    """A hook runs when a client unsubscribes (``onLeave``)."""
 
 
 def parse_stream_config(raw: Mapping[str, Any], source: str) -> StreamDefinition:
@@ -76,7 +88,14 @@ def parse_stream_config(raw: Mapping[str, Any], source: str) -> StreamDefinition
             compiled = Schema.compile(config.schema)
         except SchemaError as exc:
             raise ConfigError(source, exc.message, field="config.schema") from None
-    return StreamDefinition(config.name, source, config.schema, compiled)
+    return StreamDefinition(
+        config.name,
+        source,
+        config.schema,
+        compiled,
+        joins=config.on_join or config.can_access,
+        leaves=config.on_leave,
+    )
 
 
 _decode_object = msgspec.json.Decoder(dict[str, Any]).decode

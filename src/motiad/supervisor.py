@@ -109,6 +109,9 @@ class ChildSpec:
     timings: ChildTimings = ChildTimings()
     stream_files: list[str] = field(default_factory=list)
     """Absolute paths of the stream definition files it loads (``initialize.streams``)."""
+    stream_auth: str | None = None
+    """Absolute path of the ``motia.config.ts`` whose ``authenticateStream`` it
+    loads (``initialize.streamAuth``)."""
     log_records_per_s: int = LOG_RECORDS_PER_S
     """``log`` notifications handled per second; the rest are counted and reported."""
 
@@ -258,6 +261,7 @@ class Child:
             self.spec.files,
             self.spec.max_line_bytes,
             self.spec.stream_files or msgspec.UNSET,
+            self.spec.stream_auth or msgspec.UNSET,
         )
         label, limit = self.spec.label, self._timings.initialize_s
         with anyio.move_on_after(limit):
@@ -539,6 +543,9 @@ def _check_entries(label: str, spec: ChildSpec, result: InitializeResult) -> Non
     lists = [("steps", "step file", spec.files, result.steps)]
     if not isinstance(result.streams, msgspec.UnsetType):
         lists.append(("streams", "stream file", spec.stream_files, result.streams))
+    auth = result.stream_auth
+    if not isinstance(auth, msgspec.UnsetType):
+        lists.append(("streamAuth", "stream auth file", [spec.stream_auth or ""], [auth]))
     for key, kind, files, entries in lists:
         paths = [entry.path for entry in entries]
         if paths != files:

@@ -14,11 +14,19 @@ One change is encoded once and the same text is queued for every subscribed
 connection. A connection's queue is bounded: a client too slow to keep up is
 disconnected (Motia's clients reconnect and join again, which resyncs them), and
 a handler's ``set`` never waits for a client.
+
+A stream file's hooks run in its child (SPEC ``stream.hooks``), as Motia 1.x's
+engine runs them (engine/src/modules/stream): ``authenticateStream`` of
+``motia.config.ts`` when a client connects, its ``{context}`` kept as the
+connection's auth context; ``onJoin`` (or 0.17's ``canAccess``) before a join,
+whose ``{unauthorized: true}`` refuses it; ``onLeave`` on a leave and for each
+subscription left when the connection closes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from urllib.parse import parse_qs
@@ -28,7 +36,10 @@ import msgspec
 
 from ..broker import Broker
 from ..errors import MotiadError
+from ..protocol.messages import StreamHookTrigger
+from ..steps import Step
 from ..storage import StreamChange
+from ..tracing import new_id
 from .access import Access, bearer
 from .api import Receive, Scope, Send
 
@@ -47,6 +58,10 @@ SYNC_READS = 3
 """Reads of the current state a join may take: another one when a change of the
 room arrived while reading (a backend whose reads wait, as Redis's do, could
 otherwise sync a client to a state older than a change it was already sent)."""
+
+LEAVE_HOOKS_WAIT_S = 10.0
+"""How long the ``onLeave`` hooks of a connection that closed may take (they
+run after it is gone, and a stopping server must not wait on them for long)."""
 
 REFUSALS_TOLD = 100
 """Distinct reasons for refusing a socket that are logged (each once): enough
@@ -89,6 +104,31 @@ class _Message(msgspec.Struct, rename="camel", omit_defaults=True):
     id: str | None = None
 
 
+class _HookInput(msgspec.Struct, rename="camel"):
+    """The ``input`` of a ``join``/``leave`` hook invocation (SPEC ``stream.hooks``)."""
+
+    subscription_id: str
+    stream_name: str
+    group_id: str
+    id: str | None
+    auth_context: msgspec.Raw
+
+
+class _AuthResult(msgspec.Struct):
+    """What ``authenticateStream`` returns (iii's StreamAuthResult)."""
+
+    context: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b"null"))
+
+
+class _JoinResult(msgspec.Struct):
+    """What ``onJoin`` returns (iii's StreamJoinResult)."""
+
+    unauthorized: bool = False
+
+
+_NULL = msgspec.Raw(b"null")
+_decode_auth = msgspec.json.Decoder(_AuthResult | None).decode
+_decode_join = msgspec.json.Decoder(_JoinResult | None).decode
 _decode_client = msgspec.json.Decoder(_ClientMessage).decode
 _encode = msgspec.json.Encoder().encode
 
@@ -188,6 +228,8 @@ class StreamHub:
         self.connections = 0
         """Open connections (the metrics show them)."""
         self._told: set[str] = set()
+        self._auth_contexts: dict[Connection, msgspec.Raw] = {}
+        """Each connection's auth context (``authenticateStream``'s ``context``; ``null``)."""
         self._last_timestamp = 0
         self.stop_watching = broker.store.watch_streams(self.publish)
 
@@ -231,8 +273,10 @@ class StreamHub:
             self._tell_once(refusal[1])
             await _refuse(scope, send, *refusal)
             return
+        auth_context = await self._authenticate(scope, headers)
         await send({"type": "websocket.accept", "subprotocol": offered[0] if offered else None})
         connection = Connection(self.queue_limit)
+        self._auth_contexts[connection] = auth_context
         self.connections += 1
         try:
             with connection.scope:
@@ -244,7 +288,12 @@ class StreamHub:
                     tg.cancel_scope.cancel()
         finally:
             self.connections -= 1
+            left = list(connection.subscriptions.items())
             self._drop(connection)
+            with anyio.CancelScope(shield=True), anyio.move_on_after(LEAVE_HOOKS_WAIT_S):
+                for subscription_id, key in left:
+                    await self._leave_hook(connection, subscription_id, key)
+            self._auth_contexts.pop(connection, None)
         if connection.close_code is not None:
             with anyio.move_on_after(CLOSE_WAIT_S):
                 await send({"type": "websocket.close", "code": connection.close_code})
@@ -277,7 +326,10 @@ class StreamHub:
             if request.type == "join":
                 await self._join(connection, request.data)
             elif request.type == "leave":
+                key = connection.subscriptions.get(request.data.subscription_id)
                 self._leave(connection, request.data.subscription_id)
+                if key is not None:
+                    await self._leave_hook(connection, request.data.subscription_id, key)
 
     async def _join(self, connection: Connection, data: _JoinData) -> None:
         key: RoomKey = (data.stream_name, data.group_id, data.id)
@@ -295,6 +347,18 @@ class StreamHub:
                 " max_subscriptions); leave some before joining more"
             )
             self._send_error(connection, data, message)
+            return
+        refusal = await self._join_refusal(connection, data)
+        if refusal is not None:
+            self._tell_once(refusal)
+            # Why, as every refused join is told, then Motia 1.x's own event
+            # (no published client acts on it; one that drops a message no
+            # newer than the last, as Motia's do, still gets the reason).
+            self._send_error(connection, data, refusal)
+            unauthorized = _Message(
+                data.stream_name, data.group_id, self._now(), _Event("unauthorized"), data.id
+            )
+            connection.offer(_encode(unauthorized).decode())
             return
         connection.subscriptions[data.subscription_id] = key
         room = self.rooms.setdefault(key, Room())
@@ -316,6 +380,87 @@ class StreamHub:
             data.stream_name, data.group_id, timestamp, _Event("sync", data=synced), data.id
         )
         connection.offer(_encode(sync).decode())
+
+    def _now(self) -> int:
+        """A message's stamp: never older than a change already sent."""
+        return max(int(time.time() * 1000), self._last_timestamp)
+
+    async def _hook(self, step: Step, hook: str, payload: object) -> msgspec.Raw | None:
+        """Run a stream hook in its child, in a trace of its own; raises
+        :class:`MotiadError` when it fails (the dispatch has logged why)."""
+        trigger = StreamHookTrigger(hook)  # type: ignore[arg-type]
+        return await self.broker.dispatch.invoke(step, trigger, payload, new_id())
+
+    async def _authenticate(self, scope: Scope, headers: dict[str, str]) -> msgspec.Raw:
+        """The auth context ``authenticateStream`` gives a connecting client
+        (Motia's StreamAuthInput in, ``{context}`` out); ``null`` without the
+        hook, and when it fails or gives none: the client is anonymous then,
+        as in Motia's engine (stream.rs ``ws_handler``)."""
+        step = self.broker.registry.stream_auth
+        if step is None:
+            return _NULL
+        client = scope.get("client") or ("", 0)
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        payload = {
+            "headers": headers,
+            "path": scope.get("path", "/"),
+            "queryParams": query,
+            "addr": f"{client[0]}:{client[1]}",
+        }
+        try:
+            result = await self._hook(step, "authenticate", payload)
+        except MotiadError:
+            return _NULL
+        try:
+            answer = _decode_auth(result or b"null")
+        except msgspec.ValidationError as exc:
+            self.broker.logs.log(
+                "error",
+                f"authenticateStream must return {{context}}: {exc}; the client is anonymous",
+                step=step.name,
+            )
+            return _NULL
+        return _NULL if answer is None else answer.context
+
+    async def _join_refusal(self, connection: Connection, data: _JoinData) -> str | None:
+        """Why the stream's ``onJoin`` (or ``canAccess``) refuses this join, or
+        ``None``. A hook that fails refuses it too (Motia's engine lets the
+        join through; an access check that cannot run must not open a stream)."""
+        step = self.broker.registry.stream_hooks.get(data.stream_name)
+        definition = self.broker.streams.definitions.get(data.stream_name)
+        if step is None or definition is None or not definition.joins:
+            return None
+        subject = f"join of {data.stream_name}/{data.group_id}" + (
+            f"/{data.id}" if data.id is not None else ""
+        )
+        try:
+            result = await self._hook(step, "join", self._hook_input(connection, data))
+        except MotiadError as exc:
+            return f"{subject} refused: the stream's onJoin failed ({exc})"
+        try:
+            answer = _decode_join(result or b"null")
+        except msgspec.ValidationError as exc:
+            return f"{subject} refused: onJoin of {definition.file} returned {exc}"
+        if answer is not None and answer.unauthorized:
+            return f"{subject} refused: unauthorized by onJoin of {definition.file}"
+        return None
+
+    async def _leave_hook(self, connection: Connection, subscription_id: str, key: RoomKey) -> None:
+        """Run the stream's ``onLeave`` for a subscription that ended (its
+        failure is logged by the dispatch and changes nothing)."""
+        stream, group_id, id = key
+        step = self.broker.registry.stream_hooks.get(stream)
+        definition = self.broker.streams.definitions.get(stream)
+        if step is None or definition is None or not definition.leaves:
+            return
+        data = _JoinData(stream, group_id, subscription_id, id)
+        with contextlib.suppress(MotiadError):
+            await self._hook(step, "leave", self._hook_input(connection, data))
+
+    def _hook_input(self, connection: Connection, data: _JoinData) -> _HookInput:
+        """The input of a join or leave hook (Motia's StreamJoinLeaveEvent)."""
+        context = self._auth_contexts.get(connection, _NULL)
+        return _HookInput(data.subscription_id, data.stream_name, data.group_id, data.id, context)
 
     def _send_error(self, connection: Connection, data: _JoinData, message: str) -> None:
         """An ``error`` event for a join (Motia's shape for a refused join)."""

@@ -145,6 +145,10 @@ class InitializeParams(_Wire, omit_defaults=False):
     streams: list[str] | msgspec.UnsetType = msgspec.UNSET
     """Stream definition files to load (SPEC ``lifecycle.streams``); sent only
     when there are some, so a child that does not know the field never sees it."""
+    stream_auth: str | msgspec.UnsetType = msgspec.UNSET
+    """The project's ``motia.config.ts`` (or ``.js``) that exports
+    ``authenticateStream`` (SPEC ``stream.hooks``); sent with ``streams``, only
+    when there is one."""
 
 
 class LoadedStep(_Wire):
@@ -171,6 +175,11 @@ class InitializeResult(_Wire):
     ) = msgspec.UNSET
     """One entry per path of ``initialize.streams``, in order; absent when the
     child does not load stream files."""
+    stream_auth: (
+        Annotated[LoadedStep, msgspec.Meta(extra_json_schema=_ONE_OUTCOME)] | msgspec.UnsetType
+    ) = msgspec.UNSET
+    """The outcome of ``initialize.streamAuth`` (its ``config`` is ``{}``);
+    absent when the child does not load it."""
 
 
 TriggerIndex = Annotated[int, msgspec.Meta(ge=0)]
@@ -203,7 +212,18 @@ class CronTrigger(_Wire, tag_field="type", tag="cron", kw_only=True):
     index: TriggerIndex | None = None
 
 
-Trigger = ApiTrigger | EventTrigger | CronTrigger
+class StreamHookTrigger(_Wire, tag_field="type", tag="streamHook"):
+    """The invocation runs a stream file's hook (SPEC ``stream.hooks``): ``join``
+    (Motia 1.x ``onJoin``, 0.17 ``canAccess``) or ``leave`` (``onLeave``) when a
+    WebSocket client subscribes or unsubscribes, or ``authenticate``
+    (``authenticateStream`` of ``motia.config.ts``) when one connects."""
+
+    hook: Literal["join", "leave", "authenticate"]
+    index: TriggerIndex | None = None
+    """Never sent: a hook is no trigger of a step (every trigger has the field)."""
+
+
+Trigger = ApiTrigger | EventTrigger | CronTrigger | StreamHookTrigger
 
 
 class ApiRequest(_Wire):

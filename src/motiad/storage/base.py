@@ -388,6 +388,16 @@ class StreamStore(Protocol):
         """Remove the item; the ``delete`` change carries it. ``None``: there was none."""
         ...
 
+    async def stream_update(
+        self, stream: str, group_id: str, id: str, change: Callable[[bytes | None], bytes | None]
+    ) -> tuple[msgspec.Raw | None, StreamChange | None]:
+        """Replace the item with ``change(item)`` (``None`` in: no item yet; ``None``
+        out: leave it as it is) in one step: no other write to the item comes
+        between the read and the write, from this broker or another. Returns the
+        old item and the change (``None`` when nothing was written). Durable and
+        announced to listeners on return, as :meth:`stream_set`."""
+        ...
+
     async def stream_group(self, stream: str, group_id: str) -> list[msgspec.Raw]:
         """Every item of the group, ordered by id."""
         ...

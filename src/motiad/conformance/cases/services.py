@@ -102,6 +102,40 @@ async def _stream_files(checker: Checker) -> str:
     return f"loaded {len(names)} of {len(entries)} stream files"
 
 
+@case(
+    "stream.hooks", "a stream's onJoin refuses or admits by the auth context; onLeave runs", "full"
+)
+async def _stream_hooks(checker: Checker) -> str:
+    async with checker.fresh() as session:
+        result = await checker.initialize(session, [], streams=checker.stream_files)
+        entries = result.get("streams") or []
+        hooked = [e for e in entries if (e.get("config") or {}).get("onJoin") is True]
+        if not hooked:
+            return "this child loads no stream hooks"
+        path = hooked[0]["path"]
+        base = {"subscriptionId": "s1", "streamName": "conformance", "groupId": "g", "id": None}
+        answers = []
+        for auth_context in ({"deny": True}, {"user": "ada"}):
+            msg_id = await session.invoke(
+                path,
+                {"type": "streamHook", "hook": "join"},
+                {**base, "authContext": auth_context},
+            )
+            answers.append(await session.result(msg_id, "the conformance stream's onJoin"))
+        wanted = [{"unauthorized": True}, {"unauthorized": False}]
+        expect(answers == wanted, f"onJoin answered {answers}, expected {wanted}")
+        before = len(session.logs)
+        msg_id = await session.invoke(
+            path, {"type": "streamHook", "hook": "leave"}, {**base, "authContext": None}
+        )
+        left = await session.result(msg_id, "the conformance stream's onLeave")
+        expect(left is None, f"onLeave answered {left!r}, expected null")
+        await session.quiet("the conformance stream's onLeave")
+        messages = [m["params"].get("message") for m in session.logs[before:]]
+        expect("conformance left" in messages, f"onLeave logged {messages}, not 'conformance left'")
+    return f"{path.rsplit('/', 1)[-1]}: join refused and admitted, leave ran"
+
+
 @case("log.notification", "logger.info sends a log notification for the invocation", "core")
 async def _log(checker: Checker) -> str:
     session = await checker.ready()

@@ -232,6 +232,12 @@ class RedisStore:
         """Remove the item; the change carries it."""
         return await self.streams.delete(stream, group_id, id)
 
+    async def stream_update(
+        self, stream: str, group_id: str, id: str, change: Callable[[bytes | None], bytes | None]
+    ) -> tuple[msgspec.Raw | None, StreamChange | None]:
+        """Read, change and write the item in one optimistic transaction."""
+        return await self.streams.update(stream, group_id, id, change)
+
     async def stream_group(self, stream: str, group_id: str) -> list[msgspec.Raw]:
         """All items of the group, by id."""
         return await self.streams.group(stream, group_id)

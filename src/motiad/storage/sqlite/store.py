@@ -182,6 +182,12 @@ class SqliteStore:
         """Delete; the change carries the removed item."""
         return await self.streams.delete(stream, group_id, id)
 
+    async def stream_update(
+        self, stream: str, group_id: str, id: str, change: Callable[[bytes | None], bytes | None]
+    ) -> tuple[msgspec.Raw | None, StreamChange | None]:
+        """Read, change and write the item in one write."""
+        return await self.streams.update(stream, group_id, id, change)
+
     async def stream_group(self, stream: str, group_id: str) -> list[msgspec.Raw]:
         """All items of the group, by id."""
         return self.streams.group(stream, group_id)
