@@ -27,6 +27,7 @@ from .http_load import (
     run_wrk_scenario,
 )
 from .install import MOTIA_VERSION, ensure_motia, ensure_tsx
+from .micro.cores import run_cores
 from .micro.drive import run_cpu_pool, run_events, run_fanout, run_invoke, run_kill
 from .micro.redis_events import run_events_redis
 from .profile import ensure_py_spy
@@ -54,6 +55,7 @@ RUNNERS: dict[Kind, Runner] = {
     "kill": run_kill,
     "fanout": run_fanout,
     "cpu-pool": run_cpu_pool,
+    "cores": run_cores,
 }
 
 FULL = Plan(
@@ -132,7 +134,7 @@ def _setup(run: Run, chosen: list[Scenario]) -> dict[str, str]:
     versions: dict[str, str] = {}
     motiad = run.registry["motiad"]
     wanted = any(name.startswith("motiad") for name in names) or any(
-        scenario.kind == "events-redis" for scenario in chosen
+        scenario.kind in ("events-redis", "cores") for scenario in chosen
     )
     if wanted and isinstance(motiad, Motiad) and motiad.node_modules is not None:
         try:
@@ -179,10 +181,14 @@ def _timed(run: Run, scenario: Scenario, round_no: int) -> list[Row]:
     return rows
 
 
+MICRO: tuple[Kind, ...] = ("invoke", "events", "events-redis", "kill", "cpu-pool", "cores")
+"""Scenarios whose systems only make sense together (``--system`` keeps them all)."""
+
+
 def _restrict(scenario: Scenario, only: list[str] | None) -> Scenario:
     """Keep only the chosen systems of an HTTP scenario (micro ones keep all: a system
     without its baseline says nothing)."""
-    if not only or scenario.kind in ("invoke", "events", "events-redis", "kill", "cpu-pool"):
+    if not only or scenario.kind in MICRO:
         return scenario
     kept = tuple(name for name in scenario.systems if name in only)
     return Scenario(

@@ -32,6 +32,7 @@ Kind = Literal[
     "kill",
     "fanout",
     "cpu-pool",
+    "cores",
 ]
 
 FLOOR = "raw-asgi"
@@ -311,6 +312,18 @@ SCENARIOS: tuple[Scenario, ...] = (
                 Target("workers-2", "value", "max", 1 / 1.7, "workers-1", "17", "s"),
             ),
         ),
+    ),
+    Scenario(
+        name="cores",
+        kind="cores",
+        description=(
+            "GET /ping (TS) on one port served by one and by two motiad run instances on "
+            "one redis-server, all listening with [http] reuse_port (the kernel spreads "
+            "the connections): how far one project goes past one core (docs/SCALING.md)"
+        ),
+        systems=("redis-x1", "redis-x2"),
+        project="ping",
+        request=HttpRequest("GET", "/ping"),
     ),
     Scenario(
         name="ageing-ping",

@@ -175,10 +175,12 @@ def launch(
     label: str,
     *,
     interval_s: float = 0.1,
+    port: int | None = None,
 ) -> Server:
-    """Start ``system`` in ``cwd`` (prepared) and return once ``project``'s ready path
-    answers 200; ``ready_s`` is the time from spawn. Raises ``RuntimeError``."""
-    port = procs.free_port()
+    """Start ``system`` in ``cwd`` (prepared) on ``port`` (default: a free one) and
+    return once ``project``'s ready path answers 200; ``ready_s`` is the time from
+    spawn. Raises ``RuntimeError``."""
+    port = port or procs.free_port()
     base_url = f"http://127.0.0.1:{port}"
     log = out / f"{label}.log"
     started = time.monotonic()

@@ -179,3 +179,32 @@ def test_an_unreachable_redis_at_start_is_a_clear_error(tmp_path: Path) -> None:
         assert "cannot reach Redis at redis://127.0.0.1:" in done.stderr
         assert "is redis-server running there?" in done.stderr
         assert "Traceback" not in done.stderr
+
+
+async def test_instances_with_reuse_port_share_one_port(tmp_path: Path, redis_url: str) -> None:
+    """``[http] reuse_port``: two instances listen on one port and the kernel
+    spreads new connections between them (docs/SCALING.md); without it the
+    second one refuses to start, naming the port."""
+    project = make_project(tmp_path / "p", FIXTURES / "cores" / "pid_step.py")
+    settings = f'storage = "{redis_url}"\n'
+    (project / "motiad.toml").write_text(settings)
+    port = str(free_port())
+    args = ("run", str(project), "--port", port)
+    async with motiad(*args) as a:
+        refused = await anyio.to_thread.run_sync(lambda: run_cli(*args, timeout=30))
+        assert refused.returncode != 0
+        assert f"cannot listen on 127.0.0.1:{port}" in refused.stdout + refused.stderr
+        await a.stop()
+    (project / "motiad.toml").write_text(settings + "[http]\nreuse_port = true\n")
+    async with motiad(*args) as a, motiad(*args) as b:
+        brokers = {a.process.pid, b.process.pid}
+        served: set[int] = set()
+        fresh = httpx.Limits(max_keepalive_connections=0)  # a new connection each time
+        async with httpx.AsyncClient(base_url=a.url, limits=fresh, timeout=10) as http:
+            for _ in range(64):
+                answer = await http.get("/pid")
+                assert answer.status_code == 200
+                served.add(answer.json()["broker"])
+                if served == brokers:
+                    break
+        assert served == brokers  # 64 connections all to one: odds 2**-63

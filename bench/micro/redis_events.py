@@ -66,7 +66,8 @@ def redis_backlog(url: str) -> Backlog:
     return Backlog(created, pending, dead)
 
 
-def _redis_server(folder: Path, stack: ExitStack) -> str:
+def redis_server(folder: Path, stack: ExitStack) -> tuple[str, int]:
+    """A redis-server of its own in ``folder`` (stopped by ``stack``): its URL and pid."""
     port = procs.free_port()
     argv = [ensure_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--dir"]
     argv += [str(folder), "--appendonly", "yes", "--appendfsync", "everysec", "--save", ""]
@@ -84,7 +85,7 @@ def _redis_server(folder: Path, stack: ExitStack) -> str:
                 raise RuntimeError("redis-server did not start") from None
             time.sleep(0.02)
     client.close()
-    return url
+    return url, proc.pid
 
 
 def run_events_redis(run: Run, scenario: Scenario, round_no: int) -> list[Row]:
@@ -106,7 +107,7 @@ def run_events_redis(run: Run, scenario: Scenario, round_no: int) -> list[Row]:
                     rows.append(row)
                     continue
                 count = int(name.removeprefix("redis-x"))
-                url = _redis_server(run.workdir(f"{label}-redis"), stack)
+                url, _ = redis_server(run.workdir(f"{label}-redis"), stack)
                 rows.append(_durable_on_redis(run, scenario, round_no, label, url, count, total))
             except (RuntimeError, OSError, subprocess.TimeoutExpired, redis.RedisError) as exc:
                 run.failures.append(f"{scenario.name} on {name}: {exc}")

@@ -225,7 +225,7 @@ async def _serve_early(
     from .http import WorkbenchOptions, build_app, workbench_token
     from .http.server import bind_socket
 
-    sock = bind_socket(settings.host, settings.port)
+    sock = bind_socket(settings.host, settings.port, reuse_port=settings.http.reuse_port)
     host, port = sock.getsockname()[:2]
     url = f"http://{_display_host(host)}:{port}"
     workbench, workbench_url = None, None

@@ -340,6 +340,11 @@ class HttpSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     as ``*`` does not allow credentials)."""
     cors_max_age_s: Annotated[int, msgspec.Meta(ge=0)] = 600
     """How long a browser may reuse a preflight answer (Motia's 600)."""
+    reuse_port: bool = False
+    """Listen with ``SO_REUSEPORT``, so several ``motiad run`` instances on one
+    Redis share one port and the kernel spreads connections among them: one
+    machine's cores serve one project without a load balancer (docs/SCALING.md).
+    Linux and the BSDs; one instance per SQLite file still."""
     max_subscriptions: Annotated[int, msgspec.Meta(ge=1)] = 1000
     """Subscriptions one stream WebSocket may hold (a join beyond is refused with
     an error message): bounds the broker's memory per connection; a page

@@ -84,11 +84,14 @@ def build_app(
     return app
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening socket; a clear error when the port is taken."""
+def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A listening socket; a clear error when the port is taken. ``reuse_port``:
+    other processes may listen on the same port (``[http] reuse_port``)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
