@@ -181,7 +181,8 @@ export function mount(main, route, ctx) {
       h("button", { class: "button small", type: "button", title: "Show all (f)", onclick: () => fit(true) }, "Fit"),
     );
     const legend = h("div", { class: "flow-legend" },
-      h("span", {}, h("i"), "emits / subscribes"), h("span", {}, h("i", { class: "dashed" }), "virtual (noop)"));
+      h("span", {}, h("i"), "emits / subscribes"), h("span", {}, h("i", { class: "dashed" }), "virtual (noop)"),
+      nodes.some((n) => n.broken) ? h("span", {}, h("i", { class: "broken" }), "failed to load") : null);
     fill(canvas, svg, legend, tools);
     requestAnimationFrame(() => fit(false));
     if (finder.value.trim() && !drawingFound) find(finder.value); // typed before the graph came
