@@ -176,7 +176,12 @@ async def test_run_allow_broken_answers_503_on_the_route_of_a_config_it_refused(
         assert body["file"] == "steps/typo_step.py"
         assert "config.bodySchemaa: unknown field" in body["error"]
         assert body["error"].startswith("Typo is broken: steps/typo_step.py")
-        assert (await http.get("/broken")).status_code == 404
+        unknown = await http.get("/broken")
+        assert unknown.status_code == 404
+        assert unknown.json()["error"] == (
+            "no route for GET /broken (maybe a step of steps/broken_step.py,"
+            " which did not load before its config could be read)"
+        )
         assert (await http.get("/fine")).json() == {"fine": True}
         ready = await http.get("/__motiad/ready")
         assert ready.json() == {"status": "not ready", "reason": "a step failed to load"}

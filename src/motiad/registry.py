@@ -190,6 +190,11 @@ class StepRegistry:
                     routes.add(method, path, record)
         self._broken_routes = routes
 
+    def unread(self) -> list[str]:
+        """The step files that failed before any config could be read: a path
+        no step serves may be one of theirs (a 404 says so)."""
+        return sorted(f for f, record in self.broken.items() if f and record.step is None)
+
     def broken_route(self, method: str, path: str) -> BrokenFile | None:
         """The broken step whose route this would be (no running step serves it)."""
         match = self._broken_routes.match(method, path)

@@ -107,7 +107,8 @@ class ApiHandler:
             await self._refuse_broken(send, broken, detail, trace_id, cors, span)
             return
         if match is None:
-            await self._refuse(send, "", detail, 404, f"no route for {detail}", trace_id, cors)
+            why = f"no route for {detail}" + _maybe_unread(self.broker.registry.unread())
+            await self._refuse(send, "", detail, 404, why, trace_id, cors)
             return
         if isinstance(match, list):
             allowed = ", ".join(match)
@@ -215,6 +216,14 @@ class ApiHandler:
         await self._refuse(
             send, step, detail, 503, why, trace_id, cors, file=broken.file, line=broken.line
         )
+
+
+def _maybe_unread(files: list[str]) -> str:
+    """The hint of a 404 while step files fail before their configs can be read."""
+    if not files:
+        return ""
+    named = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+    return f" (maybe a step of {named}, which did not load before its config could be read)"
 
 
 class _StreamedResponse:
