@@ -99,6 +99,8 @@ BREAKINGS = [
     (ORDERS.replace("context):", "context)"), "SyntaxError", 2),
     ('raise RuntimeError("not today")\n' + ORDERS, "RuntimeError: not today", 1),
     (ORDERS.split("async def")[0], "does not define `handler`", None),
+    # its child dies at import: the file's own error, not the project's
+    ("import os\nos._exit(3)\n" + ORDERS, "ChildError: child exited with code 3", None),
 ]
 
 
