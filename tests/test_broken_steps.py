@@ -253,7 +253,7 @@ def test_what_can_be_read_of_a_refused_config_keeps_its_routes() -> None:
     assert KnownStep.of_raw(
         {"name": 3, "type": "api", "path": "/x", "method": "FETCH"}
     ) == KnownStep(None, "api", None, (), ())
-    assert KnownStep.of_raw({"flows": "a"}) is None
+    assert KnownStep.of_raw({"flows": "a", "type": ["api"]}) is None
     assert KnownStep.of_raw(None) is None
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
-from .config import HTTP_METHODS, RESERVED_PATH_PREFIX, ApiStepConfig, EventStepConfig, StepConfig
+from .config import ApiStepConfig, EventStepConfig, StepConfig, check_step
 from .discovery import StepFile
 from .errors import ConfigError, MotiadError, StepLoadError
 from .flows import BrokenFlowStep, FlowStep, trigger_text
@@ -21,7 +21,7 @@ from .steps import Step
 from .storage import Target
 from .streams import StreamRegistry
 
-_STEP_TYPES = ("api", "event", "cron", "noop")
+_STEP_TYPES = frozenset(str(config.__struct_config__.tag) for config in get_args(StepConfig))
 _TRIGGER_TYPES = {"http": "api", "queue": "event", "cron": "cron"}
 """Motia 1.x trigger types as the step types they are served as."""
 
@@ -75,7 +75,8 @@ class KnownStep:
             routes = [_route(t) for t in entries if t.get("type") == "http"]
             type_ = next((t for t in types if t is not None), None)
         else:
-            type_ = raw.get("type") if raw.get("type") in _STEP_TYPES else None
+            declared = raw.get("type")
+            type_ = declared if isinstance(declared, str) and declared in _STEP_TYPES else None
             routes = [_route(raw)] if type_ == "api" else []
         served = tuple(r for r in routes if r is not None)
         trigger = ", ".join(f"{m} {p}" for m, p in served) or None
@@ -85,14 +86,16 @@ class KnownStep:
 
 
 def _route(raw: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The route of a refused config, if its method and path pass the checks
+    an accepted one does."""
     method, path = raw.get("method"), raw.get("path")
     if not isinstance(method, str) or not isinstance(path, str):
         return None
-    method = method.upper()
-    reserved = path == RESERVED_PATH_PREFIX or path.startswith(RESERVED_PATH_PREFIX + "/")
-    if method not in HTTP_METHODS or not path.startswith("/") or reserved:
+    try:
+        check_step(ApiStepConfig(name="route", path=path, method=method.upper()), "")
+    except ConfigError:
         return None
-    return method, path
+    return method.upper(), path
 
 
 class BrokenConfig(ConfigError):
