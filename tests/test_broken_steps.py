@@ -17,7 +17,7 @@ from motiad.flows import BrokenFlowStep, FlowStep, build_graph
 from motiad.registry import KnownStep
 
 from .browser import open_page
-from .harness import motiad, run_cli
+from .harness import REPO, motiad, run_cli
 
 pytestmark = pytest.mark.anyio
 expect.set_options(timeout=20_000)
@@ -293,3 +293,43 @@ def test_the_graph_draws_a_broken_step_in_its_flow_without_edges() -> None:
     shop = next(f for f in graph["flows"] if f["name"] == "shop")
     assert shop["steps"] == ["A", "B"]
     assert all("step:B" not in (e["from"], e["to"]) for e in graph["edges"])
+
+
+async def test_dev_shows_a_failed_build_in_the_workbench_and_on_the_route(tmp_path: Path) -> None:
+    """A language with a ``build`` (Go's): an edit whose build fails reloads no
+    step, yet the workbench is told (banner, the step drawn broken) and the
+    step's route answers 503 naming the build's failure; fixed, all clears."""
+    (tmp_path / "steps").mkdir()
+    (tmp_path / "motiad.toml").write_text(
+        "[languages.esm]\n"
+        'patterns = ["*.handler.mjs"]\n'
+        'command = ["node", "{sdk}/src/runner.mjs"]\n'
+        f'sdk = "{REPO / "sdk-node"}"\n'
+        # the build fails while a step file says BROKEN
+        'build = ["sh", "-c", "! grep -l BROKEN \\"$@\\"", "build", "{files}"]\n'
+    )
+    hello = tmp_path / "steps" / "hello.handler.mjs"
+    source = (
+        "export const config = { name: 'Hello', type: 'api', path: '/hello', method: 'GET' }\n"
+        "export const handler = async () => ({ status: 200, body: 'hi' })\n"
+    )
+    hello.write_text(source)
+    async with (
+        motiad("dev", str(tmp_path), "--port", "0") as served,
+        httpx.AsyncClient(base_url=served.url) as http,
+        open_page(f"{served.url}/__motiad/#/flows") as page,
+    ):
+        node = page.locator('[data-node="step:Hello"]')
+        await expect(node).to_be_visible()
+        mark = len(served.lines)
+        hello.write_text(source + "// BROKEN\n")
+        await served.wait_for(r"the esm build failed", start=mark)
+        await expect(page.locator("#problems")).to_contain_text("the esm build failed")
+        await expect(node).to_have_class(BROKEN_NODE)
+        answer = await http.get("/hello")
+        assert answer.status_code == 503
+        assert "the esm build failed" in answer.json()["error"]
+        hello.write_text(source)
+        await expect(page.locator("#problems")).to_be_hidden()
+        await expect(node).not_to_have_class(BROKEN_NODE)
+        assert (await http.get("/hello")).text == "hi"

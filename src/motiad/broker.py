@@ -131,6 +131,7 @@ class Broker:
         in one instant (workers included: their deliveries stay due); the old
         child finishes what it runs and stops. Every other child keeps serving."""
         reload = await self.loader.start_reload(relative)
+        before = self.problems
         removed = self.loader.swap(reload)
         self._record_broken(reload, removed)
         for step in removed:
@@ -138,6 +139,10 @@ class Broker:
         for step in reload.report.steps:
             self.dispatch.start(step)
         await self.loader.finish_reload(reload)
+        if not reload.announce and self.problems != before:
+            # no step changed (a stream file, a failed build), but what the
+            # workbench shows of the problems did
+            self.reloaded.publish(relative)
         return reload.report
 
     def _record_broken(self, reload: Reload, removed: list[Step]) -> None:
