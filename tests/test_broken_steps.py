@@ -295,25 +295,33 @@ def test_the_graph_draws_a_broken_step_in_its_flow_without_edges() -> None:
     assert all("step:B" not in (e["from"], e["to"]) for e in graph["edges"])
 
 
-async def test_dev_shows_a_failed_build_in_the_workbench_and_on_the_route(tmp_path: Path) -> None:
-    """A language with a ``build`` (Go's): an edit whose build fails reloads no
-    step, yet the workbench is told (banner, the step drawn broken) and the
-    step's route answers 503 naming the build's failure; fixed, all clears."""
-    (tmp_path / "steps").mkdir()
-    (tmp_path / "motiad.toml").write_text(
+HELLO_MJS = (
+    "export const config = { name: 'Hello', type: 'api', path: '/hello', method: 'GET' }\n"
+    "export const handler = async () => ({ status: 200, body: 'hi' })\n"
+)
+
+
+def built_language(root: Path) -> Path:
+    """A project whose ``*.handler.mjs`` steps are a language with a build (as
+    Go's), one that fails while a step file says BROKEN."""
+    (root / "steps").mkdir()
+    (root / "motiad.toml").write_text(
         "[languages.esm]\n"
         'patterns = ["*.handler.mjs"]\n'
         'command = ["node", "{sdk}/src/runner.mjs"]\n'
         f'sdk = "{REPO / "sdk-node"}"\n'
-        # the build fails while a step file says BROKEN
         'build = ["sh", "-c", "! grep -l BROKEN \\"$@\\"", "build", "{files}"]\n'
     )
-    hello = tmp_path / "steps" / "hello.handler.mjs"
-    source = (
-        "export const config = { name: 'Hello', type: 'api', path: '/hello', method: 'GET' }\n"
-        "export const handler = async () => ({ status: 200, body: 'hi' })\n"
-    )
-    hello.write_text(source)
+    (root / "steps" / "hello.handler.mjs").write_text(HELLO_MJS)
+    return root
+
+
+async def test_dev_shows_a_failed_build_in_the_workbench_and_on_the_route(tmp_path: Path) -> None:
+    """An edit whose build fails reloads no step, yet the workbench is told
+    (banner, the step drawn broken) and the step's route answers 503 naming
+    the build's failure; fixed, all clears."""
+    hello = built_language(tmp_path) / "steps" / "hello.handler.mjs"
+    source = HELLO_MJS
     async with (
         motiad("dev", str(tmp_path), "--port", "0") as served,
         httpx.AsyncClient(base_url=served.url) as http,
@@ -333,3 +341,35 @@ async def test_dev_shows_a_failed_build_in_the_workbench_and_on_the_route(tmp_pa
         await expect(page.locator("#problems")).to_be_hidden()
         await expect(node).not_to_have_class(BROKEN_NODE)
         assert (await http.get("/hello")).text == "hi"
+
+
+async def test_dev_clears_a_failed_build_of_several_files_once_it_builds(tmp_path: Path) -> None:
+    """A build of several files that fails breaks each of them (listed once);
+    their shared child keeps serving the last good version meanwhile, drawn as
+    running; a build that passes clears the problem of every file."""
+    root = built_language(tmp_path)
+    (root / "steps" / "bye.handler.mjs").write_text(
+        HELLO_MJS.replace("Hello", "Bye").replace("/hello", "/bye")
+    )
+    hello = root / "steps" / "hello.handler.mjs"
+    async with (
+        motiad("dev", str(root), "--port", "0") as served,
+        httpx.AsyncClient(base_url=served.url) as http,
+        open_page(f"{served.url}/__motiad/#/flows") as page,
+    ):
+        banner = page.locator("#problems")
+        mark = len(served.lines)
+        hello.write_text(HELLO_MJS + "// BROKEN\n")
+        await served.wait_for(r"the esm build failed", start=mark)
+        await expect(banner).to_contain_text("2 step files failed to load")
+        await expect(banner.locator("li")).to_have_count(1)
+        assert (await http.get("/hello")).text == "hi"  # the last good version
+        await expect(page.locator(".node.broken")).to_have_count(0)
+        problems = (await http.get("/__motiad/api/steps")).json()["problems"]
+        assert sorted(p["file"] for p in problems) == [
+            "steps/bye.handler.mjs",
+            "steps/hello.handler.mjs",
+        ]
+        hello.write_text(HELLO_MJS)
+        await expect(banner).to_be_hidden()
+        assert (await http.get("/__motiad/api/steps")).json()["problems"] == []

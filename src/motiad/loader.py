@@ -20,7 +20,7 @@ from .config import FILE_PLACEHOLDER, Settings, StepConfig
 from .discovery import StepFile, discover_steps, discover_streams, language_of, stream_language_of
 from .errors import ChildError, ConfigError, MotiadError, StepLoadError
 from .pool import ChildPool
-from .registry import BrokenConfig, KnownStep, StepRegistry
+from .registry import BrokenConfig, BuildFailed, KnownStep, StepRegistry
 from .rpc import Method
 from .runners import child_command
 from .steps import Step
@@ -236,7 +236,8 @@ class StepLoader:
             try:
                 await build_language(language, self.project, self.settings, paths, self.logs)
             except ConfigError as exc:
-                errors.append(exc)
+                built = [file.relative for file in files if file.language == language]
+                errors.append(BuildFailed(exc, built))
                 failed.add(language)
         return failed
 

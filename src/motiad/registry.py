@@ -107,6 +107,15 @@ class BrokenConfig(ConfigError):
         self.step = step
 
 
+class BuildFailed(ConfigError):
+    """A language's build failed: every step file it built is broken by it
+    (one error, shown once, recorded for each of them)."""
+
+    def __init__(self, error: ConfigError, files: Sequence[str]) -> None:
+        super().__init__(error.source, error.message, field=error.field)
+        self.files = tuple(files)
+
+
 @dataclass(frozen=True, slots=True)
 class BrokenFile:
     """A step file that does not load now (``""``: a problem of the project's),
@@ -148,14 +157,17 @@ def broken_files(
     its errors could read of it, else what ``known`` (its last loaded config) says."""
     grouped: dict[str, list[MotiadError]] = {}
     for error in errors:
-        file = (
-            error.source
+        files = (
+            error.files
+            if isinstance(error, BuildFailed)
+            else (error.source,)
             if isinstance(error, ConfigError)
-            else error.path
+            else (error.path,)
             if isinstance(error, StepLoadError)
-            else ""
+            else ("",)
         )
-        grouped.setdefault(file, []).append(error)
+        for file in files:
+            grouped.setdefault(file, []).append(error)
     records = {}
     for file, found in grouped.items():
         read = (e.step for e in found if isinstance(e, BrokenConfig) and e.step is not None)
