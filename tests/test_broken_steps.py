@@ -373,3 +373,16 @@ async def test_dev_clears_a_failed_build_of_several_files_once_it_builds(tmp_pat
         hello.write_text(HELLO_MJS)
         await expect(banner).to_be_hidden()
         assert (await http.get("/__motiad/api/steps")).json()["problems"] == []
+
+
+def test_a_typescript_syntax_error_names_its_line(tmp_path: Path) -> None:
+    """The transpiler's ``Unexpected token (L:C)`` becomes the file's line, as
+    a stack's would (the 503 and the flow view show it)."""
+    (tmp_path / "steps").mkdir()
+    (tmp_path / "steps" / "bad.step.ts").write_text(
+        "export const config = { name: 'Bad', type: 'api', path: '/bad', method: 'GET' }\n"
+        "export const handler = async () =>> ({ status: 200 })\n"
+    )
+    listed = run_cli("steps", str(tmp_path))
+    assert listed.returncode == 1
+    assert "steps/bad.step.ts:2: failed to load: SyntaxError:" in listed.stderr
