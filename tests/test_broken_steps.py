@@ -13,8 +13,9 @@ import pytest
 from playwright.async_api import expect
 
 from motiad.config import parse_step_config
+from motiad.errors import ChildError, ConfigError
 from motiad.flows import BrokenFlowStep, FlowStep, build_graph
-from motiad.registry import KnownStep
+from motiad.registry import KnownStep, StepRegistry, broken_files
 
 from .browser import open_page
 from .harness import REPO, motiad, run_cli
@@ -386,3 +387,12 @@ def test_a_typescript_syntax_error_names_its_line(tmp_path: Path) -> None:
     listed = run_cli("steps", str(tmp_path))
     assert listed.returncode == 1
     assert "steps/bad.step.ts:2: failed to load: SyntaxError:" in listed.stderr
+
+
+def test_the_graph_draws_no_node_for_a_problem_of_the_project() -> None:
+    registry = StepRegistry()
+    project_wide = ChildError("stream files (python): child exited with code 1")
+    refused = ConfigError("steps/a_step.py", "unknown field", field="config.x")
+    registry.record_broken([], broken_files([project_wide, refused]))
+    assert set(registry.broken) == {"", "steps/a_step.py"}
+    assert [step.file for step in registry.broken_flow_steps()] == ["steps/a_step.py"]

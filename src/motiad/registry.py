@@ -137,7 +137,7 @@ class BrokenFile:
         return next((line for line in lines if line is not None), None)
 
     def flow_step(self) -> BrokenFlowStep:
-        """What the flow graph draws of it (``motiad flows``, the workbench)."""
+        """What the flow graph draws of it (the workbench)."""
         known = self.step
         return BrokenFlowStep(
             self.file,
@@ -209,6 +209,17 @@ class StepRegistry:
         """The step files that failed before any config could be read: a path
         no step serves may be one of theirs (a 404 says so)."""
         return sorted(f for f, record in self.broken.items() if f and record.step is None)
+
+    def broken_flow_steps(self) -> list[BrokenFlowStep]:
+        """What the flow graph draws of the files that do not load: not the
+        project's own problems (they belong to no step), nor a file whose last
+        good version still serves (its new one did not build: drawn as its
+        running steps, the banner says what failed)."""
+        return [
+            record.flow_step()
+            for record in self.broken.values()
+            if record.file and not self.in_file(record.file)
+        ]
 
     def broken_route(self, method: str, path: str) -> BrokenFile | None:
         """The broken step whose route this would be (no running step serves it)."""

@@ -320,10 +320,7 @@ def register_workbench(
 
     @app.get(f"{API}/flows")
     async def flows() -> Response:
-        registry = broker.registry
-        # a file whose last good version still serves (its new one did not
-        # build) is drawn as its running steps; the banner says what failed
-        broken = [r.flow_step() for r in registry.broken.values() if not registry.in_file(r.file)]
+        broken = broker.registry.broken_flow_steps()
         return _json(build_graph(flow_steps(broker.steps.values()), broken))
 
     @app.get(f"{API}/steps")
