@@ -246,15 +246,6 @@ export function mount(main, route, ctx) {
     selected = id;
     for (const g of canvas.querySelectorAll(".node")) g.classList.toggle("selected", g.dataset.node === id);
     const node = graph.nodes.find((n) => n.id === id);
-    const incoming = graph.edges.filter((e) => e.to === id);
-    const outgoing = graph.edges.filter((e) => e.from === id);
-    const names = (list, end) => list.map((e) => graph.nodes.find((n) => n.id === e[end])?.name + (e.virtual ? " (virtual)" : ""));
-    const rows = node.kind === "topic"
-      ? [["emitted by", names(incoming, "from").join(", ") || "—"], ["subscribers", names(outgoing, "to").join(", ") || "—"], ["flows", node.flows.join(", ")]]
-      : [["trigger", h("code", {}, node.trigger)], ["file", h("code", {}, node.file)], ["language", node.language],
-         ["flows", node.flows.join(", ")], ["emits", names(outgoing, "to").join(", ") || "—"],
-         ...(incoming.length ? [["subscribes", names(incoming, "from").join(", ")]] : [])];
-    const step = encodeURIComponent(node.name);
     if (node.broken) {
       fill(details,
         h("div", {}, h("h2", {}, node.name), h("span", { class: "badge error" }, "failed to load")),
@@ -266,6 +257,15 @@ export function mount(main, route, ctx) {
       showDetails(id);
       return;
     }
+    const incoming = graph.edges.filter((e) => e.to === id);
+    const outgoing = graph.edges.filter((e) => e.from === id);
+    const names = (list, end) => list.map((e) => graph.nodes.find((n) => n.id === e[end])?.name + (e.virtual ? " (virtual)" : ""));
+    const rows = node.kind === "topic"
+      ? [["emitted by", names(incoming, "from").join(", ") || "—"], ["subscribers", names(outgoing, "to").join(", ") || "—"], ["flows", node.flows.join(", ")]]
+      : [["trigger", h("code", {}, node.trigger)], ["file", h("code", {}, node.file)], ["language", node.language],
+         ["flows", node.flows.join(", ")], ["emits", names(outgoing, "to").join(", ") || "—"],
+         ...(incoming.length ? [["subscribes", names(incoming, "from").join(", ")]] : [])];
+    const step = encodeURIComponent(node.name);
     const actions = node.kind === "topic"
       ? [h("a", { class: "button small", href: `#/tester?topic=${step}` }, "Emit an event")]
       : [h("a", { class: "button small", href: `#/traces?step=${step}` }, "Traces"),
