@@ -19,7 +19,7 @@ async def test_problems_are_reported_by_file_and_field_and_the_other_steps_run(
     project = make_project(tmp_path / "p", FIXTURES / "errors")
     async with motiad("run", str(project), "--port", "0", "--allow-broken") as broker:
         out = broker.output()
-        assert "error: steps/broken.step.ts: failed to load:" in out
+        assert "error: steps/broken.step.ts:2: failed to load: SyntaxError:" in out
         assert "error: steps/bad_type_step.py: config.type: unknown step type 'apii'" in out
         assert "error: steps/no-path.step.js: config.path: missing (required for api steps)" in out
         assert (

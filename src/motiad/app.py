@@ -174,7 +174,7 @@ async def run_project(
                     raise BrokenSteps(report.errors)
                 await broker.serve(children)
                 readiness.serving(
-                    load_failed=bool(report.errors),
+                    load_failed=lambda: bool(broker.registry.broken),
                     children_up=lambda: all(c.pid is not None for c in _children(broker)),
                 )
                 on_started(Started(report, listening[0].url, listening[0].workbench_url))

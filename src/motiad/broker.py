@@ -21,11 +21,10 @@ from anyio.abc import TaskGroup
 
 from .config import Settings
 from .dispatch import Dispatch
-from .errors import ConfigError, MotiadError, StepLoadError
 from .invocations import InFlight, Invocations
-from .loader import LoadReport, StepLoader
+from .loader import LoadReport, Reload, StepLoader
 from .protocol.messages import ApiRequest, ApiResult
-from .registry import StepRegistry
+from .registry import BrokenFile, KnownStep, StepRegistry, broken_files
 from .response_stream import ResponseSink
 from .routes import RouteTable
 from .services import ChildServices
@@ -73,7 +72,6 @@ class Broker:
             methods=self.services.methods,
             notifications=self.services.notifications,
         )
-        self._problems: dict[str, list[str]] = {}
 
     @property
     def steps(self) -> dict[str, Step]:
@@ -84,6 +82,11 @@ class Broker:
     def routes(self) -> RouteTable[Step]:
         """API steps by method and path."""
         return self.registry.routes
+
+    def broken_route(self, method: str, path: str) -> BrokenFile | None:
+        """The step file that does not load whose step would serve this route
+        (see :meth:`StepRegistry.broken_route`)."""
+        return self.registry.broken_route(method, path)
 
     @property
     def streams(self) -> StreamRegistry:
@@ -99,13 +102,13 @@ class Broker:
     def problems(self) -> dict[str, list[str]]:
         """What keeps step files from loading now, by file (``motiad dev`` and
         the workbench show it until the file is fixed)."""
-        return self._problems
+        return {file: record.messages for file, record in self.registry.broken.items()}
 
     async def load(self, tg: TaskGroup) -> LoadReport:
         """Discover the step files and start their warm children, in ``tg``;
         what loaded and what did not (see :meth:`StepLoader.load`)."""
         report = await self.loader.load(tg)
-        self._problems = _by_file(report.errors)
+        self.registry.record_broken(list(self.registry.broken), broken_files(report.errors))
         return report
 
     async def serve(self, tg: TaskGroup) -> None:
@@ -128,15 +131,35 @@ class Broker:
         in one instant (workers included: their deliveries stay due); the old
         child finishes what it runs and stops. Every other child keeps serving."""
         reload = await self.loader.start_reload(relative)
-        for step in self.loader.swap(reload):
+        before = self.problems
+        removed = self.loader.swap(reload)
+        self._record_broken(reload, removed)
+        for step in removed:
             self.dispatch.stop(step)
         for step in reload.report.steps:
             self.dispatch.start(step)
         await self.loader.finish_reload(reload)
-        self._problems.pop(relative, None)
-        for file, problems in _by_file(reload.report.errors).items():
-            self._problems.setdefault(file, []).extend(problems)
+        if not reload.announce and self.problems != before:
+            # no step changed (a stream file, a failed build), but what the
+            # workbench shows of the problems did
+            self.reloaded.publish(relative)
         return reload.report
+
+    def _record_broken(self, reload: Reload, removed: list[Step]) -> None:
+        """What keeps the reloaded files from loading now, in the same instant
+        as their steps change: a step that ran and broke keeps its last known
+        routes (they answer 503 naming the error until the file is fixed)."""
+        errors = reload.report.errors
+        now = broken_files(errors)
+        reloaded = {reload.relative, *reload.loaded, *now}
+        known: dict[str, KnownStep] = {}
+        for file in now:
+            last = KnownStep.of_configs([s.config for s in removed if s.file.relative == file])
+            earlier = self.registry.broken.get(file)
+            step = last or (earlier.step if earlier else None)
+            if step is not None:
+                known[file] = step
+        self.registry.record_broken(reloaded, broken_files(errors, known))
 
     async def drain(self, grace_s: float) -> None:
         """Stop taking events and ticks; wait up to ``grace_s`` for the running ones."""
@@ -185,18 +208,3 @@ class Broker:
         """Emit an event from outside any step (the workbench), in a new trace
         (see :meth:`ChildServices.emit_event`)."""
         return await self.services.emit_event(topic, data, message_group_id)
-
-
-def _by_file(errors: list[MotiadError]) -> dict[str, list[str]]:
-    """Load errors grouped by the step file they name (``""``: the project's)."""
-    grouped: dict[str, list[str]] = {}
-    for error in errors:
-        file = (
-            error.source
-            if isinstance(error, ConfigError)
-            else error.path
-            if isinstance(error, StepLoadError)
-            else ""
-        )
-        grouped.setdefault(file, []).append(str(error))
-    return grouped

@@ -31,8 +31,9 @@ class StepLoadError(MotiadError):
         self.type = type_
         self.detail = message
         self.stack = stack
-        self.line = _line_in(stack, self.path)
-        """The line of the step file the failure points at, when its stack names one."""
+        self.line = _line_in(stack, self.path) or _line_in(message, self.path)
+        """The line of the step file the failure points at, when its stack (or
+        message: a transpiler's) names one."""
         where = self.path if self.line is None else f"{self.path}:{self.line}"
         hint = _missing_package_hint(self.path, type_, message)
         super().__init__(f"{where}: failed to load: {type_}: {message}{hint}")
@@ -40,12 +41,15 @@ class StepLoadError(MotiadError):
 
 def _line_in(stack: str, path: str) -> int | None:
     """The first line of ``path`` a stack names: Python's ``File ".../path", line
-    N`` or JavaScript's ``.../path:N:C``."""
+    N``, JavaScript's ``.../path:N:C``, or the TypeScript transpiler's
+    ``Error transforming .../path: Unexpected token (N:C)``."""
     name = re.escape(path)
-    found = re.search(rf'{name}", line (\d+)|{name}:(\d+)(?::\d+)?', stack)
+    found = re.search(
+        rf'{name}", line (\d+)|{name}:(\d+)(?::\d+)?|{name}: [^\n]*\((\d+):\d+\)$', stack, re.M
+    )
     if found is None:
         return None
-    return int(found.group(1) or found.group(2))
+    return int(found.group(1) or found.group(2) or found.group(3))
 
 
 class ChildError(MotiadError):

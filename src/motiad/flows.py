@@ -20,6 +20,13 @@ from the config Structs) and returns plain JSON-ready dicts, which
                 "topics": ["message.sent"], "edges": ["emit:SendMessage:message.sent", …]}],
      "warnings": ["topic 'audit' is emitted by SendMessage but no step subscribes to it"]}
 
+A step file that does not load is a node with ``"broken": {"errors": [...],
+"line": 3}`` (the line ``null`` when no error names one) and no edges: its
+``name``, ``type``, ``trigger`` and ``flows`` are its last known (``motiad
+dev``) or what could be read of its config; when nothing could, its ``name``
+is the file, its ``type`` ``"unknown"`` and its id ``file:steps/x.step.ts``
+(also when its name is a running step's). Its ``language`` is ``null``.
+
 ``emits`` and ``subscribes`` make real edges; ``virtualEmits`` and
 ``virtualSubscribes`` make edges with ``"virtual": true`` (drawn, never run).
 A Motia 1.x step is one node whatever its number of triggers: its
@@ -71,6 +78,22 @@ class FlowStep:
     def type(self) -> str:
         """``api``, ``event``, ``cron`` or ``noop``."""
         return step_type(self.config)
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenFlowStep:
+    """A step file that does not load, as the graph draws it: one node marked
+    ``broken`` (no edges: it runs nothing), in its flows when they are known."""
+
+    file: str
+    name: str | None
+    """``None`` when the file failed before its config could be read."""
+    type: str | None
+    trigger: str | None
+    flows: tuple[str, ...]
+    errors: tuple[str, ...]
+    """Each load error as people read it (file:line, what failed)."""
+    line: int | None
 
 
 def step_type(config: StepConfig) -> str:
@@ -125,11 +148,12 @@ class _Edge:
         }
 
 
-def build_graph(steps: Iterable[FlowStep]) -> dict[str, Any]:
-    """The flow graph of ``steps`` as JSON-ready data (see the module docstring).
+def build_graph(steps: Iterable[FlowStep], broken: Iterable[BrokenFlowStep] = ()) -> dict[str, Any]:
+    """The flow graph of ``steps`` and of the ``broken`` step files as
+    JSON-ready data (see the module docstring).
 
-    Steps keep their input order; topics appear in the order steps first name
-    them; flows are sorted by name with the default flow last.
+    Steps keep their input order, broken ones after them; topics appear in the
+    order steps first name them; flows are sorted by name with the default flow last.
     """
     steps = list(steps)
     edges: dict[str, _Edge] = {}
@@ -185,6 +209,22 @@ def build_graph(steps: Iterable[FlowStep]) -> dict[str, Any]:
         if isinstance(getattr(step.config, "origin", None), Origin):
             node["triggers"] = [{"type": step.type, "trigger": trigger_text(step.config)}]
         nodes.append(node)
+    for gone in broken:
+        taken = gone.name is None or step_id(gone.name) in {n["id"] for n in nodes}
+        nodes.append(
+            {
+                "id": f"file:{gone.file}" if taken else step_id(str(gone.name)),
+                "kind": "step",
+                "name": gone.name or gone.file,
+                "type": gone.type or "unknown",
+                "language": None,
+                "file": gone.file,
+                "trigger": gone.trigger or "—",
+                "description": None,
+                "flows": list(dict.fromkeys(gone.flows)) or [DEFAULT_FLOW],
+                "broken": {"errors": list(gone.errors), "line": gone.line},
+            }
+        )
     nodes += [
         {"id": topic_id(topic), "kind": "topic", "name": topic, "flows": _ordered(flows)}
         for topic, flows in topic_flows.items()

@@ -22,7 +22,7 @@ from .errors import ChildError, ConfigError, MotiadError, StepLoadError
 from .motia_config import stream_auth_file
 from .pool import ChildPool
 from .protocol.messages import LoadedStep
-from .registry import StepRegistry
+from .registry import BrokenConfig, BuildFailed, KnownStep, StepRegistry
 from .rpc import Method
 from .runners import child_command
 from .steps import Step
@@ -251,7 +251,8 @@ class StepLoader:
             try:
                 await build_language(language, self.project, self.settings, paths, self.logs)
             except ConfigError as exc:
-                errors.append(exc)
+                built = [file.relative for file in files if file.language == language]
+                errors.append(BuildFailed(exc, built))
                 failed.add(language)
         return failed
 
@@ -267,7 +268,7 @@ class StepLoader:
         failure = await self._start_pool(files, workers, errors, loaded)
         if failure is not None:
             if len(files) == 1:
-                errors.append(failure)
+                errors.append(_of_file(failure, files[0]))
                 return
             self.logs.log(
                 "warn", f"{_label(files)} did not start ({failure}); starting a child per file"
@@ -335,8 +336,8 @@ class StepLoader:
                 continue
             try:
                 configs = parse_step_configs(entry.config or {}, file.relative)
-            except ConfigError as exc:
-                errors.append(exc)
+            except ConfigError as exc:  # what could be read of it keeps its routes known
+                errors.append(BrokenConfig(exc, KnownStep.of_raw(entry.config)))
             else:
                 steps.extend(_Loaded(file, config, pool) for config in configs)
         return None
@@ -464,7 +465,7 @@ class StepLoader:
                 try:
                     running.append(self.registry.add(entry.file, entry.config, entry.pool))
                 except ConfigError as exc:
-                    errors.append(exc)
+                    errors.append(BrokenConfig(exc, KnownStep.of_configs([entry.config])))
         return running
 
     async def _stop_idle(self) -> None:
@@ -492,6 +493,16 @@ def _own_workers(configs: list[StepConfig]) -> int | None:
         if handler.isolated:
             return 1
     return None
+
+
+def _of_file(failure: MotiadError, file: StepFile) -> MotiadError:
+    """A child of one file that did not start, as that file's load error (so
+    ``motiad dev`` clears it when the file is fixed; the line, when the child's
+    last stderr lines name one)."""
+    if not isinstance(failure, ChildError):
+        return failure
+    message = str(failure).removeprefix(f"{file.relative}: ")
+    return StepLoadError(file.relative, "ChildError", message, message)
 
 
 def _label(files: list[StepFile]) -> str:

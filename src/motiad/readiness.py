@@ -23,16 +23,20 @@ class Readiness:
 
     def __init__(self, phase: Phase = "starting") -> None:
         self.phase = phase
-        self._load_failed = False
+        self._load_failed: Callable[[], bool] = lambda: False
         self._storage_down = False
         self._children_up: Callable[[], bool] = lambda: True
 
     def serving(
-        self, *, load_failed: bool = False, children_up: Callable[[], bool] = lambda: True
+        self,
+        *,
+        load_failed: Callable[[], bool] = lambda: False,
+        children_up: Callable[[], bool] = lambda: True,
     ) -> None:
-        """The broker serves; ``load_failed``: some step did not load, so it is
-        never ready (fix the step and restart); ``children_up`` says, when
-        asked, whether every step's process runs."""
+        """The broker serves; ``load_failed`` says, when asked, whether some
+        step does not load now (``motiad run --allow-broken``: until a restart
+        with the step fixed; ``motiad dev``: until the file is fixed), which
+        keeps it not ready; ``children_up``, whether every step's process runs."""
         self.phase = "serving"
         self._load_failed = load_failed
         self._children_up = children_up
@@ -50,7 +54,7 @@ class Readiness:
         """Why the broker is not ready, or ``None`` when it is."""
         if self.phase != "serving":
             return self.phase
-        if self._load_failed:
+        if self._load_failed():
             return NOT_LOADED
         if self._storage_down:
             return STORAGE_DOWN

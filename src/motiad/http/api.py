@@ -16,6 +16,9 @@ from ..broker import Broker
 from ..errors import ChildError, InvalidInput, MotiadError, RemoteError, StorageError
 from ..protocol import ErrorCode
 from ..protocol.messages import DEFAULT_MAX_LINE_BYTES, ApiRequest, ApiResult
+from ..registry import BrokenFile
+from ..routes import Match
+from ..signals import RequestSpan
 from ..supervisor import InvocationTimeout
 from ..tracing import new_id
 from .access import Access
@@ -99,8 +102,13 @@ class ApiHandler:
             await send({"type": "http.response.body", "body": b""})
             return
         detail = f"{method} {path}"
+        broken = None if isinstance(match, Match) else self.broker.broken_route(method, path)
+        if broken is not None:  # a step that did not load: say why, not "no route"
+            await self._refuse_broken(send, broken, detail, trace_id, cors, span)
+            return
         if match is None:
-            await self._refuse(send, "", detail, 404, f"no route for {detail}", trace_id, cors)
+            why = f"no route for {detail}" + _maybe_unread(self.broker.registry.unread())
+            await self._refuse(send, "", detail, 404, why, trace_id, cors)
             return
         if isinstance(match, list):
             allowed = ", ".join(match)
@@ -182,11 +190,40 @@ class ApiHandler:
         why: str,
         trace_id: str,
         headers: list[tuple[bytes, bytes]],
+        **extra: object,
     ) -> None:
         """Answer ``status`` before any handler ran, recording the refusal as a
         trace (the ``traceId`` the answer carries leads to it)."""
         self.broker.refused(step, detail, trace_id, status, why)
-        await _send_json(send, status, {"error": why, "traceId": trace_id}, trace_id, headers)
+        payload = {"error": why, **extra, "traceId": trace_id}
+        await _send_json(send, status, payload, trace_id, headers)
+
+    async def _refuse_broken(
+        self,
+        send: Send,
+        broken: BrokenFile,
+        detail: str,
+        trace_id: str,
+        cors: list[tuple[bytes, bytes]],
+        span: RequestSpan | None,
+    ) -> None:
+        """Answer 503 for the route of a step that does not load, naming its
+        file, line and errors, until the file is fixed."""
+        step = broken.step.name if broken.step and broken.step.name else ""
+        if span is not None:
+            span.step = step
+        why = f"{step or broken.file} is broken: " + "; ".join(broken.messages)
+        await self._refuse(
+            send, step, detail, 503, why, trace_id, cors, file=broken.file, line=broken.line
+        )
+
+
+def _maybe_unread(files: list[str]) -> str:
+    """The hint of a 404 while step files fail before their configs can be read."""
+    if not files:
+        return ""
+    named = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+    return f" (maybe a step of {named}, which did not load before its config could be read)"
 
 
 class _StreamedResponse:

@@ -320,14 +320,15 @@ def register_workbench(
 
     @app.get(f"{API}/flows")
     async def flows() -> Response:
-        return _json(build_graph(flow_steps(broker.steps.values())))
+        broken = broker.registry.broken_flow_steps()
+        return _json(build_graph(flow_steps(broker.steps.values()), broken))
 
     @app.get(f"{API}/steps")
     async def steps_with_configs() -> Response:
         problems = [
-            {"file": file, "message": message}
-            for file, messages in sorted(broker.problems.items())
-            for message in messages
+            {"file": file, "line": record.line, "message": message}
+            for file, record in sorted(broker.registry.broken.items())
+            for message in record.messages
         ]
         return _json(
             {"steps": [step_json(step) for step in broker.steps.values()], "problems": problems}

@@ -113,7 +113,9 @@ async function refreshProblems() {
     const files = new Set(problems.map((p) => p.file)).size;
     fill(banner,
       h("strong", {}, `${files} step file${files === 1 ? "" : "s"} failed to load`),
-      h("ul", {}, problems.map((p) => h("li", { class: "mono", dataset: { file: p.file } }, p.message))),
+      // one error of several files (a failed build) is listed once
+      h("ul", {}, [...new Map(problems.map((p) => [p.message, p])).values()]
+        .map((p) => h("li", { class: "mono", dataset: { file: p.file } }, p.message))),
       h("span", { class: "hint" }, "Fix the file: motiad dev reloads it and this goes away."));
   } catch { /* the views say when the server is away */ }
 }

@@ -23,9 +23,22 @@ function truncate(text, font, max) {
   return `${cut}…`;
 }
 
+/** ``truncate`` from the start: a path keeps its file name and line. */
+function truncateStart(text, font, max) {
+  if (textWidth(text, font) <= max) return text;
+  let cut = text;
+  while (cut.length > 1 && textWidth(`…${cut}`, font) > max) cut = cut.slice(1);
+  return `…${cut}`;
+}
+
 function languageTag(file) {
   const ext = (file ?? "").split(".").pop();
   return { ts: "ts", mts: "ts", js: "js", mjs: "js", cjs: "js", py: "py" }[ext] ?? ext;
+}
+
+/** Where a broken step failed: its file, and the line when an error names one. */
+function whereBroken(node) {
+  return node.broken.line == null ? node.file : `${node.file}:${node.broken.line}`;
 }
 
 function sizeOf(node) {
@@ -33,7 +46,8 @@ function sizeOf(node) {
     return { width: Math.min(260, Math.max(96, textWidth(node.name, "600 12px monospace") + 36)), height: TOPIC_HEIGHT };
   }
   const name = textWidth(node.name, "600 13px sans-serif") + 56;
-  const meta = textWidth(`${node.type} · ${node.trigger}`, "11px monospace") + 30;
+  const metaText = node.broken ? whereBroken(node) : `${node.type} · ${node.trigger}`;
+  const meta = textWidth(metaText, "11px monospace") + 30;
   return { width: Math.min(280, Math.max(176, name, meta)), height: STEP_HEIGHT };
 }
 
@@ -167,7 +181,8 @@ export function mount(main, route, ctx) {
       h("button", { class: "button small", type: "button", title: "Show all (f)", onclick: () => fit(true) }, "Fit"),
     );
     const legend = h("div", { class: "flow-legend" },
-      h("span", {}, h("i"), "emits / subscribes"), h("span", {}, h("i", { class: "dashed" }), "virtual (noop)"));
+      h("span", {}, h("i"), "emits / subscribes"), h("span", {}, h("i", { class: "dashed" }), "virtual (noop)"),
+      nodes.some((n) => n.broken) ? h("span", {}, h("i", { class: "broken" }), "failed to load") : null);
     fill(canvas, svg, legend, tools);
     requestAnimationFrame(() => fit(false));
     if (finder.value.trim() && !drawingFound) find(finder.value); // typed before the graph came
@@ -176,6 +191,7 @@ export function mount(main, route, ctx) {
   }
 
   function stepNode(node, box) {
+    if (node.broken) return brokenNode(node, box);
     const g = h("g", {
       class: `node step ${node.type}`, transform: `translate(${box.x},${box.y})`, tabindex: "0", role: "button",
       "aria-label": `${node.type} step ${node.name}, ${node.trigger}`, dataset: { node: node.id },
@@ -190,6 +206,23 @@ export function mount(main, route, ctx) {
     );
     if (node.type === "noop") g.classList.add("noop");
     return g;
+  }
+
+  // A step file that does not load: where it would be, in the banner's colours,
+  // with where it failed (file:line) on the node and every error on hover and click.
+  function brokenNode(node, box) {
+    const where = whereBroken(node);
+    return h("g", {
+      class: "node step broken", transform: `translate(${box.x},${box.y})`, tabindex: "0", role: "button",
+      "aria-label": `broken step ${node.name}, failed to load at ${where}`, dataset: { node: node.id },
+    },
+      h("rect", { class: "box", width: box.width, height: box.height, rx: 8 }),
+      h("rect", { class: "stripe broken", x: 0, y: 8, width: 3.5, height: box.height - 16, rx: 1.75 }),
+      h("text", { class: "name", x: 14, y: 23 }, truncate(node.name, "600 13px sans-serif", box.width - 52)),
+      h("text", { class: "meta", x: 14, y: 41 }, truncateStart(where, "11px monospace", box.width - 24)),
+      h("text", { class: "mark", x: box.width - 10, y: 23, "text-anchor": "end", "aria-hidden": "true" }, "⚠"),
+      h("title", {}, node.broken.errors.join("\n")),
+    );
   }
 
   function topicNode(node, box) {
@@ -213,6 +246,17 @@ export function mount(main, route, ctx) {
     selected = id;
     for (const g of canvas.querySelectorAll(".node")) g.classList.toggle("selected", g.dataset.node === id);
     const node = graph.nodes.find((n) => n.id === id);
+    if (node.broken) {
+      fill(details,
+        h("div", {}, h("h2", {}, node.name), h("span", { class: "badge error" }, "failed to load")),
+        h("pre", { class: "error-text" }, node.broken.errors.join("\n")),
+        h("dl", {}, [["file", h("code", {}, whereBroken(node))], ["trigger", h("code", {}, node.trigger)], ["flows", node.flows.join(", ")]]
+          .map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+        h("p", { class: "muted", style: "margin:0" }, "Fix the file: motiad dev reloads it and this goes away."),
+      );
+      showDetails(id);
+      return;
+    }
     const incoming = graph.edges.filter((e) => e.to === id);
     const outgoing = graph.edges.filter((e) => e.from === id);
     const names = (list, end) => list.map((e) => graph.nodes.find((n) => n.id === e[end])?.name + (e.virtual ? " (virtual)" : ""));
@@ -233,6 +277,10 @@ export function mount(main, route, ctx) {
       h("dl", {}, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
       h("div", { class: "actions" }, actions),
     );
+    showDetails(id);
+  }
+
+  function showDetails(id) {
     const opening = details.hidden;
     details.hidden = false;
     requestAnimationFrame(() => {
