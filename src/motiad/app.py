@@ -171,6 +171,8 @@ async def run_project(
                     report = await broker.load(children)
                 if report.errors and not (dev or allow_broken):
                     await broker.stop(now=True)
+                    http_stop.set()  # an orderly close: the server's own tasks end first
+                    await http_stopped.wait()
                     raise BrokenSteps(report.errors)
                 await broker.serve(children)
                 readiness.serving(
