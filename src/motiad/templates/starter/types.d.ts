@@ -214,6 +214,8 @@ declare module 'motia' {
     responseSchema?: Record<number, StepSchema>
     queryParams?: readonly QueryParam[]
     middleware?: readonly any[]
+    /** motiad's: `request.requestBody.stream` reads the body as the client sends it; `request.body` is null. */
+    streamBody?: boolean
     condition?: TriggerCondition
   }
 
@@ -266,7 +268,7 @@ declare module 'motia' {
     body: TBody
     headers: Record<string, string | string[]>
     method: string
-    /** The body as the client sent it. */
+    /** The body as the client sent it, in Buffer chunks (streamed from the client with `streamBody`). */
     requestBody: { stream: AsyncIterable<any> }
   }
 
