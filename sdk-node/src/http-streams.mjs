@@ -23,24 +23,22 @@ export class BodyStreamError extends Error {
  * @returns {Readable}
  */
 export function bodyStream(read) {
-  const stream = new Readable({
-    read() {
-      read().then(
-        (answer) => {
-          const { chunk, done, error } = /** @type {{chunk?: string, done?: boolean, error?: string | null}} */ (answer ?? {});
-          if (error) {
-            stream.destroy(new BodyStreamError(error));
-            return;
-          }
-          const bytes = Buffer.from(typeof chunk === 'string' ? chunk : '', 'base64');
-          if (bytes.length > 0) stream.push(bytes);
-          if (done) stream.push(null);
-          else if (bytes.length === 0) this.read(0); // nothing yet: ask again
-        },
-        (/** @type {unknown} */ err) => stream.destroy(err instanceof Error ? err : new Error(String(err))),
-      );
-    },
-  });
+  const pull = () =>
+    read().then(
+      (answer) => {
+        const { chunk, done, error } = /** @type {{chunk?: string, done?: boolean, error?: string | null}} */ (answer ?? {});
+        if (error) {
+          stream.destroy(new BodyStreamError(error));
+          return;
+        }
+        const bytes = Buffer.from(typeof chunk === 'string' ? chunk : '', 'base64');
+        if (bytes.length > 0) stream.push(bytes);
+        if (done) stream.push(null);
+        else if (bytes.length === 0) pull(); // nothing pushed: Node will not ask again
+      },
+      (/** @type {unknown} */ err) => stream.destroy(err instanceof Error ? err : new Error(String(err))),
+    );
+  const stream = new Readable({ read: pull });
   return stream;
 }
 
