@@ -8,7 +8,7 @@ import base64
 
 from sdk_harness import Child, spawn_child, step
 
-STREAMED = {
+STREAMED: dict[str, object] = {
     "method": "POST",
     "path": "/sync-body",
     "body": None,
