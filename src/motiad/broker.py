@@ -169,7 +169,7 @@ class Broker:
         request's span ``parent_id``; returns its response (see :meth:`Dispatch.call_api`)."""
         try:
             return await self.dispatch.call_api(
-                step, request, trace_id, sink, parent_id=parent_id, body=body
+                step, request, trace_id, sink, parent_id=parent_id, body_stream=body
             )
         except ChildStopping:
             current = self.registry.steps.get(step.name)
@@ -178,7 +178,7 @@ class Broker:
             # ``motiad dev`` replaced the step while this request was on its way
             # to the old child, which never got it: the new one answers it
             return await self.dispatch.call_api(
-                current, request, trace_id, sink, parent_id=parent_id, body=body
+                current, request, trace_id, sink, parent_id=parent_id, body_stream=body
             )
 
     def refused(self, step: str, detail: str, trace_id: str, status: int, why: str) -> None:

@@ -155,13 +155,13 @@ class Dispatch:
         sink: ResponseSink | None = None,
         *,
         parent_id: str | None = None,
-        body: RequestBodyStream | None = None,
+        body_stream: RequestBodyStream | None = None,
     ) -> ApiResult:
         """Run an API step's handler under ``trace_id``, as a child of the
         request's span ``parent_id``; returns its response. With ``sink``, the
         handler may stream its response there instead (``http.write``); the
-        result is then ignored once ``sink.started``. With ``body``, it reads
-        the request body from there (``http.read``; ``request.body_stream``).
+        result is then ignored once ``sink.started``. With ``body_stream``, it
+        reads the request body from there (``http.read``; ``request.body_stream``).
 
         Raises :class:`InvalidInput` (the body fails ``bodySchema``), or what
         :meth:`invoke` raises. A step with middleware is invoked even then, as
@@ -186,7 +186,7 @@ class Dispatch:
                 body_400 = msgspec.Raw(msgspec.json.encode(refused.payload(trace_id)))
                 trigger = ApiTrigger(refusal=ApiResult(400, body_400))
         raw = await self.invoke(
-            step, trigger, request, trace_id, sink=sink, parent_id=parent_id, body=body
+            step, trigger, request, trace_id, sink=sink, parent_id=parent_id, body=body_stream
         )
         if sink is not None and sink.started:
             return ApiResult(200)
