@@ -25,7 +25,9 @@ import httpx
 import msgspec
 import pytest
 
-from .harness import FIXTURES, SDK_NODE_MODULES, motiad
+from motiad.request_stream import READ_CHUNK_BYTES, BodyCut, BodyStreamStats, RequestBodyStream
+
+from .harness import FIXTURES, SDK_NODE_MODULES, motiad, run_cli
 
 pytestmark = pytest.mark.anyio
 
@@ -186,3 +188,83 @@ async def test_a_streamed_body_over_the_limit_is_refused_by_its_length_or_cut(
         state = (await http.get("/__motiad/api/state/uploads")).json()["items"]
         (big,) = [i["value"] for i in state if i["key"] == "big"]
         assert big["error"] == "the request body exceeds 1048576 bytes"
+
+
+async def test_a_step_that_streams_its_body_and_has_a_body_schema_is_refused(
+    tmp_path: Path,
+) -> None:
+    """A streamed body cannot be checked against bodySchema: the broker says so
+    at start, naming the file and the field, rather than skip the check."""
+    root = tmp_path / "p"
+    steps = root / "steps"
+    steps.mkdir(parents=True)
+    (steps / "both_step.py").write_text(
+        'config = {"name": "Both", "type": "api", "path": "/both", "method": "POST",\n'
+        '          "streamBody": True, "bodySchema": {"type": "object"}}\n\n\n'
+        "async def handler(req, context):\n"
+        '    return {"status": 200}\n'
+    )
+    checked = run_cli("steps", str(root))
+    assert checked.returncode != 0
+    assert "steps/both_step.py" in checked.stdout + checked.stderr
+    assert "config.streamBody" in checked.stdout + checked.stderr
+
+
+# --- the broker's side, alone ------------------------------------------------------
+
+
+def receiving(*messages: dict[str, Any]) -> Any:
+    """An ASGI receive that gives ``messages`` in turn, counting the calls."""
+    queue = list(messages)
+
+    async def receive() -> dict[str, Any]:
+        receive.calls += 1  # type: ignore[attr-defined]
+        return queue.pop(0)
+
+    receive.calls = 0  # type: ignore[attr-defined]
+    return receive
+
+
+async def test_the_body_is_taken_from_the_connection_only_when_a_read_asks() -> None:
+    stats = BodyStreamStats()
+    big = b"y" * (READ_CHUNK_BYTES + 10)
+    receive = receiving(
+        {"type": "http.request", "body": b"ab", "more_body": True},
+        {"type": "http.request", "body": big, "more_body": False},
+    )
+    body = RequestBodyStream(receive, 10 * MB, stats)
+    assert receive.calls == 0
+    assert await body.read() == (b"ab", False)
+    assert (receive.calls, stats.buffered) == (1, 0)
+    assert await body.read() == (big[:READ_CHUNK_BYTES], False)  # a piece too big is split
+    assert (receive.calls, stats.buffered, stats.max_buffered) == (2, 10, len(big))
+    assert await body.read() == (b"y" * 10, True)
+    assert await body.read() == (b"", True)
+    assert (receive.calls, stats.buffered, stats.streamed) == (2, 0, len(big) + 2)
+
+
+async def test_a_disconnect_or_the_limit_cuts_the_body_for_every_later_read() -> None:
+    stats = BodyStreamStats()
+    gone = RequestBodyStream(
+        receiving(
+            {"type": "http.request", "body": b"abc", "more_body": True}, {"type": "http.disconnect"}
+        ),
+        10 * MB,
+        stats,
+    )
+    assert await gone.read() == (b"abc", False)
+    for _ in range(2):
+        with pytest.raises(BodyCut, match="closed the connection after 3 bytes"):
+            await gone.read()
+    over = RequestBodyStream(
+        receiving({"type": "http.request", "body": b"x" * 11, "more_body": True}), 10, stats
+    )
+    with pytest.raises(BodyCut, match="exceeds 10 bytes"):
+        await over.read()
+    held = RequestBodyStream(
+        receiving({"type": "http.request", "body": b"z" * (READ_CHUNK_BYTES + 1)}), 10 * MB, stats
+    )
+    await held.read()
+    assert stats.buffered == 1
+    held.close()  # the invocation ended with a piece unread: it is dropped
+    assert stats.buffered == 0
