@@ -18,6 +18,7 @@ from ..protocol import ErrorCode
 from ..protocol.messages import DEFAULT_MAX_LINE_BYTES, ApiRequest, ApiResult
 from ..request_stream import RequestBodyStream
 from ..routes import Match
+from ..signals import RequestSpan
 from ..steps import Step
 from ..supervisor import InvocationTimeout
 from ..tracing import new_id
@@ -189,7 +190,7 @@ class ApiHandler:
         target: Step,
         request: ApiRequest,
         trace_id: str,
-        span: Any,
+        span: RequestSpan | None,
         cors: list[tuple[bytes, bytes]],
         body: RequestBodyStream | None = None,
     ) -> None:
