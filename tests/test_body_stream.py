@@ -282,3 +282,18 @@ async def test_a_disconnect_or_the_limit_cuts_the_body_for_every_later_read() ->
     assert stats.buffered == 1
     held.close()  # the invocation ended with a piece unread: it is dropped
     assert stats.buffered == 0
+
+
+async def test_http_read_for_a_step_without_stream_body_is_refused(tmp_path: Path) -> None:
+    """SPEC `http.body-stream`: -32602 at `$.params.invocationId`; the body
+    the step got whole is not read twice."""
+    async with (
+        motiad("run", str(project(tmp_path / "p")), "--port", "0") as broker,
+        httpx.AsyncClient(base_url=broker.url, timeout=60) as http,
+    ):
+        answer = await http.post("/py/no-stream", json={"n": 1})
+        assert answer.status_code == 200, answer.text
+        refused = answer.json()
+        assert refused["code"] == -32602
+        assert "has no request body to stream" in refused["message"]
+        assert refused["data"] == {"path": "$.params.invocationId"}
