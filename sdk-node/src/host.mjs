@@ -160,11 +160,11 @@ export class StepHost {
             return invokeMotia1x({ handler, triggers }, trigger, input, traceId, send, read);
           }
           if (trigger.type === 'api') {
-            // SPEC http.body-stream and http.stream, for a step that asks for them.
-            const { send, read } = this.#http(invocationId);
+            // SPEC http.stream and http.body-stream: one closure per api invocation, the
+            // body's reader only for a step that streams its body.
             const api = /** @type {import('../index.js').ApiContext} */ (ctx);
-            if (isObject(input) && input.bodyStream === true) api.bodyStream = bodyStream(read);
-            api.streamResponse = (status = 200, headers = {}) => responseStream(send, () => ({ status, headers }));
+            api.streamResponse = (status = 200, headers = {}) => responseStream(this.#http(invocationId).send, () => ({ status, headers }));
+            if (isObject(input) && input.bodyStream === true) api.bodyStream = bodyStream(this.#http(invocationId).read);
             // Middleware sees the request as sent; the handler the body its zod schema gives,
             // or the chain gets the broker's refusal in place of the handler (invoke.refusal).
             const refusal = trigger.refusal;
