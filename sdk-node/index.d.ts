@@ -59,6 +59,11 @@ export interface ApiRouteConfig extends StepConfigBase {
   queryParams?: QueryParam[];
   /** Run around the handler, first one outermost; the broker sees their names. */
   middleware?: ApiMiddleware<any>[];
+  /**
+   * motiad's: the handler reads the body as the client sends it, from
+   * `ctx.bodyStream` (`req.body` is then null; no `bodySchema`).
+   */
+  streamBody?: boolean;
   infrastructure?: InfrastructureConfig;
 }
 
@@ -97,6 +102,8 @@ export interface ApiRequest<TBody = unknown> {
   pathParams: Record<string, string>;
   /** A repeated key gives an array. */
   queryParams: Record<string, string | string[]>;
+  /** True when the body is read from `ctx.bodyStream` (a step with `streamBody`). */
+  bodyStream?: boolean;
 }
 
 /** What an API step's handler returns. */
@@ -218,6 +225,24 @@ export interface FlowContext {
 /** Motia's other name for the handler context. */
 export type Context = FlowContext;
 
+/** The context of an API step's handler. */
+export interface ApiContext extends FlowContext {
+  /**
+   * The request body as Buffer chunks, pulled from the client as the handler
+   * reads them (`for await (const chunk of ctx.bodyStream)`), for a step whose
+   * config has `streamBody: true`; undefined otherwise. A body cut short (the
+   * client went away) fails the stream with a `BodyStreamError`.
+   */
+  bodyStream?: import('node:stream').Readable;
+  /**
+   * Streams the response instead of returning it: the first write sends
+   * `status` and `headers`, each chunk goes to the client as it is written
+   * (`write()` returns false until 'drain' while the client reads slowly);
+   * once one has, what the handler returns only ends the body.
+   */
+  streamResponse(status?: number, headers?: Record<string, string>): import('node:stream').Writable;
+}
+
 /** The context of an event step's handler. */
 export interface EventContext extends FlowContext {
   topic: string;
@@ -228,7 +253,7 @@ export interface EventContext extends FlowContext {
 
 export type ApiRouteHandler<TBody = any, TResponse extends ApiResponse = ApiResponse> = (
   req: ApiRequest<TBody>,
-  ctx: FlowContext,
+  ctx: ApiContext,
 ) => TResponse | Promise<TResponse>;
 
 /**

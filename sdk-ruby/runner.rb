@@ -7,6 +7,7 @@ $LOAD_PATH.unshift(File.join(__dir__, 'lib'))
 require 'motiad'
 require 'motiad/bounded_lines'
 require 'motiad/checks'
+require 'motiad/http_streams'
 require 'motiad/record'
 
 Motiad.main

@@ -125,6 +125,14 @@ def test_a_step_with_one_trigger_keeps_its_name_and_a_0_17_config_is_read_as_bef
         ),
         ({"name": "X", "trigers": []}, "config.trigers", "did you mean triggers?"),
         (
+            {
+                "name": "X",
+                "triggers": [{"type": "http", "method": "POST", "path": "/u", "streemBody": True}],
+            },
+            "config.triggers[0].streemBody",
+            "unknown field",
+        ),
+        (
             {"name": "X", "triggers": [{"type": "webhook"}]},
             "config.triggers[0].type",
             "webhook",

@@ -45,6 +45,7 @@ const (
 	methodStateUpdate      = "state.update"
 	methodStateListGroups  = "state.listGroups"
 	methodHttpWrite        = "http.write"
+	methodHttpRead         = "http.read"
 	methodStreamUpdate     = "stream.update"
 	methodStreamListGroups = "stream.listGroups"
 	methodStreamGet        = "stream.get"

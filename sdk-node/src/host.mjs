@@ -3,6 +3,7 @@
 
 import { asEventContext, createContext } from './context.mjs';
 import { errorInfo } from './errors.mjs';
+import { bodyStream, responseStream } from './http-streams.mjs';
 import { loadStreamAuth, loadSteps, loadStreams, prepareLoaders } from './loader.mjs';
 import { runWithMiddleware } from './middleware.mjs';
 import motia from './motia.cjs';
@@ -178,10 +179,15 @@ export class StepHost {
         out = motia.__motiadRunWith(ctx, () => {
           const triggers = step.triggers;
           if (triggers !== null) {
-            const send = (/** @type {Record<string, unknown>} */ write) => this.#peer.request(Method.HTTP_WRITE, { invocationId, ...write });
-            return invokeMotia1x({ handler, triggers }, trigger, input, traceId, send);
+            const { send, read } = this.#http(invocationId);
+            return invokeMotia1x({ handler, triggers }, trigger, input, traceId, send, read);
           }
           if (trigger.type === 'api') {
+            // SPEC http.stream and http.body-stream: one closure per api invocation, the
+            // body's reader only for a step that streams its body.
+            const api = /** @type {import('../index.js').ApiContext} */ (ctx);
+            api.streamResponse = (status = 200, headers = {}) => responseStream(this.#http(invocationId).send, () => ({ status, headers }));
+            if (isObject(input) && input.bodyStream === true) api.bodyStream = bodyStream(this.#http(invocationId).read);
             // Middleware sees the request as sent; the handler the body its zod schema gives,
             // or the chain gets the broker's refusal in place of the handler (invoke.refusal).
             const refusal = trigger.refusal;
@@ -251,6 +257,18 @@ export class StepHost {
         )
         .catch((err) => invocation.fail(handlerFailed(err, false)));
     });
+  }
+
+  /**
+   * `http.write` and `http.read` for one api invocation.
+   *
+   * @param {string} invocationId
+   */
+  #http(invocationId) {
+    return {
+      send: (/** @type {Record<string, unknown>} */ write) => this.#peer.request(Method.HTTP_WRITE, { invocationId, ...write }),
+      read: () => this.#peer.request(Method.HTTP_READ, { invocationId }),
+    };
   }
 
   /** @param {Params} params */

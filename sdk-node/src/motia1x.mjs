@@ -6,6 +6,7 @@
 // which trigger fired (`trigger.index`, SPEC `invoke.trigger-index`).
 
 import { Readable, Writable } from 'node:stream';
+import { bodyStream, responseStream } from './http-streams.mjs';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isObject } from './rpc.mjs';
@@ -69,9 +70,10 @@ const TRIGGER_TYPES = /** @type {Record<string, string>} */ ({ api: 'http', even
  * @param {unknown} input the invoke's input
  * @param {string} traceId
  * @param {(params: Record<string, unknown>) => Promise<unknown>} send sends an `http.write` for this invocation
+ * @param {() => Promise<unknown>} read sends an `http.read` for this invocation
  * @returns {Promise<unknown>} an api result for HTTP, null otherwise
  */
-export async function invokeMotia1x(step, wire, input, traceId, send) {
+export async function invokeMotia1x(step, wire, input, traceId, send, read) {
   const index = wire.index ?? 0;
   const config = step.triggers[index];
   // State and stream changes come as events of the broker's internal topics.
@@ -81,7 +83,7 @@ export async function invokeMotia1x(step, wire, input, traceId, send) {
     throw new TypeError(`trigger ${index} of this step is not a ${type} trigger (the broker and the step file disagree: reload the project)`);
   }
   const trigger = { type, index };
-  if (type === 'http') return invokeHttp(step.handler, config, trigger, wire, /** @type {Record<string, any>} */ (input), traceId, send);
+  if (type === 'http') return invokeHttp(step.handler, config, trigger, wire, /** @type {Record<string, any>} */ (input), traceId, send, read);
   const value = type === 'cron' ? undefined : input;
   if (type === 'stream' && !inScope(/** @type {{groupId?: string, itemId?: string}} */ (config), /** @type {{groupId?: string, id?: string}} */ (value))) return null;
   if (typeof config.condition === 'function') {
@@ -113,9 +115,10 @@ function inScope(config, change) {
  * @param {Record<string, any>} request the api input (SPEC `invoke.input`)
  * @param {string} traceId
  * @param {(params: Record<string, unknown>) => Promise<unknown>} send
+ * @param {() => Promise<unknown>} read
  * @returns {Promise<unknown>}
  */
-async function invokeHttp(handler, config, trigger, wire, request, traceId, send) {
+async function invokeHttp(handler, config, trigger, wire, request, traceId, send, read) {
   const plain = {
     pathParams: request.pathParams ?? {},
     queryParams: request.queryParams ?? {},
@@ -128,7 +131,7 @@ async function invokeHttp(handler, config, trigger, wire, request, traceId, send
     if (passes === false) return { status: 422, body: { error: 'Request condition not met', skipped: true } };
   }
   const response = new StreamingResponse(send);
-  const args = { request: { ...plain, method: request.method, requestBody: requestBody(request.body, plain.headers) }, response: response.api };
+  const args = { request: { ...plain, method: request.method, requestBody: requestBody(request.body, plain.headers, request.bodyStream === true ? read : null) }, response: response.api };
   const ctx = flowContext(trigger, args, traceId);
   const middleware = /** @type {Middleware[]} */ (Array.isArray(config.middleware) ? config.middleware : []);
   // composeMiddleware: the first middleware outermost; any may answer without calling next.
@@ -145,15 +148,22 @@ async function invokeHttp(handler, config, trigger, wire, request, traceId, send
 
 /**
  * The request body as Motia's ChannelReader gives it (`requestBody.stream`):
- * the bytes as the client sent them. The broker sends the body parsed as
+ * the bytes as the client sent them. With `read` (a trigger with
+ * `streamBody: true`), pulled from the broker as the handler consumes them
+ * (SPEC `http.body-stream`). Otherwise the broker sent the body parsed as
  * Motia 0.17 parses it (SPEC `invoke.input`), so JSON and form bodies are
  * written back in their own encoding; bytes and text are as they came.
  *
  * @param {unknown} body
  * @param {Record<string, unknown>} headers
+ * @param {(() => Promise<unknown>) | null} read sends an `http.read`, when the body is streamed
  * @returns {{readonly stream: Readable}}
  */
-function requestBody(body, headers) {
+function requestBody(body, headers, read) {
+  if (read !== null) {
+    const stream = bodyStream(read);
+    return { stream };
+  }
   return {
     get stream() {
       return Readable.from([bodyBytes(body, String(headers['content-type'] ?? ''))]);
@@ -192,26 +202,12 @@ class StreamingResponse {
   #status = null;
   /** @type {Record<string, string>} */
   #headers = {};
-  #started = false;
   /** @type {Writable} */
   stream;
 
   /** @param {(params: Record<string, unknown>) => Promise<unknown>} send */
   constructor(send) {
-    this.stream = new Writable({
-      write: (chunk, _encoding, done) => {
-        /** @type {Record<string, unknown>} */
-        const params = { chunk: Buffer.from(chunk).toString('base64'), encoding: 'base64' };
-        if (!this.#started) {
-          this.#started = true;
-          params.status = this.#status ?? 200;
-          params.headers = this.#headers;
-        }
-        send(params).then(() => done(), (err) => done(err instanceof Error ? err : new Error(String(err))));
-      },
-    });
-    // A failed write ends the stream; the handler's own awaits see it, the process must not.
-    this.stream.on('error', () => {});
+    this.stream = responseStream(send, () => ({ status: this.#status ?? 200, headers: this.#headers }));
   }
 
   get api() {

@@ -41,6 +41,7 @@ export const Method = Object.freeze({
   STATE_UPDATE: 'state.update',
   STATE_LIST_GROUPS: 'state.listGroups',
   HTTP_WRITE: 'http.write',
+  HTTP_READ: 'http.read',
   STREAM_UPDATE: 'stream.update',
   STREAM_LIST_GROUPS: 'stream.listGroups',
   STREAM_GET: 'stream.get',

@@ -113,9 +113,12 @@ def http(
     query_params: list[Any] | None = None,
     middleware: list[Any] | None = None,
     condition: TriggerCondition | None = None,
+    stream_body: bool | None = None,
 ) -> TriggerConfig:
-    """An HTTP trigger."""
+    """An HTTP trigger. ``stream_body=True`` (motiad's): ``request.request_body.stream``
+    reads the body as the client sends it, and ``request.body`` is ``None``."""
     return {
+        "stream_body": stream_body,
         "type": "http",
         "method": method,
         "path": path,

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from .errors import BrokerGoneError
+from .http_streams import BodyStream, ResponseStream
 from .protocol import JsonObject, LineTooLongError
 from .rpc import Peer, report
 from .tables import Method
@@ -273,6 +274,19 @@ class Context:
     def trigger(self) -> Any:
         """What started this invocation (``{"type": "event", "topic": ...}``), as attributes."""
         return wrap(self._trigger)
+
+    body_stream: BodyStream | None = None
+    """The request body as a stream of ``bytes`` chunks, for an api step whose
+    config has ``streamBody`` (its ``req.body`` is then ``None``): ``async for
+    chunk in context.body_stream`` (or ``for`` in a plain ``def`` handler)."""
+
+    def stream_response(
+        self, status: int = 200, headers: Mapping[str, str] | None = None
+    ) -> ResponseStream:
+        """Stream the api response instead of returning it: each ``write``
+        goes to the client at once (SPEC ``http.stream``); once one has, what
+        the handler returns only ends the body."""
+        return ResponseStream(self._channel, status, headers)
 
     @functools.cached_property
     def logger(self) -> Logger:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import inspect
-import io
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -22,6 +21,7 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import urlencode
 
 from .context import Context
+from .http_streams import BodyStream
 from .middleware import middleware_name
 from .tables import Method
 
@@ -176,10 +176,17 @@ async def _maybe_await(value: Any) -> Any:
 
 class RequestBody:
     """Motia's ``ChannelReader`` of the request body: ``stream`` iterates the
-    bytes as the client sent them (JSON and form bodies, which the broker
-    sends parsed, written back in their own encoding)."""
+    bytes as the client sent them (``async for`` as Motia's docs read it, or
+    ``for`` as its playground's sse_step.py does). A trigger with
+    ``stream_body=True`` reads them from the broker as the client sends them
+    (SPEC ``http.body-stream``); otherwise the body came whole and parsed, and
+    JSON and form bodies are written back in their own encoding."""
 
-    def __init__(self, body: Any, content_type: str) -> None:
+    def __init__(self, body: Any, content_type: str, streamed: bool = False) -> None:
+        context = CURRENT.get()
+        if streamed and context is not None:
+            self.stream = BodyStream(context.channel)
+            return
         if isinstance(body, bytes | bytearray):
             raw = bytes(body)
         elif isinstance(body, str):
@@ -190,7 +197,7 @@ class RequestBody:
             raw = urlencode(list(_form_pairs(body))).encode()
         else:
             raw = json.dumps(body, separators=(",", ":")).encode()
-        self.stream = io.BytesIO(raw)
+        self.stream = BodyStream(None, raw)
 
 
 def _form_pairs(body: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
@@ -209,7 +216,9 @@ class MotiaHttpRequest(Generic[T]):
         self.body = wire.get("body")
         self.headers = wire.get("headers") or {}
         self.method = wire.get("method", "")
-        self.request_body = RequestBody(self.body, str(self.headers.get("content-type", "")))
+        self.request_body = RequestBody(
+            self.body, str(self.headers.get("content-type", "")), bool(wire.get("bodyStream"))
+        )
 
 
 class _Chunks:

@@ -25,6 +25,7 @@ from typing import Any, Final
 from .context import Channel, Context
 from .errors import error_info
 from .framing import LineReader, LineSplitter, LineTooLong, LineWriter, claim_stdio
+from .http_streams import BodyStream
 from .loading import Step, add_import_root, load_steps, load_streams
 from .middleware import Middleware, run_with_middleware
 from .motia1x import CURRENT, run_stream_hook
@@ -523,6 +524,8 @@ class Runner:
         refusal = params.trigger.get("refusal") if api else None
         try:
             handler_input = api_request(params.input) if api else params.input
+            if api and isinstance(handler_input, dict) and handler_input.get("bodyStream"):
+                context.body_stream = BodyStream(context.channel)
             args: tuple[Any, ...] = (context,) if cron else (wrap(handler_input), context)
             if motia1x:  # a Motia 1.x step's own middleware meets the refusal (motia1x.invoke)
                 args, refusal = (params.trigger, wrap(handler_input), params.trace_id), None

@@ -50,6 +50,7 @@ class Method:
     STATE_UPDATE: Final = "state.update"
     STATE_LIST_GROUPS: Final = "state.listGroups"
     HTTP_WRITE: Final = "http.write"
+    HTTP_READ: Final = "http.read"
     STREAM_UPDATE: Final = "stream.update"
     STREAM_LIST_GROUPS: Final = "stream.listGroups"
     STREAM_GET: Final = "stream.get"

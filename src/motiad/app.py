@@ -321,7 +321,11 @@ async def _wait_for_signals(
 
 def watch_metrics(broker: Broker) -> Metrics:
     """The broker's metrics, subscribed to its buses for as long as it runs."""
-    sources = Sources(children=partial(_children, broker), queues=partial(_queues, broker))
+    sources = Sources(
+        children=partial(_children, broker),
+        queues=partial(_queues, broker),
+        body_streams=broker.body_streams,
+    )
     metrics = Metrics(sources)
     broker.spans.subscribe(metrics.on_span)
     broker.signals.requests.subscribe(

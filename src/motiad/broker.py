@@ -25,6 +25,7 @@ from .invocations import InFlight, Invocations
 from .loader import LoadReport, Reload, StepLoader
 from .protocol.messages import ApiRequest, ApiResult
 from .registry import BrokenFile, KnownStep, StepRegistry, broken_files
+from .request_stream import BodyStreamStats, RequestBodyStream
 from .response_stream import ResponseSink
 from .routes import RouteTable
 from .services import ChildServices
@@ -49,6 +50,8 @@ class Broker:
         self.spans = SpanBus()
         """Every finished invocation (storage and the workbench subscribe)."""
         self.signals = Signals()
+        self.body_streams = BodyStreamStats()
+        """What streamed request bodies hold at once (the metrics page shows it)."""
         """HTTP requests, emits and dead letters (the metrics and the export subscribe)."""
         self.registry = StepRegistry()
         invocations = Invocations()
@@ -183,11 +186,14 @@ class Broker:
         sink: ResponseSink | None = None,
         *,
         parent_id: str | None = None,
+        body: RequestBodyStream | None = None,
     ) -> ApiResult:
         """Run an API step's handler under ``trace_id``, as a child of the
         request's span ``parent_id``; returns its response (see :meth:`Dispatch.call_api`)."""
         try:
-            return await self.dispatch.call_api(step, request, trace_id, sink, parent_id=parent_id)
+            return await self.dispatch.call_api(
+                step, request, trace_id, sink, parent_id=parent_id, body_stream=body
+            )
         except ChildStopping:
             current = self.registry.steps.get(step.name)
             if current is None or current is step:
@@ -195,7 +201,7 @@ class Broker:
             # ``motiad dev`` replaced the step while this request was on its way
             # to the old child, which never got it: the new one answers it
             return await self.dispatch.call_api(
-                current, request, trace_id, sink, parent_id=parent_id
+                current, request, trace_id, sink, parent_id=parent_id, body_stream=body
             )
 
     def refused(self, step: str, detail: str, trace_id: str, status: int, why: str) -> None:

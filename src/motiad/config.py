@@ -105,6 +105,10 @@ class ApiStepConfig(_StepConfigBase, tag="api"):
     response_schema: dict[str, dict[str, Any]] | None = None
     query_params: list[dict[str, Any]] = []
     middleware: list[Any] = []
+    stream_body: bool = False
+    """motiad's addition (``streamBody``): the handler reads the request body
+    as a stream (``http.read``, SPEC ``http.body-stream``) instead of getting
+    it whole and parsed; ``request.body`` is then ``null``."""
 
 
 class EventStepConfig(_StepConfigBase, tag="event"):

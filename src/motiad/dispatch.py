@@ -31,6 +31,7 @@ from .protocol.messages import (
     InvokeParams,
     Trigger,
 )
+from .request_stream import RequestBodyStream
 from .response_stream import ResponseSink
 from .retry import GiveUp, RetryPolicy
 from .schemas import Issue
@@ -154,11 +155,13 @@ class Dispatch:
         sink: ResponseSink | None = None,
         *,
         parent_id: str | None = None,
+        body_stream: RequestBodyStream | None = None,
     ) -> ApiResult:
         """Run an API step's handler under ``trace_id``, as a child of the
         request's span ``parent_id``; returns its response. With ``sink``, the
         handler may stream its response there instead (``http.write``); the
-        result is then ignored once ``sink.started``.
+        result is then ignored once ``sink.started``. With ``body_stream``, it
+        reads the request body from there (``http.read``; ``request.body_stream``).
 
         Raises :class:`InvalidInput` (the body fails ``bodySchema``), or what
         :meth:`invoke` raises. A step with middleware is invoked even then, as
@@ -182,7 +185,9 @@ class Dispatch:
                     raise refused
                 body_400 = msgspec.Raw(msgspec.json.encode(refused.payload(trace_id)))
                 trigger = ApiTrigger(refusal=ApiResult(400, body_400))
-        raw = await self.invoke(step, trigger, request, trace_id, sink=sink, parent_id=parent_id)
+        raw = await self.invoke(
+            step, trigger, request, trace_id, sink=sink, parent_id=parent_id, body=body_stream
+        )
         if sink is not None and sink.started:
             return ApiResult(200)
         try:
@@ -229,6 +234,7 @@ class Dispatch:
         sink: ResponseSink | None = None,
         *,
         parent_id: str | None = None,
+        body: RequestBodyStream | None = None,
     ) -> msgspec.Raw | None:
         """One invocation of ``step``'s handler; failures are logged under the
         trace. Its span is a child of the span ``parent_id`` (W3C ids, see
@@ -250,7 +256,7 @@ class Dispatch:
             int(step.timeout_s(self.settings) * 1000),
             format_traceparent(trace_id, span_id_of(invocation_id)),
         )
-        invocation = self._invocations.start(invocation_id, step, trace_id, sink)
+        invocation = self._invocations.start(invocation_id, step, trace_id, sink, body)
         started = time.time()
         record = partial(self._record_span, step, params, payload, started, parent_id=parent_id)
         try:

@@ -16,6 +16,7 @@ from typing import Generic, TypeVar
 from .config import ApiStepConfig
 from .errors import RemoteError, StorageError
 from .protocol import ErrorCode
+from .request_stream import RequestBodyStream
 from .response_stream import ResponseSink
 from .steps import Step
 
@@ -33,13 +34,21 @@ class Invocation:
     for it. Only its own methods record a storage failure: the services make
     every storage call through :meth:`storage_call` or :meth:`storage_write`."""
 
-    __slots__ = ("_storage_failure", "sink", "started", "step", "trace_id")
+    __slots__ = ("_storage_failure", "body", "sink", "started", "step", "trace_id")
 
-    def __init__(self, step: Step, trace_id: str, sink: ResponseSink | None = None) -> None:
+    def __init__(
+        self,
+        step: Step,
+        trace_id: str,
+        sink: ResponseSink | None = None,
+        body: RequestBodyStream | None = None,
+    ) -> None:
         self.step = step
         self.trace_id = trace_id
         self.sink = sink
         """Where ``http.write`` sends the response of an api invocation."""
+        self.body = body
+        """Where ``http.read`` takes the request body from, when it is streamed."""
         self.started = time.monotonic()
         self._storage_failure: StorageError | None = None
 
@@ -131,10 +140,16 @@ class Invocations:
         self._finished: OrderedDict[str, Invocation] = OrderedDict()
 
     def start(
-        self, invocation_id: str, step: Step, trace_id: str, sink: ResponseSink | None = None
+        self,
+        invocation_id: str,
+        step: Step,
+        trace_id: str,
+        sink: ResponseSink | None = None,
+        body: RequestBodyStream | None = None,
     ) -> Invocation:
-        """A new invocation of ``step``, running from now (an api one may stream to ``sink``)."""
-        invocation = self._running[invocation_id] = Invocation(step, trace_id, sink)
+        """A new invocation of ``step``, running from now (an api one may stream
+        to ``sink``, and read its request ``body`` as a stream)."""
+        invocation = self._running[invocation_id] = Invocation(step, trace_id, sink, body)
         return invocation
 
     def running(self, invocation_id: str) -> bool:
@@ -143,7 +158,9 @@ class Invocations:
 
     def finish(self, invocation_id: str) -> None:
         """The invocation returned or failed; it is remembered for a while."""
-        self._finished[invocation_id] = self._running.pop(invocation_id)
+        invocation = self._finished[invocation_id] = self._running.pop(invocation_id)
+        if invocation.body is not None:
+            invocation.body.close()
         if len(self._finished) > FINISHED_INVOCATIONS_KEPT:
             self._finished.popitem(last=False)
 

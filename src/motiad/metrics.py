@@ -31,6 +31,7 @@ from prometheus_client.core import (
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
+from .request_stream import BodyStreamStats
 from .storage import QueueStats
 from .tracing import Span
 
@@ -57,6 +58,8 @@ class Sources:
     """(connections, subscriptions) of the stream WebSocket."""
     queues: Callable[[], Awaitable[dict[str, QueueStats]]] | None = None
     """Per event step; a storage query, so awaited before each scrape."""
+    body_streams: BodyStreamStats | None = None
+    """What streamed request bodies hold (SPEC ``http.body-stream``)."""
 
 
 def outcome_of(span: Span) -> str:
@@ -270,6 +273,24 @@ class _ScrapeTime(Collector):
             "Stream subscriptions (items and groups) held by those connections.",
             value=subscriptions,
         )
+        body = sources.body_streams
+        if body is not None:
+            yield GaugeMetricFamily(
+                "motiad_http_body_stream_buffered_bytes",
+                "Bytes of request bodies read as streams held by the broker now"
+                " (read from the connection, not yet handed to the step).",
+                value=body.buffered,
+            )
+            yield GaugeMetricFamily(
+                "motiad_http_body_stream_buffered_bytes_max",
+                "The most bytes of streamed request bodies the broker has held at once.",
+                value=body.max_buffered,
+            )
+            yield CounterMetricFamily(
+                "motiad_http_body_stream_bytes",
+                "Bytes of request bodies handed to steps that read them as streams.",
+                value=body.streamed,
+            )
 
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")

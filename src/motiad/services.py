@@ -22,6 +22,8 @@ from .protocol import ErrorCode
 from .protocol.messages import (
     EmitParams,
     EmitResult,
+    HttpReadParams,
+    HttpReadResult,
     HttpWriteParams,
     InvocationParams,
     LogParams,
@@ -38,6 +40,7 @@ from .protocol.messages import (
     StreamUpdateParams,
 )
 from .registry import StepRegistry
+from .request_stream import BodyCut
 from .rpc import Later, Method
 from .schemas import Issue, refused_params
 from .signals import EmitSpan
@@ -99,6 +102,7 @@ class ChildServices:
             "stream.update": Method(StreamUpdateParams, self.stream_update),
             "stream.listGroups": Method(StreamNameParams, self.stream_list_groups),
             "http.write": Method(HttpWriteParams, self.http_write),
+            "http.read": Method(HttpReadParams, self.http_read),
         }
         """Requests, by method name."""
         self.notifications: Mapping[str, Method] = {"log": Method(LogParams, self.log)}
@@ -360,6 +364,24 @@ class ChildServices:
         if not sink.started:
             await sink.start(params.status or 200, params.headers or {})
         await sink.write(chunk)
+
+    async def http_read(self, params: HttpReadParams) -> HttpReadResult:
+        """``http.read`` (SPEC ``http.body-stream``): the next chunk of the api
+        invocation's request body, taken from the connection only now."""
+        invocation = self._invocations.get(params.invocation_id)
+        body = invocation.body
+        if body is None or not self._invocations.running(params.invocation_id):
+            raise RemoteError(
+                ErrorCode.INVALID_PARAMS,
+                "http.read: the invocation has no request body to stream (its step has no"
+                " streamBody), or has answered",
+                {"path": "$.params.invocationId"},
+            )
+        try:
+            chunk, done = await body.read()
+        except BodyCut as exc:
+            return HttpReadResult("", True, str(exc))
+        return HttpReadResult(base64.b64encode(chunk).decode("ascii"), done)
 
     async def stream_get_group(self, params: StreamGroupParams) -> list[msgspec.Raw]:
         """``stream.getGroup``: every item of the group."""

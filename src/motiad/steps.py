@@ -39,6 +39,8 @@ class Step:
     """``responseSchema`` of an API step by status, compiled (checked in ``motiad dev``)."""
     emits: frozenset[str] = frozenset()
     """Every topic the step declares it emits (``emits`` and ``virtualEmits``)."""
+    stream_body: bool = False
+    """An API step that reads its request body as a stream (``streamBody``)."""
 
     @classmethod
     def compile(cls, file: StepFile, config: StepConfig, pool: ChildPool) -> Step:
@@ -59,6 +61,13 @@ class Step:
                         field="config.responseSchema",
                     )
             if config.body_schema is not None:
+                if config.stream_body:
+                    raise ConfigError(
+                        source,
+                        "a body read as a stream cannot be checked against bodySchema;"
+                        " drop one of them",
+                        field="config.streamBody",
+                    )
                 body_schema = _compiled(source, "bodySchema", config.body_schema)
             for status, raw in responses.items():
                 response_schemas[int(status)] = _compiled(source, f"responseSchema.{status}", raw)
@@ -80,6 +89,7 @@ class Step:
             schedule=schedule,
             response_schemas=MappingProxyType(response_schemas),
             emits=frozenset([*config.emitted_topics, *virtual]),
+            stream_body=isinstance(config, ApiStepConfig) and config.stream_body,
         )
 
     @property

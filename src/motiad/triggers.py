@@ -71,6 +71,9 @@ class HttpTrigger(_Trigger, tag="http"):
     response_schema: dict[str, dict[str, Any]] | None = None
     query_params: list[dict[str, Any]] = []
     middleware: list[Any] = []
+    stream_body: bool = False
+    """motiad's addition: ``request.requestBody.stream`` reads the body as the
+    client sends it (see :attr:`motiad.config.ApiStepConfig.stream_body`)."""
 
 
 class QueueTrigger(_Trigger, tag="queue"):
@@ -240,6 +243,7 @@ def _broker_step(config: Motia1xConfig, index: int, trigger: AnyTrigger, name: s
             response_schema=trigger.response_schema,
             query_params=trigger.query_params,
             middleware=trigger.middleware,
+            stream_body=trigger.stream_body,
         )
     if isinstance(trigger, QueueTrigger):
         settings = trigger.config or QueueTriggerSettings()

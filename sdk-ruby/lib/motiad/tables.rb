@@ -44,6 +44,7 @@ module Motiad
     STATE_UPDATE = 'state.update'
     STATE_LIST_GROUPS = 'state.listGroups'
     HTTP_WRITE = 'http.write'
+    HTTP_READ = 'http.read'
     STREAM_UPDATE = 'stream.update'
     STREAM_LIST_GROUPS = 'stream.listGroups'
     STREAM_GET = 'stream.get'

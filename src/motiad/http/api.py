@@ -17,8 +17,10 @@ from ..errors import ChildError, InvalidInput, MotiadError, RemoteError, Storage
 from ..protocol import ErrorCode
 from ..protocol.messages import DEFAULT_MAX_LINE_BYTES, ApiRequest, ApiResult
 from ..registry import BrokenFile
+from ..request_stream import RequestBodyStream
 from ..routes import Match
 from ..signals import RequestSpan
+from ..steps import Step
 from ..supervisor import InvocationTimeout
 from ..tracing import new_id
 from .access import Access
@@ -119,6 +121,9 @@ class ApiHandler:
         step = match.target.name
         if span is not None:
             span.step, span.route = step, match.target.trigger.partition(" ")[2]
+        if match.target.stream_body:
+            await self._stream_body(scope, receive, send, match, headers, trace_id, cors)
+            return
         try:
             raw = await read_body(receive, self.broker.settings.max_body_bytes)
             body, encoding = parse_body(raw, headers.get("content-type", ""))
@@ -151,10 +156,55 @@ class ApiHandler:
             )
             await self._refuse(send, step, detail, 413, why, trace_id, cors)
             return
+        await self._call(send, match.target, request, trace_id, span, cors)
+
+    async def _stream_body(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        match: Match[Step],
+        headers: dict[str, str],
+        trace_id: str,
+        cors: list[tuple[bytes, bytes]],
+    ) -> None:
+        """A step that reads its body as a stream (``streamBody``, SPEC
+        ``http.body-stream``): invoked at once, its body read as it asks."""
+        limit = self.broker.settings.max_body_bytes
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > limit:
+            detail = f"{scope['method']} {scope['path']}"
+            why = f"request body exceeds {limit} bytes"
+            await self._refuse(send, match.target.name, detail, 413, why, trace_id, cors)
+            return
+        request = ApiRequest(
+            scope["method"],
+            scope["path"],
+            None,
+            headers,
+            match.path_params,
+            query_params(scope["query_string"]),
+            body_stream=True,
+        )
+        body = RequestBodyStream(receive, limit, self.broker.body_streams)
+        span = scope.get("motiad.request_span")
+        await self._call(send, match.target, request, trace_id, span, cors, body)
+
+    async def _call(
+        self,
+        send: Send,
+        target: Step,
+        request: ApiRequest,
+        trace_id: str,
+        span: RequestSpan | None,
+        cors: list[tuple[bytes, bytes]],
+        body: RequestBodyStream | None = None,
+    ) -> None:
+        """Invoke the step and answer with what it returned or streamed."""
         sink = _StreamedResponse(send, trace_id, cors)
         try:
             result = await self.broker.call_api(
-                match.target, request, trace_id, sink, parent_id=span.span_id if span else None
+                target, request, trace_id, sink, parent_id=span.span_id if span else None, body=body
             )
         except MotiadError as exc:
             if sink.started:  # the status is sent: the body ends where the handler stopped
@@ -172,8 +222,8 @@ class ApiHandler:
             # failed handler gives (Node refuses such a response in Motia too)
             self.broker.logs.log(
                 "error",
-                f"{match.target.name} returned a response HTTP cannot carry: {flaw}",
-                step=match.target.name,
+                f"{target.name} returned a response HTTP cannot carry: {flaw}",
+                step=target.name,
                 trace_id=trace_id,
             )
             payload = {"error": "Internal Server Error", "traceId": trace_id}

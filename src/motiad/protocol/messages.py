@@ -238,6 +238,9 @@ class ApiRequest(_Wire):
     body_encoding: Literal["base64"] | None = None
     """``base64``: ``body`` is bytes (a body of no JSON, form or text type),
     sent as a base64 string; the SDK hands the handler the bytes."""
+    body_stream: bool = False
+    """``true``: ``body`` is ``null`` and the handler reads the body as a
+    stream, chunk by chunk with ``http.read`` (SPEC ``http.body-stream``)."""
 
 
 class InvokeParams(_Wire, omit_defaults=False):
@@ -397,6 +400,24 @@ class HttpWriteParams(_Wire):
     headers: dict[str, str] | None = None
 
 
+class HttpReadParams(_Wire):
+    """``http.read``: the next chunk of the streamed request body of the api
+    invocation (SPEC ``http.body-stream``)."""
+
+    invocation_id: str
+
+
+class HttpReadResult(_Wire):
+    """A chunk of the request body: ``chunk`` base64 (``""`` at the end);
+    ``done`` once the body has ended; ``error`` when it was cut short."""
+
+    chunk: str
+    done: bool
+    error: str | None = None
+    """Why the body ended before its end (the client went away, the body
+    limit): the handler's stream fails with it."""
+
+
 class InvocationParams(_Wire):
     """``state.listGroups``: only the invocation."""
 
@@ -493,6 +514,7 @@ METHODS: dict[str, MethodSpec] = {
         ),
         MethodSpec("state.listGroups", "child-to-broker", "request", InvocationParams, list[str]),
         MethodSpec("http.write", "child-to-broker", "request", HttpWriteParams, None),
+        MethodSpec("http.read", "child-to-broker", "request", HttpReadParams, HttpReadResult),
         MethodSpec(
             "stream.update", "child-to-broker", "request", StreamUpdateParams, StateUpdateResult
         ),

@@ -51,6 +51,8 @@ export interface ApiRouteConfig extends StepConfigBase {
   queryParams?: QueryParam[]
   /** Run around the handler, in order. */
   middleware?: ApiMiddleware<any, any, any>[]
+  /** motiad's: the handler reads the body from `ctx.bodyStream` as the client sends it. */
+  streamBody?: boolean
 }
 
 export interface EventConfig extends StepConfigBase {
@@ -164,11 +166,22 @@ export interface EventContext<TEmitData = never> extends FlowContext<TEmitData> 
   attempt: number
 }
 
+/** The context of an API step's handler. */
+export interface ApiContext<TEmitData = never> extends FlowContext<TEmitData> {
+  /** The body as the client sends it, in chunks, for a config with `streamBody: true` (`req.body` is then null). */
+  bodyStream?: AsyncIterable<Uint8Array>
+  /** Streams the response: each write goes to the client at once, the first with `status` and `headers`. */
+  streamResponse(
+    status?: number,
+    headers?: Record<string, string>,
+  ): { write(chunk: string | Uint8Array, callback?: (error?: Error | null) => void): boolean; end(): void }
+}
+
 export type ApiRouteHandler<
   TRequestBody = unknown,
   TResponseBody extends ApiResponse<number, unknown> = ApiResponse<number, unknown>,
   TEmitData = never,
-> = (req: ApiRequest<TRequestBody>, ctx: FlowContext<TEmitData>) => Promise<TResponseBody> | TResponseBody
+> = (req: ApiRequest<TRequestBody>, ctx: ApiContext<TEmitData>) => Promise<TResponseBody> | TResponseBody
 
 export type EventHandler<TInput, TEmitData = never> = (
   input: TInput,

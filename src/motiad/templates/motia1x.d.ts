@@ -18,6 +18,8 @@ export interface HttpTrigger<TSchema = unknown> {
   responseSchema?: Record<number, StepSchema>
   queryParams?: readonly QueryParam[]
   middleware?: readonly any[]
+  /** motiad's: `request.requestBody.stream` reads the body as the client sends it; `request.body` is null. */
+  streamBody?: boolean
   condition?: TriggerCondition
 }
 
@@ -70,7 +72,7 @@ export interface MotiaHttpRequest<TBody = any> {
   body: TBody
   headers: Record<string, string | string[]>
   method: string
-  /** The body as the client sent it. */
+  /** The body as the client sent it, in Buffer chunks (streamed from the client with `streamBody`). */
   requestBody: { stream: AsyncIterable<any> }
 }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..checker import Case
-from . import failures, invoke, lifecycle, limits, services, stopping, supervised
+from . import failures, http_streams, invoke, lifecycle, limits, services, stopping, supervised
 from .vectors import vector_cases
 
 
@@ -18,6 +18,7 @@ def all_cases(vectors: Path | None = None) -> list[Case]:
         *invoke.CASES,
         *failures.CASES,
         *services.CASES,
+        *http_streams.CASES,
         *limits.CASES,
         *stopping.CASES,
         *supervised.CASES,

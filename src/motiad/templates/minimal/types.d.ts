@@ -61,6 +61,8 @@ declare module 'motia' {
     queryParams?: QueryParam[]
     /** Run around the handler, in order. */
     middleware?: ApiMiddleware<any, any, any>[]
+    /** motiad's: the handler reads the body from `ctx.bodyStream` as the client sends it. */
+    streamBody?: boolean
   }
 
   export interface EventConfig extends StepConfigBase {
@@ -174,11 +176,22 @@ declare module 'motia' {
     attempt: number
   }
 
+  /** The context of an API step's handler. */
+  export interface ApiContext<TEmitData = never> extends FlowContext<TEmitData> {
+    /** The body as the client sends it, in chunks, for a config with `streamBody: true` (`req.body` is then null). */
+    bodyStream?: AsyncIterable<Uint8Array>
+    /** Streams the response: each write goes to the client at once, the first with `status` and `headers`. */
+    streamResponse(
+      status?: number,
+      headers?: Record<string, string>,
+    ): { write(chunk: string | Uint8Array, callback?: (error?: Error | null) => void): boolean; end(): void }
+  }
+
   export type ApiRouteHandler<
     TRequestBody = unknown,
     TResponseBody extends ApiResponse<number, unknown> = ApiResponse<number, unknown>,
     TEmitData = never,
-  > = (req: ApiRequest<TRequestBody>, ctx: FlowContext<TEmitData>) => Promise<TResponseBody> | TResponseBody
+  > = (req: ApiRequest<TRequestBody>, ctx: ApiContext<TEmitData>) => Promise<TResponseBody> | TResponseBody
 
   export type EventHandler<TInput, TEmitData = never> = (
     input: TInput,
@@ -214,6 +227,8 @@ declare module 'motia' {
     responseSchema?: Record<number, StepSchema>
     queryParams?: readonly QueryParam[]
     middleware?: readonly any[]
+    /** motiad's: `request.requestBody.stream` reads the body as the client sends it; `request.body` is null. */
+    streamBody?: boolean
     condition?: TriggerCondition
   }
 
@@ -266,7 +281,7 @@ declare module 'motia' {
     body: TBody
     headers: Record<string, string | string[]>
     method: string
-    /** The body as the client sent it. */
+    /** The body as the client sent it, in Buffer chunks (streamed from the client with `streamBody`). */
     requestBody: { stream: AsyncIterable<any> }
   }
 
