@@ -398,3 +398,41 @@ def test_the_graph_draws_no_node_for_a_problem_of_the_project() -> None:
     registry.record_broken([], broken_files([project_wide, refused]))
     assert set(registry.broken) == {"", "steps/a_step.py"}
     assert [step.file for step in registry.broken_flow_steps()] == ["steps/a_step.py"]
+
+
+NO_HANDLER_PY = (
+    'config = {"name": "NoHandlerPy", "type": "api", "path": "/nh-py", "method": "GET"}\n'
+)
+NO_HANDLER_TS = (
+    "export const config = { name: 'NoHandlerTs', type: 'api', path: '/nh-ts', method: 'POST' }\n"
+)
+NO_HANDLER_1X = (
+    "import { http } from 'motia'\n"
+    "export const config = { name: 'NoHandler1x', triggers: [http('GET', '/nh-1x')] }\n"
+)
+
+
+async def test_a_step_without_a_handler_answers_503_from_its_first_load(tmp_path: Path) -> None:
+    """SPEC ``lifecycle.initialize``: the child reports the config it read beside
+    the error, so a step without a handler is broken with its routes known from
+    the start (not only after a dev reload): 503 naming the error, not 404."""
+    root = project(tmp_path)
+    (root / "steps" / "nh_step.py").write_text(NO_HANDLER_PY)
+    (root / "steps" / "nh.step.ts").write_text(NO_HANDLER_TS)
+    (root / "steps" / "nh1x.step.ts").write_text(NO_HANDLER_1X)
+    async with (
+        motiad("run", str(root), "--port", "0", "--allow-broken") as served,
+        httpx.AsyncClient(base_url=served.url) as http,
+    ):
+        for method, path, file in (
+            ("GET", "/nh-py", "steps/nh_step.py"),
+            ("POST", "/nh-ts", "steps/nh.step.ts"),
+            ("GET", "/nh-1x", "steps/nh1x.step.ts"),
+        ):
+            answer = await http.request(method, path)
+            assert answer.status_code == 503, (path, answer.text)
+            body = answer.json()
+            assert body["file"] == file
+            assert "handler" in body["error"], body["error"]
+            assert body["traceId"]
+        assert (await http.get("/fine")).json() == {"fine": True}

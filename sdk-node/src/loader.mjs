@@ -23,7 +23,9 @@ import { installTypeScriptLoader, registerTypeScriptImports } from './typescript
  *   `handler` is null for a `noop` step, which never runs; `middleware` runs around an API handler;
  *   `bodySchema` is the zod schema the file wrote, null when it is not zod;
  *   `triggers` are a Motia 1.x step's, as the file wrote them (null for a 0.17 step)
- * @typedef {{path: string, error: import('./errors.mjs').ErrorInfo}} FailedStep
+ * @typedef {{path: string, error: import('./errors.mjs').ErrorInfo, config?: Record<string, unknown>}} FailedStep
+ *   `config` beside `error`: the config was read but the step cannot run (no handler);
+ *   the broker then names the step's routes (they answer 503 with the error).
  * @typedef {{path: string, config: Record<string, unknown>, hooks: Record<string, unknown>}} LoadedStream
  */
 
@@ -200,15 +202,16 @@ async function loadStep(project, file) {
     const handler = mod.handler ?? fallback.handler;
     if (!isObject(config)) throw new StepShapeError(`step ${file} has no config: export one with \`export const config = {...}\``);
     if (isMotia1xConfig(config)) {
-      if (typeof handler !== 'function') {
-        throw new StepShapeError(`step ${file} has no handler: export one with \`export const handler: Handlers<typeof config> = async (input, ctx) => {...}\``);
-      }
       const json = await motia1xConfigToJson(config, project, file);
+      if (typeof handler !== 'function') {
+        return withoutHandler(file, json, `step ${file} has no handler: export one with \`export const handler: Handlers<typeof config> = async (input, ctx) => {...}\``);
+      }
       const triggers = /** @type {Array<{type: string}>} */ (config.triggers);
       return { path: file, config: json, handler: /** @type {StepHandler} */ (handler), middleware: [], bodySchema: null, triggers };
     }
     if (typeof handler !== 'function' && config.type !== 'noop') {
-      throw new StepShapeError(`step ${file} has no handler: export one with \`export const handler = async (...) => {...}\``);
+      const json = await configToJson(config.middleware === undefined ? config : { ...config, middleware: [] }, project);
+      return withoutHandler(file, json, `step ${file} has no handler: export one with \`export const handler = async (...) => {...}\``);
     }
     // Middleware functions stay here; the broker's copy of the config names them.
     const middleware = middlewareOf(config, file);
@@ -266,6 +269,19 @@ export async function loadStreamAuth(project, file) {
     }
   });
   return loaded;
+}
+
+/**
+ * SPEC lifecycle.initialize: a step whose config was read but that has no
+ * handler is a failure that carries its config too.
+ *
+ * @param {string} file
+ * @param {Record<string, unknown>} config
+ * @param {string} message
+ * @returns {FailedStep}
+ */
+function withoutHandler(file, config, message) {
+  return { path: file, config, error: errorInfo(new StepShapeError(message), false) };
 }
 
 /** A step file that loads but does not export what a step needs. */

@@ -94,6 +94,8 @@ describe('initialize with the fixture project', () => {
     const noHandler = entry(response, step('no-handler.step.mjs')).error;
     assert.equal(noHandler.type, 'StepShapeError');
     assert.match(noHandler.message, /has no handler/);
+    // lifecycle.initialize: the config it read comes beside the error
+    assert.equal(entry(response, step('no-handler.step.mjs')).config.name, 'NoHandler');
     assert.equal(entry(response, step('missing.step.mjs')).error.retryable, false);
   });
 

@@ -63,6 +63,10 @@ def load_steps(paths: list[str]) -> tuple[dict[str, Step], list[JsonObject]]:
     for index, path in enumerate(paths):
         try:
             step = load_step(path, index)
+        except Unrunnable as exc:  # SPEC lifecycle.initialize: the config, and why it cannot run
+            error = error_info(exc.error, retryable=False)
+            entries.append({"path": path, "config": exc.config, "error": error})
+            continue
         except (Exception, SystemExit) as exc:  # SystemExit: a file calling exit() on import
             entries.append({"path": path, "error": error_info(exc, retryable=False)})
             continue
@@ -91,11 +95,25 @@ def load_step(path: str, index: int) -> Step:
     except (TypeError, ValueError) as exc:
         raise TypeError(f"`config` in {path} is not JSON-serialisable: {exc}") from exc
     handler = getattr(module, "handler", None)
-    if handler is None and config.get("type") != "noop":
-        raise AttributeError(f"{path} does not define `handler`")
-    if handler is not None and not callable(handler):
-        raise TypeError(f"`handler` in {path} must be callable, not {type(handler).__name__}")
+    try:
+        if handler is None and config.get("type") != "noop":
+            raise AttributeError(f"{path} does not define `handler`")
+        if handler is not None and not callable(handler):
+            raise TypeError(f"`handler` in {path} must be callable, not {type(handler).__name__}")
+    except (AttributeError, TypeError) as exc:
+        raise Unrunnable(exc, config) from exc
     return Step(path, config, handler, middleware)
+
+
+class Unrunnable(Exception):
+    """A step whose config was read but that cannot run (no handler): the broker
+    gets the config beside the error, so it can name the step's routes (they
+    answer 503 with ``error``) instead of knowing nothing of the file."""
+
+    def __init__(self, error: Exception, config: JsonObject) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.config = config
 
 
 def _load_motia1x(module: ModuleType, raw_config: Mapping[str, Any], path: str) -> Step:
@@ -109,9 +127,12 @@ def _load_motia1x(module: ModuleType, raw_config: Mapping[str, Any], path: str) 
         raise TypeError(f"`config` in {path} is not JSON-serialisable: {exc}") from exc
     handler = getattr(module, "handler", None)
     if not callable(handler):
-        raise AttributeError(
-            f"{path} does not define `handler` (async def handler(input, ctx): ...)"
-        )
+        try:
+            raise AttributeError(
+                f"{path} does not define `handler` (async def handler(input, ctx): ...)"
+            )
+        except AttributeError as exc:
+            raise Unrunnable(exc, config) from exc
     return Step(path, config, handler, (), triggers)
 
 

@@ -57,6 +57,8 @@ def test_a_file_that_fails_to_load_gets_an_error_while_the_others_load() -> None
         assert broken["retryable"] is False
         assert entries[step("handlerless_step")]["error"]["type"] == "AttributeError"
         assert "handler" in entries[step("handlerless_step")]["error"]["message"]
+        # SPEC lifecycle.initialize: the config it read comes beside the error
+        assert entries[step("handlerless_step")]["config"]["name"]
         assert entries[step("listconfig_step")]["error"]["type"] == "TypeError"
         assert entries[missing]["error"]["type"] == "FileNotFoundError"
         assert entries[step("api_echo_step")]["config"]["name"] == "Echo"

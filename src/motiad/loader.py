@@ -22,7 +22,7 @@ from .errors import ChildError, ConfigError, MotiadError, StepLoadError
 from .motia_config import stream_auth_file
 from .pool import ChildPool
 from .protocol.messages import LoadedStep
-from .registry import BrokenConfig, BuildFailed, KnownStep, StepRegistry
+from .registry import BrokenConfig, BuildFailed, KnownStep, StepRegistry, UnrunnableStep
 from .rpc import Method
 from .runners import child_command
 from .steps import Step
@@ -332,7 +332,9 @@ class StepLoader:
             steps = loaded.setdefault(file.relative, [])
             if entry.error is not None:
                 error = entry.error
-                errors.append(StepLoadError(file.relative, error.type, error.message, error.stack))
+                failed = StepLoadError(file.relative, error.type, error.message, error.stack)
+                # a config read beside the error keeps the step's routes known (503s)
+                errors.append(UnrunnableStep(failed, KnownStep.of_raw(entry.config)))
                 continue
             try:
                 configs = parse_step_configs(entry.config or {}, file.relative)

@@ -107,6 +107,16 @@ class BrokenConfig(ConfigError):
         self.step = step
 
 
+class UnrunnableStep(StepLoadError):
+    """A step file that failed to load; ``step``: what could be read of its
+    config when its child reported one beside the error (a step without a
+    handler, SPEC ``lifecycle.initialize``), else ``None``."""
+
+    def __init__(self, error: StepLoadError, step: KnownStep | None) -> None:
+        super().__init__(error.path, error.type, error.detail, error.stack)
+        self.step = step
+
+
 class BuildFailed(ConfigError):
     """A language's build failed: every step file it built is broken by it
     (one error, shown once, recorded for each of them)."""
@@ -170,7 +180,11 @@ def broken_files(
             grouped.setdefault(file, []).append(error)
     records = {}
     for file, found in grouped.items():
-        read = (e.step for e in found if isinstance(e, BrokenConfig) and e.step is not None)
+        read = (
+            e.step
+            for e in found
+            if isinstance(e, BrokenConfig | UnrunnableStep) and e.step is not None
+        )
         step = next(read, None) or (known or {}).get(file)
         records[file] = BrokenFile(file, tuple(found), step)
     return records

@@ -554,7 +554,13 @@ def _check_entries(label: str, spec: ChildSpec, result: InitializeResult) -> Non
                 f" one per {kind} in order: {files!r}"
             )
         for index, entry in enumerate(entries):
-            if (entry.config is None) == (entry.error is None):
+            if entry.config is None and entry.error is None:
+                raise ChildError(
+                    f'{label}: bad initialize result: $.result.{key}[{index}] needs "config"'
+                    ' or "error"'
+                )
+            if key != "steps" and entry.config is not None and entry.error is not None:
+                # only a step entry may carry the config it read beside its error
                 raise ChildError(
                     f"{label}: bad initialize result: $.result.{key}[{index}] needs exactly"
                     ' one of "config" and "error"'

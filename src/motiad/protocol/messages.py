@@ -152,7 +152,8 @@ class InitializeParams(_Wire, omit_defaults=False):
 
 
 class LoadedStep(_Wire):
-    """One step (or stream) file's outcome: its config, or the error that stopped it."""
+    """One step (or stream) file's outcome: its config, or the error that stopped
+    it (for a step, possibly with the config that could be read)."""
 
     path: str
     config: dict[str, Any] | None = None
@@ -160,6 +161,8 @@ class LoadedStep(_Wire):
 
 
 _ONE_OUTCOME = {"oneOf": [{"required": ["config"]}, {"required": ["error"]}]}
+_STEP_OUTCOME = {"anyOf": [{"required": ["config"]}, {"required": ["error"]}]}
+"""A step entry may carry its config beside its error (SPEC ``lifecycle.initialize``)."""
 
 
 class InitializeResult(_Wire):
@@ -167,7 +170,7 @@ class InitializeResult(_Wire):
 
     protocol_version: Version
     sdk: SdkInfo
-    steps: list[Annotated[LoadedStep, msgspec.Meta(extra_json_schema=_ONE_OUTCOME)]]
+    steps: list[Annotated[LoadedStep, msgspec.Meta(extra_json_schema=_STEP_OUTCOME)]]
     """One entry per path of ``initialize``, in the same order."""
     streams: (
         list[Annotated[LoadedStep, msgspec.Meta(extra_json_schema=_ONE_OUTCOME)]]
