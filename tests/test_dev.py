@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .harness import FIXTURES, children_of, command_line, make_project, motiad
+from .harness import FIXTURES, children_of, make_project, motiad, sdk_language
 
 pytestmark = pytest.mark.anyio
 
@@ -20,7 +20,7 @@ export const handler = async () => ({{ status: 200, body: {body} }})
 
 
 def python_child(pid: int) -> int:
-    (child,) = [c for c in children_of(pid) if "motiad_sdk" in command_line(c)]
+    (child,) = [c for c in children_of(pid) if sdk_language(c) == "python"]
     return child
 
 

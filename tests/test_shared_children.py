@@ -9,15 +9,29 @@ Motia 1.x runs one long-lived worker per language that imports every step
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
 import httpx
 import pytest
 
-from .harness import FIXTURES, MotiadProcess, children_of, command_line, make_project, motiad
+from motiad.runners import sdk_dir
+from motiad.supervisor import argument_room
+
+from .harness import (
+    FIXTURES,
+    MotiadProcess,
+    children_of,
+    command_line,
+    make_project,
+    motiad,
+    sdk_language,
+)
 from .test_delivery import FAST_RETRIES, emit
+from .test_polyglot import polyglot_project
 
 pytestmark = pytest.mark.anyio
 
@@ -35,9 +49,9 @@ def shared_project(root: Path, *names: str, settings: str = "") -> Path:
 
 def sdk_children(pid: int) -> tuple[list[int], list[int]]:
     """The node and the python children of the broker ``pid``."""
-    children = {child: command_line(child) for child in children_of(pid)}
-    node = [c for c, line in children.items() if "runner.mjs" in line]
-    python = [c for c, line in children.items() if "motiad_sdk" in line]
+    children = {child: sdk_language(child) for child in children_of(pid)}
+    node = [c for c, language in children.items() if language == "node"]
+    python = [c for c, language in children.items() if language == "python"]
     assert len(node) + len(python) == len(children), children
     return node, python
 
@@ -124,6 +138,68 @@ async def test_dev_reloads_a_shared_child_without_failing_a_request(tmp_path: Pa
         assert (await http.get("/pong")).json() == {"pong": 2}
         (new_node,), _ = sdk_children(broker.process.pid)
         assert new_node != old_node
+
+
+async def titles(broker: MotiadProcess, shown: Callable[[list[str]], bool]) -> list[str]:
+    """The command lines ``ps`` shows for the broker's children, sorted, once
+    ``shown`` holds of them (each child sets its title right after it loads)."""
+    with anyio.fail_after(30):
+        while True:
+            lines = sorted(command_line(child) for child in children_of(broker.process.pid))
+            if shown(lines):
+                return lines
+            await anyio.sleep(0.05)
+
+
+def titled(count: int) -> Callable[[list[str]], bool]:
+    """Whether ``count`` children show a title."""
+    return lambda lines: sum(line.startswith("motiad: ") for line in lines) >= count
+
+
+async def test_ps_names_each_child_by_its_language_and_steps(tmp_path: Path) -> None:
+    """Issue 17: `ps aux` tells the children apart (SPEC lifecycle.title), in all
+    four languages; the title is the name the listing and the logs give."""
+    project = polyglot_project(tmp_path / "polyglot")
+    async with motiad("run", str(project), "--port", "0") as broker:
+        assert await titles(broker, titled(5)) == [
+            "motiad: go [GetOrder]",  # its command takes {file}: a child per file
+            "motiad: go [ShipOrder]",
+            "motiad: node [OrderShipped, SubmitOrder]",
+            "motiad: python [PriceOrder]",
+            "motiad: ruby [InvoiceOrder]",
+        ]
+        async with httpx.AsyncClient(base_url=broker.url) as http:
+            listed = (await http.get("/__motiad/api/steps")).json()["steps"]
+        node = next(step["child"] for step in listed if step["name"] == "SubmitOrder")
+        assert node["name"] == "node [OrderShipped, SubmitOrder]"
+        ps = await anyio.run_process(["ps", "-o", "args=", "-p", str(node["pids"][0])])
+        assert ps.stdout.decode().strip() == "motiad: node [OrderShipped, SubmitOrder]"
+
+
+async def test_a_title_too_long_for_the_argument_area_shows_fewer_names(tmp_path: Path) -> None:
+    project = shared_project(tmp_path / "p", "recorder_step.py")
+    for n in range(3):
+        (project / "steps" / f"long{n}.step.ts").write_text(
+            PONG.replace("'Pong'", f"'AVeryLongStepNameNumber{n}'").replace("/pong", f"/l{n}")
+        )
+    node = shutil.which("node")
+    assert node is not None
+    room = argument_room([node, str(sdk_dir("sdk-node") / "src" / "runner.mjs")])
+    full = "motiad: node [AVeryLongStepNameNumber0, AVeryLongStepNameNumber1, +2]"
+    shorter = "motiad: node [AVeryLongStepNameNumber0, +3]"
+    assert len(shorter) <= room < len(full), f"room {room}: pick other names"
+    async with motiad("run", str(project), "--port", "0") as broker:
+        assert shorter in await titles(broker, titled(2))
+
+
+async def test_dev_retitles_the_child_whose_steps_change(tmp_path: Path) -> None:
+    project = shared_project(tmp_path / "p", "recorder_step.py")
+    async with motiad("dev", str(project), "--port", "0") as broker:
+        assert "motiad: node [Pong]" in await titles(broker, titled(2))
+        (project / "steps" / "ping.step.ts").write_text(
+            PONG.replace("'Pong'", "'Ping'").replace("/pong", "/ping")
+        )
+        await titles(broker, lambda lines: "motiad: node [Ping, Pong]" in lines)
 
 
 CPU_STEP = '''"""A sync (CPU-bound) handler: each waits, bounded, until {count} have started."""
