@@ -76,6 +76,27 @@ def sdk_language(pid: int) -> str | None:
     return next((language for language, mark in SDK_MARKS.items() if mark in line), None)
 
 
+async def serving_child(pid: int, language: str) -> int:
+    """The one child of ``pid`` that serves ``language``'s steps: the one that
+    shows its title (SPEC ``lifecycle.title``; under ``motiad dev`` a warm
+    spare beside it shows its command until it serves), waited for."""
+    with anyio.fail_after(20):
+        while True:
+            found = [c for c in children_of(pid) if _shown_language(c) == language]
+            if found:
+                (child,) = found
+                return child
+            await anyio.sleep(0.02)
+
+
+def _shown_language(pid: int) -> str | None:
+    try:
+        line = command_line(pid)
+    except OSError:
+        return None
+    return line.split(" ")[1] if line.startswith("motiad: ") else None
+
+
 class MotiadProcess:
     """A running ``motiad`` CLI with its output collected line by line."""
 

@@ -29,6 +29,7 @@ from .harness import (
     make_project,
     motiad,
     sdk_language,
+    serving_child,
 )
 from .test_delivery import FAST_RETRIES, emit
 from .test_polyglot import polyglot_project
@@ -126,7 +127,7 @@ async def test_dev_reloads_a_shared_child_without_failing_a_request(tmp_path: Pa
         motiad("dev", str(project), "--port", "0") as broker,
         httpx.AsyncClient(base_url=broker.url) as http,
     ):
-        (old_node,), _ = sdk_children(broker.process.pid)
+        old_node = await serving_child(broker.process.pid, "node")
         mark = len(broker.lines)
         (project / "steps" / "pong.step.ts").write_text(PONG.replace("pong: true", "pong: 2"))
         statuses: list[int] = []
@@ -136,8 +137,7 @@ async def test_dev_reloads_a_shared_child_without_failing_a_request(tmp_path: Pa
         assert statuses
         assert set(statuses) == {202}
         assert (await http.get("/pong")).json() == {"pong": 2}
-        (new_node,), _ = sdk_children(broker.process.pid)
-        assert new_node != old_node
+        assert await serving_child(broker.process.pid, "node") != old_node
 
 
 async def titles(broker: MotiadProcess, shown: Callable[[list[str]], bool]) -> list[str]:
@@ -200,6 +200,40 @@ async def test_dev_retitles_the_child_whose_steps_change(tmp_path: Path) -> None
             PONG.replace("'Pong'", "'Ping'").replace("/pong", "/ping")
         )
         await titles(broker, lambda lines: "motiad: node [Ping, Pong]" in lines)
+
+
+async def spare_child(pid: int, language: str) -> int:
+    """The child of ``pid`` started for ``language`` that does not serve yet
+    (it shows its command, not a title): ``motiad dev``'s warm spare."""
+    with anyio.fail_after(20):
+        while True:
+            found = [
+                c
+                for c in children_of(pid)
+                if sdk_language(c) == language and not command_line(c).startswith("motiad: ")
+            ]
+            if found:
+                (child,) = found
+                return child
+            await anyio.sleep(0.02)
+
+
+async def test_dev_reloads_a_shared_child_into_a_warm_spare(tmp_path: Path) -> None:
+    """Issue 17: a TS edit is live sooner when the new child's runtime and SDK
+    are already loaded: dev keeps a spare per shared language, waiting for its
+    initialize, and starts the next one once the reload is over."""
+    project = shared_project(tmp_path / "p", "recorder_step.py")
+    async with (
+        motiad("dev", str(project), "--port", "0") as broker,
+        httpx.AsyncClient(base_url=broker.url) as http,
+    ):
+        spare = await spare_child(broker.process.pid, "node")
+        mark = len(broker.lines)
+        (project / "steps" / "pong.step.ts").write_text(PONG.replace("pong: true", "pong: 2"))
+        await broker.wait_for(r"Pong\s+ready", start=mark)
+        assert (await http.get("/pong")).json() == {"pong": 2}
+        assert await serving_child(broker.process.pid, "node") == spare
+        assert await spare_child(broker.process.pid, "node") != spare
 
 
 CPU_STEP = '''"""A sync (CPU-bound) handler: each waits, bounded, until {count} have started."""

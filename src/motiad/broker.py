@@ -72,6 +72,7 @@ class Broker:
             self.registry,
             methods=self.services.methods,
             notifications=self.services.notifications,
+            spares=dev,
         )
         self._problems: dict[str, list[str]] = {}
 

@@ -124,8 +124,12 @@ class Child:
         methods: Mapping[str, Method],
         notifications: Mapping[str, Method],
         logs: LogBus,
+        spare: Process | None = None,
     ) -> None:
         self.spec = spec
+        self._spare = spare
+        """A process already started from ``spec.command`` and waiting for its
+        ``initialize`` (``motiad dev``'s warm spare): the first start uses it."""
         self.name = spec.label
         """How log records and listings name it: the file, until its
         ``initialize`` result names the steps it hosts (``Hello``, or
@@ -195,10 +199,9 @@ class Child:
 
     async def _run_once(self, task_status: TaskStatus[InitializeResult] | None) -> None:
         command = self.spec.command
+        spare, self._spare = self._spare, None
         try:
-            process = await anyio.open_process(
-                command.argv, cwd=command.cwd, env=command.env, start_new_session=True
-            )
+            process = spare or await spawn(command)
         except OSError as exc:
             raise ChildError(f"{self.spec.label}: cannot start {command.argv[0]}: {exc}") from exc
         self._process = process
@@ -516,6 +519,23 @@ class Child:
 
     def _problem(self, message: str) -> None:
         self._logs.log("error", message, step=self.name)
+
+
+async def spawn(command: ChildCommand) -> Process:
+    """Start a child's process (SPEC ``runner.command``): cwd the project, pipes,
+    a session of its own so that its whole group can be signalled."""
+    return await anyio.open_process(
+        command.argv, cwd=command.cwd, env=command.env, start_new_session=True
+    )
+
+
+async def discard(process: Process) -> None:
+    """End a process that never served (a spare nobody took): its group is
+    killed, its pipes closed."""
+    _signal_group(process, signal.SIGKILL)
+    with anyio.CancelScope(shield=True):
+        await process.wait()
+        await process.aclose()
 
 
 def _signal_group(process: Process, sig: signal.Signals) -> None:
