@@ -177,17 +177,20 @@ async def test_ps_names_each_child_by_its_language_and_steps(tmp_path: Path) -> 
 
 
 async def test_a_title_too_long_for_the_argument_area_shows_fewer_names(tmp_path: Path) -> None:
-    project = shared_project(tmp_path / "p", "recorder_step.py")
-    for n in range(3):
-        (project / "steps" / f"long{n}.step.ts").write_text(
-            PONG.replace("'Pong'", f"'AVeryLongStepNameNumber{n}'").replace("/pong", f"/l{n}")
-        )
     node = shutil.which("node")
     assert node is not None
     room = argument_room([node, str(sdk_dir("sdk-node") / "src" / "runner.mjs")])
-    full = "motiad: node [AVeryLongStepNameNumber0, AVeryLongStepNameNumber1, +2]"
-    shorter = "motiad: node [AVeryLongStepNameNumber0, +3]"
-    assert len(shorter) <= room < len(full), f"room {room}: pick other names"
+    # names over half the room long: two cannot fit, one can (the room, both
+    # paths, is over the 48 bytes that needs wherever node and the SDK live)
+    names = [f"Step{n}" + "x" * (room // 2) for n in range(3)]
+    project = shared_project(tmp_path / "p", "recorder_step.py")
+    for n, name in enumerate(names):
+        (project / "steps" / f"long{n}.step.ts").write_text(
+            PONG.replace("'Pong'", f"'{name}'").replace("/pong", f"/l{n}")
+        )
+    full = f"motiad: node [{names[0]}, {names[1]}, +2]"
+    shorter = f"motiad: node [{names[0]}, +3]"
+    assert len(shorter) <= room < len(full)
     async with motiad("run", str(project), "--port", "0") as broker:
         assert shorter in await titles(broker, titled(2))
 
