@@ -129,11 +129,14 @@ def _stat(pid: int, path: str = "/proc/{pid}/stat") -> tuple[int, float, float] 
 
 
 def _label(pid: int) -> str:
-    """``python -m motiad_sdk``, ``node runner.mjs``: the program and what it runs."""
+    """``python -m motiad_sdk``, ``node runner.mjs``: the program and what it runs;
+    ``motiad: node`` for a child that shows its title (SPEC ``lifecycle.title``)."""
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return "exiting"
+    if argv[0].startswith(b"motiad: "):
+        return " ".join(os.fsdecode(argv[0]).split(" ")[:2])
     # A program that rewrites its title (redis-server) has one argument with spaces.
     words = [Path(os.fsdecode(arg).split(" ")[0]).name for arg in argv if arg][:3]
     if len(words) > 2 and words[1] == "-m":

@@ -55,8 +55,46 @@ def children_of(pid: int) -> list[int]:
 
 
 def command_line(pid: int) -> str:
-    """The command line of ``pid``, arguments separated by spaces."""
-    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    """The command line of ``pid``, arguments separated by spaces (NULs that pad
+    a process title left out)."""
+    return Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").replace(b"\0", b" ").decode()
+
+
+SDK_MARKS = {"node": "runner.mjs", "python": "motiad_sdk", "ruby": "runner.rb", "go": ".motiad/go/"}
+"""What the command line of each language's child holds until it shows its title."""
+
+
+def sdk_language(pid: int) -> str | None:
+    """The language of the SDK child ``pid``: from its process title
+    (``motiad: node [...]``), else from the command that started it."""
+    try:
+        line = command_line(pid)
+    except OSError:
+        return None
+    if line.startswith("motiad: "):
+        return line.split(" ")[1]
+    return next((language for language, mark in SDK_MARKS.items() if mark in line), None)
+
+
+async def serving_child(pid: int, language: str) -> int:
+    """The one child of ``pid`` that serves ``language``'s steps: the one that
+    shows its title (SPEC ``lifecycle.title``; under ``motiad dev`` a warm
+    spare beside it shows its command until it serves), waited for."""
+    with anyio.fail_after(20):
+        while True:
+            found = [c for c in children_of(pid) if _shown_language(c) == language]
+            if found:
+                (child,) = found
+                return child
+            await anyio.sleep(0.02)
+
+
+def _shown_language(pid: int) -> str | None:
+    try:
+        line = command_line(pid)
+    except OSError:
+        return None
+    return line.split(" ")[1] if line.startswith("motiad: ") else None
 
 
 class MotiadProcess:

@@ -53,15 +53,22 @@ def commands(
     """The words that name each command and group, ``()`` for ``motiad`` itself."""
     yield path
     if isinstance(command, click.Group):
-        for name, sub in sorted(command.commands.items()):
-            yield from commands(sub, (*path, name))
+        for name in command.list_commands(click.Context(command)):
+            yield from commands(subcommand(command, name), (*path, name))
+
+
+def subcommand(group: click.Group, name: str) -> click.Command:
+    """A command of ``group`` as click finds it (``motiad``'s are imported on use)."""
+    found = group.get_command(click.Context(group), name)
+    assert found is not None, name
+    return found
 
 
 def command_at(path: tuple[str, ...]) -> click.Command:
     command: click.Command = main
     for word in path:
         assert isinstance(command, click.Group)
-        command = command.commands[word]
+        command = subcommand(command, word)
     return command
 
 

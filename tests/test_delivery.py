@@ -15,7 +15,7 @@ import anyio
 import httpx
 import pytest
 
-from .harness import FIXTURES, children_of, command_line, make_project, motiad
+from .harness import FIXTURES, children_of, make_project, motiad, sdk_language
 
 pytestmark = pytest.mark.anyio
 
@@ -118,7 +118,7 @@ async def test_an_event_in_flight_in_a_killed_child_is_delivered_again(tmp_path:
         await emit(broker.url, "work", {"n": 1})
         await broker.wait_for(r'Worker \w+ working .*"attempt":1')
         (worker,) = [
-            pid for pid in children_of(broker.process.pid) if "motiad_sdk" in command_line(pid)
+            pid for pid in children_of(broker.process.pid) if sdk_language(pid) == "python"
         ]
         os.kill(worker, signal.SIGKILL)
         await broker.wait_for(r"Worker .*(child exited with code -9|killed by SIGKILL)")

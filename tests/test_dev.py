@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .harness import FIXTURES, children_of, command_line, make_project, motiad
+from .harness import FIXTURES, make_project, motiad, serving_child
 
 pytestmark = pytest.mark.anyio
 
@@ -19,11 +19,6 @@ export const handler = async () => ({{ status: 200, body: {body} }})
 """
 
 
-def python_child(pid: int) -> int:
-    (child,) = [c for c in children_of(pid) if "motiad_sdk" in command_line(c)]
-    return child
-
-
 async def test_dev_reloads_what_changed_and_keeps_the_rest_serving(tmp_path: Path) -> None:
     project = make_project(tmp_path / "p", FIXTURES / "dev")
     steps = project / "steps"
@@ -31,7 +26,7 @@ async def test_dev_reloads_what_changed_and_keeps_the_rest_serving(tmp_path: Pat
         motiad("dev", str(project), "--port", "0") as broker,
         httpx.AsyncClient(base_url=broker.url) as http,
     ):
-        untouched = python_child(broker.process.pid)
+        untouched = await serving_child(broker.process.pid, "python")
         assert (await http.get("/hello")).json() == {"hello": "world"}
 
         mark = len(broker.lines)
@@ -39,7 +34,7 @@ async def test_dev_reloads_what_changed_and_keeps_the_rest_serving(tmp_path: Pat
         await broker.wait_for(r"steps/hello.step.ts changed; reloading it", start=mark)
         await broker.wait_for(r"Hello\s+ready: api step, GET /hello", start=mark)
         assert (await http.get("/hello")).json() == {"hello": "again"}
-        assert python_child(broker.process.pid) == untouched
+        assert await serving_child(broker.process.pid, "python") == untouched
 
         mark = len(broker.lines)
         (steps / "hello.step.ts").write_text(HELLO.format(body="{ bye: 1 }"))

@@ -9,15 +9,30 @@ Motia 1.x runs one long-lived worker per language that imports every step
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
 import httpx
 import pytest
 
-from .harness import FIXTURES, MotiadProcess, children_of, command_line, make_project, motiad
+from motiad.runners import sdk_dir
+from motiad.supervisor import argument_room
+
+from .harness import (
+    FIXTURES,
+    MotiadProcess,
+    children_of,
+    command_line,
+    make_project,
+    motiad,
+    sdk_language,
+    serving_child,
+)
 from .test_delivery import FAST_RETRIES, emit
+from .test_polyglot import polyglot_project
 
 pytestmark = pytest.mark.anyio
 
@@ -35,9 +50,9 @@ def shared_project(root: Path, *names: str, settings: str = "") -> Path:
 
 def sdk_children(pid: int) -> tuple[list[int], list[int]]:
     """The node and the python children of the broker ``pid``."""
-    children = {child: command_line(child) for child in children_of(pid)}
-    node = [c for c, line in children.items() if "runner.mjs" in line]
-    python = [c for c, line in children.items() if "motiad_sdk" in line]
+    children = {child: sdk_language(child) for child in children_of(pid)}
+    node = [c for c, language in children.items() if language == "node"]
+    python = [c for c, language in children.items() if language == "python"]
     assert len(node) + len(python) == len(children), children
     return node, python
 
@@ -112,7 +127,7 @@ async def test_dev_reloads_a_shared_child_without_failing_a_request(tmp_path: Pa
         motiad("dev", str(project), "--port", "0") as broker,
         httpx.AsyncClient(base_url=broker.url) as http,
     ):
-        (old_node,), _ = sdk_children(broker.process.pid)
+        old_node = await serving_child(broker.process.pid, "node")
         mark = len(broker.lines)
         (project / "steps" / "pong.step.ts").write_text(PONG.replace("pong: true", "pong: 2"))
         statuses: list[int] = []
@@ -122,8 +137,106 @@ async def test_dev_reloads_a_shared_child_without_failing_a_request(tmp_path: Pa
         assert statuses
         assert set(statuses) == {202}
         assert (await http.get("/pong")).json() == {"pong": 2}
-        (new_node,), _ = sdk_children(broker.process.pid)
-        assert new_node != old_node
+        assert await serving_child(broker.process.pid, "node") != old_node
+
+
+async def titles(broker: MotiadProcess, shown: Callable[[list[str]], bool]) -> list[str]:
+    """The command lines ``ps`` shows for the broker's children, sorted, once
+    ``shown`` holds of them (each child sets its title right after it loads)."""
+    with anyio.fail_after(30):
+        while True:
+            lines = sorted(command_line(child) for child in children_of(broker.process.pid))
+            if shown(lines):
+                return lines
+            await anyio.sleep(0.05)
+
+
+def titled(count: int) -> Callable[[list[str]], bool]:
+    """Whether ``count`` children show a title."""
+    return lambda lines: sum(line.startswith("motiad: ") for line in lines) >= count
+
+
+async def test_ps_names_each_child_by_its_language_and_steps(tmp_path: Path) -> None:
+    """Issue 17: `ps aux` tells the children apart (SPEC lifecycle.title), in all
+    four languages; the title is the name the listing and the logs give."""
+    project = polyglot_project(tmp_path / "polyglot")
+    async with motiad("run", str(project), "--port", "0") as broker:
+        assert await titles(broker, titled(5)) == [
+            "motiad: go [GetOrder]",  # its command takes {file}: a child per file
+            "motiad: go [ShipOrder]",
+            "motiad: node [OrderShipped, SubmitOrder]",
+            "motiad: python [PriceOrder]",
+            "motiad: ruby [InvoiceOrder]",
+        ]
+        async with httpx.AsyncClient(base_url=broker.url) as http:
+            listed = (await http.get("/__motiad/api/steps")).json()["steps"]
+        node = next(step["child"] for step in listed if step["name"] == "SubmitOrder")
+        assert node["name"] == "node [OrderShipped, SubmitOrder]"
+        ps = await anyio.run_process(["ps", "-o", "args=", "-p", str(node["pids"][0])])
+        assert ps.stdout.decode().strip() == "motiad: node [OrderShipped, SubmitOrder]"
+
+
+async def test_a_title_too_long_for_the_argument_area_shows_fewer_names(tmp_path: Path) -> None:
+    node = shutil.which("node")
+    assert node is not None
+    room = argument_room([node, str(sdk_dir("sdk-node") / "src" / "runner.mjs")])
+    # names over half the room long: two cannot fit, one can (the room, both
+    # paths, is over the 48 bytes that needs wherever node and the SDK live)
+    names = [f"Step{n}" + "x" * (room // 2) for n in range(3)]
+    project = shared_project(tmp_path / "p", "recorder_step.py")
+    for n, name in enumerate(names):
+        (project / "steps" / f"long{n}.step.ts").write_text(
+            PONG.replace("'Pong'", f"'{name}'").replace("/pong", f"/l{n}")
+        )
+    full = f"motiad: node [{names[0]}, {names[1]}, +2]"
+    shorter = f"motiad: node [{names[0]}, +3]"
+    assert len(shorter) <= room < len(full)
+    async with motiad("run", str(project), "--port", "0") as broker:
+        assert shorter in await titles(broker, titled(2))
+
+
+async def test_dev_retitles_the_child_whose_steps_change(tmp_path: Path) -> None:
+    project = shared_project(tmp_path / "p", "recorder_step.py")
+    async with motiad("dev", str(project), "--port", "0") as broker:
+        assert "motiad: node [Pong]" in await titles(broker, titled(2))
+        (project / "steps" / "ping.step.ts").write_text(
+            PONG.replace("'Pong'", "'Ping'").replace("/pong", "/ping")
+        )
+        await titles(broker, lambda lines: "motiad: node [Ping, Pong]" in lines)
+
+
+async def spare_child(pid: int, language: str) -> int:
+    """The child of ``pid`` started for ``language`` that does not serve yet
+    (it shows its command, not a title): ``motiad dev``'s warm spare."""
+    with anyio.fail_after(20):
+        while True:
+            found = [
+                c
+                for c in children_of(pid)
+                if sdk_language(c) == language and not command_line(c).startswith("motiad: ")
+            ]
+            if found:
+                (child,) = found
+                return child
+            await anyio.sleep(0.02)
+
+
+async def test_dev_reloads_a_shared_child_into_a_warm_spare(tmp_path: Path) -> None:
+    """Issue 17: a TS edit is live sooner when the new child's runtime and SDK
+    are already loaded: dev keeps a spare per shared language, waiting for its
+    initialize, and starts the next one once the reload is over."""
+    project = shared_project(tmp_path / "p", "recorder_step.py")
+    async with (
+        motiad("dev", str(project), "--port", "0") as broker,
+        httpx.AsyncClient(base_url=broker.url) as http,
+    ):
+        spare = await spare_child(broker.process.pid, "node")
+        mark = len(broker.lines)
+        (project / "steps" / "pong.step.ts").write_text(PONG.replace("pong: true", "pong: 2"))
+        await broker.wait_for(r"Pong\s+ready", start=mark)
+        assert (await http.get("/pong")).json() == {"pong": 2}
+        assert await serving_child(broker.process.pid, "node") == spare
+        assert await spare_child(broker.process.pid, "node") != spare
 
 
 CPU_STEP = '''"""A sync (CPU-bound) handler: each waits, bounded, until {count} have started."""

@@ -115,6 +115,10 @@ func (c *child) handle(line []byte) {
 			} else {
 				c.diagf("ignored $/cancel with bad params")
 			}
+		} else if msg.method == methodTitle {
+			if title, ok := titleOf(msg.params); ok {
+				setTitle(title)
+			}
 		}
 	case kindRequest:
 		c.request(msg)

@@ -34,6 +34,7 @@ const (
 	methodInitialize       = "initialize"
 	methodInvoke           = "invoke"
 	methodCancel           = "$/cancel"
+	methodTitle            = "$/title"
 	methodPing             = "ping"
 	methodShutdown         = "shutdown"
 	methodEmit             = "emit"

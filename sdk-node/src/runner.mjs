@@ -8,12 +8,18 @@ import { StepHost } from './host.mjs';
 import { LineWriter } from './lines.mjs';
 import { RpcPeer } from './rpc.mjs';
 import { claimStdout } from './stdio.mjs';
+import { Method } from './tables.mjs';
 
 const writer = new LineWriter(claimStdout());
 const peer = new RpcPeer(writer);
 new StepHost(peer, async () => {
   await writer.flush();
   process.exit(0);
+});
+// lifecycle.title: what `ps` shows for this child. libuv writes the title over
+// the argument area it copied at start (cut to fit it) and sets the thread name.
+peer.onNotification(Method.TITLE, (params) => {
+  if (typeof params.title === 'string') process.title = params.title;
 });
 
 // rpc.concurrent: stdin is read on every turn of the event loop, whatever

@@ -30,6 +30,7 @@ export const Method = Object.freeze({
   INITIALIZE: 'initialize',
   INVOKE: 'invoke',
   CANCEL: '$/cancel',
+  TITLE: '$/title',
   PING: 'ping',
   SHUTDOWN: 'shutdown',
   EMIT: 'emit',

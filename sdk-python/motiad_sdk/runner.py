@@ -47,6 +47,7 @@ from .tables import (
     ErrorCode,
     Method,
 )
+from .title import set_title
 from .values import api_request, api_response, wrap
 
 SHUTDOWN_GRACE_S: Final = SHUTDOWN_GRACE_MS / 1000
@@ -290,6 +291,13 @@ class Runner:
                 and isinstance(incoming.params, dict)  # bad params: ignored (`rpc.bad-params`)
             ):
                 self._cancel_by_id(incoming.params.get("id"))
+            elif (
+                isinstance(incoming, Notification)
+                and incoming.method == Method.TITLE
+                and isinstance(incoming.params, dict)
+                and isinstance(title := incoming.params.get("title"), str)
+            ):
+                set_title(title)
             # Other notifications are ignored (SPEC `rpc.unknown-method`).
         except Exception as exc:  # a bug here must not kill the reader
             report(

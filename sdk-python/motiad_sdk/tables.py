@@ -39,6 +39,7 @@ class Method:
     INITIALIZE: Final = "initialize"
     INVOKE: Final = "invoke"
     CANCEL: Final = "$/cancel"
+    TITLE: Final = "$/title"
     PING: Final = "ping"
     SHUTDOWN: Final = "shutdown"
     EMIT: Final = "emit"

@@ -163,10 +163,22 @@ module Motiad
     end
 
     def notification(method, params)
+      return show_title(params['title']) if method == Methods::TITLE && params.is_a?(Hash) && params['title'].is_a?(String)
       return unless method == Methods::CANCEL && params.is_a?(Hash)
 
       id = params['id']
       cancel(id, ErrorCode::CANCELLED, 'cancelled') if id.is_a?(Integer) || id.is_a?(String)
+    end
+
+    # lifecycle.title: Ruby's setproctitle also takes the environment's area after the arguments,
+    # which /proc/PID/cmdline then reads on into: cut to the argument area (/proc/self/stat's arg_start, arg_end).
+    def show_title(title)
+      area = File.read('/proc/self/stat').rpartition(')').last.split[45, 2].map(&:to_i)
+      title = title.byteslice(0, area[1] - area[0] - 1).scrub('')
+    rescue SystemCallError
+      nil # no /proc: Ruby's own limit
+    ensure
+      Process.setproctitle(title)
     end
 
     def initialize_steps(id, params)

@@ -74,6 +74,7 @@ class Broker:
             self.registry,
             methods=self.services.methods,
             notifications=self.services.notifications,
+            spares=dev,
         )
 
     @property

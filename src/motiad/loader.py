@@ -13,7 +13,7 @@ from pathlib import Path
 
 import anyio
 import msgspec
-from anyio.abc import TaskGroup
+from anyio.abc import Process, TaskGroup
 
 from .builds import build_language
 from .config import FILE_PLACEHOLDER, NoopStepConfig, Settings, StepConfig
@@ -24,10 +24,10 @@ from .pool import ChildPool
 from .protocol.messages import LoadedStep
 from .registry import BrokenConfig, BuildFailed, KnownStep, StepRegistry, UnrunnableStep
 from .rpc import Method
-from .runners import child_command
+from .runners import ChildCommand, child_command
 from .steps import Step
 from .streams import StreamDefinition, parse_stream_config
-from .supervisor import Child, ChildSpec
+from .supervisor import Child, ChildSpec, discard, spawn
 from .tracing import Bus, LogBus
 from .triggers import parse_step_configs
 
@@ -100,6 +100,7 @@ class StepLoader:
         *,
         methods: Mapping[str, Method],
         notifications: Mapping[str, Method],
+        spares: bool = False,
     ) -> None:
         self.project = project
         self.settings = settings
@@ -113,6 +114,11 @@ class StepLoader:
         self._pools: dict[ChildPool, _Hosted] = {}
         self._hook_pools: list[ChildPool] = []
         """The children that run stream hooks (SPEC ``stream.hooks``)."""
+        self._keep_spares = spares
+        self._spares: dict[str, tuple[ChildCommand, Process]] = {}
+        """``motiad dev``: per shared language, a child already started (its
+        runtime and SDK loaded) that waits for the ``initialize`` of the next
+        reload, which then only loads the step files (SPEC ``lifecycle.initialize``)."""
 
     async def load(self, tg: TaskGroup) -> LoadReport:
         """Discover the step files and start their warm children, in ``tg``.
@@ -147,6 +153,7 @@ class StepLoader:
                 )
         self._register(loaded, report.errors)
         await self._stop_idle()
+        await self._start_spares()
         report.steps = list(self.registry.steps.values())
         streams = self.registry.streams.definitions.values()
         report.streams = sorted(streams, key=lambda d: d.name)
@@ -211,11 +218,16 @@ class StepLoader:
             for pool in reload.replaced:
                 tg.start_soon(pool.stop)
         await self._stop_idle()
+        await self._start_spares()
         if reload.announce:
             self.reloaded.publish(reload.relative)
 
     async def stop(self, *, now: bool = False) -> None:
         """Stop every child (``now``: without the stages, see :meth:`Child.stop`)."""
+        spares, self._keep_spares = self._spares, False
+        self._spares = {}
+        for _, process in spares.values():
+            await discard(process)
         async with anyio.create_task_group() as tg:
             for pool in [*self._pools, *self._hook_pools]:
                 tg.start_soon(partial(pool.stop, now=now))
@@ -306,7 +318,7 @@ class StepLoader:
         except ConfigError as exc:
             return exc
         spec = ChildSpec(_label(files), command, [str(f.path) for f in files])
-        first = self._child(spec)
+        first = self._child(spec, await self._take_spare(language, command))
         try:
             result = await self._tg.start(first.run)
         except ChildError as exc:
@@ -344,9 +356,43 @@ class StepLoader:
                 steps.extend(_Loaded(file, config, pool) for config in configs)
         return None
 
-    def _child(self, spec: ChildSpec) -> Child:
+    def _child(self, spec: ChildSpec, spare: Process | None = None) -> Child:
         spec = replace(spec, log_records_per_s=self.settings.handler.max_log_records_per_s)
-        return Child(spec, methods=self._methods, notifications=self._notifications, logs=self.logs)
+        return Child(
+            spec,
+            methods=self._methods,
+            notifications=self._notifications,
+            logs=self.logs,
+            spare=spare,
+        )
+
+    async def _take_spare(self, language: str, command: ChildCommand) -> Process | None:
+        """The spare of ``language`` if it still runs and was started with this
+        very command (``.env`` or ``motiad.toml`` unchanged); else none (a stale
+        one is ended)."""
+        held = self._spares.pop(language, None)
+        if held is None:
+            return None
+        started_with, process = held
+        if started_with == command and process.returncode is None:
+            return process
+        await discard(process)
+        return None
+
+    async def _start_spares(self) -> None:
+        """``motiad dev``: start a spare for each shared language that has none,
+        once the load or reload is over (it costs the reload nothing)."""
+        if not self._keep_spares:
+            return
+        languages = {hosted.language for hosted in self._pools.values()}
+        for language in sorted(languages - self._spares.keys()):
+            if not self._shares(language):
+                continue
+            try:
+                command = child_command(language, self.project, self.settings)
+                self._spares[language] = (command, await spawn(command))
+            except (ConfigError, OSError):
+                continue  # the reload starts its child as usual, and says why it cannot
 
     async def _load_streams(
         self, files: list[StepFile], errors: list[MotiadError], auth: Path | None = None

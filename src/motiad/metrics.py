@@ -20,20 +20,15 @@ import time
 from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-
-from prometheus_client import CollectorRegistry
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
-from prometheus_client.exposition import choose_encoder
-from prometheus_client.registry import Collector
+from typing import TYPE_CHECKING
 
 from .request_stream import BodyStreamStats
 from .storage import QueueStats
 from .tracing import Span
+
+if TYPE_CHECKING:  # imported at the first scrape: counting needs none of it
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 """Seconds: from a warm step's millisecond answer to the default 30 s timeout."""
@@ -89,6 +84,8 @@ class Tally:
         self.counts[key] = self.counts.get(key, 0) + amount
 
     def family(self) -> CounterMetricFamily:
+        from prometheus_client.core import CounterMetricFamily
+
         """The family as exposed (``NAME_total``)."""
         family = CounterMetricFamily(self.name, self.help, labels=self.labels)
         for key, value in self.counts.items():
@@ -115,6 +112,8 @@ class Timings:
         series[-1] += seconds
 
     def family(self) -> HistogramMetricFamily:
+        from prometheus_client.core import HistogramMetricFamily
+
         """The family as exposed (cumulative ``_bucket``, ``_count``, ``_sum``)."""
         family = HistogramMetricFamily(self.name, self.help, labels=self.labels)
         for key, series in self.series.items():
@@ -166,9 +165,19 @@ class Metrics:
             ["signal"],
         )
         self.last_queues: dict[str, QueueStats] = {}
-        self.registry = CollectorRegistry(auto_describe=False)
-        """A registry of its own, never prometheus_client's global one."""
-        self.registry.register(_ScrapeTime(self))
+        self._registry: CollectorRegistry | None = None
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        """A registry of its own, never prometheus_client's global one; made at
+        the first scrape (prometheus_client is megabytes a broker nobody
+        scrapes need not hold)."""
+        if self._registry is None:
+            from prometheus_client import CollectorRegistry
+
+            self._registry = CollectorRegistry(auto_describe=False)
+            self._registry.register(_ScrapeTime(self))
+        return self._registry
 
     # --- sinks (the hot path: a dict update each) ---------------------------
 
@@ -205,12 +214,15 @@ class Metrics:
         header asks for (text by default): (body, content type)."""
         if self.sources.queues is not None:
             self.last_queues = await self.sources.queues()
+        from prometheus_client.exposition import choose_encoder
+
         encode, content_type = choose_encoder(accept)
         return encode(self.registry), content_type
 
 
-class _ScrapeTime(Collector):
-    """The families read at scrape time from the parts that hold the state."""
+class _ScrapeTime:
+    """The families read at scrape time from the parts that hold the state (a
+    prometheus_client ``Collector`` by its methods: the registry asks no more)."""
 
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
@@ -219,6 +231,8 @@ class _ScrapeTime(Collector):
         return ()  # unchecked: its families are named nowhere else
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
         metrics = self._metrics
         sources = metrics.sources
         for tally in (

@@ -35,6 +35,7 @@ from .protocol.messages import (
     InitializeParams,
     InitializeResult,
     InvokeParams,
+    TitleParams,
 )
 from .rpc import FloodGate, Later, Method, RpcPeer
 from .runners import ChildCommand
@@ -126,8 +127,12 @@ class Child:
         methods: Mapping[str, Method],
         notifications: Mapping[str, Method],
         logs: LogBus,
+        spare: Process | None = None,
     ) -> None:
         self.spec = spec
+        self._spare = spare
+        """A process already started from ``spec.command`` and waiting for its
+        ``initialize`` (``motiad dev``'s warm spare): the first start uses it."""
         self.name = spec.label
         """How log records and listings name it: the file, until its
         ``initialize`` result names the steps it hosts (``Hello``, or
@@ -197,10 +202,9 @@ class Child:
 
     async def _run_once(self, task_status: TaskStatus[InitializeResult] | None) -> None:
         command = self.spec.command
+        spare, self._spare = self._spare, None
         try:
-            process = await anyio.open_process(
-                command.argv, cwd=command.cwd, env=command.env, start_new_session=True
-            )
+            process = spare or await spawn(command)
         except OSError as exc:
             raise ChildError(f"{self.spec.label}: cannot start {command.argv[0]}: {exc}") from exc
         self._process = process
@@ -230,6 +234,7 @@ class Child:
                     tg.cancel_scope.cancel()
                 else:
                     self.name = _hosted_name(result) or self.spec.label
+                    tg.start_soon(self._send_title, peer, result)
                     self._peer = peer
                     self._ready.set()
                     if task_status is not None:
@@ -295,6 +300,14 @@ class Child:
             _check_entries(label, self.spec, result)
             return result
         raise ChildError(f"{label}: no answer to initialize within {limit:g}s")
+
+    async def _send_title(self, peer: RpcPeer, result: InitializeResult) -> None:
+        """Tell the child its process title (SPEC ``lifecycle.title``), so ``ps``
+        names the steps each child hosts. A child that never reads it is stopped
+        by its other failures; this waits for nobody."""
+        title = process_title(result, argument_room(self.spec.command.argv))
+        with contextlib.suppress(MotiadError):
+            await peer.notify("$/title", TitleParams(title))
 
     async def _serve(self, peer: RpcPeer, process: Process, tg: anyio.abc.TaskGroup) -> None:
         assert process.stdout
@@ -512,6 +525,23 @@ class Child:
         self._logs.log("error", message, step=self.name)
 
 
+async def spawn(command: ChildCommand) -> Process:
+    """Start a child's process (SPEC ``runner.command``): cwd the project, pipes,
+    a session of its own so that its whole group can be signalled."""
+    return await anyio.open_process(
+        command.argv, cwd=command.cwd, env=command.env, start_new_session=True
+    )
+
+
+async def discard(process: Process) -> None:
+    """End a process that never served (a spare nobody took): its group is
+    killed, its pipes closed."""
+    _signal_group(process, signal.SIGKILL)
+    with anyio.CancelScope(shield=True):
+        await process.wait()
+        await process.aclose()
+
+
 def _signal_group(process: Process, sig: signal.Signals) -> None:
     """Signal the child's whole process group (it leads one: start_new_session)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -580,21 +610,52 @@ NOT_RETRYABLE_CODES = frozenset(
 
 NAMES_SHOWN = 2
 """Steps a shared child's name lists before ``+N``: enough to tell children apart."""
+TITLE_PREFIX = "motiad: "
+"""What a child's process title starts with, so ``ps`` and ``pgrep -f motiad:`` find them."""
 
 
-def _hosted_name(result: InitializeResult) -> str | None:
-    """How to name a child by the steps it hosts, as their loaded configs give
-    them: the step's name, or its language and the first few names."""
-    names = [
+def _hosted_steps(result: InitializeResult) -> list[str]:
+    """The names of the steps a child hosts, as their loaded configs give them."""
+    return [
         name
         for entry in result.steps
         if entry.config and not entry.error and isinstance(name := entry.config.get("name"), str)
     ]
+
+
+def _listed(language: str, names: list[str], shown: int) -> str:
+    """``node [Hello, Orders, +18]``: the language and the first ``shown`` names."""
+    parts = names[:shown] + ([f"+{len(names) - shown}"] if len(names) > shown else [])
+    return f"{language} [{', '.join(parts)}]" if parts else language
+
+
+def _hosted_name(result: InitializeResult) -> str | None:
+    """How to name a child by the steps it hosts: the step's name, or its
+    language and the first few names."""
+    names = _hosted_steps(result)
     if len(names) <= 1:
         return names[0] if names else None
-    shown = ", ".join(names[:NAMES_SHOWN])
-    more = f", +{len(names) - NAMES_SHOWN}" if len(names) > NAMES_SHOWN else ""
-    return f"{result.sdk.language} [{shown}{more}]"
+    return _listed(result.sdk.language, names, NAMES_SHOWN)
+
+
+def argument_room(argv: list[str]) -> int:
+    """The bytes a process title may take in a child started with ``argv``:
+    the kernel lays its arguments out end to end, each followed by a NUL, and
+    a title written over them keeps the last NUL (SPEC ``lifecycle.title``)."""
+    return sum(len(os.fsencode(arg)) + 1 for arg in argv) - 1
+
+
+def process_title(result: InitializeResult, room: int) -> str:
+    """The child's process title, ``motiad: node [Hello, Orders, +18]`` (the
+    name logs use, with its language always): fewer names, then only ``+N``,
+    when it would not fit ``room`` bytes; cut at ``room`` as the last resort."""
+    names = _hosted_steps(result)
+    title = TITLE_PREFIX + result.sdk.language
+    for shown in range(min(NAMES_SHOWN, len(names)), -1, -1):
+        title = TITLE_PREFIX + _listed(result.sdk.language, names, shown)
+        if len(title.encode()) <= room:
+            return title
+    return title.encode()[:room].decode(errors="ignore")
 
 
 def handler_error(exc: RemoteError) -> ErrorInfo:

@@ -33,6 +33,7 @@ module Motiad
     INITIALIZE = 'initialize'
     INVOKE = 'invoke'
     CANCEL = '$/cancel'
+    TITLE = '$/title'
     PING = 'ping'
     SHUTDOWN = 'shutdown'
     EMIT = 'emit'

@@ -12,29 +12,48 @@
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from .. import __version__
-from .conformance import conformance
-from .create import create
-from .dlq import dlq
-from .emit import emit
-from .project import flows, install, languages, steps, types
-from .run import dev, run
-from .traces import logs, traces
+
+COMMANDS = {
+    "run": "run",
+    "dev": "run",
+    "steps": "project",
+    "languages": "project",
+    "flows": "project",
+    "types": "project",
+    "install": "project",
+    "create": "create",
+    "dlq": "dlq",
+    "emit": "emit",
+    "traces": "traces",
+    "logs": "traces",
+    "conformance": "conformance",
+}
+"""Each command and the module of this package that defines it."""
 
 
-@click.group()
+class _Commands(click.Group):
+    """Imports a command's module when the command is used, not before: ``motiad
+    run`` never loads what ``conformance``, ``create`` or ``dlq`` need (the
+    conformance checker alone is megabytes of a broker's resident memory)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)  # as click.Group lists them
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS.get(cmd_name)
+        if module is None:
+            return None
+        command = getattr(importlib.import_module(f".{module}", __name__), cmd_name)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=_Commands)
 @click.version_option(__version__, prog_name="motiad")
 def main() -> None:
     """motiad: steps in any language on warm processes, wired by durable events."""
-
-
-for command in (
-    *(run, dev),
-    *(steps, languages, flows, types, install, create),
-    *(dlq, emit),
-    *(traces, logs),
-    conformance,
-):
-    main.add_command(command)

@@ -14,7 +14,6 @@ from rich.console import Console
 from .. import __version__
 from ..app import Started, run_project
 from ..console import JsonLogPrinter, LogPrinter, make_console, plural, steps_table, streams_line
-from ..dev import watch
 from ..listings import step_row
 from ..tracing import LogBus
 from .options import Command, project_settings, run_async, takes_project
@@ -105,7 +104,7 @@ def _serve(project_dir: Path, options: ServeOptions, dev: bool, allow_broken: bo
             settings,
             logs,
             started,
-            alongside=partial(watch, logs=logs) if dev else None,
+            alongside=partial(_watch(), logs=logs) if dev else None,
             dev=dev,
             allow_broken=allow_broken,
         )
@@ -135,3 +134,10 @@ def _started_for_people(console: Console, info: Started) -> None:
     console.print(f"motiad {__version__} serving {serving} on {info.url}")
     if info.workbench_url:
         console.print(f"workbench: {info.workbench_url}")
+
+
+def _watch() -> Callable[..., Any]:
+    """``motiad dev``'s watcher, imported only by ``dev`` (watchfiles is ``dev``'s alone)."""
+    from ..dev import watch
+
+    return watch

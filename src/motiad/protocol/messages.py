@@ -283,6 +283,14 @@ class CancelParams(_Wire):
     id: RequestId
 
 
+class TitleParams(_Wire):
+    """``$/title``: the process title the child should show in ``ps`` (SPEC
+    ``lifecycle.title``): motiad, its language and the steps it hosts, already
+    short enough for the child's argument area."""
+
+    title: str
+
+
 # --- child -> broker --------------------------------------------------------
 
 
@@ -504,6 +512,7 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("initialize", "broker-to-child", "request", InitializeParams, InitializeResult),
         MethodSpec("invoke", "broker-to-child", "request", InvokeParams, ApiResult | None),
         MethodSpec("$/cancel", "broker-to-child", "notification", CancelParams),
+        MethodSpec("$/title", "broker-to-child", "notification", TitleParams),
         MethodSpec("ping", "broker-to-child", "request", Empty, Empty),
         MethodSpec("shutdown", "broker-to-child", "request", Empty, None),
         MethodSpec("emit", "child-to-broker", "request", EmitParams, EmitResult),

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import anyio
+
 from ...protocol.messages import PROTOCOL_VERSION
 from ..checker import FIXTURES, Case, Checker, event, expect, registrar
 
@@ -163,3 +165,27 @@ async def _ping_while_running(checker: Checker) -> str:
     await session.notify("$/cancel", {"id": slow})
     await session.response(slow, "the answer to the cancelled slow invocation")
     return ""
+
+
+@case("lifecycle.title", "$/title becomes the command line ps shows, cut to fit", "full")
+async def _process_title(checker: Checker) -> str:
+    session = await checker.ready()
+    assert session.process is not None
+    cmdline = anyio.Path(f"/proc/{session.process.pid}/cmdline")
+    try:
+        before = await cmdline.read_bytes()
+    except OSError:
+        return "not checked: this system has no /proc"
+    room = len(before) - 1  # the argument area, less the NUL that stays
+    title = "motiad: conformance [" + "x" * room + "]"  # too long: cut to the room
+    await session.notify("$/title", {"title": title})
+    ping = await session.request("ping", {})  # the title is set before the next line is read
+    expect(await session.result(ping, "the answer to ping") == {}, "ping did not answer {}")
+    shown = await cmdline.read_bytes()
+    expected = title.encode()[:room]
+    expect(
+        shown.rstrip(b"\0") == expected and len(shown) == len(before),
+        f"/proc/PID/cmdline reads {shown[:120]!r} ({len(shown)} bytes), expected"
+        f" {expected[:120]!r} padded with NULs to {len(before)} bytes",
+    )
+    return f"{room} bytes of title"

@@ -1,0 +1,52 @@
+"""What ``motiad run`` holds when idle (issue 17: the 2-step ``ping`` project's
+process tree within 120 MB, bench scenario ``startup``): the broker imports the
+parts of a feature only when the feature is used, so a project that uses none
+of them does not carry their modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .harness import REPO, make_project, motiad
+
+pytestmark = pytest.mark.anyio
+
+PING = REPO / "bench" / "projects" / "ping" / "steps" / "ping_py_step.py"
+
+UNUSED = {
+    "prometheus_client": "until /__motiad/metrics is scraped",
+    "watchfiles": "motiad dev's",
+    "redis": "the Redis storage backend's",
+    "opentelemetry": "the OTLP export's",
+    "motiad.conformance": "motiad conformance's",
+    "motiad.dev": "motiad dev's",
+}
+
+
+async def test_run_imports_no_module_of_a_feature_the_project_does_not_use(
+    tmp_path: Path,
+) -> None:
+    project = make_project(tmp_path / "p", PING)
+    imports = ["env", "PYTHONPROFILEIMPORTTIME=1"]  # -X importtime: each import, on stderr
+    async with (
+        motiad("run", str(project), "--port", "0", wrap=imports) as broker,
+        httpx.AsyncClient(base_url=broker.url) as http,
+    ):
+        assert (await http.get("/ping-py")).json() == {"pong": True}
+        served = len(broker.lines)
+        loaded = {
+            line.rsplit("|", 1)[1].strip()
+            for line in broker.lines
+            if line.startswith("import time:")  # the broker's own, not its children's
+        }
+        assert "motiad.app" in loaded  # the log is the broker's imports
+        for module, whose in UNUSED.items():
+            found = sorted(n for n in loaded if n == module or n.startswith(module + "."))
+            assert not found, f"{module} ({whose}) was imported: {found[:3]}"
+        metrics = await http.get("/__motiad/metrics")
+        assert metrics.status_code == 200
+        assert "motiad_http_requests_total" in metrics.text  # counted before the import
+        await broker.wait_for(r"import time: .*\| +prometheus_client$", start=served)
