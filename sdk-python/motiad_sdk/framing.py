@@ -20,6 +20,12 @@ _READ_CHUNK: Final = 256 * 1024
 few wake-ups, small enough not to matter for memory."""
 
 
+_PIPE_READ_BYTES: Final = 64 * 1024
+"""Bytes the pipe transport asks for per read (asyncio's default, 256 KiB, is
+past glibc's mmap threshold: every read then maps, shrinks and unmaps a buffer,
+three system calls and fresh pages for a line of a few hundred bytes)."""
+
+
 def claim_stdio() -> tuple[int, int]:
     """Take stdin/stdout for the protocol; return private ``(read_fd, write_fd)``.
 
@@ -138,6 +144,8 @@ class LineReader:
         loop = asyncio.get_running_loop()
         pipe = os.fdopen(self._fd, "rb", buffering=0, closefd=False)
         transport, _ = await loop.connect_read_pipe(lambda: _ReadProtocol(on_chunk, on_end), pipe)
+        if hasattr(transport, "max_size"):
+            transport.max_size = _PIPE_READ_BYTES
         self._transport = transport
         return None
 
