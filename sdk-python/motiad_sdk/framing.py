@@ -211,6 +211,9 @@ class LineWriter:
         self._closed = False
         self._in_turn = False  # a line went out this turn: later ones wait for its end
         self._queued: list[bytes] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """The loop of the pipe's transport: asked once, as Python 3.11's
+        ``get_running_loop`` makes a system call (``getpid``) each time."""
 
     async def open(self) -> None:
         """Attach the fd to the running loop (a pipe) or fall back to plain writes."""
@@ -222,6 +225,7 @@ class LineWriter:
             lambda: _WriteProtocol(self._mark_lost), pipe
         )
         self._transport, self._protocol = transport, protocol
+        self._loop = loop
 
     @property
     def closed(self) -> bool:
@@ -240,7 +244,8 @@ class LineWriter:
                 return
             self._transport.write(line)
             self._in_turn = True
-            asyncio.get_running_loop().call_soon(self._end_turn)
+            assert self._loop is not None  # set with the transport
+            self._loop.call_soon(self._end_turn)
             return
         view = memoryview(line)
         try:

@@ -165,6 +165,8 @@ class BatchingLineSender:
         self._room = anyio.Event()
         self._room.set()
         self._broken: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """Asked once (Python 3.11's ``get_running_loop`` makes a system call)."""
 
     @property
     def has_room(self) -> bool:
@@ -198,7 +200,10 @@ class BatchingLineSender:
             # The first line of a turn goes out at once (no added latency); the
             # ones queued after it in the same turn leave together at its end.
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._end_turn)
+            loop = self._loop
+            if loop is None:
+                loop = self._loop = asyncio.get_running_loop()
+            loop.call_soon(self._end_turn)
             self._flush()
 
     def _end_turn(self) -> None:
