@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from motiad.routes import Match, RouteConflict, RouteTable
+from motiad.routes import STATIC_MATCHES_KEPT, Match, RouteConflict, RouteTable
 
 
 def table() -> RouteTable[str]:
@@ -47,3 +47,34 @@ def test_same_method_and_shape_conflict_whatever_the_parameter_names() -> None:
     with pytest.raises(RouteConflict) as caught:
         routes.add("GET", "/messages/:id", "other")
     assert caught.value.existing == "get-message"
+
+
+def test_a_remembered_static_match_follows_every_change_of_the_table() -> None:
+    # static paths are remembered after their first match (the hot path): a
+    # route removed or added later (motiad dev reloads) must be seen at once
+    routes = table()
+    assert routes.match("GET", "/users/me") == Match("me", {})
+    assert routes.match("GET", "/users/me") == Match("me", {})
+    routes.remove("GET", "/users/me")
+    assert routes.match("GET", "/users/me") == Match("user", {"id": "me"})
+    routes.add("GET", "/users/me", "me again")
+    assert routes.match("GET", "/users/me") == Match("me again", {})
+    assert routes.match("HEAD", "/users/me") == Match("me again", {})
+    routes.add("HEAD", "/users/me", "head")
+    assert routes.match("HEAD", "/users/me") == Match("head", {})
+
+
+def test_each_match_gets_its_own_path_parameters() -> None:
+    routes = table()
+    first = routes.match("GET", "/users/me")
+    assert isinstance(first, Match)
+    first.path_params["injected"] = "x"  # a caller may hand them on and change them
+    assert routes.match("GET", "/users/me") == Match("me", {})
+
+
+def test_the_remembered_paths_are_bounded() -> None:
+    # one route spelt many ways (``/users/me/``, ``//users/me``...) by a client
+    routes = table()
+    for slashes in range(1, STATIC_MATCHES_KEPT + 100):
+        assert routes.match("GET", "/users/me" + "/" * slashes) == Match("me", {})
+    assert len(routes._static) == STATIC_MATCHES_KEPT

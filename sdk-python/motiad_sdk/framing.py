@@ -20,6 +20,12 @@ _READ_CHUNK: Final = 256 * 1024
 few wake-ups, small enough not to matter for memory."""
 
 
+_PIPE_READ_BYTES: Final = 64 * 1024
+"""Bytes the pipe transport asks for per read (asyncio's default, 256 KiB, is
+past glibc's mmap threshold: every read then maps, shrinks and unmaps a buffer,
+three system calls and fresh pages for a line of a few hundred bytes)."""
+
+
 def claim_stdio() -> tuple[int, int]:
     """Take stdin/stdout for the protocol; return private ``(read_fd, write_fd)``.
 
@@ -138,6 +144,8 @@ class LineReader:
         loop = asyncio.get_running_loop()
         pipe = os.fdopen(self._fd, "rb", buffering=0, closefd=False)
         transport, _ = await loop.connect_read_pipe(lambda: _ReadProtocol(on_chunk, on_end), pipe)
+        if hasattr(transport, "max_size"):
+            transport.max_size = _PIPE_READ_BYTES
         self._transport = transport
         return None
 
@@ -203,6 +211,9 @@ class LineWriter:
         self._closed = False
         self._in_turn = False  # a line went out this turn: later ones wait for its end
         self._queued: list[bytes] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """The loop of the pipe's transport: asked once, as Python 3.11's
+        ``get_running_loop`` makes a system call (``getpid``) each time."""
 
     async def open(self) -> None:
         """Attach the fd to the running loop (a pipe) or fall back to plain writes."""
@@ -214,6 +225,7 @@ class LineWriter:
             lambda: _WriteProtocol(self._mark_lost), pipe
         )
         self._transport, self._protocol = transport, protocol
+        self._loop = loop
 
     @property
     def closed(self) -> bool:
@@ -232,7 +244,8 @@ class LineWriter:
                 return
             self._transport.write(line)
             self._in_turn = True
-            asyncio.get_running_loop().call_soon(self._end_turn)
+            assert self._loop is not None  # set with the transport
+            self._loop.call_soon(self._end_turn)
             return
         view = memoryview(line)
         try:

@@ -205,6 +205,15 @@ class Deadlines:
         self._live = 0
         self._timer: asyncio.TimerHandle | None = None
         self._armed_for = math.inf
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The running loop, asked once: a peer lives on one loop, and Python
+        3.11's ``get_running_loop`` makes a system call (``getpid``) each time."""
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        return loop
 
     def add(
         self, loop: asyncio.AbstractEventLoop, when: float, waiter: asyncio.Future[None]
@@ -274,7 +283,7 @@ class PendingRequest:
             return True
         if timeout_s <= 0:
             return False
-        loop = asyncio.get_running_loop()
+        loop = self._deadlines.loop()
         waiter = self._waiter = loop.create_future()
         bounded = timeout_s < math.inf
         if bounded:

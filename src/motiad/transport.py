@@ -10,6 +10,8 @@ import anyio
 from anyio.abc import ByteReceiveStream, ByteSendStream
 
 READ_CHUNK = 65536
+"""Bytes read from a pipe at once: also what a child's pipe transport asks the
+kernel for (see :func:`_read_in_chunks`)."""
 
 HEAD_BYTES = 256
 """How much of an over-long line is kept, to say what it was (and, for a
@@ -40,6 +42,7 @@ async def read_lines(
     on at the next line (SPEC ``framing.max-line``). A last line without a
     newline is yielded at end of stream.
     """
+    _read_in_chunks(stream)
     buffer = bytearray()
     discarding = 0  # bytes dropped so far of an over-long line, 0 when not discarding
     head = b""
@@ -79,6 +82,20 @@ async def read_lines(
         yield LineTooLong(discarding, head[:HEAD_BYTES])
     elif buffer:
         yield bytes(buffer)
+
+
+def _read_in_chunks(stream: ByteReceiveStream) -> None:
+    """Make the asyncio pipe transport under ``stream`` (a child's stdout or
+    stderr as anyio opens it on asyncio) read :data:`READ_CHUNK` bytes at a time.
+
+    Hot path: asyncio asks for 256 KiB per read, past glibc's mmap threshold,
+    so every read of a line of a few hundred bytes mapped a fresh buffer,
+    shrank it and unmapped it: three system calls and new pages per read on top
+    of the read itself. Any other stream is left as it is."""
+    reader = getattr(stream, "_stream", None)
+    transport = getattr(reader, "_transport", None)
+    if getattr(transport, "max_size", 0) > READ_CHUNK:
+        transport.max_size = READ_CHUNK  # type: ignore[union-attr]
 
 
 class LineSender:
@@ -148,6 +165,8 @@ class BatchingLineSender:
         self._room = anyio.Event()
         self._room.set()
         self._broken: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """Asked once (Python 3.11's ``get_running_loop`` makes a system call)."""
 
     @property
     def has_room(self) -> bool:
@@ -181,7 +200,10 @@ class BatchingLineSender:
             # The first line of a turn goes out at once (no added latency); the
             # ones queued after it in the same turn leave together at its end.
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._end_turn)
+            loop = self._loop
+            if loop is None:
+                loop = self._loop = asyncio.get_running_loop()
+            loop.call_soon(self._end_turn)
             self._flush()
 
     def _end_turn(self) -> None:

@@ -130,6 +130,14 @@ class Access:
             return True
         return supplied is not None and hmac.compare_digest(supplied.encode(), self.token.encode())
 
+    def fixed_cors_headers(self) -> list[tuple[bytes, bytes]] | None:
+        """The CORS headers of every API response when they depend on nothing
+        in the request (Motia's wildcard answer: no ``allowed_origins``, no
+        credentials), so the hot path makes them once; ``None`` otherwise."""
+        if self.http.allowed_origins or self.http.allow_credentials:
+            return None
+        return self.cors_headers(None, {})
+
     def cors_headers(
         self, origin: str | None, request_headers: Mapping[str, str]
     ) -> list[tuple[bytes, bytes]]:

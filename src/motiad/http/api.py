@@ -86,6 +86,9 @@ class ApiHandler:
     def __init__(self, broker: Broker, access: Access) -> None:
         self.broker = broker
         self.access = access
+        self._cors = access.fixed_cors_headers()
+        """Made once when they depend on nothing in the request (the default);
+        shared: never mutated, only copied into each response's headers."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method: str = scope["method"]
@@ -96,11 +99,13 @@ class ApiHandler:
         for raw_name, raw_value in scope["headers"]:
             name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        cors = self.access.cors_headers(headers.get("origin"), headers)
+        cors = self._cors
+        if cors is None:
+            cors = self.access.cors_headers(headers.get("origin"), headers)
         match = self.broker.routes.match(method, path)
         if method == "OPTIONS" and (match is None or isinstance(match, list)):
             # Motia answers every OPTIONS no step serves as a preflight: 204
-            await send({"type": "http.response.start", "status": 204, "headers": cors})
+            await send({"type": "http.response.start", "status": 204, "headers": [*cors]})
             await send({"type": "http.response.body", "body": b""})
             return
         detail = f"{method} {path}"
@@ -330,17 +335,20 @@ _NO_BODY_STATUSES = frozenset({204, 304})
 async def _send_result(
     send: Send, result: ApiResult, trace_id: str, cors: list[tuple[bytes, bytes]]
 ) -> None:
-    own = {name.lower().encode("latin-1") for name in result.headers}
-    # the handler's own CORS headers win, as res.setHeader does over Motia's
-    headers = [(TRACE_HEADER, trace_id.encode()), *(h for h in cors if h[0] not in own)]
     content_type = None
-    for name, value in result.headers.items():
-        lowered = name.lower()
-        if lowered in ("content-length", "content-type"):
-            if lowered == "content-type":
-                content_type = str(value)
-            continue  # both computed below from the body actually sent
-        headers.append((name.encode("latin-1"), str(value).encode("latin-1")))
+    if not result.headers:  # the common case: nothing to merge
+        headers = [(TRACE_HEADER, trace_id.encode()), *cors]
+    else:
+        own = {name.lower().encode("latin-1") for name in result.headers}
+        # the handler's own CORS headers win, as res.setHeader does over Motia's
+        headers = [(TRACE_HEADER, trace_id.encode()), *(h for h in cors if h[0] not in own)]
+        for name, value in result.headers.items():
+            lowered = name.lower()
+            if lowered in ("content-length", "content-type"):
+                if lowered == "content-type":
+                    content_type = str(value)
+                continue  # both computed below from the body actually sent
+            headers.append((name.encode("latin-1"), str(value).encode("latin-1")))
     if result.status in _NO_BODY_STATUSES:
         body = b""
     else:
