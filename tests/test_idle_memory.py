@@ -18,6 +18,7 @@ PING = REPO / "bench" / "projects" / "ping" / "steps" / "ping_py_step.py"
 
 UNUSED = {
     "prometheus_client": "until /__motiad/metrics is scraped",
+    "quart": "until the workbench is opened",
     "watchfiles": "motiad dev's",
     "redis": "the Redis storage backend's",
     "opentelemetry": "the OTLP export's",
@@ -50,3 +51,7 @@ async def test_run_imports_no_module_of_a_feature_the_project_does_not_use(
         assert metrics.status_code == 200
         assert "motiad_http_requests_total" in metrics.text  # counted before the import
         await broker.wait_for(r"import time: .*\| +prometheus_client$", start=served)
+        page = await http.get("/__motiad/")
+        assert page.status_code == 200  # the workbench works once opened
+        await broker.wait_for(r"import time: .*\| +quart$", start=served)
+        assert (await http.get("/__motiad/api/steps")).status_code == 200

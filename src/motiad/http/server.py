@@ -11,7 +11,6 @@ import anyio
 from anyio.abc import TaskStatus
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
-from quart import Quart
 
 from ..broker import Broker
 from ..config import RESERVED_PATH_PREFIX
@@ -20,24 +19,12 @@ from ..metrics import Metrics
 from ..readiness import Readiness
 from .access import Access, workbench_token
 from .api import ApiHandler, Receive, Scope, Send
+from .framework import LazyFramework, WorkbenchOptions
 from .observed import Observed
 from .probes import Probes, send_starting
 from .stream_socket import StreamHub
-from .streams import add_stream_routes
-from .workbench import WorkbenchOptions, register_workbench
 
 RESERVED_PREFIX = RESERVED_PATH_PREFIX
-
-
-def build_quart(broker: Broker, access: Access, workbench: WorkbenchOptions | None = None) -> Quart:
-    """The quart app for the workbench with its JSON API (streams included)
-    under :data:`RESERVED_PREFIX` when ``workbench`` is given; nothing else
-    answers there (the probes are :class:`~.probes.Probes`)."""
-    app = Quart("motiad")
-    if workbench is not None:
-        register_workbench(app, broker, workbench, access)
-        add_stream_routes(app, broker)  # behind the workbench's guard
-    return app
 
 
 def build_app(
@@ -48,11 +35,11 @@ def build_app(
     metrics: Metrics | None = None,
 ) -> Any:
     """The ASGI app: the probes (health, ready, and the ``metrics`` page when
-    given), API steps, Motia's stream WebSocket at ``/``, the quart app for the
-    reserved prefix (with the workbench unless ``workbench`` is ``None``),
-    lifespan and anything not HTTP. ``stopping``: set when serving stops
-    (stream WebSockets are closed then). Until ``readiness`` says the broker
-    serves, API requests get a 503."""
+    given), API steps, Motia's stream WebSocket at ``/``, lifespan, and the
+    quart app (built at its first request) for the reserved prefix (with the
+    workbench unless ``workbench`` is ``None``) and anything else.
+    ``stopping``: set when serving stops (stream WebSockets are closed then).
+    Until ``readiness`` says the broker serves, API requests get a 503."""
     settings = broker.settings
     token = (
         workbench.token
@@ -63,7 +50,7 @@ def build_app(
     readiness = readiness or Readiness("serving")
     probes = Probes(readiness, access, metrics, settings.metrics.path)
     api = Observed(ApiHandler(broker, access), broker.signals.requests)
-    framework = build_quart(broker, access, workbench)
+    framework = LazyFramework(lambda quart_app: quart_app.build_quart(broker, access, workbench))
     streams = StreamHub(broker, access, stopping=stopping)
     if metrics is not None:
         metrics.sources.streams = streams.counts
@@ -78,10 +65,25 @@ def build_app(
                 await api(scope, receive, send)
         elif scope["type"] == "websocket" and not scope["path"].startswith(RESERVED_PREFIX):
             await streams(scope, receive, send)  # Motia's stream clients
+        elif scope["type"] == "lifespan":
+            await _lifespan(receive, send, framework)
         else:
-            await framework(scope, receive, send)  # type: ignore[arg-type]
+            await framework(scope, receive, send)
 
     return app
+
+
+async def _lifespan(receive: Receive, send: Send, framework: LazyFramework) -> None:
+    """ASGI lifespan: nothing to start (the quart app starts with its first
+    request); at shutdown, the quart app stops if it ever started."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await framework.shutdown()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
 
 
 def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import html
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Annotated, Any
@@ -33,6 +32,7 @@ from ..storage import DeadLetterFilter, LogQuery, StreamChange, TraceQuery, dead
 from ..tracing import LogRecord, Span
 from .access import Access, bearer
 from .bodies import TooDeep, check_depth
+from .framework import WorkbenchOptions
 
 PREFIX = RESERVED_PATH_PREFIX
 API = f"{PREFIX}/api"
@@ -58,16 +58,6 @@ _TOKEN_PAGE = """<!doctype html><html lang="en"><meta charset="utf-8">
 <body style="font: 15px/1.5 system-ui, sans-serif; max-width: 36em; margin: 15vh auto">
 <h1 style="font-size: 20px">This workbench needs its token</h1><p>{message}</p></body></html>
 """
-
-
-@dataclass(frozen=True, slots=True)
-class WorkbenchOptions:
-    """How the workbench is served."""
-
-    token: str | None
-    """Required on every request when set."""
-    stop: anyio.Event
-    """Set when the server begins to stop: live streams end so that it can."""
 
 
 class LiveHub:
