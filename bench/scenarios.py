@@ -126,6 +126,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         targets=(
             ("startup", _absolute("value", "max", 1.0, "s", "7")),
             ("idle-memory", _absolute("value", "max", 150, "MB", "7")),
+            ("idle-memory", _absolute("value", "max", 120, "MB", "17")),
         ),
     ),
     Scenario(
