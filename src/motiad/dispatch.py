@@ -19,7 +19,7 @@ from anyio.abc import TaskGroup
 
 from .config import ApiStepConfig, CronStepConfig, EventStepConfig, Settings
 from .errors import InvalidInput, MotiadError, RemoteError, StorageError, StorageUnavailable
-from .invocations import InFlight, Invocations, storage_failure
+from .invocations import InFlight, Invocation, Invocations, storage_failure
 from .protocol import ErrorCode
 from .protocol.messages import (
     ApiRequest,
@@ -154,9 +154,11 @@ class Dispatch:
         sink: ResponseSink | None = None,
         *,
         parent_id: str | None = None,
+        caller_id: str | None = None,
     ) -> ApiResult:
         """Run an API step's handler under ``trace_id``, as a child of the
-        request's span ``parent_id``; returns its response. With ``sink``, the
+        request's span ``parent_id`` (itself a child of the caller's span
+        ``caller_id``, if any); returns its response. With ``sink``, the
         handler may stream its response there instead (``http.write``); the
         result is then ignored once ``sink.started``.
 
@@ -182,7 +184,9 @@ class Dispatch:
                     raise refused
                 body_400 = msgspec.Raw(msgspec.json.encode(refused.payload(trace_id)))
                 trigger = ApiTrigger(refusal=ApiResult(400, body_400))
-        raw = await self.invoke(step, trigger, request, trace_id, sink=sink, parent_id=parent_id)
+        raw = await self.invoke(
+            step, trigger, request, trace_id, sink=sink, parent_id=parent_id, caller_id=caller_id
+        )
         if sink is not None and sink.started:
             return ApiResult(200)
         try:
@@ -229,6 +233,7 @@ class Dispatch:
         sink: ResponseSink | None = None,
         *,
         parent_id: str | None = None,
+        caller_id: str | None = None,
     ) -> msgspec.Raw | None:
         """One invocation of ``step``'s handler; failures are logged under the
         trace. Its span is a child of the span ``parent_id`` (W3C ids, see
@@ -252,7 +257,9 @@ class Dispatch:
         )
         invocation = self._invocations.start(invocation_id, step, trace_id, sink)
         started = time.time()
-        record = partial(self._record_span, step, params, payload, started, parent_id=parent_id)
+        record = partial(
+            self._record_span, step, params, payload, started, invocation, parent_id, caller_id
+        )
         try:
             result = await step.pool.invoke(params)
         except anyio.get_cancelled_exc_class():
@@ -304,9 +311,10 @@ class Dispatch:
         params: InvokeParams,
         payload: Any,
         started: float,
+        invocation: Invocation,
+        parent_id: str | None,
+        caller_id: str | None,
         error: ErrorInfo | None,
-        *,
-        parent_id: str | None = None,
     ) -> None:
         """Publish the span of a finished invocation (subscribers only buffer it)."""
         trigger = params.trigger
@@ -329,6 +337,8 @@ class Dispatch:
                 params.attempt,
                 error,
                 parent_id,
+                caller_id,
+                invocation.emitted or None,
             )
         )
 

@@ -33,7 +33,7 @@ class Invocation:
     for it. Only its own methods record a storage failure: the services make
     every storage call through :meth:`storage_call` or :meth:`storage_write`."""
 
-    __slots__ = ("_storage_failure", "sink", "started", "step", "trace_id")
+    __slots__ = ("_storage_failure", "emitted", "sink", "started", "step", "trace_id")
 
     def __init__(self, step: Step, trace_id: str, sink: ResponseSink | None = None) -> None:
         self.step = step
@@ -41,6 +41,9 @@ class Invocation:
         self.sink = sink
         """Where ``http.write`` sends the response of an api invocation."""
         self.started = time.monotonic()
+        self.emitted: list[str] = []
+        """The ids of the events it emitted, for its span (a stored trace links
+        an event's deliveries to the invocation that emitted it through them)."""
         self._storage_failure: StorageError | None = None
 
     @property
