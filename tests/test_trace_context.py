@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
 
+from motiad.invocations import EMITTED_KEPT, Invocation
+from motiad.steps import Step
 from motiad.trace_context import format_traceparent, parse_traceparent
 
 from .harness import FIXTURES, make_project, motiad, run_cli
@@ -107,3 +109,11 @@ def test_traceparent_parsing_follows_the_w3c_rules() -> None:
     assert future.trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"
     assert parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-" + "0" * 16 + "-01") is None
     assert format_traceparent("a" * 32, "b" * 16) == f"00-{'a' * 32}-{'b' * 16}-01"
+
+
+def test_an_invocation_notes_a_bounded_number_of_emitted_events() -> None:
+    # the step is only carried by the invocation, never used here: none is needed
+    invocation = Invocation(cast(Step, None), "t1")
+    for n in range(EMITTED_KEPT + 5):
+        invocation.emitted_event(f"e{n}")
+    assert invocation.emitted == [f"e{n}" for n in range(EMITTED_KEPT)]

@@ -121,7 +121,7 @@ class ChildServices:
             time.time(),
         )
         result = EmitResult(event.id)
-        invocation.emitted.append(event.id)
+        invocation.emitted_event(event.id)
         self.emits.publish(
             EmitSpan(
                 event.id,
