@@ -481,6 +481,23 @@ def _own_fields(record: Record) -> bytes:
                     own.encode(),
                 )
             )
+    elif isinstance(record, RequestSpan):
+        trace_id, own, parent = record.trace_id, record.span_id, record.parent_id
+        if len(trace_id) == 32 and len(own) == 16 and (not parent or len(parent) == 16):
+            started, ended = int(record.started_at * 1e9), int(record.ended_at * 1e9)
+            fields = b"".join(
+                (
+                    _W3C_TRACE_ID,
+                    _fromhex(trace_id),
+                    _W3C_SPAN_ID,
+                    _fromhex(own),
+                    _TIMES(_START, started, _END, ended),
+                    _W3C_PARENT + _fromhex(parent) if parent else b"",
+                )
+            )
+            if record.tracestate:  # the caller's, travelling on with its trace
+                fields += _length_delimited(_TRACE_STATE, record.tracestate.encode())
+            return fields
     elif isinstance(record, EmitSpan):
         trace_id, own, parent = record.trace_id, record.event_id, record.invocation_id
         if len(trace_id) == 32 and len(own) == 32 and (not parent or len(parent) == 32):
