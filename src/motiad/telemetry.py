@@ -304,7 +304,11 @@ class OtlpExport:
                         shapes.clear()
                     shapes[shape] = shared
             length = len(own) + len(shared)
-            head = _SPAN_FIELD + _varint(length)
+            head = _SPAN_HEADS.get(length)
+            if head is None:
+                head = _SPAN_FIELD + _varint(length)
+                if length < 2048:  # spans of one shape have one length or a few
+                    _SPAN_HEADS[length] = head
             parts += (head, own, shared)
             size += len(head) + length
         # ScopeSpans {scope, spans...} inside ResourceSpans {resource, scope_spans}
@@ -368,14 +372,18 @@ _SEVERITY: dict[str, Any] = {"debug": 5, "info": 9, "warn": 13, "error": 17}
 def _shape(record: Record) -> tuple[Any, ...] | None:
     """What the shared part of ``record``'s span depends on (see
     :func:`_fill_shape`); ``None`` when it is the record's own (an error)."""
-    if isinstance(record, RequestSpan):
-        return (RequestSpan, record.method, record.route, record.step, record.status)
-    if isinstance(record, EmitSpan):
+    # the exact type, not isinstance (Span's metaclass makes that a slow call),
+    # here and in _own_fields: run for every span exported; no record is subclassed
+    if type(record) is Span:
+        if record.error is not None:
+            return None
+        topic = record.detail if record.trigger == "event" else None
+        return (Span, record.step, record.trigger, topic, record.attempt, record.outcome)
+    if type(record) is EmitSpan:
         return (EmitSpan, record.topic, record.step)
-    if record.error is not None:
-        return None
-    topic = record.detail if record.trigger == "event" else None
-    return (Span, record.step, record.trigger, topic, record.attempt, record.outcome)
+    if type(record) is RequestSpan:
+        return (RequestSpan, record.method, record.route, record.step, record.status)
+    return None  # not one of ours exactly: built on its own
 
 
 def _fill_shape(span: OtlpSpan, record: Record) -> None:
@@ -425,6 +433,8 @@ def _fill_shape(span: OtlpSpan, record: Record) -> None:
 # trace/v1/trace.proto): a tag is (field number << 3 | wire type), wire type
 # 2 a length and that many bytes, 1 eight bytes little-endian.
 _SPAN_FIELD = b"\x12"  # ScopeSpans.spans (2)
+_SPAN_HEADS: dict[int, bytes] = {}
+"""A span's field header (tag and length) by its length, made once."""
 _TRACE_ID = b"\x0a"  # 1
 _SPAN_ID = b"\x12"  # 2
 _TRACE_STATE = b"\x1a"  # 3
@@ -464,7 +474,7 @@ _fromhex = bytes.fromhex
 def _own_fields(record: Record) -> bytes:
     """The fields of ``record``'s span that differ from span to span: ids,
     times, and the invocation or event id. ``ValueError``: an id is not hex."""
-    if isinstance(record, Span):
+    if type(record) is Span:
         # the common case, written with the lengths of W3C ids known (motiad's
         # ids are hex it made; a caller's passed parse_traceparent's pattern)
         trace_id, own, parent = record.trace_id, record.id, record.parent_id
@@ -481,7 +491,7 @@ def _own_fields(record: Record) -> bytes:
                     own.encode(),
                 )
             )
-    elif isinstance(record, RequestSpan):
+    elif type(record) is RequestSpan:
         trace_id, own, parent = record.trace_id, record.span_id, record.parent_id
         if len(trace_id) == 32 and len(own) == 16 and (not parent or len(parent) == 16):
             started, ended = int(record.started_at * 1e9), int(record.ended_at * 1e9)
@@ -498,7 +508,7 @@ def _own_fields(record: Record) -> bytes:
             if record.tracestate:  # the caller's, travelling on with its trace
                 fields += _length_delimited(_TRACE_STATE, record.tracestate.encode())
             return fields
-    elif isinstance(record, EmitSpan):
+    elif type(record) is EmitSpan:
         trace_id, own, parent = record.trace_id, record.event_id, record.invocation_id
         if len(trace_id) == 32 and len(own) == 32 and (not parent or len(parent) == 32):
             at = int(record.at * 1e9)
@@ -616,7 +626,11 @@ def _number(attributes: Any, key: str, value: float) -> None:
 
 
 def _take(buffer: deque[Any], count: int) -> list[Any]:
-    return [buffer.popleft() for _ in range(min(count, len(buffer)))]
+    if len(buffer) <= count:  # the usual case: all of it, copied at C speed
+        taken = list(buffer)
+        buffer.clear()
+        return taken
+    return [buffer.popleft() for _ in range(count)]
 
 
 def _nanos(seconds: float) -> int:
