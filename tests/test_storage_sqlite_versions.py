@@ -36,9 +36,10 @@ async def opened(path: Path) -> AsyncIterator[SqliteStore]:
 
 
 def test_there_is_a_fixture_of_every_shape_and_of_todays_version() -> None:
-    # 01 (walking skeleton) to 08 (main before versions were kept), then 09,
-    # written by this code: a new migration comes with a fixture of the version before it.
-    assert len(VERSIONS) == 9
+    # 01 (walking skeleton) to 08 (main before versions were kept), then 09
+    # (version 6) and 10 (version 7: spans know their parents), written by the
+    # code of their time: a new migration comes with a fixture of the version it makes.
+    assert len(VERSIONS) == 10
     assert f"PRAGMA user_version = {schema.VERSION};" in VERSIONS[-1].read_text()
 
 
@@ -89,6 +90,15 @@ async def check_data_survived(store: SqliteStore, sql: str) -> None:
         assert [s.id for s in trace.spans] == ["s1"]
         assert [r.message for r in trace.logs] == ["order taken"]
         assert trace.summary.detail == "POST /orders"
+        (span,) = trace.spans
+        if "parent_id" in sql:  # version 7 on: a span knows its parents
+            assert (span.parent_id, span.caller_id, span.emitted) == (
+                "00f067aa0ba902b8",
+                "00f067aa0ba902b7",
+                ["e1"],
+            )
+        else:
+            assert (span.parent_id, span.caller_id, span.emitted) == (None, None, None)
 
 
 async def check_the_store_works(store: SqliteStore) -> None:
@@ -105,12 +115,13 @@ async def check_the_store_works(store: SqliteStore) -> None:
     assert len(await store.state_group("cart")) == 2
     change = await store.stream_set("todo", "inbox", "i2", msgspec.Raw(b'{"id":"i2"}'))
     assert change.type == "create"
-    store.record_span(Span("s3", "t3", "A", "event", "orders", 1.0, 2.0, "ok"))
+    store.record_span(Span("s3", "t3", "A", "event", "orders", 1.0, 2.0, "ok", 1, None, "p3"))
     store.record_log(LogRecord(1.5, "info", "handled", "A", "t3", "s3"))
     await store.flush_traces()
     trace = await store.trace("t3")
     assert trace is not None
     assert ([s.id for s in trace.spans], [r.message for r in trace.logs]) == (["s3"], ["handled"])
+    assert trace.spans[0].parent_id == "p3"
 
 
 async def test_a_file_of_a_newer_motiad_is_refused_with_the_reason(tmp_path: Path) -> None:

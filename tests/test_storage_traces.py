@@ -86,6 +86,32 @@ async def test_a_trace_reads_back_with_its_spans_and_their_logs(
     assert (summary.trigger, summary.detail) == ("event", "message.sent")
 
 
+async def test_a_span_keeps_its_parent_its_caller_and_what_it_emitted(
+    tmp_path: Path, opened: Opener
+) -> None:
+    # issue #21: a stored trace is a tree (the W3C links the OTLP export sends)
+    root = msgspec.structs.replace(
+        span("t1", "Place", 1.0, span_id="s-place"),
+        parent_id="b" * 16,
+        caller_id="c" * 16,
+        emitted=["e-1", "e-2"],
+    )
+    child = msgspec.structs.replace(span("t1", "Price", 2.0), parent_id="e-1"[-16:])
+    async with opened(tmp_path / "db") as store:
+        store.record_span(root)
+        store.record_span(child)
+        store.record_span(span("t1", "Cron", 3.0))
+        await store.flush_traces()
+        trace = await store.trace("t1")
+    assert trace is not None
+    assert trace.spans == [root, child, trace.spans[2]]
+    assert (trace.spans[2].parent_id, trace.spans[2].caller_id, trace.spans[2].emitted) == (
+        None,
+        None,
+        None,
+    )
+
+
 async def test_recorded_spans_are_written_without_a_flush(tmp_path: Path, opened: Opener) -> None:
     async with opened(tmp_path / "db") as store:
         store.record_span(span("t1", "A", 1.0))

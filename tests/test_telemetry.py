@@ -14,7 +14,11 @@ import anyio
 import httpx
 import pytest
 
+from motiad.config import Settings
+from motiad.signals import EmitSpan, RequestSpan
+from motiad.telemetry import OtlpExport
 from motiad.trace_context import parse_traceparent
+from motiad.tracing import LogBus, Span
 
 from .harness import FIXTURES, make_project, motiad
 from .otlp_receiver import OtlpReceiver, attributes
@@ -153,3 +157,51 @@ async def test_a_sample_ratio_of_zero_sends_logs_but_no_spans(tmp_path: Path) ->
             )
         tg.cancel_scope.cancel()
     assert receiver.spans == []
+
+
+def test_spans_of_any_id_length_encode_and_a_bad_id_is_left_out_and_counted() -> None:
+    # the wire format is written by hand for W3C-length ids (the common case)
+    # and generically otherwise; both decode with the OpenTelemetry definitions
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    settings = Settings()
+    settings.telemetry.otlp_endpoint = "http://127.0.0.1:9"
+    export = OtlpExport(settings, LogBus(), lambda _signal, _count: None, {})
+    trace, short_trace = "4bf92f3577b34da6a3ce929d0e0e4736", "ab" * 8
+    records: list[Span | RequestSpan | EmitSpan] = [
+        Span("c" * 32, trace, "Pay", "event", "paid", 1.0, 2.0, "ok", 2, None, "d" * 16),
+        Span("e" * 40, short_trace, "Pay", "api", "POST /pay", 1.0, 2.0, "ok"),
+        Span("not hex" * 5, trace, "Pay", "api", "POST /pay", 1.0, 2.0, "ok"),
+        RequestSpan(trace, "f" * 16, "a" * 16, "POST", 1.0, 2.5, 503, "Pay", "/pay", "k=v"),
+        EmitSpan("1" * 32, "paid", trace, 1.5, None, None),
+    ]
+    request = ExportTraceServiceRequest.FromString(export._traces(records))
+    (resource_spans,) = request.resource_spans
+    (scope_spans,) = resource_spans.scope_spans
+    event, short, server, emit = scope_spans.spans
+    assert (event.trace_id.hex(), event.span_id.hex(), event.parent_span_id.hex()) == (
+        trace,
+        "c" * 16,
+        "d" * 16,
+    )
+    assert (event.start_time_unix_nano, event.end_time_unix_nano) == (10**9, 2 * 10**9)
+    assert attributes(event) == {
+        "motiad.step": "Pay",
+        "motiad.trigger": "event",
+        "motiad.attempt": 2,
+        "motiad.outcome": "ok",
+        "motiad.topic": "paid",
+        "motiad.invocation_id": "c" * 32,
+    }
+    assert (short.trace_id.hex(), short.span_id.hex(), short.parent_span_id) == (
+        short_trace,
+        "e" * 16,
+        b"",
+    )
+    assert (server.name, server.trace_state, server.status.code) == ("POST /pay", "k=v", 2)
+    assert (server.span_id.hex(), server.parent_span_id.hex()) == ("f" * 16, "a" * 16)
+    assert (emit.name, emit.span_id.hex(), emit.parent_span_id) == ("emit paid", "1" * 16, b"")
+    assert attributes(emit)["messaging.message.id"] == "1" * 32
+    assert export._unencodable["spans"] == 1  # the span whose id is not hex

@@ -47,9 +47,11 @@ async def test_a_message_sent_from_the_workbench_is_traced_and_a_dead_letter_red
         await expect(page.locator("#tester-status")).to_have_text("200")
         await page.locator("#tester-trace").click()
         await expect(page.locator(".span-row[data-span-step]")).to_have_count(3)
-        for step in ("SendMessage", "ProcessMessage", "StoreMessage"):
+        for step, depth in (("SendMessage", 0), ("ProcessMessage", 1), ("StoreMessage", 1)):
             row = page.locator(f'.span-row[data-span-step="{step}"]')
             await expect(row).to_have_attribute("data-outcome", "ok")
+            # a tree: the subscribers under the API step that emitted their event
+            await expect(row).to_have_attribute("data-depth", str(depth))
         await expect(
             page.locator('.span-row[data-span-step="StoreMessage"] .log-line')
         ).to_contain_text("Stored message")

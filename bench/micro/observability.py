@@ -58,9 +58,9 @@ def main() -> None:
     export = OtlpExport(settings, LogBus(), lambda _s, _n: None, {})
     batch = 512
 
-    def encode(records: list[Any]) -> Callable[[int], None]:
+    def encode(records: list[Any]) -> Callable[[int], bytes]:
         many = records * batch
-        return lambda _: export._traces(many).SerializeToString()
+        return lambda _: export._traces(many)
 
     figures = {
         "metrics_us_per_api_request": cpu_us(metrics_request),

@@ -20,6 +20,7 @@ const (
 	noHandler   = "/srv/project/steps/no-handler.step.go"
 	bigStep     = "/srv/project/steps/big.step.go"
 	panicky     = "/srv/project/steps/panicky-result.step.go"
+	tracedStep  = "/srv/project/steps/traced.step.go"
 )
 
 // explodes panics when encoded, as a buggy MarshalJSON of a user's type may.
@@ -83,6 +84,10 @@ func init() {
 	RegisterFile(panicky, Config{"name": "Panicky", "type": "api", "path": "/p", "method": "GET"},
 		func(ctx *Context, input json.RawMessage) (any, error) {
 			return Response{Status: 200, Body: explodes{}}, nil
+		})
+	RegisterFile(tracedStep, Config{"name": "Traced", "type": "api", "path": "/t", "method": "GET"},
+		func(ctx *Context, input json.RawMessage) (any, error) {
+			return Response{Status: 200, Body: ctx.Traceparent}, nil
 		})
 	RegisterFile(twiceStep, Config{"name": "One", "type": "noop"}, nil)
 	RegisterFile(twiceStep, Config{"name": "Two", "type": "noop"}, nil)
@@ -166,6 +171,30 @@ func TestAnApiHandlerUsesEveryServiceAndReturnsItsResponse(t *testing.T) {
 	}
 	if strings.Join(calls, "\n") != strings.Join(wantCalls, "\n") {
 		t.Fatalf("service calls\n got %s\nwant %s", strings.Join(calls, "\n"), strings.Join(wantCalls, "\n"))
+	}
+}
+
+func TestTheHandlerGetsTheInvocationsTraceparent(t *testing.T) {
+	// SPEC invoke.traceparent: handed over unchanged; null, absent or not a
+	// string is "" (an older broker), never a refusal.
+	p := startChild(t)
+	p.initialize([]string{tracedStep}, 0)
+	const sent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	for _, c := range []struct {
+		traceparent any
+		want        string
+	}{{sent, `"` + sent + `"`}, {nil, `""`}, {7, `""`}, {"absent", `""`}} {
+		params := map[string]any{
+			"step": tracedStep, "trigger": map[string]any{"type": "api"}, "input": map[string]any{}, "traceId": "trace-1",
+			"invocationId": "inv-1", "traceparent": c.traceparent,
+		}
+		if c.traceparent == "absent" {
+			delete(params, "traceparent")
+		}
+		answer := p.until(p.request("invoke", params), nil)
+		if got := string(answer["result"]); got != `{"status":200,"body":`+c.want+`}` {
+			t.Fatalf("traceparent %v: got %s, want %s", c.traceparent, stringify(answer), c.want)
+		}
 	}
 }
 

@@ -16,6 +16,11 @@ type Context struct {
 	TraceID string
 	// InvocationID names this handler call (sent with every service call).
 	InvocationID string
+	// Traceparent is the invocation's W3C trace context
+	// (https://www.w3.org/TR/trace-context/), "" from an older broker: send it
+	// as the traceparent header of the handler's own HTTP calls and they join
+	// the same trace, as children of this invocation.
+	Traceparent string
 	// Trigger says what started the call; for events its Topic and EventID.
 	Trigger Trigger
 	// Attempt is 1 for the first delivery of an event, 2 for the first retry...

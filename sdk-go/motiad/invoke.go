@@ -58,6 +58,7 @@ func (c *child) invoke(msg message) {
 		Context:      ctx,
 		TraceID:      p.traceID,
 		InvocationID: p.invocationID,
+		Traceparent:  p.traceparent,
 		Trigger:      p.trigger,
 		Attempt:      int(p.attempt),
 		child:        c,

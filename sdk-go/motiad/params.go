@@ -128,7 +128,8 @@ type invokeParams struct {
 	traceID      string
 	invocationID string
 	attempt      int64
-	timeoutMs    int64 // 0: no budget
+	timeoutMs    int64  // 0: no budget
+	traceparent  string // "": absent or null (an older broker)
 }
 
 func parseInvoke(raw json.RawMessage) (*invokeParams, *badParams) {
@@ -189,6 +190,11 @@ func parseInvoke(raw json.RawMessage) (*invokeParams, *badParams) {
 	}
 	if p.timeoutMs, bad = optionalInt(fields, "timeoutMs", "$.params", 1, true, 0); bad != nil {
 		return nil, bad
+	}
+	// invoke.traceparent: handed over as sent; anything but a string is
+	// absent (never a reason to refuse the invocation)
+	if raw, ok := fields.get("traceparent"); ok {
+		p.traceparent, _ = unquote(raw)
 	}
 	return &p, nil
 }

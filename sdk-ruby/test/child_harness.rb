@@ -62,9 +62,9 @@ class ChildHarness
 
   # Runs `step` once (its answer: a result or an error), serving the child's requests
   # from `services` (method => ->(params) { result }) and collecting its notifications.
-  def invoke(step, input, trigger: { 'type' => 'event', 'topic' => 't', 'eventId' => 'e' }, services: {})
+  def invoke(step, input, trigger: { 'type' => 'event', 'topic' => 't', 'eventId' => 'e' }, services: {}, extra: {})
     id = request('invoke', { 'step' => step, 'trigger' => trigger, 'input' => input, 'traceId' => 'trace-1',
-                             'invocationId' => 'inv-1', 'attempt' => 1, 'timeoutMs' => nil })
+                             'invocationId' => 'inv-1', 'attempt' => 1, 'timeoutMs' => nil, **extra })
     notifications = []
     loop do
       message = next_message

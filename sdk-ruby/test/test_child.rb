@@ -52,6 +52,19 @@ class TestChild < Minitest::Test
     end
   end
 
+  def test_the_handler_gets_the_invocations_traceparent
+    # SPEC invoke.traceparent: handed over unchanged; null, absent or not a string is nil
+    source = "def config = { name: 'Traced', type: 'api', path: '/t', method: 'GET' }\n" \
+             "def handler(_req, ctx) = { status: 200, body: { 'traceparent' => ctx.traceparent } }\n"
+    sent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+    with_step(source) do |child, path, _entry|
+      [[{ 'traceparent' => sent }, sent], [{ 'traceparent' => nil }, nil], [{ 'traceparent' => 7 }, nil], [{}, nil]].each do |extra, want|
+        answer, = child.invoke(path, {}, trigger: { 'type' => 'api' }, extra: extra)
+        assert_equal({ 'status' => 200, 'body' => { 'traceparent' => want } }, answer['result'], extra.inspect)
+      end
+    end
+  end
+
   def test_a_base64_body_is_bytes_both_ways_and_a_refusal_is_the_answer
     source = <<~RUBY
       def config = { name: 'Bytes', type: 'api', path: '/b', method: 'POST' }

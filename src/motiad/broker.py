@@ -188,12 +188,20 @@ class Broker:
         *,
         parent_id: str | None = None,
         body: RequestBodyStream | None = None,
+        caller_id: str | None = None,
     ) -> ApiResult:
         """Run an API step's handler under ``trace_id``, as a child of the
-        request's span ``parent_id``; returns its response (see :meth:`Dispatch.call_api`)."""
+        request's span ``parent_id`` (a child of the caller's ``caller_id``);
+        returns its response (see :meth:`Dispatch.call_api`)."""
         try:
             return await self.dispatch.call_api(
-                step, request, trace_id, sink, parent_id=parent_id, body_stream=body
+                step,
+                request,
+                trace_id,
+                sink,
+                parent_id=parent_id,
+                body_stream=body,
+                caller_id=caller_id,
             )
         except ChildStopping:
             current = self.registry.steps.get(step.name)
@@ -202,7 +210,13 @@ class Broker:
             # ``motiad dev`` replaced the step while this request was on its way
             # to the old child, which never got it: the new one answers it
             return await self.dispatch.call_api(
-                current, request, trace_id, sink, parent_id=parent_id, body_stream=body
+                current,
+                request,
+                trace_id,
+                sink,
+                parent_id=parent_id,
+                body_stream=body,
+                caller_id=caller_id,
             )
 
     def refused(self, step: str, detail: str, trace_id: str, status: int, why: str) -> None:

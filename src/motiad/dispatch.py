@@ -19,7 +19,7 @@ from anyio.abc import TaskGroup
 
 from .config import ApiStepConfig, CronStepConfig, EventStepConfig, Settings
 from .errors import InvalidInput, MotiadError, RemoteError, StorageError, StorageUnavailable
-from .invocations import InFlight, Invocations, storage_failure
+from .invocations import InFlight, Invocation, Invocations, storage_failure
 from .protocol import ErrorCode
 from .protocol.messages import (
     ApiRequest,
@@ -156,9 +156,11 @@ class Dispatch:
         *,
         parent_id: str | None = None,
         body_stream: RequestBodyStream | None = None,
+        caller_id: str | None = None,
     ) -> ApiResult:
         """Run an API step's handler under ``trace_id``, as a child of the
-        request's span ``parent_id``; returns its response. With ``sink``, the
+        request's span ``parent_id`` (itself a child of the caller's span
+        ``caller_id``, if any); returns its response. With ``sink``, the
         handler may stream its response there instead (``http.write``); the
         result is then ignored once ``sink.started``. With ``body_stream``, it
         reads the request body from there (``http.read``; ``request.body_stream``).
@@ -186,7 +188,14 @@ class Dispatch:
                 body_400 = msgspec.Raw(msgspec.json.encode(refused.payload(trace_id)))
                 trigger = ApiTrigger(refusal=ApiResult(400, body_400))
         raw = await self.invoke(
-            step, trigger, request, trace_id, sink=sink, parent_id=parent_id, body=body_stream
+            step,
+            trigger,
+            request,
+            trace_id,
+            sink=sink,
+            parent_id=parent_id,
+            body=body_stream,
+            caller_id=caller_id,
         )
         if sink is not None and sink.started:
             return ApiResult(200)
@@ -235,6 +244,7 @@ class Dispatch:
         *,
         parent_id: str | None = None,
         body: RequestBodyStream | None = None,
+        caller_id: str | None = None,
     ) -> msgspec.Raw | None:
         """One invocation of ``step``'s handler; failures are logged under the
         trace. Its span is a child of the span ``parent_id`` (W3C ids, see
@@ -258,7 +268,9 @@ class Dispatch:
         )
         invocation = self._invocations.start(invocation_id, step, trace_id, sink, body)
         started = time.time()
-        record = partial(self._record_span, step, params, payload, started, parent_id=parent_id)
+        record = partial(
+            self._record_span, step, params, payload, started, invocation, parent_id, caller_id
+        )
         try:
             result = await step.pool.invoke(params)
         except anyio.get_cancelled_exc_class():
@@ -310,9 +322,10 @@ class Dispatch:
         params: InvokeParams,
         payload: Any,
         started: float,
+        invocation: Invocation,
+        parent_id: str | None,
+        caller_id: str | None,
         error: ErrorInfo | None,
-        *,
-        parent_id: str | None = None,
     ) -> None:
         """Publish the span of a finished invocation (subscribers only buffer it)."""
         trigger = params.trigger
@@ -335,6 +348,8 @@ class Dispatch:
                 params.attempt,
                 error,
                 parent_id,
+                caller_id,
+                invocation.emitted or None,
             )
         )
 

@@ -23,6 +23,11 @@ from .steps import Step
 T = TypeVar("T")
 K = TypeVar("K")
 
+EMITTED_KEPT = 1000
+"""Event ids an invocation's span keeps (see :meth:`Invocation.emitted_event`):
+a handler that emits more (a cron job fanning out) would make one span row as
+large as its whole trace; the deliveries of its later emits are then drawn as
+roots of the stored trace (OTLP export links them all, from the event ids)."""
 FINISHED_INVOCATIONS_KEPT = 4096
 """Finished invocations remembered so that a call the handler did not await
 (``emit(...)`` without ``await``, as Motia allows) still finds its trace: its
@@ -34,7 +39,7 @@ class Invocation:
     for it. Only its own methods record a storage failure: the services make
     every storage call through :meth:`storage_call` or :meth:`storage_write`."""
 
-    __slots__ = ("_storage_failure", "body", "sink", "started", "step", "trace_id")
+    __slots__ = ("_storage_failure", "body", "emitted", "sink", "started", "step", "trace_id")
 
     def __init__(
         self,
@@ -50,7 +55,15 @@ class Invocation:
         self.body = body
         """Where ``http.read`` takes the request body from, when it is streamed."""
         self.started = time.monotonic()
+        self.emitted: list[str] = []
+        """The ids of the events it emitted, for its span (a stored trace links
+        an event's deliveries to the invocation that emitted it through them)."""
         self._storage_failure: StorageError | None = None
+
+    def emitted_event(self, event_id: str) -> None:
+        """Note an event it emitted, for its span (up to :data:`EMITTED_KEPT`)."""
+        if len(self.emitted) < EMITTED_KEPT:
+            self.emitted.append(event_id)
 
     @property
     def storage_failure(self) -> StorageError | None:

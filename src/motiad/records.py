@@ -52,3 +52,12 @@ class Span(msgspec.Struct, frozen=True, rename="camel"):
     """The W3C span id of its parent: the HTTP request's span (api), the emit's
     (event, see :mod:`motiad.trace_context`); ``None`` for a cron tick. Its own
     is that of ``id``."""
+    caller_id: str | None = None
+    """api: the span of the caller that sent the request (its ``traceparent``'s
+    parent id), the parent of the request's span ``parent_id``; ``None`` when
+    the trace began with the request."""
+    emitted: list[str] | None = None
+    """The ids of the events it emitted (before it finished). Each emit is a
+    span too (W3C id: that of the event id), a child of this one and the parent
+    of the spans of its deliveries: so a stored trace is a tree although only
+    invocations are stored."""

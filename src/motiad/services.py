@@ -125,6 +125,7 @@ class ChildServices:
             time.time(),
         )
         result = EmitResult(event.id)
+        invocation.emitted_event(event.id)
         self.emits.publish(
             EmitSpan(
                 event.id,

@@ -21,6 +21,10 @@ func echo(ctx *motiad.Context, input json.RawMessage) (any, error) {
 	}
 	body := map[string]any{
 		"body": req["body"], "pathParams": req["pathParams"], "queryParams": req["queryParams"], "traceId": ctx.TraceID,
+		"traceparent": nil,
+	}
+	if ctx.Traceparent != "" {
+		body["traceparent"] = ctx.Traceparent
 	}
 	if pad, ok := padOf(req["body"]); ok {
 		body["pad"] = strings.Repeat("x", pad)

@@ -15,6 +15,8 @@ async def handler(req, context):
         "pathParams": req["pathParams"],
         "queryParams": req["queryParams"],
         "traceId": context.trace_id,
+        # invoke.traceparent is a SHOULD: the spec appendix's core child has none
+        "traceparent": getattr(context, "traceparent", None),
     }
     pad = req["body"].get("pad") if isinstance(req["body"], dict) else None
     if isinstance(pad, int) and not isinstance(pad, bool):

@@ -4,7 +4,7 @@ module Motiad
   # What a handler gets beside its input (Motia's context): the ids, `emit`, `state`
   # and `logger`. Every call blocks the handler's thread until the broker answers.
   class Context
-    attr_reader :trace_id, :invocation_id, :trigger, :attempt, :state, :logger
+    attr_reader :trace_id, :invocation_id, :trigger, :attempt, :state, :logger, :traceparent
 
     def initialize(child, params)
       @child = child
@@ -12,6 +12,10 @@ module Motiad
       @invocation_id = params['invocationId']
       @trigger = params['trigger']
       @attempt = params.fetch('attempt', 1)
+      # The invocation's W3C trace context (SPEC `invoke.traceparent`), for the handler's
+      # own HTTP calls; nil when absent or not a string (never a reason to refuse).
+      traceparent = params['traceparent']
+      @traceparent = traceparent.is_a?(String) ? traceparent : nil
       @state = State.new(self)
       @logger = Logger.new(self)
     end

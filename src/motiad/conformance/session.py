@@ -328,6 +328,7 @@ class Session:
         timeout_ms: int | None = None,
         trace_id: str = "conformance-trace",
         msg_id: RequestId | None = None,
+        traceparent: str | None = None,
     ) -> RequestId:
         """Send ``invoke``; return its request id."""
         request_id = next(self._ids) if msg_id is None else msg_id
@@ -339,6 +340,7 @@ class Session:
             "invocationId": invocation_id or f"conformance-{request_id}",
             "attempt": 1,
             "timeoutMs": timeout_ms,
+            "traceparent": traceparent,
         }
         await self.request("invoke", params, msg_id=request_id)
         return request_id

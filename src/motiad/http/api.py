@@ -209,7 +209,13 @@ class ApiHandler:
         sink = _StreamedResponse(send, trace_id, cors)
         try:
             result = await self.broker.call_api(
-                target, request, trace_id, sink, parent_id=span.span_id if span else None, body=body
+                target,
+                request,
+                trace_id,
+                sink,
+                parent_id=span.span_id if span else None,
+                caller_id=span.parent_id if span else None,
+                body=body,
             )
         except MotiadError as exc:
             if sink.started:  # the status is sent: the body ends where the handler stopped

@@ -53,6 +53,19 @@ async def _trace_id(checker: Checker) -> str:
     return ""
 
 
+@case("invoke.traceparent", "the handler's context carries the invoke's traceparent", "full")
+async def _traceparent(checker: Checker) -> str:
+    session = await checker.ready()
+    for sent in ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", None):
+        msg_id = await session.invoke(
+            checker.step("ConformanceEcho"), API, api_input({}), traceparent=sent
+        )
+        result = await session.result(msg_id, "the echo result")
+        seen = (result.get("body") or {}).get("traceparent", "(none)")
+        expect(seen == sent, f"the handler saw traceparent {seen!r}, expected {sent!r}")
+    return ""
+
+
 @case("invoke.result", "an event invocation's result is null", "core")
 async def _event_result(checker: Checker) -> str:
     session = await checker.ready()

@@ -138,7 +138,8 @@ def _traces_spans_and_logs(conn: sqlite3.Connection) -> None:
     )
 
 
-SPAN_COLUMNS = "id, trace_id, step, trig, detail, started_at, ended_at, outcome, attempt, error"
+_V5 = "id, trace_id, step, trig, detail, started_at, ended_at, outcome, attempt, error"
+"""The columns of a span up to schema version 6 (a released step never changes)."""
 
 
 def _spans_in_a_rowid_table(conn: sqlite3.Connection) -> None:
@@ -164,12 +165,29 @@ def _spans_in_a_rowid_table(conn: sqlite3.Connection) -> None:
                 attempt INTEGER NOT NULL,
                 error BLOB
             )""",
-            f"INSERT INTO spans ({SPAN_COLUMNS}) SELECT {SPAN_COLUMNS} FROM spans_before_v6",
+            f"INSERT INTO spans ({_V5}) SELECT {_V5} FROM spans_before_v6",
             "DROP TABLE spans_before_v6",
             "CREATE INDEX spans_by_trace ON spans(trace_id, started_at)",
             "CREATE INDEX spans_by_step ON spans(step)",
         ),
     )
+
+
+def _spans_know_their_parents(conn: sqlite3.Connection) -> None:
+    """A span keeps its parent's W3C span id, the caller's span (api) and the
+    events it emitted, so a stored trace is a tree (``records.Span``)."""
+    _run(
+        conn,
+        (
+            "ALTER TABLE spans ADD COLUMN parent_id TEXT",
+            "ALTER TABLE spans ADD COLUMN caller_id TEXT",
+            "ALTER TABLE spans ADD COLUMN emitted BLOB",
+        ),
+    )
+
+
+SPAN_COLUMNS = f"{_V5}, parent_id, caller_id, emitted"
+"""The columns of a span today, in :class:`~motiad.records.Span`'s order."""
 
 
 MIGRATIONS: tuple[Step, ...] = (
@@ -179,6 +197,7 @@ MIGRATIONS: tuple[Step, ...] = (
     _stream_items,
     _traces_spans_and_logs,
     _spans_in_a_rowid_table,
+    _spans_know_their_parents,
 )
 """Step ``n`` (from 1) brings a file from ``user_version`` ``n - 1`` to ``n``."""
 VERSION = len(MIGRATIONS)

@@ -38,11 +38,12 @@ INSERT INTO traces VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (trace_id) DO UPD
     errors = errors + excluded.errors
 """
 _INSERT_SPAN = (
-    f"INSERT INTO spans ({SPAN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO spans ({SPAN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (id) DO NOTHING"
 )
 _error_decoder = msgspec.json.Decoder(ErrorInfo)
 _fields_decoder = msgspec.json.Decoder(dict[str, Any])
+_emitted_decoder = msgspec.json.Decoder(list[str])
 _encode = msgspec.json.Encoder().encode
 
 
@@ -62,6 +63,9 @@ def _insert_spans(conn: sqlite3.Connection, spans: list[Span]) -> None:
             span.outcome,
             span.attempt,
             None if span.error is None else _encode(span.error),
+            span.parent_id,
+            span.caller_id,
+            None if span.emitted is None else _encode(span.emitted),
         )
         for span in spans
     ]
@@ -108,7 +112,10 @@ def _insert_spans(conn: sqlite3.Connection, spans: list[Span]) -> None:
 
 
 def _span(row: Sequence[Any]) -> Span:
-    s_id, trace_id, step, trigger, detail, started_at, ended_at, outcome, attempt, error = row
+    (s_id, trace_id, step, trigger, detail, started_at, ended_at, outcome, attempt, error) = row[
+        :10
+    ]
+    parent_id, caller_id, emitted = row[10:]
     return Span(
         s_id,
         trace_id,
@@ -120,6 +127,9 @@ def _span(row: Sequence[Any]) -> Span:
         outcome,
         attempt,
         _error_decoder.decode(error) if error else None,
+        parent_id,
+        caller_id,
+        _emitted_decoder.decode(emitted) if emitted else None,
     )
 
 

@@ -139,12 +139,12 @@ function traceView(main, traceId, ctx) {
       h("span", {}, "step"),
       h("div", { class: "ticks" }, ticks.map((f) => h("span", { style: `left:${f * 100}%` }, duration(f * total)))),
       h("span", { style: "text-align:right" }, "took"));
-    fill(timeline, axis, spans.map((span) => {
+    fill(timeline, axis, asTree(spans).map(([span, depth]) => {
       const left = ((span.startedAt - start) / total) * 100;
       const width = Math.max(0.4, ((span.endedAt - span.startedAt) / total) * 100);
       const own = bySpan.get(span.id);
-      return h("div", { class: "span-row", dataset: { spanStep: span.step, outcome: span.outcome } },
-        h("div", { class: "span-name" },
+      return h("div", { class: "span-row", dataset: { spanStep: span.step, outcome: span.outcome, depth } },
+        h("div", { class: "span-name", style: depth ? `padding-left:${Math.min(depth, 8) * 14}px` : null },
           outcomeBadge(span.outcome),
           h("strong", { title: span.step }, span.step),
           h("span", { class: "sub", title: `${span.trigger} ${span.detail}` },
@@ -161,6 +161,35 @@ function traceView(main, traceId, ctx) {
         own.length ? h("div", { class: "span-logs" }, own.map((r) => logLine(r, start))) : null,
       );
     }));
+  }
+
+  // The spans in tree order, each with its depth: a child under its parent,
+  // siblings by start. A span's parentId is a W3C span id (the last 16 digits
+  // of an id): its parent invocation's, or an emit's (an event id the parent
+  // lists in emitted). A span whose parent is not here is a root.
+  function asTree(spans) {
+    const owner = new Map();
+    for (const span of spans) {
+      owner.set(span.id.slice(-16), span);
+      for (const event of span.emitted ?? []) owner.set(event.slice(-16), span);
+    }
+    const children = new Map(spans.map((s) => [s, []]));
+    const roots = [];
+    for (const span of spans) {
+      const parent = span.parentId ? owner.get(span.parentId) : undefined;
+      (parent && parent !== span ? children.get(parent) : roots).push(span);
+    }
+    const ordered = [];
+    const seen = new Set();
+    const walk = (span, depth) => {
+      if (seen.has(span)) return;
+      seen.add(span);
+      ordered.push([span, depth]);
+      for (const child of children.get(span)) walk(child, depth + 1);
+    };
+    for (const root of roots) walk(root, 0);
+    for (const span of spans) walk(span, 0); // a cycle (ids are not ours to trust): shown flat
+    return ordered;
   }
 
   const soon = debounce(load, 250);
