@@ -5,6 +5,7 @@ and a slow client cut off without slowing anyone else."""
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -141,6 +142,26 @@ async def test_a_sync_is_never_older_than_a_change_sent_before_it(tmp_path: Path
         assert sync["event"]["type"] == "sync"
         assert sync["event"]["data"] == [{"id": "late"}]  # read again after the change
         assert sync["timestamp"] >= created["timestamp"]
+
+
+async def test_a_change_in_the_millisecond_of_a_sync_is_newer_than_the_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Motia's item client drops a message not newer than the last it saw
+    (``StreamItemSubscription.listener``: ``timestamp <= lastEventTimestamp``):
+    a change made in the millisecond a join's sync was sent (the clock stands
+    still here) must carry a newer stamp than that sync, or it is lost."""
+    async with serving(tmp_path) as (url, hub), connect(url) as client:
+        await hub.broker.store.stream_set("feed", "g", "before", item(0))
+        frozen = time.time() + 1  # a millisecond no change was stamped in yet
+        monkeypatch.setattr(time, "time", lambda: frozen)
+        with anyio.fail_after(10):
+            sync = await client.join("feed", "g", "a", sub="item")
+            await hub.broker.store.stream_set("feed", "g", "a", item(1))
+            change = await client.receive()
+        assert sync["event"] == {"type": "sync", "data": None}
+        assert change["event"]["type"] == "create"
+        assert change["timestamp"] > sync["timestamp"]
 
 
 async def test_bad_client_messages_are_ignored_and_unknown_streams_answered(

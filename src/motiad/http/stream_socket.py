@@ -375,7 +375,12 @@ class StreamHub:
         except MotiadError as exc:
             self.broker.logs.log("error", f"stream sync failed: {exc}")
             return
-        timestamp = max(int(time.time() * 1000), self._last_timestamp)
+        # Older than any change the sync does not carry: such a change is stamped
+        # in this millisecond or later, and Motia's item client drops a message
+        # not newer than the last it saw (a sync and a change in the same
+        # millisecond lost the change). A change it does carry and that comes
+        # after it is applied again, to the same effect.
+        timestamp = max(int(time.time() * 1000) - 1, self._last_timestamp)
         sync = _Message(
             data.stream_name, data.group_id, timestamp, _Event("sync", data=synced), data.id
         )
