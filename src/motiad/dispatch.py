@@ -41,7 +41,7 @@ from .supervisor import InvocationTimeout, handler_error
 from .trace_context import format_traceparent, span_id_of
 from .tracing import Bus, Level, LogBus, Span, SpanBus, new_id
 from .triggers import with_index
-from .worker import TAKE_BATCH, FollowUp, Worker
+from .worker import FollowUp, Worker
 
 _api_result_decoder = msgspec.json.Decoder(ApiResult)
 
@@ -109,7 +109,7 @@ class Dispatch:
             self.store.open_queue(step.name, fifo=fifo, lease_s=step.lease_s(self.settings))
             worker = Worker(
                 step.name,
-                partial(self.store.take, step.name, TAKE_BATCH),
+                partial(self.store.take, step.name),
                 partial(self._deliver, step),
                 abandon=self.store.release,
             )
@@ -412,7 +412,7 @@ class Dispatch:
         assert isinstance(step.config, CronStepConfig)
         skip = step.config.skip_if_running
 
-        async def next_tick() -> Sequence[datetime]:
+        async def next_tick(_limit: int) -> Sequence[datetime]:
             while True:
                 due = schedule.next_after(datetime.now().astimezone())
                 await anyio.sleep(max(0.0, (due - datetime.now().astimezone()).total_seconds()))
