@@ -88,6 +88,9 @@ class Dispatch:
         self.retry_policy = RetryPolicy.of(settings.queue)
         self._invocations = invocations
         self._workers: dict[str, Worker[Any]] = {}
+        self._acking: dict[asyncio.Future[None], list[tuple[Step, Delivery]]] = {}
+        """Acks not committed yet, by the store's future: a batch of acks shares
+        one, and one callback per future, not per delivery, looks at the outcome."""
         """Per step name, what feeds it (event deliveries or cron ticks)."""
         self._tg: TaskGroup | None = None
 
@@ -362,13 +365,19 @@ class Dispatch:
         except StorageError as exc:  # closed under us: the ack is not queued
             self._not_settled(step, delivery, exc)
             return None
-        acked.add_done_callback(partial(self._acked, step, delivery))
+        acking = self._acking.get(acked)
+        if acking is None:
+            acking = self._acking[acked] = []
+            acked.add_done_callback(self._acked)
+        acking.append((step, delivery))
         return acked
 
-    def _acked(self, step: Step, delivery: Delivery, acked: asyncio.Future[None]) -> None:
+    def _acked(self, acked: asyncio.Future[None]) -> None:
+        settled = self._acking.pop(acked)
         failure = storage_failure(acked)
         if failure is not None:
-            self._not_settled(step, delivery, failure)
+            for step, delivery in settled:
+                self._not_settled(step, delivery, failure)
 
     def _not_settled(self, step: Step, delivery: Delivery, exc: StorageError) -> None:
         # the outcome did not reach storage: the delivery comes back when its

@@ -74,6 +74,10 @@ class Worker(Generic[T]):
         self._taking = anyio.CancelScope()
         self._all = anyio.CancelScope()
         self._idle = anyio.Event()
+        self._following: dict[asyncio.Future[None], int] = {}
+        """Follow-ups not done yet, each with the items waiting for it: many
+        share one (a batch of acks commits together), and one callback per
+        follow-up, not per item, tells the worker."""
         self.running = 0
         """Items being handled now (their follow-ups included)."""
 
@@ -127,7 +131,12 @@ class Worker(Generic[T]):
                 try:
                     follow_up = await self._handle(item)
                     if follow_up is not None:
-                        follow_up.add_done_callback(self._followed_up)
+                        waiting = self._following.get(follow_up)
+                        if waiting is None:
+                            self._following[follow_up] = 1
+                            follow_up.add_done_callback(self._followed_up)
+                        else:
+                            self._following[follow_up] = waiting + 1
                         later = True
                 finally:
                     if not later:
@@ -142,11 +151,11 @@ class Worker(Generic[T]):
             if self._abandon is not None:
                 self._abandon(never_started)
 
-    def _followed_up(self, _: asyncio.Future[None]) -> None:
-        self._done()
+    def _followed_up(self, follow_up: asyncio.Future[None]) -> None:
+        self._done(self._following.pop(follow_up))
 
-    def _done(self) -> None:
-        self.running -= 1
+    def _done(self, items: int = 1) -> None:
+        self.running -= items
         if self.running == 0:
             self._idle.set()
 
