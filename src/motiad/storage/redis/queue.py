@@ -66,25 +66,68 @@ class _Queue:
     wake: anyio.Event = field(default_factory=anyio.Event)
 
 
-def _then(answered: asyncio.Future[Any], after: Callable[[], None] | None) -> asyncio.Future[None]:
-    """A future done once ``answered`` is, after running ``after`` on success;
-    failed as ``answered`` failed. (The script's own result is not the caller's.)"""
-    done: asyncio.Future[None] = answered.get_loop().create_future()
+class _Joined:
+    """The calls of one batched script (``PUBLISH``, ``SETTLE``) made during one
+    turn of the event loop, sent at its end as one ``NAME_MANY`` call with one
+    future for them all, as SQLite's joined writes share a commit: a busy flow
+    makes hundreds of publishes and acks a turn, and a future, a callback and
+    a queued call for each cost the loop more than the script does Redis.
+    Their own results are dropped (the callers need to know only that Redis
+    has them); ``then`` gets the values given with the calls, once stored."""
 
-    def settle(answered: asyncio.Future[Any]) -> None:
-        if done.done():
+    def __init__(
+        self, conn: RedisConnection, name: str, then: Callable[[list[Any]], None] | None = None
+    ) -> None:
+        self._conn = conn
+        self._name = f"{name}_MANY"
+        self._then = then
+        self._args: list[Any] = []
+        self._count = 0
+        self._values: list[Any] = []
+        self._done: asyncio.Future[None] | None = None
+
+    def add(self, args: Sequence[Any], value: Any = None) -> asyncio.Future[None]:
+        """Join ``args`` (the script's, without the prefix) to this turn's call;
+        its future. Raises :class:`StorageError` at once when the store is closed."""
+        self._conn.redis  # noqa: B018 (raises StorageError when the store is closed)
+        done = self._done
+        if done is None:
+            loop = asyncio.get_running_loop()
+            done = self._done = loop.create_future()
+            loop.call_soon(self._send)
+        self._args.append(len(args))
+        self._args += args
+        self._count += 1
+        if value is not None:
+            self._values.append(value)
+        return done
+
+    def _send(self) -> None:
+        done, args, count, values = self._done, self._args, self._count, self._values
+        assert done is not None
+        self._done, self._args, self._count, self._values = None, [], 0, []
+        try:
+            sent = self._conn.script_soon(self._name, [count, *args])
+        except StorageError as exc:
+            done.set_exception(exc)
             return
-        if answered.cancelled():
-            done.cancel()
-        elif (error := answered.exception()) is not None:
-            done.set_exception(error)
-        else:
-            if after is not None:
-                after()
-            done.set_result(None)
+        after = None if self._then is None else partial(self._then, values)
+        sent.add_done_callback(partial(_settle_joined, done, after))
 
-    answered.add_done_callback(settle)
-    return done
+
+def _settle_joined(
+    done: asyncio.Future[None], after: Callable[[], None] | None, sent: asyncio.Future[Any]
+) -> None:
+    if done.done():
+        return
+    if sent.cancelled():
+        done.cancel()
+    elif (error := sent.exception()) is not None:
+        done.set_exception(error)
+    else:
+        if after is not None:
+            after()
+        done.set_result(None)
 
 
 def _group_list(step: str, group: str | None) -> str:
@@ -105,6 +148,8 @@ class RedisQueue:
         self._renew_wake = anyio.Event()
         self._released: list[Delivery] = []
         self._release_wake = anyio.Event()
+        self._publishes = _Joined(conn, "PUBLISH", self._wake_published)
+        self._acks = _Joined(conn, "SETTLE")
 
     # --- waking consumers ---------------------------------------------------
 
@@ -178,8 +223,8 @@ class RedisQueue:
         self._router = router
         self._route_wake.set()
 
-    def _entries(self, event: Event, targets: Sequence[Target]) -> list[str]:
-        args = [_encode(event).decode(), event.topic, str(len(targets))]
+    def _entries(self, event: Event, targets: Sequence[Target]) -> list[Any]:
+        args: list[Any] = [_encode(event), event.topic, str(len(targets))]
         for target in targets:
             group = _group_list(target.step, event.message_group_id) if target.fifo else ""
             args += [target.step, group, stamp(event.created_at + target.delay_s)]
@@ -189,12 +234,12 @@ class RedisQueue:
         """Store one delivery per target, in one script call of the next
         pipeline: durable (as the server's ``appendonly`` setting makes it)
         when the future is done."""
-        stored = self._conn.script_soon("PUBLISH", [*self._entries(event, targets), ""])
-        return _then(stored, partial(self._wake_targets, targets))
+        return self._publishes.add([*self._entries(event, targets), ""], targets)
 
-    def _wake_targets(self, targets: Sequence[Target]) -> None:
-        for target in targets:
-            self.wake(target.step)
+    def _wake_published(self, published: list[Sequence[Target]]) -> None:
+        steps = {target.step for targets in published for target in targets}
+        for step in steps:
+            self.wake(step)
 
     async def enqueue(self, event: Event) -> None:
         """Store an event for a broker to route (``motiad emit``)."""
@@ -276,9 +321,9 @@ class RedisQueue:
                 with contextlib.suppress(StorageError):
                     await self._settle(delivery, "release", due=stamp(time.time()))
 
-    def _settle(
+    def _settle_args(
         self, delivery: Delivery, action: Action, *, due: str = "0", error: ErrorInfo | None = None
-    ) -> asyncio.Future[Any]:
+    ) -> list[str]:
         queue = self._queues.get(delivery.step)
         if queue is not None:
             # settled or not, stop renewing: if this fails the lease runs out
@@ -290,12 +335,18 @@ class RedisQueue:
         attempt = delivery.attempt + 1 if action == "retry" else delivery.attempt
         args = [str(delivery.id), self.holder, action, due, encoded, stamp(time.time())]
         args.append(str(attempt))
+        return args
+
+    def _settle(
+        self, delivery: Delivery, action: Action, *, due: str = "0", error: ErrorInfo | None = None
+    ) -> asyncio.Future[Any]:
+        args = self._settle_args(delivery, action, due=due, error=error)
         return self._conn.script_soon("SETTLE", args)
 
     def ack(self, delivery: Delivery) -> asyncio.Future[None]:
-        """Forget the delivery (a FIFO group moves on to its next event) in the
-        next pipeline; done once Redis has."""
-        return _then(self._settle(delivery, "ack"), None)
+        """Forget the delivery (a FIFO group moves on to its next event) in one
+        call with this turn's other acks; done once Redis has."""
+        return self._acks.add(self._settle_args(delivery, "ack"))
 
     async def retry(self, delivery: Delivery, error: ErrorInfo, delay_s: float) -> None:
         """Count the attempt; due again after ``delay_s`` (a FIFO head stays the head)."""
