@@ -16,9 +16,8 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Literal
 
 import anyio
@@ -66,70 +65,6 @@ class _Queue:
     wake: anyio.Event = field(default_factory=anyio.Event)
 
 
-class _Joined:
-    """The calls of one batched script (``PUBLISH``, ``SETTLE``) made during one
-    turn of the event loop, sent at its end as one ``NAME_MANY`` call with one
-    future for them all, as SQLite's joined writes share a commit: a busy flow
-    makes hundreds of publishes and acks a turn, and a future, a callback and
-    a queued call for each cost the loop more than the script does Redis.
-    Their own results are dropped (the callers need to know only that Redis
-    has them); ``then`` gets the values given with the calls, once stored."""
-
-    def __init__(
-        self, conn: RedisConnection, name: str, then: Callable[[list[Any]], None] | None = None
-    ) -> None:
-        self._conn = conn
-        self._name = f"{name}_MANY"
-        self._then = then
-        self._args: list[Any] = []
-        self._count = 0
-        self._values: list[Any] = []
-        self._done: asyncio.Future[None] | None = None
-
-    def add(self, args: Sequence[Any], value: Any = None) -> asyncio.Future[None]:
-        """Join ``args`` (the script's, without the prefix) to this turn's call;
-        its future. Raises :class:`StorageError` at once when the store is closed."""
-        self._conn.redis  # noqa: B018 (raises StorageError when the store is closed)
-        done = self._done
-        if done is None:
-            loop = asyncio.get_running_loop()
-            done = self._done = loop.create_future()
-            loop.call_soon(self._send)
-        self._args.append(len(args))
-        self._args += args
-        self._count += 1
-        if value is not None:
-            self._values.append(value)
-        return done
-
-    def _send(self) -> None:
-        done, args, count, values = self._done, self._args, self._count, self._values
-        assert done is not None
-        self._done, self._args, self._count, self._values = None, [], 0, []
-        try:
-            sent = self._conn.script_soon(self._name, [count, *args])
-        except StorageError as exc:
-            done.set_exception(exc)
-            return
-        after = None if self._then is None else partial(self._then, values)
-        sent.add_done_callback(partial(_settle_joined, done, after))
-
-
-def _settle_joined(
-    done: asyncio.Future[None], after: Callable[[], None] | None, sent: asyncio.Future[Any]
-) -> None:
-    if done.done():
-        return
-    if sent.cancelled():
-        done.cancel()
-    elif (error := sent.exception()) is not None:
-        done.set_exception(error)
-    else:
-        if after is not None:
-            after()
-        done.set_result(None)
-
-
 def _group_list(step: str, group: str | None) -> str:
     # a missing group and a group named "" are different groups
     return f"{PREFIX}fifo:{step}:" + ("-" if group is None else "=" + group)
@@ -148,8 +83,8 @@ class RedisQueue:
         self._renew_wake = anyio.Event()
         self._released: list[Delivery] = []
         self._release_wake = anyio.Event()
-        self._publishes = _Joined(conn, "PUBLISH", self._wake_published)
-        self._acks = _Joined(conn, "SETTLE")
+        self._waking: dict[asyncio.Future[None], set[str]] = {}
+        """The steps to wake once a joined publish is stored, by its future."""
 
     # --- waking consumers ---------------------------------------------------
 
@@ -231,15 +166,22 @@ class RedisQueue:
         return args
 
     def publish(self, event: Event, targets: Sequence[Target]) -> asyncio.Future[None]:
-        """Store one delivery per target, in one script call of the next
-        pipeline: durable (as the server's ``appendonly`` setting makes it)
-        when the future is done."""
-        return self._publishes.add([*self._entries(event, targets), ""], targets)
+        """Store one delivery per target, joined to the one ``PUBLISH_MANY``
+        call waiting for the next pipeline: durable (as the server's
+        ``appendonly`` setting makes it) when the future is done."""
+        stored = self._conn.join_soon("PUBLISH", [*self._entries(event, targets), ""])
+        waking = self._waking.get(stored)
+        if waking is None:  # one callback per joined call, not per publish
+            waking = self._waking[stored] = set()
+            stored.add_done_callback(self._wake_published)
+        waking.update(target.step for target in targets)
+        return stored
 
-    def _wake_published(self, published: list[Sequence[Target]]) -> None:
-        steps = {target.step for targets in published for target in targets}
-        for step in steps:
-            self.wake(step)
+    def _wake_published(self, stored: asyncio.Future[None]) -> None:
+        steps = self._waking.pop(stored)
+        if not stored.cancelled() and stored.exception() is None:
+            for step in steps:
+                self.wake(step)
 
     async def enqueue(self, event: Event) -> None:
         """Store an event for a broker to route (``motiad emit``)."""
@@ -344,9 +286,10 @@ class RedisQueue:
         return self._conn.script_soon("SETTLE", args)
 
     def ack(self, delivery: Delivery) -> asyncio.Future[None]:
-        """Forget the delivery (a FIFO group moves on to its next event) in one
-        call with this turn's other acks; done once Redis has."""
-        return self._acks.add(self._settle_args(delivery, "ack"))
+        """Forget the delivery (a FIFO group moves on to its next event), joined
+        to the one ``SETTLE_MANY`` call waiting for the next pipeline; done once
+        Redis has."""
+        return self._conn.join_soon("SETTLE", self._settle_args(delivery, "ack"))
 
     async def retry(self, delivery: Delivery, error: ErrorInfo, delay_s: float) -> None:
         """Count the attempt; due again after ``delay_s`` (a FIFO head stays the head)."""
