@@ -246,3 +246,25 @@ async def test_writes_left_in_flight_by_a_closing_store_are_all_answered(
     assert all(future.done() for future in written)
     failures = {type(f.exception()) for f in written if f.exception() is not None}
     assert failures <= {StorageError}
+
+
+async def test_publishes_and_acks_made_before_a_pipeline_leaves_share_one_script_call(
+    redis_url: str,
+) -> None:
+    # The emits a child sends in one burst, and the acks of a burst of deliveries,
+    # each join the one PUBLISH_MANY / SETTLE_MANY call waiting for the pipeline:
+    # one queued call and one future for all of them, and every delivery is stored.
+    async with broker(redis_url) as a:
+        a.open_queue("S", fifo=False, lease_s=30)
+        published = {a.publish(event(n=n), [Target("S")]) for n in range(300)}
+        assert len(published) == 1
+        with anyio.fail_after(5):
+            await durable(published.pop())
+            taken = await a.take("S", 1000)
+        assert sorted(msgspec.json.decode(d.event.data)["n"] for d in taken) == list(range(300))
+        acked = {a.ack(delivery) for delivery in taken}
+        assert len(acked) == 1
+        with anyio.fail_after(5):
+            await durable(acked.pop())
+        stats = await a.queue_stats()
+        assert "S" not in stats  # nothing pending or leased is left

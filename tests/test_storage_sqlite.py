@@ -136,3 +136,27 @@ async def test_spans_of_a_file_an_earlier_motiad_made_move_to_todays_table(
     assert [s.id for s in trace.spans] == ["s1", "s2"]
     (sql,) = sqlite3.connect(path).execute("SELECT sql FROM sqlite_master WHERE name = 'spans'")
     assert "WITHOUT ROWID" not in sql[0]
+
+
+async def test_deliveries_released_after_their_queue_closed_stay_pending_uncounted(
+    tmp_path: Path,
+) -> None:
+    # A step stopped (a reload) while its worker held taken deliveries it had
+    # not started: the worker hands them back only as its cancellation unwinds,
+    # after the dispatch closed the queue. They stay pending, not counted as made,
+    # and the reopened queue delivers them.
+    async with opened(tmp_path / "db") as store:
+        store.open_queue("A", fifo=False, lease_s=30)
+        event = Event("e1", "t", msgspec.Raw(b"{}"), "trace", None, time.time())
+        with anyio.fail_after(10):
+            await durable(store.publish(event, [Target("A")]))
+            taken = await store.take("A", 10)
+        assert [d.attempt for d in taken] == [1]
+        store.close_queue("A")
+        store.release(taken)
+        later = Event("e2", "t", msgspec.Raw(b"{}"), "trace", None, time.time())
+        with anyio.fail_after(10):
+            await durable(store.publish(later, []))  # committed after the release's write
+            store.open_queue("A", fifo=False, lease_s=30)
+            again = await store.take("A", 10)
+        assert [(d.id, d.attempt) for d in again] == [(taken[0].id, 1)]

@@ -1,16 +1,17 @@
-"""Worker: a follow-up (an event delivery's ack) runs after the item's slot is freed,
-and draining waits for it."""
+"""Worker: a follow-up (an event delivery's ack) runs after the item's lane is freed,
+and draining waits for it; a backlog runs in a few lane tasks."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 import anyio
 import anyio.lowlevel
 import pytest
 
-from motiad.worker import FollowUp, Worker
+from motiad.worker import TAKE_BATCH, FollowUp, Worker
 
 pytestmark = pytest.mark.anyio
 
@@ -25,7 +26,7 @@ async def test_a_follow_up_frees_the_slot_and_draining_waits_for_it() -> None:
     committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     committed.add_done_callback(lambda _: acked.append(1))
 
-    async def source() -> Sequence[int]:
+    async def source(limit: int) -> Sequence[int]:
         if items:
             taken = list(items)
             items.clear()
@@ -56,3 +57,57 @@ async def test_a_follow_up_frees_the_slot_and_draining_waits_for_it() -> None:
     assert handled == [1, 2]
     assert acked == [1]
     assert worker.running == 0
+
+
+async def test_a_backlog_runs_in_lanes_not_a_task_per_item() -> None:
+    """Items run one after another in at most ``concurrency`` lane tasks, never
+    more at once than that, and the worker holds at most a batch taken and not
+    started (what a take may ask for is what is missing of it)."""
+    backlog = list(range(1_000))
+    handled: list[int] = []
+    asked: list[int] = []
+    now = peak = 0
+    tasks_made = 0
+    loop = asyncio.get_running_loop()
+    made_by = loop.get_task_factory()
+
+    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        nonlocal tasks_made
+        tasks_made += 1
+        if made_by is not None:
+            return made_by(loop, coro, **kwargs)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    async def source(limit: int) -> Sequence[int]:
+        asked.append(limit)
+        if not backlog:
+            await anyio.sleep_forever()
+        taken = backlog[:limit]
+        del backlog[:limit]
+        return taken
+
+    async def handle(item: int) -> FollowUp:
+        nonlocal now, peak
+        now += 1
+        peak = max(peak, now)
+        await anyio.lowlevel.checkpoint()
+        now -= 1
+        handled.append(item)
+        return None
+
+    worker = Worker("step", source, handle, concurrency=4)
+    loop.set_task_factory(counting)
+    try:
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(worker.run)
+                while len(handled) < 1_000:
+                    await anyio.lowlevel.checkpoint()
+                await worker.drain()
+                tg.cancel_scope.cancel()
+    finally:
+        loop.set_task_factory(made_by)
+    assert sorted(handled) == list(range(1_000))
+    assert peak == 4
+    assert max(asked) <= TAKE_BATCH
+    assert tasks_made < 100  # a lane per few hundred items, not a task per item

@@ -42,7 +42,7 @@ from .supervisor import InvocationTimeout, handler_error
 from .trace_context import format_traceparent, span_id_of
 from .tracing import Bus, Level, LogBus, Span, SpanBus, new_id
 from .triggers import with_index
-from .worker import TAKE_BATCH, FollowUp, Worker
+from .worker import FollowUp, Worker
 
 _api_result_decoder = msgspec.json.Decoder(ApiResult)
 
@@ -89,6 +89,9 @@ class Dispatch:
         self.retry_policy = RetryPolicy.of(settings.queue)
         self._invocations = invocations
         self._workers: dict[str, Worker[Any]] = {}
+        self._acking: dict[asyncio.Future[None], list[tuple[Step, Delivery]]] = {}
+        """Acks not committed yet, by the store's future: a batch of acks shares
+        one, and one callback per future, not per delivery, looks at the outcome."""
         """Per step name, what feeds it (event deliveries or cron ticks)."""
         self._tg: TaskGroup | None = None
 
@@ -110,7 +113,7 @@ class Dispatch:
             self.store.open_queue(step.name, fifo=fifo, lease_s=step.lease_s(self.settings))
             worker = Worker(
                 step.name,
-                partial(self.store.take, step.name, TAKE_BATCH),
+                partial(self.store.take, step.name),
                 partial(self._deliver, step),
                 abandon=self.store.release,
             )
@@ -383,13 +386,19 @@ class Dispatch:
         except StorageError as exc:  # closed under us: the ack is not queued
             self._not_settled(step, delivery, exc)
             return None
-        acked.add_done_callback(partial(self._acked, step, delivery))
+        acking = self._acking.get(acked)
+        if acking is None:
+            acking = self._acking[acked] = []
+            acked.add_done_callback(self._acked)
+        acking.append((step, delivery))
         return acked
 
-    def _acked(self, step: Step, delivery: Delivery, acked: asyncio.Future[None]) -> None:
+    def _acked(self, acked: asyncio.Future[None]) -> None:
+        settled = self._acking.pop(acked)
         failure = storage_failure(acked)
         if failure is not None:
-            self._not_settled(step, delivery, failure)
+            for step, delivery in settled:
+                self._not_settled(step, delivery, failure)
 
     def _not_settled(self, step: Step, delivery: Delivery, exc: StorageError) -> None:
         # the outcome did not reach storage: the delivery comes back when its
@@ -433,7 +442,7 @@ class Dispatch:
         assert isinstance(step.config, CronStepConfig)
         skip = step.config.skip_if_running
 
-        async def next_tick() -> Sequence[datetime]:
+        async def next_tick(_limit: int) -> Sequence[datetime]:
             while True:
                 due = schedule.next_after(datetime.now().astimezone())
                 await anyio.sleep(max(0.0, (due - datetime.now().astimezone()).total_seconds()))

@@ -74,6 +74,9 @@ class _Call:
     queued_at: float = field(default_factory=time.monotonic)
     result: Any = None
     error: BaseException | None = None
+    joined: bool = False
+    """A ``NAME_MANY`` call others join until it is sent (:meth:`RedisConnection.join_soon`):
+    its outcome is ``None``, shared by them all."""
 
 
 class RedisConnection:
@@ -91,6 +94,8 @@ class RedisConnection:
         self._client: aioredis.Redis | None = None
         self.scripts: dict[str, AsyncScript] = {}
         self._calls: deque[_Call] = deque()
+        self._joining: dict[str, _Call] = {}
+        """Per batched script, the ``NAME_MANY`` call still waiting for a pipeline."""
         self._calls_waiting = anyio.Event()
 
     async def open(self) -> None:
@@ -128,6 +133,7 @@ class RedisConnection:
         finally:
             self._abandon(self._calls)
             self._calls.clear()
+            self._joining.clear()
 
     def where(self) -> str:
         """The server's address without credentials, for messages."""
@@ -211,6 +217,25 @@ class RedisConnection:
         self._calls_waiting.set()
         return outcome
 
+    def join_soon(self, name: str, args: Sequence[Any]) -> asyncio.Future[None]:
+        """Join a call of a batched script (``PUBLISH``, ``SETTLE``) to the one
+        ``NAME_MANY`` call of it waiting for the next pipeline (queued by the
+        first to join): one queued call, one future and one script run for all
+        the calls made before it is sent, with no wait added. The future is done
+        once Redis ran them (their own results are dropped: for writes whose
+        callers need to know only that Redis has them), or failed as
+        :meth:`script_soon`'s."""
+        many = f"{name}_MANY"
+        call = self._joining.get(many)
+        if call is None:
+            self.script_soon(many, [0])
+            call = self._joining[many] = self._calls[-1]
+            call.joined = True
+        call.args[1] += 1
+        call.args.append(len(args))
+        call.args += args
+        return call.outcome
+
     async def send_scripts(self) -> None:
         """Send the waiting script calls, many per round trip (the Redis side of
         SQLite's group commit: a busy flow is not bound by one round trip per emit)."""
@@ -219,6 +244,9 @@ class RedisConnection:
                 self._calls_waiting = anyio.Event()
                 await self._calls_waiting.wait()
             batch = [self._calls.popleft() for _ in range(min(PIPELINE_MAX, len(self._calls)))]
+            for call in batch:
+                if call.joined:  # sent: later calls start another
+                    self._joining.pop(call.name, None)
             try:
                 await self._run_batch(batch)
             except BaseException:
@@ -243,7 +271,7 @@ class RedisConnection:
             return
         if call.error is None:
             self._answered(call.queued_at)
-            call.outcome.set_result(call.result)
+            call.outcome.set_result(None if call.joined else call.result)
         elif isinstance(call.error, RedisError):
             call.outcome.set_exception(self._failed(call.error))
         else:

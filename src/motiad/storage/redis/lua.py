@@ -90,18 +90,21 @@ TAKE = (
 local step, now, limit, expiry, holder = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local lease = lease_key(step)
 local out = {}
+local leased = {}  -- (expiry, id) pairs: one ZADD for all at the end
 -- a delivery's 'attempt' is the number its next delivery carries: counted here,
 -- so a delivery whose taker died (its lease ran out) comes back as the next one
 local function grab(id)
-  local r = redis.call('HMGET', rkey(id), 'event', 'status')
+  local r = redis.call('HMGET', rkey(id), 'event', 'status', 'attempt')
   if not r[1] or r[2] ~= 'pending' then
     redis.call('ZREM', lease, id)
     return
   end
-  redis.call('ZADD', lease, expiry, id)
-  redis.call('HSET', rkey(id), 'holder', holder)
+  local attempt = tonumber(r[3]) or 0
+  redis.call('HSET', rkey(id), 'holder', holder, 'attempt', attempt + 1)
+  leased[#leased + 1] = expiry
+  leased[#leased + 1] = id
   out[#out + 1] = id
-  out[#out + 1] = redis.call('HINCRBY', rkey(id), 'attempt', 1) - 1
+  out[#out + 1] = attempt
   out[#out + 1] = r[1]
 end
 local function room() return limit - #out / 3 end
@@ -111,10 +114,9 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', lease, '-inf', now, 'LIMIT', 0, 
 end
 if room() > 0 then
   local due = due_key(step)
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', due, '-inf', now, 'LIMIT', 0, room())) do
-    redis.call('ZREM', due, id)
-    grab(id)
-  end
+  local ids = redis.call('ZRANGEBYSCORE', due, '-inf', now, 'LIMIT', 0, room())
+  if #ids > 0 then redis.call('ZREM', due, unpack(ids)) end
+  for _, id in ipairs(ids) do grab(id) end
 end
 if room() > 0 then
   local groups = groups_key(step)
@@ -128,6 +130,7 @@ if room() > 0 then
     if id then grab(id) end
   end
 end
+if #leased > 0 then redis.call('ZADD', lease, unpack(leased)) end
 if #out > 0 then return {out, false} end
 local soonest = false
 for _, key in ipairs({lease, due_key(step), groups_key(step)}) do

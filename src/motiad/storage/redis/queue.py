@@ -16,9 +16,8 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Literal
 
 import anyio
@@ -66,27 +65,6 @@ class _Queue:
     wake: anyio.Event = field(default_factory=anyio.Event)
 
 
-def _then(answered: asyncio.Future[Any], after: Callable[[], None] | None) -> asyncio.Future[None]:
-    """A future done once ``answered`` is, after running ``after`` on success;
-    failed as ``answered`` failed. (The script's own result is not the caller's.)"""
-    done: asyncio.Future[None] = answered.get_loop().create_future()
-
-    def settle(answered: asyncio.Future[Any]) -> None:
-        if done.done():
-            return
-        if answered.cancelled():
-            done.cancel()
-        elif (error := answered.exception()) is not None:
-            done.set_exception(error)
-        else:
-            if after is not None:
-                after()
-            done.set_result(None)
-
-    answered.add_done_callback(settle)
-    return done
-
-
 def _group_list(step: str, group: str | None) -> str:
     # a missing group and a group named "" are different groups
     return f"{PREFIX}fifo:{step}:" + ("-" if group is None else "=" + group)
@@ -105,6 +83,8 @@ class RedisQueue:
         self._renew_wake = anyio.Event()
         self._released: list[Delivery] = []
         self._release_wake = anyio.Event()
+        self._waking: dict[asyncio.Future[None], set[str]] = {}
+        """The steps to wake once a joined publish is stored, by its future."""
 
     # --- waking consumers ---------------------------------------------------
 
@@ -178,23 +158,30 @@ class RedisQueue:
         self._router = router
         self._route_wake.set()
 
-    def _entries(self, event: Event, targets: Sequence[Target]) -> list[str]:
-        args = [_encode(event).decode(), event.topic, str(len(targets))]
+    def _entries(self, event: Event, targets: Sequence[Target]) -> list[Any]:
+        args: list[Any] = [_encode(event), event.topic, str(len(targets))]
         for target in targets:
             group = _group_list(target.step, event.message_group_id) if target.fifo else ""
             args += [target.step, group, stamp(event.created_at + target.delay_s)]
         return args
 
     def publish(self, event: Event, targets: Sequence[Target]) -> asyncio.Future[None]:
-        """Store one delivery per target, in one script call of the next
-        pipeline: durable (as the server's ``appendonly`` setting makes it)
-        when the future is done."""
-        stored = self._conn.script_soon("PUBLISH", [*self._entries(event, targets), ""])
-        return _then(stored, partial(self._wake_targets, targets))
+        """Store one delivery per target, joined to the one ``PUBLISH_MANY``
+        call waiting for the next pipeline: durable (as the server's
+        ``appendonly`` setting makes it) when the future is done."""
+        stored = self._conn.join_soon("PUBLISH", [*self._entries(event, targets), ""])
+        waking = self._waking.get(stored)
+        if waking is None:  # one callback per joined call, not per publish
+            waking = self._waking[stored] = set()
+            stored.add_done_callback(self._wake_published)
+        waking.update(target.step for target in targets)
+        return stored
 
-    def _wake_targets(self, targets: Sequence[Target]) -> None:
-        for target in targets:
-            self.wake(target.step)
+    def _wake_published(self, stored: asyncio.Future[None]) -> None:
+        steps = self._waking.pop(stored)
+        if not stored.cancelled() and stored.exception() is None:
+            for step in steps:
+                self.wake(step)
 
     async def enqueue(self, event: Event) -> None:
         """Store an event for a broker to route (``motiad emit``)."""
@@ -276,9 +263,9 @@ class RedisQueue:
                 with contextlib.suppress(StorageError):
                     await self._settle(delivery, "release", due=stamp(time.time()))
 
-    def _settle(
+    def _settle_args(
         self, delivery: Delivery, action: Action, *, due: str = "0", error: ErrorInfo | None = None
-    ) -> asyncio.Future[Any]:
+    ) -> list[str]:
         queue = self._queues.get(delivery.step)
         if queue is not None:
             # settled or not, stop renewing: if this fails the lease runs out
@@ -290,12 +277,19 @@ class RedisQueue:
         attempt = delivery.attempt + 1 if action == "retry" else delivery.attempt
         args = [str(delivery.id), self.holder, action, due, encoded, stamp(time.time())]
         args.append(str(attempt))
+        return args
+
+    def _settle(
+        self, delivery: Delivery, action: Action, *, due: str = "0", error: ErrorInfo | None = None
+    ) -> asyncio.Future[Any]:
+        args = self._settle_args(delivery, action, due=due, error=error)
         return self._conn.script_soon("SETTLE", args)
 
     def ack(self, delivery: Delivery) -> asyncio.Future[None]:
-        """Forget the delivery (a FIFO group moves on to its next event) in the
-        next pipeline; done once Redis has."""
-        return _then(self._settle(delivery, "ack"), None)
+        """Forget the delivery (a FIFO group moves on to its next event), joined
+        to the one ``SETTLE_MANY`` call waiting for the next pipeline; done once
+        Redis has."""
+        return self._conn.join_soon("SETTLE", self._settle_args(delivery, "ack"))
 
     async def retry(self, delivery: Delivery, error: ErrorInfo, delay_s: float) -> None:
         """Count the attempt; due again after ``delay_s`` (a FIFO head stays the head)."""

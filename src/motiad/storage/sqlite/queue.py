@@ -268,7 +268,9 @@ class SqliteQueue:
     def release(self, deliveries: Sequence[Delivery]) -> None:
         """Taken but not run: due again at once, and not counted as made."""
         for delivery in deliveries:
-            self._schedules[delivery.step].released(delivery)
+            schedule = self._schedules.get(delivery.step)
+            if schedule is not None:  # None: closed (a step stopped); reopening rescans
+                schedule.released(delivery)
             # should this not commit, a crash counts one attempt too many
             with contextlib.suppress(StorageError):
                 self._not_made.add(delivery)
