@@ -37,7 +37,8 @@ CHAIN_TIMEOUT_S = 30.0
 """Longest wait for one order to reach the end of the chain in chain-1."""
 
 
-def _wrk_row(scenario: Scenario, server: Server, round_no: int, result: WrkResult) -> Row:
+def wrk_row(scenario: Scenario, server: Server, round_no: int, result: WrkResult) -> Row:
+    """The row of one wrk measurement of ``server``."""
     return Row(
         scenario.name,
         server.system.name,
@@ -91,7 +92,7 @@ def run_wrk_scenario(run: Run, scenario: Scenario, round_no: int) -> list[Row]:
                 run.failures.append(f"{scenario.name} on {name}: {exc}")
                 continue
             (run.out / f"{label}.wrk.txt").write_text(result.raw, encoding="utf-8")
-            row = _wrk_row(scenario, server, round_no, result)
+            row = wrk_row(scenario, server, round_no, result)
             row.cpu_pct, row.busy_before = sample.cpu_pct, sample.busy_before
             row.cpu_ms_per_op = (
                 1000 * sample.tree_cpu_s / result.requests if result.requests else None

@@ -29,25 +29,18 @@ import httpx
 import pytest
 
 from .harness import FIXTURES, SDK_NODE_MODULES, MotiadProcess, make_project, motiad
+from .test_motia1x import state_of
 from .test_stream_clients import watching
 from .test_streams import todo, ws_url
 from .wsclient import connect
 
 pytestmark = pytest.mark.anyio
 
-STATE = "/__motiad/api/state"
-
 
 def hooks_project(root: Path) -> Path:
     shutil.copytree(FIXTURES / "stream_hooks", root)
     (root / "node_modules").symlink_to(SDK_NODE_MODULES)
     return root
-
-
-async def state_of(http: httpx.AsyncClient, group: str) -> dict[str, Any]:
-    answer = await http.get(f"{STATE}/{group}")
-    assert answer.status_code == 200, answer.text
-    return {item["key"]: item["value"] for item in answer.json()["items"]}
 
 
 async def hook_wrote(

@@ -15,6 +15,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from .. import procs
+from ..http_load import wrk_row
 from ..report import Row
 from ..scenarios import Scenario
 from ..servers import Run, Server, launch, settle
@@ -91,22 +92,13 @@ def _measure(
     cpu_pct["redis-server"] = round(100 * redis / seconds, 1)
     others = machine_used - sum(trees) - redis  # wrk, and anything else on the machine
     cpu_pct["wrk, others"] = round(100 * max(0.0, others) / seconds, 1)
-    row = Row(
-        scenario.name,
-        name,
-        round_no,
-        result.rps,
-        "req/s",
-        p50_ms=result.p50_ms,
-        p99_ms=result.p99_ms,
-        errors={"non-2xx": result.non_2xx, "socket": result.errors},
-        wrk=result,
-        notes=[
-            f"{len(servers)} instance{'s' * (len(servers) > 1)} on one port (SO_REUSEPORT) "
-            f"and one redis-server; CPU ms per request: instances {per_request(sum(trees)):.3f},"
-            f" redis-server {per_request(redis):.3f}, whole machine {per_request(machine_used):.3f}"
-        ],
-    )
+    row = wrk_row(scenario, servers[0], round_no, result)
+    row.system = name
+    row.notes = [
+        f"{len(servers)} instance{'s' * (len(servers) > 1)} on one port (SO_REUSEPORT) "
+        f"and one redis-server; CPU ms per request: instances {per_request(sum(trees)):.3f},"
+        f" redis-server {per_request(redis):.3f}, whole machine {per_request(machine_used):.3f}"
+    ]
     row.cpu_pct = cpu_pct
     row.cpu_ms_per_op = per_request(sum(trees)) if result.requests else None
     return row

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -19,11 +19,12 @@ from typing import Any, Literal
 import anyio
 import redis.asyncio as aioredis
 from redis.asyncio import BlockingConnectionPool
+from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ...errors import StorageError, StorageUnavailable
@@ -147,6 +148,29 @@ class RedisConnection:
         return self._client
 
     # --- the outage guard ----------------------------------------------------
+
+    async def read_then_write(
+        self, key: str, field: str, write: Callable[[Pipeline, bytes | None], bool]
+    ) -> tuple[bytes | None, list[Any]]:
+        """An optimistic transaction on one hash: WATCH ``key``, read ``field``,
+        then ``write`` queues the writes for what was read inside MULTI (it
+        answers ``False`` to write nothing) and EXEC runs them; again from the
+        read when another client wrote ``key`` in between, so brokers sharing
+        the Redis never lose each other's updates. Returns what was read and
+        EXEC's answers (``[]`` when nothing was written)."""
+        async with self.guard():
+            while True:
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    try:
+                        await pipe.watch(key)
+                        read: Any = await pipe.hget(key, field)
+                        old = None if read is None else bytes(read)
+                        pipe.multi()  # type: ignore[no-untyped-call]
+                        if not write(pipe, old):  # leaving the pipeline unwatches
+                            return old, []
+                        return old, list(await pipe.execute())
+                    except WatchError:
+                        continue
 
     @asynccontextmanager
     async def guard(self, started: float | None = None) -> AsyncIterator[None]:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
-from redis.exceptions import WatchError
+from redis.asyncio.client import Pipeline
 
 from ..base import StateGroup
 from .connection import PREFIX, RedisConnection, stamp
@@ -41,21 +41,17 @@ class RedisState:
         from the read when another client wrote the group in between: brokers
         sharing the Redis never lose each other's updates."""
         group = _key(group_id)
-        async with self._conn.guard():
-            while True:
-                async with self._conn.redis.pipeline(transaction=True) as pipe:
-                    try:
-                        await pipe.watch(group)
-                        read: Any = await pipe.hget(group, key)
-                        old = None if read is None else bytes(read)
-                        new = change(old)
-                        pipe.multi()  # type: ignore[no-untyped-call]
-                        pipe.hset(group, key, new)
-                        pipe.zadd(PREFIX + "stategroups", {group_id: time.time()})
-                        await pipe.execute()
-                    except WatchError:
-                        continue
-                return (None if old is None else msgspec.Raw(old)), msgspec.Raw(new)
+        written: list[bytes] = []
+
+        def write(pipe: Pipeline, old: bytes | None) -> bool:
+            new = change(old)
+            written.append(new)
+            pipe.hset(group, key, new)
+            pipe.zadd(PREFIX + "stategroups", {group_id: time.time()})
+            return True
+
+        old, _ = await self._conn.read_then_write(group, key, write)
+        return (None if old is None else msgspec.Raw(old)), msgspec.Raw(written[-1])
 
     async def delete(self, group_id: str, key: str) -> msgspec.Raw | None:
         """Delete and return the old value."""

@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio
 import msgspec
-from redis.exceptions import WatchError
+from redis.asyncio.client import Pipeline
 
 from ..base import StreamChange, StreamChangeType, StreamListener, StreamListeners
 from .connection import PREFIX, SOCKET_TIMEOUT_S, RedisConnection
@@ -57,25 +57,22 @@ class RedisStreams:
         inside MULTI/EXEC (so the write is stamped and announced as any set);
         again from the read when another client wrote the group in between:
         brokers sharing the Redis never lose each other's updates."""
-        items = _items_key(stream, group_id)
-        async with self._conn.guard():
-            while True:
-                async with self._conn.redis.pipeline(transaction=True) as pipe:
-                    try:
-                        await pipe.watch(items)
-                        read: Any = await pipe.hget(items, id)
-                        old = None if read is None else bytes(read)
-                        new = change(old)
-                        if new is None:  # leaving the pipeline unwatches
-                            return (None if old is None else msgspec.Raw(old)), None
-                        pipe.multi()  # type: ignore[no-untyped-call]
-                        # EVAL, not EVALSHA: a restarted Redis that forgot the
-                        # script would fail the whole transaction.
-                        pipe.eval(STREAM_SET, 0, PREFIX, stream, group_id, id, new)
-                        (result,) = await pipe.execute()
-                    except WatchError:
-                        continue
-                break
+        written: list[bytes] = []
+
+        def write(pipe: Pipeline, old: bytes | None) -> bool:
+            new = change(old)
+            if new is None:
+                return False
+            written.append(new)
+            # EVAL, not EVALSHA: a restarted Redis that forgot the script
+            # would fail the whole transaction.
+            pipe.eval(STREAM_SET, 0, PREFIX, stream, group_id, id, new)
+            return True
+
+        old, answers = await self._conn.read_then_write(_items_key(stream, group_id), id, write)
+        if not answers:
+            return (None if old is None else msgspec.Raw(old)), None
+        (result,), new = answers, written[-1]  # the last try's write is the one stored
         kind, stamp = result
         change_type: StreamChangeType = "create" if kind == b"create" else "update"
         announced = await self._announced(
