@@ -14,11 +14,10 @@ import anyio
 import httpx
 import pytest
 
-from motiad.config import Settings
+from motiad.otlp_encoding import OtlpEncoder
 from motiad.signals import EmitSpan, RequestSpan
-from motiad.telemetry import OtlpExport
 from motiad.trace_context import parse_traceparent
-from motiad.tracing import LogBus, Span
+from motiad.tracing import Span
 
 from .harness import FIXTURES, make_project, motiad
 from .otlp_receiver import OtlpReceiver, attributes
@@ -166,9 +165,7 @@ def test_spans_of_any_id_length_encode_and_a_bad_id_is_left_out_and_counted() ->
         ExportTraceServiceRequest,
     )
 
-    settings = Settings()
-    settings.telemetry.otlp_endpoint = "http://127.0.0.1:9"
-    export = OtlpExport(settings, LogBus(), lambda _signal, _count: None, {})
+    encoder = OtlpEncoder("motiad")
     trace, short_trace = "4bf92f3577b34da6a3ce929d0e0e4736", "ab" * 8
     records: list[Span | RequestSpan | EmitSpan] = [
         Span("c" * 32, trace, "Pay", "event", "paid", 1.0, 2.0, "ok", 2, None, "d" * 16),
@@ -177,7 +174,7 @@ def test_spans_of_any_id_length_encode_and_a_bad_id_is_left_out_and_counted() ->
         RequestSpan(trace, "f" * 16, "a" * 16, "POST", 1.0, 2.5, 503, "Pay", "/pay", "k=v"),
         EmitSpan("1" * 32, "paid", trace, 1.5, None, None),
     ]
-    request = ExportTraceServiceRequest.FromString(export._traces(records))
+    request = ExportTraceServiceRequest.FromString(encoder.traces(records))
     (resource_spans,) = request.resource_spans
     (scope_spans,) = resource_spans.scope_spans
     event, short, server, emit = scope_spans.spans
@@ -204,4 +201,4 @@ def test_spans_of_any_id_length_encode_and_a_bad_id_is_left_out_and_counted() ->
     assert (server.span_id.hex(), server.parent_span_id.hex()) == ("f" * 16, "a" * 16)
     assert (emit.name, emit.span_id.hex(), emit.parent_span_id) == ("emit paid", "1" * 16, b"")
     assert attributes(emit)["messaging.message.id"] == "1" * 32
-    assert export._unencodable["spans"] == 1  # the span whose id is not hex
+    assert encoder.unencodable["spans"] == 1  # the span whose id is not hex

@@ -12,11 +12,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from motiad.config import Settings
 from motiad.metrics import Metrics
+from motiad.otlp_encoding import OtlpEncoder
 from motiad.signals import EmitSpan, RequestSpan
-from motiad.telemetry import OtlpExport
-from motiad.tracing import LogBus, Span, new_id
+from motiad.tracing import Span, new_id
 
 ROUNDS = 20_000
 
@@ -53,14 +52,12 @@ def main() -> None:
         metrics.on_emit("burst")
         metrics.on_span(event)
 
-    settings = Settings()
-    settings.telemetry.otlp_endpoint = "http://127.0.0.1:9"
-    export = OtlpExport(settings, LogBus(), lambda _s, _n: None, {})
+    encoder = OtlpEncoder("motiad")
     batch = 512
 
     def encode(records: list[Any]) -> Callable[[int], bytes]:
         many = records * batch
-        return lambda _: export._traces(many)
+        return lambda _: encoder.traces(many)
 
     figures = {
         "metrics_us_per_api_request": cpu_us(metrics_request),
