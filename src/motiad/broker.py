@@ -14,6 +14,7 @@ task groups the app hands it."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import msgspec
@@ -193,31 +194,24 @@ class Broker:
         """Run an API step's handler under ``trace_id``, as a child of the
         request's span ``parent_id`` (a child of the caller's ``caller_id``);
         returns its response (see :meth:`Dispatch.call_api`)."""
+        call = partial(
+            self.dispatch.call_api,
+            request=request,
+            trace_id=trace_id,
+            sink=sink,
+            parent_id=parent_id,
+            body_stream=body,
+            caller_id=caller_id,
+        )
         try:
-            return await self.dispatch.call_api(
-                step,
-                request,
-                trace_id,
-                sink,
-                parent_id=parent_id,
-                body_stream=body,
-                caller_id=caller_id,
-            )
+            return await call(step)
         except ChildStopping:
             current = self.registry.steps.get(step.name)
             if current is None or current is step:
                 raise
             # ``motiad dev`` replaced the step while this request was on its way
             # to the old child, which never got it: the new one answers it
-            return await self.dispatch.call_api(
-                current,
-                request,
-                trace_id,
-                sink,
-                parent_id=parent_id,
-                body_stream=body,
-                caller_id=caller_id,
-            )
+            return await call(current)
 
     def refused(self, step: str, detail: str, trace_id: str, status: int, why: str) -> None:
         """Record a request refused before any handler ran (see :meth:`Dispatch.refused`)."""
