@@ -180,9 +180,11 @@ async def test_a_title_too_long_for_the_argument_area_shows_fewer_names(tmp_path
     node = shutil.which("node")
     assert node is not None
     room = argument_room([node, str(sdk_dir("sdk-node") / "src" / "runner.mjs")])
-    # names over half the room long: two cannot fit, one can (the room, both
-    # paths, is over the 48 bytes that needs wherever node and the SDK live)
-    names = [f"Step{n}" + "x" * (room // 2) for n in range(3)]
+    # names as long as one can be and fit ("motiad: node [" + name + ", +3]"):
+    # two cannot then (the room, both paths, is over the 40 bytes that needs
+    # wherever node and the SDK live)
+    length = room - len("motiad: node [, +3]")
+    names = [f"Step{n}" + "x" * (length - len("Step0")) for n in range(3)]
     project = shared_project(tmp_path / "p", "recorder_step.py")
     for n, name in enumerate(names):
         (project / "steps" / f"long{n}.step.ts").write_text(
