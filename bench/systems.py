@@ -31,15 +31,16 @@ PYTHON = sys.executable
 READY_PATHS = {
     "ping": "/ping",
     "many-steps": "/ping",
-    "cpu-pool": "/__motiad/health",
+    "cpu-pool": "/__motiad/ready",
     "chain": "/runs/ready",
     "events": "/probe/ready",
     "quickstart": "/__motiad/ready",
     "streams": "/__motiad/ready",
 }
-"""A route of each project that answers 200 once its steps are loaded (the quickstart
-has none without state: motiad's readiness probe; its health probe answers while
-the steps still load)."""
+"""A route of each project that answers 200 once its steps are loaded (the
+quickstart, the streams and the cpu-pool projects have none without state or
+work: motiad's readiness probe; not the health probe, which answers while the
+steps still load)."""
 
 
 def project_dir(project: str) -> Path:
