@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import weakref
 from pathlib import Path
 from typing import cast
 
@@ -16,6 +17,7 @@ from motiad.errors import RemoteError
 from motiad.invocations import FINISHED_INVOCATIONS_KEPT, Invocations
 from motiad.protocol import ErrorCode
 from motiad.protocol.messages import EmitParams, ErrorInfo
+from motiad.response_stream import ResponseSink
 from motiad.steps import Step
 from motiad.storage import Store
 from motiad.supervisor import handler_error
@@ -104,3 +106,22 @@ def test_a_finished_invocation_stays_known_until_4096_later_ones_finished() -> N
     with pytest.raises(RemoteError) as forgotten:
         invocations.get("first")
     assert forgotten.value.code == -32006
+
+
+def test_a_remembered_invocation_lets_go_of_its_request() -> None:
+    """While it is remembered (above), a finished invocation holds nothing of its
+    request: the response sink holds the server's whole connection state, and
+    4096 of those kept alive made the collector's full passes walk them all
+    (gen2 pauses of 35-95 ms every few seconds under load, the p99 of /ping)."""
+
+    class Sink:
+        started = False
+
+    invocations = Invocations()
+    sink = Sink()
+    request_gone = weakref.ref(sink)
+    invocations.start("one", cast(Step, object()), "trace-1", cast(ResponseSink, sink))
+    del sink
+    invocations.finish("one")
+    assert request_gone() is None
+    assert invocations.get("one").trace_id == "trace-1"  # a late call still finds its trace

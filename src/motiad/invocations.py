@@ -60,6 +60,17 @@ class Invocation:
         an event's deliveries to the invocation that emitted it through them)."""
         self._storage_failure: StorageError | None = None
 
+    def end(self) -> None:
+        """It answered: its streamed request body is closed, and it lets go of
+        its request (the connection's sink, the body). It is remembered after
+        (:data:`FINISHED_INVOCATIONS_KEPT`), and holding them would keep each
+        request's server-side objects alive for thousands of requests more:
+        every full pass of the garbage collector would walk them all."""
+        if self.body is not None:
+            self.body.close()
+        self.body = None
+        self.sink = None
+
     def emitted_event(self, event_id: str) -> None:
         """Note an event it emitted, for its span (up to :data:`EMITTED_KEPT`)."""
         if len(self.emitted) < EMITTED_KEPT:
@@ -172,8 +183,7 @@ class Invocations:
     def finish(self, invocation_id: str) -> None:
         """The invocation returned or failed; it is remembered for a while."""
         invocation = self._finished[invocation_id] = self._running.pop(invocation_id)
-        if invocation.body is not None:
-            invocation.body.close()
+        invocation.end()
         if len(self._finished) > FINISHED_INVOCATIONS_KEPT:
             self._finished.popitem(last=False)
 
