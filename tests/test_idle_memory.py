@@ -5,6 +5,7 @@ of them does not carry their modules."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import httpx
@@ -55,3 +56,27 @@ async def test_run_imports_no_module_of_a_feature_the_project_does_not_use(
         assert page.status_code == 200  # the workbench works once opened
         await broker.wait_for(r"import time: .*\| +quart$", start=served)
         assert (await http.get("/__motiad/api/steps")).status_code == 200
+
+
+FREEZE_PROBE = """
+import atexit, gc, runpy, sys
+atexit.register(lambda: print(f"frozen objects: {gc.get_freeze_count()}", flush=True))
+sys.argv = ["motiad", *sys.argv[4:]]  # -c, then: python -m motiad ARGS
+runpy.run_module("motiad", run_name="__main__", alter_sys=True)
+"""
+
+
+async def test_run_keeps_what_start_up_built_out_of_the_collectors_sight(
+    tmp_path: Path,
+) -> None:
+    """Once serving, the broker freezes its start-up heap (``gc.freeze``): the
+    modules, steps and tables it built live as long as it does, and a full pass of
+    the garbage collector under load walked them all (tens of ms on /ping's p99)."""
+    project = make_project(tmp_path / "p", PING)
+    probe = [sys.executable, "-c", FREEZE_PROBE]
+    async with motiad("run", str(project), "--port", "0", wrap=probe) as broker:
+        async with httpx.AsyncClient(base_url=broker.url) as http:
+            assert (await http.get("/ping-py")).json() == {"pong": True}
+        assert await broker.stop() == 0
+        frozen = await broker.wait_for(r"frozen objects: (\d+)")
+    assert int(frozen.group(1)) > 10_000  # start-up made ~40,000

@@ -55,9 +55,10 @@ class Invocation:
         self.body = body
         """Where ``http.read`` takes the request body from, when it is streamed."""
         self.started = time.monotonic()
-        self.emitted: list[str] = []
+        self.emitted: list[str] | None = None
         """The ids of the events it emitted, for its span (a stored trace links
-        an event's deliveries to the invocation that emitted it through them)."""
+        an event's deliveries to the invocation that emitted it through them);
+        made at its first emit (most invocations emit nothing)."""
         self._storage_failure: StorageError | None = None
 
     def end(self) -> None:
@@ -73,7 +74,9 @@ class Invocation:
 
     def emitted_event(self, event_id: str) -> None:
         """Note an event it emitted, for its span (up to :data:`EMITTED_KEPT`)."""
-        if len(self.emitted) < EMITTED_KEPT:
+        if self.emitted is None:
+            self.emitted = [event_id]
+        elif len(self.emitted) < EMITTED_KEPT:
             self.emitted.append(event_id)
 
     @property
