@@ -1,6 +1,8 @@
 """The stream WebSocket hub on a real hypercorn socket with real SQLite: one
-message per change per connection, leaving, bad client input, subprotocols,
-and a slow client cut off without slowing anyone else."""
+message per change per connection, frames written straight to the sockets (with
+and without permessage-deflate), leaving, bad client input, subprotocols, a
+client behind served from its queue in order, and a slow client cut off
+without slowing anyone else."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from pathlib import Path
 import anyio
 import msgspec
 import pytest
+from wsproto.extensions import PerMessageDeflate
 
 from motiad.broker import Broker
 from motiad.config import load_settings
@@ -239,3 +242,58 @@ async def test_a_client_that_stops_reading_is_cut_off_and_slows_nobody(tmp_path:
             code = await read_until_closed(slow)
         assert sets > 8
         assert code in (CLOSE_TRY_AGAIN, None)
+
+
+async def test_changes_are_framed_once_and_written_straight_to_each_socket(tmp_path: Path) -> None:
+    """hypercorn's per-message path is skipped (the hub reaches each connection's
+    socket); frames of each length encoding reach a plain client and one that
+    negotiated permessage-deflate (uncompressed frames are valid there)."""
+    async with (
+        serving(tmp_path) as (url, hub),
+        connect(url) as plain,
+        connect(url, extensions=[PerMessageDeflate()]) as deflating,
+    ):
+        assert deflating.accepted is not None
+        assert deflating.accepted.extensions  # the server agreed to compress
+        await plain.join("feed", "g", sub="plain")
+        await deflating.join("feed", "g", sub="deflating")
+        room = hub.rooms[("feed", "g", None)]
+        assert len(room) == 2
+        assert all(connection.raw is not None for connection in room)
+        pads = [0, 200, 70_000]  # lengths < 126, < 65536 and above: each header form
+        with anyio.fail_after(10):
+            for n, pad in enumerate(pads):
+                await hub.broker.store.stream_set("feed", "g", "a", item(n, pad))
+            for client in (plain, deflating):
+                for n, pad in enumerate(pads):
+                    data = (await client.receive())["event"]["data"]
+                    assert (data["n"], len(data["pad"])) == (n, pad)
+        assert not any(connection.queue for connection in room)
+
+
+async def test_a_client_behind_gets_its_queue_in_order_then_frames_at_once_again(
+    tmp_path: Path,
+) -> None:
+    """While a client's socket is backed up its changes wait in its queue (and
+    go through hypercorn, compressed here); none overtakes another."""
+    async with (
+        serving(tmp_path) as (url, hub),
+        connect(url, extensions=[PerMessageDeflate()]) as client,
+    ):
+        store = hub.broker.store
+        await client.join("feed", "g", sub="s")
+        (connection,) = hub.rooms[("feed", "g", None)]
+        sets = 0
+        with anyio.fail_after(60):
+            while not (connection.queue or connection.sending):  # until it is backed up
+                await store.stream_set("feed", "g", "a", item(sets, pad=64 * 1024))
+                sets += 1
+            for _ in range(3):
+                await store.stream_set("feed", "g", "a", item(sets, pad=64 * 1024))
+                sets += 1
+            for n in range(sets):
+                assert (await client.receive())["event"]["data"]["n"] == n
+            await store.stream_set("feed", "g", "a", item(sets))
+            assert (await client.receive())["event"]["data"]["n"] == sets
+        assert not connection.queue
+        assert not connection.sending

@@ -22,6 +22,7 @@ from wsproto.events import (
     Request,
     TextMessage,
 )
+from wsproto.extensions import Extension
 
 
 class ServerClosed(Exception):
@@ -61,12 +62,18 @@ class WsClient:
         return self._pending.pop(0)
 
     async def _handshake(
-        self, host: str, target: str, subprotocols: list[str], headers: list[tuple[str, str]]
+        self,
+        host: str,
+        target: str,
+        subprotocols: list[str],
+        headers: list[tuple[str, str]],
+        extensions: list[Extension],
     ) -> None:
         request = Request(
             host=host,
             target=target,
             subprotocols=subprotocols,
+            extensions=extensions,
             extra_headers=[(k.encode(), v.encode()) for k, v in headers],
         )
         await self._stream.send(self._ws.send(request))
@@ -112,9 +119,11 @@ async def connect(
     *,
     headers: dict[str, str] | None = None,
     host: str | None = None,
+    extensions: list[Extension] | None = None,
 ) -> AsyncIterator[WsClient]:
-    """Open ``ws://host:port/path?query`` (sending ``headers``, and ``host`` as
-    the Host header if given); closed on exit. Raises :class:`HandshakeRefused`."""
+    """Open ``ws://host:port/path?query`` (sending ``headers``, ``host`` as the
+    Host header if given, offering ``extensions``); closed on exit. Raises
+    :class:`HandshakeRefused`."""
     parts = urlsplit(url)
     assert parts.hostname is not None
     assert parts.port is not None
@@ -128,6 +137,7 @@ async def connect(
                 target,
                 subprotocols or [],
                 list((headers or {}).items()),
+                extensions or [],
             )
         yield client
     finally:

@@ -10,10 +10,13 @@ group) arrives as ``{streamName, groupId, id?, timestamp, event: {type:
 
 Changes come from the store's change feed (:meth:`StreamStore.watch_streams`),
 so a backend shared by several brokers delivers the changes of all of them.
-One change is encoded once and the same text is queued for every subscribed
-connection. A connection's queue is bounded: a client too slow to keep up is
-disconnected (Motia's clients reconnect and join again, which resyncs them), and
-a handler's ``set`` never waits for a client.
+One change is encoded and framed once, and the same frame is written to every
+subscribed connection's socket at once (``ws_frames``: no per-client task,
+lock or ASGI message while the client keeps up). A connection whose socket is
+backed up queues the message instead, and its writer sends the queue through
+ASGI; the queue is bounded: a client too slow to keep up is disconnected
+(Motia's clients reconnect and join again, which resyncs them), and a handler's
+``set`` never waits for a client.
 
 A stream file's hooks run in its child (SPEC ``stream.hooks``), as Motia 1.x's
 engine runs them (engine/src/modules/stream): ``authenticateStream`` of
@@ -42,6 +45,7 @@ from ..storage import StreamChange
 from ..tracing import new_id
 from .access import Access, bearer
 from .api import Receive, Scope, Send
+from .ws_frames import Outgoing, RawSocket
 
 QUEUE_LIMIT = 1024
 """Messages queued for one connection before it is cut off: a few seconds of a
@@ -133,22 +137,27 @@ _decode_client = msgspec.json.Decoder(_ClientMessage).decode
 _encode = msgspec.json.Encoder().encode
 
 
-def encode_change(change: StreamChange) -> str:
-    """The text every subscriber of ``change`` receives (Motia's message shape)."""
+def encode_change(change: StreamChange) -> Outgoing:
+    """The message every subscriber of ``change`` receives (Motia's shape)."""
     if change.type == "event":
         event = _Event("event", event=change.data)
     else:
         event = _Event(change.type, data=change.data)
     message = _Message(change.stream, change.group_id, change.timestamp, event, change.id)
-    return _encode(message).decode()
+    return Outgoing(_encode(message))
 
 
 class Connection:
-    """One WebSocket client: its subscriptions and its bounded outgoing queue."""
+    """One WebSocket client: its subscriptions, its socket (when written to
+    directly) and its bounded queue of messages waiting for it."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, raw: RawSocket | None = None) -> None:
         self.limit = limit
-        self.queue: deque[str] = deque()
+        self.raw = raw
+        """The socket messages are written to at once, if the server exposes it."""
+        self.queue: deque[Outgoing] = deque()
+        self.sending = False
+        """The writer is handing a queued message to ASGI (it may not be written yet)."""
         # asyncio's Event, cleared and reused: one per wake-up (anyio's has no
         # clear) cost about 8 % of the broker's time in a 100-client fan-out.
         # hypercorn serves on asyncio, as does everything under motiad.http.
@@ -158,15 +167,24 @@ class Connection:
         """Why the server ends the connection, once it does."""
         self.scope = anyio.CancelScope()
 
-    def offer(self, text: str) -> None:
-        """Queue ``text``, or cut the connection off when it is ``limit`` behind."""
+    def offer(self, message: Outgoing) -> None:
+        """Write ``message`` to the socket now when nothing is waiting before it
+        and the socket keeps up; else queue it, or cut the connection off when
+        it is ``limit`` behind."""
         if self.close_code is not None:
+            return
+        if (
+            not self.queue
+            and not self.sending
+            and self.raw is not None
+            and self.raw.write(message.frame)
+        ):
             return
         if len(self.queue) >= self.limit:
             self.queue.clear()
             self.end(CLOSE_TRY_AGAIN)
             return
-        self.queue.append(text)
+        self.queue.append(message)
         self.ready.set()
 
     def end(self, code: int) -> None:
@@ -175,12 +193,18 @@ class Connection:
         self.scope.cancel()
 
     async def write(self, send: Send) -> None:
-        """Send queued texts, in order, until cancelled."""
+        """Send queued messages through ASGI (which waits for the socket to
+        drain), in order, until cancelled."""
         while True:
             await self.ready.wait()
             self.ready.clear()
             while self.queue:
-                await send({"type": "websocket.send", "text": self.queue.popleft()})
+                text = self.queue.popleft().text
+                self.sending = True
+                try:
+                    await send({"type": "websocket.send", "text": text})
+                finally:
+                    self.sending = False
 
 
 def _supplied_token(scope: Scope, headers: dict[str, str]) -> str | None:
@@ -248,12 +272,12 @@ class StreamHub:
         for room in (group, item):
             if room:
                 room.version += 1
-        text = encode_change(change)
+        message = encode_change(change)
         for connection in group or ():
-            connection.offer(text)
+            connection.offer(message)
         for connection in item or ():
             if not group or connection not in group:
-                connection.offer(text)
+                connection.offer(message)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one WebSocket connection (an ASGI ``websocket`` scope)."""
@@ -275,7 +299,7 @@ class StreamHub:
             return
         auth_context = await self._authenticate(scope, headers)
         await send({"type": "websocket.accept", "subprotocol": offered[0] if offered else None})
-        connection = Connection(self.queue_limit)
+        connection = Connection(self.queue_limit, RawSocket.of(send))
         self._auth_contexts[connection] = auth_context
         self.connections += 1
         try:
@@ -358,7 +382,7 @@ class StreamHub:
             unauthorized = _Message(
                 data.stream_name, data.group_id, self._now(), _Event("unauthorized"), data.id
             )
-            connection.offer(_encode(unauthorized).decode())
+            connection.offer(Outgoing(_encode(unauthorized)))
             return
         connection.subscriptions[data.subscription_id] = key
         room = self.rooms.setdefault(key, Room())
@@ -384,7 +408,7 @@ class StreamHub:
         sync = _Message(
             data.stream_name, data.group_id, timestamp, _Event("sync", data=synced), data.id
         )
-        connection.offer(_encode(sync).decode())
+        connection.offer(Outgoing(_encode(sync)))
 
     def _now(self) -> int:
         """A message's stamp: never older than a change already sent."""
@@ -473,7 +497,7 @@ class StreamHub:
         payload = _Event("event", event=msgspec.Raw(error))
         timestamp = max(int(time.time() * 1000), self._last_timestamp)
         reply = _Message(data.stream_name, data.group_id, timestamp, payload, data.id)
-        connection.offer(_encode(reply).decode())
+        connection.offer(Outgoing(_encode(reply)))
 
     async def _current(self, data: _JoinData) -> msgspec.Raw:
         """The item (or ``null``) or the group's items, as a join's sync carries them."""
