@@ -1,8 +1,10 @@
 """The fan-out floor: hypercorn serving a bare ASGI app that speaks the stream
 WebSocket protocol (join → sync, then changes) with nothing behind it: ``POST
-/feed {count, group}`` encodes each change once and queues the same text for every
-joined connection, yielding to the event loop between changes as an awaited
-``set`` would. No child, no storage, no validation.
+/feed {count, group}`` encodes and frames each change once and writes the same
+frame straight to every joined connection's socket (motiad's own
+:mod:`motiad.http.ws_frames`, the cheapest way hypercorn allows; through ASGI,
+in order, when a socket falls behind), yielding to the event loop between
+changes as an awaited ``set`` would. No child, no storage, no validation.
 
 Run: ``python -m bench.peers.ws_floor --port N`` (from the repository root).
 """
@@ -15,6 +17,8 @@ from collections import deque
 
 import msgspec
 
+from motiad.http.ws_frames import Outgoing, RawSocket
+
 from .asgi import Receive, Scope, Send, lifespan, read_body, respond, serve_main
 
 _encode = msgspec.json.Encoder().encode
@@ -22,13 +26,17 @@ _decode = msgspec.json.decode
 
 
 class _Connection:
-    def __init__(self, group: str) -> None:
+    def __init__(self, group: str, raw: RawSocket | None) -> None:
         self.group = group
-        self.queue: deque[str] = deque()
+        self.raw = raw
+        self.queue: deque[Outgoing] = deque()
+        self.sending = False
         self.ready = asyncio.Event()
 
-    def offer(self, text: str) -> None:
-        self.queue.append(text)
+    def offer(self, message: Outgoing) -> None:
+        if not self.queue and not self.sending and self.raw and self.raw.write(message.frame):
+            return
+        self.queue.append(message)
         self.ready.set()
 
     async def write(self, send: Send) -> None:
@@ -36,7 +44,9 @@ class _Connection:
             await self.ready.wait()
             self.ready.clear()
             while self.queue:
-                await send({"type": "websocket.send", "text": self.queue.popleft()})
+                self.sending = True
+                await send({"type": "websocket.send", "text": self.queue.popleft().text})
+                self.sending = False
 
 
 _connections: set[_Connection] = set()
@@ -49,7 +59,7 @@ async def _websocket(receive: Receive, send: Send) -> None:
     if join["type"] != "websocket.receive":
         return
     data = _decode(join.get("text") or "")["data"]
-    connection = _Connection(data["groupId"])
+    connection = _Connection(data["groupId"], RawSocket.of(send))
     sync = {
         "streamName": data["streamName"],
         "groupId": data["groupId"],
@@ -80,10 +90,10 @@ async def _feed(receive: Receive, send: Send) -> None:
             "timestamp": int(time.time() * 1000),
             "event": {"type": "update", "data": item},
         }
-        text = _encode(change).decode()
+        message = Outgoing(_encode(change))
         for connection in _connections:
             if connection.group == group:
-                connection.offer(text)
+                connection.offer(message)
         await asyncio.sleep(0)
     answer = _encode({"count": count, "ms": (time.perf_counter() - started) * 1000})
     await respond(send, 200, answer)
