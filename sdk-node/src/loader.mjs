@@ -3,7 +3,7 @@
 // A file that fails is reported on its own and never stops the others.
 
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import Module, { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { errorInfo } from './errors.mjs';
@@ -13,7 +13,7 @@ import { isMotia1xConfig, motia1xConfigToJson } from './motia1x.mjs';
 import { isObject } from './rpc.mjs';
 import { PackageNotFoundError, importFromProject } from './resolve.mjs';
 import { configToJson, isZodSchema, streamConfigToJson } from './schema.mjs';
-import { AS_MODULE, TYPESCRIPT_FILE, moduleFormat } from './transpile.mjs';
+import { AS_MODULE, TYPESCRIPT_FILE, moduleFormat, toModule } from './transpile.mjs';
 import { installTypeScriptLoader, registerTypeScriptImports } from './typescript.mjs';
 
 /**
@@ -93,7 +93,10 @@ let tsxFailure = /** @type {Error | null} */ (null);
  */
 export async function prepareLoaders(project, files) {
   installMotiaRequire();
-  if (files.some((file) => importsMotia(path.resolve(project, file)))) registerMotiaImport();
+  if (files.some((file) => importsMotia(path.resolve(project, file)))) {
+    registerMotiaImport();
+    hooksThread = true;
+  }
   if (typescriptLoader === 'none') {
     const needsTypeScript = files.some((file) => TYPESCRIPT_FILE.test(file));
     const tsxError = needsTypeScript ? await registerProjectTsx(project) : PROJECT_HAS_NO_TSX;
@@ -107,8 +110,93 @@ export async function prepareLoaders(project, files) {
       typescriptLoader = 'bundled';
     }
   }
-  const esModuleTypeScript = files.some((file) => TYPESCRIPT_FILE.test(file) && moduleFormat(path.resolve(project, file)) === 'module');
-  if (typescriptLoader === 'bundled' && tsxFailure === null && esModuleTypeScript) registerTypeScriptImports();
+  if (typescriptLoader !== 'bundled' || tsxFailure !== null) return;
+  const esModuleTypeScript = files.map((file) => path.resolve(project, file)).filter((file) => TYPESCRIPT_FILE.test(file) && moduleFormat(file) === 'module');
+  for (const file of esModuleTypeScript) {
+    if (checked.has(file)) continue;
+    checked.add(file);
+    const compiled = hooksThread ? null : compiledWithoutHooks(file);
+    if (compiled === null) {
+      startTypeScriptImports();
+    } else {
+      withoutHooks.set(file, compiled);
+    }
+  }
+}
+
+/**
+ * Whether Node's hooks thread runs (module.register was called): once it does,
+ * every ES module loads through it, as `import` would.
+ */
+let hooksThread = false;
+
+/** ES-module TypeScript files prepareLoaders has looked at. */
+const checked = /** @type {Set<string>} */ (new Set());
+
+/** ES-module TypeScript files, compiled, that load in this thread (see compiledWithoutHooks). */
+const withoutHooks = /** @type {Map<string, string>} */ (new Map());
+
+function startTypeScriptImports() {
+  registerTypeScriptImports();
+  hooksThread = true;
+}
+
+/**
+ * What an ES-module TypeScript file needs the hooks thread for: importing
+ * other files (a relative `import './x'` may mean `./x.ts`, which only the
+ * hooks can load, and so may anything such a file imports), `import()` at any
+ * time, `import.meta.resolve` (the hooks add the TypeScript candidates).
+ * Builtins and packages do not.
+ */
+const NEEDS_HOOKS = /\bimport\s*\(|\bimport\.meta\.resolve\b|(?:\bfrom|\bimport)\s*(['"])(?:\.|\/|file:)[^'"]*\1/;
+
+/**
+ * A self-contained ES-module TypeScript step (it imports builtins and packages
+ * only, as small steps do) compiled here, to load without Node's hooks thread:
+ * on Node 20 that thread is a second V8 isolate, some 13 MB for as long as the
+ * child lives. Null when the file needs the hooks, or does not compile (the
+ * hooks then report why, as for any other file).
+ *
+ * @param {string} file absolute path
+ * @returns {string | null}
+ */
+function compiledWithoutHooks(file) {
+  let compiled;
+  try {
+    compiled = toModule(readFileSync(file, 'utf8'), file);
+  } catch {
+    return null;
+  }
+  return NEEDS_HOOKS.test(compiled) ? null : compiled;
+}
+
+/**
+ * Evaluates a compiled ES-module step in this thread, through Node's
+ * `require(esm)` (Node 20.19+): a real ES module, in the same module map as
+ * `import` (a later `import` of its URL gives this instance), with its
+ * `import.meta`. A module with top-level `await` is refused before it runs and
+ * left linked in that map: `import` then finishes it, still without the hooks.
+ * Anything else that fails before the module runs (a package that turns out
+ * to import TypeScript) is retried through the hooks.
+ *
+ * @param {string} file absolute path
+ * @param {string} compiled
+ * @returns {Promise<Record<string, unknown>>}
+ */
+async function importWithoutHooks(file, compiled) {
+  const url = pathToFileURL(file).href;
+  const CommonJs = /** @type {any} */ (Module);
+  const holder = new CommonJs(file, null);
+  holder.filename = file;
+  holder.paths = CommonJs._nodeModulePaths(path.dirname(file));
+  try {
+    holder._compile(compiled, file, 'module');
+    return holder.exports;
+  } catch (err) {
+    const code = /** @type {{code?: unknown}} */ (err).code;
+    if (code !== 'ERR_REQUIRE_ASYNC_MODULE') startTypeScriptImports();
+    return import(url);
+  }
 }
 
 /**
@@ -169,7 +257,12 @@ async function registerProjectTsx(project) {
  */
 async function importStepFile(project, file) {
   const absolute = path.resolve(project, file);
-  if (moduleFormat(absolute) === 'module') return import(pathToFileURL(absolute).href);
+  if (moduleFormat(absolute) === 'module') {
+    const compiled = withoutHooks.get(absolute);
+    withoutHooks.delete(absolute);
+    if (compiled !== undefined && !hooksThread) return importWithoutHooks(absolute, compiled);
+    return import(pathToFileURL(absolute).href);
+  }
   try {
     return createRequire(absolute)(absolute);
   } catch (err) {
@@ -180,7 +273,7 @@ async function importStepFile(project, file) {
     const code = /** @type {{code?: unknown}} */ (err).code;
     const topLevelAwait = code === 'ERR_REQUIRE_ASYNC_MODULE' || (err instanceof SyntaxError && /top level bodies of modules/.test(err.message));
     if (!(topLevelAwait && typescriptLoader === 'bundled' && TYPESCRIPT_FILE.test(absolute))) throw err;
-    registerTypeScriptImports();
+    startTypeScriptImports();
     return import(`${pathToFileURL(absolute).href}?${AS_MODULE}`);
   }
 }

@@ -13,6 +13,7 @@
 //   `"type": "module"` to CommonJS: `require`, `__dirname` and `__filename` exist.
 
 import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -242,6 +243,34 @@ describe('JavaScript step files load as Motia loads them', () => {
     await withChild(dir, ['steps/hello.step.js'], async (child) => {
       assert.deepEqual(await call(child, dir, 'steps/hello.step.js'), { status: 200, body: 'undefined' });
     });
+  });
+
+  // Issue 17 (idle memory): on Node 20 the hooks thread that ES-module
+  // TypeScript needs is a second V8 isolate, ~13 MB for the child's life; a
+  // step that imports only builtins and packages loads without it, and stays
+  // an ES module (top-level await, import.meta, no require).
+  test('a self-contained ES-module TypeScript step loads as an ES module without the hooks thread', async () => {
+    const source =
+      "import os from 'node:os'\nconst cores: number = await Promise.resolve(os.cpus().length)\n" +
+      "export const config = { type: 'api', name: 'Alone', path: '/a', method: 'GET', emits: [] as string[] }\n" +
+      'export const handler = async () => ({ status: 200, body: { cores: cores > 0, require: typeof require, meta: import.meta.url.endsWith(FILE) } })\n';
+    /** @param {string} file @returns {Promise<number>} the child's thread count once the step has answered */
+    const threads = async (file) => {
+      const dir = await project(`alone-${file.replace(/\W/g, '-')}`, { type: 'module' }, {
+        [`steps/${file}`]: (file.endsWith('.ts') ? source : source.replace(': number', '').replace(' as string[]', '')).replace('FILE', `'/steps/${file}'`),
+      });
+      let count = 0;
+      await withChild(dir, [`steps/${file}`], async (child, init) => {
+        assert.equal(init.result.steps[0].config?.name, 'Alone', JSON.stringify(init));
+        assert.deepEqual(await call(child, dir, `steps/${file}`), { status: 200, body: { cores: true, require: 'undefined', meta: true } });
+        count = readdirSync(`/proc/${child.process.pid}/task`).length;
+      });
+      return count;
+    };
+    const typescript = await threads('alone.step.ts');
+    if (!existsSync('/proc/self/task')) return; // thread counts are read from Linux's /proc
+    // The same module as plain JavaScript, which never needs the hooks: no more threads.
+    assert.ok(typescript <= (await threads('alone.step.mjs')), `${typescript} threads: the hooks thread started`);
   });
 });
 
