@@ -115,7 +115,9 @@ export async function prepareLoaders(project, files) {
   for (const file of esModuleTypeScript) {
     if (checked.has(file)) continue;
     checked.add(file);
-    const compiled = hooksThread ? null : compiledWithoutHooks(file);
+    // `require` of ES modules: Node 20.19+ and 22.12+ (older ones need the hooks).
+    const requiresModules = /** @type {{require_module?: boolean}} */ (process.features).require_module === true;
+    const compiled = hooksThread || !requiresModules ? null : compiledWithoutHooks(file);
     if (compiled === null) {
       startTypeScriptImports();
     } else {

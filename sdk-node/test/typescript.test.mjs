@@ -269,6 +269,7 @@ describe('JavaScript step files load as Motia loads them', () => {
     };
     const typescript = await threads('alone.step.ts');
     if (!existsSync('/proc/self/task')) return; // thread counts are read from Linux's /proc
+    if (/** @type {{require_module?: boolean}} */ (process.features).require_module !== true) return; // Node < 20.19: the hooks serve it
     // The same module as plain JavaScript, which never needs the hooks: no more threads.
     assert.ok(typescript <= (await threads('alone.step.mjs')), `${typescript} threads: the hooks thread started`);
   });
