@@ -136,6 +136,27 @@ async def test_cors_is_motias_by_default(tmp_path: Path) -> None:
         assert "access-control-allow-origin" not in state.headers
 
 
+async def test_an_answer_carries_the_headers_it_needs_and_no_more(tmp_path: Path) -> None:
+    """Issue 23: h11 validates every header of every response, so each one is a
+    cost per request. An API answer has Motia's CORS headers, the trace's
+    headers, its body's, and the date; no ``server`` (Express names none)."""
+    async with serving(tmp_path) as http:
+        answer = await http.post("/echo", json={})
+        assert answer.status_code == 200
+        assert sorted(answer.headers) == [
+            "access-control-allow-credentials",
+            "access-control-allow-headers",
+            "access-control-allow-methods",
+            "access-control-allow-origin",
+            "access-control-max-age",
+            "content-length",
+            "content-type",
+            "date",
+            "traceparent",
+            "x-trace-id",
+        ]
+
+
 async def test_cors_can_be_narrowed_to_listed_origins(tmp_path: Path) -> None:
     toml = (
         '[http]\nallowed_origins = ["https://App.example/"]\nallow_credentials = true\n'
