@@ -150,7 +150,8 @@ class Access:
         credentials configured. The methods, headers and max-age go on
         ``preflight`` answers (``OPTIONS``) only: browsers read them nowhere
         else (Fetch standard, CORS-preflight fetch), and h11 validates each
-        header of each response (issue 23: ~15k instructions a header)."""
+        header of each response (issue 23: ~15k instructions a header); so
+        does Motia's ``credentials: true`` beside ``*``."""
         http = self.http
         if not http.allowed_origins:
             allow_origin = WILDCARD
@@ -173,7 +174,9 @@ class Access:
             headers.append((b"access-control-max-age", b"%d" % http.cors_max_age_s))
             if allowed_headers:
                 headers.append((b"access-control-allow-headers", allowed_headers.encode("latin-1")))
-        if http.allow_credentials or not http.allowed_origins:
+        # Motia's default preflight says `true` beside `*`; on an answer to the
+        # request itself it is void (a browser refuses credentials with `*`)
+        if http.allow_credentials or (preflight and not http.allowed_origins):
             headers.append((b"access-control-allow-credentials", b"true"))
         if allow_origin != WILDCARD:
             headers.append((b"vary", b"Origin"))
