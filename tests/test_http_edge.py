@@ -107,8 +107,8 @@ async def test_responses_go_out_as_express_sends_them(tmp_path: Path) -> None:
 
 
 async def test_cors_is_motias_by_default(tmp_path: Path) -> None:
-    """Motia 0.17 answers every OPTIONS no route serves with 204 and puts
-    ``Access-Control-Allow-Origin: *`` (any method, any header, max-age 600)
+    """Motia 0.17 answers every OPTIONS no route serves with 204 (any origin,
+    method and header, max-age 600) and puts ``Access-Control-Allow-Origin: *``
     on every response: a Vite page on :5173 calls the API on :3000."""
     async with serving(tmp_path) as http:
         page = {"origin": "http://localhost:5173"}
@@ -129,11 +129,34 @@ async def test_cors_is_motias_by_default(tmp_path: Path) -> None:
         assert (await http.options("/nowhere")).status_code == 204
         answer = await http.post("/echo", json={}, headers=page)
         assert answer.headers["access-control-allow-origin"] == "*"
+        # browsers read these from a preflight only: not sent on every answer (issue 23)
+        assert "access-control-allow-methods" not in answer.headers
+        assert "access-control-max-age" not in answer.headers
+        assert "access-control-allow-credentials" not in answer.headers  # void beside `*`
+        assert preflight.headers["access-control-allow-credentials"] == "true"
         missing = await http.get("/nowhere", headers=page)
         assert missing.headers["access-control-allow-origin"] == "*"
         # the workbench is not the API's: no CORS there
         state = await http.get("/__motiad/api/state")
         assert "access-control-allow-origin" not in state.headers
+
+
+async def test_an_answer_carries_the_headers_it_needs_and_no_more(tmp_path: Path) -> None:
+    """Issue 23: h11 validates every header of every response, so each one is a
+    cost per request. An API answer has the CORS headers a browser reads on a
+    response that is no preflight, the trace's headers, its body's, and the
+    date; no ``server`` (Express names none)."""
+    async with serving(tmp_path) as http:
+        answer = await http.post("/echo", json={})
+        assert answer.status_code == 200
+        assert sorted(answer.headers) == [
+            "access-control-allow-origin",
+            "content-length",
+            "content-type",
+            "date",
+            "traceparent",
+            "x-trace-id",
+        ]
 
 
 async def test_cors_can_be_narrowed_to_listed_origins(tmp_path: Path) -> None:

@@ -130,23 +130,28 @@ class Access:
             return True
         return supplied is not None and hmac.compare_digest(supplied.encode(), self.token.encode())
 
-    def fixed_cors_headers(self) -> list[tuple[bytes, bytes]] | None:
-        """The CORS headers of every API response when they depend on nothing
-        in the request (Motia's wildcard answer: no ``allowed_origins``, no
-        credentials), so the hot path makes them once; ``None`` otherwise."""
+    def fixed_cors_headers(self, *, preflight: bool) -> list[tuple[bytes, bytes]] | None:
+        """The CORS headers of every API response (``preflight``: of every
+        ``OPTIONS`` answer) when they depend on nothing in the request (Motia's
+        wildcard answer: no ``allowed_origins``, no credentials), so the hot
+        path makes them once; ``None`` otherwise."""
         if self.http.allowed_origins or self.http.allow_credentials:
             return None
-        return self.cors_headers(None, {})
+        return self.cors_headers(None, {}, preflight=preflight)
 
     def cors_headers(
-        self, origin: str | None, request_headers: Mapping[str, str]
+        self, origin: str | None, request_headers: Mapping[str, str], *, preflight: bool
     ) -> list[tuple[bytes, bytes]]:
         """The CORS headers of an API step's response to a page of ``origin``.
 
-        Unset ``allowed_origins``: what Motia 0.17 sends on every response
-        (``packages/core/src/server.ts``): any origin, method and header. Set:
-        the request's origin when listed (nothing otherwise), with the methods,
-        headers and credentials configured."""
+        Unset ``allowed_origins``: what Motia 0.17 sends (``packages/core/src/
+        server.ts``): any origin, method and header. Set: the request's origin
+        when listed (nothing otherwise), with the methods, headers and
+        credentials configured. The methods, headers and max-age go on
+        ``preflight`` answers (``OPTIONS``) only: browsers read them nowhere
+        else (Fetch standard, CORS-preflight fetch), and h11 validates each
+        header of each response (issue 23: ~15k instructions a header); so
+        does Motia's ``credentials: true`` beside ``*``."""
         http = self.http
         if not http.allowed_origins:
             allow_origin = WILDCARD
@@ -163,14 +168,15 @@ class Access:
         allowed_headers = ", ".join(http.allowed_headers)
         if echo and allowed_headers == WILDCARD:
             allowed_headers = request_headers.get("access-control-request-headers", "")
-        headers = [
-            (b"access-control-allow-origin", allow_origin.encode("latin-1")),
-            (b"access-control-allow-methods", methods.encode("latin-1")),
-            (b"access-control-max-age", b"%d" % http.cors_max_age_s),
-        ]
-        if allowed_headers:
-            headers.append((b"access-control-allow-headers", allowed_headers.encode("latin-1")))
-        if http.allow_credentials or not http.allowed_origins:
+        headers = [(b"access-control-allow-origin", allow_origin.encode("latin-1"))]
+        if preflight:
+            headers.append((b"access-control-allow-methods", methods.encode("latin-1")))
+            headers.append((b"access-control-max-age", b"%d" % http.cors_max_age_s))
+            if allowed_headers:
+                headers.append((b"access-control-allow-headers", allowed_headers.encode("latin-1")))
+        # Motia's default preflight says `true` beside `*`; on an answer to the
+        # request itself it is void (a browser refuses credentials with `*`)
+        if http.allow_credentials or (preflight and not http.allowed_origins):
             headers.append((b"access-control-allow-credentials", b"true"))
         if allow_origin != WILDCARD:
             headers.append((b"vary", b"Origin"))

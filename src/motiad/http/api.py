@@ -86,9 +86,11 @@ class ApiHandler:
     def __init__(self, broker: Broker, access: Access) -> None:
         self.broker = broker
         self.access = access
-        self._cors = access.fixed_cors_headers()
+        self._cors = access.fixed_cors_headers(preflight=False)
         """Made once when they depend on nothing in the request (the default);
         shared: never mutated, only copied into each response's headers."""
+        self._preflight_cors = access.fixed_cors_headers(preflight=True)
+        """The same for ``OPTIONS`` answers."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method: str = scope["method"]
@@ -99,11 +101,12 @@ class ApiHandler:
         for raw_name, raw_value in scope["headers"]:
             name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        cors = self._cors
+        preflight = method == "OPTIONS"
+        cors = self._preflight_cors if preflight else self._cors
         if cors is None:
-            cors = self.access.cors_headers(headers.get("origin"), headers)
+            cors = self.access.cors_headers(headers.get("origin"), headers, preflight=preflight)
         match = self.broker.routes.match(method, path)
-        if method == "OPTIONS" and (match is None or isinstance(match, list)):
+        if preflight and (match is None or isinstance(match, list)):
             # Motia answers every OPTIONS no step serves as a preflight: 204
             await send({"type": "http.response.start", "status": 204, "headers": [*cors]})
             await send({"type": "http.response.body", "body": b""})

@@ -121,5 +121,8 @@ async def serve_http(
     config.graceful_timeout = graceful_timeout_s
     config.accesslog = None
     config.errorlog = None
+    # no `server: hypercorn-h11` on every response: Motia's Express names no
+    # server either, and h11 validates each header of each response (issue 23)
+    config.include_server_header = False
     task_status.started()
     await serve(app, config, shutdown_trigger=shutdown.wait, mode="asgi")
