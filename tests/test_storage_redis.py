@@ -268,3 +268,29 @@ async def test_publishes_and_acks_made_before_a_pipeline_leaves_share_one_script
             await durable(acked.pop())
         stats = await a.queue_stats()
         assert "S" not in stats  # nothing pending or leased is left
+
+
+async def test_commands_of_plain_arguments_are_packed_as_redis_py_packs_them(
+    redis_url: str,
+) -> None:
+    # The broker's connections pack a command of bytes, str, int and float
+    # arguments in one pass (redis-py re-formats its whole buffer per argument:
+    # the largest cost of an event on Redis); the bytes sent are redis-py's.
+    from redis.asyncio.connection import Connection
+
+    from motiad.storage.redis.connection import _PlainPacking
+
+    async with broker(redis_url) as a:
+        pool = a.conn.redis.connection_pool
+        assert issubclass(pool.connection_class, _PlainPacking)
+        ours, theirs = pool.connection_class(), Connection()
+        for args in (
+            ("EVALSHA", "f" * 40, 0, "motiad:", 1.25, 7, b"\x00\xff", "é\t", "x" * 7000),
+            ("SCRIPT LOAD", "return 1"),  # two words: redis-py's own
+            ("SET", "k", memoryview(b"v")),  # not plain: redis-py's own
+        ):
+            packed = b"".join(bytes(part) for part in ours.pack_command(*args))
+            assert packed == b"".join(bytes(part) for part in theirs.pack_command(*args))
+        stored = await a.conn.redis.set("motiad:t:packed", "é")
+        assert stored
+        assert await a.conn.redis.get("motiad:t:packed") == "é".encode()

@@ -86,7 +86,8 @@ TAKE = (
     _COMMON
     + """
 -- ARGV: P, step, now, limit, lease expiry, holder.
--- Returns {flat list of (id, attempt, event), next due time or nil}.
+-- Returns {list of 'id attempt event' (one string each: a third of the reply's
+-- elements, each one parsed by the client), next due time or nil}.
 local step, now, limit, expiry, holder = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local lease = lease_key(step)
 local out = {}
@@ -103,11 +104,9 @@ local function grab(id)
   redis.call('HSET', rkey(id), 'holder', holder, 'attempt', attempt + 1)
   leased[#leased + 1] = expiry
   leased[#leased + 1] = id
-  out[#out + 1] = id
-  out[#out + 1] = attempt
-  out[#out + 1] = r[1]
+  out[#out + 1] = id .. ' ' .. attempt .. ' ' .. r[1]
 end
-local function room() return limit - #out / 3 end
+local function room() return limit - #out end
 -- expired leases first: their takers died, and they are the oldest
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', lease, '-inf', now, 'LIMIT', 0, limit)) do
   grab(id)
@@ -307,14 +306,17 @@ return announce(ARGV[2], ARGV[3], ARGV[4], 'event', ARGV[5])
 def _many(script: str) -> str:
     """``script`` run once per call for many calls in one EVALSHA (ARGV: P, the
     number of calls, then per call its argument count and its arguments without
-    P): concurrent emits and acks cost one script run, not one each."""
+    P): concurrent emits and acks cost one script run, not one each. A negative
+    number of calls answers their count, not their results (joined calls)."""
     return (
         "local function one(ARGV)\n"
         + script
         + """
 end
-local out, pos = {}, 3
-for c = 1, tonumber(ARGV[2]) do
+-- a negative count: the caller drops the results (joined calls), so the
+-- reply is the count alone, not one element per call for the client to parse
+local out, pos, count = {}, 3, tonumber(ARGV[2])
+for c = 1, math.abs(count) do
   local n, argv = tonumber(ARGV[pos]), {ARGV[1]}
   for j = 1, n do argv[j + 1] = ARGV[pos + j] end
   pos = pos + n + 1
@@ -322,6 +324,7 @@ for c = 1, tonumber(ARGV[2]) do
   if r == nil then r = false end
   out[c] = r
 end
+if count < 0 then return -count end
 return out
 """
     )
