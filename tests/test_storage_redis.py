@@ -294,3 +294,28 @@ async def test_commands_of_plain_arguments_are_packed_as_redis_py_packs_them(
         stored = await a.conn.redis.set("motiad:t:packed", "é")
         assert stored
         assert await a.conn.redis.get("motiad:t:packed") == "é".encode()
+
+
+async def test_a_flush_updates_each_trace_once_not_once_per_span(redis_url: str) -> None:
+    # A burst's hundred deliveries are spans of one trace: the flush folds them
+    # into the trace's summary and indexes the trace once (was ~10 commands per
+    # span, the largest part of redis-server's work per event). The summary is
+    # the same: see test_storage_traces's folding test, run on both backends.
+    from motiad.records import Span
+
+    async with broker(redis_url) as a:
+        stats = aioredis.Redis.from_url(redis_url)
+        await stats.config_resetstat()
+        now = time.time()
+        for n in range(100):
+            a.record_span(
+                Span(f"s{n}", "burst", "Noop", "event", "burst.noop", now + n, now + n + 1, "ok", 1)
+            )
+        await a.flush_traces()
+        zadd = (await stats.info("commandstats")).get("cmdstat_zadd", {}).get("calls", 0)
+        summary = await a.trace("burst")
+        await stats.aclose()
+    assert zadd <= 2  # the trace in 'traces' and in its step's 'steptraces'
+    assert summary is not None
+    assert (summary.summary.spans, summary.summary.started_at) == (100, now)
+    assert summary.summary.ended_at == now + 100

@@ -395,28 +395,50 @@ RECORD = """
 -- (traces by start), P logs sorted set (records by a rising id, member "id\\ttrace\\tjson").
 local P, max_traces, max_logs = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local nspans, nlogs = tonumber(ARGV[4]), tonumber(ARGV[5])
+-- A trace's summary is folded from its new spans first, then written once per
+-- trace: a burst's hundred deliveries share one trace, and each span updating
+-- the summary and re-adding the trace to the sorted sets cost ~10 commands.
+local traces, order = {}, {}
 for i = 0, nspans - 1 do
   local b = 6 + 9 * i
-  local id, trace, step = ARGV[b], ARGV[b + 1], ARGV[b + 2]
-  local started, ended, errors = tonumber(ARGV[b + 5]), tonumber(ARGV[b + 6]), ARGV[b + 7]
+  local id, trace = ARGV[b], ARGV[b + 1]
   if redis.call('HSETNX', P .. 'tspans:' .. trace, id, ARGV[b + 8]) == 1 then
-    local key = P .. 'trace:' .. trace
-    local first = redis.call('HGET', key, 'started_at')
-    if not first or started < tonumber(first) then
-      -- the earliest span names the trace
-      redis.call('HSET', key, 'started_at', ARGV[b + 5], 'step', step, 'trigger', ARGV[b + 3],
-        'detail', ARGV[b + 4])
-      first = ARGV[b + 5]
+    local started, ended = tonumber(ARGV[b + 5]), tonumber(ARGV[b + 6])
+    local t = traces[trace]
+    if not t then
+      t = {first = b, started = started, last = b, ended = ended, spans = 0, errors = 0,
+        steps = {}, seen = {}}
+      traces[trace] = t
+      order[#order + 1] = trace
     end
-    local last = redis.call('HGET', key, 'ended_at')
-    if not last or ended > tonumber(last) then redis.call('HSET', key, 'ended_at', ARGV[b + 6]) end
-    redis.call('HINCRBY', key, 'spans', 1)
-    redis.call('HINCRBY', key, 'errors', errors)
-    redis.call('SADD', P .. 'tsteps:' .. trace, step)
-    redis.call('ZADD', P .. 'traces', first, trace)
-    for _, s in ipairs(redis.call('SMEMBERS', P .. 'tsteps:' .. trace)) do
-      redis.call('ZADD', P .. 'steptraces:' .. s, first, trace)
-    end
+    if started < t.started then t.first, t.started = b, started end  -- the earliest names it
+    if ended > t.ended then t.last, t.ended = b, ended end
+    t.spans = t.spans + 1
+    t.errors = t.errors + tonumber(ARGV[b + 7])
+    local step = ARGV[b + 2]
+    if not t.seen[step] then t.seen[step], t.steps[#t.steps + 1] = true, step end
+  end
+end
+for _, trace in ipairs(order) do
+  local t = traces[trace]
+  local key = P .. 'trace:' .. trace
+  local stored = redis.call('HMGET', key, 'started_at', 'ended_at')
+  local first = stored[1]
+  if not first or t.started < tonumber(first) then
+    local b = t.first
+    redis.call('HSET', key, 'started_at', ARGV[b + 5], 'step', ARGV[b + 2], 'trigger',
+      ARGV[b + 3], 'detail', ARGV[b + 4])
+    first = ARGV[b + 5]
+  end
+  if not stored[2] or t.ended > tonumber(stored[2]) then
+    redis.call('HSET', key, 'ended_at', ARGV[t.last + 6])
+  end
+  redis.call('HINCRBY', key, 'spans', t.spans)
+  redis.call('HINCRBY', key, 'errors', t.errors)
+  redis.call('SADD', P .. 'tsteps:' .. trace, unpack(t.steps))
+  redis.call('ZADD', P .. 'traces', first, trace)
+  for _, s in ipairs(redis.call('SMEMBERS', P .. 'tsteps:' .. trace)) do
+    redis.call('ZADD', P .. 'steptraces:' .. s, first, trace)
   end
 end
 for i = 0, nlogs - 1 do
