@@ -38,10 +38,19 @@ class Commits:
     def __init__(self) -> None:
         self.waiting: dict[str, asyncio.Future[None]] = {}
         self.arrived = anyio.Event()
+        self.shared: asyncio.Future[None] | None = None
+        """The one future of every request whose key starts with ``shared``
+        (the emits of one batch wait for one commit)."""
 
     def __call__(self, params: StateKeyParams) -> Later:
         if params.key == "refused":
             raise RemoteError(-32602, "refused at once")
+        if params.key.startswith("shared"):
+            if self.shared is None:
+                self.shared = asyncio.get_running_loop().create_future()
+            self.waiting[params.key] = self.shared
+            self.arrived.set()
+            return Later(self.shared, {"committed": params.key})
         ready = self.waiting[params.key] = asyncio.get_running_loop().create_future()
         self.arrived.set()
         return Later(ready, {"committed": params.key})
@@ -229,6 +238,28 @@ async def test_a_later_answer_waits_for_its_future_and_follows_its_outcome(
         assert "disk I/O error" in failed["error"]["message"]
         commits.waiting["third"].cancel()
         assert (await w.receive())["id"] == 3
+        assert w.problems == []
+
+
+async def test_later_answers_sharing_one_future_take_one_callback_and_keep_their_order() -> None:
+    # A burst of emits waits for one commit: one done-callback on its future
+    # answers them all (was one callback, so one loop turn, per emit), in the
+    # order the requests came.
+    async with wire() as w:
+        commits = w.commits
+        for msg_id in range(1, 51):
+            await w.send(set_request(msg_id, f"shared{msg_id}"))
+        with anyio.fail_after(5):
+            while len(commits.waiting) < 50:
+                commits.arrived = anyio.Event()
+                await commits.arrived.wait()
+        shared = commits.shared
+        assert shared is not None
+        assert len(shared._callbacks) == 1
+        shared.set_result(None)
+        answered = [await w.receive() for _ in range(50)]
+        assert [a["id"] for a in answered] == list(range(1, 51))
+        assert answered[-1]["result"] == {"committed": "shared50"}
         assert w.problems == []
 
 

@@ -268,3 +268,54 @@ async def test_publishes_and_acks_made_before_a_pipeline_leaves_share_one_script
             await durable(acked.pop())
         stats = await a.queue_stats()
         assert "S" not in stats  # nothing pending or leased is left
+
+
+async def test_commands_of_plain_arguments_are_packed_as_redis_py_packs_them(
+    redis_url: str,
+) -> None:
+    # The broker's connections pack a command of bytes, str, int and float
+    # arguments in one pass (redis-py re-formats its whole buffer per argument:
+    # the largest cost of an event on Redis); the bytes sent are redis-py's.
+    from redis.asyncio.connection import Connection
+
+    from motiad.storage.redis.connection import _PlainPacking
+
+    async with broker(redis_url) as a:
+        pool = a.conn.redis.connection_pool
+        assert issubclass(pool.connection_class, _PlainPacking)
+        ours, theirs = pool.connection_class(), Connection()
+        for args in (
+            ("EVALSHA", "f" * 40, 0, "motiad:", 1.25, 7, b"\x00\xff", "é\t", "x" * 7000),
+            ("SCRIPT LOAD", "return 1"),  # two words: redis-py's own
+            ("SET", "k", memoryview(b"v")),  # not plain: redis-py's own
+        ):
+            packed = b"".join(bytes(part) for part in ours.pack_command(*args))
+            assert packed == b"".join(bytes(part) for part in theirs.pack_command(*args))
+        stored = await a.conn.redis.set("motiad:t:packed", "é")
+        assert stored
+        assert await a.conn.redis.get("motiad:t:packed") == "é".encode()
+
+
+async def test_a_flush_updates_each_trace_once_not_once_per_span(redis_url: str) -> None:
+    # A burst's hundred deliveries are spans of one trace: the flush folds them
+    # into the trace's summary and indexes the trace once (was ~10 commands per
+    # span, the largest part of redis-server's work per event). The summary is
+    # the same: see test_storage_traces's folding test, run on both backends.
+    from motiad.records import Span
+
+    async with broker(redis_url) as a:
+        stats = aioredis.Redis.from_url(redis_url)
+        await stats.config_resetstat()
+        now = time.time()
+        for n in range(100):
+            a.record_span(
+                Span(f"s{n}", "burst", "Noop", "event", "burst.noop", now + n, now + n + 1, "ok", 1)
+            )
+        await a.flush_traces()
+        zadd = (await stats.info("commandstats")).get("cmdstat_zadd", {}).get("calls", 0)
+        summary = await a.trace("burst")
+        await stats.aclose()
+    assert zadd <= 2  # the trace in 'traces' and in its step's 'steptraces'
+    assert summary is not None
+    assert (summary.summary.spans, summary.summary.started_at) == (100, now)
+    assert summary.summary.ended_at == now + 100

@@ -111,3 +111,91 @@ async def test_a_backlog_runs_in_lanes_not_a_task_per_item() -> None:
     assert peak == 4
     assert max(asked) <= TAKE_BATCH
     assert tasks_made < 100  # a lane per few hundred items, not a task per item
+
+
+async def test_lanes_that_empty_the_queue_between_takes_wait_for_the_next_not_end() -> None:
+    """A take that is a round trip (Redis) lets the lanes run the queue dry
+    before it returns: they wait for its items (a wake-up each) instead of
+    ending, so a new task is not made per take; once nothing runs, they end."""
+    backlog = list(range(600))
+    handled: list[int] = []
+    tasks_made = 0
+    loop = asyncio.get_running_loop()
+    made_by = loop.get_task_factory()
+    acked: asyncio.Future[None] = loop.create_future()
+
+    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        nonlocal tasks_made
+        tasks_made += 1
+        if made_by is not None:
+            return made_by(loop, coro, **kwargs)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    async def source(limit: int) -> Sequence[int]:
+        for _ in range(5):  # the round trip: the lanes run dry meanwhile
+            await anyio.lowlevel.checkpoint()
+        if not backlog:
+            await anyio.sleep_forever()
+        taken = backlog[:3]
+        del backlog[:3]
+        return taken
+
+    async def handle(item: int) -> FollowUp:
+        await anyio.lowlevel.checkpoint()
+        handled.append(item)
+        return acked  # the acks commit later: the items still run
+
+    worker = Worker("step", source, handle, concurrency=8)
+    loop.set_task_factory(counting)
+    try:
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(worker.run)
+                while len(handled) < 600:
+                    await anyio.lowlevel.checkpoint()
+                made_under_load = tasks_made
+                acked.set_result(None)
+                await worker.drain()
+                while worker._lanes:  # nothing runs: the waiting lanes end
+                    await anyio.lowlevel.checkpoint()
+                tg.cancel_scope.cancel()
+    finally:
+        loop.set_task_factory(made_by)
+    assert sorted(handled) == list(range(600))
+    assert made_under_load < 20  # was a task per take (~200)
+
+
+async def test_lanes_told_to_end_in_a_lull_still_run_what_a_take_brought_meanwhile() -> None:
+    """Each item's follow-up is done at once, so nothing runs between takes and
+    the waiting lanes are told to end, while the next take (a round trip)
+    brings a batch: the lanes still counted must run it, or the worker would
+    hold a full queue that no lane runs."""
+    backlog = list(range(2_000))
+    handled: list[int] = []
+    loop = asyncio.get_running_loop()
+
+    async def source(limit: int) -> Sequence[int]:
+        for _ in range(3):
+            await anyio.lowlevel.checkpoint()
+        if not backlog:
+            await anyio.sleep_forever()
+        taken = backlog[:limit]
+        del backlog[:limit]
+        return taken
+
+    async def handle(item: int) -> FollowUp:
+        await anyio.lowlevel.checkpoint()
+        handled.append(item)
+        done: asyncio.Future[None] = loop.create_future()
+        loop.call_soon(done.set_result, None)
+        return done
+
+    worker = Worker("step", source, handle, concurrency=8)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(worker.run)
+            while len(handled) < 2_000:
+                await anyio.lowlevel.checkpoint()
+            await worker.drain()
+            tg.cancel_scope.cancel()
+    assert sorted(handled) == list(range(2_000))

@@ -39,7 +39,16 @@ class Invocation:
     for it. Only its own methods record a storage failure: the services make
     every storage call through :meth:`storage_call` or :meth:`storage_write`."""
 
-    __slots__ = ("_storage_failure", "body", "emitted", "sink", "started", "step", "trace_id")
+    __slots__ = (
+        "_storage_failure",
+        "_watched",
+        "body",
+        "emitted",
+        "sink",
+        "started",
+        "step",
+        "trace_id",
+    )
 
     def __init__(
         self,
@@ -48,6 +57,9 @@ class Invocation:
         sink: ResponseSink | None = None,
         body: RequestBodyStream | None = None,
     ) -> None:
+        self._watched: asyncio.Future[None] | None = None
+        """The last write :meth:`storage_write` watches: the emits of one turn
+        share one, and one callback per write records its failure."""
         self.step = step
         self.trace_id = trace_id
         self.sink = sink
@@ -101,10 +113,14 @@ class Invocation:
         except StorageError as exc:  # closed under us: nothing queued
             self._storage_failure = exc
             raise
-        written.add_done_callback(self._written)
+        if written is not self._watched:
+            self._watched = written
+            written.add_done_callback(self._written)
         return written
 
     def _written(self, written: asyncio.Future[None]) -> None:
+        if self._watched is written:
+            self._watched = None
         failure = storage_failure(written)
         if failure is not None:
             self._storage_failure = failure

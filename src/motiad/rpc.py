@@ -22,7 +22,6 @@ import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import anyio
@@ -343,6 +342,10 @@ class RpcPeer:
             PROBLEMS_PER_WINDOW, PROBLEM_WINDOW_S, "protocol problems", on_problem
         )
         self._serving = Slots(MAX_INCOMING_REQUESTS)  # one per request: a hot path
+        self._later: dict[asyncio.Future[Any], list[tuple[IncomingRequest, Any]]] = {}
+        """Requests answered :class:`Later`, by the future they wait on: many
+        share one (a batch of emits commits together), and one callback per
+        future, not per request, answers them all, in the order they came."""
         self._bad_line_replies: MemoryObjectSendStream[bytes] | None = None
         self._requests: TaskSet | None = None
         self._dropped_replies = 0
@@ -553,7 +556,12 @@ class RpcPeer:
             self._answer(self._error_line(request.id, self._error_for(request, exc)))
             return
         if isinstance(outcome, Later):
-            outcome.ready.add_done_callback(partial(self._answer_later, request, outcome.result))
+            ready = outcome.ready
+            waiting = self._later.get(ready)
+            if waiting is None:
+                waiting = self._later[ready] = []
+                ready.add_done_callback(self._answer_all_later)
+            waiting.append((request, outcome.result))
         else:
             assert self._requests is not None  # set by serve(), our caller
             self._requests.spawn(self._handle_request(request, method, params, outcome))
@@ -577,18 +585,20 @@ class RpcPeer:
             line = self._result_line(request.id, result, request.method)
         await self._send_answer(line)
 
-    def _answer_later(
-        self, request: IncomingRequest, result: Any, ready: asyncio.Future[Any]
-    ) -> None:
+    def _answer_all_later(self, ready: asyncio.Future[Any]) -> None:
+        """Answer every request waiting on ``ready``, now done."""
+        answers = self._later.pop(ready)
         failure = None if ready.cancelled() else ready.exception()
         if failure is None and not ready.cancelled():
-            self._answer(self._result_line(request.id, result, request.method))
+            for request, result in answers:
+                self._answer(self._result_line(request.id, result, request.method))
             return
-        if isinstance(failure, Exception):
-            error = self._error_for(request, failure)
-        else:  # cancelled (the store stopped under it), or worse
-            error = ErrorObject(ErrorCode.INTERNAL_ERROR, f"{request.method} did not complete")
-        self._answer(self._error_line(request.id, error))
+        for request, _ in answers:
+            if isinstance(failure, Exception):
+                error = self._error_for(request, failure)
+            else:  # cancelled (the store stopped under it), or worse
+                error = ErrorObject(ErrorCode.INTERNAL_ERROR, f"{request.method} did not complete")
+            self._answer(self._error_line(request.id, error))
 
     def _answer(self, line: bytes) -> None:
         """Send a request's answer without waiting when the pipe has room (from a

@@ -68,6 +68,13 @@ class Worker(Generic[T]):
         """The taker takes again once the queue is shorter than this, so that
         under a backlog the lanes find the next items there, not an empty queue."""
         self._lanes = 0
+        self._parked: deque[asyncio.Future[None]] = deque()
+        """Lanes that found the queue empty while items still ran, waiting to
+        look again (the taker brought items, or nothing runs any more). A
+        source whose take is a round trip (Redis) lets the lanes empty the
+        queue between takes: waking a parked lane costs a fraction of a new
+        task. A lane decides to end only when it runs (queue empty, nothing
+        running), so a lane counted in ``_lanes`` always looks at the queue."""
         self._tasks: TaskSet | None = None
         self._taker: asyncio.Future[None] | None = None
         """Set while the taker waits for the queue to run low."""
@@ -114,14 +121,35 @@ class Worker(Generic[T]):
     def _start_lanes(self) -> None:
         tasks = self._tasks
         assert tasks is not None
-        for _ in range(min(len(self._queue), self._concurrency - self._lanes)):
+        wanted = len(self._queue)
+        parked = self._parked
+        while wanted and parked:
+            waiter = parked.popleft()
+            if not waiter.done():  # done: its lane was cancelled
+                waiter.set_result(None)
+                wanted -= 1
+        for _ in range(min(wanted, self._concurrency - self._lanes)):
             self._lanes += 1
             tasks.spawn(self._lane())
+
+    def _dismiss_parked(self) -> None:
+        parked = self._parked
+        while parked:
+            waiter = parked.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def _lane(self) -> None:
         queue = self._queue
         try:
-            while queue:
+            while True:
+                if not queue:
+                    if not self.running:  # nothing runs: no next item is near
+                        return
+                    waiter = asyncio.get_running_loop().create_future()
+                    self._parked.append(waiter)
+                    await waiter
+                    continue
                 item = queue.popleft()
                 taker = self._taker
                 if taker is not None and len(queue) < self._refill_below and not taker.done():
@@ -158,6 +186,7 @@ class Worker(Generic[T]):
         self.running -= items
         if self.running == 0:
             self._idle.set()
+            self._dismiss_parked()  # a lull: idle steps keep no lanes
 
     async def _wait_idle(self) -> None:
         # Waiters share one unset event; only a set one (its waiters woke) is replaced.

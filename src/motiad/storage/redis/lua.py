@@ -86,7 +86,8 @@ TAKE = (
     _COMMON
     + """
 -- ARGV: P, step, now, limit, lease expiry, holder.
--- Returns {flat list of (id, attempt, event), next due time or nil}.
+-- Returns {list of 'id attempt event' (one string each: a third of the reply's
+-- elements, each one parsed by the client), next due time or nil}.
 local step, now, limit, expiry, holder = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local lease = lease_key(step)
 local out = {}
@@ -103,11 +104,9 @@ local function grab(id)
   redis.call('HSET', rkey(id), 'holder', holder, 'attempt', attempt + 1)
   leased[#leased + 1] = expiry
   leased[#leased + 1] = id
-  out[#out + 1] = id
-  out[#out + 1] = attempt
-  out[#out + 1] = r[1]
+  out[#out + 1] = id .. ' ' .. attempt .. ' ' .. r[1]
 end
-local function room() return limit - #out / 3 end
+local function room() return limit - #out end
 -- expired leases first: their takers died, and they are the oldest
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', lease, '-inf', now, 'LIMIT', 0, limit)) do
   grab(id)
@@ -307,14 +306,17 @@ return announce(ARGV[2], ARGV[3], ARGV[4], 'event', ARGV[5])
 def _many(script: str) -> str:
     """``script`` run once per call for many calls in one EVALSHA (ARGV: P, the
     number of calls, then per call its argument count and its arguments without
-    P): concurrent emits and acks cost one script run, not one each."""
+    P): concurrent emits and acks cost one script run, not one each. A negative
+    number of calls answers their count, not their results (joined calls)."""
     return (
         "local function one(ARGV)\n"
         + script
         + """
 end
-local out, pos = {}, 3
-for c = 1, tonumber(ARGV[2]) do
+-- a negative count: the caller drops the results (joined calls), so the
+-- reply is the count alone, not one element per call for the client to parse
+local out, pos, count = {}, 3, tonumber(ARGV[2])
+for c = 1, math.abs(count) do
   local n, argv = tonumber(ARGV[pos]), {ARGV[1]}
   for j = 1, n do argv[j + 1] = ARGV[pos + j] end
   pos = pos + n + 1
@@ -322,6 +324,7 @@ for c = 1, tonumber(ARGV[2]) do
   if r == nil then r = false end
   out[c] = r
 end
+if count < 0 then return -count end
 return out
 """
     )
@@ -392,28 +395,50 @@ RECORD = """
 -- (traces by start), P logs sorted set (records by a rising id, member "id\\ttrace\\tjson").
 local P, max_traces, max_logs = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local nspans, nlogs = tonumber(ARGV[4]), tonumber(ARGV[5])
+-- A trace's summary is folded from its new spans first, then written once per
+-- trace: a burst's hundred deliveries share one trace, and each span updating
+-- the summary and re-adding the trace to the sorted sets cost ~10 commands.
+local traces, order = {}, {}
 for i = 0, nspans - 1 do
   local b = 6 + 9 * i
-  local id, trace, step = ARGV[b], ARGV[b + 1], ARGV[b + 2]
-  local started, ended, errors = tonumber(ARGV[b + 5]), tonumber(ARGV[b + 6]), ARGV[b + 7]
+  local id, trace = ARGV[b], ARGV[b + 1]
   if redis.call('HSETNX', P .. 'tspans:' .. trace, id, ARGV[b + 8]) == 1 then
-    local key = P .. 'trace:' .. trace
-    local first = redis.call('HGET', key, 'started_at')
-    if not first or started < tonumber(first) then
-      -- the earliest span names the trace
-      redis.call('HSET', key, 'started_at', ARGV[b + 5], 'step', step, 'trigger', ARGV[b + 3],
-        'detail', ARGV[b + 4])
-      first = ARGV[b + 5]
+    local started, ended = tonumber(ARGV[b + 5]), tonumber(ARGV[b + 6])
+    local t = traces[trace]
+    if not t then
+      t = {first = b, started = started, last = b, ended = ended, spans = 0, errors = 0,
+        steps = {}, seen = {}}
+      traces[trace] = t
+      order[#order + 1] = trace
     end
-    local last = redis.call('HGET', key, 'ended_at')
-    if not last or ended > tonumber(last) then redis.call('HSET', key, 'ended_at', ARGV[b + 6]) end
-    redis.call('HINCRBY', key, 'spans', 1)
-    redis.call('HINCRBY', key, 'errors', errors)
-    redis.call('SADD', P .. 'tsteps:' .. trace, step)
-    redis.call('ZADD', P .. 'traces', first, trace)
-    for _, s in ipairs(redis.call('SMEMBERS', P .. 'tsteps:' .. trace)) do
-      redis.call('ZADD', P .. 'steptraces:' .. s, first, trace)
-    end
+    if started < t.started then t.first, t.started = b, started end  -- the earliest names it
+    if ended > t.ended then t.last, t.ended = b, ended end
+    t.spans = t.spans + 1
+    t.errors = t.errors + tonumber(ARGV[b + 7])
+    local step = ARGV[b + 2]
+    if not t.seen[step] then t.seen[step], t.steps[#t.steps + 1] = true, step end
+  end
+end
+for _, trace in ipairs(order) do
+  local t = traces[trace]
+  local key = P .. 'trace:' .. trace
+  local stored = redis.call('HMGET', key, 'started_at', 'ended_at')
+  local first = stored[1]
+  if not first or t.started < tonumber(first) then
+    local b = t.first
+    redis.call('HSET', key, 'started_at', ARGV[b + 5], 'step', ARGV[b + 2], 'trigger',
+      ARGV[b + 3], 'detail', ARGV[b + 4])
+    first = ARGV[b + 5]
+  end
+  if not stored[2] or t.ended > tonumber(stored[2]) then
+    redis.call('HSET', key, 'ended_at', ARGV[t.last + 6])
+  end
+  redis.call('HINCRBY', key, 'spans', t.spans)
+  redis.call('HINCRBY', key, 'errors', t.errors)
+  redis.call('SADD', P .. 'tsteps:' .. trace, unpack(t.steps))
+  redis.call('ZADD', P .. 'traces', first, trace)
+  for _, s in ipairs(redis.call('SMEMBERS', P .. 'tsteps:' .. trace)) do
+    redis.call('ZADD', P .. 'steptraces:' .. s, first, trace)
   end
 end
 for i = 0, nlogs - 1 do

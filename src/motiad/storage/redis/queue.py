@@ -236,10 +236,10 @@ class RedisQueue:
                 continue
             failures = 0
             if flat:
-                taken = [
-                    Delivery(int(i), _event_decoder.decode(event), step, int(attempt))
-                    for i, attempt, event in zip(flat[::3], flat[1::3], flat[2::3], strict=True)
-                ]
+                taken = []
+                for one in flat:
+                    i, attempt, event = one.split(b" ", 2)
+                    taken.append(Delivery(int(i), _event_decoder.decode(event), step, int(attempt)))
                 queue.held.update((d.id, d.attempt) for d in taken)
                 return taken
             wait = POLL_S if next_due is None else float(next_due) - time.time()
