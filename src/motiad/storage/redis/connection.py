@@ -20,7 +20,6 @@ import anyio
 import redis.asyncio as aioredis
 from redis.asyncio import BlockingConnectionPool
 from redis.asyncio.client import Pipeline
-from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
@@ -55,37 +54,6 @@ PIPELINE_MAX = 256
 """Script calls per pipeline at most."""
 
 _CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
-
-
-class _PlainPacking(AbstractConnection):
-    """Packs a command of plain arguments (``bytes``, ``str``, ``int``,
-    ``float``) in one pass and one join. redis-py without hiredis grows the
-    command by re-formatting the whole buffer for each argument (up to 6 KB)
-    and runs its encoder's type checks on each: the ``PUBLISH_MANY``,
-    ``SETTLE_MANY`` and ``RECORD`` calls carry ~25 arguments per event, and
-    packing them was the broker's largest single cost on Redis. Anything else
-    (a ``memoryview``, a ``bool``, a command name of two words) is redis-py's."""
-
-    def pack_command(self, *args: Any) -> list[bytes]:
-        if type(args[0]) is not str or " " in args[0]:
-            return super().pack_command(*args)
-        parts = [b"*%d\r\n" % len(args)]
-        append = parts.append
-        for arg in args:
-            kind = type(arg)
-            if kind is str:
-                arg = arg.encode()
-            elif kind is not bytes:
-                if kind is not int and kind is not float:
-                    return super().pack_command(*args)
-                arg = repr(arg).encode()
-            append(b"$%d\r\n%b\r\n" % (len(arg), arg))
-        return [b"".join(parts)]
-
-
-def _plain_packing(cls: type[AbstractConnection]) -> type[AbstractConnection]:
-    """``cls`` (the pool's choice for the URL's scheme) with :class:`_PlainPacking`."""
-    return type(cls.__name__, (_PlainPacking, cls), {})
 
 
 def stamp(seconds: float) -> str:
@@ -145,7 +113,6 @@ class RedisConnection:
             retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1),
             retry_on_error=[RedisConnectionError, RedisTimeoutError],
         )
-        pool.connection_class = _plain_packing(pool.connection_class)
         client = aioredis.Redis.from_pool(pool)  # closing the client closes the pool
         self._client = client
         for name in lua.SCRIPTS:
