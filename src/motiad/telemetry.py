@@ -300,11 +300,12 @@ class OtlpExport:
         lines = BufferedByteReceiveStream(process.stderr)
         try:
             while True:
-                line = await lines.receive_until(b"\n", REPORT_LIMIT)
+                try:
+                    line = await lines.receive_until(b"\n", REPORT_LIMIT)
+                except anyio.DelimiterNotFound:  # a long line: logged in pieces
+                    line = await lines.receive(REPORT_LIMIT)
                 self.logs.log("error", f"telemetry sender: {line.decode(errors='replace')}")
         except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError):
-            pass
-        except anyio.DelimiterNotFound:  # a line longer than the limit: the rest is not read
             pass
 
     def _on_report(self, ok: bool) -> None:
