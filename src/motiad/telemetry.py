@@ -23,6 +23,7 @@ from __future__ import annotations
 import gzip
 import http.client
 import os
+import signal
 import ssl
 import subprocess
 import sys
@@ -400,4 +401,9 @@ def run_sender(config: SenderConfig, batches: BinaryIO, reports: TextIO) -> None
 
 
 if __name__ == "__main__":
+    # Ctrl-C in a terminal, or a service manager, signals the whole process
+    # group: the sender stops when the broker closes its stdin, after the last
+    # batch (or at once when the broker is killed and the pipe ends)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     run_sender(msgspec.json.decode(sys.argv[1], type=SenderConfig), sys.stdin.buffer, sys.stdout)
