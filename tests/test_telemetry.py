@@ -5,8 +5,11 @@ collector that is down costs counted drops and one warning, never a request."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +127,87 @@ async def test_a_collector_that_is_down_costs_counted_drops_not_requests(tmp_pat
                 await broker.wait_for(".", start=len(broker.lines))
         warnings = [line for line in broker.lines if "did not take a batch" in line]
         assert len(warnings) == 1
+
+
+def _children(pid: int, marker: str) -> list[int]:
+    """The running children of ``pid`` whose command line holds ``marker``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            command = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid and fields[0] != "Z" and marker.encode() in command:
+            found.append(int(entry))
+    return found
+
+
+def _has_protobuf(pid: int) -> bool:
+    """Whether ``pid`` has loaded protobuf's compiled runtime (upb)."""
+    return "_upb" in Path(f"/proc/{pid}/maps").read_text()
+
+
+async def test_a_sender_process_encodes_and_sends_and_is_started_again_if_it_dies(
+    tmp_path: Path,
+) -> None:
+    # encoding and http.client are Python: in a thread of the broker they held
+    # its GIL, and the event loop paid for it (10-30 µs an event, issue #21's
+    # benchmark); in a process of their own they cost the broker a pipe write
+    receiver = OtlpReceiver()
+    async with anyio.create_task_group() as tg:
+        await tg.start(receiver.serve)
+        project = make_project(tmp_path / "p", FLOW)
+        endpoint = f"http://127.0.0.1:{receiver.port}"
+        (project / "motiad.toml").write_text(SETTINGS.format(endpoint=endpoint))
+        async with (
+            motiad("run", str(project), "--port", "0") as broker,
+            httpx.AsyncClient(base_url=broker.url, timeout=30) as http,
+        ):
+
+            def priced(count: int) -> Callable[[], bool]:
+                return lambda: [s.name for s in receiver.spans].count("event OrderPriced") == count
+
+            assert (await http.post("/orders/1", json={})).status_code == 202
+            await receiver.until(priced(1))
+            (sender,) = _children(broker.process.pid, "motiad.telemetry")
+            assert _has_protobuf(sender)
+            assert not _has_protobuf(broker.process.pid)
+
+            os.kill(sender, signal.SIGKILL)
+            await broker.wait_for("telemetry: the OTLP sender process exited")
+            assert (await http.post("/orders/2", json={})).status_code == 202
+            await receiver.until(priced(2))
+        tg.cancel_scope.cancel()
+
+
+async def test_a_refused_request_is_one_trace_its_span_a_child_of_the_request(
+    tmp_path: Path,
+) -> None:
+    receiver = OtlpReceiver()
+    async with anyio.create_task_group() as tg:
+        await tg.start(receiver.serve)
+        project = make_project(tmp_path / "p", FLOW)
+        endpoint = f"http://127.0.0.1:{receiver.port}"
+        (project / "motiad.toml").write_text(SETTINGS.format(endpoint=endpoint))
+        async with (
+            motiad("run", str(project), "--port", "0") as broker,
+            httpx.AsyncClient(base_url=broker.url, timeout=30) as http,
+        ):
+            answer = await http.post("/nowhere", json={}, headers={"traceparent": CALLER})
+            assert answer.status_code == 404
+            await receiver.until(lambda: len(receiver.spans) == 2)
+        tg.cancel_scope.cancel()
+    caller = parse_traceparent(CALLER)
+    assert caller is not None
+    (server,) = named(receiver.spans, "POST")
+    (refused,) = named(receiver.spans, "api POST /nowhere")
+    assert server.parent_span_id.hex() == caller.parent_id
+    assert refused.parent_span_id == server.span_id
+    assert refused.trace_id == server.trace_id
 
 
 def test_nothing_of_opentelemetry_is_imported_unless_configured(tmp_path: Path) -> None:

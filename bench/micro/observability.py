@@ -1,7 +1,9 @@
 """What observability adds per operation, in CPU microseconds, measured in
 isolation (a loaded machine moves whole-server figures by more than the 5 %
 at stake; the CPU of a tight loop moves less): the metrics sinks of one API
-request and of one event, and the OTLP export's encoding of the spans of each.
+request and of one event; of the OTLP export, what the broker pays (packing
+the spans of each for the sender process) and what the sender process pays
+(encoding them).
 
 Run: ``python -m bench.micro.observability`` (prints one JSON object)."""
 
@@ -12,9 +14,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from motiad.metrics import Metrics
 from motiad.otlp_encoding import OtlpEncoder
 from motiad.signals import EmitSpan, RequestSpan
+from motiad.telemetry import Batch
 from motiad.tracing import Span, new_id
 
 ROUNDS = 20_000
@@ -59,9 +64,18 @@ def main() -> None:
         many = records * batch
         return lambda _: encoder.traces(many)
 
+    packer = msgspec.msgpack.Encoder(enc_hook=str)
+
+    def pack(spans: list[Span], requests: list[RequestSpan], emits: list[EmitSpan]) -> Any:
+        batch = Batch(spans * batch_of, requests * batch_of, emits * batch_of, [])
+        return lambda _: packer.encode(batch)
+
+    batch_of = batch // 2
     figures = {
         "metrics_us_per_api_request": cpu_us(metrics_request),
         "metrics_us_per_event": cpu_us(metrics_event),
+        "otlp_pack_us_per_api_request": cpu_us(pack([api], [request], []), 40) / batch_of,
+        "otlp_pack_us_per_event": cpu_us(pack([event], [], [emit]), 40) / batch_of,
         "otlp_encode_us_per_api_request": cpu_us(encode([request, api]), 40) / batch,
         "otlp_encode_us_per_event": cpu_us(encode([emit, event]), 40) / batch,
     }

@@ -35,7 +35,7 @@ from .request_stream import RequestBodyStream
 from .response_stream import ResponseSink
 from .retry import GiveUp, RetryPolicy
 from .schemas import Issue
-from .signals import DeadLetterNote
+from .signals import CURRENT_REQUEST, DeadLetterNote
 from .steps import Step
 from .storage import Delivery, Store
 from .supervisor import InvocationTimeout, handler_error
@@ -314,8 +314,23 @@ class Dispatch:
         leads somewhere. ``step`` is ``""`` when no step serves the path."""
         now = time.time()
         error = ErrorInfo(f"HTTP {status}", why, retryable=False)
+        request = CURRENT_REQUEST.get()  # its server span is the parent (http.observed)
+        parent, caller = (request.span_id, request.parent_id) if request else (None, None)
         self.spans.publish(
-            Span(new_id(), trace_id, step, "api", detail, now, now, "error", 1, error)
+            Span(
+                new_id(),
+                trace_id,
+                step,
+                "api",
+                detail,
+                now,
+                now,
+                "error",
+                1,
+                error,
+                parent_id=parent,
+                caller_id=caller,
+            )
         )
         self.logs.log("warn", f"{detail}: {status} {why}", step=step or None, trace_id=trace_id)
 

@@ -194,7 +194,8 @@ def _fill_shape(span: OtlpSpan, record: Record) -> None:
         if record.step:
             _text(attributes, "motiad.step", record.step)
         return
-    span.name = f"{record.trigger} {record.step}"
+    # a request refused before any step was found has no step: its path names it
+    span.name = f"{record.trigger} {record.step or record.detail}"
     span.kind = _CONSUMER if record.trigger == "event" else _INTERNAL
     _text(attributes, "motiad.step", record.step)
     _text(attributes, "motiad.trigger", record.trigger)

@@ -4,6 +4,7 @@ emits and dead letters. In-memory fan-out, as :mod:`motiad.tracing`'s buses."""
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from .tracing import Bus
@@ -29,6 +30,12 @@ class RequestSpan:
     """The step's path pattern (``/pets/:id``), never the raw path."""
     tracestate: str | None = None
     """The caller's ``tracestate``, passed on as received."""
+
+
+CURRENT_REQUEST: ContextVar[RequestSpan | None] = ContextVar("motiad_request", default=None)
+"""The request being served, in its task (set by ``http.observed``): a
+request refused before any handler ran records its one span as the child of
+this one without every refusal passing it along."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..signals import RequestSpan
+from ..signals import CURRENT_REQUEST, RequestSpan
 from ..trace_context import format_traceparent, new_span_id, parse_traceparent
 from ..tracing import Bus, new_id
 from .api import Message, Receive, Scope, Send
@@ -50,8 +50,10 @@ class Observed:
                 message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
+        current = CURRENT_REQUEST.set(span)
         try:
             await self.app(scope, receive, respond)
         finally:
+            CURRENT_REQUEST.reset(current)
             span.ended_at = time.time()
             self.requests.publish(span)
