@@ -5,9 +5,11 @@ command must work as written (issue #20)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -56,7 +58,8 @@ class Shell:
         )
         self.output = ""
         self._changed = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
     def _read(self) -> None:
         assert self._process.stdout is not None
@@ -93,15 +96,22 @@ class Shell:
         a background job of a non-interactive shell ignores Ctrl-C's SIGINT)."""
         mark = len(self.output)
         self.type(f"{command} &")
+        self.run("served=$!")  # by pid: a job number may name an earlier job
         self.wait_for(r"serving \d+ steps? on", after=mark)
         try:
             yield
         finally:
-            self.run("kill %1; wait %1 || true")
+            self.run('kill "$served"; wait "$served" || true')
 
     def close(self) -> None:
-        self._process.kill()
+        """End the shell and whatever it left running (its process group)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._process.pid, signal.SIGKILL)
         self._process.wait()
+        self._reader.join(timeout=10)  # the pipe's writers are gone: it ends
+        for pipe in (self._process.stdin, self._process.stdout):
+            if pipe is not None:
+                pipe.close()
 
 
 @pytest.mark.skipif(shutil.which("npm") is None, reason="needs npm, as the README does")
