@@ -96,7 +96,7 @@ class Shell:
         a background job of a non-interactive shell ignores Ctrl-C's SIGINT)."""
         mark = len(self.output)
         self.type(f"{command} &")
-        self.run("served=$!")  # by pid: a job number may name an earlier job
+        self.run("served=$!")  # by pid: "kill %1" left the second server running
         self.wait_for(r"serving \d+ steps? on", after=mark)
         try:
             yield
