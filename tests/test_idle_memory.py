@@ -23,6 +23,7 @@ UNUSED = {
     "watchfiles": "motiad dev's",
     "redis": "the Redis storage backend's",
     "opentelemetry": "the OTLP export's",
+    "http.client": "the OTLP sender process's",
     "motiad.conformance": "motiad conformance's",
     "motiad.dev": "motiad dev's",
 }

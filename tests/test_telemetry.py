@@ -173,7 +173,7 @@ async def test_a_sender_process_encodes_and_sends_and_is_started_again_if_it_die
 
             assert (await http.post("/orders/1", json={})).status_code == 202
             await receiver.until(priced(1))
-            (sender,) = _children(broker.process.pid, "motiad.telemetry")
+            (sender,) = _children(broker.process.pid, "motiad.otlp_sender")
             assert _has_protobuf(sender)
             assert not _has_protobuf(broker.process.pid)
 

@@ -18,8 +18,8 @@ import msgspec
 
 from motiad.metrics import Metrics
 from motiad.otlp_encoding import OtlpEncoder
+from motiad.otlp_sender import Batch
 from motiad.signals import EmitSpan, RequestSpan
-from motiad.telemetry import Batch
 from motiad.tracing import Span, new_id
 
 ROUNDS = 20_000

@@ -10,8 +10,8 @@ then, by :mod:`.otlp_encoding`.
 
 The hot path only appends a record to a bounded buffer. Batches of them go,
 packed with msgspec (a fraction of a microsecond a record), down a pipe to a
-sender process (``python -m motiad.telemetry``), which encodes them
-(:class:`~.otlp_encoding.OtlpEncoder`) and sends them. A process, not a
+sender process (:mod:`.otlp_sender`, a child of the broker), which encodes
+them (:class:`~.otlp_encoding.OtlpEncoder`) and sends them. A process, not a
 thread: encoding and ``http.client`` are Python, and in a thread they held the
 broker's GIL, costing its event loop 10-30 µs an event (encoding and HTTP
 alone are 2 µs a span; the rest was the two threads trading the GIL). When
@@ -20,17 +20,13 @@ per outage in the log."""
 
 from __future__ import annotations
 
-import gzip
-import http.client
 import os
-import signal
-import ssl
 import subprocess
 import sys
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any, BinaryIO, TextIO
-from urllib.parse import unquote, urlsplit
+from typing import Any
+from urllib.parse import unquote
 
 import anyio
 import msgspec
@@ -38,7 +34,8 @@ from anyio.abc import ByteSendStream, Process, TaskStatus
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from .config import Settings
-from .otlp_encoding import OtlpEncoder, Record
+from .otlp_encoding import Record
+from .otlp_sender import EXPORT_TIMEOUT_S, REPORT_LIMIT, Batch, Report, SenderConfig
 from .signals import EmitSpan, RequestSpan
 from .tracing import LogBus, LogRecord, Span
 
@@ -50,13 +47,8 @@ BATCH_SIZE = 512
 FLUSH_INTERVAL_S = 1.0
 """How long a record may wait for a batch to fill (the SDK waits 5 s; a
 second keeps traces fresh in a viewer at little cost)."""
-EXPORT_TIMEOUT_S = 5.0
-"""A request to the collector gives up after this (``OTEL_EXPORTER_OTLP_TIMEOUT``,
-in milliseconds, overrides it); its batch is dropped and counted."""
 SHUTDOWN_FLUSH_S = 5.0
 """At shutdown, how long the last batches may take to leave."""
-REPORT_LIMIT = 4096
-"""Longest line the sender process writes back (a report is ~60 bytes)."""
 
 ALL_SAMPLED = 2**64
 """``_sampled_below`` when every trace is sampled (no id's random end reaches it)."""
@@ -114,37 +106,6 @@ def _headers(environ: Mapping[str, str]) -> dict[str, str]:
         if key.strip() and value:
             found[unquote(key.strip()).lower()] = unquote(value.strip())
     return found
-
-
-class Batch(msgspec.Struct, array_like=True):
-    """What the broker sends the sender process: one batch of records, by kind
-    (msgspec packs each kind as itself; a union of them it could not)."""
-
-    spans: list[Span]
-    requests: list[RequestSpan]
-    emits: list[EmitSpan]
-    logs: list[LogRecord]
-
-
-class Report(msgspec.Struct):
-    """What the sender process answers per batch, a JSON line: whether the
-    collector took it, and the records it did not send (all of them when it
-    was not taken; else those it could not encode)."""
-
-    ok: bool
-    spans: int = 0
-    logs: int = 0
-
-
-class SenderConfig(msgspec.Struct):
-    """The sender process's settings (its one argument, as JSON)."""
-
-    urls: dict[str, str]
-    headers: dict[str, str]
-    timeout_s: float
-    gzip: bool
-    cafile: str | None
-    service: str
 
 
 class OtlpExport:
@@ -216,7 +177,7 @@ class OtlpExport:
         started = False
         while True:
             process = await anyio.open_process(
-                [sys.executable, "-m", "motiad.telemetry", msgspec.json.encode(self.config)],
+                [sys.executable, "-m", "motiad.otlp_sender", msgspec.json.encode(self.config)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 # not the broker's stderr: a sender outliving a killed broker
@@ -331,79 +292,3 @@ def _take(buffer: deque[Any], count: int) -> list[Any]:
         buffer.clear()
         return taken
     return [buffer.popleft() for _ in range(count)]
-
-
-# --- the sender process -------------------------------------------------------
-
-
-class Sender:
-    """Encodes batches and POSTs them to the collector (in the sender process)."""
-
-    def __init__(self, config: SenderConfig) -> None:
-        self.config = config
-        self._encoder = OtlpEncoder(config.service)
-        self._tls = ssl.create_default_context(cafile=config.cafile)
-        self._connections: dict[str, http.client.HTTPConnection] = {}
-
-    def export(self, batch: Batch) -> Report:
-        """Encode and send one batch of each signal."""
-        spans: list[Record] = [*batch.spans, *batch.requests, *batch.emits]
-        ok = True
-        if spans:
-            ok = self._post("traces", self._encoder.traces(spans))
-        if batch.logs and ok:
-            ok = self._post("logs", self._encoder.logs(batch.logs))
-        if not ok:
-            self._encoder.take_unencodable()
-            return Report(False, len(spans), len(batch.logs))
-        left_out = self._encoder.take_unencodable()
-        return Report(True, left_out["spans"], left_out["logs"])
-
-    def _post(self, signal: str, body: bytes) -> bool:
-        """POST ``body`` to the signal's URL on a kept-alive connection; a
-        failure closes it (the next batch opens a new one)."""
-        url = urlsplit(self.config.urls[signal])
-        connection = self._connections.get(signal)
-        if connection is None:
-            timeout = self.config.timeout_s
-            if url.scheme == "https":
-                connection = http.client.HTTPSConnection(
-                    url.netloc, timeout=timeout, context=self._tls
-                )
-            else:
-                connection = http.client.HTTPConnection(url.netloc, timeout=timeout)
-            self._connections[signal] = connection
-        payload = gzip.compress(body) if self.config.gzip else body
-        try:
-            connection.request("POST", url.path or "/", payload, self.config.headers)
-            answer = connection.getresponse()
-            answer.read()
-        except (OSError, http.client.HTTPException):
-            connection.close()
-            del self._connections[signal]
-            return False
-        return 200 <= answer.status < 300
-
-
-def run_sender(config: SenderConfig, batches: BinaryIO, reports: TextIO) -> None:
-    """Read length-prefixed batches until the end of ``batches``; answer a
-    :class:`Report` line for each."""
-    sender = Sender(config)
-    unpack = msgspec.msgpack.Decoder(Batch).decode
-    encode = msgspec.json.encode
-    while True:
-        head = batches.read(4)
-        if len(head) < 4:
-            return
-        report = sender.export(unpack(batches.read(int.from_bytes(head, "little"))))
-        reports.write(encode(report).decode() + "\n")
-        reports.flush()
-
-
-if __name__ == "__main__":
-    # Ctrl-C in a terminal, or a service manager, signals the whole process
-    # group: the sender stops when the broker closes its stdin, after the last
-    # batch (or at once when the broker is killed and the pipe ends)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    run_sender(msgspec.json.decode(sys.argv[1], type=SenderConfig), sys.stdin.buffer, sys.stdout)
