@@ -9,7 +9,8 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from motiad.signals import EmitSpan, RequestSpan
 from motiad.trace_context import parse_traceparent
 from motiad.tracing import Span
 
-from .harness import FIXTURES, make_project, motiad
+from .harness import FIXTURES, MotiadProcess, make_project, motiad
 from .otlp_receiver import OtlpReceiver, attributes
 from .redis_server import free_port
 
@@ -43,7 +44,11 @@ def named(spans: list[Any], name: str) -> list[Any]:
     return sorted((s for s in spans if s.name == name), key=lambda s: s.start_time_unix_nano)
 
 
-async def test_a_ts_python_ts_flow_arrives_as_one_linked_trace(tmp_path: Path) -> None:
+@asynccontextmanager
+async def _exporting(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[OtlpReceiver, MotiadProcess, httpx.AsyncClient]]:
+    """The ``FLOW`` project served with export to a real OTLP receiver."""
     receiver = OtlpReceiver()
     async with anyio.create_task_group() as tg:
         await tg.start(receiver.serve)
@@ -54,19 +59,24 @@ async def test_a_ts_python_ts_flow_arrives_as_one_linked_trace(tmp_path: Path) -
             motiad("run", str(project), "--port", "0") as broker,
             httpx.AsyncClient(base_url=broker.url, timeout=30) as http,
         ):
-            answer = await http.post(
-                "/orders/7", json={}, headers={"traceparent": CALLER, "tracestate": "shop=1"}
-            )
-            assert answer.status_code == 202
-
-            def complete() -> bool:
-                names = [s.name for s in receiver.spans]
-                done = names.count("event PriceOrder") == 2 and "event OrderPriced" in names
-                logged = any(r.body.string_value == "order priced" for r in receiver.logs)
-                return done and logged
-
-            await receiver.until(complete)
+            yield receiver, broker, http
         tg.cancel_scope.cancel()
+
+
+async def test_a_ts_python_ts_flow_arrives_as_one_linked_trace(tmp_path: Path) -> None:
+    async with _exporting(tmp_path) as (receiver, _, http):
+        answer = await http.post(
+            "/orders/7", json={}, headers={"traceparent": CALLER, "tracestate": "shop=1"}
+        )
+        assert answer.status_code == 202
+
+        def complete() -> bool:
+            names = [s.name for s in receiver.spans]
+            done = names.count("event PriceOrder") == 2 and "event OrderPriced" in names
+            logged = any(r.body.string_value == "order priced" for r in receiver.logs)
+            return done and logged
+
+        await receiver.until(complete)
 
     caller = parse_traceparent(CALLER)
     assert caller is not None
@@ -157,50 +167,30 @@ async def test_a_sender_process_encodes_and_sends_and_is_started_again_if_it_die
     # encoding and http.client are Python: in a thread of the broker they held
     # its GIL, and the event loop paid for it (10-30 µs an event, issue #21's
     # benchmark); in a process of their own they cost the broker a pipe write
-    receiver = OtlpReceiver()
-    async with anyio.create_task_group() as tg:
-        await tg.start(receiver.serve)
-        project = make_project(tmp_path / "p", FLOW)
-        endpoint = f"http://127.0.0.1:{receiver.port}"
-        (project / "motiad.toml").write_text(SETTINGS.format(endpoint=endpoint))
-        async with (
-            motiad("run", str(project), "--port", "0") as broker,
-            httpx.AsyncClient(base_url=broker.url, timeout=30) as http,
-        ):
+    async with _exporting(tmp_path) as (receiver, broker, http):
 
-            def priced(count: int) -> Callable[[], bool]:
-                return lambda: [s.name for s in receiver.spans].count("event OrderPriced") == count
+        def priced(count: int) -> Callable[[], bool]:
+            return lambda: [s.name for s in receiver.spans].count("event OrderPriced") == count
 
-            assert (await http.post("/orders/1", json={})).status_code == 202
-            await receiver.until(priced(1))
-            (sender,) = _children(broker.process.pid, "motiad.otlp_sender")
-            assert _has_protobuf(sender)
-            assert not _has_protobuf(broker.process.pid)
+        assert (await http.post("/orders/1", json={})).status_code == 202
+        await receiver.until(priced(1))
+        (sender,) = _children(broker.process.pid, "motiad.otlp_sender")
+        assert _has_protobuf(sender)
+        assert not _has_protobuf(broker.process.pid)
 
-            os.kill(sender, signal.SIGKILL)
-            await broker.wait_for("telemetry: the OTLP sender process exited")
-            assert (await http.post("/orders/2", json={})).status_code == 202
-            await receiver.until(priced(2))
-        tg.cancel_scope.cancel()
+        os.kill(sender, signal.SIGKILL)
+        await broker.wait_for("telemetry: the OTLP sender process exited")
+        assert (await http.post("/orders/2", json={})).status_code == 202
+        await receiver.until(priced(2))
 
 
 async def test_a_refused_request_is_one_trace_its_span_a_child_of_the_request(
     tmp_path: Path,
 ) -> None:
-    receiver = OtlpReceiver()
-    async with anyio.create_task_group() as tg:
-        await tg.start(receiver.serve)
-        project = make_project(tmp_path / "p", FLOW)
-        endpoint = f"http://127.0.0.1:{receiver.port}"
-        (project / "motiad.toml").write_text(SETTINGS.format(endpoint=endpoint))
-        async with (
-            motiad("run", str(project), "--port", "0") as broker,
-            httpx.AsyncClient(base_url=broker.url, timeout=30) as http,
-        ):
-            answer = await http.post("/nowhere", json={}, headers={"traceparent": CALLER})
-            assert answer.status_code == 404
-            await receiver.until(lambda: len(receiver.spans) == 2)
-        tg.cancel_scope.cancel()
+    async with _exporting(tmp_path) as (receiver, _, http):
+        answer = await http.post("/nowhere", json={}, headers={"traceparent": CALLER})
+        assert answer.status_code == 404
+        await receiver.until(lambda: len(receiver.spans) == 2)
     caller = parse_traceparent(CALLER)
     assert caller is not None
     (server,) = named(receiver.spans, "POST")

@@ -4,7 +4,8 @@ and draining waits for it; a backlog runs in a few lane tasks."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
@@ -59,6 +60,26 @@ async def test_a_follow_up_frees_the_slot_and_draining_waits_for_it() -> None:
     assert worker.running == 0
 
 
+@contextmanager
+def counted_tasks() -> Iterator[list[int]]:
+    """``[count]`` of the tasks made on the running loop meanwhile."""
+    loop = asyncio.get_running_loop()
+    made_by = loop.get_task_factory()
+    made = [0]
+
+    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        made[0] += 1
+        if made_by is not None:
+            return made_by(loop, coro, **kwargs)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    loop.set_task_factory(counting)
+    try:
+        yield made
+    finally:
+        loop.set_task_factory(made_by)
+
+
 async def test_a_backlog_runs_in_lanes_not_a_task_per_item() -> None:
     """Items run one after another in at most ``concurrency`` lane tasks, never
     more at once than that, and the worker holds at most a batch taken and not
@@ -67,16 +88,6 @@ async def test_a_backlog_runs_in_lanes_not_a_task_per_item() -> None:
     handled: list[int] = []
     asked: list[int] = []
     now = peak = 0
-    tasks_made = 0
-    loop = asyncio.get_running_loop()
-    made_by = loop.get_task_factory()
-
-    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Future[Any]:
-        nonlocal tasks_made
-        tasks_made += 1
-        if made_by is not None:
-            return made_by(loop, coro, **kwargs)
-        return asyncio.Task(coro, loop=loop, **kwargs)
 
     async def source(limit: int) -> Sequence[int]:
         asked.append(limit)
@@ -96,21 +107,17 @@ async def test_a_backlog_runs_in_lanes_not_a_task_per_item() -> None:
         return None
 
     worker = Worker("step", source, handle, concurrency=4)
-    loop.set_task_factory(counting)
-    try:
-        with anyio.fail_after(5):
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(worker.run)
-                while len(handled) < 1_000:
-                    await anyio.lowlevel.checkpoint()
-                await worker.drain()
-                tg.cancel_scope.cancel()
-    finally:
-        loop.set_task_factory(made_by)
+    with counted_tasks() as tasks_made, anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(worker.run)
+            while len(handled) < 1_000:
+                await anyio.lowlevel.checkpoint()
+            await worker.drain()
+            tg.cancel_scope.cancel()
     assert sorted(handled) == list(range(1_000))
     assert peak == 4
     assert max(asked) <= TAKE_BATCH
-    assert tasks_made < 100  # a lane per few hundred items, not a task per item
+    assert tasks_made[0] < 100  # a lane per few hundred items, not a task per item
 
 
 async def test_lanes_that_empty_the_queue_between_takes_wait_for_the_next_not_end() -> None:
@@ -119,17 +126,7 @@ async def test_lanes_that_empty_the_queue_between_takes_wait_for_the_next_not_en
     ending, so a new task is not made per take; once nothing runs, they end."""
     backlog = list(range(600))
     handled: list[int] = []
-    tasks_made = 0
-    loop = asyncio.get_running_loop()
-    made_by = loop.get_task_factory()
-    acked: asyncio.Future[None] = loop.create_future()
-
-    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Future[Any]:
-        nonlocal tasks_made
-        tasks_made += 1
-        if made_by is not None:
-            return made_by(loop, coro, **kwargs)
-        return asyncio.Task(coro, loop=loop, **kwargs)
+    acked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def source(limit: int) -> Sequence[int]:
         for _ in range(5):  # the round trip: the lanes run dry meanwhile
@@ -146,21 +143,17 @@ async def test_lanes_that_empty_the_queue_between_takes_wait_for_the_next_not_en
         return acked  # the acks commit later: the items still run
 
     worker = Worker("step", source, handle, concurrency=8)
-    loop.set_task_factory(counting)
-    try:
-        with anyio.fail_after(5):
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(worker.run)
-                while len(handled) < 600:
-                    await anyio.lowlevel.checkpoint()
-                made_under_load = tasks_made
-                acked.set_result(None)
-                await worker.drain()
-                while worker._lanes:  # nothing runs: the waiting lanes end
-                    await anyio.lowlevel.checkpoint()
-                tg.cancel_scope.cancel()
-    finally:
-        loop.set_task_factory(made_by)
+    with counted_tasks() as tasks_made, anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(worker.run)
+            while len(handled) < 600:
+                await anyio.lowlevel.checkpoint()
+            made_under_load = tasks_made[0]
+            acked.set_result(None)
+            await worker.drain()
+            while worker._lanes:  # nothing runs: the waiting lanes end
+                await anyio.lowlevel.checkpoint()
+            tg.cancel_scope.cancel()
     assert sorted(handled) == list(range(600))
     assert made_under_load < 20  # was a task per take (~200)
 
