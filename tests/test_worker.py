@@ -4,7 +4,7 @@ and draining waits for it; a backlog runs in a few lane tasks."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -60,6 +60,32 @@ async def test_a_follow_up_frees_the_slot_and_draining_waits_for_it() -> None:
     assert worker.running == 0
 
 
+def backlog_source(
+    backlog: list[int],
+    *,
+    round_trip: int = 0,
+    at_most: int | None = None,
+    asked: list[int] | None = None,
+) -> Callable[[int], Awaitable[Sequence[int]]]:
+    """A worker's source taking from ``backlog`` what it is asked for (``at_most``
+    of it), after ``round_trip`` turns of the loop (a store's round trip); each
+    limit asked is noted in ``asked``. An empty backlog waits forever."""
+
+    async def source(limit: int) -> Sequence[int]:
+        if asked is not None:
+            asked.append(limit)
+        for _ in range(round_trip):
+            await anyio.lowlevel.checkpoint()
+        if not backlog:
+            await anyio.sleep_forever()
+        count = limit if at_most is None else at_most
+        taken = backlog[:count]
+        del backlog[:count]
+        return taken
+
+    return source
+
+
 @contextmanager
 def counted_tasks() -> Iterator[list[int]]:
     """``[count]`` of the tasks made on the running loop meanwhile."""
@@ -89,13 +115,7 @@ async def test_a_backlog_runs_in_lanes_not_a_task_per_item() -> None:
     asked: list[int] = []
     now = peak = 0
 
-    async def source(limit: int) -> Sequence[int]:
-        asked.append(limit)
-        if not backlog:
-            await anyio.sleep_forever()
-        taken = backlog[:limit]
-        del backlog[:limit]
-        return taken
+    source = backlog_source(backlog, asked=asked)
 
     async def handle(item: int) -> FollowUp:
         nonlocal now, peak
@@ -128,14 +148,8 @@ async def test_lanes_that_empty_the_queue_between_takes_wait_for_the_next_not_en
     handled: list[int] = []
     acked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    async def source(limit: int) -> Sequence[int]:
-        for _ in range(5):  # the round trip: the lanes run dry meanwhile
-            await anyio.lowlevel.checkpoint()
-        if not backlog:
-            await anyio.sleep_forever()
-        taken = backlog[:3]
-        del backlog[:3]
-        return taken
+    # each take a round trip, during which the lanes run the queue dry
+    source = backlog_source(backlog, round_trip=5, at_most=3)
 
     async def handle(item: int) -> FollowUp:
         await anyio.lowlevel.checkpoint()
@@ -167,14 +181,7 @@ async def test_lanes_told_to_end_in_a_lull_still_run_what_a_take_brought_meanwhi
     handled: list[int] = []
     loop = asyncio.get_running_loop()
 
-    async def source(limit: int) -> Sequence[int]:
-        for _ in range(3):
-            await anyio.lowlevel.checkpoint()
-        if not backlog:
-            await anyio.sleep_forever()
-        taken = backlog[:limit]
-        del backlog[:limit]
-        return taken
+    source = backlog_source(backlog, round_trip=3)
 
     async def handle(item: int) -> FollowUp:
         await anyio.lowlevel.checkpoint()
